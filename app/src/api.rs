@@ -1,0 +1,216 @@
+//! Server functions: each checks who is asking, calls one engine service and converts its
+//! error. They live at `/sfn/<name>`.
+
+use domain::audit::{AuditPage, AuditQuery, ChainReport};
+use domain::user::{TokenSummary, UserSummary};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Public facts about the panel's configuration (never secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanelStatus {
+    pub repo_url: Option<String>,
+    pub repo_branch: String,
+    pub aws_endpoint: Option<String>,
+    pub aws_region: String,
+    pub prometheus_url: Option<String>,
+}
+
+/// A token just created: the secret is shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: TokenSummary,
+    pub secret: String,
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    use axum::http::request::Parts;
+    use axum::http::{header, StatusCode};
+    use axum::Extension;
+    use engine::{Caller, Engine, RequestAuth, ServiceError};
+    use leptos::prelude::*;
+
+    /// The engine and the caller of this request.
+    pub async fn caller() -> Result<(Engine, Caller, RequestAuth), ServerFnError> {
+        let engine = use_context::<Engine>()
+            .ok_or_else(|| ServerFnError::new("the server is not set up (no engine)"))?;
+        let Extension(auth) = leptos_axum::extract::<Extension<RequestAuth>>()
+            .await
+            .map_err(|e| ServerFnError::new(format!("reading the request: {e}")))?;
+        let caller = auth.caller().map_err(fail)?;
+        Ok((engine, caller, auth))
+    }
+
+    /// Converts a service error for the browser: the sentence, and the status for script
+    /// callers (a plain form post is sent back to its page instead).
+    pub fn fail(e: ServiceError) -> ServerFnError {
+        if let ServiceError::Internal(cause) = &e {
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "internal error in a server function"
+            );
+        }
+        let plain_form = use_context::<Parts>().is_some_and(|p| {
+            p.headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if !plain_form {
+            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                res.set_status(
+                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+        }
+        ServerFnError::new(e.to_string())
+    }
+}
+
+#[server(prefix = "/sfn", endpoint = "panel_status")]
+pub async fn load_panel_status() -> Result<PanelStatus, ServerFnError> {
+    ssr::caller().await?;
+    use_context::<PanelStatus>().ok_or_else(|| ServerFnError::new("the server is not set up"))
+}
+
+#[server(prefix = "/sfn", endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserSummary>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.list_users(&caller).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "create_user")]
+pub async fn create_user(
+    name: String,
+    email: String,
+    role: String,
+    password: String,
+) -> Result<UserSummary, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    let new = engine::service::users::NewUser {
+        name,
+        role,
+        email: Some(email),
+        password,
+    };
+    engine
+        .create_user(&caller, new, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "set_role")]
+pub async fn set_role(name: String, role: String) -> Result<UserSummary, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .set_role(&caller, &name, &role, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "set_disabled")]
+pub async fn set_disabled(name: String, disabled: bool) -> Result<UserSummary, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .set_disabled(&caller, &name, disabled, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "reset_password")]
+pub async fn reset_password(name: String, password: String) -> Result<String, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .reset_password(&caller, &name, &password, &auth.meta)
+        .await
+        .map_err(ssr::fail)?;
+    Ok(name)
+}
+
+#[server(prefix = "/sfn", endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<(), ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    if new_password != confirm_password {
+        return Err(ssr::fail(engine::ServiceError::invalid(
+            "confirm_password",
+            "the two new passwords differ",
+        )));
+    }
+    let epoch = engine
+        .change_own_password(&caller, &current_password, &new_password, &auth.meta)
+        .await
+        .map_err(ssr::fail)?;
+    // Other sessions end with the old epoch; this one carries on with the new.
+    if auth.principal.as_ref().is_some_and(|p| p.token.is_none()) {
+        let session = leptos_axum::extract::<tower_sessions::Session>()
+            .await
+            .map_err(|e| ServerFnError::new(format!("reading the session: {e}")))?;
+        let user_id = auth
+            .principal
+            .as_ref()
+            .map(|p| p.user_id)
+            .unwrap_or_default();
+        session
+            .insert(
+                "auth",
+                engine::service::identity::SessionAuth { user_id, epoch },
+            )
+            .await
+            .map_err(|e| ServerFnError::new(format!("updating the session: {e}")))?;
+    }
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "list_my_tokens")]
+pub async fn list_my_tokens() -> Result<Vec<TokenSummary>, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    let me = auth
+        .principal
+        .map(|p| p.name.to_string())
+        .unwrap_or_default();
+    engine.list_tokens(&caller, &me).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "create_token")]
+pub async fn create_token(label: String) -> Result<NewToken, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    let me = auth
+        .principal
+        .as_ref()
+        .map(|p| p.name.to_string())
+        .unwrap_or_default();
+    let created = engine
+        .create_token(&caller, &me, &label, &auth.meta)
+        .await
+        .map_err(ssr::fail)?;
+    Ok(NewToken {
+        token: created.summary,
+        secret: created.secret,
+    })
+}
+
+#[server(prefix = "/sfn", endpoint = "revoke_token")]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .revoke_token(&caller, id, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "audit_page")]
+pub async fn load_audit_page(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.audit_page(&caller, &query).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "audit_chain")]
+pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.audit_verify(&caller).await.map_err(ssr::fail)
+}

@@ -1,0 +1,69 @@
+//! Pieces shared by the pages.
+
+use domain::user::Me;
+use domain::Role;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// The top bar: navigation, who is signed in, and sign-out.
+#[component]
+pub fn Header(me: Me) -> impl IntoView {
+    let is_admin = me.role == Role::Admin;
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"tierdeck"</a>
+            <nav aria-label="Main">
+                <ul>
+                    <li><A href="/" exact=true>"Overview"</A></li>
+                    <li><A href="/changes">"Changes"</A></li>
+                    <li><A href="/environments">"Environments"</A></li>
+                    <li><A href="/scaling">"Scaling"</A></li>
+                    <li><A href="/slo">"SLO"</A></li>
+                    <li><A href="/audit">"Audit"</A></li>
+                    {is_admin.then(|| view! { <li><A href="/admin">"Admin"</A></li> })}
+                </ul>
+            </nav>
+            <div class="whoami">
+                <A href="/account" attr:class="user" attr:title="Your account">
+                    <span class="user-name">{me.name.clone()}</span>
+                    " "
+                    <span class=format!("role role-{}", me.role)>{me.role.to_string()}</span>
+                </A>
+                <form method="post" action="/logout">
+                    <button type="submit" class="secondary">"Sign out"</button>
+                </form>
+            </div>
+        </header>
+    }
+}
+
+/// The text of a server function's error, without the framework's prefix.
+pub fn error_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An error box with the reason.
+#[component]
+pub fn ErrorBox(error: ServerFnError) -> impl IntoView {
+    view! { <p class="notice error" role="alert">{error_text(&error)}</p> }
+}
+
+/// Shows an action's last result: nothing, a success sentence, or the error.
+#[component]
+pub fn ActionResult<O>(
+    value: Signal<Option<Result<O, ServerFnError>>>,
+    #[prop(into)] ok: Callback<O, String>,
+) -> impl IntoView
+where
+    O: Clone + Send + Sync + 'static,
+{
+    move || {
+        value.get().map(|r| match r {
+            Ok(o) => view! { <p class="notice ok" role="status">{ok.run(o)}</p> }.into_any(),
+            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+        })
+    }
+}

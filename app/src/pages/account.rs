@@ -1,0 +1,114 @@
+//! Your account: change your password and manage your API tokens.
+
+use domain::user::TokenSummary;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken};
+use crate::components::{ActionResult, ErrorBox};
+use crate::CurrentUser;
+
+#[component]
+fn TokenRow(t: TokenSummary, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+    let active = t.revoked_at.is_none();
+    view! {
+        <tr class=if active { "" } else { "disabled" }>
+            <th scope="row">{t.label.clone()}</th>
+            <td><code>{t.prefix.clone()} "…"</code></td>
+            <td>{t.created_at.clone()}</td>
+            <td>{match (t.last_used_at.clone(), t.last_used_addr.clone()) {
+                (Some(at), Some(addr)) => format!("{at} from {addr}"),
+                (Some(at), None) => at,
+                _ => "never".to_owned(),
+            }}</td>
+            <td>{if active {
+                view! {
+                    <ActionForm action=revoke attr:class="inline">
+                        <input type="hidden" name="id" value=t.id.to_string() />
+                        <button type="submit" class="danger">"Revoke"</button>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! { <span class="status status-disabled">"revoked " {t.revoked_at.clone().unwrap_or_default()}</span> }.into_any()
+            }}</td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn Account() -> impl IntoView {
+    let me = use_context::<CurrentUser>().and_then(|c| c.0);
+    let change = ServerAction::<ChangePassword>::new();
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_my_tokens(),
+    );
+    view! {
+        <Title text="Account" />
+        <h1>"Your account"</h1>
+        {me.map(|me| view! {
+            <p class="lede">"Signed in as " <strong>{me.name}</strong> " with the " <strong>{me.role.to_string()}</strong>
+            " role" {me.email.map(|e| format!(", e-mail {e}"))} "."</p>
+        })}
+        <section class="card" aria-labelledby="pw-h">
+            <h2 id="pw-h">"Change password"</h2>
+            <ActionResult value=Signal::derive(move || change.value().get()) ok=|()| "Password changed. Your other sessions were signed out.".to_owned() />
+            <ActionForm action=change attr:class="stack">
+                <label for="current-password">"Current password"</label>
+                <input id="current-password" name="current_password" type="password" autocomplete="current-password" required />
+                <label for="new-password">"New password (at least 10 characters)"</label>
+                <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="10" required />
+                <label for="confirm-password">"New password again"</label>
+                <input id="confirm-password" name="confirm_password" type="password" autocomplete="new-password" minlength="10" required />
+                <button type="submit">"Change password"</button>
+            </ActionForm>
+        </section>
+        <section class="card" aria-labelledby="tokens-h">
+            <h2 id="tokens-h">"API tokens"</h2>
+            <p class="muted">"A token acts as you, with your role, for scripts: send it as " <code>"Authorization: Bearer TOKEN"</code> "."</p>
+            {move || create.value().get().map(|r| match r {
+                Ok(NewToken { token, secret }) => view! {
+                    <div class="notice ok" role="status">
+                        <p>"New token " <strong>{token.label}</strong> ". Copy it now: it is not shown again."</p>
+                        <p><code class="secret" id="new-token">{secret}</code></p>
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+            })}
+            <ActionResult value=Signal::derive(move || revoke.value().get()) ok=|()| "Token revoked.".to_owned() />
+            <ActionForm action=create attr:class="inline">
+                <label for="token-label">"Label"</label>
+                <input id="token-label" name="label" required maxlength="64" placeholder="ci-pipeline" />
+                <button type="submit">"Create token"</button>
+            </ActionForm>
+            <Suspense fallback=|| view! { <p aria-busy="true">"Loading tokens…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"You have no API tokens."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="tokens">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Label"</th>
+                                            <th scope="col">"Token"</th>
+                                            <th scope="col">"Created"</th>
+                                            <th scope="col">"Last used"</th>
+                                            <th scope="col">"Status"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

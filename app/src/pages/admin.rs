@@ -1,0 +1,139 @@
+//! Administration: create users, change roles, disable and enable, reset passwords.
+
+use domain::user::UserSummary;
+use domain::Role;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{list_users, CreateUser, ResetPassword, SetDisabled, SetRole};
+use crate::components::{ActionResult, ErrorBox};
+use crate::CurrentUser;
+
+#[component]
+fn RoleOptions(selected: Role) -> impl IntoView {
+    Role::ALL
+        .into_iter()
+        .map(|r| view! { <option value=r.as_str() selected=r == selected>{r.as_str()}</option> })
+        .collect_view()
+}
+
+#[component]
+fn UserRow(
+    user: UserSummary,
+    set_role: ServerAction<SetRole>,
+    set_disabled: ServerAction<SetDisabled>,
+    reset: ServerAction<ResetPassword>,
+) -> impl IntoView {
+    // Each form's children own their copy of the name.
+    let (n1, n2, n3) = (user.name.clone(), user.name.clone(), user.name.clone());
+    let status = if user.disabled { "disabled" } else { "active" };
+    let toggle_label = if user.disabled { "Enable" } else { "Disable" };
+    let role_id = format!("role-{}", user.name);
+    let pw_id = format!("pw-{}", user.name);
+    view! {
+        <tr class=if user.disabled { "disabled" } else { "" }>
+            <th scope="row">{user.name.clone()}</th>
+            <td>{user.email.clone().unwrap_or_default()}</td>
+            <td>
+                <ActionForm action=set_role attr:class="inline">
+                    <input type="hidden" name="name" value=n1.clone() />
+                    <label class="visually-hidden" for=role_id.clone()>"Role of " {n1.clone()}</label>
+                    <select id=role_id name="role"><RoleOptions selected=user.role /></select>
+                    <button type="submit" class="secondary">"Set role"</button>
+                </ActionForm>
+            </td>
+            <td>
+                <span class=format!("status status-{status}")>{status}</span>
+                <ActionForm action=set_disabled attr:class="inline">
+                    <input type="hidden" name="name" value=n2.clone() />
+                    <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
+                    <button type="submit" class="secondary">{toggle_label}</button>
+                </ActionForm>
+            </td>
+            <td>
+                <ActionForm action=reset attr:class="inline">
+                    <input type="hidden" name="name" value=n3.clone() />
+                    <label class="visually-hidden" for=pw_id.clone()>"New password for " {n3.clone()}</label>
+                    <input id=pw_id type="password" name="password" autocomplete="new-password" minlength="10" required placeholder="new password" />
+                    <button type="submit" class="secondary">"Reset password"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn Admin() -> impl IntoView {
+    let is_admin = use_context::<CurrentUser>()
+        .and_then(|c| c.0)
+        .is_some_and(|me| me.role == Role::Admin);
+    let create = ServerAction::<CreateUser>::new();
+    let set_role = ServerAction::<SetRole>::new();
+    let set_disabled = ServerAction::<SetDisabled>::new();
+    let reset = ServerAction::<ResetPassword>::new();
+    let users = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                set_role.version().get(),
+                set_disabled.version().get(),
+                reset.version().get(),
+            )
+        },
+        |_| list_users(),
+    );
+    view! {
+        <Title text="Admin" />
+        <h1>"Users"</h1>
+        {(!is_admin).then(|| view! {
+            <p class="notice" role="status">"This page is for admins. Ask an admin if you need a user created or a role changed."</p>
+        })}
+        <Show when=move || is_admin>
+            <ActionResult value=Signal::derive(move || create.value().get()) ok=|u: UserSummary| format!("Created {} ({}).", u.name, u.role) />
+            <ActionResult value=Signal::derive(move || set_role.value().get()) ok=|u: UserSummary| format!("{} is now {}.", u.name, u.role) />
+            <ActionResult value=Signal::derive(move || set_disabled.value().get()) ok=|u: UserSummary| {
+                format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
+            } />
+            <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions ended.") />
+            <Suspense fallback=|| view! { <p aria-busy="true">"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="users">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"E-mail"</th>
+                                            <th scope="col">"Role"</th>
+                                            <th scope="col">"Status"</th>
+                                            <th scope="col">"Password"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.into_iter().map(|user| view! { <UserRow user set_role set_disabled reset /> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <section class="card" aria-labelledby="new-user-h">
+                <h2 id="new-user-h">"New user"</h2>
+                <ActionForm action=create attr:class="stack">
+                    <label for="new-name">"User name"</label>
+                    <input id="new-name" name="name" required pattern="[a-z0-9][a-z0-9._\\-]{0,63}" autocomplete="off" />
+                    <label for="new-email">"E-mail (matches their commits)"</label>
+                    <input id="new-email" name="email" type="email" autocomplete="off" />
+                    <label for="new-role">"Role"</label>
+                    <select id="new-role" name="role"><RoleOptions selected=Role::Viewer /></select>
+                    <label for="new-password">"Password (at least 10 characters)"</label>
+                    <input id="new-password" name="password" type="password" minlength="10" required autocomplete="new-password" />
+                    <button type="submit">"Create user"</button>
+                </ActionForm>
+            </section>
+        </Show>
+    }
+}

@@ -1,0 +1,70 @@
+//! The one error type services return; the HTTP edge maps each kind to a status.
+
+use domain::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Not signed in, or the credentials are not (or no longer) valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("this needs the {required} role (you are {held})")]
+    Forbidden { required: Role, held: Role },
+    #[error("{0}")]
+    NotFound(String),
+    /// Input that does not meet the rules; `field` names the parameter.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    /// A fault of ours or of the machine; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str, message: impl ToString) -> Self {
+        ServiceError::Invalid {
+            field,
+            message: message.to_string(),
+        }
+    }
+
+    /// A stable machine-readable code for the REST error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Unauthenticated(_) => "unauthenticated",
+            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::NotFound(_) => "not_found",
+            ServiceError::Invalid { .. } => "invalid",
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::Throttled { .. } => "throttled",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::Unauthenticated(_) => 401,
+            ServiceError::Forbidden { .. } => 403,
+            ServiceError::NotFound(_) => 404,
+            ServiceError::Invalid { .. } => 422,
+            ServiceError::Conflict(_) => 409,
+            ServiceError::Throttled { .. } => 429,
+            ServiceError::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,45 @@
+//! Everything in tierdeck that does I/O, on the server only: the SQLite store, authentication,
+//! the audit log and the services that the pages and the REST API both call. A rule lives here
+//! once; the two doors stay thin.
+
+pub mod auth;
+pub mod error;
+pub mod service;
+pub mod store;
+
+pub use auth::{Caller, Principal, RequestAuth, RequestMeta};
+pub use error::ServiceError;
+pub use store::Store;
+
+use std::time::Duration;
+
+/// Settings the services need, taken from the configuration at start.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Failed sign-ins for one user name or one client address within `throttle_window` that
+    /// make further attempts wait.
+    pub throttle_max_failures: u32,
+    pub throttle_window: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            throttle_max_failures: 5,
+            throttle_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The handle every door holds: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub settings: EngineSettings,
+}
+
+impl Engine {
+    pub fn new(store: Store, settings: EngineSettings) -> Self {
+        Self { store, settings }
+    }
+}

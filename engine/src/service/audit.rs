@@ -1,0 +1,181 @@
+//! Reading, exporting and verifying the audit log. Writing is [`crate::store::audit::append`],
+//! inside each service's own transaction.
+
+use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+use domain::audit::{AuditEntry, AuditPage, AuditQuery, ChainReport, ChainVerifier};
+use domain::Role;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::auth::Caller;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::{audit, format_time};
+use crate::Engine;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+const EXPORT_BATCH: u32 = 500;
+const VERIFY_BATCH: u32 = 2000;
+
+/// Parses a filter time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` (UTC, as a browser's
+/// `datetime-local` field sends it) or a date (midnight UTC).
+pub fn parse_time(field: &'static str, s: &str) -> ServiceResult<String> {
+    let s = s.trim();
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| Utc.from_utc_datetime(&t))
+        })
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Utc.from_utc_datetime(&t))
+        })
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                field,
+                format!("`{s}` is not a time: use RFC 3339 (2026-11-25T09:00:00Z) or a date (2026-11-25)"),
+            )
+        })?;
+    Ok(format_time(t))
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn filter_of(q: &AuditQuery) -> ServiceResult<audit::Filter> {
+    Ok(audit::Filter {
+        actor: non_empty(&q.actor),
+        action: non_empty(&q.action),
+        environment: non_empty(&q.env),
+        since: non_empty(&q.since)
+            .map(|s| parse_time("since", &s))
+            .transpose()?,
+        until: non_empty(&q.until)
+            .map(|s| parse_time("until", &s))
+            .transpose()?,
+    })
+}
+
+impl Engine {
+    /// One page of events matching the query, newest first.
+    pub async fn audit_page(&self, caller: &Caller, q: &AuditQuery) -> ServiceResult<AuditPage> {
+        caller.require(Role::Viewer)?;
+        let filter = filter_of(q)?;
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ServiceError::invalid(
+                "limit",
+                format!("must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        // One extra row tells whether there is a next page.
+        let mut rows = audit::page(&mut conn, &filter, q.cursor, limit + 1).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| r.seq)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            events: rows.into_iter().map(audit::EventRow::into_entry).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Every event matching the query, newest first, read in batches as the consumer pulls:
+    /// an export of a large log never sits in memory.
+    pub fn audit_export(
+        &self,
+        caller: &Caller,
+        q: &AuditQuery,
+    ) -> ServiceResult<BoxStream<'static, ServiceResult<AuditEntry>>> {
+        caller.require(Role::Viewer)?;
+        let filter = filter_of(q)?;
+        let pool = self.store.pool().clone();
+        let start = q.cursor;
+        let batches = stream::try_unfold(Some(start), move |cursor| {
+            let pool = pool.clone();
+            let filter = filter.clone();
+            async move {
+                let Some(cursor) = cursor else {
+                    return Ok(None);
+                };
+                let mut conn = pool.acquire().await?;
+                let rows = audit::page(&mut conn, &filter, cursor, EXPORT_BATCH).await?;
+                let next =
+                    (rows.len() == EXPORT_BATCH as usize).then(|| rows.last().map(|r| r.seq));
+                let entries: Vec<AuditEntry> =
+                    rows.into_iter().map(audit::EventRow::into_entry).collect();
+                if entries.is_empty() {
+                    return Ok::<_, ServiceError>(None);
+                }
+                Ok(Some((stream::iter(entries.into_iter().map(Ok)), next)))
+            }
+        });
+        Ok(batches
+            .map(|batch| match batch {
+                Ok(s) => s.left_stream(),
+                Err(e) => stream::once(async { Err(e) }).right_stream(),
+            })
+            .flatten()
+            .boxed())
+    }
+
+    /// Walks the whole chain from the first event and compares the end with the stored head.
+    pub async fn audit_verify(&self, caller: &Caller) -> ServiceResult<ChainReport> {
+        caller.require(Role::Viewer)?;
+        let mut conn = self.store.pool().acquire().await?;
+        let mut verifier = ChainVerifier::new();
+        let mut after = 0;
+        'batches: loop {
+            let rows = audit::chain_batch(&mut conn, after, VERIFY_BATCH).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            let n = rows.len();
+            for row in rows {
+                if !verifier.push(&row.into_stored()) {
+                    break 'batches;
+                }
+            }
+            if n < VERIFY_BATCH as usize {
+                break;
+            }
+        }
+        let head = audit::head(&mut conn).await?;
+        Ok(verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_times_accept_rfc3339_local_form_values_and_dates() {
+        assert_eq!(
+            parse_time("since", "2026-11-25T09:00:00+09:00").unwrap(),
+            "2026-11-25T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_time("since", "2026-11-25T09:30").unwrap(),
+            "2026-11-25T09:30:00.000Z"
+        );
+        assert_eq!(
+            parse_time("since", "2026-11-25").unwrap(),
+            "2026-11-25T00:00:00.000Z"
+        );
+        let err = parse_time("until", "yesterday").unwrap_err().to_string();
+        assert!(err.starts_with("until: `yesterday` is not a time"), "{err}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Turning a session or a bearer token into a principal, on every request: a disabled user, a
+//! reset password or a revoked token takes effect at once.
+
+use domain::UserName;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{token, Principal, RequestMeta, TokenRef};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::{now_text, tokens, users};
+use crate::Engine;
+
+/// What a session stores about its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: i64,
+    /// The user's `auth_epoch` at sign-in; a later reset or disable moves it on.
+    pub epoch: i64,
+}
+
+fn principal(row: users::UserRow, token: Option<TokenRef>) -> ServiceResult<Principal> {
+    Ok(Principal {
+        user_id: row.id,
+        name: UserName::parse(&row.name)
+            .map_err(|e| anyhow::anyhow!("stored user name {:?}: {e}", row.name))?,
+        role: row
+            .role
+            .parse()
+            .map_err(|e| anyhow::anyhow!("user {}: {e}", row.name))?,
+        email: row.email,
+        token,
+    })
+}
+
+impl Engine {
+    /// The principal of a session, or `None` when the session is no longer good.
+    pub async fn session_principal(&self, auth: SessionAuth) -> ServiceResult<Option<Principal>> {
+        let mut conn = self.store.pool().acquire().await?;
+        match users::by_id(&mut conn, auth.user_id).await? {
+            Some(row) if row.disabled_at.is_none() && row.auth_epoch == auth.epoch => {
+                principal(row, None).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The principal of an `Authorization: Bearer` token; records its last use.
+    pub async fn token_principal(
+        &self,
+        secret: &str,
+        meta: &RequestMeta,
+    ) -> ServiceResult<Principal> {
+        let invalid =
+            || ServiceError::Unauthenticated("the API token is not valid or was revoked".into());
+        if !token::looks_valid(secret) {
+            return Err(invalid());
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        let row = tokens::active_by_hash(&mut conn, &token::digest(secret))
+            .await?
+            .ok_or_else(invalid)?;
+        let user = users::by_id(&mut conn, row.user_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(invalid)?;
+        tokens::touch(&mut conn, row.id, &now_text(), meta.client_addr.as_deref()).await?;
+        principal(
+            user,
+            Some(TokenRef {
+                id: row.id,
+                label: row.label,
+            }),
+        )
+    }
+}

@@ -1,0 +1,173 @@
+//! Signing in and out, with throttling of repeated failures.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::auth::{password, Actor, Principal, RequestMeta};
+use crate::error::{ServiceError, ServiceResult};
+use crate::service::identity::SessionAuth;
+use crate::store::audit::{append, NewEvent};
+use crate::store::{login_failures, users};
+use crate::Engine;
+
+/// User names longer than this are cut before they are stored in the audit log.
+const MAX_RECORDED_NAME: usize = 128;
+
+fn recorded_name(raw: &str) -> String {
+    raw.trim().chars().take(MAX_RECORDED_NAME).collect()
+}
+
+/// The address a failure is counted against when the edge could not tell.
+const UNKNOWN_ADDR: &str = "unknown";
+
+impl Engine {
+    /// Checks a name and password. On success returns the principal and what the session must
+    /// store; every outcome is audited.
+    pub async fn login(
+        &self,
+        name: &str,
+        password_text: &str,
+        meta: &RequestMeta,
+    ) -> ServiceResult<(Principal, SessionAuth)> {
+        let name = recorded_name(name);
+        let addr = meta
+            .client_addr
+            .clone()
+            .unwrap_or_else(|| UNKNOWN_ADDR.into());
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let window = self.settings.throttle_window;
+        let since_ms = now_ms - window.as_millis() as i64;
+        let max = i64::from(self.settings.throttle_max_failures);
+
+        if let Some(retry_after) = self
+            .throttled_for(&name, &addr, since_ms, now_ms, max)
+            .await?
+        {
+            let mut tx = self.store.begin_write().await?;
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: Actor::user(&name),
+                    action: "login.throttled",
+                    environment: None,
+                    target: Some(&name),
+                    detail: json!({ "retry_after_secs": retry_after.as_secs() }),
+                    meta,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(ServiceError::Throttled {
+                retry_after_secs: retry_after.as_secs().max(1),
+            });
+        }
+
+        let row = {
+            let mut conn = self.store.pool().acquire().await?;
+            users::by_name(&mut conn, &name).await?
+        };
+        let password_ok =
+            password::verify(password_text, row.as_ref().map(|r| r.password_hash.clone())).await?;
+        let outcome = match row {
+            Some(row) if password_ok && row.disabled_at.is_none() => Ok(row),
+            Some(_) if password_ok => Err("disabled"),
+            Some(_) => Err("wrong password"),
+            None => Err("no such user"),
+        };
+
+        let mut tx = self.store.begin_write().await?;
+        match outcome {
+            Ok(row) => {
+                login_failures::forget_user(&mut tx, &name).await?;
+                append(
+                    &mut tx,
+                    NewEvent {
+                        actor: Actor::user(&name),
+                        action: "login.ok",
+                        environment: None,
+                        target: Some(&name),
+                        detail: json!({}),
+                        meta,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                let auth = SessionAuth {
+                    user_id: row.id,
+                    epoch: row.auth_epoch,
+                };
+                let principal = self.session_principal(auth).await?.ok_or_else(|| {
+                    ServiceError::Unauthenticated("the account changed while signing in".into())
+                })?;
+                Ok((principal, auth))
+            }
+            Err(reason) => {
+                login_failures::record(&mut tx, now_ms, &name, &addr).await?;
+                login_failures::prune(&mut tx, since_ms).await?;
+                append(
+                    &mut tx,
+                    NewEvent {
+                        actor: Actor::user(&name),
+                        action: "login.failed",
+                        environment: None,
+                        target: Some(&name),
+                        detail: json!({ "reason": reason }),
+                        meta,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                // One message for every reason: a stranger learns nothing about which names exist.
+                Err(ServiceError::Unauthenticated(
+                    "user name or password is wrong".into(),
+                ))
+            }
+        }
+    }
+
+    /// How long until attempts for this name or address are allowed again, if they are not now.
+    async fn throttled_for(
+        &self,
+        name: &str,
+        addr: &str,
+        since_ms: i64,
+        now_ms: i64,
+        max: i64,
+    ) -> ServiceResult<Option<Duration>> {
+        let mut conn = self.store.pool().acquire().await?;
+        let (by_user, by_addr) = login_failures::recent(&mut conn, since_ms, name, addr).await?;
+        let mut lifts_at: Option<i64> = None;
+        for (count, is_user, value) in [(by_user, true, name), (by_addr, false, addr)] {
+            if count >= max {
+                // The throttle lifts when the max-th newest failure leaves the window.
+                if let Some(t) =
+                    login_failures::nth_newest(&mut conn, since_ms, is_user, value, max).await?
+                {
+                    let at = t + (now_ms - since_ms);
+                    lifts_at = Some(lifts_at.map_or(at, |l| l.max(at)));
+                }
+            }
+        }
+        Ok(lifts_at.map(|at| Duration::from_millis((at - now_ms).max(1000) as u64)))
+    }
+
+    /// Records a sign-out.
+    pub async fn logout(&self, principal: &Principal, meta: &RequestMeta) -> ServiceResult<()> {
+        let mut tx = self.store.begin_write().await?;
+        append(
+            &mut tx,
+            NewEvent {
+                actor: Actor::of(principal),
+                action: "logout",
+                environment: None,
+                target: Some(principal.name.as_str()),
+                detail: json!({}),
+                meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! Services: each checks the caller's role itself, does its work in one transaction with the
+//! audit event that records it, and returns plain data.
+
+pub mod audit;
+pub mod identity;
+pub mod login;
+pub mod tokens;
+pub mod users;

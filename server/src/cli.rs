@@ -1,0 +1,242 @@
+//! The command line: `serve`, `user`, `token` and `audit`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use engine::service::users::NewUser;
+use engine::{Caller, Engine, EngineSettings, RequestMeta, Store};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tierdeck",
+    version,
+    about = "A GitOps control panel for a 3-tier AWS service"
+)]
+pub struct Cli {
+    /// The configuration file (default: tierdeck.toml in the working folder, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the panel (migrates the database first).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Change a user's role.
+    SetRole { name: String, role: String },
+    /// Disable a user: their sessions end and their API tokens are revoked.
+    Disable { name: String },
+    /// Enable a disabled user again.
+    Enable { name: String },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print it once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// Revoke an API token by its id.
+    Revoke { id: i64 },
+    /// List a user's API tokens.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain; exit 1 naming the first broken row.
+    Verify,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tierdeck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => crate::http::serve(config).await.map(|()| ExitCode::SUCCESS),
+        other => match open_engine(&config).await {
+            Ok(engine) => run_offline(&engine, other).await,
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tierdeck: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
+    let store = Store::open(&config.database.path).await?;
+    store.migrate().await?;
+    Ok(Engine::new(store, EngineSettings::default()))
+}
+
+/// Commands that work on the database directly, as tierdeck itself (`system` in the audit log).
+async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
+    let caller = Caller::System;
+    let meta = RequestMeta {
+        client_addr: Some("cli".into()),
+    };
+    let done = |r: Result<(), engine::ServiceError>| -> anyhow::Result<ExitCode> {
+        match r {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("tierdeck: {e}");
+                if let engine::ServiceError::Internal(cause) = &e {
+                    eprintln!("  cause: {cause:#}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    };
+    match command {
+        Command::Serve => unreachable!("handled by run"),
+        Command::User(UserCommand::Add {
+            name, role, email, ..
+        }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let r = engine
+                .create_user(
+                    &caller,
+                    NewUser {
+                        name,
+                        role,
+                        email,
+                        password,
+                    },
+                    &meta,
+                )
+                .await
+                .map(|u| println!("created user {} ({})", u.name, u.role));
+            done(r)
+        }
+        Command::User(UserCommand::SetRole { name, role }) => done(
+            engine
+                .set_role(&caller, &name, &role, &meta)
+                .await
+                .map(|u| println!("{} is now {}", u.name, u.role)),
+        ),
+        Command::User(UserCommand::Disable { name }) => done(
+            engine
+                .set_disabled(&caller, &name, true, &meta)
+                .await
+                .map(|u| println!("{} is disabled", u.name)),
+        ),
+        Command::User(UserCommand::Enable { name }) => done(
+            engine
+                .set_disabled(&caller, &name, false, &meta)
+                .await
+                .map(|u| println!("{} is enabled", u.name)),
+        ),
+        Command::User(UserCommand::List) => done(engine.list_users(&caller).await.map(|users| {
+            println!("{:<24} {:<9} {:<9} EMAIL", "NAME", "ROLE", "STATUS");
+            for u in users {
+                println!(
+                    "{:<24} {:<9} {:<9} {}",
+                    u.name,
+                    u.role,
+                    if u.disabled { "disabled" } else { "active" },
+                    u.email.unwrap_or_default()
+                );
+            }
+        })),
+        Command::Token(TokenCommand::Create { user, label }) => done(
+            engine
+                .create_token(&caller, &user, &label, &meta)
+                .await
+                .map(|t| println!("{}", t.secret)),
+        ),
+        Command::Token(TokenCommand::Revoke { id }) => done(
+            engine
+                .revoke_token(&caller, id, &meta)
+                .await
+                .map(|()| println!("token {id} revoked")),
+        ),
+        Command::Token(TokenCommand::List { user }) => {
+            done(engine.list_tokens(&caller, &user).await.map(|tokens| {
+                println!(
+                    "{:<6} {:<14} {:<24} {:<26} STATUS",
+                    "ID", "PREFIX", "LABEL", "LAST USED"
+                );
+                for t in tokens {
+                    println!(
+                        "{:<6} {:<14} {:<24} {:<26} {}",
+                        t.id,
+                        t.prefix,
+                        t.label,
+                        t.last_used_at.unwrap_or_else(|| "never".into()),
+                        if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                    );
+                }
+            }))
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let report = engine.audit_verify(&caller).await?;
+            match report.broken {
+                None => {
+                    println!("audit chain intact: {} rows verified", report.rows_checked);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    println!("audit chain BROKEN: {b}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Configuration: a TOML file (default `tierdeck.toml`) with every key overridable by an
+//! environment variable `TIERDECK_SECTION__KEY`. Loaded once and checked before anything
+//! listens; a bad value stops the program with one sentence naming the key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_FILE: &str = "tierdeck.toml";
+const ENV_PREFIX: &str = "TIERDECK_";
+
+/// A value that never prints itself: not in logs, not in pages, not in `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "read by the git watcher, which comes with the spec-repository release"
+        )
+    )]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub repo: RepoConfig,
+    pub aws: AwsConfig,
+    pub prometheus: PrometheusConfig,
+    pub pollers: PollersConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on; port 0 picks a free one (printed at start).
+    pub listen: String,
+    /// The URL people use to reach the panel, e.g. `https://tierdeck.example.com`. Used to
+    /// check the origin of state-changing requests and to decide whether cookies are `Secure`.
+    pub public_url: Option<String>,
+    /// Force `Secure` cookies on or off; by default on exactly when `public_url` is https.
+    pub secure_cookies: Option<bool>,
+    /// Sessions end after this long without a request.
+    pub session_idle_minutes: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy
+    /// you run, which must set that header).
+    pub trust_forwarded_for: bool,
+    /// The folder holding the built site (`pkg/` with the wasm, JS and CSS). By default
+    /// `site` beside the binary, else `target/site` in the working folder.
+    pub site_root: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            public_url: None,
+            secure_cookies: None,
+            session_idle_minutes: 12 * 60,
+            trust_forwarded_for: false,
+            site_root: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The SQLite file; created with its folder when missing.
+    pub path: PathBuf,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/tierdeck.sqlite"),
+        }
+    }
+}
+
+/// The spec repository (watched by a later release; accepted and checked now).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepoConfig {
+    /// A local path, `file://`, `https://` or `ssh://` URL of the spec repository.
+    pub url: Option<String>,
+    pub branch: String,
+    pub poll_interval_secs: u64,
+    pub webhook_secret: Option<Secret>,
+    /// For https remotes.
+    pub token: Option<Secret>,
+    /// For ssh remotes.
+    pub ssh_key_path: Option<PathBuf>,
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            branch: "main".into(),
+            poll_interval_secs: 30,
+            webhook_secret: None,
+            token: None,
+            ssh_key_path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Points every AWS client at an emulator, e.g. `http://127.0.0.1:5000`.
+    pub endpoint_url: Option<String>,
+    /// Used when an environment names no region.
+    pub region: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            region: "ap-northeast-2".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// e.g. `http://127.0.0.1:9090`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollersConfig {
+    pub drift_interval_secs: u64,
+    pub scaling_interval_secs: u64,
+}
+
+impl Default for PollersConfig {
+    fn default() -> Self {
+        Self {
+            drift_interval_secs: 300,
+            scaling_interval_secs: 60,
+        }
+    }
+}
+
+/// Why the configuration was refused: one sentence naming the key or the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(s: impl Into<String>) -> ConfigError {
+    ConfigError(s.into())
+}
+
+impl Config {
+    /// Loads `path` (a missing default file is fine, a missing named file is not), then the
+    /// environment's `TIERDECK_*` overrides, then checks every value.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (file, text) = match path {
+            Some(p) => (
+                p.to_path_buf(),
+                Some(std::fs::read_to_string(p).map_err(|e| {
+                    err(format!(
+                        "cannot read the configuration file {}: {e}",
+                        p.display()
+                    ))
+                })?),
+            ),
+            None => {
+                let p = PathBuf::from(DEFAULT_FILE);
+                let text = std::fs::read_to_string(&p).ok();
+                (p, text)
+            }
+        };
+        let vars: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        Self::from_parts(&file, text.as_deref(), &vars)
+    }
+
+    /// The pure part of [`Config::load`], for tests.
+    pub fn from_parts(
+        file: &Path,
+        text: Option<&str>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match text {
+            Some(t) => {
+                // Checked against the schema first, so type errors name the file's line and key.
+                let de = toml::Deserializer::new(t);
+                serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+                    let inner = e.inner();
+                    let line = inner
+                        .span()
+                        .map(|s| format!(" line {}:", t[..s.start].lines().count().max(1)));
+                    let path = e.path().to_string();
+                    let message = inner.message().trim_end_matches('.').to_string();
+                    if path == "." || path.is_empty() {
+                        err(format!(
+                            "{}:{} {message}",
+                            file.display(),
+                            line.unwrap_or_default()
+                        ))
+                    } else {
+                        err(format!(
+                            "{}:{} `{path}`: {message}",
+                            file.display(),
+                            line.unwrap_or_default()
+                        ))
+                    }
+                })?;
+                toml::from_str::<toml::Table>(t).map_err(|e| err(e.message().to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        for (var, value) in env {
+            apply_override(&mut table, &defaults, var, value)?;
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| err(format!("`{}`: {}", e.path(), e.inner())))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.server.listen.parse::<SocketAddr>().map_err(|_| {
+            err(format!(
+                "`server.listen` must be an address and port like 127.0.0.1:3000, not `{}`",
+                self.server.listen
+            ))
+        })?;
+        if let Some(u) = &self.server.public_url {
+            let url = url::Url::parse(u)
+                .map_err(|e| err(format!("`server.public_url` is not a URL ({e}): `{u}`")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(err(format!(
+                    "`server.public_url` must be an http or https URL with a host, not `{u}`"
+                )));
+            }
+        }
+        if self.server.session_idle_minutes == 0 {
+            return Err(err("`server.session_idle_minutes` must be at least 1"));
+        }
+        if self.database.path.as_os_str().is_empty() {
+            return Err(err("`database.path` must name a file"));
+        }
+        if self.repo.branch.trim().is_empty() {
+            return Err(err("`repo.branch` must not be empty"));
+        }
+        if self.repo.poll_interval_secs == 0 {
+            return Err(err("`repo.poll_interval_secs` must be at least 1"));
+        }
+        for (key, value) in [
+            ("aws.endpoint_url", &self.aws.endpoint_url),
+            ("prometheus.url", &self.prometheus.url),
+        ] {
+            if let Some(v) = value {
+                let url = url::Url::parse(v)
+                    .map_err(|e| err(format!("`{key}` is not a URL ({e}): `{v}`")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(err(format!(
+                        "`{key}` must be an http or https URL, not `{v}`"
+                    )));
+                }
+            }
+        }
+        if self.aws.region.trim().is_empty() {
+            return Err(err("`aws.region` must not be empty"));
+        }
+        if self.pollers.drift_interval_secs == 0 || self.pollers.scaling_interval_secs == 0 {
+            return Err(err("`pollers` intervals must be at least 1 second"));
+        }
+        Ok(())
+    }
+
+    /// Whether session cookies carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.server.secure_cookies.unwrap_or_else(|| {
+            self.server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
+    }
+
+    /// The origin (`scheme://host[:port]`) of `public_url`, if set.
+    pub fn public_origin(&self) -> Option<String> {
+        let u = url::Url::parse(self.server.public_url.as_deref()?).ok()?;
+        Some(u.origin().ascii_serialization())
+    }
+}
+
+/// Applies `TIERDECK_SECTION__KEY=value`, typed like the key's default (or as text).
+fn apply_override(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    var: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let rest = &var[ENV_PREFIX.len()..];
+    let Some((section, key)) = rest.split_once("__") else {
+        return Ok(());
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    let known_sections = ["server", "database", "repo", "aws", "prometheus", "pollers"];
+    if !known_sections.contains(&section.as_str()) {
+        return Err(err(format!(
+            "`{var}` names no configuration section: use one of {}",
+            known_sections.join(", ")
+        )));
+    }
+    let typed = match defaults.get(&section).and_then(|s| s.get(&key)) {
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            value
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("`{var}` must be a whole number, not `{value}`")))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match value.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(err(format!("`{var}` must be true or false, not `{value}`"))),
+        }),
+        // Options without a default: text, except the one boolean option.
+        None if section == "server" && key == "secure_cookies" => {
+            toml::Value::Boolean(match value.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(err(format!("`{var}` must be true or false, not `{value}`"))),
+            })
+        }
+        _ => toml::Value::String(value.to_owned()),
+    };
+    let section_table = table
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match section_table {
+        toml::Value::Table(t) => {
+            t.insert(key, typed);
+            Ok(())
+        }
+        _ => Err(err(format!("`{section}` must be a table"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_parts(Path::new("tierdeck.toml"), text, &env)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:3000");
+        assert_eq!(c.repo.branch, "main");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_with_typed_values() {
+        let c = load(
+            Some("[server]\nlisten = \"0.0.0.0:80\"\nsession_idle_minutes = 5\n"),
+            &[
+                ("TIERDECK_SERVER__LISTEN", "127.0.0.1:0"),
+                ("TIERDECK_SERVER__SESSION_IDLE_MINUTES", "30"),
+                ("TIERDECK_REPO__WEBHOOK_SECRET", "12345"),
+                ("TIERDECK_SERVER__PUBLIC_URL", "https://deck.example.com/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:0");
+        assert_eq!(c.server.session_idle_minutes, 30);
+        assert_eq!(c.repo.webhook_secret.as_ref().unwrap().expose(), "12345");
+        assert!(c.secure_cookies());
+        assert_eq!(
+            c.public_origin().as_deref(),
+            Some("https://deck.example.com")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+            (
+                Some("[server]\nsession_idle_minutes = \"soon\"\n"),
+                &[],
+                "configuration: tierdeck.toml: line 2: `server.session_idle_minutes`: invalid type: string \"soon\", expected u64",
+            ),
+            (
+                Some("[server]\nlisten_on = \"x\"\n"),
+                &[],
+                "configuration: tierdeck.toml: line 2: `server`: unknown field `listen_on`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+            ),
+            (
+                None,
+                &[("TIERDECK_SERVER__SESSION_IDLE_MINUTES", "soon")],
+                "configuration: `TIERDECK_SERVER__SESSION_IDLE_MINUTES` must be a whole number, not `soon`",
+            ),
+            (
+                None,
+                &[("TIERDECK_SERVER__LISTEN", "localhost")],
+                "configuration: `server.listen` must be an address and port like 127.0.0.1:3000, not `localhost`",
+            ),
+            (
+                None,
+                &[("TIERDECK_SERVR__LISTEN", "x")],
+                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers",
+            ),
+            (
+                None,
+                &[("TIERDECK_SERVER__LISTNE", "x")],
+                "configuration: `server.listne`: unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+            ),
+            (
+                None,
+                &[("TIERDECK_AWS__ENDPOINT_URL", "localhost:5000")],
+                "configuration: `aws.endpoint_url` must be an http or https URL, not `localhost:5000`",
+            ),
+        ];
+        for (text, env, expected) in cases {
+            assert_eq!(load(*text, env).unwrap_err().to_string(), *expected);
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = load(None, &[("TIERDECK_REPO__TOKEN", "ghp_verysecret")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
+        assert!(shown.contains("Secret(****)"));
+    }
+}

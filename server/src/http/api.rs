@@ -1,0 +1,234 @@
+//! The REST API under `/api/v1`: JSON in and out, errors as
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use domain::audit::{AuditEntry, AuditQuery};
+use engine::{Caller, ServiceError};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::ApiUser;
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/audit", get(audit))
+        .route("/audit/export", get(audit_export))
+        .route("/audit/verify", get(audit_verify))
+        .fallback(not_found)
+}
+
+/// An error answer: status, stable code, a sentence for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        if let ServiceError::Internal(cause) = &e {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let retry_after = match &e {
+            ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        Self {
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: e.code(),
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+}
+
+/// The caller as the API sees it (useful to check a token).
+async fn me(ApiUser(p): ApiUser) -> Json<domain::user::Me> {
+    Json(p.me())
+}
+
+/// `GET /api/v1/audit?actor=&action=&env=&since=&until=&cursor=&limit=`: newest first.
+async fn audit(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<domain::audit::AuditPage>, ApiError> {
+    Ok(Json(st.engine.audit_page(&Caller::User(p), &q).await?))
+}
+
+/// The verification state of the whole chain.
+async fn audit_verify(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<domain::audit::ChainReport>, ApiError> {
+    Ok(Json(st.engine.audit_verify(&Caller::User(p)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(flatten)]
+    filter: AuditQuery,
+}
+
+/// `GET /api/v1/audit/export?format=csv|json&…filters`: every matching event, streamed.
+async fn audit_export(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("format: expected csv or json, not `{format}`"),
+        ));
+    }
+    let events = st.engine.audit_export(&Caller::User(p), &q.filter)?;
+    let (body, content_type) = if format == "csv" {
+        let header_row = futures::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(CSV_HEADER.as_bytes()))
+        });
+        let rows = events.map(|r| r.map(|e| bytes::Bytes::from(csv_row(&e))).map_err(io_err));
+        (
+            Body::from_stream(header_row.chain(rows)),
+            "text/csv; charset=utf-8",
+        )
+    } else {
+        let mut first = true;
+        let open = futures::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"[\n"))
+        });
+        let rows = events.map(move |r| {
+            r.map_err(io_err).and_then(|e| {
+                let mut s = if first {
+                    String::new()
+                } else {
+                    ",\n".to_owned()
+                };
+                first = false;
+                s.push_str(&serde_json::to_string(&e).map_err(std::io::Error::other)?);
+                Ok(bytes::Bytes::from(s))
+            })
+        });
+        let close = futures::stream::once(async { Ok(bytes::Bytes::from_static(b"\n]\n")) });
+        (
+            Body::from_stream(open.chain(rows).chain(close)),
+            "application/json",
+        )
+    };
+    let filename = format!("tierdeck-audit.{format}");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn io_err(e: ServiceError) -> std::io::Error {
+    tracing::error!(error = %e, "audit export stopped");
+    std::io::Error::other(e.to_string())
+}
+
+const CSV_HEADER: &str =
+    "seq,at,actor_kind,actor,token,action,environment,target,detail,client_addr,prev_hash,hash\n";
+
+fn csv_row(e: &AuditEntry) -> String {
+    let fields = [
+        e.seq.to_string(),
+        e.at.clone(),
+        e.actor_kind.to_string(),
+        e.actor.clone(),
+        e.token.clone().unwrap_or_default(),
+        e.action.clone(),
+        e.environment.clone().unwrap_or_default(),
+        e.target.clone().unwrap_or_default(),
+        e.detail.to_string(),
+        e.client_addr.clone().unwrap_or_default(),
+        e.prev_hash.clone(),
+        e.hash.clone(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// Quotes a CSV field when needed, and defuses text a spreadsheet would run as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
+}

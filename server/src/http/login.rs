@@ -1,0 +1,150 @@
+//! Signing in and out with plain HTML forms: they work without JavaScript, and the hydrated
+//! page submits the same forms.
+
+use axum::body::Body;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use engine::{RequestAuth, ServiceError};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::api::ApiError;
+use super::auth::SESSION_AUTH;
+use super::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Only a local path may be a redirect target: `/audit`, never `//evil.example` or a URL.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        _ => "/",
+    }
+}
+
+pub async fn login(
+    State(st): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    session: Session,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return render_login(
+            &st,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter a user name and a password.",
+            "",
+            None,
+        )
+        .await;
+    };
+    match st
+        .engine
+        .login(&form.username, &form.password, &auth.meta)
+        .await
+    {
+        Ok((_, session_auth)) => {
+            st.metrics.login("ok");
+            // A new id at sign-in: a session id planted before it is worth nothing after.
+            let stored = async {
+                session.cycle_id().await?;
+                session.insert(SESSION_AUTH, session_auth).await
+            };
+            if let Err(e) = stored.await {
+                return ApiError::from(ServiceError::Internal(anyhow::anyhow!(
+                    "storing the session: {e}"
+                )))
+                .into_response();
+            }
+            Redirect::to(safe_next(form.next.as_deref())).into_response()
+        }
+        Err(ServiceError::Unauthenticated(msg)) => {
+            st.metrics.login("failed");
+            render_login(
+                &st,
+                StatusCode::UNAUTHORIZED,
+                &capitalise(&msg),
+                &form.username,
+                form.next.as_deref(),
+            )
+            .await
+        }
+        Err(e @ ServiceError::Throttled { retry_after_secs }) => {
+            st.metrics.login("throttled");
+            let mut res = render_login(
+                &st,
+                StatusCode::TOO_MANY_REQUESTS,
+                &capitalise(&e.to_string()),
+                &form.username,
+                form.next.as_deref(),
+            )
+            .await;
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            res
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// The sign-in page with a notice, through the same Leptos renderer as every page, answered
+/// with `status`.
+async fn render_login(
+    st: &AppState,
+    status: StatusCode,
+    message: &str,
+    user: &str,
+    next: Option<&str>,
+) -> Response {
+    let mut req = Request::builder()
+        .method("GET")
+        .uri("/login")
+        .body(Body::empty())
+        .expect("static request");
+    req.extensions_mut().insert(app::LoginNotice {
+        message: message.to_owned(),
+        user: user.chars().take(128).collect(),
+        next: next.map(str::to_owned),
+    });
+    let mut res = (st.render_page)(req).await;
+    *res.status_mut() = status;
+    res
+}
+
+pub async fn logout(
+    State(st): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    session: Session,
+) -> Response {
+    if let Some(p) = &auth.principal {
+        if p.token.is_none() {
+            if let Err(e) = st.engine.logout(p, &auth.meta).await {
+                return ApiError::from(e).into_response();
+            }
+        }
+    }
+    if let Err(e) = session.flush().await {
+        return ApiError::from(ServiceError::Internal(anyhow::anyhow!(
+            "ending the session: {e}"
+        )))
+        .into_response();
+    }
+    Redirect::to("/login").into_response()
+}

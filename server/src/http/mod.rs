@@ -1,0 +1,258 @@
+//! The HTTP server: Leptos pages, server functions, the REST API, sign-in, `/healthz` and
+//! `/metrics`, behind the session, authentication, CSRF and metrics layers.
+
+mod api;
+mod auth;
+mod login;
+mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::FromRef;
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use engine::Engine;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Config;
+
+pub use metrics::Metrics;
+
+type RenderFn = Arc<
+    dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+>;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub leptos: LeptosOptions,
+    pub metrics: Arc<Metrics>,
+    /// `scheme://host[:port]` that state-changing requests must come from; `None`: the
+    /// request's own `Host`.
+    pub public_origin: Option<String>,
+    pub trust_forwarded_for: bool,
+    /// Renders a page through Leptos outside its own route (the sign-in page after a failed
+    /// attempt, with the status that goes with it).
+    pub render_page: RenderFn,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+/// Where the built site is: the configured folder, `site` beside the binary, or `target/site`.
+fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match &config.server.site_root {
+        Some(p) => vec![p.clone()],
+        None => {
+            let mut c = Vec::new();
+            if let Some(dir) = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+            {
+                c.push(dir.join("site"));
+                if let Some(up) = dir.parent() {
+                    c.push(up.join("site"));
+                }
+            }
+            c.push(PathBuf::from("target/site"));
+            c
+        }
+    };
+    candidates
+        .iter()
+        .find(|p| p.join("pkg").is_dir())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "configuration: `server.site_root`: no built site (a folder with pkg/ inside) at {}; build it with `cargo leptos build`",
+                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )
+        })
+}
+
+/// Public facts about the configuration the pages may show (never secrets).
+fn panel_status(config: &Config) -> app::api::PanelStatus {
+    app::api::PanelStatus {
+        repo_url: config.repo.url.as_deref().map(strip_credentials),
+        repo_branch: config.repo.branch.clone(),
+        aws_endpoint: config.aws.endpoint_url.clone(),
+        aws_region: config.aws.region.clone(),
+        prometheus_url: config.prometheus.url.as_deref().map(strip_credentials),
+    }
+}
+
+/// `https://user:token@host/x` → `https://host/x`: a URL shown on a page carries no credentials.
+fn strip_credentials(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => u.to_owned(),
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIERDECK_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
+        )
+        .init();
+
+    let site_root = site_root(&config)?;
+    let engine = crate::cli::open_engine(&config).await?;
+    let session_store = SqliteStore::new(engine.store.pool().clone());
+    session_store
+        .migrate()
+        .await
+        .context("creating the sessions table")?;
+    tokio::spawn({
+        use tower_sessions::ExpiredDeletion;
+        let s = session_store.clone();
+        async move {
+            if let Err(e) = s
+                .continuously_delete_expired(std::time::Duration::from_secs(600))
+                .await
+            {
+                tracing::error!(error = %e, "deleting expired sessions stopped");
+            }
+        }
+    });
+
+    let leptos = LeptosOptions::builder()
+        .output_name("tierdeck")
+        .site_root(site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let status = panel_status(&config);
+    let context = {
+        let engine = engine.clone();
+        move || {
+            provide_context(engine.clone());
+            provide_context(status.clone());
+        }
+    };
+    let render_page: RenderFn = {
+        let leptos = leptos.clone();
+        let handler = leptos_axum::render_app_to_stream_with_context(context.clone(), move || {
+            app::shell(leptos.clone())
+        });
+        Arc::new(move |req| Box::pin(handler(req)))
+    };
+    let state = AppState {
+        engine,
+        leptos: leptos.clone(),
+        metrics: Arc::new(Metrics::new()),
+        public_origin: config.public_origin(),
+        trust_forwarded_for: config.server.trust_forwarded_for,
+        render_page,
+    };
+
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name("tierdeck_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            config.server.session_idle_minutes as i64,
+        )));
+
+    let routes = generate_route_list(app::App);
+    let router = Router::new()
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/login", post(login::login))
+        .route("/logout", post(login::logout))
+        .nest("/api/v1", api::router())
+        .route(
+            "/sfn/{*name}",
+            post({
+                let context = context.clone();
+                move |req: Request<Body>| {
+                    leptos_axum::handle_server_fns_with_context(context.clone(), req)
+                }
+            }),
+        )
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let leptos = leptos.clone();
+            move || app::shell(leptos.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, app::shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard_pages,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::resolve,
+        ))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::refuse_cross_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("tierdeck listening on http://{addr}");
+    tracing::info!(%addr, site = %site_root.display(), "serving");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
