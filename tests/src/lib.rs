@@ -1,1 +1,264 @@
+//! The test harness: spawns the real `tierdeck` binary on port 0 with a fresh SQLite database
+//! in a temporary folder, runs its command line against the same database, and signs in
+//! through the real forms.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The workspace root (this crate's parent folder).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+}
+
+/// The `tierdeck` binary built by `cargo leptos build`: `TIERDECK_BIN`, or beside this test's
+/// own executable (`target/debug/deps/..` → `target/debug/tierdeck`).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TIERDECK_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let debug = exe.parent().and_then(Path::parent).expect("target/debug");
+    let bin = debug.join("tierdeck");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo leptos build`",
+        bin.display()
+    );
+    bin
+}
+
+/// The built site (`pkg/`), from `cargo leptos build`.
+pub fn site_root() -> PathBuf {
+    let site = std::env::var_os("TIERDECK_SITE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/site"));
+    assert!(
+        site.join("pkg").is_dir(),
+        "{} has no pkg/: build the site first with `cargo leptos build`",
+        site.display()
+    );
+    site
+}
+
+/// A running panel with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// A builder for unusual set-ups; `TestApp::spawn()` is the plain one.
+#[derive(Default)]
+pub struct Options {
+    pub env: Vec<(String, String)>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = base_command(dir.path());
+        cmd.arg("serve")
+            .env("TIERDECK_SERVER__LISTEN", "127.0.0.1:0")
+            .env("TIERDECK_SERVER__SITE_ROOT", site_root())
+            .env("TIERDECK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawning tierdeck serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("tierdeck listening on ") {
+                    return Ok(url.trim().to_owned());
+                }
+            }
+            bail!("tierdeck serve exited before listening")
+        })
+        .await
+        .expect("tierdeck serve did not start within 60 s")
+        .expect("tierdeck serve output");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        TestApp { base, dir, child }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("tierdeck.sqlite")
+    }
+
+    /// Runs `tierdeck ARGS` against this app's database.
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        cli_in(self.dir.path(), args, stdin).await
+    }
+
+    /// Creates a user with [`PASSWORD`] through the command line.
+    pub async fn add_user(&self, name: &str, role: &str) {
+        let email = format!("--email={name}@example.com");
+        let out = self
+            .cli(&["user", "add", name, "--role", role, &email, "--password-stdin"], Some(PASSWORD))
+            .await;
+        assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A browser-like client (cookies, no redirects followed) that sends this panel's Origin.
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Signs in through the form; panics unless it succeeds.
+    pub async fn login(&self, name: &str) -> Client {
+        let c = self.client();
+        let res = c.login(name, PASSWORD).await;
+        assert_eq!(res.status(), 303, "login {name}");
+        c
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn base_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TIERDECK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("TIERDECK_DATABASE__PATH", dir.join("tierdeck.sqlite"));
+    cmd
+}
+
+/// Runs `tierdeck ARGS` with the database in `dir`.
+pub async fn cli_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = base_command(dir);
+    cmd.args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawning tierdeck");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input.as_bytes()).await.expect("writing stdin");
+        s.write_all(b"\n").await.expect("writing stdin");
+    }
+    child.wait_with_output().await.expect("tierdeck output")
+}
+
+/// An HTTP client with a cookie jar, for one person.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// A form post from this panel's own page.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("Origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("username", name), ("password", password), ("next", "/")]).await
+    }
+
+    /// Calls a server function the way the hydrated page does.
+    pub async fn server_fn(&self, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/sfn/{name}")))
+            .header("Origin", &self.base)
+            .header("Accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .expect("server function")
+    }
+
+    /// The signed-in user's name per the API, or the status when not signed in.
+    pub async fn whoami(&self) -> Result<String, u16> {
+        let res = self.get("/api/v1/me").await;
+        if res.status() != 200 {
+            return Err(res.status().as_u16());
+        }
+        let v: serde_json::Value = res.json().await.expect("json");
+        Ok(v["name"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Audit events (newest first) as JSON values.
+    pub async fn audit(&self, query: &str) -> Vec<serde_json::Value> {
+        let res = self.get(&format!("/api/v1/audit?{query}")).await;
+        assert_eq!(res.status(), 200, "GET /api/v1/audit?{query}");
+        let v: serde_json::Value = res.json().await.expect("json");
+        v["events"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Actions of audit events, newest first.
+pub fn actions(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A free loopback port (for the browser driver).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Page HTML without Leptos's hydration markers (`<!>` and `<!--…-->`), for text checks.
+pub fn without_markers(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.replace("<!>", "");
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("-->") {
+            Some(end) => rest = rest[start + end + 3..].to_owned(),
+            None => {
+                rest.clear();
+            }
+        }
+    }
+    out.push_str(&rest);
+    out
+}

@@ -1,0 +1,232 @@
+//! A real browser (headless Chromium through chromedriver): sign in through the form, see your
+//! name, move between pages, sign out; the page hydrates and the console stays clean.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use tierdeck_tests::{free_port, workspace, TestApp, PASSWORD};
+use tokio::process::{Child, Command};
+
+struct Browser {
+    client: Client,
+    driver_url: String,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn program(env: &str, default: &str) -> PathBuf {
+    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = free_port().unwrap();
+        let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver");
+        assert!(driver_bin.exists(), "{} is missing: install chromium-driver", driver_bin.display());
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting chromedriver");
+        let driver_url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": program("CHROME_BIN", "/usr/bin/chromium"),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-quic", "--no-first-run", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+            .expect("a chromedriver session");
+        Browser {
+            client,
+            driver_url,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits until the page is hydrated (the app marks `<body data-hydrated>`).
+    async fn hydrated(&self) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("body[data-hydrated='true']"))
+            .await
+            .expect("the page hydrates");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = workspace().join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Browser console entries at SEVERE level since the last call (chromedriver's log endpoint).
+    async fn console_errors(&self) -> Vec<String> {
+        let id = self.client.session_id().await.unwrap().unwrap();
+        let res: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/session/{id}/se/log", self.driver_url))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        res["value"]
+            .as_array()
+            .expect("log entries")
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// Clicks a link by its text and waits for the page's heading.
+async fn navigate(b: &Browser, link: &str, heading: &str) {
+    b.client.find(Locator::LinkText(link)).await.unwrap().click().await.unwrap();
+    let mut h1 = String::new();
+    for _ in 0..50 {
+        h1 = b.text("main h1").await;
+        if h1 == heading {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("after clicking {link}: heading {h1:?}, expected {heading:?}");
+}
+
+#[tokio::test]
+async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    app.add_user("seo", "admin").await;
+    let b = Browser::start().await;
+
+    b.client.goto(&format!("{}/audit", app.base)).await.unwrap();
+    assert_eq!(b.path().await, "/login", "anonymous people are sent to sign in");
+    b.hydrated().await;
+    b.screenshot("login").await;
+
+    b.client.find(Locator::Id("username")).await.unwrap().send_keys("seo").await.unwrap();
+    b.client.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&format!("{}/audit", app.base).parse().unwrap())
+        .await
+        .expect("back to the page asked for");
+    b.hydrated().await;
+    assert_eq!(b.text(".user-name").await, "seo");
+    assert_eq!(b.text(".whoami .role").await.to_lowercase(), "admin");
+    assert!(b.text("table.audit").await.contains("login.ok"));
+    b.screenshot("audit").await;
+
+    // Client-side navigation through the menu, once hydrated.
+    navigate(&b, "Overview", "Overview").await;
+    b.screenshot("overview").await;
+    navigate(&b, "Changes", "Changes").await;
+    navigate(&b, "Environments", "Environments").await;
+    navigate(&b, "Scaling", "Scaling").await;
+    navigate(&b, "SLO", "SLO").await;
+    navigate(&b, "Admin", "Users").await;
+    assert!(b.text("table.users").await.contains("seo"));
+    b.screenshot("admin").await;
+    b.client.find(Locator::Css("a.user")).await.unwrap().click().await.unwrap();
+    assert_eq!(b.text("main h1").await, "Your account");
+    b.screenshot("account").await;
+
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    b.client.find(Locator::Css(".whoami button")).await.unwrap().click().await.unwrap();
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&format!("{}/login", app.base).parse().unwrap())
+        .await
+        .expect("signed out");
+    b.hydrated().await;
+    b.client.goto(&format!("{}/", app.base)).await.unwrap();
+    assert_eq!(b.path().await, "/login", "the session is gone");
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_user_through_the_hydrated_form() {
+    let app = TestApp::spawn().await;
+    app.add_user("seo", "admin").await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("{}/login?next=%2Fadmin", app.base)).await.unwrap();
+    b.hydrated().await;
+    b.client.find(Locator::Id("username")).await.unwrap().send_keys("seo").await.unwrap();
+    b.client.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&format!("{}/admin", app.base).parse().unwrap())
+        .await
+        .unwrap();
+    b.hydrated().await;
+    b.client.find(Locator::Id("new-name")).await.unwrap().send_keys("jin").await.unwrap();
+    b.client.find(Locator::Id("new-email")).await.unwrap().send_keys("jin@example.com").await.unwrap();
+    b.client.find(Locator::Id("new-password")).await.unwrap().send_keys("a long enough password").await.unwrap();
+    b.client.find(Locator::Css("#new-role option[value=approver]")).await.unwrap().click().await.unwrap();
+    b.client.find(Locator::XPath("//button[text()='Create user']")).await.unwrap().click().await.unwrap();
+    assert_eq!(b.text(".notice.ok").await, "Created jin (approver).");
+    // The list refreshes without a reload.
+    for _ in 0..50 {
+        if b.text("table.users").await.contains("jin@example.com") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.text("table.users").await.contains("jin@example.com"));
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.client.close().await.unwrap();
+}

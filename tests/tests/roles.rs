@@ -1,0 +1,89 @@
+//! Every admin action, by every role: only admins may, and the refusal is a 403 with a reason.
+
+use tierdeck_tests::{TestApp, PASSWORD};
+
+const ROLES: [&str; 4] = ["viewer", "approver", "operator", "admin"];
+
+#[tokio::test]
+async fn only_admins_may_manage_users() {
+    let app = TestApp::spawn().await;
+    for role in ROLES {
+        app.add_user(&format!("the-{role}"), role).await;
+    }
+    app.add_user("target", "viewer").await;
+
+    for role in ROLES {
+        let c = app.login(&format!("the-{role}")).await;
+        let new_name = format!("made-by-{role}");
+        let actions: [(&str, Vec<(&str, &str)>); 5] = [
+            ("list_users", vec![]),
+            (
+                "create_user",
+                vec![("name", new_name.as_str()), ("email", ""), ("role", "viewer"), ("password", PASSWORD)],
+            ),
+            ("set_role", vec![("name", "target"), ("role", "approver")]),
+            ("reset_password", vec![("name", "target"), ("password", "reset by someone")]),
+            ("set_disabled", vec![("name", "target"), ("disabled", "true")]),
+        ];
+        for (action, form) in actions {
+            let res = c.server_fn(action, &form).await;
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            if role == "admin" {
+                assert_eq!(status, 200, "admin {action}: {body}");
+            } else {
+                assert_eq!(status, 403, "{role} {action}: {body}");
+                assert!(body.contains("this needs the admin role"), "{role} {action}: {body}");
+            }
+        }
+        // Put the target back for the next role.
+        if role == "admin" {
+            let res = c.server_fn("set_disabled", &[("name", "target"), ("disabled", "false")]).await;
+            assert_eq!(res.status(), 200);
+        }
+    }
+
+    let admin = app.login("the-admin").await;
+    let users = admin.server_fn("list_users", &[]).await.text().await.unwrap();
+    assert!(users.contains("made-by-admin"));
+    for role in ["viewer", "approver", "operator"] {
+        assert!(!users.contains(&format!("made-by-{role}")), "{role} created a user");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_page_is_only_in_the_navigation_of_admins() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "admin").await;
+    app.add_user("vic", "viewer").await;
+    let admin_page = app.login("root").await.get("/").await.text().await.unwrap();
+    assert!(admin_page.contains(r#"href="/admin""#));
+    let viewer = app.login("vic").await;
+    let viewer_page = viewer.get("/").await.text().await.unwrap();
+    assert!(!viewer_page.contains(r#"href="/admin""#));
+    let page = viewer.get("/admin").await.text().await.unwrap();
+    assert!(page.contains("This page is for admins"), "{page}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "admin").await;
+    let c = app.login("root").await;
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("name", "Bad Name"), ("email", ""), ("role", "viewer"), ("password", PASSWORD)], "name: user name must be"),
+        (&[("name", "ok"), ("email", "nope"), ("role", "viewer"), ("password", PASSWORD)], "email: e-mail address must look like"),
+        (&[("name", "ok"), ("email", ""), ("role", "root"), ("password", PASSWORD)], "role: unknown role `root`"),
+        (&[("name", "ok"), ("email", ""), ("role", "viewer"), ("password", "short")], "password: password must be at least 10"),
+    ];
+    for (form, expected) in cases {
+        let res = c.server_fn("create_user", form).await;
+        assert_eq!(res.status(), 422);
+        let body = res.text().await.unwrap();
+        assert!(body.contains(expected), "expected `{expected}` in {body}");
+    }
+    let res = c.server_fn("create_user", &[("name", "root"), ("email", ""), ("role", "viewer"), ("password", PASSWORD)]).await;
+    assert_eq!(res.status(), 409);
+    let res = c.server_fn("set_role", &[("name", "root"), ("role", "viewer")]).await;
+    assert_eq!(res.status(), 409, "the last admin cannot be demoted");
+}
