@@ -212,7 +212,7 @@ impl Config {
                     let inner = e.inner();
                     let line = inner
                         .span()
-                        .map(|s| format!(" line {}:", t[..s.start].lines().count().max(1)));
+                        .map(|s| format!(" line {}:", t[..s.start].matches('\n').count() + 1));
                     let path = e.path().to_string();
                     let message = inner.message().trim_end_matches('.').to_string();
                     if path == "." || path.is_empty() {
@@ -234,11 +234,21 @@ impl Config {
             None => toml::Table::new(),
         };
         let defaults = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        let mut from_env = std::collections::HashMap::new();
         for (var, value) in env {
-            apply_override(&mut table, &defaults, var, value)?;
+            if let Some(key) = apply_override(&mut table, &defaults, var, value)? {
+                from_env.insert(key, var.clone());
+            }
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| err(format!("`{}`: {}", e.path(), e.inner())))?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().message().trim_end_matches('.').to_owned();
+                match from_env.get(&path) {
+                    Some(var) => err(format!("`{var}` (`{path}`): {message}")),
+                    None => err(format!("`{path}`: {message}")),
+                }
+            })?;
         config.check()?;
         Ok(config)
     }
@@ -311,16 +321,17 @@ impl Config {
     }
 }
 
-/// Applies `TIERDECK_SECTION__KEY=value`, typed like the key's default (or as text).
+/// Applies `TIERDECK_SECTION__KEY=value`, typed like the key's default (or as text); returns
+/// the `section.key` it set.
 fn apply_override(
     table: &mut toml::Table,
     defaults: &toml::Table,
     var: &str,
     value: &str,
-) -> Result<(), ConfigError> {
+) -> Result<Option<String>, ConfigError> {
     let rest = &var[ENV_PREFIX.len()..];
     let Some((section, key)) = rest.split_once("__") else {
-        return Ok(());
+        return Ok(None);
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
     let known_sections = ["server", "database", "repo", "aws", "prometheus", "pollers"];
@@ -357,8 +368,8 @@ fn apply_override(
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     match section_table {
         toml::Value::Table(t) => {
-            t.insert(key, typed);
-            Ok(())
+            t.insert(key.clone(), typed);
+            Ok(Some(format!("{section}.{key}")))
         }
         _ => Err(err(format!("`{section}` must be a table"))),
     }
@@ -408,7 +419,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        // (file text, environment, expected error)
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 Some("[server]\nsession_idle_minutes = \"soon\"\n"),
                 &[],
@@ -417,7 +430,7 @@ mod tests {
             (
                 Some("[server]\nlisten_on = \"x\"\n"),
                 &[],
-                "configuration: tierdeck.toml: line 2: `server`: unknown field `listen_on`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+                "configuration: tierdeck.toml: line 2: `server.listen_on`: unknown field `listen_on`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
             ),
             (
                 None,
@@ -437,7 +450,7 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVER__LISTNE", "x")],
-                "configuration: `server.listne`: unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+                "configuration: `TIERDECK_SERVER__LISTNE` (`server.listne`): unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
             ),
             (
                 None,

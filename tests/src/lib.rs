@@ -15,7 +15,10 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// The workspace root (this crate's parent folder).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
 }
 
 /// The `tierdeck` binary built by `cargo leptos build`: `TIERDECK_BIN`, or beside this test's
@@ -111,9 +114,24 @@ impl TestApp {
     pub async fn add_user(&self, name: &str, role: &str) {
         let email = format!("--email={name}@example.com");
         let out = self
-            .cli(&["user", "add", name, "--role", role, &email, "--password-stdin"], Some(PASSWORD))
+            .cli(
+                &[
+                    "user",
+                    "add",
+                    name,
+                    "--role",
+                    role,
+                    &email,
+                    "--password-stdin",
+                ],
+                Some(PASSWORD),
+            )
             .await;
-        assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A browser-like client (cookies, no redirects followed) that sends this panel's Origin.
@@ -158,7 +176,11 @@ pub async fn cli_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::proc
     use tokio::io::AsyncWriteExt;
     let mut cmd = base_command(dir);
     cmd.args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawning tierdeck");
@@ -198,7 +220,11 @@ impl Client {
     }
 
     pub async fn login(&self, name: &str, password: &str) -> reqwest::Response {
-        self.post_form("/login", &[("username", name), ("password", password), ("next", "/")]).await
+        self.post_form(
+            "/login",
+            &[("username", name), ("password", password), ("next", "/")],
+        )
+        .await
     }
 
     /// Calls a server function the way the hydrated page does.

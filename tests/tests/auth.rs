@@ -15,12 +15,19 @@ async fn login_and_logout_are_audited_and_end_the_session() {
     assert_eq!(c.whoami().await, Ok("alice".into()));
 
     let page = c.get("/").await.text().await.unwrap();
-    assert!(page.contains("alice") && page.contains("Sign out"), "the shell names the user");
+    assert!(
+        page.contains("alice") && page.contains("Sign out"),
+        "the shell names the user"
+    );
 
     let res = c.post_form("/logout", &[]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(c.whoami().await, Err(401));
-    assert_eq!(c.get("/audit").await.status(), 303, "pages send anonymous people to sign in");
+    assert_eq!(
+        c.get("/audit").await.status(),
+        303,
+        "pages send anonymous people to sign in"
+    );
 
     let admin_view = {
         app.add_user("root", "admin").await;
@@ -40,7 +47,10 @@ async fn a_wrong_password_is_refused_with_the_form_shown_again() {
     assert_eq!(res.status(), 401);
     let page = res.text().await.unwrap();
     assert!(page.contains("User name or password is wrong."), "{page}");
-    assert!(page.contains(r#"value="alice""#), "the name is kept in the form");
+    assert!(
+        page.contains(r#"value="alice""#),
+        "the name is kept in the form"
+    );
     // An unknown name gets the same answer.
     let res = c.login("nobody", "not the password").await;
     assert_eq!(res.status(), 401);
@@ -66,14 +76,24 @@ async fn five_failures_for_a_user_name_throttle_it_even_with_the_right_password(
     }
     let res = c.login("alice", PASSWORD).await;
     assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 800 && retry <= 900, "retry after {retry} s");
-    assert!(res.text().await.unwrap().contains("Too many failed sign-in attempts"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-in attempts"));
     assert_eq!(c.whoami().await, Err(401));
 
     app.add_user("root", "admin").await;
     // The address is throttled too (5 failures from 127.0.0.1), so read the audit log with a token.
-    let out = app.cli(&["token", "create", "--user", "root", "--label", "t"], None).await;
+    let out = app
+        .cli(&["token", "create", "--user", "root", "--label", "t"], None)
+        .await;
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let res = c
         .http
@@ -83,7 +103,11 @@ async fn five_failures_for_a_user_name_throttle_it_even_with_the_right_password(
         .await
         .unwrap();
     let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(v["events"].as_array().unwrap().len(), 1, "each refusal is audited");
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        1,
+        "each refusal is audited"
+    );
     assert_eq!(v["events"][0]["target"], "alice");
 }
 
@@ -108,11 +132,20 @@ async fn the_session_id_changes_at_login_and_the_cookie_is_locked_down() {
     assert!(cookie.starts_with("tierdeck_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http: no Secure flag: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure flag: {cookie}"
+    );
     let old_id = cookie.split(';').next().unwrap().to_owned();
 
     let second = c.login("alice", PASSWORD).await;
-    let new_id = second.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let new_id = second.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_ne!(old_id, new_id, "a new session id at every sign-in");
 
     // The old id is dead.
@@ -129,7 +162,10 @@ async fn the_session_id_changes_at_login_and_the_cookie_is_locked_down() {
 async fn cookies_are_secure_and_expire_as_configured_behind_https() {
     let app = TestApp::spawn_with(tierdeck_tests::Options {
         env: vec![
-            ("TIERDECK_SERVER__PUBLIC_URL".into(), "https://deck.example.com".into()),
+            (
+                "TIERDECK_SERVER__PUBLIC_URL".into(),
+                "https://deck.example.com".into(),
+            ),
             ("TIERDECK_SERVER__SESSION_IDLE_MINUTES".into(), "7".into()),
         ],
     })
@@ -147,7 +183,10 @@ async fn cookies_are_secure_and_expire_as_configured_behind_https() {
     assert_eq!(res.status(), 303);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("Secure"), "{cookie}");
-    assert!(cookie.contains("Max-Age=420"), "7 minutes of inactivity: {cookie}");
+    assert!(
+        cookie.contains("Max-Age=420"),
+        "7 minutes of inactivity: {cookie}"
+    );
 }
 
 #[tokio::test]
@@ -163,12 +202,20 @@ async fn requests_from_another_origin_are_refused() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "csrf");
     let res = evil(c.http.post(c.url("/sfn/create_user")))
-        .form(&[("name", "mallory"), ("email", ""), ("role", "admin"), ("password", PASSWORD)])
+        .form(&[
+            ("name", "mallory"),
+            ("email", ""),
+            ("role", "admin"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    let res = evil(c.http.post(c.url("/api/v1/sync"))).send().await.unwrap();
+    let res = evil(c.http.post(c.url("/api/v1/sync")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     // A Referer from elsewhere, and a cookie with neither header, are refused as well.
     let res = c
@@ -195,7 +242,9 @@ async fn a_disabled_user_loses_sessions_and_tokens_at_once() {
     app.add_user("root", "admin").await;
     app.add_user("bob", "operator").await;
     let bob = app.login("bob").await;
-    let out = app.cli(&["token", "create", "--user", "bob", "--label", "ci"], None).await;
+    let out = app
+        .cli(&["token", "create", "--user", "bob", "--label", "ci"], None)
+        .await;
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let with_token = || {
         reqwest::Client::new()
@@ -207,12 +256,22 @@ async fn a_disabled_user_loses_sessions_and_tokens_at_once() {
     assert_eq!(bob.whoami().await, Ok("bob".into()));
 
     let root = app.login("root").await;
-    let res = root.server_fn("set_disabled", &[("name", "bob"), ("disabled", "true")]).await;
+    let res = root
+        .server_fn("set_disabled", &[("name", "bob"), ("disabled", "true")])
+        .await;
     assert_eq!(res.status(), 200);
 
     assert_eq!(bob.whoami().await, Err(401), "the session ended");
-    assert_eq!(with_token().await.unwrap().status(), 401, "the token was revoked");
-    assert_eq!(bob.login("bob", PASSWORD).await.status(), 401, "cannot sign in");
+    assert_eq!(
+        with_token().await.unwrap().status(),
+        401,
+        "the token was revoked"
+    );
+    assert_eq!(
+        bob.login("bob", PASSWORD).await.status(),
+        401,
+        "cannot sign in"
+    );
 
     let events = root.audit("action=user.disabled").await;
     assert_eq!(events[0]["target"], "bob");
@@ -227,7 +286,10 @@ async fn a_password_reset_ends_the_sessions_of_that_user() {
     let bob = app.login("bob").await;
     let root = app.login("root").await;
     let res = root
-        .server_fn("reset_password", &[("name", "bob"), ("password", "a brand new secret")])
+        .server_fn(
+            "reset_password",
+            &[("name", "bob"), ("password", "a brand new secret")],
+        )
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(bob.whoami().await, Err(401));
@@ -265,7 +327,11 @@ async fn changing_your_own_password_keeps_this_session_and_ends_the_others() {
         )
         .await;
     assert_eq!(wrong.status(), 422);
-    assert!(wrong.text().await.unwrap().contains("the current password is wrong"));
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("the current password is wrong"));
 }
 
 #[tokio::test]
@@ -273,8 +339,21 @@ async fn only_local_paths_are_followed_after_sign_in() {
     let app = TestApp::spawn().await;
     app.add_user("alice", "viewer").await;
     let c = app.client();
-    for (next, expected) in [("/audit", "/audit"), ("//evil.example", "/"), ("https://evil.example", "/")] {
-        let res = c.post_form("/login", &[("username", "alice"), ("password", PASSWORD), ("next", next)]).await;
+    for (next, expected) in [
+        ("/audit", "/audit"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+    ] {
+        let res = c
+            .post_form(
+                "/login",
+                &[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
         assert_eq!(res.headers()["location"], expected, "next={next}");
     }
 }

@@ -17,14 +17,20 @@ struct Browser {
 }
 
 fn program(env: &str, default: &str) -> PathBuf {
-    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 impl Browser {
     async fn start() -> Browser {
         let port = free_port().unwrap();
         let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver");
-        assert!(driver_bin.exists(), "{} is missing: install chromium-driver", driver_bin.display());
+        assert!(
+            driver_bin.exists(),
+            "{} is missing: install chromium-driver",
+            driver_bin.display()
+        );
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -34,7 +40,10 @@ impl Browser {
             .expect("starting chromedriver");
         let driver_url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,7 +133,13 @@ impl Browser {
 
 /// Clicks a link by its text and waits for the page's heading.
 async fn navigate(b: &Browser, link: &str, heading: &str) {
-    b.client.find(Locator::LinkText(link)).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::LinkText(link))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let mut h1 = String::new();
     for _ in 0..50 {
         h1 = b.text("main h1").await;
@@ -143,13 +158,35 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     let b = Browser::start().await;
 
     b.client.goto(&format!("{}/audit", app.base)).await.unwrap();
-    assert_eq!(b.path().await, "/login", "anonymous people are sent to sign in");
+    assert_eq!(
+        b.path().await,
+        "/login",
+        "anonymous people are sent to sign in"
+    );
     b.hydrated().await;
     b.screenshot("login").await;
 
-    b.client.find(Locator::Id("username")).await.unwrap().send_keys("seo").await.unwrap();
-    b.client.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("seo")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     b.client
         .wait()
@@ -173,14 +210,26 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     navigate(&b, "Admin", "Users").await;
     assert!(b.text("table.users").await.contains("seo"));
     b.screenshot("admin").await;
-    b.client.find(Locator::Css("a.user")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Css("a.user"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert_eq!(b.text("main h1").await, "Your account");
     b.screenshot("account").await;
 
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
-    b.client.find(Locator::Css(".whoami button")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Css(".whoami button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -200,11 +249,32 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
     let app = TestApp::spawn().await;
     app.add_user("seo", "admin").await;
     let b = Browser::start().await;
-    b.client.goto(&format!("{}/login?next=%2Fadmin", app.base)).await.unwrap();
+    b.client
+        .goto(&format!("{}/login?next=%2Fadmin", app.base))
+        .await
+        .unwrap();
     b.hydrated().await;
-    b.client.find(Locator::Id("username")).await.unwrap().send_keys("seo").await.unwrap();
-    b.client.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("seo")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -212,11 +282,41 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
         .await
         .unwrap();
     b.hydrated().await;
-    b.client.find(Locator::Id("new-name")).await.unwrap().send_keys("jin").await.unwrap();
-    b.client.find(Locator::Id("new-email")).await.unwrap().send_keys("jin@example.com").await.unwrap();
-    b.client.find(Locator::Id("new-password")).await.unwrap().send_keys("a long enough password").await.unwrap();
-    b.client.find(Locator::Css("#new-role option[value=approver]")).await.unwrap().click().await.unwrap();
-    b.client.find(Locator::XPath("//button[text()='Create user']")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(Locator::Id("new-name"))
+        .await
+        .unwrap()
+        .send_keys("jin")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("new-email"))
+        .await
+        .unwrap()
+        .send_keys("jin@example.com")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("new-password"))
+        .await
+        .unwrap()
+        .send_keys("a long enough password")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("#new-role option[value=approver]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::XPath("//button[text()='Create user']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert_eq!(b.text(".notice.ok").await, "Created jin (approver).");
     // The list refreshes without a reload.
     for _ in 0..50 {

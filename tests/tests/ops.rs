@@ -5,7 +5,11 @@ use tierdeck_tests::{cli_in, TestApp};
 #[tokio::test]
 async fn a_bad_configuration_value_stops_the_program_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tierdeck.toml"), "[server]\nsession_idle_minutes = \"soon\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("tierdeck.toml"),
+        "[server]\nsession_idle_minutes = \"soon\"\n",
+    )
+    .unwrap();
     let out = cli_in(dir.path(), &["serve"], None).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -14,9 +18,15 @@ async fn a_bad_configuration_value_stops_the_program_naming_the_key() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let out = cli_in(dir.path(), &["--config", "missing.toml", "user", "list"], None).await;
+    let out = cli_in(
+        dir.path(),
+        &["--config", "missing.toml", "user", "list"],
+        None,
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tierdeck: configuration: cannot read the configuration file missing.toml"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("tierdeck: configuration: cannot read the configuration file missing.toml"));
 }
 
 #[tokio::test]
@@ -31,22 +41,55 @@ async fn health_and_metrics_answer_without_signing_in() {
     c.login("alice", "wrong password").await;
     app.login("alice").await;
     let metrics = c.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains(r#"tierdeck_logins_total{outcome="ok"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"tierdeck_logins_total{outcome="failed"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"tierdeck_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"tierdeck_logins_total{outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"tierdeck_logins_total{outcome="failed"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"tierdeck_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"tierdeck_http_request_duration_seconds_bucket{le="0.4",method="POST",route="/login"}"#), "{metrics}");
 }
 
 #[tokio::test]
 async fn the_command_line_refuses_bad_input_with_a_sentence() {
     let app = TestApp::spawn().await;
-    let out = app.cli(&["user", "add", "Bad Name", "--role", "viewer", "--password-stdin"], Some("long enough password")).await;
+    let out = app
+        .cli(
+            &[
+                "user",
+                "add",
+                "Bad Name",
+                "--role",
+                "viewer",
+                "--password-stdin",
+            ],
+            Some("long enough password"),
+        )
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("tierdeck: name: user name must be"));
-    let out = app.cli(&["user", "set-role", "nobody", "admin"], None).await;
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "tierdeck: there is no user named `nobody`\n");
+    let out = app
+        .cli(&["user", "set-role", "nobody", "admin"], None)
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tierdeck: there is no user named `nobody`\n"
+    );
     app.add_user("ann", "viewer").await;
     let out = app.cli(&["user", "list"], None).await;
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("ann") && listing.contains("viewer") && listing.contains("ann@example.com"), "{listing}");
+    assert!(
+        listing.contains("ann")
+            && listing.contains("viewer")
+            && listing.contains("ann@example.com"),
+        "{listing}"
+    );
 }

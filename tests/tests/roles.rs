@@ -19,11 +19,22 @@ async fn only_admins_may_manage_users() {
             ("list_users", vec![]),
             (
                 "create_user",
-                vec![("name", new_name.as_str()), ("email", ""), ("role", "viewer"), ("password", PASSWORD)],
+                vec![
+                    ("name", new_name.as_str()),
+                    ("email", ""),
+                    ("role", "viewer"),
+                    ("password", PASSWORD),
+                ],
             ),
             ("set_role", vec![("name", "target"), ("role", "approver")]),
-            ("reset_password", vec![("name", "target"), ("password", "reset by someone")]),
-            ("set_disabled", vec![("name", "target"), ("disabled", "true")]),
+            (
+                "reset_password",
+                vec![("name", "target"), ("password", "reset by someone")],
+            ),
+            (
+                "set_disabled",
+                vec![("name", "target"), ("disabled", "true")],
+            ),
         ];
         for (action, form) in actions {
             let res = c.server_fn(action, &form).await;
@@ -33,21 +44,34 @@ async fn only_admins_may_manage_users() {
                 assert_eq!(status, 200, "admin {action}: {body}");
             } else {
                 assert_eq!(status, 403, "{role} {action}: {body}");
-                assert!(body.contains("this needs the admin role"), "{role} {action}: {body}");
+                assert!(
+                    body.contains("this needs the admin role"),
+                    "{role} {action}: {body}"
+                );
             }
         }
         // Put the target back for the next role.
         if role == "admin" {
-            let res = c.server_fn("set_disabled", &[("name", "target"), ("disabled", "false")]).await;
+            let res = c
+                .server_fn("set_disabled", &[("name", "target"), ("disabled", "false")])
+                .await;
             assert_eq!(res.status(), 200);
         }
     }
 
     let admin = app.login("the-admin").await;
-    let users = admin.server_fn("list_users", &[]).await.text().await.unwrap();
+    let users = admin
+        .server_fn("list_users", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(users.contains("made-by-admin"));
     for role in ["viewer", "approver", "operator"] {
-        assert!(!users.contains(&format!("made-by-{role}")), "{role} created a user");
+        assert!(
+            !users.contains(&format!("made-by-{role}")),
+            "{role} created a user"
+        );
     }
 }
 
@@ -71,10 +95,42 @@ async fn bad_input_is_refused_with_the_field_named() {
     app.add_user("root", "admin").await;
     let c = app.login("root").await;
     let cases: [(&[(&str, &str)], &str); 4] = [
-        (&[("name", "Bad Name"), ("email", ""), ("role", "viewer"), ("password", PASSWORD)], "name: user name must be"),
-        (&[("name", "ok"), ("email", "nope"), ("role", "viewer"), ("password", PASSWORD)], "email: e-mail address must look like"),
-        (&[("name", "ok"), ("email", ""), ("role", "root"), ("password", PASSWORD)], "role: unknown role `root`"),
-        (&[("name", "ok"), ("email", ""), ("role", "viewer"), ("password", "short")], "password: password must be at least 10"),
+        (
+            &[
+                ("name", "Bad Name"),
+                ("email", ""),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+            "name: user name must be",
+        ),
+        (
+            &[
+                ("name", "ok"),
+                ("email", "nope"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+            "email: e-mail address must look like",
+        ),
+        (
+            &[
+                ("name", "ok"),
+                ("email", ""),
+                ("role", "root"),
+                ("password", PASSWORD),
+            ],
+            "role: unknown role `root`",
+        ),
+        (
+            &[
+                ("name", "ok"),
+                ("email", ""),
+                ("role", "viewer"),
+                ("password", "short"),
+            ],
+            "password: password must be at least 10",
+        ),
     ];
     for (form, expected) in cases {
         let res = c.server_fn("create_user", form).await;
@@ -82,8 +138,20 @@ async fn bad_input_is_refused_with_the_field_named() {
         let body = res.text().await.unwrap();
         assert!(body.contains(expected), "expected `{expected}` in {body}");
     }
-    let res = c.server_fn("create_user", &[("name", "root"), ("email", ""), ("role", "viewer"), ("password", PASSWORD)]).await;
+    let res = c
+        .server_fn(
+            "create_user",
+            &[
+                ("name", "root"),
+                ("email", ""),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 409);
-    let res = c.server_fn("set_role", &[("name", "root"), ("role", "viewer")]).await;
+    let res = c
+        .server_fn("set_role", &[("name", "root"), ("role", "viewer")])
+        .await;
     assert_eq!(res.status(), 409, "the last admin cannot be demoted");
 }

@@ -7,7 +7,12 @@ async fn a_token_acts_as_its_owner_until_revoked() {
     let app = TestApp::spawn().await;
     app.add_user("root", "admin").await;
     app.add_user("vic", "viewer").await;
-    let out = app.cli(&["token", "create", "--user", "vic", "--label", "reports"], None).await;
+    let out = app
+        .cli(
+            &["token", "create", "--user", "vic", "--label", "reports"],
+            None,
+        )
+        .await;
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("tdk_") && token.len() == 68, "{token}");
@@ -31,7 +36,12 @@ async fn a_token_acts_as_its_owner_until_revoked() {
         .post(format!("{}/sfn/create_user", app.base))
         .bearer_auth(&token)
         .header("Accept", "application/json")
-        .form(&[("name", "x"), ("email", ""), ("role", "admin"), ("password", PASSWORD)])
+        .form(&[
+            ("name", "x"),
+            ("email", ""),
+            ("role", "admin"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -40,14 +50,29 @@ async fn a_token_acts_as_its_owner_until_revoked() {
     // Last use is recorded.
     let list = app.cli(&["token", "list", "--user", "vic"], None).await;
     let listing = String::from_utf8(list.stdout).unwrap();
-    assert!(listing.contains("reports") && !listing.contains("never"), "{listing}");
+    assert!(
+        listing.contains("reports") && !listing.contains("never"),
+        "{listing}"
+    );
     // The secret is never stored or listed.
     assert!(!listing.contains(&token[4..]), "{listing}");
 
-    let id = listing.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let id = listing
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let out = app.cli(&["token", "revoke", &id], None).await;
     assert!(out.status.success());
-    let res = http.get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.unwrap();
+    let res = http
+        .get(format!("{}/api/v1/me", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
@@ -55,7 +80,10 @@ async fn a_token_acts_as_its_owner_until_revoked() {
     let root = app.login("root").await;
     let events = root.audit("action=token").await;
     assert_eq!(actions(&events), ["token.revoked", "token.created"]);
-    assert_eq!(events[0]["actor"], "system", "the command line acts as tierdeck itself");
+    assert_eq!(
+        events[0]["actor"], "system",
+        "the command line acts as tierdeck itself"
+    );
 }
 
 #[tokio::test]
@@ -79,16 +107,30 @@ async fn people_manage_their_own_tokens_in_the_account_page() {
 
     // Someone else cannot revoke it.
     let bob = app.login("bob").await;
-    assert_eq!(bob.server_fn("revoke_token", &[("id", &id)]).await.status(), 403);
-    assert_eq!(ann.server_fn("revoke_token", &[("id", &id)]).await.status(), 200);
-    let tokens: serde_json::Value = ann.server_fn("list_my_tokens", &[]).await.json().await.unwrap();
+    assert_eq!(
+        bob.server_fn("revoke_token", &[("id", &id)]).await.status(),
+        403
+    );
+    assert_eq!(
+        ann.server_fn("revoke_token", &[("id", &id)]).await.status(),
+        200
+    );
+    let tokens: serde_json::Value = ann
+        .server_fn("list_my_tokens", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(tokens[0]["revoked_at"].is_string());
 }
 
 #[tokio::test]
 async fn malformed_and_unknown_tokens_get_401() {
     let app = TestApp::spawn().await;
-    for token in ["nonsense", "tdk_0000000000000000000000000000000000000000000000000000000000000000"] {
+    for token in [
+        "nonsense",
+        "tdk_0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
         let res = reqwest::Client::new()
             .get(format!("{}/api/v1/audit", app.base))
             .bearer_auth(token)

@@ -36,8 +36,7 @@ pub fn client_addr(
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .last()
+            .rfind(|s| !s.is_empty())
         {
             return Some(last.to_owned());
         }
