@@ -1,11 +1,14 @@
 //! tierdeck's pure core.
 //!
-//! Plain data and the rules over it: roles, validated names, the audit hash chain. Nothing here
+//! Plain data and the rules over it: roles, validated names, the audit hash chain, the spec
+//! format and its validation, cron expressions. Nothing here
 //! does I/O or knows about a web framework, a database or AWS, so it builds for the browser too
 //! (Cargo enforces that: see this crate's dependencies).
 
 pub mod audit;
+pub mod cron;
 pub mod role;
+pub mod spec;
 pub mod user;
 
 pub use role::Role;

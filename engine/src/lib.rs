@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod service;
+pub mod specs;
 pub mod store;
 
 pub use auth::{Caller, Principal, RequestAuth, RequestMeta};

@@ -38,6 +38,13 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Validate a spec repository's working tree offline; every error as `file:line:col:
+    /// message`, exit 1 when any.
+    Validate {
+        /// The repository's root folder (the one holding environments/).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +95,10 @@ enum AuditCommand {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // Needs no configuration, database or network: it works in a spec repository's CI.
+    if let Command::Validate { path } = &cli.command {
+        return validate(path);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -136,7 +147,7 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         }
     };
     match command {
-        Command::Serve => unreachable!("handled by run"),
+        Command::Serve | Command::Validate { .. } => unreachable!("handled by run"),
         Command::User(UserCommand::Add {
             name, role, email, ..
         }) => {
@@ -238,5 +249,37 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 }
             }
         }
+    }
+}
+
+fn validate(root: &std::path::Path) -> ExitCode {
+    let started = std::time::Instant::now();
+    let v = engine::specs::validate_tree(root);
+    let shown_root = if root == std::path::Path::new(".") {
+        String::new()
+    } else {
+        format!("{}/", root.display().to_string().trim_end_matches('/'))
+    };
+    for e in &v.errors {
+        println!("{shown_root}{e}");
+    }
+    let names: Vec<&str> = v.environments.iter().map(|(n, _)| n.as_str()).collect();
+    if v.errors.is_empty() {
+        eprintln!(
+            "ok: {} environment{} valid ({}) in {} ms",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            started.elapsed().as_millis()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} error{} in {}",
+            v.errors.len(),
+            if v.errors.len() == 1 { "" } else { "s" },
+            root.display()
+        );
+        ExitCode::FAILURE
     }
 }

@@ -1,0 +1,52 @@
+//! The spec repository's format v1: every `*.yaml` of `environments/<name>/` is read; each
+//! top-level key may appear in one file only; unknown keys are errors; every error names its
+//! file, line and column. This module is pure: callers hand it the files' text.
+
+pub mod diff;
+mod load;
+pub mod model;
+mod yaml;
+
+pub use diff::{semantic_diff, EditKind, FieldEdit};
+pub use load::{load_environment, TOP_LEVEL};
+pub use model::*;
+
+use serde::{Deserialize, Serialize};
+
+/// One file of an environment: its path from the repository's root, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// A problem in the spec, at `file:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SpecError {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// Whether a folder name can be an environment's name.
+pub fn valid_environment_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,310 @@
+//! Every validation rule, with the position it reports.
+
+use super::*;
+
+const ENV: &str = "environment:\n  name: prod\n";
+
+fn files(list: &[(&str, &str)]) -> Vec<SourceFile> {
+    list.iter()
+        .map(|(name, text)| SourceFile {
+            path: format!("environments/prod/{name}"),
+            text: (*text).to_owned(),
+        })
+        .collect()
+}
+
+/// The errors of `environment.yaml` (= ENV) plus one more file `x.yaml`.
+fn errors_of(text: &str) -> Vec<String> {
+    match load_environment(
+        "prod",
+        &files(&[("environment.yaml", ENV), ("x.yaml", text)]),
+    ) {
+        Ok(_) => Vec::new(),
+        Err(es) => es.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn one_error(text: &str) -> String {
+    let es = errors_of(text);
+    assert_eq!(es.len(), 1, "expected one error, got {es:#?}");
+    es[0].trim_start_matches("environments/prod/").to_owned()
+}
+
+const GROUP: &str = "autoscaling_groups:
+  - name: web
+    tier: web
+    min: 2
+    max: 8
+";
+
+#[test]
+fn a_full_environment_loads_with_defaults_filled_in() {
+    let spec = load_environment(
+        "prod",
+        &files(&[
+            ("environment.yaml", "environment:\n  name: prod\n  region: ap-northeast-2\n"),
+            (
+                "autoscaling.yaml",
+                "autoscaling_groups:
+  - name: petclinic-prod-web
+    tier: web
+    min: 2
+    max: 8
+    desired: 2
+    cpu_scaling: { scale_out_above: 50, scale_in_below: 30 }
+    schedule:
+      - { name: web-night, cron: \"0 0 * * *\", timezone: Asia/Seoul, min: 2, max: 8, desired: 2 }
+",
+            ),
+            ("slo.yaml", "slos:\n  - name: availability\n    objective: 99.9\n    errors: 'sum(rate(e[{{window}}]))'\n    total: 'sum(rate(t[{{window}}]))'\n"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.environment.approvals,
+        Approvals {
+            required: 1,
+            allow_self_approval: false
+        }
+    );
+    assert_eq!(
+        spec.environment.guardrails,
+        Guardrails {
+            min_instances: 2,
+            max_instances: 8,
+            require_multi_az: true
+        }
+    );
+    let g = &spec.autoscaling_groups[0];
+    assert_eq!(
+        g.cpu_scaling,
+        Some(CpuScaling::Step {
+            scale_out_above: 50.0,
+            scale_in_below: 30.0,
+            adjustment: 1,
+            cooldown_seconds: 300
+        })
+    );
+    assert_eq!(
+        g.schedule[0].loc.to_string(),
+        "environments/prod/autoscaling.yaml:9:9"
+    );
+    assert_eq!(spec.slos[0].window_days, 30);
+}
+
+#[test]
+fn each_rule_reports_its_file_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        // YAML syntax.
+        ("autoscaling_groups: [\n", "x.yaml:2:1: YAML syntax: "),
+        // Unknown keys, at every level.
+        ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, slos, monitoring"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, cpu_scaling, schedule"),
+        // Wrong types.
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: two\n    max: 8\n", "x.yaml:4:10: `autoscaling_groups[web].min`: expected a whole number, found `two`"),
+        ("autoscaling_groups: { name: web }\n", "x.yaml:1:21: `autoscaling_groups`: expected a list, found a mapping"),
+        ("databases:\n  - identifier: db\n    multi_az: maybe\n", "x.yaml:3:15: `databases[db].multi_az`: expected true or false, found `maybe`"),
+        // Missing keys.
+        ("autoscaling_groups:\n  - name: web\n    min: 2\n    max: 8\n", "x.yaml:2:5: `autoscaling_groups[web]`: missing `tier`"),
+        // Capacity order.
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 5\n    max: 3\n", "x.yaml:2:5: `autoscaling_groups[web]`: min 5 is above max 3"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    desired: 9\n", "x.yaml:2:5: `autoscaling_groups[web]`: desired 9 is above max 8"),
+        // CPU scaling.
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    cpu_scaling: { scale_out_above: 30, scale_in_below: 50 }\n", "x.yaml:6:57: `autoscaling_groups[web].cpu_scaling.scale_in_below`: 50 must be below scale_out_above (30), or the group would flap"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    cpu_scaling: { target_percent: 120 }\n", "x.yaml:6:36: `autoscaling_groups[web].cpu_scaling.target_percent`: 120 is outside 1–100"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    cpu_scaling: { target_percent: 50, scale_out_above: 70, scale_in_below: 30 }\n", "x.yaml:6:18: `autoscaling_groups[web].cpu_scaling`: give either target_percent or scale_out_above and scale_in_below, not both"),
+        // Cron and time zones.
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    schedule:\n      - { name: n, cron: \"0 0 * *\", min: 2 }\n", "x.yaml:7:26: `autoscaling_groups[web].schedule[0].cron`: a cron expression has 5 fields (minute hour day-of-month month day-of-week); `0 0 * *` has 4"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    schedule:\n      - { name: n, cron: \"0 25 * * *\", min: 2 }\n", "x.yaml:7:26: `autoscaling_groups[web].schedule[0].cron`: the hour field has 25, outside 0–23"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    schedule:\n      - { name: n, cron: \"0 0 * * *\", timezone: Asia/Busan, min: 2 }\n", "x.yaml:7:49: `autoscaling_groups[web].schedule[0].timezone`: `Asia/Busan` is not an IANA time zone (like Asia/Seoul or UTC)"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    schedule:\n      - { name: n, cron: \"0 0 * * *\" }\n", "x.yaml:7:9: `autoscaling_groups[web].schedule[0]`: a scheduled action sets at least one of min, max, desired"),
+        // Duplicates.
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    schedule:\n      - { name: n, cron: \"0 0 * * *\", min: 2 }\n      - { name: n, cron: \"0 1 * * *\", min: 2 }\n", "x.yaml:8:9: duplicate scheduled action `n` (first at line 7)"),
+        ("autoscaling_groups:\n  - { name: web, tier: web, min: 2, max: 8 }\n  - { name: web, tier: was, min: 2, max: 8 }\n", "x.yaml:3:5: duplicate autoscaling group `web` (first at line 2)"),
+        ("databases:\n  - identifier: db\n  - identifier: db\n", "x.yaml:3:5: duplicate database `db` (first at line 2)"),
+        ("security_groups:\n  - name: sg\n  - name: sg\n", "x.yaml:3:5: duplicate security group `sg` (first at line 2)"),
+        // Rules: cidr and from_group, ports, CIDRs.
+        ("security_groups:\n  - name: sg\n    ingress:\n      - { protocol: tcp, port: 80, cidr: 10.0.0.0/8, from_group: alb }\n", "x.yaml:4:9: `security_groups[sg].ingress[0]`: give either cidr or from_group, not both"),
+        ("security_groups:\n  - name: sg\n    ingress:\n      - { protocol: tcp, port: 80 }\n", "x.yaml:4:9: `security_groups[sg].ingress[0]`: give cidr or from_group: where the traffic comes from"),
+        ("security_groups:\n  - name: sg\n    ingress:\n      - { protocol: tcp, port: 70000, cidr: 10.0.0.0/8 }\n", "x.yaml:4:32: `security_groups[sg].ingress[0].port`: `70000` is not a port 1–65535 or a range like 8000-8080"),
+        ("security_groups:\n  - name: sg\n    ingress:\n      - { protocol: tcp, port: 80, cidr: 10.0.0.0/33 }\n", "x.yaml:4:42: `security_groups[sg].ingress[0].cidr`: `10.0.0.0/33` is not a CIDR block: the prefix length must be 0–32"),
+        ("security_groups:\n  - name: sg\n    ingress:\n      - { protocol: tcp, port: 80, cidr: 10.0.0.1/24 }\n", "x.yaml:4:42: `security_groups[sg].ingress[0].cidr`: `10.0.0.1/24` has host bits set; use the network address of the block"),
+        // SLOs.
+        ("slos:\n  - name: a\n    objective: 99\n    errors: 'e[{{window}}]'\n    good: 'g[{{window}}]'\n    total: 't[{{window}}]'\n", "x.yaml:2:5: `slos[a]`: give either errors or good, not both"),
+        ("slos:\n  - name: a\n    objective: 99\n    total: 't[{{window}}]'\n", "x.yaml:2:5: `slos[a]`: give errors (bad events) or good (good events), with total"),
+        ("slos:\n  - name: a\n    objective: 99\n    errors: 'e[5m]'\n    total: 't[{{window}}]'\n", "x.yaml:4:13: `slos[a].errors`: the query needs {{window}} where the range goes, e.g. rate(x[{{window}}])"),
+        ("slos:\n  - name: a\n    objective: 100\n    errors: 'e[{{window}}]'\n    total: 't[{{window}}]'\n", "x.yaml:3:16: `slos[a].objective`: 100 must be a percentage strictly between 0 and 100"),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = one_error(text);
+            (!got.starts_with(expected))
+                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn a_key_in_two_files_names_both() {
+    let es = load_environment(
+        "prod",
+        &files(&[("a.yaml", ENV), ("b.yaml", GROUP), ("c.yaml", GROUP)]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        es[0].to_string(),
+        "environments/prod/c.yaml:1:1: `autoscaling_groups` is already set in environments/prod/b.yaml:1; each top-level key belongs in one file"
+    );
+}
+
+#[test]
+fn the_folder_must_match_the_environment_name() {
+    let es = load_environment("staging", &files(&[("environment.yaml", ENV)])).unwrap_err();
+    assert_eq!(
+        es[0].to_string(),
+        "environments/prod/environment.yaml:2:9: `environment.name` is `prod` but the folder is environments/staging/; they must be equal"
+    );
+}
+
+#[test]
+fn an_environment_without_its_settings_is_an_error() {
+    let es = load_environment("prod", &files(&[("x.yaml", GROUP)])).unwrap_err();
+    assert_eq!(
+        es[0].to_string(),
+        "environments/prod/:1:1: no file of this environment sets the top-level key `environment`"
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let es =
+        errors_of("autoscaling_groups:\n  - name: web\n    tier: web\n    min: x\n    max: y\n");
+    assert_eq!(es.len(), 2, "{es:#?}");
+}
+
+mod semantic {
+    use super::super::*;
+
+    const PROD: [(&str, &str); 5] = [
+        (
+            "environment.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
+        ),
+        (
+            "autoscaling.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/autoscaling.yaml"),
+        ),
+        (
+            "database.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/database.yaml"),
+        ),
+        (
+            "security.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/security.yaml"),
+        ),
+        (
+            "slo.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
+        ),
+    ];
+
+    fn prod_with(edit: impl Fn(&str, &str) -> String) -> EnvironmentSpec {
+        let files: Vec<SourceFile> = PROD
+            .iter()
+            .map(|(n, t)| SourceFile {
+                path: format!("environments/prod/{n}"),
+                text: edit(n, t),
+            })
+            .collect();
+        load_environment("prod", &files).unwrap()
+    }
+
+    fn diff_lines(before: &EnvironmentSpec, after: &EnvironmentSpec) -> Vec<String> {
+        semantic_diff(Some(before), after)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn an_unchanged_spec_has_no_edits() {
+        let a = prod_with(|_, t| t.to_owned());
+        assert!(diff_lines(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn capacity_and_schedule_edits_are_named_by_path() {
+        let before = prod_with(|_, t| t.to_owned());
+        let after = prod_with(|n, t| {
+            if n != "autoscaling.yaml" {
+                return t.to_owned();
+            }
+            t.replace("was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul, min: 5, max: 7", "was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul, min: 5, max: 8")
+                .replace("      - { name: web-business,   cron: \"0 9 * * *\",   timezone: Asia/Seoul, min: 2, max: 8, desired: 2 }\n", "")
+                .replace("  - name: petclinic-prod-was\n    tier: was\n    min: 2\n    max: 8\n    desired: 2\n", "  - name: petclinic-prod-was\n    tier: was\n    min: 3\n    max: 8\n    desired: 3\n")
+                .replace("scale_in_below: 30\n      adjustment: 1\n      cooldown_seconds: 300\n    schedule:\n      - { name: was-night", "scale_in_below: 25\n      adjustment: 1\n      cooldown_seconds: 300\n    schedule:\n      - { name: was-early, cron: \"0 6 * * 1-5\", timezone: Asia/Seoul, min: 3 }\n      - { name: was-night")
+                .replace("was-night,      cron: \"0 0 * * *\",   timezone: Asia/Seoul, min: 2, max: 8, desired: 2", "was-night,      cron: \"0 0 * * *\",   timezone: Asia/Seoul, min: 3, max: 8, desired: 3")
+        });
+        assert_eq!(
+            diff_lines(&before, &after),
+            [
+                "autoscaling_groups[petclinic-prod-web].schedule[web-business] removed: cron \"0 9 * * *\" Asia/Seoul, min 2, max 8, desired 2",
+                "autoscaling_groups[petclinic-prod-was].min: 2 → 3",
+                "autoscaling_groups[petclinic-prod-was].desired: 2 → 3",
+                "autoscaling_groups[petclinic-prod-was].cpu_scaling: step: out above 50 %, in below 30 %, ±1, cooldown 300 s → step: out above 50 %, in below 25 %, ±1, cooldown 300 s",
+                "autoscaling_groups[petclinic-prod-was].schedule[was-early] added: cron \"0 6 * * 1-5\" Asia/Seoul, min 3",
+                "autoscaling_groups[petclinic-prod-was].schedule[was-night].min: 2 → 3",
+                "autoscaling_groups[petclinic-prod-was].schedule[was-night].desired: 2 → 3",
+                "autoscaling_groups[petclinic-prod-was].schedule[was-peak].max: 7 → 8",
+            ]
+        );
+    }
+
+    #[test]
+    fn rule_database_slo_and_settings_edits() {
+        let before = prod_with(|_, t| t.to_owned());
+        let after = prod_with(|n, t| {
+            match n {
+            "security.yaml" => t.replace(
+                "      - { protocol: tcp, port: 80,  cidr: 0.0.0.0/0, description: \"HTTP, redirected to HTTPS\" }\n",
+                "",
+            )
+            .replace("port: 3306, from_group: petclinic-prod-was-sg", "port: 3306, from_group: petclinic-prod-web-sg"),
+            "database.yaml" => t.replace("db.t3.medium", "db.t3.large").replace("multi_az: true", "multi_az: false"),
+            "slo.yaml" => t.replace("objective: 99.9", "objective: 99.95"),
+            "environment.yaml" => t.replace("required: 2", "required: 1"),
+            _ => t.to_owned(),
+        }
+        });
+        assert_eq!(
+            diff_lines(&before, &after),
+            [
+                "environment.approvals.required: 2 → 1",
+                "databases[petclinic-prod-db].instance_class: db.t3.medium → db.t3.large",
+                "databases[petclinic-prod-db].multi_az: true → false",
+                "security_groups[petclinic-prod-ext-alb-sg].ingress[tcp/80 from 0.0.0.0/0] removed: HTTP, redirected to HTTPS",
+                "security_groups[petclinic-prod-db-sg].ingress[tcp/3306 from group petclinic-prod-web-sg] added: MySQL from the was tier",
+                "security_groups[petclinic-prod-db-sg].ingress[tcp/3306 from group petclinic-prod-was-sg] removed: MySQL from the was tier",
+                "slos[availability].objective: 99.9 → 99.95",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_first_change_lists_everything_as_added() {
+        let after = prod_with(|_, t| t.to_owned());
+        let edits = semantic_diff(None, &after);
+        assert!(edits.iter().all(|e| e.kind == EditKind::Added));
+        let shown: Vec<String> = edits.iter().map(ToString::to_string).collect();
+        assert!(shown.contains(
+            &"autoscaling_groups[petclinic-prod-web] added: tier web, min 2, max 8, desired 2"
+                .to_owned()
+        ));
+        assert!(shown.contains(&"autoscaling_groups[petclinic-prod-was].schedule[was-peak] added: cron \"0 19 * * *\" Asia/Seoul, min 5, max 7".to_owned()));
+        assert!(shown.contains(
+            &"databases[petclinic-prod-db] added: db.t3.medium, Multi-AZ, 20 GB".to_owned()
+        ));
+    }
+}
