@@ -214,3 +214,67 @@ pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine.audit_verify(&caller).await.map_err(ssr::fail)
 }
+
+use domain::change::{
+    ChangeDetail, ChangeSummary, EnvironmentDetail, EnvironmentSummary, RepoStatus,
+};
+
+#[server(prefix = "/sfn", endpoint = "repo_status")]
+pub async fn load_repo_status() -> Result<Option<RepoStatus>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.repo_status(&caller).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "environments")]
+pub async fn load_environments() -> Result<Vec<EnvironmentSummary>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.list_environments(&caller).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "environment")]
+pub async fn load_environment(name: String) -> Result<EnvironmentDetail, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .environment_detail(&caller, &name)
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "changes")]
+pub async fn load_changes(
+    env: Option<String>,
+    status: Option<String>,
+) -> Result<Vec<ChangeSummary>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .list_changes(&caller, env.as_deref(), status.as_deref())
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "change")]
+pub async fn load_change(id: i64) -> Result<ChangeDetail, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.change_detail(&caller, id).await.map_err(ssr::fail)
+}
+
+/// Fetches the spec repository now (operators); returns a sentence saying what happened.
+#[server(prefix = "/sfn", endpoint = "sync")]
+pub async fn sync_now() -> Result<String, ServerFnError> {
+    let (_, caller, auth) = ssr::caller().await?;
+    caller.require(domain::Role::Operator).map_err(ssr::fail)?;
+    let watcher = use_context::<Option<std::sync::Arc<engine::repo::Watcher>>>()
+        .flatten()
+        .ok_or_else(|| {
+            ssr::fail(engine::ServiceError::Unavailable(
+                "no spec repository is configured: set repo.url".into(),
+            ))
+        })?;
+    let outcome = watcher.sync(&auth.meta).await.map_err(ssr::fail)?;
+    let head: String = outcome.head.unwrap_or_default().chars().take(10).collect();
+    Ok(match outcome.changes.len() {
+        0 => format!("Fetched {head}: nothing new."),
+        1 => format!("Fetched {head}: 1 new change."),
+        n => format!("Fetched {head}: {n} new changes."),
+    })
+}

@@ -67,3 +67,43 @@ where
         })
     }
 }
+
+/// The first 10 characters of a commit id.
+pub fn short(sha: &str) -> String {
+    sha.chars().take(10).collect()
+}
+
+/// An id for a file's diff on the change page, to link errors to.
+pub fn file_anchor(path: &str) -> String {
+    let slug: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("file-{slug}")
+}
+
+#[component]
+pub fn StatusBadge(status: domain::change::ChangeStatus) -> impl IntoView {
+    view! { <span class=format!("badge status-{status}")>{status.to_string()}</span> }
+}
+
+/// Spec errors as `file:line:col: message`, each linked to its file's diff on the page.
+#[component]
+pub fn SpecErrors(errors: Vec<domain::spec::SpecError>) -> impl IntoView {
+    view! {
+        <ul class="spec-errors">
+            {errors
+                .into_iter()
+                .map(|e| {
+                    let href = format!("#{}", file_anchor(&e.file));
+                    view! {
+                        <li>
+                            <a href=href rel="external"><code>{format!("{}:{}:{}", e.file, e.line, e.col)}</code></a>
+                            ": " {e.message}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}

@@ -16,9 +16,11 @@ use pages::{
     account::Account,
     admin::Admin,
     audit::Audit,
+    changes::{Change, Changes},
+    environments::{Environment, Environments},
     login::Login,
     overview::Overview,
-    pending::{Changes, Environments, Scaling, Slo},
+    pending::{Scaling, Slo},
 };
 
 /// What the sign-in page says after a refused attempt; put in the request's extensions by the
@@ -112,7 +114,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=Overview />
                     <Route path=path!("/login") view=Login />
                     <Route path=path!("/changes") view=Changes />
+                    <Route path=path!("/changes/:id") view=Change />
                     <Route path=path!("/environments") view=Environments />
+                    <Route path=path!("/environments/:name") view=Environment />
                     <Route path=path!("/scaling") view=Scaling />
                     <Route path=path!("/slo") view=Slo />
                     <Route path=path!("/audit") view=Audit />

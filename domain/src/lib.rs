@@ -6,6 +6,7 @@
 //! (Cargo enforces that: see this crate's dependencies).
 
 pub mod audit;
+pub mod change;
 pub mod cron;
 pub mod role;
 pub mod spec;

@@ -19,6 +19,9 @@ pub enum ServiceError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// Something tierdeck depends on (the spec repository, AWS, Prometheus) is not there.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
     /// A fault of ours or of the machine; the cause is logged, never shown.
@@ -42,6 +45,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Invalid { .. } => "invalid",
             ServiceError::Conflict(_) => "conflict",
+            ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Throttled { .. } => "throttled",
             ServiceError::Internal(_) => "internal",
         }
@@ -55,6 +59,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => 404,
             ServiceError::Invalid { .. } => 422,
             ServiceError::Conflict(_) => 409,
+            ServiceError::Unavailable(_) => 503,
             ServiceError::Throttled { .. } => 429,
             ServiceError::Internal(_) => 500,
         }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod repo;
 pub mod service;
 pub mod specs;
 pub mod store;
@@ -21,6 +22,8 @@ pub struct EngineSettings {
     /// make further attempts wait.
     pub throttle_max_failures: u32,
     pub throttle_window: Duration,
+    /// The spec repository, when one is configured.
+    pub repo: Option<repo::RepoSettings>,
 }
 
 impl Default for EngineSettings {
@@ -28,6 +31,7 @@ impl Default for EngineSettings {
         Self {
             throttle_max_failures: 5,
             throttle_window: Duration::from_secs(15 * 60),
+            repo: None,
         }
     }
 }

@@ -121,7 +121,7 @@ pub fn validate_tree(root: &Path) -> Validation {
             Err(es) => errors.extend(es),
         }
     }
-    errors.sort();
+    domain::spec::sort_errors(&mut errors);
     Validation {
         environments,
         errors,

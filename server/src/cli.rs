@@ -125,7 +125,33 @@ pub async fn run(cli: Cli) -> ExitCode {
 pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
     let store = Store::open(&config.database.path).await?;
     store.migrate().await?;
-    Ok(Engine::new(store, EngineSettings::default()))
+    let repo = config
+        .repo
+        .url
+        .as_ref()
+        .map(|url| engine::repo::RepoSettings {
+            remote: engine::repo::git::Remote {
+                url: url.clone(),
+                branch: config.repo.branch.clone(),
+                token: config.repo.token.as_ref().map(|t| t.expose().to_owned()),
+                ssh_key: config.repo.ssh_key_path.clone(),
+            },
+            // The mirror lives beside the database, in the data folder.
+            mirror_dir: config
+                .database
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("spec-mirror.git"),
+            poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
+        });
+    Ok(Engine::new(
+        store,
+        EngineSettings {
+            repo,
+            ..EngineSettings::default()
+        },
+    ))
 }
 
 /// Commands that work on the database directly, as tierdeck itself (`system` in the audit log).

@@ -17,13 +17,6 @@ const ENV_PREFIX: &str = "TIERDECK_";
 pub struct Secret(String);
 
 impl Secret {
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "read by the git watcher, which comes with the spec-repository release"
-        )
-    )]
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+pub mod git;
+
 use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -287,4 +289,99 @@ pub fn without_markers(html: &str) -> String {
     }
     out.push_str(&rest);
     out
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `secs` seconds.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// Creates a user with the role and returns an API client holding a token of theirs.
+    pub async fn api_as(&self, name: &str, role: &str) -> Api {
+        self.add_user(name, role).await;
+        let out = self
+            .cli(
+                &["token", "create", "--user", name, "--label", "tests"],
+                None,
+            )
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Api {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+        }
+    }
+}
+
+/// A script's view of the REST API: a bearer token, no cookies, no Origin.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.expect("json")
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Changes of an environment, newest first.
+    pub async fn changes(&self, env: &str) -> Vec<serde_json::Value> {
+        self.get_json(&format!("/api/v1/changes?env={env}"))
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub async fn audit_actions(&self, query: &str) -> Vec<String> {
+        let v = self.get_json(&format!("/api/v1/audit?{query}")).await;
+        actions(
+            v["events"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        )
+    }
 }

@@ -330,3 +330,111 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn commit_messages_and_file_names_render_as_text_never_as_html() {
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    let repo = SpecRepo::petclinic();
+    let payload_file = "environments/prod/<img src=x onerror=window.__xss=3>.yaml";
+    let commit = repo.commit(
+        SEUNG,
+        "<script>window.__xss=1</script> raise <img src=x onerror=\"window.__xss=2\"> peak",
+        |work| std::fs::write(work.join(payload_file), "# notes only\n").unwrap(),
+    );
+    let app = TestApp::spawn_with(tierdeck_tests::Options {
+        env: vec![
+            ("TIERDECK_REPO__URL".into(), repo.url()),
+            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
+        ],
+    })
+    .await;
+    app.add_user("seo", "viewer").await;
+    let api = app.api_as("ops", "operator").await;
+    let change = tierdeck_tests::wait_for("the change", 20, || async {
+        api.changes("prod")
+            .await
+            .into_iter()
+            .find(|c| c["commit"]["sha"] == commit)
+    })
+    .await;
+
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!(
+            "{}/login?next=%2Fchanges%2F{}",
+            app.base, change["id"]
+        ))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    b.client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("seo")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.hydrated().await;
+    let message = b.text(".commit pre.message").await;
+    assert!(
+        message.contains("<script>window.__xss=1</script>"),
+        "{message}"
+    );
+    assert!(b.text("#files-h").await.starts_with("Files"));
+    let files = b
+        .client
+        .find(Locator::Css("details.file-diff summary code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        files.contains("<img src=x onerror=window.__xss=3>.yaml"),
+        "{files}"
+    );
+    let xss = b
+        .client
+        .execute("return window.__xss === undefined;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(xss, serde_json::Value::Bool(true), "no payload ran");
+    b.screenshot("change").await;
+
+    // The overview and the environment page with a repository.
+    navigate(&b, "Overview", "Overview").await;
+    b.screenshot("overview-repo").await;
+    navigate(&b, "Environments", "Environments").await;
+    b.client
+        .find(Locator::LinkText("prod"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if b.text("main h1").await == "Environment prod" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.text("main").await.contains("petclinic-prod-was"));
+    b.screenshot("environment").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.client.close().await.unwrap();
+}

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod changes;
+pub mod environments;
 pub mod login;
 pub mod overview;
 pub mod pending;

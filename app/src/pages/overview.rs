@@ -3,15 +3,59 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{audit_chain, load_panel_status};
-use crate::components::ErrorBox;
+use domain::change::RepoStatus;
+use domain::Role;
+
+use crate::api::{audit_chain, load_environments, load_panel_status, load_repo_status, SyncNow};
+use crate::components::{short, ActionResult, ErrorBox};
+use crate::pages::environments::EnvironmentCard;
 use crate::CurrentUser;
 
 #[component]
+fn RepoCard(
+    status: Option<RepoStatus>,
+    configured_url: Option<String>,
+    branch: String,
+) -> impl IntoView {
+    match (status, configured_url) {
+        (_, None) => view! {
+            <p>"Not configured. Set " <code>"[repo] url"</code> " in " <code>"tierdeck.toml"</code>
+            " (or " <code>"TIERDECK_REPO__URL"</code> ") to the spec repository's path or URL."</p>
+        }
+        .into_any(),
+        (None, Some(url)) => view! {
+            <p><code>{url}</code> " (branch " <code>{branch}</code> "): not fetched yet."</p>
+        }
+        .into_any(),
+        (Some(s), Some(_)) => view! {
+            <p><code>{s.url.clone()}</code> " · branch " <code>{s.branch.clone()}</code></p>
+            {s.head.clone().map(|h| view! {
+                <p>"Head " <code>{short(&h.sha)}</code> " " <span class="subject">{h.subject().to_owned()}</span>
+                " — " {h.author_name.clone()}</p>
+            })}
+            <p class="muted">"Last fetch: " {s.last_fetch_at.clone().unwrap_or_else(|| "never".into())}
+            {s.last_success_at.clone().map(|t| format!(" · last success: {t}"))}</p>
+            {s.last_error.clone().map(|e| view! {
+                <p class="notice error" role="alert">
+                    "Fetching fails (" {s.consecutive_failures} " in a row, last at "
+                    {s.last_error_at.clone().unwrap_or_default()} "): " {e}
+                    ". tierdeck retries with growing pauses and keeps serving."
+                </p>
+            })}
+        }
+        .into_any(),
+    }
+}
+
+#[component]
 pub fn Overview() -> impl IntoView {
+    let sync = ServerAction::<SyncNow>::new();
     let status = Resource::new(|| (), |_| load_panel_status());
+    let repo = Resource::new(move || sync.version().get(), |_| load_repo_status());
+    let envs = Resource::new(move || sync.version().get(), |_| load_environments());
     let chain = Resource::new(|| (), |_| audit_chain());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
+    let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
@@ -24,17 +68,24 @@ pub fn Overview() -> impl IntoView {
                         <div class="cards">
                             <section class="card" aria-labelledby="repo-h">
                                 <h2 id="repo-h">"Spec repository"</h2>
-                                {match s.repo_url {
-                                    Some(url) => view! {
-                                        <p>"Configured: " <code>{url}</code> " (branch " <code>{s.repo_branch}</code> ")."</p>
-                                        <p class="muted">"This release does not watch the repository yet: fetching commits and recording changes comes with the spec-repository release."</p>
-                                    }.into_any(),
-                                    None => view! {
-                                        <p>"Not configured. Set " <code>"[repo] url"</code> " in " <code>"tierdeck.toml"</code>
-                                        " (or " <code>"TIERDECK_REPO__URL"</code> ") to the spec repository's path or URL."</p>
-                                        <p class="muted">"Watching it comes with the spec-repository release."</p>
-                                    }.into_any(),
-                                }}
+                                <Suspense fallback=|| ()>
+                                    {move || {
+                                        let url = s.repo_url.clone();
+                                        let branch = s.repo_branch.clone();
+                                        Suspend::new(async move {
+                                            match repo.await {
+                                                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                                                Ok(status) => view! { <RepoCard status configured_url=url branch /> }.into_any(),
+                                            }
+                                        })
+                                    }}
+                                </Suspense>
+                                {may_sync.then(|| view! {
+                                    <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
+                                    <ActionForm action=sync attr:class="inline">
+                                        <button type="submit" class="secondary">"Fetch now"</button>
+                                    </ActionForm>
+                                })}
                             </section>
                             <section class="card" aria-labelledby="aws-h">
                                 <h2 id="aws-h">"AWS"</h2>
@@ -54,6 +105,20 @@ pub fn Overview() -> impl IntoView {
                                 <p class="muted">"Monitoring and SLO status come with the monitoring release."</p>
                             </section>
                         </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2>"Environments"</h2>
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match envs.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
                     }.into_any(),
                 }
             })}

@@ -23,30 +23,6 @@ fn Pending(
 }
 
 #[component]
-pub fn Changes() -> impl IntoView {
-    view! {
-        <Pending
-            title="Changes"
-            what="A change is recorded for each environment touched by a new commit of the spec repository: its file diff, semantic diff, plan against live AWS and approvals."
-            needs="It needs the spec repository: set [repo] url (and branch, webhook_secret) in tierdeck.toml or TIERDECK_REPO__URL."
-            release="spec-repository"
-        />
-    }
-}
-
-#[component]
-pub fn Environments() -> impl IntoView {
-    view! {
-        <Pending
-            title="Environments"
-            what="Each folder environments/<name>/ of the spec repository is an environment: its desired capacity, scaling, schedules, database, security rules and SLOs, beside what AWS runs now."
-            needs="It needs the spec repository ([repo] url) and AWS credentials (the default chain, or [aws] endpoint_url for an emulator)."
-            release="spec-repository"
-        />
-    }
-}
-
-#[component]
 pub fn Scaling() -> impl IntoView {
     view! {
         <Pending

@@ -636,7 +636,7 @@ fn autoscaling_group(cx: &mut Cx, node: &Node, index: usize) -> Option<Autoscali
         .and_then(|n| list(cx, n, &f.sub("schedule")))
     {
         for (i, item) in items.iter().enumerate() {
-            let p = format!("{path}.schedule[{i}]");
+            let p = item_path(&format!("{path}.schedule"), item, "name", i);
             if let Some(a) = scheduled_action(cx, item, &p) {
                 unique(cx, &mut seen, &a.name, item.pos, "scheduled action");
                 schedule.push(a);
@@ -1138,7 +1138,7 @@ pub fn load_environment(
     if errors.is_empty() {
         Ok(spec)
     } else {
-        errors.sort();
+        super::sort_errors(&mut errors);
         Err(errors)
     }
 }

@@ -39,6 +39,11 @@ impl std::fmt::Display for SpecError {
     }
 }
 
+/// Orders errors by file and position, keeping the order they were found in at one position.
+pub fn sort_errors(errors: &mut [SpecError]) {
+    errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+}
+
 /// Whether a folder name can be an environment's name.
 pub fn valid_environment_name(name: &str) -> bool {
     !name.is_empty()

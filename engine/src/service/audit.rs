@@ -6,8 +6,9 @@ use domain::audit::{AuditEntry, AuditPage, AuditQuery, ChainReport, ChainVerifie
 use domain::Role;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::auth::Caller;
+use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
+use crate::store::audit::{append, NewEvent};
 use crate::store::{audit, format_time};
 use crate::Engine;
 
@@ -66,6 +67,32 @@ fn filter_of(q: &AuditQuery) -> ServiceResult<audit::Filter> {
 }
 
 impl Engine {
+    /// Records an event on its own, for things that change no other state (a webhook refused).
+    pub async fn record_event(
+        &self,
+        actor: Actor,
+        action: &str,
+        target: Option<&str>,
+        detail: serde_json::Value,
+        meta: &RequestMeta,
+    ) -> ServiceResult<()> {
+        let mut tx = self.store.begin_write().await?;
+        append(
+            &mut tx,
+            NewEvent {
+                actor,
+                action,
+                environment: None,
+                target,
+                detail,
+                meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One page of events matching the query, newest first.
     pub async fn audit_page(&self, caller: &Caller, q: &AuditQuery) -> ServiceResult<AuditPage> {
         caller.require(Role::Viewer)?;

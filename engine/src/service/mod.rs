@@ -2,6 +2,7 @@
 //! audit event that records it, and returns plain data.
 
 pub mod audit;
+pub mod changes;
 pub mod identity;
 pub mod login;
 pub mod tokens;

@@ -2,7 +2,9 @@
 //! an audit event is written in the same transaction as the change it records.
 
 pub mod audit;
+pub mod changes;
 pub mod login_failures;
+pub mod repo;
 pub mod tokens;
 pub mod users;
 

@@ -1,13 +1,17 @@
 //! The REST API under `/api/v1`: JSON in and out, errors as
 //! `{"error": {"code": "...", "message": "..."}}`.
 
-use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use domain::audit::{AuditEntry, AuditQuery};
+use domain::change::{ChangeDetail, ChangeSummary, EnvironmentDetail, EnvironmentSummary};
+use domain::Role;
+use engine::auth::Actor;
+use engine::RequestAuth;
 use engine::{Caller, ServiceError};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -22,8 +26,20 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/audit/export", get(audit_export))
         .route("/audit/verify", get(audit_verify))
+        .route("/environments", get(environments))
+        .route("/environments/{env}", get(environment))
+        .route("/changes", get(changes))
+        .route("/changes/{id}", get(change))
+        .route("/sync", post(sync))
+        .route(
+            "/hooks/git",
+            post(git_hook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
         .fallback(not_found)
 }
+
+/// Push payloads are small; the body is only read to check its signature.
+const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
 /// An error answer: status, stable code, a sentence for people.
 #[derive(Debug)]
@@ -102,6 +118,129 @@ async fn audit_verify(
     ApiUser(p): ApiUser,
 ) -> Result<Json<domain::audit::ChainReport>, ApiError> {
     Ok(Json(st.engine.audit_verify(&Caller::User(p)).await?))
+}
+
+async fn environments(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<EnvironmentSummary>>, ApiError> {
+    Ok(Json(st.engine.list_environments(&Caller::User(p)).await?))
+}
+
+/// The desired spec at the tracked branch's head. Live state, drift and the schedule preview
+/// come with later releases.
+async fn environment(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+) -> Result<Json<EnvironmentDetail>, ApiError> {
+    Ok(Json(
+        st.engine.environment_detail(&Caller::User(p), &env).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    env: Option<String>,
+    status: Option<String>,
+}
+
+async fn changes(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<Vec<ChangeSummary>>, ApiError> {
+    Ok(Json(
+        st.engine
+            .list_changes(&Caller::User(p), q.env.as_deref(), q.status.as_deref())
+            .await?,
+    ))
+}
+
+async fn change(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeDetail>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no change `{id}`"),
+        )
+    })?;
+    Ok(Json(st.engine.change_detail(&Caller::User(p), id).await?))
+}
+
+/// `POST /api/v1/sync`: fetch the spec repository now and record its changes.
+async fn sync(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+) -> Result<Json<engine::repo::SyncOutcome>, ApiError> {
+    p.require(Role::Operator)?;
+    let Some(w) = &st.watcher else {
+        return Err(ServiceError::Unavailable(
+            "no spec repository is configured: set repo.url (TIERDECK_REPO__URL)".into(),
+        )
+        .into());
+    };
+    Ok(Json(w.sync(&auth.meta).await?))
+}
+
+/// `POST /api/v1/hooks/git`: a signed push notification wakes the watcher. The body is only
+/// checked, never trusted: the fetch decides what changed.
+async fn git_hook(
+    State(st): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let (Some(secret), Some(watcher)) = (&st.webhook_secret, &st.watcher) else {
+        return Err(ServiceError::Unavailable(
+            "webhooks are off: set repo.url and repo.webhook_secret".into(),
+        )
+        .into());
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let event: Option<String> = header("x-github-event")
+        .or(header("x-gitlab-event"))
+        .map(|e| e.chars().take(64).collect());
+    match engine::repo::webhook::verify(
+        secret.expose(),
+        header("x-hub-signature-256"),
+        header("x-gitlab-token"),
+        &body,
+    ) {
+        Ok(source) => {
+            st.engine
+                .record_event(
+                    Actor::system(),
+                    "webhook.accepted",
+                    Some(source),
+                    json!({ "event": event, "bytes": body.len() }),
+                    &auth.meta,
+                )
+                .await?;
+            watcher.wake();
+            Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
+        }
+        Err(refusal) => {
+            st.engine
+                .record_event(
+                    Actor::system(),
+                    "webhook.rejected",
+                    None,
+                    json!({ "reason": refusal.as_str(), "event": event }),
+                    &auth.meta,
+                )
+                .await?;
+            Err(
+                ServiceError::Unauthenticated(format!("webhook refused: {}", refusal.as_str()))
+                    .into(),
+            )
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -48,6 +48,9 @@ pub struct AppState {
     /// Renders a page through Leptos outside its own route (the sign-in page after a failed
     /// attempt, with the status that goes with it).
     pub render_page: RenderFn,
+    /// The spec repository's watcher, when `repo.url` is set.
+    pub watcher: Option<Arc<engine::repo::Watcher>>,
+    pub webhook_secret: Option<crate::config::Secret>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -144,11 +147,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .site_pkg_dir("pkg")
         .build();
     let status = panel_status(&config);
+    let watcher = engine
+        .settings
+        .repo
+        .clone()
+        .map(|settings| engine::repo::Watcher::new(engine.clone(), settings));
+    if let Some(w) = &watcher {
+        tokio::spawn(w.clone().run());
+    }
     let context = {
         let engine = engine.clone();
+        let watcher = watcher.clone();
         move || {
             provide_context(engine.clone());
             provide_context(status.clone());
+            provide_context(watcher.clone());
         }
     };
     let render_page: RenderFn = {
@@ -159,6 +172,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(move |req| Box::pin(handler(req)))
     };
     let state = AppState {
+        watcher,
+        webhook_secret: config.repo.webhook_secret.clone(),
         engine,
         leptos: leptos.clone(),
         metrics: Arc::new(Metrics::new()),

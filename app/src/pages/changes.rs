@@ -1,0 +1,198 @@
+//! Changes: the list with filters, and one change with its commit, diffs and errors.
+
+use domain::change::{ChangeDetail, ChangeStatus, ChangeSummary, FileDiff, FileStatus};
+use domain::spec::EditKind;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::{load_change, load_changes};
+use crate::components::{file_anchor, short, ErrorBox, SpecErrors, StatusBadge};
+
+/// Files with more diff lines than this start folded.
+const FOLD_LINES: usize = 300;
+
+#[component]
+pub fn ChangeTable(changes: Vec<ChangeSummary>) -> impl IntoView {
+    if changes.is_empty() {
+        return view! { <p class="muted">"No changes."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="changes">
+                <thead>
+                    <tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"Environment"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Commit"</th>
+                        <th scope="col">"Author"</th>
+                        <th scope="col">"Edits"</th>
+                        <th scope="col">"Recorded (UTC)"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {changes.into_iter().map(|c| {
+                        let href = format!("/changes/{}", c.id);
+                        view! {
+                            <tr>
+                                <td class="num"><a href=href.clone()>{c.id}</a></td>
+                                <td>{c.environment.clone()}</td>
+                                <td><StatusBadge status=c.status /></td>
+                                <td><a href=href><code>{c.commit.short_sha().to_owned()}</code> " " <span class="subject">{c.commit.subject().to_owned()}</span></a></td>
+                                <td>{c.commit.author_name.clone()}</td>
+                                <td class="num">{if c.errors > 0 { format!("{} errors", c.errors) } else { c.edits.to_string() }}</td>
+                                <td>{c.created_at.replace('T', " ").trim_end_matches('Z').to_owned()}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn Changes() -> impl IntoView {
+    let query = use_query_map();
+    let filters = move || {
+        query.with(|q| {
+            (
+                q.get("env").filter(|s| !s.is_empty()),
+                q.get("status").filter(|s| !s.is_empty()),
+            )
+        })
+    };
+    let list = Resource::new(filters, |(env, status)| load_changes(env, status));
+    let initial = query.get_untracked();
+    let env_value = initial.get("env").unwrap_or_default();
+    let status_value = initial.get("status").unwrap_or_default();
+    view! {
+        <Title text="Changes" />
+        <h1>"Changes"</h1>
+        <form class="filters" method="get" action="/changes" role="search" aria-label="Filter changes">
+            <label>"Environment" <input name="env" value=env_value placeholder="prod" /></label>
+            <label>"Status"
+                <select name="status">
+                    <option value="" selected=status_value.is_empty()>"any"</option>
+                    {ChangeStatus::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=status_value == s.as_str()>{s.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <div class="buttons">
+                <button type="submit">"Filter"</button>
+                <a href="/changes" class="button secondary">"Clear"</a>
+            </div>
+        </form>
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading changes…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(changes) => view! { <ChangeTable changes /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn FileDiffView(file: FileDiff) -> impl IntoView {
+    let lines: Vec<String> = file.diff.lines().map(str::to_owned).collect();
+    let open = lines.len() <= FOLD_LINES;
+    let status = match file.status {
+        FileStatus::Added => "added",
+        FileStatus::Modified => "modified",
+        FileStatus::Deleted => "deleted",
+    };
+    view! {
+        <details class="file-diff" open=open id=file_anchor(&file.path)>
+            <summary>
+                <code>{file.path.clone()}</code> " " <span class="muted">{status}</span>
+                " " <span class="adds">"+" {file.additions}</span> " " <span class="dels">"−" {file.deletions}</span>
+                {(!open).then(|| view! { " " <span class="muted">"(large: folded)"</span> })}
+            </summary>
+            {if file.binary {
+                view! { <p class="muted">"Binary file."</p> }.into_any()
+            } else {
+                view! {
+                    <pre class="diff"><code>{lines.into_iter().map(|l| {
+                        let class = if l.starts_with('+') { "add" } else if l.starts_with('-') { "del" } else if l.starts_with("@@") { "hunk" } else { "ctx" };
+                        view! { <span class=class>{l}"\n"</span> }
+                    }).collect_view()}</code></pre>
+                }.into_any()
+            }}
+            {file.truncated.then(|| view! { <p class="muted">"The diff is cut here; the rest is in git."</p> })}
+        </details>
+    }
+}
+
+#[component]
+pub fn Change() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+    };
+    let detail = Resource::new(id, load_change);
+    view! {
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, .. }) => {
+                        let c = summary.commit.clone();
+                        view! {
+                            <Title text=format!("Change {}", summary.id) />
+                            <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status /></h1>
+                            {superseded_by.map(|by| view! {
+                                <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
+                            })}
+                            <section class="card commit" aria-labelledby="commit-h">
+                                <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
+                                <p>{c.author_name.clone()} " <" {c.author_email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
+                                <pre class="message">{c.message.clone()}</pre>
+                                <p class="muted">"Compared with " {match base_commit {
+                                    Some(b) => format!("the last applied commit {}", short(&b)),
+                                    None => "nothing: this environment was never applied".to_owned(),
+                                }} "."</p>
+                            </section>
+                            {(!spec_errors.is_empty()).then(|| view! {
+                                <section class="card" aria-labelledby="errors-h">
+                                    <h2 id="errors-h">"Spec errors"</h2>
+                                    <p>"This change cannot be approved or applied until a new commit fixes these."</p>
+                                    <SpecErrors errors=spec_errors />
+                                </section>
+                            })}
+                            <section class="card" aria-labelledby="semantic-h">
+                                <h2 id="semantic-h">"What changes"</h2>
+                                {if semantic_diff.is_empty() {
+                                    view! { <p class="muted">"No field-level edits."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <ul class="edits">{semantic_diff.into_iter().map(|e| {
+                                            let class = match e.kind { EditKind::Added => "added", EditKind::Removed => "removed", EditKind::Changed => "changed" };
+                                            view! { <li class=class><code>{e.to_string()}</code></li> }
+                                        }).collect_view()}</ul>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="card" aria-labelledby="plan-h">
+                                <h2 id="plan-h">"Plan"</h2>
+                                <p class="muted">"The plan against live AWS comes with the AWS release; this build does not read AWS."</p>
+                            </section>
+                            <section aria-labelledby="files-h">
+                                <h2 id="files-h">"Files (" {files.len()} ")"</h2>
+                                {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}
+                            </section>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

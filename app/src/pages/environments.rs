@@ -1,0 +1,209 @@
+//! Environments: the list, and one environment's desired spec rendered for people.
+
+use domain::change::{EnvironmentDetail, EnvironmentSummary};
+use domain::spec::diff::{action_summary, cpu_summary};
+use domain::spec::EnvironmentSpec;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{load_environment, load_environments};
+use crate::components::{short, ErrorBox, SpecErrors, StatusBadge};
+
+#[component]
+pub fn EnvironmentCard(env: EnvironmentSummary) -> impl IntoView {
+    let href = format!("/environments/{}", env.name);
+    view! {
+        <section class="card env-card">
+            <h2><a href=href>{env.name.clone()}</a></h2>
+            <p>"Last applied: " {match &env.last_applied_commit {
+                Some(c) => view! { <code>{short(c)}</code> }.into_any(),
+                None => view! { <span class="muted">"never"</span> }.into_any(),
+            }}</p>
+            <p>{env.open_changes} " open change" {if env.open_changes == 1 { "" } else { "s" }}</p>
+            {env.latest_change.map(|c| view! {
+                <p class="latest">
+                    "Latest: " <a href=format!("/changes/{}", c.id)>"#" {c.id}</a> " " <StatusBadge status=c.status />
+                    " " <span class="subject">{c.commit.subject().to_owned()}</span>
+                </p>
+            })}
+        </section>
+    }
+}
+
+#[component]
+pub fn Environments() -> impl IntoView {
+    let envs = Resource::new(|| (), |_| load_environments());
+    view! {
+        <Title text="Environments" />
+        <h1>"Environments"</h1>
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match envs.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <section class="card empty-state">
+                            <p><strong>"No environments yet."</strong>" Each folder environments/<name>/ of the spec repository is one."</p>
+                            <p>"Set " <code>"[repo] url"</code> " in tierdeck.toml (or " <code>"TIERDECK_REPO__URL"</code> ") to the spec repository; environments appear after its first fetch."</p>
+                        </section>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
+}
+
+#[component]
+fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
+    let e = spec.environment.clone();
+    let windows = if e.change_windows.is_empty() {
+        "any time".to_owned()
+    } else {
+        e.change_windows
+            .iter()
+            .map(|w| {
+                let days: Vec<&str> = w.days.iter().map(|d| d.as_str()).collect();
+                format!("{} {}–{} ({})", days.join(", "), w.start, w.end, w.timezone)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    view! {
+        <section class="card" aria-labelledby="settings-h">
+            <h2 id="settings-h">"Settings"</h2>
+            <dl class="facts">
+                <dt>"Region"</dt><dd>{e.region.clone().unwrap_or_else(|| "the configured default".into())}</dd>
+                <dt>"Approvals"</dt><dd>{e.approvals.required} " required" {if e.approvals.allow_self_approval { ", authors may approve their own" } else { ", not by the commit's author" }}</dd>
+                <dt>"Auto-apply"</dt><dd>{if e.auto_apply { "yes, once approved" } else { "no, an operator applies" }}</dd>
+                <dt>"Change windows"</dt><dd>{windows}</dd>
+                <dt>"Guardrails"</dt><dd>{format!(
+                    "{}–{} instances per tier{}",
+                    e.guardrails.min_instances,
+                    e.guardrails.max_instances,
+                    if e.guardrails.require_multi_az { ", Multi-AZ databases" } else { "" }
+                )}</dd>
+            </dl>
+        </section>
+        <section class="card" aria-labelledby="tiers-h">
+            <h2 id="tiers-h">"Tiers"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th scope="col">"Group"</th><th scope="col">"Tier"</th><th scope="col">"Min"</th><th scope="col">"Desired"</th><th scope="col">"Max"</th><th scope="col">"CPU scaling"</th></tr></thead>
+                <tbody>{spec.autoscaling_groups.iter().map(|g| view! {
+                    <tr>
+                        <th scope="row"><code>{g.name.clone()}</code></th>
+                        <td>{g.tier.clone()}</td>
+                        <td class="num">{g.min}</td>
+                        <td class="num">{opt(g.desired)}</td>
+                        <td class="num">{g.max}</td>
+                        <td>{g.cpu_scaling.as_ref().map(cpu_summary).unwrap_or_else(|| "none".into())}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table></div>
+            {spec.autoscaling_groups.iter().filter(|g| !g.schedule.is_empty()).map(|g| view! {
+                <h3>"Schedule of " <code>{g.name.clone()}</code></h3>
+                <div class="table-wrap"><table>
+                    <thead><tr><th scope="col">"Action"</th><th scope="col">"Cron"</th><th scope="col">"Time zone"</th><th scope="col">"Min"</th><th scope="col">"Desired"</th><th scope="col">"Max"</th></tr></thead>
+                    <tbody>{g.schedule.iter().map(|a| view! {
+                        <tr title=action_summary(a)>
+                            <th scope="row">{a.name.clone()}</th>
+                            <td><code>{a.cron.clone()}</code></td>
+                            <td>{a.timezone.clone()}</td>
+                            <td class="num">{opt(a.min)}</td>
+                            <td class="num">{opt(a.desired)}</td>
+                            <td class="num">{opt(a.max)}</td>
+                        </tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+            }).collect_view()}
+        </section>
+        <section class="card" aria-labelledby="db-h">
+            <h2 id="db-h">"Databases"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th scope="col">"Identifier"</th><th scope="col">"Class"</th><th scope="col">"Multi-AZ"</th><th scope="col">"Storage (GB)"</th><th scope="col">"Backups (days)"</th><th scope="col">"Deletion protection"</th></tr></thead>
+                <tbody>{spec.databases.iter().map(|d| view! {
+                    <tr>
+                        <th scope="row"><code>{d.identifier.clone()}</code></th>
+                        <td>{opt(d.instance_class.clone())}</td>
+                        <td>{opt(d.multi_az)}</td>
+                        <td class="num">{opt(d.allocated_storage_gb)}</td>
+                        <td class="num">{opt(d.backup_retention_days)}</td>
+                        <td>{opt(d.deletion_protection)}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table></div>
+        </section>
+        <section class="card" aria-labelledby="sg-h">
+            <h2 id="sg-h">"Security groups"</h2>
+            {spec.security_groups.iter().map(|sg| view! {
+                <h3><code>{sg.name.clone()}</code> {sg.edge.then_some(" (internet-facing)")}</h3>
+                <ul class="rules">{sg.ingress.iter().map(|r| view! {
+                    <li><code>{r.summary()}</code> {r.description.clone().map(|d| format!(" — {d}"))}</li>
+                }).collect_view()}</ul>
+            }).collect_view()}
+        </section>
+        <section class="card" aria-labelledby="slo-h">
+            <h2 id="slo-h">"SLOs"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th scope="col">"SLO"</th><th scope="col">"Objective"</th><th scope="col">"Window"</th><th scope="col">"Indicator"</th></tr></thead>
+                <tbody>{spec.slos.iter().map(|s| view! {
+                    <tr>
+                        <th scope="row">{s.name.clone()} {s.description.clone().map(|d| view! { <br /><span class="muted">{d}</span> })}</th>
+                        <td class="num">{format!("{} %", s.objective)}</td>
+                        <td>{s.window_days} " days"</td>
+                        <td class="detail">{match &s.indicator {
+                            domain::spec::Indicator::Errors { errors, total } => view! { "errors " <code>{errors.clone()}</code> " / total " <code>{total.clone()}</code> }.into_any(),
+                            domain::spec::Indicator::Good { good, total } => view! { "good " <code>{good.clone()}</code> " / total " <code>{total.clone()}</code> }.into_any(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table></div>
+            {(!spec.monitoring.tiers.is_empty()).then(|| view! {
+                <h3>"Monitoring selectors"</h3>
+                <ul>{spec.monitoring.tiers.iter().map(|(t, s)| view! { <li>{t.clone()} ": " <code>{s.clone()}</code></li> }).collect_view()}</ul>
+            })}
+        </section>
+    }
+}
+
+#[component]
+pub fn Environment() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.with(|p| p.get("name").unwrap_or_default());
+    let detail = Resource::new(name, load_environment);
+    view! {
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(e) => view! { <Title text="Environment" /><h1>"Environment"</h1><ErrorBox error=e /> }.into_any(),
+                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes }) => view! {
+                        <Title text=name.clone() />
+                        <h1>"Environment " {name.clone()}</h1>
+                        <p class="lede">
+                            "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
+                            "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
+                            " Live AWS state and drift come with the AWS release."
+                        </p>
+                        {(!errors.is_empty()).then(|| view! {
+                            <section class="card" aria-labelledby="errors-h">
+                                <h2 id="errors-h">"The spec at the head has errors"</h2>
+                                <SpecErrors errors />
+                            </section>
+                        })}
+                        {spec.map(|spec| view! { <SpecView spec /> })}
+                        <section class="card" aria-labelledby="recent-h">
+                            <h2 id="recent-h">"Recent changes"</h2>
+                            <crate::pages::changes::ChangeTable changes=recent_changes />
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

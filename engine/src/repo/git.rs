@@ -1,0 +1,295 @@
+//! The local mirror of the spec repository, with git2. Everything here blocks: callers run it
+//! on the blocking pool. Work per fetch follows the new commits, never the whole history:
+//! environments are compared by their folder's tree id.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use domain::change::{CommitInfo, FileDiff, FileStatus};
+use domain::spec::{SourceFile, SpecError};
+use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository, Tree};
+
+/// Diffs longer than this are cut (the rest stays in git).
+const MAX_DIFF_BYTES: usize = 64 * 1024;
+
+/// How to reach the remote.
+#[derive(Clone)]
+pub struct Remote {
+    /// A local path, `file://`, `https://` or `ssh://` URL (or `user@host:path`).
+    pub url: String,
+    pub branch: String,
+    /// For https: sent as the password, with the URL's user name or `x-access-token`.
+    pub token: Option<String>,
+    /// For ssh: a private key file.
+    pub ssh_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url)
+            .field("branch", &self.branch)
+            .field("token", &self.token.as_ref().map(|_| "****"))
+            .field("ssh_key", &self.ssh_key)
+            .finish()
+    }
+}
+
+pub struct Mirror {
+    repo: Repository,
+    remote: Remote,
+}
+
+impl Mirror {
+    /// Opens the bare mirror in `dir`, creating it on first use.
+    pub fn open(dir: &Path, remote: Remote) -> anyhow::Result<Mirror> {
+        let repo = match Repository::open_bare(dir) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Repository::init_bare(dir)
+                    .with_context(|| format!("creating a git mirror in {}", dir.display()))?
+            }
+        };
+        Ok(Mirror { repo, remote })
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.remote.branch)
+    }
+
+    /// Fetches the tracked branch (force-pushes included) and returns its head.
+    pub fn fetch(&self) -> anyhow::Result<Oid> {
+        let mut callbacks = RemoteCallbacks::new();
+        let token = self.remote.token.clone();
+        let key = self.remote.ssh_key.clone();
+        let mut attempts = 0;
+        callbacks.credentials(move |_url, username, allowed| {
+            attempts += 1;
+            if attempts > 3 {
+                return Err(git2::Error::from_str("the remote refused the credentials"));
+            }
+            if allowed.contains(git2::CredentialType::SSH_KEY) {
+                if let Some(k) = &key {
+                    return Cred::ssh_key(username.unwrap_or("git"), None, k, None);
+                }
+            }
+            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(t) = &token {
+                    return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), t);
+                }
+            }
+            Err(git2::Error::from_str("the remote asks for credentials; set repo.token (https) or repo.ssh_key_path (ssh)"))
+        });
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspec = format!("+refs/heads/{}:{}", self.remote.branch, self.tracking_ref());
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.remote.url)
+            .context("setting up the remote")?;
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .map_err(|e| anyhow!("{}", e.message()))?;
+        let reference = self
+            .repo
+            .find_reference(&self.tracking_ref())
+            .map_err(|_| anyhow!("the remote has no branch `{}`", self.remote.branch))?;
+        reference.target().ok_or_else(|| {
+            anyhow!(
+                "the branch `{}` is not a plain reference",
+                self.remote.branch
+            )
+        })
+    }
+
+    /// Whether `ancestor` is `descendant` or reachable from it.
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> bool {
+        ancestor == descendant
+            || self
+                .repo
+                .graph_descendant_of(descendant, ancestor)
+                .unwrap_or(false)
+    }
+
+    pub fn has_commit(&self, oid: Oid) -> bool {
+        self.repo.find_commit(oid).is_ok()
+    }
+
+    /// Commits reachable from `new` and not from `old`, newest first, at most `limit`.
+    pub fn new_commits(
+        &self,
+        old: Option<Oid>,
+        new: Oid,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Oid>> {
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+        walk.push(new)?;
+        if let Some(old) = old.filter(|o| self.has_commit(*o)) {
+            walk.hide(old)?;
+        }
+        let mut out = Vec::new();
+        for oid in walk.take(limit) {
+            out.push(oid?);
+        }
+        Ok(out)
+    }
+
+    pub fn commit_info(&self, oid: Oid) -> anyhow::Result<CommitInfo> {
+        let c = self.repo.find_commit(oid)?;
+        let author = c.author();
+        let t = chrono::DateTime::from_timestamp(c.time().seconds(), 0).unwrap_or_default();
+        Ok(CommitInfo {
+            sha: oid.to_string(),
+            author_name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+            author_email: String::from_utf8_lossy(author.email_bytes()).to_lowercase(),
+            committed_at: crate::store::format_time(t),
+            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+        })
+    }
+
+    fn tree(&self, commit: Oid) -> anyhow::Result<Tree<'_>> {
+        Ok(self.repo.find_commit(commit)?.tree()?)
+    }
+
+    /// The tree id of `environments/<env>` at `commit` (`None`: no such folder).
+    pub fn env_tree(&self, commit: Oid, env: &str) -> anyhow::Result<Option<Oid>> {
+        let tree = self.tree(commit)?;
+        Ok(tree
+            .get_path(Path::new("environments").join(env).as_path())
+            .ok()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+            .map(|e| e.id()))
+    }
+
+    /// The first parent's tree id of the same folder (`None` for a root commit or no folder).
+    pub fn parent_env_tree(&self, commit: Oid, env: &str) -> anyhow::Result<Option<Oid>> {
+        let c = self.repo.find_commit(commit)?;
+        match c.parent_ids().next() {
+            Some(p) => self.env_tree(p, env),
+            None => Ok(None),
+        }
+    }
+
+    /// Environment folder names at `commit`.
+    pub fn environments(&self, commit: Oid) -> anyhow::Result<Vec<String>> {
+        let tree = self.tree(commit)?;
+        let Ok(entry) = tree.get_path(Path::new("environments")) else {
+            return Ok(Vec::new());
+        };
+        let Ok(sub) = self.repo.find_tree(entry.id()) else {
+            return Ok(Vec::new());
+        };
+        Ok(sub
+            .iter()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+            .filter_map(|e| e.name().ok().map(str::to_owned))
+            .collect())
+    }
+
+    /// The `*.yaml` files of an environment at `commit`, and errors for files that are not text.
+    pub fn env_files(
+        &self,
+        commit: Oid,
+        env: &str,
+    ) -> anyhow::Result<(Vec<SourceFile>, Vec<SpecError>)> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        let Some(tree_id) = self.env_tree(commit, env)? else {
+            return Ok((files, errors));
+        };
+        let tree = self.repo.find_tree(tree_id)?;
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            if !name.ends_with(".yaml") || entry.kind() != Some(git2::ObjectType::Blob) {
+                continue;
+            }
+            let blob = self.repo.find_blob(entry.id())?;
+            let path = format!("environments/{env}/{name}");
+            match std::str::from_utf8(blob.content()) {
+                Ok(t) => files.push(SourceFile {
+                    path,
+                    text: t.to_owned(),
+                }),
+                Err(_) => errors.push(SpecError {
+                    file: path,
+                    line: 1,
+                    col: 1,
+                    message: "the file is not UTF-8 text".into(),
+                }),
+            }
+        }
+        Ok((files, errors))
+    }
+
+    /// Per-file unified diffs of `environments/<env>/` from `base` (`None`: nothing) to `commit`.
+    pub fn env_diff(
+        &self,
+        base: Option<Oid>,
+        commit: Oid,
+        env: &str,
+    ) -> anyhow::Result<Vec<FileDiff>> {
+        let new_tree = self.tree(commit)?;
+        let old_tree = match base.filter(|b| self.has_commit(*b)) {
+            Some(b) => Some(self.tree(b)?),
+            None => None,
+        };
+        let mut opts = git2::DiffOptions::new();
+        opts.pathspec(format!("environments/{env}/"))
+            .context_lines(3);
+        let diff =
+            self.repo
+                .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), Some(&mut opts))?;
+        let mut files = Vec::new();
+        for (i, delta) in diff.deltas().enumerate() {
+            let status = match delta.status() {
+                git2::Delta::Added => FileStatus::Added,
+                git2::Delta::Deleted => FileStatus::Deleted,
+                _ => FileStatus::Modified,
+            };
+            let path = delta
+                .new_file()
+                .path()
+                .or_else(|| delta.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut text = String::new();
+            let mut truncated = false;
+            let (mut additions, mut deletions) = (0u32, 0u32);
+            let binary = delta.new_file().is_binary() || delta.old_file().is_binary();
+            if let Ok(Some(mut patch)) = git2::Patch::from_diff(&diff, i) {
+                let (_, a, d) = patch.line_stats().unwrap_or((0, 0, 0));
+                additions = a as u32;
+                deletions = d as u32;
+                patch.print(&mut |_delta, _hunk, line| {
+                    let prefix = match line.origin() {
+                        '+' | '-' | ' ' => Some(line.origin()),
+                        _ => None,
+                    };
+                    let content = String::from_utf8_lossy(line.content());
+                    if text.len() + content.len() + 1 > MAX_DIFF_BYTES {
+                        truncated = true;
+                        return true;
+                    }
+                    if let Some(p) = prefix {
+                        text.push(p);
+                    }
+                    text.push_str(&content);
+                    true
+                })?;
+            }
+            files.push(FileDiff {
+                path,
+                status,
+                additions,
+                deletions,
+                diff: text,
+                truncated,
+                binary,
+            });
+        }
+        Ok(files)
+    }
+}

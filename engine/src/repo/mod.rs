@@ -1,0 +1,440 @@
+//! Watching the spec repository: a bare mirror fetched every poll interval and at once on a
+//! webhook; each fetch records a change for every environment whose folder moved away from
+//! its last applied state.
+
+pub mod git;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::change::{ChangeStatus, CommitInfo, FileDiff};
+use domain::spec::{
+    load_environment, semantic_diff, valid_environment_name, EnvironmentSpec, FieldEdit, SpecError,
+};
+use git2::Oid;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Mutex, Notify};
+
+use crate::auth::{Actor, RequestMeta};
+use crate::error::ServiceError;
+use crate::store::audit::{append, NewEvent};
+use crate::store::{changes, now_text, repo as repo_store};
+use crate::Engine;
+
+/// The longest wait between attempts while the remote keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// On first sight of a repository, how far back to look for the commit that last touched an
+/// environment (older ones are named by the head commit).
+const FIRST_SIGHT_DEPTH: usize = 200;
+/// Commits looked at in one fetch; a larger push is taken as a whole at its head.
+const MAX_NEW_COMMITS: usize = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct RepoSettings {
+    pub remote: git::Remote,
+    /// Where the bare mirror lives (in the data folder).
+    pub mirror_dir: PathBuf,
+    pub poll_interval: Duration,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncOutcome {
+    pub head: Option<String>,
+    pub new_commits: usize,
+    pub changes: Vec<i64>,
+    pub superseded: Vec<i64>,
+    pub force_push: bool,
+    pub elapsed_ms: u128,
+}
+
+struct Known {
+    last_applied: Option<String>,
+    has_changes: bool,
+}
+
+struct Planned {
+    env: String,
+    commit: CommitInfo,
+    base: Option<String>,
+    files: Vec<FileDiff>,
+    edits: Vec<FieldEdit>,
+    errors: Vec<SpecError>,
+}
+
+enum EnvWork {
+    Record(Box<Planned>),
+    /// The folder is back to its last applied state: open changes are moot.
+    BackToApplied(String),
+}
+
+fn load_at(
+    m: &git::Mirror,
+    commit: Oid,
+    env: &str,
+) -> anyhow::Result<Result<EnvironmentSpec, Vec<SpecError>>> {
+    let (files, mut errors) = m.env_files(commit, env)?;
+    if !valid_environment_name(env) {
+        errors.push(SpecError {
+            file: format!("environments/{env}/"),
+            line: 1,
+            col: 1,
+            message: "an environment's folder name is lower-case letters, digits, `-` and `_`"
+                .into(),
+        });
+    }
+    Ok(match load_environment(env, &files) {
+        Ok(spec) if errors.is_empty() => Ok(spec),
+        Ok(_) => Err(errors),
+        Err(es) => {
+            errors.extend(es);
+            domain::spec::sort_errors(&mut errors);
+            Err(errors)
+        }
+    })
+}
+
+fn touches(m: &git::Mirror, commit: Oid, env: &str) -> bool {
+    m.env_tree(commit, env).ok().flatten() != m.parent_env_tree(commit, env).ok().flatten()
+}
+
+/// Works out, from the mirror alone, what each environment needs.
+fn plan_work(
+    m: &git::Mirror,
+    head: Oid,
+    new_commits: &[Oid],
+    known: &HashMap<String, Known>,
+) -> anyhow::Result<Vec<EnvWork>> {
+    let mut out = Vec::new();
+    for env in m.environments(head)? {
+        let k = known.get(&env);
+        let applied = k
+            .and_then(|k| k.last_applied.as_deref())
+            .and_then(|a| Oid::from_str(a).ok());
+        let applied_tree = match applied {
+            Some(a) if m.has_commit(a) => m.env_tree(a, &env)?,
+            _ => None,
+        };
+        if applied_tree.is_some() && applied_tree == m.env_tree(head, &env)? {
+            out.push(EnvWork::BackToApplied(env));
+            continue;
+        }
+        let commit = match new_commits.iter().find(|c| touches(m, **c, &env)) {
+            Some(c) => *c,
+            None if k.is_some_and(|k| k.has_changes) => continue,
+            None => m
+                .new_commits(None, head, FIRST_SIGHT_DEPTH)?
+                .into_iter()
+                .find(|c| touches(m, *c, &env))
+                .unwrap_or(head),
+        };
+        let (edits, errors) = match load_at(m, commit, &env)? {
+            Ok(spec) => {
+                let base = match applied {
+                    Some(a) if m.has_commit(a) => load_at(m, a, &env)?.ok(),
+                    _ => None,
+                };
+                (semantic_diff(base.as_ref(), &spec), Vec::new())
+            }
+            Err(errors) => (Vec::new(), errors),
+        };
+        out.push(EnvWork::Record(Box::new(Planned {
+            commit: m.commit_info(commit)?,
+            base: applied.map(|a| a.to_string()),
+            files: m.env_diff(applied, commit, &env)?,
+            edits,
+            errors,
+            env,
+        })));
+    }
+    Ok(out)
+}
+
+/// The repository watcher: one per panel.
+pub struct Watcher {
+    engine: Engine,
+    settings: RepoSettings,
+    wake: Notify,
+    /// One sync at a time, whoever asks.
+    lock: Mutex<()>,
+}
+
+impl Watcher {
+    pub fn new(engine: Engine, settings: RepoSettings) -> Arc<Watcher> {
+        Arc::new(Watcher {
+            engine,
+            settings,
+            wake: Notify::new(),
+            lock: Mutex::new(()),
+        })
+    }
+
+    pub fn settings(&self) -> &RepoSettings {
+        &self.settings
+    }
+
+    /// Asks the loop to fetch now (a webhook arrived).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Polls forever: every poll interval, at once when woken, and with growing pauses while
+    /// the remote fails.
+    pub async fn run(self: Arc<Self>) {
+        let system = RequestMeta::default();
+        loop {
+            let failures = match self.sync(&system).await {
+                Ok(_) => 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "spec repository sync failed");
+                    self.failures().await
+                }
+            };
+            let pause = if failures == 0 {
+                self.settings.poll_interval
+            } else {
+                let factor = 2u32.saturating_pow((failures as u32).min(10));
+                self.settings
+                    .poll_interval
+                    .saturating_mul(factor)
+                    .min(MAX_BACKOFF)
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn failures(&self) -> i64 {
+        let Ok(mut conn) = self.engine.store.pool().acquire().await else {
+            return 1;
+        };
+        repo_store::state(&mut conn)
+            .await
+            .ok()
+            .flatten()
+            .map_or(1, |s| s.consecutive_failures.max(1))
+    }
+
+    /// Fetches and records changes; returns what happened.
+    pub async fn sync(&self, meta: &RequestMeta) -> Result<SyncOutcome, ServiceError> {
+        let _guard = self.lock.lock().await;
+        let started = Instant::now();
+        let remote = self.settings.remote.clone();
+        let (old_head, was_failing, known) = {
+            let mut conn = self.engine.store.pool().acquire().await?;
+            repo_store::configure(&mut conn, &remote.url, &remote.branch).await?;
+            let state = repo_store::state(&mut conn).await?;
+            let mut known = HashMap::new();
+            for e in repo_store::environments(&mut conn).await? {
+                let has_changes = changes::any_for(&mut conn, &e.name).await?;
+                known.insert(
+                    e.name,
+                    Known {
+                        last_applied: e.last_applied_commit,
+                        has_changes,
+                    },
+                );
+            }
+            (
+                state.as_ref().and_then(|s| s.head_commit.clone()),
+                state.as_ref().is_some_and(|s| s.consecutive_failures > 0),
+                known,
+            )
+        };
+
+        let dir = self.settings.mirror_dir.clone();
+        let old = old_head.as_deref().and_then(|h| Oid::from_str(h).ok());
+        let fetched = tokio::task::spawn_blocking(move || {
+            let m = git::Mirror::open(&dir, remote)?;
+            let head = m.fetch()?;
+            if Some(head) == old {
+                return Ok::<_, anyhow::Error>((head, 0, false, Vec::new()));
+            }
+            let force = old.is_some_and(|o| m.has_commit(o) && !m.is_ancestor(o, head));
+            let new_commits = match old {
+                Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
+                None => Vec::new(),
+            };
+            let work = plan_work(&m, head, &new_commits, &known)?;
+            Ok((head, new_commits.len(), force, work))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("the git task failed: {e}")))?;
+
+        let (head, new_commits, force_push, work) = match fetched {
+            Ok(v) => v,
+            Err(e) => {
+                let message = format!("{e:#}");
+                let mut tx = self.engine.store.begin_write().await?;
+                let failures = repo_store::fetch_failed(&mut tx, &message, &now_text()).await?;
+                // Audited when it starts failing, not on every poll.
+                if failures == 1 {
+                    append(
+                        &mut tx,
+                        NewEvent {
+                            actor: Actor::system(),
+                            action: "repo.fetch_failed",
+                            environment: None,
+                            target: Some(&self.settings.remote.url),
+                            detail: json!({ "error": message }),
+                            meta,
+                        },
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                return Err(ServiceError::Unavailable(format!(
+                    "fetching the spec repository failed: {message}"
+                )));
+            }
+        };
+
+        let now = now_text();
+        let head_text = head.to_string();
+        let mut outcome = SyncOutcome {
+            head: Some(head_text.clone()),
+            new_commits,
+            force_push,
+            ..SyncOutcome::default()
+        };
+        let mut tx = self.engine.store.begin_write().await?;
+        if was_failing {
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: Actor::system(),
+                    action: "repo.fetch_recovered",
+                    environment: None,
+                    target: Some(&self.settings.remote.url),
+                    detail: json!({ "head": head_text }),
+                    meta,
+                },
+            )
+            .await?;
+        }
+        if force_push {
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: Actor::system(),
+                    action: "repo.force_push",
+                    environment: None,
+                    target: Some(&self.settings.remote.branch),
+                    detail: json!({ "from": old_head, "to": head_text }),
+                    meta,
+                },
+            )
+            .await?;
+        }
+        for w in work {
+            match w {
+                EnvWork::Record(p) => {
+                    repo_store::ensure_environment(&mut tx, &p.env, &now).await?;
+                    if changes::exists(&mut tx, &p.env, &p.commit.sha).await? {
+                        continue;
+                    }
+                    let status = if p.errors.is_empty() {
+                        ChangeStatus::Pending
+                    } else {
+                        ChangeStatus::Invalid
+                    };
+                    let id = changes::insert(
+                        &mut tx,
+                        changes::NewChange {
+                            environment: &p.env,
+                            commit_sha: &p.commit.sha,
+                            base_commit: p.base.as_deref(),
+                            author_name: &p.commit.author_name,
+                            author_email: &p.commit.author_email,
+                            committed_at: &p.commit.committed_at,
+                            message: &p.commit.message,
+                            status: status.as_str(),
+                            file_diff: &to_json(&p.files),
+                            semantic_diff: &to_json(&p.edits),
+                            spec_errors: &to_json(&p.errors),
+                        },
+                        &now,
+                    )
+                    .await?;
+                    let id_text = id.to_string();
+                    append(
+                        &mut tx,
+                        NewEvent {
+                            actor: Actor::system(),
+                            action: "change.detected",
+                            environment: Some(&p.env),
+                            target: Some(&id_text),
+                            detail: json!({
+                                "commit": p.commit.sha,
+                                "author": p.commit.author_email,
+                                "status": status,
+                                "edits": p.edits.len(),
+                                "errors": p.errors.len(),
+                            }),
+                            meta,
+                        },
+                    )
+                    .await?;
+                    for (old_id, old_commit) in changes::open_for(&mut tx, &p.env).await? {
+                        if old_id == id {
+                            continue;
+                        }
+                        changes::supersede(&mut tx, old_id, Some(id), &now).await?;
+                        let old_text = old_id.to_string();
+                        append(
+                            &mut tx,
+                            NewEvent {
+                                actor: Actor::system(),
+                                action: "change.superseded",
+                                environment: Some(&p.env),
+                                target: Some(&old_text),
+                                detail: json!({ "by": id, "commit": old_commit, "newer_commit": p.commit.sha }),
+                                meta,
+                            },
+                        )
+                        .await?;
+                        outcome.superseded.push(old_id);
+                    }
+                    outcome.changes.push(id);
+                }
+                EnvWork::BackToApplied(env) => {
+                    for (old_id, old_commit) in changes::open_for(&mut tx, &env).await? {
+                        changes::supersede(&mut tx, old_id, None, &now).await?;
+                        let old_text = old_id.to_string();
+                        append(
+                            &mut tx,
+                            NewEvent {
+                                actor: Actor::system(),
+                                action: "change.superseded",
+                                environment: Some(&env),
+                                target: Some(&old_text),
+                                detail: json!({ "commit": old_commit, "reason": "the folder is back to its last applied state" }),
+                                meta,
+                            },
+                        )
+                        .await?;
+                        outcome.superseded.push(old_id);
+                    }
+                }
+            }
+        }
+        repo_store::fetch_ok(&mut tx, &head_text, &now).await?;
+        tx.commit().await?;
+        outcome.elapsed_ms = started.elapsed().as_millis();
+        if !outcome.changes.is_empty() {
+            tracing::info!(head = %head_text, changes = ?outcome.changes, "recorded changes");
+        }
+        Ok(outcome)
+    }
+}
+
+/// A stored JSON column.
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}

@@ -1,0 +1,112 @@
+//! The `repo_state` row and the `environments` table.
+
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RepoRow {
+    pub url: String,
+    pub branch: String,
+    pub head_commit: Option<String>,
+    pub last_fetch_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub consecutive_failures: i64,
+}
+
+pub async fn state(conn: &mut SqliteConnection) -> Result<Option<RepoRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT url, branch, head_commit, last_fetch_at, last_success_at, last_error, last_error_at,
+            consecutive_failures FROM repo_state WHERE id = 1",
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records the configured source; a different URL or branch starts the history afresh.
+pub async fn configure(
+    conn: &mut SqliteConnection,
+    url: &str,
+    branch: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO repo_state (id, url, branch) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET url = ?1, branch = ?2,
+            head_commit = CASE WHEN url = ?1 AND branch = ?2 THEN head_commit END",
+    )
+    .bind(url)
+    .bind(branch)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn fetch_ok(
+    conn: &mut SqliteConnection,
+    head: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE repo_state SET head_commit = ?, last_fetch_at = ?2, last_success_at = ?2,
+            last_error = NULL, consecutive_failures = 0 WHERE id = 1",
+    )
+    .bind(head)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed fetch; returns the number of failures in a row, this one included.
+pub async fn fetch_failed(
+    conn: &mut SqliteConnection,
+    error: &str,
+    now: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE repo_state SET last_fetch_at = ?2, last_error = ?1, last_error_at = ?2,
+            consecutive_failures = consecutive_failures + 1 WHERE id = 1
+         RETURNING consecutive_failures",
+    )
+    .bind(error)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnvironmentRow {
+    pub name: String,
+    pub last_applied_commit: Option<String>,
+}
+
+pub async fn ensure_environment(
+    conn: &mut SqliteConnection,
+    name: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO environments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn environments(conn: &mut SqliteConnection) -> Result<Vec<EnvironmentRow>, sqlx::Error> {
+    sqlx::query_as("SELECT name, last_applied_commit FROM environments ORDER BY name")
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn environment(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<Option<EnvironmentRow>, sqlx::Error> {
+    sqlx::query_as("SELECT name, last_applied_commit FROM environments WHERE name = ?")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+}

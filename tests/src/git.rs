@@ -1,0 +1,153 @@
+//! A spec repository for tests: a bare repository in a temporary folder and a working clone,
+//! with commits made by the `git` command line under chosen authors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::workspace;
+
+pub struct SpecRepo {
+    pub bare: PathBuf,
+    pub work: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// (name, e-mail) of a commit's author.
+pub type Author<'a> = (&'a str, &'a str);
+
+pub const SEJIN: Author = ("Park Sejin", "sejin.park@petclinic.example");
+pub const SEUNG: Author = ("Seung Lo", "seung.lo@petclinic.example");
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl SpecRepo {
+    /// A repository holding `examples/petclinic`, committed by Sejin and pushed to `main`.
+    pub fn petclinic() -> SpecRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("specs.git");
+        let work = dir.path().join("work");
+        let repo = SpecRepo {
+            bare,
+            work,
+            _dir: dir,
+        };
+        run(
+            dir_of(&repo),
+            &[
+                "init",
+                "--bare",
+                "--initial-branch=main",
+                repo.bare.to_str().unwrap(),
+            ],
+        );
+        run(
+            dir_of(&repo),
+            &[
+                "clone",
+                "-q",
+                repo.bare.to_str().unwrap(),
+                repo.work.to_str().unwrap(),
+            ],
+        );
+        run(&repo.work, &["checkout", "-q", "-B", "main"]);
+        copy_dir(&workspace().join("examples/petclinic"), &repo.work);
+        repo.commit(SEJIN, "Add the PetClinic environments", |_| {});
+        repo
+    }
+
+    pub fn url(&self) -> String {
+        self.bare.to_string_lossy().into_owned()
+    }
+
+    /// Edits the working tree, commits everything as `author`, pushes; returns the commit id.
+    pub fn commit(&self, author: Author, message: &str, edit: impl FnOnce(&Path)) -> String {
+        edit(&self.work);
+        run(&self.work, &["add", "-A"]);
+        let out = Command::new("git")
+            .current_dir(&self.work)
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                message,
+            ])
+            .envs(identity(author))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git commit: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run(&self.work, &["push", "-q", "origin", "main"]);
+        self.head()
+    }
+
+    /// Rewrites a file of the working tree by a text replacement.
+    pub fn replace_in(&self, path: &str, from: &str, to: &str) -> impl FnOnce(&Path) + '_ {
+        let (path, from, to) = (path.to_owned(), from.to_owned(), to.to_owned());
+        move |work: &Path| {
+            let p = work.join(&path);
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(text.contains(&from), "{path} has no `{from}`");
+            std::fs::write(&p, text.replacen(&from, &to, 1)).unwrap();
+        }
+    }
+
+    pub fn head(&self) -> String {
+        let out = Command::new("git")
+            .current_dir(&self.work)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Drops the last commit and force-pushes.
+    pub fn force_push_back_one(&self) -> String {
+        run(&self.work, &["reset", "-q", "--hard", "HEAD~1"]);
+        run(&self.work, &["push", "-q", "--force", "origin", "main"]);
+        self.head()
+    }
+}
+
+fn dir_of(repo: &SpecRepo) -> &Path {
+    repo.bare.parent().unwrap()
+}
+
+fn identity(author: Author) -> Vec<(&'static str, String)> {
+    vec![
+        ("GIT_AUTHOR_NAME", author.0.to_owned()),
+        ("GIT_AUTHOR_EMAIL", author.1.to_owned()),
+        ("GIT_COMMITTER_NAME", author.0.to_owned()),
+        ("GIT_COMMITTER_EMAIL", author.1.to_owned()),
+    ]
+}
+
+fn run(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .envs(identity(SEJIN))
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
