@@ -230,7 +230,7 @@ fn time_of_day(cx: &mut Cx, node: &Node, path: &str) -> Option<TimeOfDay> {
 }
 
 /// Reports a second item with the same name.
-fn unique<'a>(cx: &mut Cx, seen: &mut HashMap<String, Pos>, name: &str, pos: Pos, what: &str) {
+fn unique(cx: &mut Cx, seen: &mut HashMap<String, Pos>, name: &str, pos: Pos, what: &str) {
     if let Some(first) = seen.get(name) {
         cx.err(
             pos,
