@@ -18,7 +18,7 @@ RUN cargo leptos build --release \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/tierdeck --create-home tierdeck
 COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck

@@ -1,6 +1,8 @@
 //! tierdeck's pages: rendered on the server, hydrated in the browser. Server functions are
 //! thin calls into the engine (see [`api`]); nothing here talks to the database or AWS.
 
+// Leptos views are deeply nested types; release builds need more room.
+#![recursion_limit = "512"]
 pub mod api;
 mod components;
 mod pages;

@@ -237,7 +237,8 @@ async fn an_invalid_spec_makes_an_invalid_change_with_positions() {
 #[tokio::test]
 async fn a_force_push_is_handled_and_audited() {
     let repo = SpecRepo::petclinic();
-    let app = spawn(&repo.url(), 3600).await;
+    // A file:// URL this time (the other tests use a plain path).
+    let app = spawn(&format!("file://{}", repo.url()), 3600).await;
     let api = app.api_as("ops", "operator").await;
     change_for(&api, "prod", &repo.head()).await;
     let bad = repo.commit(

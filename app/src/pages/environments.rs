@@ -76,6 +76,7 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
             .join("; ")
     };
     view! {
+        {view! {
         <section class="card" aria-labelledby="settings-h">
             <h2 id="settings-h">"Settings"</h2>
             <dl class="facts">
@@ -91,6 +92,8 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 )}</dd>
             </dl>
         </section>
+        }.into_any()}
+        {view! {
         <section class="card" aria-labelledby="tiers-h">
             <h2 id="tiers-h">"Tiers"</h2>
             <div class="table-wrap"><table>
@@ -123,6 +126,8 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 </table></div>
             }).collect_view()}
         </section>
+        }.into_any()}
+        {view! {
         <section class="card" aria-labelledby="db-h">
             <h2 id="db-h">"Databases"</h2>
             <div class="table-wrap"><table>
@@ -139,6 +144,8 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 }).collect_view()}</tbody>
             </table></div>
         </section>
+        }.into_any()}
+        {view! {
         <section class="card" aria-labelledby="sg-h">
             <h2 id="sg-h">"Security groups"</h2>
             {spec.security_groups.iter().map(|sg| view! {
@@ -148,13 +155,15 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 }).collect_view()}</ul>
             }).collect_view()}
         </section>
+        }.into_any()}
+        {view! {
         <section class="card" aria-labelledby="slo-h">
             <h2 id="slo-h">"SLOs"</h2>
             <div class="table-wrap"><table>
                 <thead><tr><th scope="col">"SLO"</th><th scope="col">"Objective"</th><th scope="col">"Window"</th><th scope="col">"Indicator"</th></tr></thead>
                 <tbody>{spec.slos.iter().map(|s| view! {
                     <tr>
-                        <th scope="row">{s.name.clone()} {s.description.clone().map(|d| view! { <br /><span class="muted">{d}</span> })}</th>
+                        <th scope="row">{s.name.clone()}</th>
                         <td class="num">{format!("{} %", s.objective)}</td>
                         <td>{s.window_days} " days"</td>
                         <td class="detail">{match &s.indicator {
@@ -169,6 +178,7 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 <ul>{spec.monitoring.tiers.iter().map(|(t, s)| view! { <li>{t.clone()} ": " <code>{s.clone()}</code></li> }).collect_view()}</ul>
             })}
         </section>
+        }.into_any()}
     }
 }
 

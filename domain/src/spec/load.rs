@@ -903,7 +903,6 @@ fn slo(cx: &mut Cx, node: &Node, index: usize) -> Option<Slo> {
         "errors",
         "good",
         "total",
-        "description",
     ];
     let path = item_path("slos", node, "name", index);
     let f = Fields::new(cx, node, &path, &allowed)?;
@@ -952,15 +951,11 @@ fn slo(cx: &mut Cx, node: &Node, index: usize) -> Option<Slo> {
             None
         }
     };
-    let description = f
-        .get("description")
-        .and_then(|n| text(cx, n, &f.sub("description")));
     Some(Slo {
         name: name?,
         objective: objective?,
         window_days: window_days?,
         indicator: indicator?,
-        description,
         loc: cx.loc(node.pos),
     })
 }

@@ -260,7 +260,6 @@ pub struct Slo {
     pub objective: f64,
     pub window_days: u32,
     pub indicator: Indicator,
-    pub description: Option<String>,
     pub loc: Loc,
 }
 

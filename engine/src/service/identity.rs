@@ -62,7 +62,17 @@ impl Engine {
             .await?
             .filter(|u| u.disabled_at.is_none())
             .ok_or_else(invalid)?;
-        tokens::touch(&mut conn, row.id, &now_text(), meta.client_addr.as_deref()).await?;
+        // Last use is kept to the minute: a script calling every second must not turn every
+        // read into a write (writes queue behind each other in SQLite).
+        let now = now_text();
+        let fresh = row
+            .last_used_at
+            .as_deref()
+            .is_some_and(|t| t.get(..16) == now.get(..16))
+            && row.last_used_addr.as_deref() == meta.client_addr.as_deref();
+        if !fresh {
+            tokens::touch(&mut conn, row.id, &now, meta.client_addr.as_deref()).await?;
+        }
         principal(
             user,
             Some(TokenRef {

@@ -240,6 +240,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    // Answers go out at once, not held back by Nagle's algorithm waiting for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     // Tests and scripts read this line to find the port.
     println!("tierdeck listening on http://{addr}");
     tracing::info!(%addr, site = %site_root.display(), "serving");
