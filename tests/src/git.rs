@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::workspace;
+use crate::{copy_dir, workspace};
 
 pub struct SpecRepo {
     pub bare: PathBuf,
@@ -17,19 +17,6 @@ pub type Author<'a> = (&'a str, &'a str);
 
 pub const SEJIN: Author = ("Park Sejin", "sejin.park@petclinic.example");
 pub const SEUNG: Author = ("Seung Lo", "seung.lo@petclinic.example");
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 impl SpecRepo {
     /// A repository holding `examples/petclinic`, committed by Sejin and pushed to `main`.

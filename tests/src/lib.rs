@@ -40,6 +40,20 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The built site (`pkg/`), from `cargo leptos build`.
 pub fn site_root() -> PathBuf {
     let site = std::env::var_os("TIERDECK_SITE_ROOT")

@@ -131,6 +131,44 @@ impl Browser {
     }
 }
 
+/// Opens `path` (anonymous people land on the sign-in form), signs in as `user` and waits for
+/// the hydrated page at `path`.
+async fn sign_in_at(b: &Browser, base: &str, path: &str, user: &str) {
+    b.client
+        .goto(&format!("{base}/login?next={}", urlencoding::encode(path)))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    b.client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&format!("{base}{path}").parse().unwrap())
+        .await
+        .expect("back to the page asked for");
+    b.hydrated().await;
+}
+
 /// Clicks a link by its text and waits for the page's heading.
 async fn navigate(b: &Browser, link: &str, heading: &str) {
     b.client
@@ -249,39 +287,7 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
     let app = TestApp::spawn().await;
     app.add_user("seo", "admin").await;
     let b = Browser::start().await;
-    b.client
-        .goto(&format!("{}/login?next=%2Fadmin", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
-    b.client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("seo")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_url(&format!("{}/admin", app.base).parse().unwrap())
-        .await
-        .unwrap();
-    b.hydrated().await;
+    sign_in_at(&b, &app.base, "/admin", "seo").await;
     b.client
         .find(Locator::Id("new-name"))
         .await
@@ -359,36 +365,7 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     .await;
 
     let b = Browser::start().await;
-    b.client
-        .goto(&format!(
-            "{}/login?next=%2Fchanges%2F{}",
-            app.base, change["id"]
-        ))
-        .await
-        .unwrap();
-    b.hydrated().await;
-    b.client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("seo")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.hydrated().await;
+    sign_in_at(&b, &app.base, &format!("/changes/{}", change["id"]), "seo").await;
     let message = b.text(".commit pre.message").await;
     assert!(
         message.contains("<script>window.__xss=1</script>"),

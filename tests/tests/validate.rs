@@ -1,21 +1,6 @@
 //! `tierdeck validate`: offline, every error as `file:line:col: message`, exit 1 when any.
 
-use std::path::Path;
-
-use tierdeck_tests::{cli_in, workspace};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use tierdeck_tests::{cli_in, copy_dir, workspace};
 
 #[tokio::test]
 async fn the_example_repository_is_valid() {

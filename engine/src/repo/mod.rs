@@ -275,16 +275,13 @@ impl Watcher {
                 let failures = repo_store::fetch_failed(&mut tx, &message, &now_text()).await?;
                 // Audited when it starts failing, not on every poll.
                 if failures == 1 {
-                    append(
+                    system_event(
                         &mut tx,
-                        NewEvent {
-                            actor: Actor::system(),
-                            action: "repo.fetch_failed",
-                            environment: None,
-                            target: Some(&self.settings.remote.url),
-                            detail: json!({ "error": message }),
-                            meta,
-                        },
+                        meta,
+                        "repo.fetch_failed",
+                        None,
+                        Some(&self.settings.remote.url),
+                        json!({ "error": message }),
                     )
                     .await?;
                 }
@@ -305,30 +302,24 @@ impl Watcher {
         };
         let mut tx = self.engine.store.begin_write().await?;
         if was_failing {
-            append(
+            system_event(
                 &mut tx,
-                NewEvent {
-                    actor: Actor::system(),
-                    action: "repo.fetch_recovered",
-                    environment: None,
-                    target: Some(&self.settings.remote.url),
-                    detail: json!({ "head": head_text }),
-                    meta,
-                },
+                meta,
+                "repo.fetch_recovered",
+                None,
+                Some(&self.settings.remote.url),
+                json!({ "head": head_text }),
             )
             .await?;
         }
         if force_push {
-            append(
+            system_event(
                 &mut tx,
-                NewEvent {
-                    actor: Actor::system(),
-                    action: "repo.force_push",
-                    environment: None,
-                    target: Some(&self.settings.remote.branch),
-                    detail: json!({ "from": old_head, "to": head_text }),
-                    meta,
-                },
+                meta,
+                "repo.force_push",
+                None,
+                Some(&self.settings.remote.branch),
+                json!({ "from": old_head, "to": head_text }),
             )
             .await?;
         }
@@ -363,64 +354,31 @@ impl Watcher {
                     )
                     .await?;
                     let id_text = id.to_string();
-                    append(
+                    system_event(
                         &mut tx,
-                        NewEvent {
-                            actor: Actor::system(),
-                            action: "change.detected",
-                            environment: Some(&p.env),
-                            target: Some(&id_text),
-                            detail: json!({
-                                "commit": p.commit.sha,
-                                "author": p.commit.author_email,
-                                "status": status,
-                                "edits": p.edits.len(),
-                                "errors": p.errors.len(),
-                            }),
-                            meta,
-                        },
+                        meta,
+                        "change.detected",
+                        Some(&p.env),
+                        Some(&id_text),
+                        json!({
+                            "commit": p.commit.sha,
+                            "author": p.commit.author_email,
+                            "status": status,
+                            "edits": p.edits.len(),
+                            "errors": p.errors.len(),
+                        }),
                     )
                     .await?;
-                    for (old_id, old_commit) in changes::open_for(&mut tx, &p.env).await? {
-                        if old_id == id {
-                            continue;
-                        }
-                        changes::supersede(&mut tx, old_id, Some(id), &now).await?;
-                        let old_text = old_id.to_string();
-                        append(
-                            &mut tx,
-                            NewEvent {
-                                actor: Actor::system(),
-                                action: "change.superseded",
-                                environment: Some(&p.env),
-                                target: Some(&old_text),
-                                detail: json!({ "by": id, "commit": old_commit, "newer_commit": p.commit.sha }),
-                                meta,
-                            },
-                        )
-                        .await?;
-                        outcome.superseded.push(old_id);
-                    }
+                    outcome.superseded.extend(
+                        supersede_open(&mut tx, meta, &p.env, Some((id, &p.commit.sha)), &now)
+                            .await?,
+                    );
                     outcome.changes.push(id);
                 }
                 EnvWork::BackToApplied(env) => {
-                    for (old_id, old_commit) in changes::open_for(&mut tx, &env).await? {
-                        changes::supersede(&mut tx, old_id, None, &now).await?;
-                        let old_text = old_id.to_string();
-                        append(
-                            &mut tx,
-                            NewEvent {
-                                actor: Actor::system(),
-                                action: "change.superseded",
-                                environment: Some(&env),
-                                target: Some(&old_text),
-                                detail: json!({ "commit": old_commit, "reason": "the folder is back to its last applied state" }),
-                                meta,
-                            },
-                        )
-                        .await?;
-                        outcome.superseded.push(old_id);
-                    }
+                    outcome
+                        .superseded
+                        .extend(supersede_open(&mut tx, meta, &env, None, &now).await?);
                 }
             }
         }
@@ -432,6 +390,64 @@ impl Watcher {
         }
         Ok(outcome)
     }
+}
+
+/// Records an event of tierdeck's own (the watcher) in the caller's transaction.
+async fn system_event(
+    tx: &mut sqlx::SqliteConnection,
+    meta: &RequestMeta,
+    action: &str,
+    environment: Option<&str>,
+    target: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<i64, sqlx::Error> {
+    append(
+        tx,
+        NewEvent {
+            actor: Actor::system(),
+            action,
+            environment,
+            target,
+            detail,
+            meta,
+        },
+    )
+    .await
+}
+
+/// Marks an environment's open changes superseded — by a newer change, or because the folder
+/// is back to its applied state — and audits each; returns their ids.
+async fn supersede_open(
+    tx: &mut sqlx::SqliteConnection,
+    meta: &RequestMeta,
+    env: &str,
+    by: Option<(i64, &str)>,
+    now: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut done = Vec::new();
+    for (old_id, old_commit) in changes::open_for(tx, env).await? {
+        if by.is_some_and(|(id, _)| id == old_id) {
+            continue;
+        }
+        changes::supersede(tx, old_id, by.map(|(id, _)| id), now).await?;
+        let detail = match by {
+            Some((id, commit)) => json!({ "by": id, "commit": old_commit, "newer_commit": commit }),
+            None => {
+                json!({ "commit": old_commit, "reason": "the folder is back to its last applied state" })
+            }
+        };
+        system_event(
+            tx,
+            meta,
+            "change.superseded",
+            Some(env),
+            Some(&old_id.to_string()),
+            detail,
+        )
+        .await?;
+        done.push(old_id);
+    }
+    Ok(done)
 }
 
 /// A stored JSON column.
