@@ -98,6 +98,24 @@ impl Browser {
             .unwrap()
     }
 
+    async fn type_into(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("#{id}: {e}"));
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, locator: Locator<'_>) {
+        let element = self
+            .client
+            .find(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
+        element.click().await.unwrap();
+    }
+
     async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_owned()
     }
@@ -139,27 +157,9 @@ async fn sign_in_at(b: &Browser, base: &str, path: &str, user: &str) {
         .await
         .unwrap();
     b.hydrated().await;
-    b.client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("username", user).await;
+    b.type_into("password", PASSWORD).await;
+    b.click(Locator::Css("form button[type=submit]")).await;
     b.client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -171,13 +171,7 @@ async fn sign_in_at(b: &Browser, base: &str, path: &str, user: &str) {
 
 /// Clicks a link by its text and waits for the page's heading.
 async fn navigate(b: &Browser, link: &str, heading: &str) {
-    b.client
-        .find(Locator::LinkText(link))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::LinkText(link)).await;
     let mut h1 = String::new();
     for _ in 0..50 {
         h1 = b.text("main h1").await;
@@ -204,27 +198,9 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     b.hydrated().await;
     b.screenshot("login").await;
 
-    b.client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("seo")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("username", "seo").await;
+    b.type_into("password", PASSWORD).await;
+    b.click(Locator::Css("form button[type=submit]")).await;
 
     b.client
         .wait()
@@ -248,26 +224,14 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     navigate(&b, "Admin", "Users").await;
     assert!(b.text("table.users").await.contains("seo"));
     b.screenshot("admin").await;
-    b.client
-        .find(Locator::Css("a.user"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Css("a.user")).await;
     assert_eq!(b.text("main h1").await, "Your account");
     b.screenshot("account").await;
 
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
-    b.client
-        .find(Locator::Css(".whoami button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Css(".whoami button")).await;
     b.client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -288,41 +252,13 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
     app.add_user("seo", "admin").await;
     let b = Browser::start().await;
     sign_in_at(&b, &app.base, "/admin", "seo").await;
-    b.client
-        .find(Locator::Id("new-name"))
-        .await
-        .unwrap()
-        .send_keys("jin")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("new-email"))
-        .await
-        .unwrap()
-        .send_keys("jin@example.com")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Id("new-password"))
-        .await
-        .unwrap()
-        .send_keys("a long enough password")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("#new-role option[value=approver]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::XPath("//button[text()='Create user']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("new-name", "jin").await;
+    b.type_into("new-email", "jin@example.com").await;
+    b.type_into("new-password", "a long enough password").await;
+    b.click(Locator::Css("#new-role option[value=approver]"))
+        .await;
+    b.click(Locator::XPath("//button[text()='Create user']"))
+        .await;
     assert_eq!(b.text(".notice.ok").await, "Created jin (approver).");
     // The list refreshes without a reload.
     for _ in 0..50 {
@@ -396,13 +332,7 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     navigate(&b, "Overview", "Overview").await;
     b.screenshot("overview-repo").await;
     navigate(&b, "Environments", "Environments").await;
-    b.client
-        .find(Locator::LinkText("prod"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::LinkText("prod")).await;
     for _ in 0..50 {
         if b.text("main h1").await == "Environment prod" {
             break;
