@@ -147,6 +147,58 @@ fn each_rule_reports_its_file_line_and_column() {
 }
 
 #[test]
+fn environment_settings_are_checked_too() {
+    let check = |env: &str, expected: &str| {
+        let es = load_environment("prod", &files(&[("environment.yaml", env)])).unwrap_err();
+        let shown: Vec<String> = es.iter().map(ToString::to_string).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|e| e == &format!("environments/prod/environment.yaml:{expected}")),
+            "expected {expected} in {shown:#?}"
+        );
+    };
+    check(
+        "environment:\n  name: prod\n  approvals: { required: 7 }\n",
+        "3:26: `environment.approvals.required`: 7 is outside 0–5",
+    );
+    check(
+        "environment:\n  name: prod\n  auto_apply: sometimes\n",
+        "3:15: `environment.auto_apply`: expected true or false, found `sometimes`",
+    );
+    check(
+        "environment:\n  name: prod\n  owner: ops\n",
+        "3:3: `environment`: unknown key `owner`; expected one of name, region, approvals, auto_apply, change_windows, guardrails",
+    );
+    check(
+        "environment:\n  name: prod\n  change_windows:\n    - { days: [mon, funday], start: \"10:00\", end: \"25:00\", timezone: Mars/Olympus }\n",
+        "4:21: `environment.change_windows[0].days`: `funday` is not a day; use mon, tue, wed, thu, fri, sat, sun",
+    );
+    check(
+        "environment:\n  name: prod\n  change_windows:\n    - { days: [mon], start: \"10:00\", end: \"25:00\", timezone: UTC }\n",
+        "4:43: `environment.change_windows[0].end`: expected a time as HH:MM (24-hour), found `25:00`",
+    );
+    check(
+        "environment:\n  name: prod\n  guardrails: { min_instances: 5, max_instances: 3 }\n",
+        "3:15: `environment.guardrails`: min_instances 5 is above max_instances 3",
+    );
+}
+
+#[test]
+fn duplicate_slos_and_bad_selectors_are_errors() {
+    let es = errors_of(
+        "slos:\n  - { name: a, objective: 99, errors: 'e[{{window}}]', total: 't[{{window}}]' }\n  - { name: a, objective: 98, errors: 'e[{{window}}]', total: 't[{{window}}]' }\nmonitoring:\n  tiers:\n    web: 'job=node'\n",
+    );
+    assert_eq!(
+        es,
+        [
+            "environments/prod/x.yaml:3:5: duplicate SLO `a` (first at line 2)",
+            "environments/prod/x.yaml:6:10: `monitoring.tiers.web`: expected a label selector like {job=\"node\",tier=\"web\"}",
+        ]
+    );
+}
+
+#[test]
 fn a_key_in_two_files_names_both() {
     let es = load_environment(
         "prod",
