@@ -8,6 +8,8 @@
 pub mod audit;
 pub mod change;
 pub mod cron;
+pub mod observed;
+pub mod plan;
 pub mod role;
 pub mod spec;
 pub mod user;

@@ -1,0 +1,335 @@
+//! The planner against hand-made live states.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::observed::*;
+use crate::spec::{load_environment, SourceFile};
+
+fn prod() -> EnvironmentSpec {
+    let files: Vec<SourceFile> = [
+        (
+            "environment.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
+        ),
+        (
+            "autoscaling.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/autoscaling.yaml"),
+        ),
+        (
+            "database.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/database.yaml"),
+        ),
+        (
+            "security.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/security.yaml"),
+        ),
+        (
+            "slo.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
+        ),
+    ]
+    .iter()
+    .map(|(n, t)| SourceFile {
+        path: format!("environments/prod/{n}"),
+        text: (*t).to_owned(),
+    })
+    .collect();
+    load_environment("prod", &files).unwrap()
+}
+
+/// A live state that already matches the spec.
+fn converged(spec: &EnvironmentSpec) -> ObservedState {
+    let mut o = ObservedState::default();
+    for g in &spec.autoscaling_groups {
+        let want = desired_scaling(g);
+        o.groups.insert(
+            g.name.clone(),
+            ObservedGroup {
+                name: g.name.clone(),
+                min: g.min,
+                max: g.max,
+                desired: g.desired.unwrap_or(g.min),
+                in_service: g.desired.unwrap_or(g.min),
+                policies: want
+                    .policies
+                    .iter()
+                    .map(|(n, s)| ObservedPolicy {
+                        name: n.clone(),
+                        settings: *s,
+                    })
+                    .collect(),
+                alarms: want
+                    .alarms
+                    .iter()
+                    .map(|(n, p, c, t)| ObservedAlarm {
+                        name: n.clone(),
+                        policy: p.clone(),
+                        comparison: *c,
+                        threshold: *t,
+                    })
+                    .collect(),
+                scheduled_actions: g.schedule.iter().map(scheduled).collect(),
+                other_policies: 0,
+            },
+        );
+    }
+    for d in &spec.databases {
+        o.databases.insert(
+            d.identifier.clone(),
+            ObservedDatabase {
+                identifier: d.identifier.clone(),
+                instance_class: d.instance_class.clone().unwrap(),
+                multi_az: d.multi_az.unwrap(),
+                allocated_storage_gb: d.allocated_storage_gb.unwrap(),
+                backup_retention_days: d.backup_retention_days.unwrap(),
+                deletion_protection: d.deletion_protection.unwrap(),
+                status: "available".into(),
+                pending_modifications: Vec::new(),
+            },
+        );
+    }
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        o.security_groups.insert(
+            sg.name.clone(),
+            ObservedSecurityGroup {
+                name: sg.name.clone(),
+                id: format!("sg-{i:04}"),
+                ingress: sg.ingress.iter().map(rule_of).collect(),
+            },
+        );
+    }
+    o
+}
+
+fn lines(plan: &Plan) -> Vec<String> {
+    plan.operations.iter().map(ToString::to_string).collect()
+}
+
+const WAS: &str = "petclinic-prod-was";
+
+#[test]
+fn a_converged_environment_has_an_empty_plan() {
+    let spec = prod();
+    let plan = plan(&spec, &converged(&spec), &BTreeSet::new());
+    assert!(plan.is_empty(), "{:#?}", lines(&plan));
+}
+
+#[test]
+fn capacity_widens_before_it_narrows() {
+    let mut spec = prod();
+    let live = converged(&spec);
+    let g = spec
+        .autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap();
+    g.min = 3;
+    g.max = 10;
+    g.desired = Some(6);
+    let edits = BTreeSet::from([WAS.to_owned()]);
+    assert_eq!(
+        lines(&plan(&spec, &live, &edits)),
+        [
+            "autoscaling group petclinic-prod-was: max 8 → 10 [autoscaling:UpdateAutoScalingGroup]",
+            "autoscaling group petclinic-prod-was: desired 2 → 6 [autoscaling:UpdateAutoScalingGroup] — launches 4 instance(s)",
+            "autoscaling group petclinic-prod-was: min 2 → 3 [autoscaling:UpdateAutoScalingGroup]",
+        ]
+    );
+
+    // Lowering: desired goes down first (the risk says what is terminated), then max.
+    let mut spec = prod();
+    let mut live = converged(&spec);
+    let o = live.groups.get_mut(WAS).unwrap();
+    (o.desired, o.in_service) = (6, 6);
+    let g = spec
+        .autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap();
+    g.max = 4;
+    g.desired = Some(4);
+    assert_eq!(
+        lines(&plan(&spec, &live, &BTreeSet::from([WAS.to_owned()]))),
+        [
+            "autoscaling group petclinic-prod-was: desired 6 → 4 [autoscaling:UpdateAutoScalingGroup] — lower capacity: 2 of the 6 running instances will be terminated",
+            "autoscaling group petclinic-prod-was: max 8 → 4 [autoscaling:UpdateAutoScalingGroup]",
+        ]
+    );
+}
+
+#[test]
+fn desired_is_the_autoscalers_unless_the_change_edits_it() {
+    let spec = prod();
+    let mut live = converged(&spec);
+    // The schedule moved desired to 5, inside [2, 8]: neither drift nor a plan step.
+    let o = live.groups.get_mut(WAS).unwrap();
+    (o.desired, o.in_service) = (5, 5);
+    assert!(plan(&spec, &live, &BTreeSet::new()).is_empty());
+    // A change that edits desired enforces it.
+    let steps = lines(&plan(&spec, &live, &BTreeSet::from([WAS.to_owned()])));
+    assert_eq!(
+        steps,
+        ["autoscaling group petclinic-prod-was: desired 5 → 2 [autoscaling:UpdateAutoScalingGroup] — lower capacity: 3 of the 5 running instances will be terminated"]
+    );
+    // Outside the new range it is moved in, edited or not.
+    let mut spec = prod();
+    spec.autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap()
+        .max = 4;
+    let steps = lines(&plan(&spec, &live, &BTreeSet::new()));
+    assert_eq!(steps[0], "autoscaling group petclinic-prod-was: desired 5 → 4 [autoscaling:UpdateAutoScalingGroup] — lower capacity: 1 of the 5 running instances will be terminated (desired moved into the new range)");
+    assert_eq!(
+        steps[1],
+        "autoscaling group petclinic-prod-was: max 8 → 4 [autoscaling:UpdateAutoScalingGroup]"
+    );
+}
+
+#[test]
+fn policies_come_before_their_alarms_and_alarms_go_before_their_policies() {
+    let spec = prod();
+    let mut live = converged(&spec);
+    let o = live.groups.get_mut(WAS).unwrap();
+    o.policies.clear();
+    o.alarms.clear();
+    assert_eq!(
+        lines(&plan(&spec, &live, &BTreeSet::new())),
+        [
+            "autoscaling group petclinic-prod-was: create policy tierdeck-petclinic-prod-was-cpu-out: +1 instance(s), cooldown 300 s [autoscaling:PutScalingPolicy]",
+            "autoscaling group petclinic-prod-was: create policy tierdeck-petclinic-prod-was-cpu-in: -1 instance(s), cooldown 300 s [autoscaling:PutScalingPolicy]",
+            "autoscaling group petclinic-prod-was: create alarm tierdeck-petclinic-prod-was-cpu-high: CPU ≥ 50 % calls tierdeck-petclinic-prod-was-cpu-out [cloudwatch:PutMetricAlarm]",
+            "autoscaling group petclinic-prod-was: create alarm tierdeck-petclinic-prod-was-cpu-low: CPU ≤ 30 % calls tierdeck-petclinic-prod-was-cpu-in [cloudwatch:PutMetricAlarm]",
+        ]
+    );
+
+    let mut spec = prod();
+    let live = converged(&spec);
+    spec.autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap()
+        .cpu_scaling = None;
+    let steps = lines(&plan(&spec, &live, &BTreeSet::new()));
+    assert_eq!(steps.len(), 4);
+    assert!(steps[0].contains("delete alarm tierdeck-petclinic-prod-was-cpu-high"));
+    assert!(steps[1].contains("delete alarm tierdeck-petclinic-prod-was-cpu-low"));
+    assert!(
+        steps[2].contains("delete policy tierdeck-petclinic-prod-was-cpu-out")
+            && steps[2].ends_with("the group no longer scales on CPU")
+    );
+    assert!(steps[3].contains("delete policy tierdeck-petclinic-prod-was-cpu-in"));
+}
+
+#[test]
+fn scheduled_actions_are_written_then_stale_ones_deleted() {
+    let mut spec = prod();
+    let mut live = converged(&spec);
+    let g = spec
+        .autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap();
+    g.schedule
+        .iter_mut()
+        .find(|a| a.name == "was-peak")
+        .unwrap()
+        .max = Some(8);
+    g.schedule.retain(|a| a.name != "was-business");
+    live.groups
+        .get_mut(WAS)
+        .unwrap()
+        .scheduled_actions
+        .retain(|a| a.name != "was-night");
+    assert_eq!(
+        lines(&plan(&spec, &live, &BTreeSet::new())),
+        [
+            "autoscaling group petclinic-prod-was: create scheduled action was-night: \"0 0 * * *\" Asia/Seoul, min 2, max 8, desired 2 [autoscaling:PutScheduledUpdateGroupAction]",
+            "autoscaling group petclinic-prod-was: scheduled action was-peak: \"0 19 * * *\" Asia/Seoul, min 5, max 7 → \"0 19 * * *\" Asia/Seoul, min 5, max 8 [autoscaling:PutScheduledUpdateGroupAction]",
+            "autoscaling group petclinic-prod-was: delete scheduled action was-business (\"0 9 * * *\" Asia/Seoul, min 2, max 8, desired 2) [autoscaling:DeleteScheduledAction] — the group no longer changes capacity at \"0 9 * * *\" Asia/Seoul",
+        ]
+    );
+}
+
+#[test]
+fn a_new_rule_is_authorised_before_the_old_one_is_revoked() {
+    let mut spec = prod();
+    let live = converged(&spec);
+    let db = spec
+        .security_groups
+        .iter_mut()
+        .find(|s| s.name == "petclinic-prod-db-sg")
+        .unwrap();
+    db.ingress[0].source = Source::FromGroup("petclinic-prod-web-sg".into());
+    let steps = lines(&plan(&spec, &live, &BTreeSet::new()));
+    assert_eq!(
+        steps,
+        [
+            "security group petclinic-prod-db-sg: allow tcp/3306 from group petclinic-prod-web-sg [ec2:AuthorizeSecurityGroupIngress]",
+            "security group petclinic-prod-db-sg: revoke tcp/3306 from group petclinic-prod-was-sg [ec2:RevokeSecurityGroupIngress] — cuts tcp/3306 from group petclinic-prod-was-sg to petclinic-prod-db-sg",
+        ]
+    );
+}
+
+#[test]
+fn database_changes_carry_their_risks_and_storage_never_shrinks() {
+    let mut spec = prod();
+    let live = converged(&spec);
+    let d = &mut spec.databases[0];
+    d.instance_class = Some("db.t3.large".into());
+    d.multi_az = Some(false);
+    let steps = lines(&plan(&spec, &live, &BTreeSet::new()));
+    assert_eq!(
+        steps,
+        ["database petclinic-prod-db: instance_class db.t3.medium → db.t3.large, multi_az true → false [rds:ModifyDBInstance] — a class change restarts the database: it fails over to the standby (about a minute of errors); Multi-AZ off: no standby; a zone failure takes the database down"]
+    );
+
+    let mut spec = prod();
+    spec.databases[0].allocated_storage_gb = Some(10 + 5);
+    let p = plan(&spec, &live, &BTreeSet::new());
+    assert_eq!(
+        p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["database petclinic-prod-db: allocated storage cannot shrink (20 GB → 15 GB); RDS only grows storage"]
+    );
+}
+
+#[test]
+fn resources_missing_in_aws_are_plan_errors() {
+    let spec = prod();
+    let mut live = converged(&spec);
+    live.groups.remove(WAS);
+    live.security_groups.remove("petclinic-prod-web-sg");
+    let p = plan(&spec, &live, &BTreeSet::new());
+    assert!(p.operations.is_empty());
+    assert_eq!(
+        p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "security group petclinic-prod-web-sg: does not exist in AWS; tierdeck manages settings of existing resources and creates none",
+            "autoscaling group petclinic-prod-was: does not exist in AWS; tierdeck manages settings of existing resources and creates none",
+        ]
+    );
+}
+
+#[test]
+fn the_hash_follows_the_operations_and_the_values_they_start_from() {
+    let mut spec = prod();
+    spec.autoscaling_groups
+        .iter_mut()
+        .find(|g| g.name == WAS)
+        .unwrap()
+        .max = 10;
+    let live = converged(&prod());
+    let a = plan(&spec, &live, &BTreeSet::new());
+    let b = plan(&spec, &live, &BTreeSet::new());
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.hash.len(), 64);
+    // The same target from another live value is another plan.
+    let mut moved = live.clone();
+    moved.groups.get_mut(WAS).unwrap().max = 9;
+    assert_ne!(plan(&spec, &moved, &BTreeSet::new()).hash, a.hash);
+    // A live value the plan does not depend on leaves the hash alone.
+    let mut busy = live.clone();
+    busy.groups.get_mut(WAS).unwrap().in_service = 3;
+    assert_eq!(plan(&spec, &busy, &BTreeSet::new()).hash, a.hash);
+}
