@@ -34,6 +34,10 @@ CREATE TABLE changes (
     semantic_diff TEXT NOT NULL, -- JSON: field-level edits
     spec_errors   TEXT NOT NULL, -- JSON: errors with file, line, column
     superseded_by INTEGER REFERENCES changes (id),
+    -- The latest plan against live AWS (JSON), its hash and when it was made.
+    plan          TEXT,
+    plan_hash     TEXT,
+    planned_at    TEXT,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     UNIQUE (environment, commit_sha)

@@ -146,8 +146,36 @@ pub struct ChangeDetail {
     pub semantic_diff: Vec<FieldEdit>,
     pub spec_errors: Vec<SpecError>,
     pub superseded_by: Option<i64>,
-    /// The plan against live AWS comes with the AWS release; until then this says so.
-    pub plan: Option<serde_json::Value>,
+    /// The latest plan against live AWS, for changes that can still be applied.
+    pub plan: Option<PlanView>,
+    pub planned_at: Option<String>,
+}
+
+/// A plan as the change page shows it: planned, or why there is none right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PlanView {
+    Planned {
+        plan: crate::plan::Plan,
+        read_ms: u64,
+    },
+    Unavailable {
+        reason: String,
+    },
+}
+
+/// Groups whose desired capacity a change sets: edited, or the group is new to the spec (the
+/// first apply sets it).
+pub fn groups_setting_desired(edits: &[FieldEdit]) -> std::collections::BTreeSet<String> {
+    edits
+        .iter()
+        .filter_map(|e| {
+            let rest = e.path.strip_prefix("autoscaling_groups[")?;
+            let (group, tail) = rest.split_once(']')?;
+            (tail == ".desired" || (tail.is_empty() && e.kind == crate::spec::EditKind::Added))
+                .then(|| group.to_owned())
+        })
+        .collect()
 }
 
 /// The spec repository's state, for the overview.

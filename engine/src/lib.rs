@@ -3,6 +3,7 @@
 //! once; the two doors stay thin.
 
 pub mod auth;
+pub mod aws;
 pub mod error;
 pub mod repo;
 pub mod service;
@@ -24,6 +25,7 @@ pub struct EngineSettings {
     pub throttle_window: Duration,
     /// The spec repository, when one is configured.
     pub repo: Option<repo::RepoSettings>,
+    pub aws: aws::AwsSettings,
 }
 
 impl Default for EngineSettings {
@@ -32,6 +34,7 @@ impl Default for EngineSettings {
             throttle_max_failures: 5,
             throttle_window: Duration::from_secs(15 * 60),
             repo: None,
+            aws: aws::AwsSettings::default(),
         }
     }
 }

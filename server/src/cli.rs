@@ -38,6 +38,14 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the plan of the tracked branch's head against live AWS for one environment.
+    Plan {
+        /// The environment (its folder name).
+        env: String,
+    },
+    /// Work with an AWS emulator for trials and tests.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Validate a spec repository's working tree offline; every error as `file:line:col:
     /// message`, exit 1 when any.
     Validate {
@@ -89,6 +97,20 @@ enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Create in an emulator the resources a spec repository names, with settings unlike the
+    /// specs. Refuses any endpoint that is not a loopback address.
+    Up {
+        /// The emulator, e.g. http://127.0.0.1:5000.
+        #[arg(long)]
+        endpoint: String,
+        /// The spec repository's root folder.
+        #[arg(long, default_value = ".")]
+        spec: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the audit log's hash chain; exit 1 naming the first broken row.
     Verify,
@@ -98,6 +120,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     // Needs no configuration, database or network: it works in a spec repository's CI.
     if let Command::Validate { path } = &cli.command {
         return validate(path);
+    }
+    if let Command::Sandbox(SandboxCommand::Up { endpoint, spec }) = &cli.command {
+        return sandbox_up(endpoint, spec).await;
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -145,10 +170,16 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                 .join("spec-mirror.git"),
             poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
         });
+    let aws = engine::aws::AwsSettings {
+        endpoint_url: config.aws.endpoint_url.clone(),
+        default_region: config.aws.region.clone(),
+        ..engine::aws::AwsSettings::default()
+    };
     Ok(Engine::new(
         store,
         EngineSettings {
             repo,
+            aws,
             ..EngineSettings::default()
         },
     ))
@@ -173,7 +204,37 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         }
     };
     match command {
-        Command::Serve | Command::Validate { .. } => unreachable!("handled by run"),
+        Command::Serve | Command::Validate { .. } | Command::Sandbox(_) => {
+            unreachable!("handled by run")
+        }
+        Command::Plan { env } => {
+            let Some(settings) = engine.settings.repo.clone() else {
+                eprintln!(
+                    "tierdeck: no spec repository is configured: set repo.url (TIERDECK_REPO__URL)"
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            // Fetch first: the plan is of the branch's head as it is now.
+            let watcher = engine::repo::Watcher::new(engine.clone(), settings.clone());
+            if let Err(e) = watcher.sync(&meta).await {
+                eprintln!("tierdeck: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+            match engine.plan_head(&caller, &env).await {
+                Ok((head, planned)) => {
+                    print_plan(&env, &head, &settings.remote.branch, &planned);
+                    Ok(if planned.plan.errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                Err(e) => {
+                    eprintln!("tierdeck: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::User(UserCommand::Add {
             name, role, email, ..
         }) => {
@@ -308,4 +369,65 @@ fn validate(root: &std::path::Path) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::plans::Planned) {
+    let short: String = head.chars().take(10).collect();
+    println!(
+        "Plan for {env} at {short} (branch {branch}) against {}:",
+        planned.region
+    );
+    let plan = &planned.plan;
+    if plan.is_empty() {
+        println!("  No changes: {env} matches its spec.");
+    }
+    for (i, op) in plan.operations.iter().enumerate() {
+        println!("  {:>2}. {op}", i + 1);
+    }
+    for e in &plan.errors {
+        println!("  error: {e}");
+    }
+    println!(
+        "{} operation{}, {} error{}; plan hash {}; live state read in {} ms",
+        plan.operations.len(),
+        if plan.operations.len() == 1 { "" } else { "s" },
+        plan.errors.len(),
+        if plan.errors.len() == 1 { "" } else { "s" },
+        plan.hash,
+        planned.read_ms
+    );
+}
+
+async fn sandbox_up(endpoint: &str, spec_root: &std::path::Path) -> ExitCode {
+    if let Err(e) = engine::aws::sandbox::check_loopback(endpoint) {
+        eprintln!("tierdeck: {e}");
+        return ExitCode::from(2);
+    }
+    let v = engine::specs::validate_tree(spec_root);
+    if !v.errors.is_empty() {
+        for e in &v.errors {
+            eprintln!("{e}");
+        }
+        eprintln!("tierdeck: the spec repository has errors; fix them first");
+        return ExitCode::FAILURE;
+    }
+    let settings = engine::aws::AwsSettings {
+        endpoint_url: Some(endpoint.to_owned()),
+        ..engine::aws::AwsSettings::default()
+    };
+    for (name, spec) in &v.environments {
+        match engine::aws::sandbox::up(&settings, spec).await {
+            Ok(lines) if lines.is_empty() => println!("{name}: everything already exists"),
+            Ok(lines) => {
+                for l in lines {
+                    println!("{name}: {l}");
+                }
+            }
+            Err(e) => {
+                eprintln!("tierdeck: {name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -183,14 +183,33 @@ fn base_command(dir: &Path) -> Command {
         }
     }
     cmd.current_dir(dir)
-        .env("TIERDECK_DATABASE__PATH", dir.join("tierdeck.sqlite"));
+        .env("TIERDECK_DATABASE__PATH", dir.join("tierdeck.sqlite"))
+        // Fake credentials, no instance metadata, no shared config: tests talk to an emulator
+        // on loopback or to nothing. By default AWS is a closed loopback port.
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("TIERDECK_AWS__ENDPOINT_URL", "http://127.0.0.1:9");
     cmd
 }
 
 /// Runs `tierdeck ARGS` with the database in `dir`.
 pub async fn cli_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    cli_with(dir, args, stdin, &[]).await
+}
+
+/// Runs `tierdeck ARGS` with the database in `dir` and more environment variables.
+pub async fn cli_with(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut cmd = base_command(dir);
+    cmd.envs(env.iter().copied());
     cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -397,5 +416,48 @@ impl Api {
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
         )
+    }
+}
+
+/// The AWS emulator (`moto_server` from PyPI's moto), on a free loopback port, stopped on drop.
+pub struct Moto {
+    pub url: String,
+    _child: Child,
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let bin = std::env::var_os("TIERDECK_MOTO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/tierdeck/venv/bin/moto_server")
+            });
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/setup --test (it installs moto[server])",
+            bin.display()
+        );
+        let port = free_port().unwrap();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting moto_server");
+        let url = format!("http://127.0.0.1:{port}");
+        let probe = reqwest::Client::new();
+        wait_for("moto_server to answer", 30, || async {
+            probe
+                .get(format!("{url}/moto-api/data.json"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+        Moto { url, _child: child }
     }
 }

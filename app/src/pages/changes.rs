@@ -1,6 +1,6 @@
 //! Changes: the list with filters, and one change with its commit, diffs and errors.
 
-use domain::change::{ChangeDetail, ChangeStatus, ChangeSummary, FileDiff, FileStatus};
+use domain::change::{ChangeDetail, ChangeStatus, ChangeSummary, FileDiff, FileStatus, PlanView};
 use domain::spec::EditKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -129,6 +129,51 @@ fn FileDiffView(file: FileDiff) -> impl IntoView {
 }
 
 #[component]
+fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoView {
+    let when = planned_at.map(|t| {
+        format!(
+            " Planned at {} UTC.",
+            t.replace('T', " ").trim_end_matches('Z')
+        )
+    });
+    match plan {
+        None => view! { <p class="muted">"No plan: this change can no longer be applied, or it is still being planned."</p> }.into_any(),
+        Some(PlanView::Unavailable { reason }) => view! {
+            <p class="notice error" role="alert">"No plan right now: " {reason} "." {when}</p>
+        }
+        .into_any(),
+        Some(PlanView::Planned { plan, read_ms }) => {
+            let summary = format!(
+                "{} operation{}; live state read in {read_ms} ms; plan hash {}.",
+                plan.operations.len(),
+                if plan.operations.len() == 1 { "" } else { "s" },
+                plan.hash.chars().take(12).collect::<String>()
+            );
+            view! {
+                {(!plan.errors.is_empty()).then(|| view! {
+                    <ul class="spec-errors plan-errors">{plan.errors.iter().map(|e| view! { <li>{e.to_string()}</li> }).collect_view()}</ul>
+                })}
+                {if plan.operations.is_empty() && plan.errors.is_empty() {
+                    view! { <p>"No changes: AWS already matches this spec."</p> }.into_any()
+                } else {
+                    view! {
+                        <ol class="plan">{plan.operations.into_iter().map(|op| view! {
+                            <li>
+                                <span class="resource">{op.resource}</span> ": " <code>{op.change}</code>
+                                " " <span class="muted">{op.aws_call}</span>
+                                {op.risk.map(|r| view! { <br /><span class="risk">"Risk: " {r}</span> })}
+                            </li>
+                        }).collect_view()}</ol>
+                    }.into_any()
+                }}
+                <p class="muted">{summary} {when}</p>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[component]
 pub fn Change() -> impl IntoView {
     let params = use_params_map();
     let id = move || {
@@ -144,7 +189,7 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, .. }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, plan, planned_at }) => {
                         let c = summary.commit.clone();
                         view! {
                             <Title text=format!("Change {}", summary.id) />
@@ -182,8 +227,8 @@ pub fn Change() -> impl IntoView {
                                 }}
                             </section>
                             <section class="card" aria-labelledby="plan-h">
-                                <h2 id="plan-h">"Plan"</h2>
-                                <p class="muted">"The plan against live AWS comes with the AWS release; this build does not read AWS."</p>
+                                <h2 id="plan-h">"Plan against live AWS"</h2>
+                                <PlanSection plan planned_at />
                             </section>
                             <section aria-labelledby="files-h">
                                 <h2 id="files-h">"Files (" {files.len()} ")"</h2>

@@ -385,6 +385,16 @@ impl Watcher {
         repo_store::fetch_ok(&mut tx, &head_text, &now).await?;
         tx.commit().await?;
         outcome.elapsed_ms = started.elapsed().as_millis();
+        // Plans read AWS, which can be slow or down: they are made after the fetch, in the
+        // background, and stored with each change.
+        for id in outcome.changes.clone() {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.refresh_plan(&crate::auth::Caller::System, id).await {
+                    tracing::warn!(change = id, error = %e, "planning a change failed");
+                }
+            });
+        }
         if !outcome.changes.is_empty() {
             tracing::info!(head = %head_text, changes = ?outcome.changes, "recorded changes");
         }

@@ -211,7 +211,12 @@ impl Engine {
             semantic_diff: from_json("semantic_diff", &row.semantic_diff)?,
             spec_errors: from_json("spec_errors", &row.spec_errors)?,
             superseded_by: row.superseded_by,
-            plan: None,
+            plan: row
+                .plan
+                .as_deref()
+                .map(|p| from_json("plan", p))
+                .transpose()?,
+            planned_at: row.planned_at.clone(),
         })
     }
 }

@@ -5,5 +5,6 @@ pub mod audit;
 pub mod changes;
 pub mod identity;
 pub mod login;
+pub mod plans;
 pub mod tokens;
 pub mod users;

@@ -17,11 +17,14 @@ pub struct ChangeRow {
     pub semantic_diff: String,
     pub spec_errors: String,
     pub superseded_by: Option<i64>,
+    pub plan: Option<String>,
+    pub planned_at: Option<String>,
     pub created_at: String,
 }
 
 const SELECT: &str = "SELECT id, environment, commit_sha, base_commit, author_name, author_email,
-    committed_at, message, status, file_diff, semantic_diff, spec_errors, superseded_by, created_at
+    committed_at, message, status, file_diff, semantic_diff, spec_errors, superseded_by, plan,
+    planned_at, created_at
     FROM changes";
 
 /// A change to record.
@@ -157,4 +160,25 @@ pub async fn per_environment(
     )
     .fetch_all(conn)
     .await
+}
+
+/// Stores the latest plan of a change.
+pub async fn set_plan(
+    conn: &mut SqliteConnection,
+    id: i64,
+    plan_json: &str,
+    hash: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE changes SET plan = ?, plan_hash = ?, planned_at = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(plan_json)
+    .bind(hash)
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments/{env}", get(environment))
         .route("/changes", get(changes))
         .route("/changes/{id}", get(change))
+        .route("/changes/{id}/plan", post(replan))
         .route("/sync", post(sync))
         .route(
             "/hooks/git",
@@ -170,6 +171,22 @@ async fn change(
         )
     })?;
     Ok(Json(st.engine.change_detail(&Caller::User(p), id).await?))
+}
+
+/// `POST /api/v1/changes/{id}/plan`: plans the change against live AWS now.
+async fn replan(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Option<domain::change::PlanView>>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no change `{id}`"),
+        )
+    })?;
+    Ok(Json(st.engine.refresh_plan(&Caller::User(p), id).await?))
 }
 
 /// `POST /api/v1/sync`: fetch the spec repository now and record its changes.

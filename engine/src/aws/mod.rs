@@ -1,0 +1,199 @@
+//! AWS adapters: one per service, each behind a trait, built from aws-config's default
+//! credential chain with the environment's region. `[aws] endpoint_url` points every client
+//! at an emulator. Retries are explicit (standard mode: bounded attempts, exponential backoff
+//! with jitter) and every call has timeouts. Errors say what failed in a person's words and
+//! keep the SDK error.
+
+pub mod autoscaling;
+pub mod cloudwatch;
+pub mod ec2;
+pub mod observe;
+pub mod rds;
+pub mod sandbox;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// How tierdeck talks to AWS, from the configuration.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    pub endpoint_url: Option<String>,
+    pub default_region: String,
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    pub operation_timeout: Duration,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            default_region: "ap-northeast-2".into(),
+            max_attempts: 4,
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The SDK configuration for one region.
+pub async fn sdk_config(settings: &AwsSettings, region: &str) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(settings.max_attempts)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .operation_timeout(settings.operation_timeout)
+                .build(),
+        );
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// What kind of failure, for the applier's retry and the plan's errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// Throttling, 5xx, timeouts, connection trouble: worth another try.
+    Retryable,
+    /// The IAM action that was refused.
+    AccessDenied { action: String },
+    /// The resource does not exist.
+    NotFound,
+    /// AWS refused the request as invalid.
+    Rejected,
+}
+
+/// A failed AWS call: what was being done, why, and the SDK's own error.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct AwsError {
+    pub what: String,
+    pub message: String,
+    pub kind: AwsErrorKind,
+    pub request_id: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl AwsError {
+    pub fn is_retryable(&self) -> bool {
+        self.kind == AwsErrorKind::Retryable
+    }
+
+    pub fn not_found(what: impl Into<String>, message: impl Into<String>) -> Self {
+        AwsError {
+            what: what.into(),
+            message: message.into(),
+            kind: AwsErrorKind::NotFound,
+            request_id: None,
+            source: None,
+        }
+    }
+}
+
+pub type AwsResult<T> = Result<T, AwsError>;
+
+const THROTTLING: [&str; 7] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "SlowDown",
+];
+const DENIED: [&str; 4] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthFailure",
+];
+const NOT_FOUND: [&str; 4] = [
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+    "InvalidGroup.NotFound",
+    "ResourceNotFound",
+];
+
+/// Turns an SDK error into an [`AwsError`]: `what` says what tierdeck was doing, `action` is
+/// the IAM action of the call.
+pub fn classify<E>(what: impl Into<String>, action: &str, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let what = what.into();
+    let (kind, message, request_id) = match &e {
+        SdkError::TimeoutError(_) => (AwsErrorKind::Retryable, "timed out".to_owned(), None),
+        SdkError::DispatchFailure(_) => (
+            AwsErrorKind::Retryable,
+            "could not reach AWS".to_owned(),
+            None,
+        ),
+        SdkError::ResponseError(_) => (
+            AwsErrorKind::Retryable,
+            "AWS sent a response that could not be read".to_owned(),
+            None,
+        ),
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            let code = err.code().unwrap_or_default().to_owned();
+            let text = err.message().unwrap_or_default().to_owned();
+            let request_id = err.meta().extra("aws_request_id").map(str::to_owned);
+            let server_error = se.raw().status().is_server_error();
+            let kind = if server_error
+                || THROTTLING.contains(&code.as_str())
+                || code.starts_with("Internal")
+                || code == "ServiceUnavailable"
+            {
+                AwsErrorKind::Retryable
+            } else if DENIED.contains(&code.as_str()) {
+                AwsErrorKind::AccessDenied {
+                    action: action.to_owned(),
+                }
+            } else if NOT_FOUND.contains(&code.as_str()) {
+                AwsErrorKind::NotFound
+            } else {
+                AwsErrorKind::Rejected
+            };
+            let message = match &kind {
+                AwsErrorKind::AccessDenied { action } => {
+                    format!("access denied: the credentials may not call {action} ({code}: {text})")
+                }
+                _ if code.is_empty() => format!("AWS refused the request: {text}"),
+                _ => format!("{code}: {text}"),
+            };
+            (kind, message, request_id)
+        }
+        _ => {
+            // Construction failures and anything newer than this code.
+            (
+                AwsErrorKind::Rejected,
+                format!("the request could not be made: {e}"),
+                None,
+            )
+        }
+    };
+    AwsError {
+        what,
+        message,
+        kind,
+        request_id,
+        source: Some(Box::new(e)),
+    }
+}

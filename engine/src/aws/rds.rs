@@ -1,0 +1,91 @@
+//! RDS: DB instances and the settings tierdeck manages.
+
+use std::future::Future;
+
+use aws_sdk_rds::Client;
+use domain::observed::ObservedDatabase;
+
+use super::{classify, AwsErrorKind, AwsResult};
+
+pub trait RdsApi: Send + Sync {
+    /// `None` when there is no instance of that identifier.
+    fn describe_instance(
+        &self,
+        identifier: &str,
+    ) -> impl Future<Output = AwsResult<Option<ObservedDatabase>>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct Rds {
+    client: Client,
+}
+
+impl Rds {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl RdsApi for Rds {
+    async fn describe_instance(&self, identifier: &str) -> AwsResult<Option<ObservedDatabase>> {
+        let out = match self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(identifier)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                let e = classify(
+                    format!("reading database {identifier}"),
+                    "rds:DescribeDBInstances",
+                    e,
+                );
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let Some(db) = out
+            .db_instances()
+            .iter()
+            .find(|d| d.db_instance_identifier() == Some(identifier))
+        else {
+            return Ok(None);
+        };
+        let mut pending = Vec::new();
+        if let Some(p) = db.pending_modified_values() {
+            if let Some(c) = p.db_instance_class() {
+                pending.push(format!("instance_class → {c}"));
+            }
+            if let Some(m) = p.multi_az() {
+                pending.push(format!("multi_az → {m}"));
+            }
+            if let Some(s) = p.allocated_storage() {
+                pending.push(format!("allocated_storage_gb → {s}"));
+            }
+            if let Some(b) = p.backup_retention_period() {
+                pending.push(format!("backup_retention_days → {b}"));
+            }
+        }
+        Ok(Some(ObservedDatabase {
+            identifier: identifier.to_owned(),
+            instance_class: db.db_instance_class().unwrap_or_default().to_owned(),
+            multi_az: db.multi_az().unwrap_or(false),
+            allocated_storage_gb: db.allocated_storage().unwrap_or_default().max(0) as u32,
+            backup_retention_days: db.backup_retention_period().unwrap_or_default().max(0) as u32,
+            deletion_protection: db.deletion_protection().unwrap_or(false),
+            status: db.db_instance_status().unwrap_or_default().to_owned(),
+            pending_modifications: pending,
+        }))
+    }
+}

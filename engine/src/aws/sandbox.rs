@@ -1,0 +1,381 @@
+//! `tierdeck sandbox up`: creates, in an AWS emulator, the resources a spec repository names
+//! (a VPC with two subnets in two zones, launch templates, the groups, databases and security
+//! groups), with settings that differ from the specs so there is something to plan. It talks
+//! to loopback addresses only.
+
+use std::net::IpAddr;
+
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, RequestLaunchTemplateData};
+use domain::spec::EnvironmentSpec;
+
+use super::observe::Clients;
+use super::{classify, AwsError, AwsErrorKind, AwsResult, AwsSettings};
+
+/// Refuses any endpoint that is not on this machine.
+pub fn check_loopback(endpoint: &str) -> Result<(), String> {
+    let url = url_host(endpoint).ok_or_else(|| format!("`{endpoint}` is not an http(s) URL"))?;
+    let loopback = url == "localhost"
+        || url
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!("`{endpoint}` is not a loopback address: the sandbox only talks to an emulator on this machine"))
+    }
+}
+
+fn url_host(endpoint: &str) -> Option<String> {
+    let rest = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| format!("{h}]"))?
+    } else {
+        authority.split(':').next()?.to_owned()
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+fn invalid(what: &str, message: &str) -> AwsError {
+    AwsError {
+        what: what.to_owned(),
+        message: message.to_owned(),
+        kind: AwsErrorKind::Rejected,
+        request_id: None,
+        source: None,
+    }
+}
+
+/// Creates what `spec` names in the emulator; returns a line per thing done. Safe to run again:
+/// what exists is left as it is.
+pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec<String>> {
+    let endpoint = settings
+        .endpoint_url
+        .clone()
+        .ok_or_else(|| invalid("sandbox", "needs an emulator endpoint"))?;
+    check_loopback(&endpoint).map_err(|m| invalid("sandbox", &m))?;
+    let region = spec
+        .environment
+        .region
+        .clone()
+        .unwrap_or_else(|| settings.default_region.clone());
+    let clients = Clients::for_region(settings, &region).await;
+    let ec2 = clients.ec2.client();
+    let asg = clients.autoscaling.client();
+    let rds = clients.rds.client();
+    let env = &spec.environment.name;
+    let mut done = Vec::new();
+
+    // One VPC per environment, found again by its Name tag.
+    let vpc_name = format!("tierdeck-sandbox-{env}");
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(Filter::builder().name("tag:Name").values(&vpc_name).build())
+        .send()
+        .await
+        .map_err(|e| classify("finding the sandbox VPC", "ec2:DescribeVpcs", e))?;
+    let (vpc_id, subnets) = match vpcs.vpcs().first().and_then(|v| v.vpc_id()) {
+        Some(id) => {
+            let s = ec2
+                .describe_subnets()
+                .filters(Filter::builder().name("vpc-id").values(id).build())
+                .send()
+                .await
+                .map_err(|e| classify("finding the sandbox subnets", "ec2:DescribeSubnets", e))?;
+            (
+                id.to_owned(),
+                s.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_id().map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => {
+            let vpc = ec2
+                .create_vpc()
+                .cidr_block("10.0.0.0/16")
+                .send()
+                .await
+                .map_err(|e| classify("creating the sandbox VPC", "ec2:CreateVpc", e))?;
+            let id = vpc
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap_or_default()
+                .to_owned();
+            ec2.create_tags()
+                .resources(&id)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(&vpc_name)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| classify("naming the sandbox VPC", "ec2:CreateTags", e))?;
+            let mut subnets = Vec::new();
+            for (i, zone) in ["a", "c"].iter().enumerate() {
+                let s = ec2
+                    .create_subnet()
+                    .vpc_id(&id)
+                    .cidr_block(format!("10.0.{}.0/24", i + 1))
+                    .availability_zone(format!("{region}{zone}"))
+                    .send()
+                    .await
+                    .map_err(|e| classify("creating a sandbox subnet", "ec2:CreateSubnet", e))?;
+                subnets.push(
+                    s.subnet()
+                        .and_then(|s| s.subnet_id())
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            done.push(format!(
+                "created VPC {id} with subnets {} in {region}a and {region}c",
+                subnets.join(", ")
+            ));
+            (id, subnets)
+        }
+    };
+
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .map_err(|e| classify("finding an image", "ec2:DescribeImages", e))?
+        .images()
+        .iter()
+        .find_map(|i| i.image_id().map(str::to_owned))
+        .ok_or_else(|| invalid("sandbox", "the emulator offers no machine image"))?;
+
+    for g in &spec.autoscaling_groups {
+        let exists = asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&g.name)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("looking for group {}", g.name),
+                    "autoscaling:DescribeAutoScalingGroups",
+                    e,
+                )
+            })?
+            .auto_scaling_groups()
+            .iter()
+            .any(|x| x.auto_scaling_group_name() == Some(g.name.as_str()));
+        if exists {
+            continue;
+        }
+        let template = format!("{}-lt", g.name);
+        let templates = ec2
+            .describe_launch_templates()
+            .filters(
+                Filter::builder()
+                    .name("launch-template-name")
+                    .values(&template)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "looking for a launch template",
+                    "ec2:DescribeLaunchTemplates",
+                    e,
+                )
+            })?;
+        if templates.launch_templates().is_empty() {
+            ec2.create_launch_template()
+                .launch_template_name(&template)
+                .launch_template_data(
+                    RequestLaunchTemplateData::builder()
+                        .image_id(&image)
+                        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(
+                        format!("creating launch template {template}"),
+                        "ec2:CreateLaunchTemplate",
+                        e,
+                    )
+                })?;
+        }
+        // Deliberately unlike the spec: a smaller group, so the first plan has work to do.
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(&g.name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(&template)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(1)
+            .max_size(3)
+            .desired_capacity(1)
+            .vpc_zone_identifier(subnets.join(","))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("creating group {}", g.name),
+                    "autoscaling:CreateAutoScalingGroup",
+                    e,
+                )
+            })?;
+        done.push(format!(
+            "created autoscaling group {} (min 1, max 3, desired 1) from {template}",
+            g.name
+        ));
+    }
+
+    for sg in &spec.security_groups {
+        let found = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values(&sg.name)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("looking for security group {}", sg.name),
+                    "ec2:DescribeSecurityGroups",
+                    e,
+                )
+            })?;
+        if !found.security_groups().is_empty() {
+            continue;
+        }
+        let created = ec2
+            .create_security_group()
+            .group_name(&sg.name)
+            .description(format!("{} (tierdeck sandbox)", sg.name))
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("creating security group {}", sg.name),
+                    "ec2:CreateSecurityGroup",
+                    e,
+                )
+            })?;
+        let id = created.group_id().unwrap_or_default().to_owned();
+        // A rule the spec does not have, so the first plan revokes something.
+        ec2.authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .ip_ranges(
+                        IpRange::builder()
+                            .cidr_ip("10.0.0.0/8")
+                            .description("ssh from the office (sandbox)")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("adding a rule to {}", sg.name),
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    e,
+                )
+            })?;
+        done.push(format!(
+            "created security group {} ({id}) with one stray rule tcp/22 from 10.0.0.0/8",
+            sg.name
+        ));
+    }
+
+    for d in &spec.databases {
+        let exists = match rds
+            .describe_db_instances()
+            .db_instance_identifier(&d.identifier)
+            .send()
+            .await
+        {
+            Ok(o) => !o.db_instances().is_empty(),
+            Err(e) => {
+                let e = classify(
+                    format!("looking for database {}", d.identifier),
+                    "rds:DescribeDBInstances",
+                    e,
+                );
+                if e.kind != AwsErrorKind::NotFound {
+                    return Err(e);
+                }
+                false
+            }
+        };
+        if exists {
+            continue;
+        }
+        rds.create_db_instance()
+            .db_instance_identifier(&d.identifier)
+            .db_instance_class("db.t3.small")
+            .engine("mysql")
+            .master_username("petclinic")
+            .master_user_password("sandbox-only-password")
+            .allocated_storage(20)
+            .multi_az(false)
+            .backup_retention_period(1)
+            .deletion_protection(false)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("creating database {}", d.identifier),
+                    "rds:CreateDBInstance",
+                    e,
+                )
+            })?;
+        done.push(format!(
+            "created database {} (db.t3.small, single-AZ, 20 GB, 1-day backups)",
+            d.identifier
+        ));
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_loopback;
+
+    #[test]
+    fn only_loopback_endpoints_are_accepted() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://localhost:5000/",
+            "http://127.8.9.10",
+            "http://[::1]:5000",
+        ] {
+            assert_eq!(check_loopback(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5:5000",
+            "https://ec2.amazonaws.com",
+            "http://192.168.1.2",
+            "ftp://127.0.0.1",
+            "127.0.0.1:5000",
+        ] {
+            assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+    }
+}
