@@ -1,0 +1,122 @@
+//! Plan timings against the AWS emulator (not run by the test suite):
+//!
+//! `cargo bench -p tierdeck-tests --bench plan` after `cargo leptos build --release`.
+//!
+//! 1. `examples/petclinic` prod: 20 plans through `POST /api/v1/changes/{id}/plan`, with the
+//!    time tierdeck spent reading the live state (its describe calls run concurrently);
+//! 2. a synthetic environment of 200 groups.
+
+use std::time::Instant;
+
+use tierdeck_tests::git::SpecRepo;
+use tierdeck_tests::{cli_in, wait_for, Moto, Options, TestApp};
+
+fn report(what: &str, mut ms: Vec<f64>) {
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{what}: n={} p50={:.1} ms p95={:.1} ms",
+        ms.len(),
+        p(0.5),
+        p(0.95)
+    );
+}
+
+async fn plans(moto: &Moto, repo: &SpecRepo, env: &str, n: usize) {
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("TIERDECK_REPO__URL".into(), repo.url()),
+            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
+            ("TIERDECK_AWS__ENDPOINT_URL".into(), moto.url.clone()),
+        ],
+    })
+    .await;
+    let api = app.api_as("vic", "viewer").await;
+    let change = wait_for("the change", 60, || async {
+        api.changes(env).await.into_iter().next()
+    })
+    .await;
+    let path = format!("/api/v1/changes/{}/plan", change["id"]);
+    let (mut total, mut read) = (Vec::new(), Vec::new());
+    let mut ops = 0;
+    for _ in 0..n {
+        let start = Instant::now();
+        let res = api.post(&path).await;
+        assert_eq!(res.status(), 200);
+        let v: serde_json::Value = res.json().await.unwrap();
+        total.push(start.elapsed().as_secs_f64() * 1000.0);
+        read.push(v["read_ms"].as_f64().unwrap());
+        ops = v["plan"]["operations"].as_array().unwrap().len();
+    }
+    report(&format!("{env}: plan round trip ({ops} operations)"), total);
+    report(&format!("{env}: live state read inside it"), read);
+}
+
+fn synthetic_repo(groups: usize) -> SpecRepo {
+    let repo = SpecRepo::petclinic();
+    repo.commit(("Bench", "bench@example.com"), "A large environment", |work| {
+        let dir = work.join("environments/large");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("environment.yaml"), "environment:\n  name: large\n  region: ap-northeast-2\n").unwrap();
+        let mut text = String::from("autoscaling_groups:\n");
+        for i in 0..groups {
+            text.push_str(&format!(
+                "  - name: large-{i:03}\n    tier: web\n    min: 2\n    max: 8\n    cpu_scaling: {{ scale_out_above: 50, scale_in_below: 30 }}\n    schedule:\n      - {{ name: large-{i:03}-night, cron: \"0 0 * * *\", timezone: Asia/Seoul, min: 2 }}\n"
+            ));
+        }
+        std::fs::write(dir.join("autoscaling.yaml"), text).unwrap();
+    });
+    repo
+}
+
+#[tokio::main]
+async fn main() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SpecRepo::petclinic();
+    let out = cli_in(
+        dir.path(),
+        &[
+            "sandbox",
+            "up",
+            "--endpoint",
+            &moto.url,
+            "--spec",
+            repo.work.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    plans(&moto, &repo, "prod", 20).await;
+
+    let large = synthetic_repo(200);
+    let started = Instant::now();
+    let out = cli_in(
+        dir.path(),
+        &[
+            "sandbox",
+            "up",
+            "--endpoint",
+            &moto.url,
+            "--spec",
+            large.work.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "sandbox of 200 groups created in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    plans(&moto, &large, "large", 5).await;
+}
