@@ -217,6 +217,23 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     // Client-side navigation through the menu, once hydrated.
     navigate(&b, "Overview", "Overview").await;
     b.screenshot("overview").await;
+    // A phone-sized window: the navigation wraps, nothing overflows sideways.
+    b.client.set_window_size(390, 844).await.unwrap();
+    let overflow = b
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(true),
+        "the page fits a phone's width"
+    );
+    b.screenshot("overview-phone").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
     navigate(&b, "Changes", "Changes").await;
     navigate(&b, "Environments", "Environments").await;
     navigate(&b, "Scaling", "Scaling").await;

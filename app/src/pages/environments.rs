@@ -198,7 +198,7 @@ pub fn Environment() -> impl IntoView {
                         <p class="lede">
                             "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
                             "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
-                            " Live AWS state and drift come with the AWS release."
+                            " Each change's page shows its plan against live AWS; live state and drift on this page come with the next release."
                         </p>
                         {(!errors.is_empty()).then(|| view! {
                             <section class="card" aria-labelledby="errors-h">

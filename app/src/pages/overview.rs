@@ -64,7 +64,9 @@ pub fn Overview() -> impl IntoView {
             {move || Suspend::new(async move {
                 match status.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(s) => view! {
+                    Ok(s) => {
+                        let configured = s.repo_url.is_some();
+                        view! {
                         <div class="cards">
                             <section class="card" aria-labelledby="repo-h">
                                 <h2 id="repo-h">"Spec repository"</h2>
@@ -80,7 +82,7 @@ pub fn Overview() -> impl IntoView {
                                         })
                                     }}
                                 </Suspense>
-                                {may_sync.then(|| view! {
+                                {(may_sync && configured).then(|| view! {
                                     <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
                                     <ActionForm action=sync attr:class="inline">
                                         <button type="submit" class="secondary">"Fetch now"</button>
@@ -94,7 +96,7 @@ pub fn Overview() -> impl IntoView {
                                     Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
                                     None => view! { "Credentials come from the default AWS chain." }.into_any(),
                                 }}</p>
-                                <p class="muted">"Reading live state, planning and applying come with the AWS release; nothing here is read from AWS yet."</p>
+                                <p class="muted">"Each change is planned against the live state of the resources its spec names. Applying and drift detection come with the next release."</p>
                             </section>
                             <section class="card" aria-labelledby="prom-h">
                                 <h2 id="prom-h">"Prometheus"</h2>
@@ -105,7 +107,8 @@ pub fn Overview() -> impl IntoView {
                                 <p class="muted">"Monitoring and SLO status come with the monitoring release."</p>
                             </section>
                         </div>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Suspense>
