@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use tierdeck_tests::git::SpecRepo;
-use tierdeck_tests::{cli_in, wait_for, Moto, Options, TestApp};
+use tierdeck_tests::{cli_in, wait_for, Moto, TestApp};
 
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -23,14 +23,7 @@ fn report(what: &str, mut ms: Vec<f64>) {
 }
 
 async fn plans(moto: &Moto, repo: &SpecRepo, env: &str, n: usize) {
-    let app = TestApp::spawn_with(Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), repo.url()),
-            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
-            ("TIERDECK_AWS__ENDPOINT_URL".into(), moto.url.clone()),
-        ],
-    })
-    .await;
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     let api = app.api_as("vic", "viewer").await;
     let change = wait_for("the change", 60, || async {
         api.changes(env).await.into_iter().next()

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{wait_for, Options, TestApp};
+use tierdeck_tests::{wait_for, TestApp};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = tierdeck_tests::WEBHOOK_SECRET;
 
 /// Milliseconds of the day from a stored `YYYY-MM-DDTHH:MM:SS.mmmZ` time (same-day differences only).
 fn chrono_millis(t: &str) -> i64 {
@@ -64,14 +64,7 @@ fn signature(body: &[u8]) -> String {
 }
 
 async fn app_for(url: &str, poll: u64) -> TestApp {
-    TestApp::spawn_with(Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), url.into()),
-            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), poll.to_string()),
-            ("TIERDECK_REPO__WEBHOOK_SECRET".into(), SECRET.into()),
-        ],
-    })
-    .await
+    TestApp::watching(url, poll, None).await
 }
 
 async fn visible(api: &tierdeck_tests::Api, commit: &str) {

@@ -15,6 +15,9 @@ use tokio::process::{Child, Command};
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The webhook secret of [`TestApp::watching`].
+pub const WEBHOOK_SECRET: &str = "s3cret-hook";
+
 /// The workspace root (this crate's parent folder).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,6 +86,26 @@ pub struct Options {
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(Options::default()).await
+    }
+
+    /// A panel watching `repo_url` (polling every `poll_secs`), with AWS at `aws_endpoint` (a
+    /// closed loopback port when `None`) and the webhook secret `s3cret-hook`.
+    pub async fn watching(repo_url: &str, poll_secs: u64, aws_endpoint: Option<&str>) -> TestApp {
+        let mut env = vec![
+            ("TIERDECK_REPO__URL".to_owned(), repo_url.to_owned()),
+            (
+                "TIERDECK_REPO__POLL_INTERVAL_SECS".to_owned(),
+                poll_secs.to_string(),
+            ),
+            (
+                "TIERDECK_REPO__WEBHOOK_SECRET".to_owned(),
+                WEBHOOK_SECRET.to_owned(),
+            ),
+        ];
+        if let Some(url) = aws_endpoint {
+            env.push(("TIERDECK_AWS__ENDPOINT_URL".to_owned(), url.to_owned()));
+        }
+        Self::spawn_with(Options { env }).await
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{cli_in, cli_with, wait_for, workspace, Moto, Options, TestApp};
+use tierdeck_tests::{cli_in, cli_with, wait_for, workspace, Moto, TestApp};
 
 fn snapshot(name: &str) -> PathBuf {
     workspace().join("tests/snapshots").join(name)
@@ -147,14 +147,7 @@ async fn a_recorded_change_gets_its_plan_and_can_be_planned_again() {
     let moto = Moto::start().await;
     sandbox(&moto).await;
     let repo = SpecRepo::petclinic();
-    let app = TestApp::spawn_with(Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), repo.url()),
-            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
-            ("TIERDECK_AWS__ENDPOINT_URL".into(), moto.url.clone()),
-        ],
-    })
-    .await;
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     let api = app.api_as("vic", "viewer").await;
     let change = wait_for("the prod change", 20, || async {
         api.changes("prod")
@@ -202,13 +195,7 @@ async fn a_recorded_change_gets_its_plan_and_can_be_planned_again() {
 async fn without_a_reachable_aws_the_change_says_why_it_has_no_plan() {
     let repo = SpecRepo::petclinic();
     // The default test endpoint is a closed loopback port.
-    let app = TestApp::spawn_with(Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), repo.url()),
-            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
-        ],
-    })
-    .await;
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
     let api = app.api_as("vic", "viewer").await;
     let change = wait_for("the prod change", 20, || async {
         api.changes("prod")

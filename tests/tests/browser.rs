@@ -300,13 +300,7 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
         "<script>window.__xss=1</script> raise <img src=x onerror=\"window.__xss=2\"> peak",
         |work| std::fs::write(work.join(payload_file), "# notes only\n").unwrap(),
     );
-    let app = TestApp::spawn_with(tierdeck_tests::Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), repo.url()),
-            ("TIERDECK_REPO__POLL_INTERVAL_SECS".into(), "3600".into()),
-        ],
-    })
-    .await;
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
     app.add_user("seo", "viewer").await;
     let api = app.api_as("ops", "operator").await;
     let change = tierdeck_tests::wait_for("the change", 20, || async {

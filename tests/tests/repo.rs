@@ -3,24 +3,14 @@
 
 use serde_json::Value;
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{wait_for, Api, Options, TestApp};
+use tierdeck_tests::{wait_for, Api, TestApp};
 
-const SECRET: &str = "s3cret-hook";
+const SECRET: &str = tierdeck_tests::WEBHOOK_SECRET;
 const AUTOSCALING: &str = "environments/prod/autoscaling.yaml";
 const PEAK: &str = "was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul, min: 5, max: 7";
 
 async fn spawn(repo_url: &str, poll_secs: u64) -> TestApp {
-    TestApp::spawn_with(Options {
-        env: vec![
-            ("TIERDECK_REPO__URL".into(), repo_url.into()),
-            (
-                "TIERDECK_REPO__POLL_INTERVAL_SECS".into(),
-                poll_secs.to_string(),
-            ),
-            ("TIERDECK_REPO__WEBHOOK_SECRET".into(), SECRET.into()),
-        ],
-    })
-    .await
+    TestApp::watching(repo_url, poll_secs, None).await
 }
 
 /// Waits until the environment's newest change is for `commit`; returns it.

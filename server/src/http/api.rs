@@ -158,18 +158,23 @@ async fn changes(
     ))
 }
 
-async fn change(
-    State(st): State<AppState>,
-    ApiUser(p): ApiUser,
-    Path(id): Path<String>,
-) -> Result<Json<ChangeDetail>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| {
+/// A change id from the path; anything but a number names no change.
+fn change_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("there is no change `{id}`"),
         )
-    })?;
+    })
+}
+
+async fn change(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeDetail>, ApiError> {
+    let id = change_id(&id)?;
     Ok(Json(st.engine.change_detail(&Caller::User(p), id).await?))
 }
 
@@ -179,13 +184,7 @@ async fn replan(
     ApiUser(p): ApiUser,
     Path(id): Path<String>,
 ) -> Result<Json<Option<domain::change::PlanView>>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("there is no change `{id}`"),
-        )
-    })?;
+    let id = change_id(&id)?;
     Ok(Json(st.engine.refresh_plan(&Caller::User(p), id).await?))
 }
 
