@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use tierdeck_tests::git::SpecRepo;
-use tierdeck_tests::{cli_in, wait_for, Moto, TestApp};
+use tierdeck_tests::{wait_for, Moto, TestApp};
 
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -65,48 +65,13 @@ fn synthetic_repo(groups: usize) -> SpecRepo {
 #[tokio::main]
 async fn main() {
     let moto = Moto::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let repo = SpecRepo::petclinic();
-    let out = cli_in(
-        dir.path(),
-        &[
-            "sandbox",
-            "up",
-            "--endpoint",
-            &moto.url,
-            "--spec",
-            repo.work.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    moto.sandbox(&repo.work).await;
     plans(&moto, &repo, "prod", 20).await;
 
     let large = synthetic_repo(200);
     let started = Instant::now();
-    let out = cli_in(
-        dir.path(),
-        &[
-            "sandbox",
-            "up",
-            "--endpoint",
-            &moto.url,
-            "--spec",
-            large.work.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    moto.sandbox(&large.work).await;
     println!(
         "sandbox of 200 groups created in {:.1} s",
         started.elapsed().as_secs_f64()

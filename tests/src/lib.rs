@@ -483,4 +483,22 @@ impl Moto {
         .await;
         Moto { url, _child: child }
     }
+
+    /// Runs `tierdeck sandbox up` for the spec repository at `spec_root`; returns its output.
+    pub async fn sandbox(&self, spec_root: &Path) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = spec_root.to_str().expect("a UTF-8 path");
+        let out = cli_in(
+            dir.path(),
+            &["sandbox", "up", "--endpoint", &self.url, "--spec", spec],
+            None,
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "sandbox up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
 }

@@ -28,27 +28,8 @@ fn assert_snapshot(name: &str, actual: &str) {
 }
 
 async fn sandbox(moto: &Moto) {
-    let dir = tempfile::tempdir().unwrap();
     let spec = workspace().join("examples/petclinic");
-    let out = cli_in(
-        dir.path(),
-        &[
-            "sandbox",
-            "up",
-            "--endpoint",
-            &moto.url,
-            "--spec",
-            spec.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "sandbox up: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = moto.sandbox(&spec).await;
     assert!(
         text.contains(
             "prod: created autoscaling group petclinic-prod-was (min 1, max 3, desired 1)"
@@ -56,21 +37,8 @@ async fn sandbox(moto: &Moto) {
         "{text}"
     );
     // Running it again changes nothing.
-    let again = cli_in(
-        dir.path(),
-        &[
-            "sandbox",
-            "up",
-            "--endpoint",
-            &moto.url,
-            "--spec",
-            spec.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
     assert_eq!(
-        String::from_utf8_lossy(&again.stdout),
+        moto.sandbox(&spec).await,
         "prod: everything already exists\nstaging: everything already exists\n"
     );
 }

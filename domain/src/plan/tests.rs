@@ -4,39 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::observed::*;
-use crate::spec::{load_environment, SourceFile};
-
-fn prod() -> EnvironmentSpec {
-    let files: Vec<SourceFile> = [
-        (
-            "environment.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
-        ),
-        (
-            "autoscaling.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/autoscaling.yaml"),
-        ),
-        (
-            "database.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/database.yaml"),
-        ),
-        (
-            "security.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/security.yaml"),
-        ),
-        (
-            "slo.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
-        ),
-    ]
-    .iter()
-    .map(|(n, t)| SourceFile {
-        path: format!("environments/prod/{n}"),
-        text: (*t).to_owned(),
-    })
-    .collect();
-    load_environment("prod", &files).unwrap()
-}
+use crate::spec::fixtures::prod;
 
 /// A live state that already matches the spec.
 fn converged(spec: &EnvironmentSpec) -> ObservedState {

@@ -55,3 +55,48 @@ pub fn valid_environment_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The example repository's prod environment, for tests across the crate.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{load_environment, EnvironmentSpec, SourceFile};
+
+    pub const PROD: [(&str, &str); 5] = [
+        (
+            "environment.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
+        ),
+        (
+            "autoscaling.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/autoscaling.yaml"),
+        ),
+        (
+            "database.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/database.yaml"),
+        ),
+        (
+            "security.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/security.yaml"),
+        ),
+        (
+            "slo.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
+        ),
+    ];
+
+    /// The prod spec with `edit(file name, text)` applied to each file first.
+    pub fn prod_with(edit: impl Fn(&str, &str) -> String) -> EnvironmentSpec {
+        let files: Vec<SourceFile> = PROD
+            .iter()
+            .map(|(n, t)| SourceFile {
+                path: format!("environments/prod/{n}"),
+                text: edit(n, t),
+            })
+            .collect();
+        load_environment("prod", &files).expect("the example is valid")
+    }
+
+    pub fn prod() -> EnvironmentSpec {
+        prod_with(|_, t| t.to_owned())
+    }
+}

@@ -239,39 +239,7 @@ fn every_error_is_reported_not_just_the_first() {
 mod semantic {
     use super::super::*;
 
-    const PROD: [(&str, &str); 5] = [
-        (
-            "environment.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
-        ),
-        (
-            "autoscaling.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/autoscaling.yaml"),
-        ),
-        (
-            "database.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/database.yaml"),
-        ),
-        (
-            "security.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/security.yaml"),
-        ),
-        (
-            "slo.yaml",
-            include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
-        ),
-    ];
-
-    fn prod_with(edit: impl Fn(&str, &str) -> String) -> EnvironmentSpec {
-        let files: Vec<SourceFile> = PROD
-            .iter()
-            .map(|(n, t)| SourceFile {
-                path: format!("environments/prod/{n}"),
-                text: edit(n, t),
-            })
-            .collect();
-        load_environment("prod", &files).unwrap()
-    }
+    use super::super::fixtures::{prod, prod_with};
 
     fn diff_lines(before: &EnvironmentSpec, after: &EnvironmentSpec) -> Vec<String> {
         semantic_diff(Some(before), after)
@@ -282,13 +250,13 @@ mod semantic {
 
     #[test]
     fn an_unchanged_spec_has_no_edits() {
-        let a = prod_with(|_, t| t.to_owned());
+        let a = prod();
         assert!(diff_lines(&a, &a).is_empty());
     }
 
     #[test]
     fn capacity_and_schedule_edits_are_named_by_path() {
-        let before = prod_with(|_, t| t.to_owned());
+        let before = prod();
         let after = prod_with(|n, t| {
             if n != "autoscaling.yaml" {
                 return t.to_owned();
@@ -316,7 +284,7 @@ mod semantic {
 
     #[test]
     fn rule_database_slo_and_settings_edits() {
-        let before = prod_with(|_, t| t.to_owned());
+        let before = prod();
         let after = prod_with(|n, t| {
             match n {
             "security.yaml" => t.replace(
@@ -346,7 +314,7 @@ mod semantic {
 
     #[test]
     fn a_first_change_lists_everything_as_added() {
-        let after = prod_with(|_, t| t.to_owned());
+        let after = prod();
         let edits = semantic_diff(None, &after);
         assert!(edits.iter().all(|e| e.kind == EditKind::Added));
         let shown: Vec<String> = edits.iter().map(ToString::to_string).collect();
