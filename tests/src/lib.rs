@@ -431,6 +431,17 @@ impl Api {
             .unwrap_or_default()
     }
 
+    /// Waits until `env` has a change for `commit`; returns it.
+    pub async fn change_for(&self, env: &str, commit: &str) -> serde_json::Value {
+        wait_for(&format!("a {env} change for {commit}"), 20, || async {
+            self.changes(env)
+                .await
+                .into_iter()
+                .find(|c| c["commit"]["sha"] == commit)
+        })
+        .await
+    }
+
     pub async fn audit_actions(&self, query: &str) -> Vec<String> {
         let v = self.get_json(&format!("/api/v1/audit?{query}")).await;
         actions(

@@ -117,13 +117,7 @@ async fn a_recorded_change_gets_its_plan_and_can_be_planned_again() {
     let repo = SpecRepo::petclinic();
     let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     let api = app.api_as("vic", "viewer").await;
-    let change = wait_for("the prod change", 20, || async {
-        api.changes("prod")
-            .await
-            .into_iter()
-            .find(|c| c["commit"]["sha"] == repo.head())
-    })
-    .await;
+    let change = api.change_for("prod", &repo.head()).await;
     let path = format!("/api/v1/changes/{}", change["id"]);
     let detail = wait_for("its plan", 20, || async {
         let d = api.get_json(&path).await;
@@ -165,13 +159,7 @@ async fn without_a_reachable_aws_the_change_says_why_it_has_no_plan() {
     // The default test endpoint is a closed loopback port.
     let app = TestApp::watching(&repo.url(), 3600, None).await;
     let api = app.api_as("vic", "viewer").await;
-    let change = wait_for("the prod change", 20, || async {
-        api.changes("prod")
-            .await
-            .into_iter()
-            .find(|c| c["commit"]["sha"] == repo.head())
-    })
-    .await;
+    let change = api.change_for("prod", &repo.head()).await;
     let detail = wait_for("the planning attempt", 60, || async {
         let d = api
             .get_json(&format!("/api/v1/changes/{}", change["id"]))

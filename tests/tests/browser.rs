@@ -303,13 +303,7 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     let app = TestApp::watching(&repo.url(), 3600, None).await;
     app.add_user("seo", "viewer").await;
     let api = app.api_as("ops", "operator").await;
-    let change = tierdeck_tests::wait_for("the change", 20, || async {
-        api.changes("prod")
-            .await
-            .into_iter()
-            .find(|c| c["commit"]["sha"] == commit)
-    })
-    .await;
+    let change = api.change_for("prod", &commit).await;
 
     let b = Browser::start().await;
     sign_in_at(&b, &app.base, &format!("/changes/{}", change["id"]), "seo").await;

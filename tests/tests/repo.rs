@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{wait_for, Api, TestApp};
+use tierdeck_tests::{wait_for, TestApp};
 
 const SECRET: &str = tierdeck_tests::WEBHOOK_SECRET;
 const AUTOSCALING: &str = "environments/prod/autoscaling.yaml";
@@ -11,17 +11,6 @@ const PEAK: &str = "was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul,
 
 async fn spawn(repo_url: &str, poll_secs: u64) -> TestApp {
     TestApp::watching(repo_url, poll_secs, None).await
-}
-
-/// Waits until the environment's newest change is for `commit`; returns it.
-async fn change_for(api: &Api, env: &str, commit: &str) -> Value {
-    wait_for(&format!("a {env} change for {commit}"), 20, || async {
-        api.changes(env)
-            .await
-            .into_iter()
-            .find(|c| c["commit"]["sha"] == commit)
-    })
-    .await
 }
 
 fn hook(app: &TestApp, body: &'static [u8]) -> reqwest::RequestBuilder {
@@ -39,8 +28,8 @@ async fn a_push_shows_up_by_polling_and_supersedes_the_pending_change() {
     let api = app.api_as("ops", "operator").await;
 
     // First sight: one change per environment, everything added.
-    let prod = change_for(&api, "prod", &first).await;
-    let staging = change_for(&api, "staging", &first).await;
+    let prod = api.change_for("prod", &first).await;
+    let staging = api.change_for("staging", &first).await;
     assert_eq!(prod["status"], "pending");
     assert_eq!(staging["status"], "pending");
     assert_eq!(
@@ -53,7 +42,7 @@ async fn a_push_shows_up_by_polling_and_supersedes_the_pending_change() {
         "Raise the was tier's evening peak",
         repo.replace_in(AUTOSCALING, PEAK, &PEAK.replace("max: 7", "max: 8")),
     );
-    let change = change_for(&api, "prod", &second).await;
+    let change = api.change_for("prod", &second).await;
     let detail = api
         .get_json(&format!("/api/v1/changes/{}", change["id"]))
         .await;
@@ -96,7 +85,7 @@ async fn a_signed_webhook_fetches_at_once_and_bad_signatures_are_refused() {
     // Polling once an hour: only the webhook can bring the next commit in time.
     let app = spawn(&repo.url(), 3600).await;
     let api = app.api_as("ops", "operator").await;
-    change_for(&api, "prod", &repo.head()).await;
+    api.change_for("prod", &repo.head()).await;
 
     let commit = repo.commit(
         SEUNG,
@@ -129,7 +118,7 @@ async fn a_signed_webhook_fetches_at_once_and_bad_signatures_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
-    let change = change_for(&api, "prod", &commit).await;
+    let change = api.change_for("prod", &commit).await;
     assert_eq!(change["status"], "pending");
 
     let res = hook(&app, body)
@@ -186,7 +175,7 @@ async fn an_invalid_spec_makes_an_invalid_change_with_positions() {
     let repo = SpecRepo::petclinic();
     let app = spawn(&repo.url(), 1).await;
     let api = app.api_as("ops", "operator").await;
-    change_for(&api, "prod", &repo.head()).await;
+    api.change_for("prod", &repo.head()).await;
     let commit = repo.commit(
         SEUNG,
         "Oops",
@@ -196,7 +185,7 @@ async fn an_invalid_spec_makes_an_invalid_change_with_positions() {
             "    min: 2\n    max: 1\n    desired: 2\n",
         ),
     );
-    let change = change_for(&api, "prod", &commit).await;
+    let change = api.change_for("prod", &commit).await;
     assert_eq!(change["status"], "invalid");
     let detail = api
         .get_json(&format!("/api/v1/changes/{}", change["id"]))
@@ -230,14 +219,14 @@ async fn a_force_push_is_handled_and_audited() {
     // A file:// URL this time (the other tests use a plain path).
     let app = spawn(&format!("file://{}", repo.url()), 3600).await;
     let api = app.api_as("ops", "operator").await;
-    change_for(&api, "prod", &repo.head()).await;
+    api.change_for("prod", &repo.head()).await;
     let bad = repo.commit(
         SEUNG,
         "Wrong turn",
         repo.replace_in(AUTOSCALING, PEAK, &PEAK.replace("max: 7", "max: 6")),
     );
     assert_eq!(api.post("/api/v1/sync").await.status(), 200);
-    change_for(&api, "prod", &bad).await;
+    api.change_for("prod", &bad).await;
 
     repo.force_push_back_one();
     let fixed = repo.commit(
@@ -249,7 +238,7 @@ async fn a_force_push_is_handled_and_audited() {
     assert_eq!(res.status(), 200);
     let outcome: Value = res.json().await.unwrap();
     assert_eq!(outcome["force_push"], true);
-    change_for(&api, "prod", &fixed).await;
+    api.change_for("prod", &fixed).await;
     let events = api.get_json("/api/v1/audit?action=repo.force_push").await;
     assert_eq!(events["events"][0]["detail"]["from"], bad);
     assert_eq!(events["events"][0]["detail"]["to"], fixed);
