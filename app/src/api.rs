@@ -278,3 +278,53 @@ pub async fn sync_now() -> Result<String, ServerFnError> {
         n => format!("Fetched {head}: {n} new changes."),
     })
 }
+
+/// Where a change's apply stands: what the change page polls while steps run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyState {
+    pub status: domain::change::ChangeStatus,
+    pub apply: Option<domain::change::ApplyRun>,
+    pub runs: u32,
+}
+
+#[server(prefix = "/sfn", endpoint = "apply_state")]
+pub async fn load_apply_state(id: i64) -> Result<ApplyState, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    let d = engine.change_detail(&caller, id).await.map_err(ssr::fail)?;
+    Ok(ApplyState {
+        status: d.summary.status,
+        apply: d.apply,
+        runs: d.runs,
+    })
+}
+
+/// Plans again and starts applying (operators); returns the run's id.
+#[server(prefix = "/sfn", endpoint = "apply")]
+pub async fn apply_change(id: i64) -> Result<i64, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .apply_change(&caller, &auth.meta, id)
+        .await
+        .map_err(ssr::fail)
+}
+
+/// Plans a change against live AWS now.
+#[server(prefix = "/sfn", endpoint = "replan")]
+pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .refresh_plan(&caller, id)
+        .await
+        .map(|_| ())
+        .map_err(ssr::fail)
+}
+
+/// Turns an environment's drift into a change (operators); returns the change's id.
+#[server(prefix = "/sfn", endpoint = "reconcile")]
+pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .reconcile(&caller, &auth.meta, &env)
+        .await
+        .map_err(ssr::fail)
+}

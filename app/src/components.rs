@@ -68,6 +68,11 @@ where
     }
 }
 
+/// A stored time (`2026-11-25T10:00:00.000Z`) as people read it: `2026-11-25 10:00:00.000`.
+pub fn utc(t: &str) -> String {
+    t.replace('T', " ").trim_end_matches('Z').to_owned()
+}
+
 /// The first 10 characters of a commit id.
 pub fn short(sha: &str) -> String {
     sha.chars().take(10).collect()
@@ -106,4 +111,30 @@ pub fn SpecErrors(errors: Vec<domain::spec::SpecError>) -> impl IntoView {
                 .collect_view()}
         </ul>
     }
+}
+
+/// A plan's errors and operations, in order, with their risks.
+#[component]
+pub fn Operations(plan: domain::plan::Plan) -> impl IntoView {
+    view! {
+        {(!plan.errors.is_empty()).then(|| view! {
+            <ul class="spec-errors plan-errors">{plan.errors.iter().map(|e| view! { <li>{e.to_string()}</li> }).collect_view()}</ul>
+        })}
+        {(!plan.operations.is_empty()).then(|| view! {
+            <ol class="plan">{plan.operations.into_iter().map(|op| view! {
+                <li>
+                    <span class="resource">{op.resource}</span> ": " <code>{op.change}</code>
+                    " " <span class="muted">{op.aws_call}</span>
+                    {op.risk.map(|r| view! { <br /><span class="risk">"Risk: " {r}</span> })}
+                </li>
+            }).collect_view()}</ol>
+        })}
+    }
+}
+
+/// An environment's drift in a few words, as a badge.
+#[component]
+pub fn DriftBadge(drift: domain::change::Drift) -> impl IntoView {
+    let label = drift.label();
+    view! { <span class=format!("badge drift-{}", label.replace(' ', "-"))>{label}</span> }
 }

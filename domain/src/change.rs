@@ -124,11 +124,24 @@ impl CommitInfo {
     }
 }
 
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// A commit on the tracked branch.
+    #[default]
+    Commit,
+    /// Made by `reconcile`: the last applied commit again, to undo drift.
+    Reconcile,
+}
+
 /// A change in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeSummary {
     pub id: i64,
     pub environment: String,
+    #[serde(default)]
+    pub kind: ChangeKind,
     pub status: ChangeStatus,
     pub commit: CommitInfo,
     pub edits: usize,
@@ -149,6 +162,147 @@ pub struct ChangeDetail {
     /// The latest plan against live AWS, for changes that can still be applied.
     pub plan: Option<PlanView>,
     pub planned_at: Option<String>,
+    /// The latest apply of this change, with its steps.
+    pub apply: Option<ApplyRun>,
+    /// How many times it was applied (a failed or interrupted change can be applied again).
+    pub runs: u32,
+}
+
+/// How one apply of a change went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Applying,
+    Applied,
+    Failed,
+    Interrupted,
+}
+
+/// Where one operation of an apply stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// The AWS call is under way.
+    Running,
+    Done,
+    Failed,
+    /// The process stopped during the call: AWS may or may not have carried it out.
+    Interrupted,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $s),* }
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($s => Ok(<$t>::$v),)*
+                    _ => Err(format!("unknown {} `{s}`", stringify!($t))),
+                }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(ChangeKind {
+    Commit => "commit",
+    Reconcile => "reconcile",
+});
+text_enum!(RunStatus {
+    Applying => "applying",
+    Applied => "applied",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+text_enum!(StepStatus {
+    Pending => "pending",
+    Running => "running",
+    Done => "done",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyStep {
+    /// 1-based, in plan order.
+    pub position: u32,
+    pub operation: crate::plan::Operation,
+    pub status: StepStatus,
+    /// AWS calls made for it (retries included).
+    pub attempts: u32,
+    /// The request id of the last call AWS answered.
+    pub request_id: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyRun {
+    pub id: i64,
+    pub started_by: String,
+    pub plan_hash: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub steps: Vec<ApplyStep>,
+}
+
+impl ApplyRun {
+    pub fn count(&self, status: StepStatus) -> usize {
+        self.steps.iter().filter(|s| s.status == status).count()
+    }
+}
+
+/// The latest drift check of an environment: its last applied spec against live AWS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Drift {
+    /// Never applied by tierdeck, or not checked yet.
+    #[default]
+    Unchecked,
+    InSync {
+        checked_at: String,
+    },
+    Drifted {
+        checked_at: String,
+        since: String,
+        plan: crate::plan::Plan,
+    },
+    /// The last check could not read AWS or the spec.
+    Unknown {
+        checked_at: String,
+        error: String,
+    },
+}
+
+impl Drift {
+    pub fn is_drifted(&self) -> bool {
+        matches!(self, Drift::Drifted { .. })
+    }
+
+    /// One word for lists: `in sync`, `drifted`, `unknown`, `not checked`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Drift::Unchecked => "not checked",
+            Drift::InSync { .. } => "in sync",
+            Drift::Drifted { .. } => "drifted",
+            Drift::Unknown { .. } => "unknown",
+        }
+    }
 }
 
 /// A plan as the change page shows it: planned, or why there is none right now.
@@ -192,10 +346,13 @@ pub struct RepoStatus {
 }
 
 /// An environment in the list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentSummary {
     pub name: String,
     pub last_applied_commit: Option<String>,
+    pub drift: Drift,
+    /// The change being applied now, if any.
+    pub applying: Option<i64>,
     pub open_changes: i64,
     pub latest_change: Option<ChangeSummary>,
 }
@@ -205,6 +362,8 @@ pub struct EnvironmentSummary {
 pub struct EnvironmentDetail {
     pub name: String,
     pub last_applied_commit: Option<String>,
+    pub drift: Drift,
+    pub applying: Option<i64>,
     pub head_commit: Option<String>,
     /// `None` when the spec at the head has errors (listed in `errors`).
     pub spec: Option<crate::spec::EnvironmentSpec>,

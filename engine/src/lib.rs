@@ -44,10 +44,16 @@ impl Default for EngineSettings {
 pub struct Engine {
     pub store: Store,
     pub settings: EngineSettings,
+    /// This process, as the holder of environment locks.
+    pub holder: service::apply::Holder,
 }
 
 impl Engine {
     pub fn new(store: Store, settings: EngineSettings) -> Self {
-        Self { store, settings }
+        Self {
+            store,
+            settings,
+            holder: service::apply::Holder::this_process(),
+        }
     }
 }

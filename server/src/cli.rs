@@ -170,10 +170,15 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                 .join("spec-mirror.git"),
             poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
         });
+    let attempt_timeout = std::time::Duration::from_secs(config.aws.attempt_timeout_secs);
     let aws = engine::aws::AwsSettings {
         endpoint_url: config.aws.endpoint_url.clone(),
         default_region: config.aws.region.clone(),
-        ..engine::aws::AwsSettings::default()
+        max_attempts: config.aws.max_attempts,
+        attempt_timeout,
+        // Every attempt, the backoff between them, and some slack.
+        operation_timeout: attempt_timeout * config.aws.max_attempts
+            + std::time::Duration::from_secs(10),
     };
     Ok(Engine::new(
         store,

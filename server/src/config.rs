@@ -122,6 +122,11 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// Used when an environment names no region.
     pub region: String,
+    /// Calls per AWS request, the first included; throttling, 5xx and timeouts are retried
+    /// with exponential backoff and jitter.
+    pub max_attempts: u32,
+    /// How long one call may take.
+    pub attempt_timeout_secs: u64,
 }
 
 impl Default for AwsConfig {
@@ -129,6 +134,8 @@ impl Default for AwsConfig {
         Self {
             endpoint_url: None,
             region: "ap-northeast-2".into(),
+            max_attempts: 4,
+            attempt_timeout_secs: 10,
         }
     }
 }
@@ -290,6 +297,12 @@ impl Config {
         }
         if self.aws.region.trim().is_empty() {
             return Err(err("`aws.region` must not be empty"));
+        }
+        if !(1..=10).contains(&self.aws.max_attempts) {
+            return Err(err("`aws.max_attempts` must be between 1 and 10"));
+        }
+        if self.aws.attempt_timeout_secs == 0 {
+            return Err(err("`aws.attempt_timeout_secs` must be at least 1 second"));
         }
         if self.pollers.drift_interval_secs == 0 || self.pollers.scaling_interval_secs == 0 {
             return Err(err("`pollers` intervals must be at least 1 second"));

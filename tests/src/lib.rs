@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+pub mod aws;
 pub mod git;
 
 use anyhow::{bail, Context};
@@ -75,6 +76,7 @@ pub struct TestApp {
     pub base: String,
     pub dir: tempfile::TempDir,
     child: Child,
+    env: Vec<(String, String)>,
 }
 
 /// A builder for unusual set-ups; `TestApp::spawn()` is the plain one.
@@ -91,6 +93,16 @@ impl TestApp {
     /// A panel watching `repo_url` (polling every `poll_secs`), with AWS at `aws_endpoint` (a
     /// closed loopback port when `None`) and the webhook secret `s3cret-hook`.
     pub async fn watching(repo_url: &str, poll_secs: u64, aws_endpoint: Option<&str>) -> TestApp {
+        Self::watching_with(repo_url, poll_secs, aws_endpoint, &[]).await
+    }
+
+    /// [`TestApp::watching`] with more settings (`TIERDECK_…` variables).
+    pub async fn watching_with(
+        repo_url: &str,
+        poll_secs: u64,
+        aws_endpoint: Option<&str>,
+        more: &[(&str, &str)],
+    ) -> TestApp {
         let mut env = vec![
             ("TIERDECK_REPO__URL".to_owned(), repo_url.to_owned()),
             (
@@ -105,11 +117,24 @@ impl TestApp {
         if let Some(url) = aws_endpoint {
             env.push(("TIERDECK_AWS__ENDPOINT_URL".to_owned(), url.to_owned()));
         }
+        env.extend(more.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         Self::spawn_with(Options { env }).await
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, options.env).await
+    }
+
+    /// Kills the process at once (SIGKILL: no clean-up runs) and starts a new one on the same
+    /// database and data folder.
+    pub async fn kill_and_restart(mut self) -> TestApp {
+        self.child.kill().await.expect("killing tierdeck");
+        let TestApp { dir, env, .. } = self;
+        Self::start_in(dir, env).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, env: Vec<(String, String)>) -> TestApp {
         let mut cmd = base_command(dir.path());
         cmd.arg("serve")
             .env("TIERDECK_SERVER__LISTEN", "127.0.0.1:0")
@@ -118,7 +143,7 @@ impl TestApp {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        for (k, v) in &options.env {
+        for (k, v) in &env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawning tierdeck serve");
@@ -137,7 +162,12 @@ impl TestApp {
         .expect("tierdeck serve output");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        TestApp { base, dir, child }
+        TestApp {
+            base,
+            dir,
+            child,
+            env,
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -1,13 +1,22 @@
 //! Changes: the list with filters, and one change with its commit, diffs and errors.
 
-use domain::change::{ChangeDetail, ChangeStatus, ChangeSummary, FileDiff, FileStatus, PlanView};
+use std::time::Duration;
+
+use domain::change::{
+    ApplyRun, ChangeDetail, ChangeKind, ChangeStatus, ChangeSummary, FileDiff, FileStatus,
+    PlanView, StepStatus,
+};
 use domain::spec::EditKind;
+use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{load_change, load_changes};
-use crate::components::{file_anchor, short, ErrorBox, SpecErrors, StatusBadge};
+use crate::api::{load_apply_state, load_change, load_changes, ApplyChange, ReplanChange};
+use crate::components::{
+    file_anchor, short, utc, ActionResult, ErrorBox, Operations, SpecErrors, StatusBadge,
+};
+use crate::CurrentUser;
 
 /// Files with more diff lines than this start folded.
 const FOLD_LINES: usize = 300;
@@ -150,26 +159,131 @@ fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoV
                 plan.hash.chars().take(12).collect::<String>()
             );
             view! {
-                {(!plan.errors.is_empty()).then(|| view! {
-                    <ul class="spec-errors plan-errors">{plan.errors.iter().map(|e| view! { <li>{e.to_string()}</li> }).collect_view()}</ul>
-                })}
-                {if plan.operations.is_empty() && plan.errors.is_empty() {
+                {if plan.is_empty() {
                     view! { <p>"No changes: AWS already matches this spec."</p> }.into_any()
                 } else {
-                    view! {
-                        <ol class="plan">{plan.operations.into_iter().map(|op| view! {
-                            <li>
-                                <span class="resource">{op.resource}</span> ": " <code>{op.change}</code>
-                                " " <span class="muted">{op.aws_call}</span>
-                                {op.risk.map(|r| view! { <br /><span class="risk">"Risk: " {r}</span> })}
-                            </li>
-                        }).collect_view()}</ol>
-                    }.into_any()
+                    view! { <Operations plan /> }.into_any()
                 }}
                 <p class="muted">{summary} {when}</p>
             }
             .into_any()
         }
+    }
+}
+
+/// The steps of one apply, as they stand.
+#[component]
+fn ApplySteps(run: ApplyRun) -> impl IntoView {
+    let done = run.count(StepStatus::Done);
+    let total = run.steps.len();
+    let heading = format!(
+        "Run {} by {} from {} UTC: {} — {done} of {total} step{} done{}",
+        run.id,
+        run.started_by,
+        utc(&run.started_at),
+        run.status,
+        if total == 1 { "" } else { "s" },
+        run.finished_at
+            .as_deref()
+            .map(|f| format!(", ended {} UTC", utc(f)))
+            .unwrap_or_default()
+    );
+    view! {
+        <p class=format!("run run-{}", run.status) role="status">{heading}</p>
+        {run.error.map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
+        {(total > 0).then(|| view! {
+            <div class="table-wrap">
+                <table class="steps">
+                    <thead>
+                        <tr>
+                            <th scope="col">"#"</th>
+                            <th scope="col">"Operation"</th>
+                            <th scope="col">"Call"</th>
+                            <th scope="col">"Step"</th>
+                            <th scope="col">"Attempts"</th>
+                            <th scope="col">"Request id"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {run.steps.into_iter().map(|s| view! {
+                            <tr class=format!("step step-{}", s.status)>
+                                <td class="num">{s.position}</td>
+                                <td>
+                                    <span class="resource">{s.operation.resource}</span> ": " <code>{s.operation.change}</code>
+                                    {s.error.map(|e| view! { <br /><span class="step-error">{e}</span> })}
+                                </td>
+                                <td class="muted">{s.operation.aws_call}</td>
+                                <td><span class=format!("badge step-{}", s.status)>{s.status.to_string()}</span></td>
+                                <td class="num">{s.attempts}</td>
+                                <td><code>{s.request_id.unwrap_or_default()}</code></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        })}
+    }
+}
+
+/// The apply button and the latest apply's steps, followed live while they run.
+#[component]
+fn ApplySection(
+    id: i64,
+    may_apply: bool,
+    apply: ServerAction<ApplyChange>,
+    finished: RwSignal<u32>,
+) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let state = Resource::new(
+        move || (apply.version().get(), tick.get()),
+        move |_| load_apply_state(id),
+    );
+    // While steps run, ask again every second; when the run ends, reload the whole change.
+    let was_running = StoredValue::new(false);
+    Effect::new(move |_| {
+        let running = state
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|s| s.status == ChangeStatus::Applying);
+        if running {
+            set_timeout(move || tick.update(|t| *t += 1), Duration::from_secs(1));
+        } else if was_running.get_value() {
+            finished.update(|f| *f += 1);
+        }
+        was_running.set_value(running);
+    });
+    view! {
+        <ActionResult value=Signal::derive(move || apply.value().get()) ok=|run: i64| format!("Apply started (run {run}); the steps below follow it.") />
+        <Transition fallback=|| view! { <p aria-busy="true">"Loading the apply…"</p> }>
+            {move || Suspend::new(async move {
+                match state.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(s) => {
+                        let can_apply = may_apply && matches!(
+                            s.status,
+                            ChangeStatus::Pending | ChangeStatus::Approved | ChangeStatus::Failed | ChangeStatus::Interrupted
+                        );
+                        let again = matches!(s.status, ChangeStatus::Failed | ChangeStatus::Interrupted);
+                        view! {
+                            {can_apply.then(|| view! {
+                                <ActionForm action=apply attr:class="inline">
+                                    <input type="hidden" name="id" value=id.to_string() />
+                                    <button type="submit">{if again { "Apply again" } else { "Apply" }}</button>
+                                </ActionForm>
+                                {again.then(|| view! { <p class="muted">"Plan again first: the plan shows what is left, and an apply only runs the plan you see."</p> })}
+                            })}
+                            {match s.apply {
+                                Some(run) => view! {
+                                    {(s.runs > 1).then(|| view! { <p class="muted">"Applied " {s.runs} " times; the latest run is shown."</p> })}
+                                    <ApplySteps run />
+                                }.into_any(),
+                                None => view! { <p class="muted">"Not applied yet."</p> }.into_any(),
+                            }}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -183,19 +297,41 @@ pub fn Change() -> impl IntoView {
                 .unwrap_or(-1)
         })
     };
-    let detail = Resource::new(id, load_change);
+    let apply = ServerAction::<ApplyChange>::new();
+    let replan = ServerAction::<ReplanChange>::new();
+    let finished = RwSignal::new(0u32);
+    let may_apply = use_context::<CurrentUser>()
+        .and_then(|c| c.0)
+        .is_some_and(|m| m.role >= Role::Operator);
+    let detail = Resource::new(
+        move || {
+            (
+                id(),
+                replan.version().get(),
+                apply.version().get(),
+                finished.get(),
+            )
+        },
+        |(id, ..)| load_change(id),
+    );
     view! {
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, plan, planned_at }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, plan, planned_at, apply: _, runs: _ }) => {
                         let c = summary.commit.clone();
+                        let change_id = summary.id;
+                        let open = !matches!(summary.status, ChangeStatus::Applied | ChangeStatus::Superseded | ChangeStatus::Rejected | ChangeStatus::Invalid);
+                        let reconcile = summary.kind == ChangeKind::Reconcile;
                         view! {
                             <Title text=format!("Change {}", summary.id) />
                             <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status /></h1>
                             {superseded_by.map(|by| view! {
                                 <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
+                            })}
+                            {reconcile.then(|| view! {
+                                <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author_name.clone()} " asked."</p>
                             })}
                             <section class="card commit" aria-labelledby="commit-h">
                                 <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
@@ -229,6 +365,17 @@ pub fn Change() -> impl IntoView {
                             <section class="card" aria-labelledby="plan-h">
                                 <h2 id="plan-h">"Plan against live AWS"</h2>
                                 <PlanSection plan planned_at />
+                                {open.then(|| view! {
+                                    <ActionResult value=Signal::derive(move || replan.value().get()) ok=|_: ()| "Planned again.".to_owned() />
+                                    <ActionForm action=replan attr:class="inline">
+                                        <input type="hidden" name="id" value=change_id.to_string() />
+                                        <button type="submit" class="secondary">"Plan again"</button>
+                                    </ActionForm>
+                                })}
+                            </section>
+                            <section class="card" aria-labelledby="apply-h">
+                                <h2 id="apply-h">"Apply"</h2>
+                                <ApplySection id=change_id may_apply apply finished />
                             </section>
                             <section aria-labelledby="files-h">
                                 <h2 id="files-h">"Files (" {files.len()} ")"</h2>

@@ -1,21 +1,26 @@
 //! Environments: the list, and one environment's desired spec rendered for people.
 
-use domain::change::{EnvironmentDetail, EnvironmentSummary};
+use domain::change::{Drift, EnvironmentDetail, EnvironmentSummary};
 use domain::spec::diff::{action_summary, cpu_summary};
 use domain::spec::EnvironmentSpec;
+use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{load_environment, load_environments};
-use crate::components::{short, ErrorBox, SpecErrors, StatusBadge};
+use crate::api::{load_environment, load_environments, ReconcileEnvironment};
+use crate::components::{
+    short, utc, ActionResult, DriftBadge, ErrorBox, Operations, SpecErrors, StatusBadge,
+};
+use crate::CurrentUser;
 
 #[component]
 pub fn EnvironmentCard(env: EnvironmentSummary) -> impl IntoView {
     let href = format!("/environments/{}", env.name);
     view! {
         <section class="card env-card">
-            <h2><a href=href>{env.name.clone()}</a></h2>
+            <h2><a href=href>{env.name.clone()}</a> " " <DriftBadge drift=env.drift.clone() /></h2>
+            {env.applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
             <p>"Last applied: " {match &env.last_applied_commit {
                 Some(c) => view! { <code>{short(c)}</code> }.into_any(),
                 None => view! { <span class="muted">"never"</span> }.into_any(),
@@ -182,24 +187,79 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
     }
 }
 
+/// What the last drift check found, and the reconcile button when there is drift.
+#[component]
+fn DriftView(
+    drift: Drift,
+    env: String,
+    may_reconcile: bool,
+    reconcile: ServerAction<ReconcileEnvironment>,
+) -> impl IntoView {
+    let result = view! {
+        <ActionResult value=Signal::derive(move || reconcile.value().get()) ok=|id: i64| format!("Created change #{id}: open it from the list below to review and apply it.") />
+    };
+    match drift {
+        Drift::Unchecked => view! {
+            {result}
+            <p class="muted">"Not checked: tierdeck checks drift once it has applied this environment."</p>
+        }
+        .into_any(),
+        Drift::InSync { checked_at } => view! {
+            {result}
+            <p>"AWS matches the last applied commit (checked " {utc(&checked_at)} " UTC)."</p>
+        }
+        .into_any(),
+        Drift::Unknown { checked_at, error } => view! {
+            {result}
+            <p class="notice error" role="alert">"The last check (" {utc(&checked_at)} " UTC) could not run: " {error}</p>
+        }
+        .into_any(),
+        Drift::Drifted { checked_at, since, plan } => view! {
+            {result}
+            <p>"Live AWS differs from the last applied commit since " {utc(&since)}
+               " UTC (checked " {utc(&checked_at)} " UTC). Applying these operations would bring it back:"</p>
+            <Operations plan />
+            {may_reconcile.then(|| view! {
+                <ActionForm action=reconcile attr:class="inline">
+                    <input type="hidden" name="env" value=env.clone() />
+                    <button type="submit">"Reconcile: make a change"</button>
+                </ActionForm>
+            })}
+        }
+        .into_any(),
+    }
+}
+
 #[component]
 pub fn Environment() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
-    let detail = Resource::new(name, load_environment);
+    let reconcile = ServerAction::<ReconcileEnvironment>::new();
+    let may_reconcile = use_context::<CurrentUser>()
+        .and_then(|c| c.0)
+        .is_some_and(|m| m.role >= Role::Operator);
+    let detail = Resource::new(
+        move || (name(), reconcile.version().get()),
+        |(name, _)| load_environment(name),
+    );
     view! {
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Environment" /><h1>"Environment"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes }) => view! {
+                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying }) => view! {
                         <Title text=name.clone() />
                         <h1>"Environment " {name.clone()}</h1>
                         <p class="lede">
                             "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
                             "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
-                            " Each change's page shows its plan against live AWS; live state and drift on this page come with the next release."
+                            " Each change's page shows its plan against live AWS."
                         </p>
+                        {applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
+                        <section class="card" aria-labelledby="drift-h">
+                            <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
+                            <DriftView drift env=name.clone() may_reconcile reconcile />
+                        </section>
                         {(!errors.is_empty()).then(|| view! {
                             <section class="card" aria-labelledby="errors-h">
                                 <h2 id="errors-h">"The spec at the head has errors"</h2>

@@ -96,7 +96,7 @@ pub fn Overview() -> impl IntoView {
                                     Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
                                     None => view! { "Credentials come from the default AWS chain." }.into_any(),
                                 }}</p>
-                                <p class="muted">"Each change is planned against the live state of the resources its spec names. Applying and drift detection come with the next release."</p>
+                                <p class="muted">"Each change is planned against the live state of the resources its spec names; operators apply it from its page, one recorded step at a time. Applied environments are checked for drift every few minutes."</p>
                             </section>
                             <section class="card" aria-labelledby="prom-h">
                                 <h2 id="prom-h">"Prometheus"</h2>

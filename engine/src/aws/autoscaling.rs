@@ -2,11 +2,15 @@
 
 use std::future::Future;
 
-use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_autoscaling::operation::RequestId;
+use aws_sdk_autoscaling::types::{
+    LifecycleState, MetricType, PredefinedMetricSpecification, TargetTrackingConfiguration,
+};
 use aws_sdk_autoscaling::Client;
 use domain::observed::{ObservedPolicy, ObservedScheduledAction, PolicySettings};
+use domain::plan::CapacityField;
 
-use super::{classify, AwsResult};
+use super::{classify, AwsError, AwsResult};
 
 /// Policies tierdeck manages carry this prefix; others are counted and left alone.
 pub const MANAGED_PREFIX: &str = "tierdeck-";
@@ -31,6 +35,48 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = AwsResult<Option<GroupSnapshot>>> + Send;
+
+    /// Sets one of min, max or desired; returns the request id.
+    fn set_capacity(
+        &self,
+        group: &str,
+        field: CapacityField,
+        value: u32,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// Creates or replaces a scaling policy.
+    fn put_policy(
+        &self,
+        group: &str,
+        policy: &str,
+        settings: &PolicySettings,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// The ARN of a group's policy (alarms call policies by ARN).
+    fn policy_arn(
+        &self,
+        group: &str,
+        policy: &str,
+    ) -> impl Future<Output = AwsResult<String>> + Send;
+
+    fn delete_policy(
+        &self,
+        group: &str,
+        policy: &str,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// Creates or replaces a recurring scheduled action.
+    fn put_scheduled_action(
+        &self,
+        group: &str,
+        action: &ObservedScheduledAction,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    fn delete_scheduled_action(
+        &self,
+        group: &str,
+        name: &str,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 }
 
 /// The SDK-backed adapter.
@@ -53,6 +99,11 @@ impl AutoScaling {
 
 fn count(v: Option<i32>) -> u32 {
     v.unwrap_or(0).max(0) as u32
+}
+
+/// Counts fit in an `i32` by the spec's own limits; saturate rather than wrap all the same.
+fn int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 impl AutoScalingApi for AutoScaling {
@@ -142,5 +193,154 @@ impl AutoScalingApi for AutoScaling {
             other_policies,
             scheduled_actions,
         }))
+    }
+
+    async fn set_capacity(
+        &self,
+        group: &str,
+        field: CapacityField,
+        value: u32,
+    ) -> AwsResult<Option<String>> {
+        let req = self
+            .client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(group);
+        let req = match field {
+            CapacityField::Min => req.min_size(int(value)),
+            CapacityField::Max => req.max_size(int(value)),
+            CapacityField::Desired => req.desired_capacity(int(value)),
+        };
+        let out = req.send().await.map_err(|e| {
+            classify(
+                format!("setting {field} of autoscaling group {group} to {value}"),
+                "autoscaling:UpdateAutoScalingGroup",
+                e,
+            )
+        })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn put_policy(
+        &self,
+        group: &str,
+        policy: &str,
+        settings: &PolicySettings,
+    ) -> AwsResult<Option<String>> {
+        let req = self
+            .client
+            .put_scaling_policy()
+            .auto_scaling_group_name(group)
+            .policy_name(policy);
+        let req = match *settings {
+            PolicySettings::TargetTracking { target_percent } => req
+                .policy_type("TargetTrackingScaling")
+                .target_tracking_configuration(
+                    TargetTrackingConfiguration::builder()
+                        .predefined_metric_specification(
+                            PredefinedMetricSpecification::builder()
+                                .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+                                .build(),
+                        )
+                        .target_value(target_percent)
+                        .build(),
+                ),
+            PolicySettings::Step {
+                adjustment,
+                cooldown_seconds,
+            } => req
+                .policy_type("SimpleScaling")
+                .adjustment_type("ChangeInCapacity")
+                .scaling_adjustment(adjustment)
+                .cooldown(int(cooldown_seconds)),
+        };
+        let out = req.send().await.map_err(|e| {
+            classify(
+                format!("writing scaling policy {policy} of {group}"),
+                "autoscaling:PutScalingPolicy",
+                e,
+            )
+        })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn policy_arn(&self, group: &str, policy: &str) -> AwsResult<String> {
+        let what = format!("finding scaling policy {policy} of {group}");
+        let out = self
+            .client
+            .describe_policies()
+            .auto_scaling_group_name(group)
+            .policy_names(policy)
+            .send()
+            .await
+            .map_err(|e| classify(&what, "autoscaling:DescribePolicies", e))?;
+        out.scaling_policies()
+            .iter()
+            .find(|p| p.policy_name() == Some(policy))
+            .and_then(|p| p.policy_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::not_found(what, "there is no such policy"))
+    }
+
+    async fn delete_policy(&self, group: &str, policy: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .delete_policy()
+            .auto_scaling_group_name(group)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("deleting scaling policy {policy} of {group}"),
+                    "autoscaling:DeletePolicy",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn put_scheduled_action(
+        &self,
+        group: &str,
+        action: &ObservedScheduledAction,
+    ) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .put_scheduled_update_group_action()
+            .auto_scaling_group_name(group)
+            .scheduled_action_name(&action.name)
+            .recurrence(&action.recurrence)
+            .time_zone(&action.timezone)
+            .set_min_size(action.min.map(int))
+            .set_max_size(action.max.map(int))
+            .set_desired_capacity(action.desired.map(int))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("writing scheduled action {} of {group}", action.name),
+                    "autoscaling:PutScheduledUpdateGroupAction",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn delete_scheduled_action(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .delete_scheduled_action()
+            .auto_scaling_group_name(group)
+            .scheduled_action_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("deleting scheduled action {name} of {group}"),
+                    "autoscaling:DeleteScheduledAction",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
     }
 }

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use aws_sdk_cloudwatch::types::ComparisonOperator;
+use aws_sdk_cloudwatch::operation::RequestId;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Statistic};
 use aws_sdk_cloudwatch::Client;
 use domain::observed::Comparison;
 
@@ -24,7 +25,28 @@ pub trait CloudWatchApi: Send + Sync {
         &self,
         prefix: &str,
     ) -> impl Future<Output = AwsResult<Vec<AlarmSnapshot>>> + Send;
+
+    /// Creates or replaces the alarm on a group's average CPU that calls `policy_arn`.
+    fn put_cpu_alarm(
+        &self,
+        alarm: &CpuAlarm<'_>,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    fn delete_alarm(&self, name: &str) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 }
+
+/// An alarm on the group's average CPU over one 5-minute period (EC2 basic monitoring).
+#[derive(Debug, Clone)]
+pub struct CpuAlarm<'a> {
+    pub name: &'a str,
+    pub group: &'a str,
+    pub comparison: Comparison,
+    pub threshold: f64,
+    pub policy_arn: &'a str,
+}
+
+/// Seconds per evaluation period of the CPU alarms.
+pub const ALARM_PERIOD_SECS: i32 = 300;
 
 #[derive(Debug, Clone)]
 pub struct CloudWatch {
@@ -74,5 +96,63 @@ impl CloudWatchApi for CloudWatch {
             }
         }
         Ok(out)
+    }
+
+    async fn put_cpu_alarm(&self, a: &CpuAlarm<'_>) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .put_metric_alarm()
+            .alarm_name(a.name)
+            .alarm_description(format!(
+                "tierdeck: average CPU of {} {} {} % calls its scaling policy",
+                a.group,
+                a.comparison.symbol(),
+                a.threshold
+            ))
+            .namespace("AWS/EC2")
+            .metric_name("CPUUtilization")
+            .dimensions(
+                Dimension::builder()
+                    .name("AutoScalingGroupName")
+                    .value(a.group)
+                    .build(),
+            )
+            .statistic(Statistic::Average)
+            .unit(StandardUnit::Percent)
+            .period(ALARM_PERIOD_SECS)
+            .evaluation_periods(1)
+            .threshold(a.threshold)
+            .comparison_operator(match a.comparison {
+                Comparison::GreaterThanOrEqual => ComparisonOperator::GreaterThanOrEqualToThreshold,
+                Comparison::LessThanOrEqual => ComparisonOperator::LessThanOrEqualToThreshold,
+            })
+            .alarm_actions(a.policy_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("writing alarm {}", a.name),
+                    "cloudwatch:PutMetricAlarm",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .delete_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("deleting alarm {name}"),
+                    "cloudwatch:DeleteAlarms",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
     }
 }

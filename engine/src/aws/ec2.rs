@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::operation::RequestId;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
 use aws_sdk_ec2::Client;
 use domain::observed::{ObservedRule, ObservedSecurityGroup};
 use domain::spec::{Protocol, Source};
 
-use super::{classify, AwsResult};
+use super::{classify, AwsError, AwsResult};
 
 pub trait Ec2Api: Send + Sync {
     /// The groups of these names that exist, with their rules (source groups by name).
@@ -16,6 +17,83 @@ pub trait Ec2Api: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = AwsResult<Vec<ObservedSecurityGroup>>> + Send;
+
+    /// Adds an ingress rule to the group `group_id`. A source group is named by its id in
+    /// `source_id`.
+    fn authorize_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        source_id: Option<&str>,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        source_id: Option<&str>,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// The id of the security group of that name.
+    fn group_id(&self, name: &str) -> impl Future<Output = AwsResult<String>> + Send;
+}
+
+fn no_source(name: String) -> AwsError {
+    AwsError::not_found(
+        format!("finding source security group {name}"),
+        "there is no security group of that name",
+    )
+}
+
+/// The rule as EC2 takes it; `with_description` is false for revokes, which match without it.
+/// Fails with the source group's name when its id is not known.
+fn permission(
+    rule: &ObservedRule,
+    source_id: Option<&str>,
+    with_description: bool,
+) -> Result<IpPermission, String> {
+    let description = rule.description.clone().filter(|_| with_description);
+    let (from, to) = match (rule.protocol, rule.ports) {
+        (Protocol::Tcp | Protocol::Udp, Some((a, b))) => (Some(i32::from(a)), Some(i32::from(b))),
+        (Protocol::Tcp | Protocol::Udp, None) => (Some(0), Some(65535)),
+        (Protocol::Icmp, _) => (Some(-1), Some(-1)),
+        (Protocol::All, _) => (None, None),
+    };
+    let p = IpPermission::builder()
+        .ip_protocol(match rule.protocol {
+            Protocol::All => "-1",
+            other => other.as_str(),
+        })
+        .set_from_port(from)
+        .set_to_port(to);
+    Ok(match &rule.source {
+        Source::Cidr(c) if c.contains(':') => p
+            .ipv6_ranges(
+                Ipv6Range::builder()
+                    .cidr_ipv6(c)
+                    .set_description(description)
+                    .build(),
+            )
+            .build(),
+        Source::Cidr(c) => p
+            .ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .set_description(description)
+                    .build(),
+            )
+            .build(),
+        Source::FromGroup(name) => {
+            let id = source_id.ok_or_else(|| name.clone())?;
+            p.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(id)
+                    .set_description(description)
+                    .build(),
+            )
+            .build()
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -153,5 +231,67 @@ impl Ec2Api for Ec2 {
             });
         }
         Ok(groups)
+    }
+
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        source_id: Option<&str>,
+    ) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission(rule, source_id, true).map_err(no_source)?)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("allowing {} into {group_id}", rule.source),
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        source_id: Option<&str>,
+    ) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission(rule, source_id, false).map_err(no_source)?)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("revoking {} from {group_id}", rule.source),
+                    "ec2:RevokeSecurityGroupIngress",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn group_id(&self, name: &str) -> AwsResult<String> {
+        let what = format!("finding security group {name}");
+        let out = self
+            .client
+            .describe_security_groups()
+            .filters(Filter::builder().name("group-name").values(name).build())
+            .send()
+            .await
+            .map_err(|e| classify(&what, "ec2:DescribeSecurityGroups", e))?;
+        out.security_groups()
+            .iter()
+            .find_map(|g| g.group_id())
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::not_found(what, "there is no security group of that name"))
     }
 }

@@ -7,6 +7,7 @@
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod execute;
 pub mod observe;
 pub mod rds;
 pub mod sandbox;
@@ -86,6 +87,8 @@ pub struct AwsError {
     pub what: String,
     pub message: String,
     pub kind: AwsErrorKind,
+    /// AWS's error code (`Throttling`, `InvalidPermission.Duplicate`), when AWS answered.
+    pub code: Option<String>,
     pub request_id: Option<String>,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -97,10 +100,20 @@ impl AwsError {
     }
 
     pub fn not_found(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::plain(what, message, AwsErrorKind::NotFound)
+    }
+
+    /// A request tierdeck refused to make, or AWS refused as invalid.
+    pub fn rejected(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::plain(what, message, AwsErrorKind::Rejected)
+    }
+
+    fn plain(what: impl Into<String>, message: impl Into<String>, kind: AwsErrorKind) -> Self {
         AwsError {
             what: what.into(),
             message: message.into(),
-            kind: AwsErrorKind::NotFound,
+            kind,
+            code: None,
             request_id: None,
             source: None,
         }
@@ -138,16 +151,18 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = what.into();
-    let (kind, message, request_id) = match &e {
-        SdkError::TimeoutError(_) => (AwsErrorKind::Retryable, "timed out".to_owned(), None),
+    let (kind, message, request_id, code) = match &e {
+        SdkError::TimeoutError(_) => (AwsErrorKind::Retryable, "timed out".to_owned(), None, None),
         SdkError::DispatchFailure(_) => (
             AwsErrorKind::Retryable,
             "could not reach AWS".to_owned(),
+            None,
             None,
         ),
         SdkError::ResponseError(_) => (
             AwsErrorKind::Retryable,
             "AWS sent a response that could not be read".to_owned(),
+            None,
             None,
         ),
         SdkError::ServiceError(se) => {
@@ -178,13 +193,19 @@ where
                 _ if code.is_empty() => format!("AWS refused the request: {text}"),
                 _ => format!("{code}: {text}"),
             };
-            (kind, message, request_id)
+            (
+                kind,
+                message,
+                request_id,
+                (!code.is_empty()).then_some(code),
+            )
         }
         _ => {
             // Construction failures and anything newer than this code.
             (
                 AwsErrorKind::Rejected,
                 format!("the request could not be made: {e}"),
+                None,
                 None,
             )
         }
@@ -193,6 +214,7 @@ where
         what,
         message,
         kind,
+        code,
         request_id,
         source: Some(Box::new(e)),
     }

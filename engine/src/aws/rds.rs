@@ -2,10 +2,12 @@
 
 use std::future::Future;
 
+use aws_sdk_rds::operation::RequestId;
 use aws_sdk_rds::Client;
 use domain::observed::ObservedDatabase;
+use domain::plan::DbSetting;
 
-use super::{classify, AwsErrorKind, AwsResult};
+use super::{classify, AwsError, AwsErrorKind, AwsResult};
 
 pub trait RdsApi: Send + Sync {
     /// `None` when there is no instance of that identifier.
@@ -13,6 +15,13 @@ pub trait RdsApi: Send + Sync {
         &self,
         identifier: &str,
     ) -> impl Future<Output = AwsResult<Option<ObservedDatabase>>> + Send;
+
+    /// Modifies the instance at once (not at the next maintenance window).
+    fn modify_instance(
+        &self,
+        identifier: &str,
+        settings: &[DbSetting],
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -87,5 +96,45 @@ impl RdsApi for Rds {
             status: db.db_instance_status().unwrap_or_default().to_owned(),
             pending_modifications: pending,
         }))
+    }
+
+    async fn modify_instance(
+        &self,
+        identifier: &str,
+        settings: &[DbSetting],
+    ) -> AwsResult<Option<String>> {
+        let what = format!("modifying database {identifier}");
+        let mut req = self
+            .client
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .apply_immediately(true);
+        for s in settings {
+            let bad = || {
+                AwsError::rejected(
+                    &what,
+                    format!("`{}` cannot be set to `{}`", s.field, s.after),
+                )
+            };
+            req = match s.field.as_str() {
+                "instance_class" => req.db_instance_class(&s.after),
+                "multi_az" => req.multi_az(s.after.parse().map_err(|_| bad())?),
+                "allocated_storage_gb" => {
+                    req.allocated_storage(s.after.parse().map_err(|_| bad())?)
+                }
+                "backup_retention_days" => {
+                    req.backup_retention_period(s.after.parse().map_err(|_| bad())?)
+                }
+                "deletion_protection" => {
+                    req.deletion_protection(s.after.parse().map_err(|_| bad())?)
+                }
+                _ => return Err(bad()),
+            };
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify(&what, "rds:ModifyDBInstance", e))?;
+        Ok(out.request_id().map(str::to_owned))
     }
 }

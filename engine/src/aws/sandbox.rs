@@ -41,13 +41,7 @@ fn url_host(endpoint: &str) -> Option<String> {
 }
 
 fn invalid(what: &str, message: &str) -> AwsError {
-    AwsError {
-        what: what.to_owned(),
-        message: message.to_owned(),
-        kind: AwsErrorKind::Rejected,
-        request_id: None,
-        source: None,
-    }
+    AwsError::rejected(what, message)
 }
 
 /// Creates what `spec` names in the emulator; returns a line per thing done. Safe to run again:

@@ -339,6 +339,7 @@ impl Watcher {
                         &mut tx,
                         changes::NewChange {
                             environment: &p.env,
+                            kind: "commit",
                             commit_sha: &p.commit.sha,
                             base_commit: p.base.as_deref(),
                             author_name: &p.commit.author_name,

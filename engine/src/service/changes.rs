@@ -10,7 +10,8 @@ use domain::Role;
 use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::repo::git::Mirror;
-use crate::store::{changes, repo as repo_store};
+use crate::service::drift::drift_of;
+use crate::store::{applies, changes, repo as repo_store};
 use crate::Engine;
 
 const LIST_LIMIT: u32 = 200;
@@ -27,6 +28,9 @@ fn summary(row: &changes::ChangeRow) -> ServiceResult<ChangeSummary> {
     Ok(ChangeSummary {
         id: row.id,
         environment: row.environment.clone(),
+        kind: row.kind.parse().map_err(|e: String| {
+            ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id))
+        })?,
         status: row.status.parse().map_err(|e: String| {
             ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id))
         })?,
@@ -88,6 +92,7 @@ impl Engine {
         let mut conn = self.store.pool().acquire().await?;
         let envs = repo_store::environments(&mut conn).await?;
         let counts = changes::per_environment(&mut conn).await?;
+        let locks = applies::locks(&mut conn).await?;
         let mut out = Vec::new();
         for e in envs {
             let (open, latest) = counts
@@ -103,6 +108,11 @@ impl Engine {
                 None => None,
             };
             out.push(EnvironmentSummary {
+                drift: drift_of(&e),
+                applying: locks
+                    .iter()
+                    .find(|l| l.environment == e.name)
+                    .map(|l| l.change_id),
                 name: e.name,
                 last_applied_commit: e.last_applied_commit,
                 open_changes: open,
@@ -127,6 +137,7 @@ impl Engine {
             .await?
             .and_then(|s| s.head_commit);
         let recent = changes::list(&mut conn, Some(name), None, 10).await?;
+        let applying = applies::lock(&mut conn, name).await?.map(|l| l.change_id);
         let recent_changes = recent
             .iter()
             .map(summary)
@@ -160,6 +171,8 @@ impl Engine {
             _ => (None, Vec::new()),
         };
         Ok(EnvironmentDetail {
+            drift: drift_of(&env),
+            applying,
             name: env.name,
             last_applied_commit: env.last_applied_commit,
             head_commit: head,
@@ -204,7 +217,10 @@ impl Engine {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
         let files: Vec<FileDiff> = from_json("file_diff", &row.file_diff)?;
+        let (apply, runs) = self.latest_apply(&mut conn, id).await?;
         Ok(ChangeDetail {
+            apply,
+            runs,
             summary: summary(&row)?,
             base_commit: row.base_commit.clone(),
             files,

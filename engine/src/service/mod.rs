@@ -1,8 +1,10 @@
 //! Services: each checks the caller's role itself, does its work in one transaction with the
 //! audit event that records it, and returns plain data.
 
+pub mod apply;
 pub mod audit;
 pub mod changes;
+pub mod drift;
 pub mod identity;
 pub mod login;
 pub mod plans;

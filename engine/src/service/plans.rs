@@ -1,6 +1,6 @@
 //! Planning environments against live AWS.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use domain::change::{groups_setting_desired, ChangeStatus, PlanView};
 use domain::plan::{plan, Plan};
@@ -28,6 +28,8 @@ pub struct Planned {
     pub plan: Plan,
     pub read_ms: u64,
     pub region: String,
+    /// Security group ids by name, from the same observation (rules name groups by id).
+    pub group_ids: BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -48,11 +50,17 @@ impl Engine {
             plan: plan(spec, &observed.state, sets_desired),
             read_ms: observed.elapsed.as_millis() as u64,
             region,
+            group_ids: observed
+                .state
+                .security_groups
+                .values()
+                .map(|g| (g.name.clone(), g.id.clone()))
+                .collect(),
         })
     }
 
     /// The spec of `env` at `commit` in the mirror, and at its last applied commit.
-    async fn specs_at(
+    pub(crate) async fn specs_at(
         &self,
         env: &str,
         commit: &str,
@@ -126,7 +134,11 @@ impl Engine {
             .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
         if !matches!(
             status,
-            ChangeStatus::Pending | ChangeStatus::Approved | ChangeStatus::Blocked
+            ChangeStatus::Pending
+                | ChangeStatus::Approved
+                | ChangeStatus::Blocked
+                | ChangeStatus::Failed
+                | ChangeStatus::Interrupted
         ) {
             return Ok(None);
         }
@@ -138,35 +150,31 @@ impl Engine {
             self.plan_spec(&spec, &sets_desired).await
         }
         .await;
-        let (view, hash) = match view {
-            Ok(p) => {
-                let hash = p.plan.hash.clone();
-                (
-                    PlanView::Planned {
-                        plan: p.plan,
-                        read_ms: p.read_ms,
-                    },
-                    Some(hash),
-                )
-            }
+        let view = match view {
+            Ok(p) => return self.store_plan(id, &p).await.map(Some),
             Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
-            Err(e) => (
-                PlanView::Unavailable {
-                    reason: e.to_string(),
-                },
-                None,
-            ),
+            Err(e) => PlanView::Unavailable {
+                reason: e.to_string(),
+            },
         };
-        let json = serde_json::to_string(&view).map_err(|e| ServiceError::Internal(e.into()))?;
-        let mut conn = self.store.pool().acquire().await?;
-        changes::set_plan(
-            &mut conn,
-            id,
-            &json,
-            hash.as_deref(),
-            &crate::store::now_text(),
-        )
-        .await?;
+        self.store_view(id, &view, None).await?;
         Ok(Some(view))
+    }
+
+    /// Stores a plan with its change.
+    pub(crate) async fn store_plan(&self, id: i64, p: &Planned) -> ServiceResult<PlanView> {
+        let view = PlanView::Planned {
+            plan: p.plan.clone(),
+            read_ms: p.read_ms,
+        };
+        self.store_view(id, &view, Some(&p.plan.hash)).await?;
+        Ok(view)
+    }
+
+    async fn store_view(&self, id: i64, view: &PlanView, hash: Option<&str>) -> ServiceResult<()> {
+        let json = serde_json::to_string(view).map_err(|e| ServiceError::Internal(e.into()))?;
+        let mut conn = self.store.pool().acquire().await?;
+        changes::set_plan(&mut conn, id, &json, hash, &crate::store::now_text()).await?;
+        Ok(())
     }
 }

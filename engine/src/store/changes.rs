@@ -6,6 +6,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 pub struct ChangeRow {
     pub id: i64,
     pub environment: String,
+    pub kind: String,
     pub commit_sha: String,
     pub base_commit: Option<String>,
     pub author_name: String,
@@ -18,18 +19,21 @@ pub struct ChangeRow {
     pub spec_errors: String,
     pub superseded_by: Option<i64>,
     pub plan: Option<String>,
+    pub plan_hash: Option<String>,
     pub planned_at: Option<String>,
     pub created_at: String,
 }
 
-const SELECT: &str = "SELECT id, environment, commit_sha, base_commit, author_name, author_email,
+const SELECT: &str =
+    "SELECT id, environment, kind, commit_sha, base_commit, author_name, author_email,
     committed_at, message, status, file_diff, semantic_diff, spec_errors, superseded_by, plan,
-    planned_at, created_at
+    plan_hash, planned_at, created_at
     FROM changes";
 
 /// A change to record.
 pub struct NewChange<'a> {
     pub environment: &'a str,
+    pub kind: &'a str,
     pub commit_sha: &'a str,
     pub base_commit: Option<&'a str>,
     pub author_name: &'a str,
@@ -48,11 +52,13 @@ pub async fn insert(
     now: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO changes (environment, commit_sha, base_commit, author_name, author_email,
-            committed_at, message, status, file_diff, semantic_diff, spec_errors, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO changes (environment, kind, commit_sha, base_commit, author_name,
+            author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
+            created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(c.environment)
+    .bind(c.kind)
     .bind(c.commit_sha)
     .bind(c.base_commit)
     .bind(c.author_name)
@@ -75,7 +81,8 @@ pub async fn exists(
     commit: &str,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM changes WHERE environment = ? AND commit_sha = ?)",
+        "SELECT EXISTS (SELECT 1 FROM changes
+            WHERE environment = ? AND commit_sha = ? AND kind = 'commit')",
     )
     .bind(environment)
     .bind(commit)
@@ -95,13 +102,38 @@ pub async fn open_for(
     conn: &mut SqliteConnection,
     environment: &str,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    open_of_kind(conn, environment, None).await
+}
+
+/// Open changes of an environment, of one kind or all.
+pub async fn open_of_kind(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    kind: Option<&str>,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, commit_sha FROM changes WHERE environment = ?
+        "SELECT id, commit_sha FROM changes WHERE environment = ? AND kind = COALESCE(?, kind)
             AND status IN ('invalid', 'blocked', 'pending', 'approved') ORDER BY id",
     )
     .bind(environment)
+    .bind(kind)
     .fetch_all(conn)
     .await
+}
+
+pub async fn set_status(
+    conn: &mut SqliteConnection,
+    id: i64,
+    status: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE changes SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn supersede(

@@ -1,6 +1,7 @@
 //! The SQLite store: one module per aggregate, functions taking a connection or transaction so
 //! an audit event is written in the same transaction as the change it records.
 
+pub mod applies;
 pub mod audit;
 pub mod changes;
 pub mod login_failures;

@@ -78,7 +78,15 @@ pub async fn fetch_failed(
 pub struct EnvironmentRow {
     pub name: String,
     pub last_applied_commit: Option<String>,
+    pub drift: Option<String>,
+    pub drift_hash: Option<String>,
+    pub drifted_since: Option<String>,
+    pub drift_checked_at: Option<String>,
+    pub drift_error: Option<String>,
 }
+
+const ENV_COLUMNS: &str =
+    "name, last_applied_commit, drift, drift_hash, drifted_since, drift_checked_at, drift_error";
 
 pub async fn ensure_environment(
     conn: &mut SqliteConnection,
@@ -96,17 +104,76 @@ pub async fn ensure_environment(
 }
 
 pub async fn environments(conn: &mut SqliteConnection) -> Result<Vec<EnvironmentRow>, sqlx::Error> {
-    sqlx::query_as("SELECT name, last_applied_commit FROM environments ORDER BY name")
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {ENV_COLUMNS} FROM environments ORDER BY name"
+    ))
+    .fetch_all(conn)
+    .await
 }
 
 pub async fn environment(
     conn: &mut SqliteConnection,
     name: &str,
 ) -> Result<Option<EnvironmentRow>, sqlx::Error> {
-    sqlx::query_as("SELECT name, last_applied_commit FROM environments WHERE name = ?")
+    sqlx::query_as(&format!(
+        "SELECT {ENV_COLUMNS} FROM environments WHERE name = ?"
+    ))
+    .bind(name)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_last_applied(
+    conn: &mut SqliteConnection,
+    name: &str,
+    commit: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET last_applied_commit = ? WHERE name = ?")
+        .bind(commit)
         .bind(name)
-        .fetch_optional(conn)
-        .await
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a drift check that ran: the plan (`None`: in sync), its hash and since when.
+pub async fn set_drift(
+    conn: &mut SqliteConnection,
+    name: &str,
+    drift: Option<(&str, &str, &str)>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let (plan, hash, since) = match drift {
+        Some((p, h, s)) => (Some(p), Some(h), Some(s)),
+        None => (None, None, None),
+    };
+    sqlx::query(
+        "UPDATE environments SET drift = ?, drift_hash = ?, drifted_since = ?,
+            drift_checked_at = ?, drift_error = NULL
+         WHERE name = ?",
+    )
+    .bind(plan)
+    .bind(hash)
+    .bind(since)
+    .bind(now)
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores why a drift check could not run; the last known drift stays.
+pub async fn set_drift_error(
+    conn: &mut SqliteConnection,
+    name: &str,
+    error: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE environments SET drift_error = ?, drift_checked_at = ? WHERE name = ?")
+        .bind(error)
+        .bind(now)
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/changes", get(changes))
         .route("/changes/{id}", get(change))
         .route("/changes/{id}/plan", post(replan))
+        .route("/changes/{id}/apply", post(apply))
+        .route("/environments/{env}/reconcile", post(reconcile))
         .route("/sync", post(sync))
         .route(
             "/hooks/git",
@@ -186,6 +188,58 @@ async fn replan(
 ) -> Result<Json<Option<domain::change::PlanView>>, ApiError> {
     let id = change_id(&id)?;
     Ok(Json(st.engine.refresh_plan(&Caller::User(p), id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplyRequest {
+    /// Applies outside the environment's change windows (checked from the approval release on).
+    #[serde(default)]
+    #[allow(dead_code)]
+    emergency: bool,
+}
+
+/// `POST /api/v1/changes/{id}/apply` `{"emergency": false}` (body optional): plans again, and
+/// when the plan is the one shown, starts applying. 202 with the change; its `apply` shows the
+/// steps as they run.
+async fn apply(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
+    let id = change_id(&id)?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::from_slice::<ApplyRequest>(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("request body: {e}"),
+            )
+        })?;
+    }
+    let caller = Caller::User(p);
+    st.engine.apply_change(&caller, &auth.meta, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(st.engine.change_detail(&caller, id).await?),
+    ))
+}
+
+/// `POST /api/v1/environments/{env}/reconcile`: turns drift into a change (201 with it).
+async fn reconcile(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(env): Path<String>,
+) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
+    let caller = Caller::User(p);
+    let id = st.engine.reconcile(&caller, &auth.meta, &env).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(st.engine.change_detail(&caller, id).await?),
+    ))
 }
 
 /// `POST /api/v1/sync`: fetch the spec repository now and record its changes.

@@ -155,6 +155,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(w) = &watcher {
         tokio::spawn(w.clone().run());
     }
+    // Applies cut short by an earlier stop are marked before anyone can look at them.
+    engine
+        .recover_applies()
+        .await
+        .map_err(|e| anyhow::anyhow!("marking interrupted applies: {e}"))?;
+    tokio::spawn(engine.clone().drift_poller(std::time::Duration::from_secs(
+        config.pollers.drift_interval_secs,
+    )));
     let context = {
         let engine = engine.clone();
         let watcher = watcher.clone();

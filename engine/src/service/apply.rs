@@ -1,0 +1,614 @@
+//! Applying a change: plan again and compare the hash, take the environment's lock, then run the
+//! operations one at a time, each step written before and after its AWS call.
+//!
+//! The lock lives in the database so it survives restarts. Its holder is a process (host, pid
+//! and a random id per start) that beats every few seconds; a lock whose process died on this
+//! host, or that stopped beating, is free, and its run is marked `interrupted`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use domain::change::{
+    groups_setting_desired, ApplyRun, ApplyStep, ChangeKind, ChangeStatus, RunStatus, StepStatus,
+};
+use domain::plan::Operation;
+use domain::spec::semantic_diff;
+use domain::Role;
+use rand::Rng;
+use serde_json::json;
+
+use crate::auth::{Actor, Caller, RequestMeta};
+use crate::aws::execute::{already_done, execute};
+use crate::aws::observe::Clients;
+use crate::aws::AwsSettings;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::applies::{self, LockRow, RunRow};
+use crate::store::audit::{append, NewEvent};
+use crate::store::{changes, now_text, repo as repo_store};
+use crate::Engine;
+
+/// How often a running apply marks its lock as alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A lock not marked for this long is free, whoever holds it.
+const STALE_AFTER_SECS: i64 = 30;
+
+/// This process, as a lock holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub id: String,
+}
+
+impl Holder {
+    pub fn this_process() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned());
+        let mut id = [0u8; 8];
+        rand::thread_rng().fill(&mut id);
+        Holder {
+            host,
+            pid: std::process::id(),
+            id: hex::encode(id),
+        }
+    }
+
+    /// Whether the process holding `lock` still runs.
+    fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
+        if lock.holder_id == self.id {
+            return true;
+        }
+        let fresh = DateTime::parse_from_rfc3339(&lock.heartbeat_at)
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds() < STALE_AFTER_SECS)
+            .unwrap_or(false);
+        if lock.holder_host == self.host {
+            // Same pid, other id: this process was restarted (a container's pid 1).
+            let pid_runs = i64::from(self.pid) != lock.holder_pid
+                && std::path::Path::new(&format!("/proc/{}", lock.holder_pid)).exists();
+            pid_runs && fresh
+        } else {
+            fresh
+        }
+    }
+}
+
+/// What the runner needs, fixed when the apply starts.
+struct Job {
+    run_id: i64,
+    change_id: i64,
+    kind: ChangeKind,
+    environment: String,
+    commit: String,
+    region: String,
+    operations: Vec<Operation>,
+    group_ids: BTreeMap<String, String>,
+    actor: Actor,
+    meta: RequestMeta,
+}
+
+fn status_of(row: &changes::ChangeRow) -> ServiceResult<ChangeStatus> {
+    row.status
+        .parse()
+        .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id)))
+}
+
+/// Why a change in this status cannot be applied; `None` when it can.
+fn refusal(id: i64, status: ChangeStatus) -> Option<String> {
+    match status {
+        ChangeStatus::Pending
+        | ChangeStatus::Approved
+        | ChangeStatus::Failed
+        | ChangeStatus::Interrupted => None,
+        ChangeStatus::Applying => Some(format!("change {id} is being applied now")),
+        ChangeStatus::Invalid => Some(format!(
+            "change {id} has spec errors; fix them in a new commit"
+        )),
+        ChangeStatus::Blocked => Some(format!("change {id} is blocked by guardrails")),
+        other => Some(format!(
+            "change {id} is {other}; only pending, approved, failed or interrupted changes can be applied"
+        )),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(10)]
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
+}
+
+impl Engine {
+    /// Starts applying a change; the steps run in the background. Returns the run's id.
+    pub async fn apply_change(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        id: i64,
+    ) -> ServiceResult<i64> {
+        caller.require(Role::Operator)?;
+        let row = {
+            let mut conn = self.store.pool().acquire().await?;
+            changes::get(&mut conn, id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?
+        };
+        if let Some(why) = refusal(id, status_of(&row)?) {
+            return Err(ServiceError::Conflict(why));
+        }
+        let kind: ChangeKind = row
+            .kind
+            .parse()
+            .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
+
+        // Plan again: the live state may have moved since the plan people reviewed.
+        let (spec, base) = self
+            .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
+            .await?;
+        let sets_desired = groups_setting_desired(&semantic_diff(base.as_ref(), &spec));
+        let planned = self.plan_spec(&spec, &sets_desired).await?;
+        if planned.plan.hash.as_str() != row.plan_hash.as_deref().unwrap_or_default() {
+            self.store_plan(id, &planned).await?;
+            return Err(ServiceError::Conflict(match &row.plan_hash {
+                Some(old) => format!(
+                    "the live state changed since the plan was made (plan {} is now {}): review the new plan and apply again",
+                    short(old),
+                    short(&planned.plan.hash)
+                ),
+                None => "this change had no plan yet: review the plan now shown and apply again"
+                    .to_owned(),
+            }));
+        }
+        if !planned.plan.errors.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "the plan has errors: {}",
+                planned
+                    .plan
+                    .errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+
+        let actor = caller.actor();
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        let row = changes::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
+        if let Some(why) = refusal(id, status_of(&row)?) {
+            return Err(ServiceError::Conflict(why));
+        }
+        let env = repo_store::environment(&mut tx, &row.environment)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("environment row missing")))?;
+        if env.last_applied_commit != row.base_commit {
+            return Err(ServiceError::Conflict(format!(
+                "{} moved on since change {id} was recorded (last applied {}): apply its newer change instead",
+                row.environment,
+                env.last_applied_commit.as_deref().map(short).unwrap_or("nothing")
+            )));
+        }
+        if let Some(lock) = applies::lock(&mut tx, &row.environment).await? {
+            if self.holder.sees_alive(&lock, Utc::now()) {
+                return Err(ServiceError::Conflict(format!(
+                    "{} is being applied by change {} since {}",
+                    row.environment, lock.change_id, lock.acquired_at
+                )));
+            }
+            if let Some(run) = applies::unfinished_runs(&mut tx)
+                .await?
+                .into_iter()
+                .find(|r| r.id == lock.run_id)
+            {
+                self.interrupt(&mut tx, &run, meta).await?;
+            }
+            applies::release(&mut tx, &row.environment).await?;
+        }
+        let run_id = applies::insert_run(
+            &mut tx,
+            id,
+            &row.environment,
+            &actor.name,
+            &planned.plan.hash,
+            &now,
+        )
+        .await?;
+        for (i, op) in planned.plan.operations.iter().enumerate() {
+            let json = serde_json::to_string(op).map_err(|e| ServiceError::Internal(e.into()))?;
+            applies::insert_step(&mut tx, run_id, i as u32 + 1, &json).await?;
+        }
+        applies::take_lock(
+            &mut tx,
+            &LockRow {
+                environment: row.environment.clone(),
+                change_id: id,
+                run_id,
+                holder_host: self.holder.host.clone(),
+                holder_pid: i64::from(self.holder.pid),
+                holder_id: self.holder.id.clone(),
+                acquired_at: now.clone(),
+                heartbeat_at: now.clone(),
+            },
+        )
+        .await?;
+        changes::set_status(&mut tx, id, ChangeStatus::Applying.as_str(), &now).await?;
+        let target = id.to_string();
+        append(
+            &mut tx,
+            NewEvent {
+                actor: actor.clone(),
+                action: "change.apply_started",
+                environment: Some(&row.environment),
+                target: Some(&target),
+                detail: json!({
+                    "run": run_id,
+                    "commit": row.commit_sha,
+                    "plan_hash": planned.plan.hash,
+                    "operations": planned.plan.operations.len(),
+                }),
+                meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+
+        let job = Job {
+            run_id,
+            change_id: id,
+            kind,
+            environment: row.environment,
+            commit: row.commit_sha,
+            region: planned.region,
+            operations: planned.plan.operations,
+            group_ids: planned.group_ids,
+            actor,
+            meta: meta.clone(),
+        };
+        let engine = self.clone();
+        tokio::spawn(async move { engine.run(job).await });
+        Ok(run_id)
+    }
+
+    /// Runs the steps of a started apply and records how it ended.
+    async fn run(self, job: Job) {
+        let started = Instant::now();
+        let heartbeat = {
+            let engine = self.clone();
+            let env = job.environment.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT);
+                loop {
+                    tick.tick().await;
+                    if let Ok(mut conn) = engine.store.pool().acquire().await {
+                        let _ = applies::heartbeat(&mut conn, &env, &engine.holder.id, &now_text())
+                            .await;
+                    }
+                }
+            })
+        };
+        let outcome = self.run_steps(&job).await;
+        heartbeat.abort();
+        let finished = self.finish(&job, outcome, started.elapsed()).await;
+        if let Err(e) = finished {
+            tracing::error!(change = job.change_id, error = %e, "recording the end of an apply failed");
+        }
+        // The live state changed: check drift now rather than at the next tick.
+        if let Err(e) = self.check_drift(&job.environment).await {
+            tracing::warn!(environment = %job.environment, error = %e, "drift check after apply failed");
+        }
+    }
+
+    /// `Ok(None)`: every step done; `Ok(Some(error))`: stopped at a failed step.
+    async fn run_steps(&self, job: &Job) -> ServiceResult<Option<String>> {
+        // The applier retries itself so that every attempt is recorded and audited.
+        let settings = AwsSettings {
+            max_attempts: 1,
+            ..self.settings.aws.clone()
+        };
+        let max_attempts = self.settings.aws.max_attempts.max(1);
+        let clients = Clients::for_region(&settings, &job.region).await;
+        let target = job.change_id.to_string();
+        for (i, op) in job.operations.iter().enumerate() {
+            let position = i as u32 + 1;
+            {
+                let mut conn = self.store.pool().acquire().await?;
+                applies::step_started(&mut conn, job.run_id, position, &now_text()).await?;
+            }
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let result = match execute(&clients, &op.action, &job.group_ids).await {
+                    Err(e) if attempt > 1 && already_done(&op.action, &e) => Ok(e.request_id),
+                    other => other,
+                };
+                let (status, request_id, error, retry) = match &result {
+                    Ok(request_id) => (StepStatus::Done, request_id.clone(), None, false),
+                    Err(e) => {
+                        let retry = e.is_retryable() && attempt < max_attempts;
+                        let status = if retry {
+                            StepStatus::Running
+                        } else {
+                            StepStatus::Failed
+                        };
+                        (status, e.request_id.clone(), Some(e.to_string()), retry)
+                    }
+                };
+                let mut tx = self.store.begin_write().await?;
+                applies::step_attempted(
+                    &mut tx,
+                    job.run_id,
+                    position,
+                    applies::Attempt {
+                        status: status.as_str(),
+                        attempts: attempt,
+                        request_id: request_id.as_deref(),
+                        error: error.as_deref(),
+                    },
+                    &now_text(),
+                )
+                .await?;
+                append(
+                    &mut tx,
+                    NewEvent {
+                        actor: job.actor.clone(),
+                        action: "aws.call",
+                        environment: Some(&job.environment),
+                        target: Some(&target),
+                        detail: json!({
+                            "run": job.run_id,
+                            "step": position,
+                            "call": op.aws_call,
+                            "resource": op.resource,
+                            "change": op.change,
+                            "attempt": attempt,
+                            "outcome": if error.is_none() { "ok" } else { "error" },
+                            "request_id": request_id,
+                            "error": error,
+                        }),
+                        meta: &job.meta,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                match error {
+                    None => break,
+                    Some(_) if retry => tokio::time::sleep(backoff(attempt)).await,
+                    Some(e) => return Ok(Some(format!("step {position} ({}): {e}", op.aws_call))),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn finish(
+        &self,
+        job: &Job,
+        outcome: ServiceResult<Option<String>>,
+        elapsed: Duration,
+    ) -> ServiceResult<()> {
+        let error = match outcome {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(change = job.change_id, error = ?e, "the apply stopped on an internal error");
+                Some(format!("tierdeck could not record a step: {e}"))
+            }
+        };
+        let now = now_text();
+        let target = job.change_id.to_string();
+        let mut tx = self.store.begin_write().await?;
+        let (run_status, change_status, action) = match error {
+            None => (RunStatus::Applied, ChangeStatus::Applied, "change.applied"),
+            Some(_) => (
+                RunStatus::Failed,
+                ChangeStatus::Failed,
+                "change.apply_failed",
+            ),
+        };
+        applies::finish_run(
+            &mut tx,
+            job.run_id,
+            run_status.as_str(),
+            error.as_deref(),
+            &now,
+        )
+        .await?;
+        changes::set_status(&mut tx, job.change_id, change_status.as_str(), &now).await?;
+        applies::release(&mut tx, &job.environment).await?;
+        let mut superseded = Vec::new();
+        if error.is_none() {
+            repo_store::set_last_applied(&mut tx, &job.environment, &job.commit).await?;
+            if job.kind == ChangeKind::Commit {
+                // A reconcile made before this apply aims at the old spec.
+                for (old, _) in
+                    changes::open_of_kind(&mut tx, &job.environment, Some("reconcile")).await?
+                {
+                    changes::supersede(&mut tx, old, Some(job.change_id), &now).await?;
+                    superseded.push(old);
+                }
+            }
+        }
+        append(
+            &mut tx,
+            NewEvent {
+                actor: job.actor.clone(),
+                action,
+                environment: Some(&job.environment),
+                target: Some(&target),
+                detail: json!({
+                    "run": job.run_id,
+                    "commit": job.commit,
+                    "operations": job.operations.len(),
+                    "elapsed_ms": elapsed.as_millis() as u64,
+                    "error": error,
+                    "superseded": superseded,
+                }),
+                meta: &job.meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(change = job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
+        Ok(())
+    }
+
+    /// Marks a run whose process died `interrupted`, with its change; in the caller's
+    /// transaction.
+    async fn interrupt(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        run: &RunRow,
+        meta: &RequestMeta,
+    ) -> ServiceResult<()> {
+        let now = now_text();
+        let cut = applies::interrupt_steps(tx, run.id, &now).await?;
+        applies::finish_run(
+            tx,
+            run.id,
+            RunStatus::Interrupted.as_str(),
+            Some("tierdeck stopped during the apply; plan again to see what is left"),
+            &now,
+        )
+        .await?;
+        if let Some(c) = changes::get(tx, run.change_id).await? {
+            if c.status == ChangeStatus::Applying.as_str() {
+                changes::set_status(tx, run.change_id, ChangeStatus::Interrupted.as_str(), &now)
+                    .await?;
+            }
+        }
+        let target = run.change_id.to_string();
+        append(
+            tx,
+            NewEvent {
+                actor: Actor::system(),
+                action: "change.interrupted",
+                environment: Some(&run.environment),
+                target: Some(&target),
+                detail: json!({
+                    "run": run.id,
+                    "started_by": run.started_by,
+                    "steps_cut_short": cut,
+                }),
+                meta,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// At start: applies whose process died become `interrupted` and their locks are freed.
+    /// Returns the changes marked.
+    pub async fn recover_applies(&self) -> ServiceResult<Vec<i64>> {
+        let meta = RequestMeta::default();
+        let mut tx = self.store.begin_write().await?;
+        let mut marked = Vec::new();
+        let now = Utc::now();
+        for run in applies::unfinished_runs(&mut tx).await? {
+            let lock = applies::lock(&mut tx, &run.environment).await?;
+            let held = lock
+                .as_ref()
+                .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
+            if held {
+                continue;
+            }
+            self.interrupt(&mut tx, &run, &meta).await?;
+            if lock.is_some_and(|l| l.run_id == run.id) {
+                applies::release(&mut tx, &run.environment).await?;
+            }
+            marked.push(run.change_id);
+        }
+        tx.commit().await?;
+        if !marked.is_empty() {
+            tracing::warn!(changes = ?marked, "applies cut short by a stop are marked interrupted");
+        }
+        Ok(marked)
+    }
+
+    /// The latest apply of a change with its steps, and how many there were.
+    pub(crate) async fn latest_apply(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        change_id: i64,
+    ) -> ServiceResult<(Option<ApplyRun>, u32)> {
+        let count = applies::run_count(conn, change_id).await? as u32;
+        let Some(run) = applies::latest_run(conn, change_id).await? else {
+            return Ok((None, count));
+        };
+        let internal = |e: String| ServiceError::Internal(anyhow::anyhow!("run {}: {e}", run.id));
+        let mut steps = Vec::new();
+        for s in applies::steps(conn, run.id).await? {
+            steps.push(ApplyStep {
+                position: s.position as u32,
+                operation: serde_json::from_str(&s.operation)
+                    .map_err(|e| internal(e.to_string()))?,
+                status: s.status.parse().map_err(internal)?,
+                attempts: s.attempts as u32,
+                request_id: s.request_id,
+                error: s.error,
+                started_at: s.started_at,
+                finished_at: s.finished_at,
+            });
+        }
+        Ok((
+            Some(ApplyRun {
+                id: run.id,
+                started_by: run.started_by,
+                plan_hash: run.plan_hash,
+                status: run.status.parse().map_err(internal)?,
+                error: run.error,
+                started_at: run.started_at,
+                finished_at: run.finished_at,
+                steps,
+            }),
+            count,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(host: &str, pid: i64, id: &str, heartbeat: DateTime<Utc>) -> LockRow {
+        LockRow {
+            environment: "prod".into(),
+            change_id: 1,
+            run_id: 1,
+            holder_host: host.into(),
+            holder_pid: pid,
+            holder_id: id.into(),
+            acquired_at: heartbeat.to_rfc3339(),
+            heartbeat_at: heartbeat.to_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn a_lock_is_held_while_its_process_runs_and_beats() {
+        let me = Holder::this_process();
+        let now = Utc::now();
+        let old = now - chrono::Duration::seconds(STALE_AFTER_SECS + 1);
+        // Our own lock.
+        assert!(me.sees_alive(&lock(&me.host, i64::from(me.pid), &me.id, old), now));
+        // Our pid under another id: an earlier run of this process (restarted container).
+        assert!(!me.sees_alive(&lock(&me.host, i64::from(me.pid), "other", now), now));
+        // A pid that does not run on this host.
+        assert!(!me.sees_alive(&lock(&me.host, i64::from(u32::MAX >> 1), "other", now), now));
+        // Another host: alive while it beats.
+        assert!(me.sees_alive(&lock("elsewhere", 1, "other", now), now));
+        assert!(!me.sees_alive(&lock("elsewhere", 1, "other", old), now));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 1..10 {
+            let d = backoff(attempt);
+            assert!(d <= Duration::from_secs(5), "{d:?}");
+            assert!(d >= Duration::from_millis(100), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Drift: a periodic plan of each environment's last applied spec against live AWS, and
+//! reconcile, which turns drift into a change.
+//!
+//! The plan is made as for a change that edits no `desired`, so capacity the autoscaler moved
+//! within [min, max] of a group with policies or schedules is not drift.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use domain::change::{ChangeKind, ChangeStatus, Drift};
+use domain::plan::Plan;
+use domain::Role;
+use serde_json::json;
+
+use crate::auth::{Actor, Caller, RequestMeta};
+use crate::error::{ServiceError, ServiceResult};
+use crate::service::plans::Planned;
+use crate::store::audit::{append, NewEvent};
+use crate::store::repo::EnvironmentRow;
+use crate::store::{applies, changes, now_text, repo as repo_store};
+use crate::Engine;
+
+/// The drift an environment row records.
+pub fn drift_of(row: &EnvironmentRow) -> Drift {
+    let Some(checked_at) = row.drift_checked_at.clone() else {
+        return Drift::Unchecked;
+    };
+    if let Some(error) = &row.drift_error {
+        return Drift::Unknown {
+            checked_at,
+            error: error.clone(),
+        };
+    }
+    match (&row.drift, &row.drifted_since) {
+        (Some(plan), Some(since)) => match serde_json::from_str::<Plan>(plan) {
+            Ok(plan) => Drift::Drifted {
+                checked_at,
+                since: since.clone(),
+                plan,
+            },
+            Err(e) => Drift::Unknown {
+                checked_at,
+                error: format!("the stored drift cannot be read: {e}"),
+            },
+        },
+        _ => Drift::InSync { checked_at },
+    }
+}
+
+fn operation_lines(plan: &Plan) -> Vec<String> {
+    plan.operations
+        .iter()
+        .map(ToString::to_string)
+        .chain(plan.errors.iter().map(ToString::to_string))
+        .collect()
+}
+
+impl Engine {
+    /// Plans the last applied spec of `env` against live AWS and records the result; drift
+    /// appearing, changing and clearing are audited. Skipped while the environment is applied.
+    pub async fn check_drift(&self, env: &str) -> ServiceResult<Drift> {
+        self.check_drift_planned(env).await.map(|(d, _)| d)
+    }
+
+    async fn check_drift_planned(&self, env: &str) -> ServiceResult<(Drift, Option<Planned>)> {
+        let (row, locked) = {
+            let mut conn = self.store.pool().acquire().await?;
+            let row = repo_store::environment(&mut conn, env)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("there is no environment `{env}`"))
+                })?;
+            let locked = applies::lock(&mut conn, env).await?.is_some();
+            (row, locked)
+        };
+        let Some(applied) = row.last_applied_commit.clone() else {
+            return Ok((Drift::Unchecked, None));
+        };
+        if locked {
+            return Ok((drift_of(&row), None));
+        }
+        let planned = async {
+            let (spec, _) = self.specs_at(env, &applied, None).await?;
+            self.plan_spec(&spec, &BTreeSet::new()).await
+        }
+        .await;
+        let now = now_text();
+        let meta = RequestMeta::default();
+        let mut tx = self.store.begin_write().await?;
+        let planned = match planned {
+            Ok(p) => p,
+            Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+            Err(e) => {
+                repo_store::set_drift_error(&mut tx, env, &e.to_string(), &now).await?;
+                tx.commit().await?;
+                tracing::warn!(environment = env, error = %e, "drift check could not run");
+                let row = self.environment_row(env).await?;
+                return Ok((drift_of(&row), None));
+            }
+        };
+        let before = repo_store::environment(&mut tx, env)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no environment `{env}`")))?;
+        let plan = &planned.plan;
+        let event = if plan.is_empty() {
+            repo_store::set_drift(&mut tx, env, None, &now).await?;
+            before
+                .drift_hash
+                .is_some()
+                .then(|| ("environment.drift_cleared", json!({ "commit": applied })))
+        } else {
+            let json = serde_json::to_string(plan).map_err(|e| ServiceError::Internal(e.into()))?;
+            let since = before.drifted_since.clone().unwrap_or_else(|| now.clone());
+            repo_store::set_drift(&mut tx, env, Some((&json, &plan.hash, &since)), &now).await?;
+            let detail = json!({
+                "commit": applied,
+                "plan_hash": plan.hash,
+                "operations": operation_lines(plan),
+            });
+            match &before.drift_hash {
+                None => Some(("environment.drift_detected", detail)),
+                Some(h) if h != &plan.hash => Some(("environment.drift_changed", detail)),
+                Some(_) => None,
+            }
+        };
+        if let Some((action, detail)) = event {
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: Actor::system(),
+                    action,
+                    environment: Some(env),
+                    target: None,
+                    detail,
+                    meta: &meta,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        let row = self.environment_row(env).await?;
+        Ok((drift_of(&row), Some(planned)))
+    }
+
+    async fn environment_row(&self, env: &str) -> ServiceResult<EnvironmentRow> {
+        let mut conn = self.store.pool().acquire().await?;
+        repo_store::environment(&mut conn, env)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no environment `{env}`")))
+    }
+
+    /// Checks every applied environment now.
+    pub async fn check_all_drift(&self) -> ServiceResult<()> {
+        let envs = {
+            let mut conn = self.store.pool().acquire().await?;
+            repo_store::environments(&mut conn).await?
+        };
+        for e in envs.iter().filter(|e| e.last_applied_commit.is_some()) {
+            if let Err(err) = self.check_drift(&e.name).await {
+                tracing::warn!(environment = %e.name, error = %err, "drift check failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks drift every `interval`, for ever.
+    pub async fn drift_poller(self, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.check_all_drift().await {
+                tracing::warn!(error = %e, "drift checks failed");
+            }
+        }
+    }
+
+    /// Turns the drift of `env` into a change that applies the last applied commit again.
+    pub async fn reconcile(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        env: &str,
+    ) -> ServiceResult<i64> {
+        caller.require(Role::Operator)?;
+        let row = self.environment_row(env).await?;
+        let Some(applied) = row.last_applied_commit.clone() else {
+            return Err(ServiceError::Conflict(format!(
+                "{env} was never applied by tierdeck: there is no applied spec to go back to"
+            )));
+        };
+        let (drift, planned) = self.check_drift_planned(env).await?;
+        let (plan, read_ms) = match (drift, planned) {
+            (Drift::Drifted { .. }, Some(p)) => (p.plan, p.read_ms),
+            (Drift::Unknown { error, .. }, _) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "the drift of {env} cannot be checked: {error}"
+                )))
+            }
+            (_, None) => {
+                return Err(ServiceError::Conflict(format!(
+                    "{env} is being applied now; reconcile after the apply"
+                )))
+            }
+            _ => {
+                return Err(ServiceError::Conflict(format!(
+                    "{env} has no drift: AWS matches the last applied commit {}",
+                    &applied[..applied.len().min(10)]
+                )))
+            }
+        };
+        let (name, email) = match caller {
+            Caller::User(p) => (p.name.to_string(), p.email.clone().unwrap_or_default()),
+            Caller::System => ("system".to_owned(), String::new()),
+        };
+        let now = now_text();
+        let message = format!(
+            "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
+            plan.operations.len(),
+            &applied[..applied.len().min(10)]
+        );
+        let view = domain::change::PlanView::Planned {
+            plan: plan.clone(),
+            read_ms,
+        };
+        let view_json =
+            serde_json::to_string(&view).map_err(|e| ServiceError::Internal(e.into()))?;
+        let mut tx = self.store.begin_write().await?;
+        let earlier =
+            changes::open_of_kind(&mut tx, env, Some(ChangeKind::Reconcile.as_str())).await?;
+        let id = changes::insert(
+            &mut tx,
+            changes::NewChange {
+                environment: env,
+                kind: ChangeKind::Reconcile.as_str(),
+                commit_sha: &applied,
+                base_commit: Some(&applied),
+                author_name: &name,
+                author_email: &email,
+                committed_at: &now,
+                message: &message,
+                status: ChangeStatus::Pending.as_str(),
+                file_diff: "[]",
+                semantic_diff: "[]",
+                spec_errors: "[]",
+            },
+            &now,
+        )
+        .await?;
+        changes::set_plan(&mut tx, id, &view_json, Some(&plan.hash), &now).await?;
+        for (old, _) in &earlier {
+            changes::supersede(&mut tx, *old, Some(id), &now).await?;
+        }
+        let target = id.to_string();
+        append(
+            &mut tx,
+            NewEvent {
+                actor: caller.actor(),
+                action: "change.reconcile_created",
+                environment: Some(env),
+                target: Some(&target),
+                detail: json!({
+                    "commit": applied,
+                    "plan_hash": plan.hash,
+                    "operations": plan.operations.len(),
+                    "superseded": earlier.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+                }),
+                meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

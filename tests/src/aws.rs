@@ -1,0 +1,247 @@
+//! Talking to the AWS emulator without tierdeck: raw Query-protocol calls to read back what an
+//! apply did or to change something behind tierdeck's back, and a fault-injecting proxy.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// Calls `action` of `service` (`autoscaling`, `ec2`, `rds`, `monitoring`) on the emulator at
+/// `url` and returns the XML answer; panics unless it succeeds.
+pub async fn query(url: &str, service: &str, action: &str, params: &[(&str, &str)]) -> String {
+    let version = match service {
+        "autoscaling" => "2011-01-01",
+        "ec2" => "2016-11-15",
+        "rds" => "2014-10-31",
+        "monitoring" => "2010-08-01",
+        other => panic!("no API version known for {other}"),
+    };
+    let mut form = vec![("Action", action), ("Version", version)];
+    form.extend_from_slice(params);
+    // The emulator routes by the credential scope; it does not check the signature.
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-2/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let res = reqwest::Client::new()
+        .post(format!("{url}/"))
+        .header("Authorization", auth)
+        .form(&form)
+        .send()
+        .await
+        .expect("calling the emulator");
+    let status = res.status();
+    let text = res.text().await.expect("the emulator's answer");
+    assert!(status.is_success(), "{service} {action}: {status}: {text}");
+    text
+}
+
+/// The text of every `<tag>…</tag>` in `xml`, in order.
+pub fn tag_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(after[..end].to_owned());
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+/// The first `<tag>` value, or a panic naming it.
+pub fn tag_value(xml: &str, tag: &str) -> String {
+    tag_values(xml, tag)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+}
+
+/// What the proxy does to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 400 `Throttling`, as AWS answers when its rate limit is hit.
+    Throttle,
+    /// 500 `InternalFailure`.
+    ServerError,
+    /// Never answers.
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    action: String,
+    fault: Fault,
+    /// How many more calls it hits; `None`: every call.
+    remaining: Option<u32>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    rules: Vec<Rule>,
+    /// Calls seen per action.
+    calls: BTreeMap<String, u32>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    state: Arc<Mutex<ProxyState>>,
+    http: reqwest::Client,
+}
+
+/// A proxy in front of the emulator, on a free loopback port, that fails chosen calls (by
+/// their Query-protocol `Action`) and passes everything else on.
+pub struct FaultProxy {
+    pub url: String,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let shared = Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            state: Arc::default(),
+            http: reqwest::Client::new(),
+        };
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FaultProxy { url, shared, task }
+    }
+
+    /// Fails the next `times` calls of `action` (every call when `None`).
+    pub fn fail(&self, action: &str, fault: Fault, times: Option<u32>) {
+        self.shared.state.lock().unwrap().rules.push(Rule {
+            action: action.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Lets every call through again.
+    pub fn heal(&self) {
+        self.shared.state.lock().unwrap().rules.clear();
+    }
+
+    /// Calls of `action` seen so far, failed or not.
+    pub fn calls(&self, action: &str) -> u32 {
+        let state = self.shared.state.lock().unwrap();
+        state.calls.get(action).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn action_of(body: &[u8]) -> String {
+    url_decode_pairs(body)
+        .into_iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let decode = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default()
+            };
+            Some((decode(k), decode(v)))
+        })
+        .collect()
+}
+
+fn aws_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+    );
+    (status, [("content-type", "text/xml")], body).into_response()
+}
+
+async fn forward(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let action = action_of(&body);
+    let fault = {
+        let mut state = s.state.lock().unwrap();
+        *state.calls.entry(action.clone()).or_default() += 1;
+        let rule = state
+            .rules
+            .iter_mut()
+            .find(|r| r.action == action && r.remaining.is_none_or(|n| n > 0));
+        rule.map(|r| {
+            if let Some(n) = &mut r.remaining {
+                *n -= 1;
+            }
+            r.fault
+        })
+    };
+    match fault {
+        Some(Fault::Throttle) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "Throttling",
+                "Rate exceeded",
+            )
+        }
+        Some(Fault::ServerError) => {
+            return aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Receiver",
+                "InternalFailure",
+                "An internal error occurred",
+            )
+        }
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        None => {}
+    }
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut req = s
+        .http
+        .request(method, format!("{}{path}", s.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    match req.send().await {
+        Ok(res) => {
+            let status = res.status();
+            let headers = res.headers().clone();
+            let bytes = res.bytes().await.unwrap_or_default();
+            let mut out = Response::new(Body::from(bytes));
+            *out.status_mut() = status;
+            for (name, value) in &headers {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out.headers_mut().insert(name, value.clone());
+                }
+            }
+            out
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
