@@ -3,13 +3,16 @@
 //! `cargo bench -p tierdeck-tests --bench plan` after `cargo leptos build --release`.
 //!
 //! 1. `examples/petclinic` prod: 20 plans through `POST /api/v1/changes/{id}/plan`, with the
-//!    time tierdeck spent reading the live state (its describe calls run concurrently);
-//! 2. a synthetic environment of 200 groups.
+//!    time tierdeck spent reading the live state (its describe calls run concurrently), next to
+//!    the same describe calls made one after another from here (their summed time);
+//! 2. applying prod: the first full apply, then a one-field change;
+//! 3. a synthetic environment of 200 groups.
 
 use std::time::Instant;
 
-use tierdeck_tests::git::SpecRepo;
-use tierdeck_tests::{wait_for, Moto, TestApp};
+use tierdeck_tests::aws::query;
+use tierdeck_tests::git::{SpecRepo, SEJIN};
+use tierdeck_tests::{wait_for, Api, Moto, TestApp};
 
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -45,6 +48,118 @@ async fn plans(moto: &Moto, repo: &SpecRepo, env: &str, n: usize) {
     report(&format!("{env}: live state read inside it"), read);
 }
 
+/// The describe calls a prod plan makes, one after another; returns their summed time.
+async fn describes_in_turn(moto: &Moto) -> f64 {
+    let start = Instant::now();
+    for g in ["petclinic-prod-web", "petclinic-prod-was"] {
+        query(
+            &moto.url,
+            "autoscaling",
+            "DescribeAutoScalingGroups",
+            &[("AutoScalingGroupNames.member.1", g)],
+        )
+        .await;
+        query(
+            &moto.url,
+            "autoscaling",
+            "DescribePolicies",
+            &[("AutoScalingGroupName", g)],
+        )
+        .await;
+        query(
+            &moto.url,
+            "autoscaling",
+            "DescribeScheduledActions",
+            &[("AutoScalingGroupName", g)],
+        )
+        .await;
+        let prefix = format!("tierdeck-{g}-cpu-");
+        query(
+            &moto.url,
+            "monitoring",
+            "DescribeAlarms",
+            &[("AlarmNamePrefix", prefix.as_str())],
+        )
+        .await;
+    }
+    query(
+        &moto.url,
+        "rds",
+        "DescribeDBInstances",
+        &[("DBInstanceIdentifier", "petclinic-prod-db")],
+    )
+    .await;
+    let names = [
+        "petclinic-prod-ext-alb-sg",
+        "petclinic-prod-web-sg",
+        "petclinic-prod-int-alb-sg",
+        "petclinic-prod-was-sg",
+        "petclinic-prod-db-sg",
+    ];
+    let mut params = vec![("Filter.1.Name".to_owned(), "group-name".to_owned())];
+    for (i, n) in names.iter().enumerate() {
+        params.push((format!("Filter.1.Value.{}", i + 1), (*n).to_owned()));
+    }
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    query(&moto.url, "ec2", "DescribeSecurityGroups", &params).await;
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Applies change `id` and returns the wall time until it is applied.
+async fn timed_apply(api: &Api, id: &serde_json::Value) -> f64 {
+    let start = Instant::now();
+    let res = api.post(&format!("/api/v1/changes/{id}/apply")).await;
+    assert_eq!(res.status(), 202);
+    wait_for("the apply", 300, || async {
+        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["summary"]["status"] == "applied").then_some(())
+    })
+    .await;
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn applies(moto: &Moto, repo: &SpecRepo) {
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    let api = app.api_as("olga", "operator").await;
+    let planned = |id: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            wait_for("the plan", 60, || async {
+                let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+                (d["plan"]["state"] == "planned").then_some(d)
+            })
+            .await
+        }
+    };
+    let id = api.change_for("prod", &repo.head()).await["id"].clone();
+    let d = planned(id.clone()).await;
+    let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
+    println!(
+        "prod: first full apply ({n} operations): {:.0} ms",
+        timed_apply(&api, &id).await
+    );
+    let commit = repo.commit(
+        SEJIN,
+        "Let the was evening peak reach 8",
+        repo.replace_in(
+            "environments/prod/autoscaling.yaml",
+            "timezone: Asia/Seoul, min: 5, max: 7 }",
+            "timezone: Asia/Seoul, min: 5, max: 8 }",
+        ),
+    );
+    assert_eq!(api.post("/api/v1/sync").await.status(), 200);
+    let id = api.change_for("prod", &commit).await["id"].clone();
+    let d = planned(id.clone()).await;
+    let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
+    println!(
+        "prod: one-field change apply ({n} operation): {:.0} ms",
+        timed_apply(&api, &id).await
+    );
+}
+
 fn synthetic_repo(groups: usize) -> SpecRepo {
     let repo = SpecRepo::petclinic();
     repo.commit(("Bench", "bench@example.com"), "A large environment", |work| {
@@ -68,6 +183,15 @@ async fn main() {
     let repo = SpecRepo::petclinic();
     moto.sandbox(&repo.work).await;
     plans(&moto, &repo, "prod", 20).await;
+    let floor: Vec<f64> = {
+        let mut v = Vec::new();
+        for _ in 0..20 {
+            v.push(describes_in_turn(&moto).await);
+        }
+        v
+    };
+    report("prod: the same describe calls in turn, summed", floor);
+    applies(&moto, &repo).await;
 
     let large = synthetic_repo(200);
     let started = Instant::now();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use tierdeck_tests::{free_port, workspace, TestApp, PASSWORD};
+use tierdeck_tests::{free_port, wait_for, workspace, TestApp, PASSWORD};
 use tokio::process::{Child, Command};
 
 struct Browser {
@@ -96,6 +96,21 @@ impl Browser {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The text of the first element matching `css` now (empty when there is none), read in
+    /// one script call so an element re-rendered meanwhile cannot go stale.
+    async fn text_now(&self, css: &str) -> String {
+        self.client
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn type_into(&self, id: &str, text: &str) {
@@ -348,5 +363,84 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     b.screenshot("environment").await;
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() {
+    use tierdeck_tests::aws::{Fault, FaultProxy};
+    use tierdeck_tests::git::SpecRepo;
+    use tierdeck_tests::Moto;
+    let moto = Moto::start().await;
+    moto.sandbox(&workspace().join("examples/petclinic")).await;
+    // The database call's first attempt hangs until it times out: the page has time to show
+    // the run half done.
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.fail("ModifyDBInstance", Fault::Hang, Some(1));
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "4")],
+    )
+    .await;
+    app.add_user("olga", "operator").await;
+    let api = app.api_as("ops", "operator").await;
+    let id = api.change_for("prod", &repo.head()).await["id"].clone();
+    wait_for("the plan", 30, || async {
+        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["plan"]["state"] == "planned").then_some(())
+    })
+    .await;
+
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &format!("/changes/{id}"), "olga").await;
+    assert_eq!(b.text("#apply-h").await, "Apply");
+    b.client
+        .execute("window.__same_page = true; return true;", vec![])
+        .await
+        .unwrap();
+    b.click(Locator::XPath("//button[normalize-space()='Apply']"))
+        .await;
+    // Half way: the steps before the database are done, the database call runs.
+    // Read in one script call: the section re-renders every second, so an element found in
+    // one call may be gone in the next.
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let run = b.text_now("p.run").await;
+        if !run.is_empty() && !seen.contains(&run) {
+            seen.push(run.clone());
+        }
+        if run.contains("applied") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.iter()
+            .any(|r| r.contains("applying — 35 of 36 steps done")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("applied — 36 of 36 steps done"),
+        "{seen:#?}"
+    );
+    let same = b
+        .client
+        .execute("return window.__same_page === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, serde_json::Value::Bool(true), "no reload");
+    // The page reloads the change itself when the run ends.
+    wait_for("the status badge to say applied", 10, || async {
+        let h1 = b.text_now("main h1").await;
+        h1.contains("applied").then_some(())
+    })
+    .await;
+    b.screenshot("change-applied").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }
