@@ -46,6 +46,10 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// This process, as the holder of environment locks.
     pub holder: service::apply::Holder,
+    /// AWS clients per region and attempt count, built once so connections are reused.
+    clients: std::sync::Arc<
+        tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
+    >,
 }
 
 impl Engine {
@@ -54,6 +58,23 @@ impl Engine {
             store,
             settings,
             holder: service::apply::Holder::this_process(),
+            clients: Default::default(),
         }
+    }
+
+    /// The AWS clients for `region`, making at most `max_attempts` calls per request.
+    pub async fn aws_clients(&self, region: &str, max_attempts: u32) -> aws::observe::Clients {
+        let mut cache = self.clients.lock().await;
+        let key = (region.to_owned(), max_attempts);
+        if let Some(c) = cache.get(&key) {
+            return c.clone();
+        }
+        let settings = aws::AwsSettings {
+            max_attempts,
+            ..self.settings.aws.clone()
+        };
+        let c = aws::observe::Clients::for_region(&settings, region).await;
+        cache.insert(key, c.clone());
+        c
     }
 }

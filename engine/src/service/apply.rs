@@ -20,8 +20,6 @@ use serde_json::json;
 
 use crate::auth::{Actor, Caller, RequestMeta};
 use crate::aws::execute::{already_done, execute};
-use crate::aws::observe::Clients;
-use crate::aws::AwsSettings;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::applies::{self, LockRow, RunRow};
 use crate::store::audit::{append, NewEvent};
@@ -307,12 +305,8 @@ impl Engine {
     /// `Ok(None)`: every step done; `Ok(Some(error))`: stopped at a failed step.
     async fn run_steps(&self, job: &Job) -> ServiceResult<Option<String>> {
         // The applier retries itself so that every attempt is recorded and audited.
-        let settings = AwsSettings {
-            max_attempts: 1,
-            ..self.settings.aws.clone()
-        };
+        let clients = self.aws_clients(&job.region, 1).await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
-        let clients = Clients::for_region(&settings, &job.region).await;
         let target = job.change_id.to_string();
         for (i, op) in job.operations.iter().enumerate() {
             let position = i as u32 + 1;

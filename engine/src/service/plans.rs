@@ -8,7 +8,7 @@ use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
 
 use crate::auth::Caller;
-use crate::aws::observe::{observe, Clients};
+use crate::aws::observe::observe;
 use crate::aws::AwsError;
 use crate::error::{ServiceError, ServiceResult};
 use crate::repo::git::Mirror;
@@ -44,7 +44,9 @@ impl Engine {
             .region
             .clone()
             .unwrap_or_else(|| self.settings.aws.default_region.clone());
-        let clients = Clients::for_region(&self.settings.aws, &region).await;
+        let clients = self
+            .aws_clients(&region, self.settings.aws.max_attempts)
+            .await;
         let observed = observe(&clients, spec).await?;
         Ok(Planned {
             plan: plan(spec, &observed.state, sets_desired),
