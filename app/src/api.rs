@@ -298,14 +298,68 @@ pub async fn load_apply_state(id: i64) -> Result<ApplyState, ServerFnError> {
     })
 }
 
-/// Plans again and starts applying (operators); returns the run's id.
+/// Plans again, checks the gates and starts applying (operators); returns the run's id. An
+/// emergency (outside the change windows) needs a reason.
 #[server(prefix = "/sfn", endpoint = "apply")]
-pub async fn apply_change(id: i64) -> Result<i64, ServerFnError> {
+pub async fn apply_change(
+    id: i64,
+    #[server(default)] emergency_reason: Option<String>,
+) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
-        .apply_change(&caller, &auth.meta, id)
+        .apply_change(&caller, &auth.meta, id, emergency_reason.as_deref())
         .await
         .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "approve")]
+pub async fn approve_change(
+    id: i64,
+    #[server(default)] comment: Option<String>,
+) -> Result<(), ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .approve(&caller, &auth.meta, id, comment.as_deref())
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "reject")]
+pub async fn reject_change(
+    id: i64,
+    #[server(default)] reason: Option<String>,
+) -> Result<(), ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .reject(&caller, &auth.meta, id, reason.as_deref())
+        .await
+        .map_err(ssr::fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "comment")]
+pub async fn comment_change(
+    id: i64,
+    #[server(default)] comment: Option<String>,
+) -> Result<(), ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .comment(&caller, &auth.meta, id, comment.as_deref())
+        .await
+        .map_err(ssr::fail)
+}
+
+/// Changes the caller could approve now.
+#[server(prefix = "/sfn", endpoint = "waiting")]
+pub async fn load_waiting() -> Result<Vec<ChangeSummary>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.waiting_for(&caller).await.map_err(ssr::fail)
+}
+
+/// The notification delivery log (admins).
+#[server(prefix = "/sfn", endpoint = "notifications")]
+pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.notification_log(&caller).await.map_err(ssr::fail)
 }
 
 /// Plans a change against live AWS now.

@@ -158,7 +158,19 @@ pub struct ChangeDetail {
     pub files: Vec<FileDiff>,
     pub semantic_diff: Vec<FieldEdit>,
     pub spec_errors: Vec<SpecError>,
+    /// Guardrails the spec breaks; any makes the change `blocked`.
+    #[serde(default)]
+    pub guardrails: Vec<crate::guardrails::Violation>,
     pub superseded_by: Option<i64>,
+    /// Reviews and the approvals that count; `None` when the spec cannot be read.
+    #[serde(default)]
+    pub approvals: Option<crate::approval::Approvals>,
+    /// What the caller may do now, with the reason for each refusal.
+    #[serde(default)]
+    pub actions: Option<crate::approval::ChangeActions>,
+    /// The environment's change windows in words (empty: any time).
+    #[serde(default)]
+    pub change_windows: String,
     /// The latest plan against live AWS, for changes that can still be applied.
     pub plan: Option<PlanView>,
     pub planned_at: Option<String>,
@@ -253,6 +265,9 @@ pub struct ApplyStep {
 pub struct ApplyRun {
     pub id: i64,
     pub started_by: String,
+    /// Why it ran outside the change windows, when it did.
+    #[serde(default)]
+    pub emergency: Option<String>,
     pub plan_hash: String,
     pub status: RunStatus,
     pub error: Option<String>,

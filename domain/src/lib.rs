@@ -5,9 +5,12 @@
 //! does I/O or knows about a web framework, a database or AWS, so it builds for the browser too
 //! (Cargo enforces that: see this crate's dependencies).
 
+pub mod approval;
 pub mod audit;
 pub mod change;
 pub mod cron;
+pub mod guardrails;
+pub mod notify;
 pub mod observed;
 pub mod plan;
 pub mod role;

@@ -9,6 +9,10 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error("this needs the {required} role (you are {held})")]
     Forbidden { required: Role, held: Role },
+    /// Allowed for the role, but not for this person or this change (an author approving
+    /// their own change).
+    #[error("{0}")]
+    Denied(String),
     #[error("{0}")]
     NotFound(String),
     /// Input that does not meet the rules; `field` names the parameter.
@@ -41,7 +45,7 @@ impl ServiceError {
     pub fn code(&self) -> &'static str {
         match self {
             ServiceError::Unauthenticated(_) => "unauthenticated",
-            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::Forbidden { .. } | ServiceError::Denied(_) => "forbidden",
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Invalid { .. } => "invalid",
             ServiceError::Conflict(_) => "conflict",
@@ -55,7 +59,7 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::Unauthenticated(_) => 401,
-            ServiceError::Forbidden { .. } => 403,
+            ServiceError::Forbidden { .. } | ServiceError::Denied(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Invalid { .. } => 422,
             ServiceError::Conflict(_) => 409,

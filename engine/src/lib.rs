@@ -26,6 +26,11 @@ pub struct EngineSettings {
     /// The spec repository, when one is configured.
     pub repo: Option<repo::RepoSettings>,
     pub aws: aws::AwsSettings,
+    /// Approvals stop counting after this long.
+    pub approval_lifetime: Duration,
+    pub notify: service::notify::NotifySettings,
+    /// The panel's address as people reach it, for links in notifications.
+    pub public_url: Option<String>,
 }
 
 impl Default for EngineSettings {
@@ -35,6 +40,9 @@ impl Default for EngineSettings {
             throttle_window: Duration::from_secs(15 * 60),
             repo: None,
             aws: aws::AwsSettings::default(),
+            approval_lifetime: Duration::from_secs(24 * 3600),
+            notify: service::notify::NotifySettings::default(),
+            public_url: None,
         }
     }
 }
@@ -47,6 +55,8 @@ pub struct Engine {
     /// This process, as the holder of environment locks.
     pub holder: service::apply::Holder,
     /// AWS clients per region and attempt count, built once so connections are reused.
+    /// Wakes the notification worker.
+    notify_wake: std::sync::Arc<tokio::sync::Notify>,
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -54,7 +64,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, settings: EngineSettings) -> Self {
+        // Outgoing HTTPS (notifications) uses the crypto the AWS SDK already builds; an error
+        // only means a provider was installed before.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Self {
+            notify_wake: Default::default(),
             store,
             settings,
             holder: service::apply::Holder::this_process(),

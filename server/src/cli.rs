@@ -180,11 +180,23 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
         operation_timeout: attempt_timeout * config.aws.max_attempts
             + std::time::Duration::from_secs(10),
     };
+    let n = &config.notifications;
+    let notify = engine::service::notify::NotifySettings {
+        slack_url: n.slack_url.as_ref().map(|s| s.expose().to_owned()),
+        webhook_url: n.webhook_url.as_ref().map(|s| s.expose().to_owned()),
+        max_attempts: n.max_attempts,
+        first_retry: std::time::Duration::from_secs(n.first_retry_secs),
+    };
     Ok(Engine::new(
         store,
         EngineSettings {
             repo,
             aws,
+            approval_lifetime: std::time::Duration::from_secs(
+                config.approvals.lifetime_hours * 3600,
+            ),
+            notify,
+            public_url: config.server.public_url.clone(),
             ..EngineSettings::default()
         },
     ))

@@ -37,6 +37,45 @@ pub struct Config {
     pub aws: AwsConfig,
     pub prometheus: PrometheusConfig,
     pub pollers: PollersConfig,
+    pub approvals: ApprovalsConfig,
+    pub notifications: NotificationsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Approvals stop counting after this many hours.
+    pub lifetime_hours: u64,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self { lifetime_hours: 24 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// A Slack-compatible incoming webhook: receives `{"text": "…"}` (secret: it holds a token).
+    pub slack_url: Option<Secret>,
+    /// A generic receiver: `{"event", "environment", "change", "text", "at"}` (secret).
+    pub webhook_url: Option<Secret>,
+    /// Delivery attempts before giving up.
+    pub max_attempts: u32,
+    /// Seconds before the first retry; doubled after each failure.
+    pub first_retry_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            slack_url: None,
+            webhook_url: None,
+            max_attempts: 6,
+            first_retry_secs: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -298,6 +337,25 @@ impl Config {
         if self.aws.region.trim().is_empty() {
             return Err(err("`aws.region` must not be empty"));
         }
+        for (key, value) in [
+            ("notifications.slack_url", &self.notifications.slack_url),
+            ("notifications.webhook_url", &self.notifications.webhook_url),
+        ] {
+            if let Some(v) = value {
+                let ok = url::Url::parse(v.expose())
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    // The value may hold a token: it is not repeated.
+                    return Err(err(format!("`{key}` must be an http or https URL")));
+                }
+            }
+        }
+        if !(1..=20).contains(&self.notifications.max_attempts) {
+            return Err(err("`notifications.max_attempts` must be between 1 and 20"));
+        }
+        if self.approvals.lifetime_hours == 0 {
+            return Err(err("`approvals.lifetime_hours` must be at least 1"));
+        }
         if !(1..=10).contains(&self.aws.max_attempts) {
             return Err(err("`aws.max_attempts` must be between 1 and 10"));
         }
@@ -340,7 +398,16 @@ fn apply_override(
         return Ok(None);
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    let known_sections = ["server", "database", "repo", "aws", "prometheus", "pollers"];
+    let known_sections = [
+        "server",
+        "database",
+        "repo",
+        "aws",
+        "prometheus",
+        "pollers",
+        "approvals",
+        "notifications",
+    ];
     if !known_sections.contains(&section.as_str()) {
         return Err(err(format!(
             "`{var}` names no configuration section: use one of {}",
@@ -451,7 +518,7 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVR__LISTEN", "x")],
-                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers",
+                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, notifications",
             ),
             (
                 None,

@@ -180,7 +180,7 @@ fn synthetic_repo(groups: usize) -> SpecRepo {
 #[tokio::main]
 async fn main() {
     let moto = Moto::start().await;
-    let repo = SpecRepo::petclinic();
+    let repo = SpecRepo::petclinic_ungated();
     moto.sandbox(&repo.work).await;
     plans(&moto, &repo, "prod", 20).await;
     let floor: Vec<f64> = {

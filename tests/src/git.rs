@@ -21,6 +21,26 @@ pub const SEUNG: Author = ("Seung Lo", "seung.lo@petclinic.example");
 impl SpecRepo {
     /// A repository holding `examples/petclinic`, committed by Sejin and pushed to `main`.
     pub fn petclinic() -> SpecRepo {
+        Self::petclinic_with(|_| {})
+    }
+
+    /// `examples/petclinic` with prod needing no approvals and open at any time: for tests of
+    /// applying itself, not of its gates.
+    pub fn petclinic_ungated() -> SpecRepo {
+        Self::petclinic_with(|work| {
+            let p = work.join("environments/prod/environment.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            let text = text.replace("required: 2", "required: 0");
+            let text: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("change_windows") && !l.contains("days: ["))
+                .collect();
+            std::fs::write(&p, text.join("\n") + "\n").unwrap();
+        })
+    }
+
+    /// `examples/petclinic`, edited by `edit` in the working tree before the first commit.
+    pub fn petclinic_with(edit: impl FnOnce(&Path)) -> SpecRepo {
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("specs.git");
         let work = dir.path().join("work");
@@ -49,7 +69,7 @@ impl SpecRepo {
         );
         run(&repo.work, &["checkout", "-q", "-B", "main"]);
         copy_dir(&workspace().join("examples/petclinic"), &repo.work);
-        repo.commit(SEJIN, "Add the PetClinic environments", |_| {});
+        repo.commit(SEJIN, "Add the PetClinic environments", edit);
         repo
     }
 

@@ -86,7 +86,7 @@ async fn group_xml(moto: &str, name: &str) -> String {
 #[tokio::test]
 async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     let moto = sandboxed_moto().await;
-    let repo = SpecRepo::petclinic();
+    let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
         3600,
@@ -303,7 +303,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
 async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_time_out() {
     let moto = sandboxed_moto().await;
     let proxy = FaultProxy::start(&moto.url).await;
-    let repo = SpecRepo::petclinic();
+    let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
         3600,
@@ -410,7 +410,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
 async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_finishes_it() {
     let moto = sandboxed_moto().await;
     let proxy = FaultProxy::start(&moto.url).await;
-    let repo = SpecRepo::petclinic();
+    let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
         3600,

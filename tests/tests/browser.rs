@@ -377,7 +377,7 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     // the run half done.
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.fail("ModifyDBInstance", Fault::Hang, Some(1));
-    let repo = SpecRepo::petclinic();
+    let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
         3600,

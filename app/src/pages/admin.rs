@@ -5,8 +5,8 @@ use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_users, CreateUser, ResetPassword, SetDisabled, SetRole};
-use crate::components::{ActionResult, ErrorBox};
+use crate::api::{list_users, load_notifications, CreateUser, ResetPassword, SetDisabled, SetRole};
+use crate::components::{utc, ActionResult, ErrorBox};
 use crate::CurrentUser;
 
 #[component]
@@ -134,6 +134,57 @@ pub fn Admin() -> impl IntoView {
                     <button type="submit">"Create user"</button>
                 </ActionForm>
             </section>
+            <Deliveries />
         </Show>
+    }
+}
+
+/// The notification delivery log.
+#[component]
+fn Deliveries() -> impl IntoView {
+    let log = Resource::new(|| (), |_| load_notifications());
+    view! {
+        <section class="card" aria-labelledby="deliveries-h">
+            <h2 id="deliveries-h">"Notifications"</h2>
+            <p class="muted">"Webhooks sent for approvals, applies, failures, drift and emergencies (newest first). Set "
+                <code>"[notifications] slack_url"</code> " or " <code>"webhook_url"</code> " to send them."</p>
+            <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match log.await {
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p>"Nothing sent yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="deliveries">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"When (UTC)"</th>
+                                            <th scope="col">"Event"</th>
+                                            <th scope="col">"To"</th>
+                                            <th scope="col">"Status"</th>
+                                            <th scope="col">"Attempts"</th>
+                                            <th scope="col">"Message"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.into_iter().map(|d| view! {
+                                            <tr>
+                                                <td>{utc(&d.created_at)}</td>
+                                                <td>{d.event}</td>
+                                                <td>{d.receiver}</td>
+                                                <td><span class=format!("badge delivery-{}", d.status)>{d.status.clone()}</span>
+                                                    {d.last_error.map(|e| view! { <br /><span class="step-error">{e}</span> })}</td>
+                                                <td class="num">{d.attempts}</td>
+                                                <td>{d.text}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }

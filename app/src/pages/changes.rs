@@ -2,21 +2,24 @@
 
 use std::time::Duration;
 
+use domain::approval::{Approvals, ChangeActions, Permission, Verdict};
 use domain::change::{
     ApplyRun, ChangeDetail, ChangeKind, ChangeStatus, ChangeSummary, FileDiff, FileStatus,
     PlanView, StepStatus,
 };
+use domain::plan::Operation;
 use domain::spec::EditKind;
-use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{load_apply_state, load_change, load_changes, ApplyChange, ReplanChange};
+use crate::api::{
+    load_apply_state, load_change, load_changes, ApplyChange, ApproveChange, CommentChange,
+    RejectChange, ReplanChange,
+};
 use crate::components::{
     file_anchor, short, utc, ActionResult, ErrorBox, Operations, SpecErrors, StatusBadge,
 };
-use crate::CurrentUser;
 
 /// Files with more diff lines than this start folded.
 const FOLD_LINES: usize = 300;
@@ -229,10 +232,15 @@ fn ApplySteps(run: ApplyRun) -> impl IntoView {
 #[component]
 fn ApplySection(
     id: i64,
-    may_apply: bool,
+    environment: String,
+    permission: Option<Permission>,
+    needs_emergency: bool,
+    windows: String,
+    operations: Vec<Operation>,
     apply: ServerAction<ApplyChange>,
     finished: RwSignal<u32>,
 ) -> impl IntoView {
+    let confirm = StoredValue::new((environment, windows, operations, permission));
     let tick = RwSignal::new(0u32);
     let state = Resource::new(
         move || (apply.version().get(), tick.get()),
@@ -259,16 +267,40 @@ fn ApplySection(
                 match state.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(s) => {
-                        let can_apply = may_apply && matches!(
-                            s.status,
-                            ChangeStatus::Pending | ChangeStatus::Approved | ChangeStatus::Failed | ChangeStatus::Interrupted
-                        );
+                        let (env, windows, ops, permission) = confirm.get_value();
+                        let can_apply = s.status != ChangeStatus::Applying
+                            && permission.as_ref().is_some_and(Permission::allowed);
                         let again = matches!(s.status, ChangeStatus::Failed | ChangeStatus::Interrupted);
+                        let why_not = match (&permission, s.status) {
+                            (_, ChangeStatus::Applying) => None,
+                            (Some(Permission::Denied(why)), _) => Some(why.clone()),
+                            _ => None,
+                        };
+                        let risky: Vec<Operation> = ops.iter().filter(|o| o.risk.is_some()).cloned().collect();
                         view! {
+                            {why_not.map(|why| view! { <p class="muted why-not">"Apply: " {why}</p> })}
                             {can_apply.then(|| view! {
-                                <ActionForm action=apply attr:class="inline">
+                                <ActionForm action=apply attr:class="stack confirm-apply">
                                     <input type="hidden" name="id" value=id.to_string() />
-                                    <button type="submit">{if again { "Apply again" } else { "Apply" }}</button>
+                                    <p><strong>{format!("Apply {} operation{} to {env}.", ops.len(), if ops.len() == 1 { "" } else { "s" })}</strong>
+                                        " tierdeck plans again first and stops if the plan differs from the one above."</p>
+                                    {(!risky.is_empty()).then(|| view! {
+                                        <p>"Risks:"</p>
+                                        <ul class="risks">{risky.into_iter().map(|o| view! {
+                                            <li><span class="resource">{o.resource}</span> ": " <code>{o.change}</code> " — " <span class="risk">{o.risk.unwrap_or_default()}</span></li>
+                                        }).collect_view()}</ul>
+                                    })}
+                                    {needs_emergency.then(|| view! {
+                                        <p class="notice error" role="alert">"Outside the change windows (" {windows.clone()} "): this is an emergency apply. It is audited and everyone is notified."</p>
+                                        <label>"Why it cannot wait" <textarea name="emergency_reason" required=true rows="2"></textarea></label>
+                                    })}
+                                    <div class="buttons">
+                                        <button type="submit">{match (again, needs_emergency) {
+                                            (_, true) => "Apply as an emergency",
+                                            (true, false) => "Apply again",
+                                            (false, false) => "Apply",
+                                        }}</button>
+                                    </div>
                                 </ActionForm>
                                 {again.then(|| view! { <p class="muted">"Plan again first: the plan shows what is left, and an apply only runs the plan you see."</p> })}
                             })}
@@ -287,6 +319,90 @@ fn ApplySection(
     }
 }
 
+/// Who approved, rejected or commented, and the forms the caller may use.
+#[component]
+fn ReviewPanel(
+    id: i64,
+    approvals: Option<Approvals>,
+    actions: Option<ChangeActions>,
+    approve: ServerAction<ApproveChange>,
+    reject: ServerAction<RejectChange>,
+    comment: ServerAction<CommentChange>,
+) -> impl IntoView {
+    let Some(a) = approvals else {
+        return view! { <p class="muted">"No reviews: the spec of this change cannot be read."</p> }.into_any();
+    };
+    let heading = if a.required == 0 {
+        "This environment needs no approvals.".to_owned()
+    } else {
+        format!(
+            "{} of {} approval{} of the current plan{}.",
+            a.counted,
+            a.required,
+            if a.required == 1 { "" } else { "s" },
+            if a.allow_self_approval {
+                ""
+            } else {
+                "; authors cannot approve their own changes"
+            }
+        )
+    };
+    let (approve_ok, reject_ok) = match &actions {
+        Some(x) => (x.approve.clone(), x.reject.clone()),
+        None => (
+            Permission::Denied("Sign in to review.".into()),
+            Permission::Denied("Sign in to review.".into()),
+        ),
+    };
+    view! {
+        <p class="approvals-count" role="status">{heading}</p>
+        {(!a.reviews.is_empty()).then(|| view! {
+            <ul class="reviews">{a.reviews.into_iter().map(|r| {
+                let verb = match r.verdict { Verdict::Approve => "approved", Verdict::Reject => "rejected", Verdict::Comment => "commented" };
+                view! {
+                    <li class=format!("review review-{}", r.verdict.as_str())>
+                        <strong>{r.user}</strong> " " {verb} " · " {utc(&r.created_at)} " UTC"
+                        {r.plan_hash.filter(|_| r.verdict == Verdict::Approve).map(|h| view! { " · plan " <code>{h.chars().take(12).collect::<String>()}</code> })}
+                        {r.not_counted.map(|why| view! { " · " <span class="muted">"does not count: " {why}</span> })}
+                        {r.comment.map(|c| view! { <blockquote>{c}</blockquote> })}
+                    </li>
+                }
+            }).collect_view()}</ul>
+        })}
+        <ActionResult value=Signal::derive(move || approve.value().get()) ok=|_: ()| "Approved.".to_owned() />
+        <ActionResult value=Signal::derive(move || reject.value().get()) ok=|_: ()| "Rejected.".to_owned() />
+        <ActionResult value=Signal::derive(move || comment.value().get()) ok=|_: ()| "Comment added.".to_owned() />
+        <div class="review-forms">
+            {match approve_ok {
+                Permission::Allowed => view! {
+                    <ActionForm action=approve attr:class="stack">
+                        <input type="hidden" name="id" value=id.to_string() />
+                        <label>"Comment (optional)" <textarea name="comment" rows="2"></textarea></label>
+                        <div class="buttons"><button type="submit">"Approve this plan"</button></div>
+                    </ActionForm>
+                }.into_any(),
+                Permission::Denied(why) => view! { <p class="muted why-not">"Approve: " {why}</p> }.into_any(),
+            }}
+            {match reject_ok {
+                Permission::Allowed => view! {
+                    <ActionForm action=reject attr:class="stack">
+                        <input type="hidden" name="id" value=id.to_string() />
+                        <label>"Reason for rejecting" <textarea name="reason" rows="2" required=true></textarea></label>
+                        <div class="buttons"><button type="submit" class="secondary">"Reject"</button></div>
+                    </ActionForm>
+                }.into_any(),
+                Permission::Denied(why) => view! { <p class="muted why-not">"Reject: " {why}</p> }.into_any(),
+            }}
+            <ActionForm action=comment attr:class="stack">
+                <input type="hidden" name="id" value=id.to_string() />
+                <label>"Comment" <textarea name="comment" rows="2" required=true></textarea></label>
+                <div class="buttons"><button type="submit" class="secondary">"Add comment"</button></div>
+            </ActionForm>
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn Change() -> impl IntoView {
     let params = use_params_map();
@@ -299,14 +415,15 @@ pub fn Change() -> impl IntoView {
     };
     let apply = ServerAction::<ApplyChange>::new();
     let replan = ServerAction::<ReplanChange>::new();
+    let approve = ServerAction::<ApproveChange>::new();
+    let reject = ServerAction::<RejectChange>::new();
+    let comment = ServerAction::<CommentChange>::new();
     let finished = RwSignal::new(0u32);
-    let may_apply = use_context::<CurrentUser>()
-        .and_then(|c| c.0)
-        .is_some_and(|m| m.role >= Role::Operator);
     let detail = Resource::new(
         move || {
             (
                 id(),
+                approve.version().get() + reject.version().get() + comment.version().get(),
                 replan.version().get(),
                 apply.version().get(),
                 finished.get(),
@@ -319,7 +436,14 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, superseded_by, plan, planned_at, apply: _, runs: _ }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _ }) => {
+                        let operations = match &plan {
+                            Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
+                            _ => Vec::new(),
+                        };
+                        let apply_permission = actions.as_ref().map(|a| a.apply.clone());
+                        let needs_emergency = actions.as_ref().is_some_and(|a| a.apply_needs_emergency);
+                        let environment = summary.environment.clone();
                         let c = summary.commit.clone();
                         let change_id = summary.id;
                         let open = !matches!(summary.status, ChangeStatus::Applied | ChangeStatus::Superseded | ChangeStatus::Rejected | ChangeStatus::Invalid);
@@ -349,6 +473,19 @@ pub fn Change() -> impl IntoView {
                                     <SpecErrors errors=spec_errors />
                                 </section>
                             })}
+                            {(!guardrails.is_empty()).then(|| view! {
+                                <section class="card" aria-labelledby="guardrails-h">
+                                    <h2 id="guardrails-h">"Guardrails broken"</h2>
+                                    <p>"This change is blocked: it cannot be approved or applied until a new commit keeps these limits."</p>
+                                    <ul class="spec-errors guardrails">{guardrails.into_iter().map(|v| {
+                                        let href = format!("#{}", file_anchor(&v.file));
+                                        view! {
+                                            <li><a href=href rel="external"><code>{format!("{}:{}:{}", v.file, v.line, v.col)}</code></a>
+                                            " " <span class="badge">{v.rule}</span> " " {v.message}</li>
+                                        }
+                                    }).collect_view()}</ul>
+                                </section>
+                            })}
                             <section class="card" aria-labelledby="semantic-h">
                                 <h2 id="semantic-h">"What changes"</h2>
                                 {if semantic_diff.is_empty() {
@@ -373,9 +510,13 @@ pub fn Change() -> impl IntoView {
                                     </ActionForm>
                                 })}
                             </section>
+                            <section class="card" aria-labelledby="reviews-h">
+                                <h2 id="reviews-h">"Approvals"</h2>
+                                <ReviewPanel id=change_id approvals actions approve reject comment />
+                            </section>
                             <section class="card" aria-labelledby="apply-h">
                                 <h2 id="apply-h">"Apply"</h2>
-                                <ApplySection id=change_id may_apply apply finished />
+                                <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished />
                             </section>
                             <section aria-labelledby="files-h">
                                 <h2 id="files-h">"Files (" {files.len()} ")"</h2>

@@ -6,7 +6,9 @@ use leptos_meta::Title;
 use domain::change::RepoStatus;
 use domain::Role;
 
-use crate::api::{audit_chain, load_environments, load_panel_status, load_repo_status, SyncNow};
+use crate::api::{
+    audit_chain, load_environments, load_panel_status, load_repo_status, load_waiting, SyncNow,
+};
 use crate::components::{short, ActionResult, ErrorBox};
 use crate::pages::environments::EnvironmentCard;
 use crate::CurrentUser;
@@ -56,6 +58,8 @@ pub fn Overview() -> impl IntoView {
     let chain = Resource::new(|| (), |_| audit_chain());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
+    let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);
+    let waiting = Resource::new(|| (), |_| load_waiting());
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
@@ -112,6 +116,20 @@ pub fn Overview() -> impl IntoView {
                 }
             })}
         </Suspense>
+        {may_review.then(|| view! {
+            <section class="card waiting" aria-labelledby="waiting-h">
+                <h2 id="waiting-h">"Waiting for you"</h2>
+                <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match waiting.await {
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                            Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing waits for your approval."</p> }.into_any(),
+                            Ok(changes) => view! { <crate::pages::changes::ChangeTable changes /> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        })}
         <h2>"Environments"</h2>
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {

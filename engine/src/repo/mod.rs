@@ -64,6 +64,9 @@ struct Planned {
     files: Vec<FileDiff>,
     edits: Vec<FieldEdit>,
     errors: Vec<SpecError>,
+    violations: Vec<domain::guardrails::Violation>,
+    /// Approvals the spec's environment requires.
+    approvals_required: u8,
 }
 
 enum EnvWork {
@@ -132,15 +135,21 @@ fn plan_work(
                 .find(|c| touches(m, *c, &env))
                 .unwrap_or(head),
         };
-        let (edits, errors) = match load_at(m, commit, &env)? {
+        let mut approvals_required = 0;
+        let (edits, errors, violations) = match load_at(m, commit, &env)? {
             Ok(spec) => {
+                approvals_required = spec.environment.approvals.required;
                 let base = match applied {
                     Some(a) if m.has_commit(a) => load_at(m, a, &env)?.ok(),
                     _ => None,
                 };
-                (semantic_diff(base.as_ref(), &spec), Vec::new())
+                (
+                    semantic_diff(base.as_ref(), &spec),
+                    Vec::new(),
+                    domain::guardrails::check(&spec),
+                )
             }
-            Err(errors) => (Vec::new(), errors),
+            Err(errors) => (Vec::new(), errors, Vec::new()),
         };
         out.push(EnvWork::Record(Box::new(Planned {
             commit: m.commit_info(commit)?,
@@ -148,6 +157,8 @@ fn plan_work(
             files: m.env_diff(applied, commit, &env)?,
             edits,
             errors,
+            violations,
+            approvals_required,
             env,
         })));
     }
@@ -330,10 +341,12 @@ impl Watcher {
                     if changes::exists(&mut tx, &p.env, &p.commit.sha).await? {
                         continue;
                     }
-                    let status = if p.errors.is_empty() {
-                        ChangeStatus::Pending
-                    } else {
+                    let status = if !p.errors.is_empty() {
                         ChangeStatus::Invalid
+                    } else if !p.violations.is_empty() {
+                        ChangeStatus::Blocked
+                    } else {
+                        ChangeStatus::Pending
                     };
                     let id = changes::insert(
                         &mut tx,
@@ -350,6 +363,7 @@ impl Watcher {
                             file_diff: &to_json(&p.files),
                             semantic_diff: &to_json(&p.edits),
                             spec_errors: &to_json(&p.errors),
+                            guardrails: &to_json(&p.violations),
                         },
                         &now,
                     )
@@ -367,6 +381,7 @@ impl Watcher {
                             "status": status,
                             "edits": p.edits.len(),
                             "errors": p.errors.len(),
+                            "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
                         }),
                     )
                     .await?;
@@ -374,6 +389,25 @@ impl Watcher {
                         supersede_open(&mut tx, meta, &p.env, Some((id, &p.commit.sha)), &now)
                             .await?,
                     );
+                    if status == ChangeStatus::Pending && p.approvals_required > 0 {
+                        let text = format!(
+                            "change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
+                            p.env,
+                            p.commit.subject(),
+                            p.commit.author_name,
+                            p.approvals_required,
+                            self.engine.change_link(id)
+                        );
+                        self.engine
+                            .queue_notification(
+                                &mut tx,
+                                "approval_needed",
+                                Some(&p.env),
+                                Some(id),
+                                &text,
+                            )
+                            .await?;
+                    }
                     outcome.changes.push(id);
                 }
                 EnvWork::BackToApplied(env) => {
@@ -385,6 +419,7 @@ impl Watcher {
         }
         repo_store::fetch_ok(&mut tx, &head_text, &now).await?;
         tx.commit().await?;
+        self.engine.wake_notifier();
         outcome.elapsed_ms = started.elapsed().as_millis();
         // Plans read AWS, which can be slow or down: they are made after the fetch, in the
         // background, and stored with each change.

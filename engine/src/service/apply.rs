@@ -23,6 +23,7 @@ use crate::aws::execute::{already_done, execute};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::applies::{self, LockRow, RunRow};
 use crate::store::audit::{append, NewEvent};
+use crate::store::reviews;
 use crate::store::{changes, now_text, repo as repo_store};
 use crate::Engine;
 
@@ -120,22 +121,57 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Engine {
+    /// Records why an apply was refused and returns the refusal (409).
+    async fn refuse(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        row: &changes::ChangeRow,
+        why: String,
+    ) -> ServiceError {
+        let recorded = async {
+            let mut tx = self.store.begin_write().await?;
+            let target = row.id.to_string();
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: caller.actor(),
+                    action: "change.apply_refused",
+                    environment: Some(&row.environment),
+                    target: Some(&target),
+                    detail: json!({ "reason": why }),
+                    meta,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        match recorded {
+            Ok(()) => ServiceError::Conflict(why),
+            Err(e) => e,
+        }
+    }
+
     /// Starts applying a change; the steps run in the background. Returns the run's id.
+    ///
+    /// The gates, each refusal a 409 that is audited: the change can be applied (not blocked,
+    /// invalid, applied…); its plan, made again now, is the one on its page (else the approvals
+    /// are void and it is pending again); its approvals are complete; the time is in a change
+    /// window or `emergency` gives a reason; the environment's lock is free.
     pub async fn apply_change(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         id: i64,
+        emergency: Option<&str>,
     ) -> ServiceResult<i64> {
         caller.require(Role::Operator)?;
-        let row = {
-            let mut conn = self.store.pool().acquire().await?;
-            changes::get(&mut conn, id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?
-        };
+        let emergency = emergency.map(str::trim).filter(|r| !r.is_empty());
+        let row = self.change_row(id).await?;
         if let Some(why) = refusal(id, status_of(&row)?) {
-            return Err(ServiceError::Conflict(why));
+            return Err(self.refuse(caller, meta, &row, why).await);
         }
         let kind: ChangeKind = row
             .kind
@@ -150,18 +186,31 @@ impl Engine {
         let planned = self.plan_spec(&spec, &sets_desired).await?;
         if planned.plan.hash.as_str() != row.plan_hash.as_deref().unwrap_or_default() {
             self.store_plan(id, &planned).await?;
-            return Err(ServiceError::Conflict(match &row.plan_hash {
+            let why = match &row.plan_hash {
                 Some(old) => format!(
-                    "the live state changed since the plan was made (plan {} is now {}): review the new plan and apply again",
+                    "the live state changed since the plan was made (plan {} is now {})",
                     short(old),
                     short(&planned.plan.hash)
                 ),
-                None => "this change had no plan yet: review the plan now shown and apply again"
-                    .to_owned(),
-            }));
+                None => "this change had no plan yet".to_owned(),
+            };
+            let voided = self.void_approvals(caller, meta, &row, &why).await?;
+            let tail = if voided > 0 {
+                format!("; {voided} approval(s) of the old plan are void and the change is pending again")
+            } else {
+                String::new()
+            };
+            return Err(self
+                .refuse(
+                    caller,
+                    meta,
+                    &row,
+                    format!("{why}{tail}: review the new plan and apply again"),
+                )
+                .await);
         }
         if !planned.plan.errors.is_empty() {
-            return Err(ServiceError::Conflict(format!(
+            let why = format!(
                 "the plan has errors: {}",
                 planned
                     .plan
@@ -170,8 +219,38 @@ impl Engine {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
-            )));
+            );
+            return Err(self.refuse(caller, meta, &row, why).await);
         }
+        let approvals = {
+            let mut conn = self.store.pool().acquire().await?;
+            self.approvals_of(&mut conn, id, &spec.environment, Some(&planned.plan.hash))
+                .await?
+        };
+        if !approvals.complete() {
+            let why = format!(
+                "change {id} needs {} approval(s) of its current plan; it has {}",
+                approvals.required, approvals.counted
+            );
+            return Err(self.refuse(caller, meta, &row, why).await);
+        }
+        let in_window =
+            domain::approval::in_change_window(&spec.environment.change_windows, Utc::now());
+        if !in_window && emergency.is_none() {
+            let why = format!(
+                "it is outside the change windows of {} ({}): an operator may apply it as an emergency, with a reason",
+                row.environment,
+                domain::approval::windows_text(&spec.environment.change_windows)
+            );
+            return Err(self.refuse(caller, meta, &row, why).await);
+        }
+        let emergency = if in_window { None } else { emergency };
+        let approvers: Vec<String> = approvals
+            .reviews
+            .iter()
+            .filter(|r| r.verdict == domain::approval::Verdict::Approve && r.not_counted.is_none())
+            .map(|r| r.user.clone())
+            .collect();
 
         let actor = caller.actor();
         let now = now_text();
@@ -180,24 +259,29 @@ impl Engine {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
         if let Some(why) = refusal(id, status_of(&row)?) {
-            return Err(ServiceError::Conflict(why));
+            drop(tx);
+            return Err(self.refuse(caller, meta, &row, why).await);
         }
         let env = repo_store::environment(&mut tx, &row.environment)
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("environment row missing")))?;
         if env.last_applied_commit != row.base_commit {
-            return Err(ServiceError::Conflict(format!(
+            drop(tx);
+            let why = format!(
                 "{} moved on since change {id} was recorded (last applied {}): apply its newer change instead",
                 row.environment,
                 env.last_applied_commit.as_deref().map(short).unwrap_or("nothing")
-            )));
+            );
+            return Err(self.refuse(caller, meta, &row, why).await);
         }
         if let Some(lock) = applies::lock(&mut tx, &row.environment).await? {
             if self.holder.sees_alive(&lock, Utc::now()) {
-                return Err(ServiceError::Conflict(format!(
+                drop(tx);
+                let why = format!(
                     "{} is being applied by change {} since {}",
                     row.environment, lock.change_id, lock.acquired_at
-                )));
+                );
+                return Err(self.refuse(caller, meta, &row, why).await);
             }
             if let Some(run) = applies::unfinished_runs(&mut tx)
                 .await?
@@ -214,6 +298,7 @@ impl Engine {
             &row.environment,
             &actor.name,
             &planned.plan.hash,
+            emergency,
             &now,
         )
         .await?;
@@ -249,12 +334,44 @@ impl Engine {
                     "commit": row.commit_sha,
                     "plan_hash": planned.plan.hash,
                     "operations": planned.plan.operations.len(),
+                    "approvers": approvers,
+                    "emergency": emergency,
                 }),
                 meta,
             },
         )
         .await?;
+        if let Some(reason) = emergency {
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: actor.clone(),
+                    action: "change.emergency_apply",
+                    environment: Some(&row.environment),
+                    target: Some(&target),
+                    detail: json!({ "run": run_id, "reason": reason }),
+                    meta,
+                },
+            )
+            .await?;
+            let text = format!(
+                "{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
+                actor.name,
+                row.environment,
+                super::reviews::first_line(&row.message),
+                self.change_link(id)
+            );
+            self.queue_notification(
+                &mut tx,
+                "emergency_apply",
+                Some(&row.environment),
+                Some(id),
+                &text,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        self.wake_notifier();
 
         let job = Job {
             run_id,
@@ -271,6 +388,53 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move { engine.run(job).await });
         Ok(run_id)
+    }
+
+    /// Voids the live approvals of a change whose plan changed and makes it pending again;
+    /// returns how many were voided.
+    async fn void_approvals(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        row: &changes::ChangeRow,
+        why: &str,
+    ) -> ServiceResult<u64> {
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        let voided = reviews::void_approvals(&mut tx, row.id, why, &now).await?;
+        if voided > 0 {
+            if row.status == ChangeStatus::Approved.as_str() {
+                changes::set_status(&mut tx, row.id, ChangeStatus::Pending.as_str(), &now).await?;
+            }
+            let target = row.id.to_string();
+            append(
+                &mut tx,
+                NewEvent {
+                    actor: caller.actor(),
+                    action: "change.approvals_voided",
+                    environment: Some(&row.environment),
+                    target: Some(&target),
+                    detail: json!({ "voided": voided, "reason": why }),
+                    meta,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(voided)
+    }
+
+    /// Applies a change as `system` when its environment has `auto_apply` and the gates pass;
+    /// a refusal is audited like any other and leaves the change as it is.
+    pub(crate) fn spawn_auto_apply(&self, id: i64) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let meta = RequestMeta::default();
+            match engine.apply_change(&Caller::System, &meta, id, None).await {
+                Ok(run) => tracing::info!(change = id, run, "auto-apply started"),
+                Err(e) => tracing::warn!(change = id, error = %e, "auto-apply did not start"),
+            }
+        });
     }
 
     /// Runs the steps of a started apply and records how it ended.
@@ -446,7 +610,34 @@ impl Engine {
             },
         )
         .await?;
+        let text = match &error {
+            None => format!(
+                "change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
+                job.change_id,
+                job.environment,
+                job.actor.name,
+                job.operations.len(),
+                elapsed.as_secs_f64(),
+                self.change_link(job.change_id)
+            ),
+            Some(e) => format!(
+                "applying change #{} to {} FAILED: {e}{}",
+                job.change_id,
+                job.environment,
+                self.change_link(job.change_id)
+            ),
+        };
+        let event = if error.is_none() { "applied" } else { "failed" };
+        self.queue_notification(
+            &mut tx,
+            event,
+            Some(&job.environment),
+            Some(job.change_id),
+            &text,
+        )
+        .await?;
         tx.commit().await?;
+        self.wake_notifier();
         tracing::info!(change = job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
         Ok(())
     }
@@ -552,6 +743,7 @@ impl Engine {
             Some(ApplyRun {
                 id: run.id,
                 started_by: run.started_by,
+                emergency: run.emergency_reason,
                 plan_hash: run.plan_hash,
                 status: run.status.parse().map_err(internal)?,
                 error: run.error,

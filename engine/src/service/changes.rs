@@ -22,7 +22,7 @@ fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Servic
     })
 }
 
-fn summary(row: &changes::ChangeRow) -> ServiceResult<ChangeSummary> {
+pub(crate) fn summary(row: &changes::ChangeRow) -> ServiceResult<ChangeSummary> {
     let edits: Vec<FieldEdit> = from_json("semantic_diff", &row.semantic_diff)?;
     let errors: Vec<SpecError> = from_json("spec_errors", &row.spec_errors)?;
     Ok(ChangeSummary {
@@ -218,9 +218,15 @@ impl Engine {
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
         let files: Vec<FileDiff> = from_json("file_diff", &row.file_diff)?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let (approvals, actions, change_windows) =
+            self.review_view(caller, &mut conn, &row).await?;
         Ok(ChangeDetail {
             apply,
             runs,
+            approvals,
+            actions,
+            change_windows,
+            guardrails: from_json("guardrails", &row.guardrails)?,
             summary: summary(&row)?,
             base_commit: row.base_commit.clone(),
             files,

@@ -123,6 +123,14 @@ impl Engine {
                 Some(_) => None,
             }
         };
+        if let Some(("environment.drift_detected", _)) = &event {
+            let text = format!(
+                "{env} drifted from its last applied commit: {}",
+                operation_lines(plan).join("; ")
+            );
+            self.queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
+                .await?;
+        }
         if let Some((action, detail)) = event {
             append(
                 &mut tx,
@@ -138,6 +146,7 @@ impl Engine {
             .await?;
         }
         tx.commit().await?;
+        self.wake_notifier();
         let row = self.environment_row(env).await?;
         Ok((drift_of(&row), Some(planned)))
     }
@@ -243,6 +252,7 @@ impl Engine {
                 file_diff: "[]",
                 semantic_diff: "[]",
                 spec_errors: "[]",
+                guardrails: "[]",
             },
             &now,
         )

@@ -7,6 +7,8 @@ pub mod changes;
 pub mod drift;
 pub mod identity;
 pub mod login;
+pub mod notify;
 pub mod plans;
+pub mod reviews;
 pub mod tokens;
 pub mod users;

@@ -149,11 +149,23 @@ impl Engine {
                 .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
                 .await?;
             let sets_desired = groups_setting_desired(&semantic_diff(base.as_ref(), &spec));
-            self.plan_spec(&spec, &sets_desired).await
+            let planned = self.plan_spec(&spec, &sets_desired).await?;
+            Ok::<_, ServiceError>((planned, spec.environment))
         }
         .await;
         let view = match view {
-            Ok(p) => return self.store_plan(id, &p).await.map(Some),
+            Ok((p, settings)) => {
+                let stored = self.store_plan(id, &p).await?;
+                // Nothing to wait for: an environment that needs no approvals applies at once.
+                let ready = status == ChangeStatus::Pending
+                    && settings.auto_apply
+                    && settings.approvals.required == 0
+                    && p.plan.errors.is_empty();
+                if ready {
+                    self.spawn_auto_apply(id);
+                }
+                return Ok(Some(stored));
+            }
             Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
             Err(e) => PlanView::Unavailable {
                 reason: e.to_string(),

@@ -9,6 +9,7 @@ pub struct RunRow {
     pub environment: String,
     pub started_by: String,
     pub plan_hash: String,
+    pub emergency_reason: Option<String>,
     pub status: String,
     pub error: Option<String>,
     pub started_at: String,
@@ -45,16 +46,19 @@ pub async fn insert_run(
     environment: &str,
     started_by: &str,
     plan_hash: &str,
+    emergency_reason: Option<&str>,
     now: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO apply_runs (change_id, environment, started_by, plan_hash, status, started_at)
-         VALUES (?, ?, ?, ?, 'applying', ?) RETURNING id",
+        "INSERT INTO apply_runs (change_id, environment, started_by, plan_hash, emergency_reason,
+            status, started_at)
+         VALUES (?, ?, ?, ?, ?, 'applying', ?) RETURNING id",
     )
     .bind(change_id)
     .bind(environment)
     .bind(started_by)
     .bind(plan_hash)
+    .bind(emergency_reason)
     .bind(now)
     .fetch_one(conn)
     .await
@@ -177,7 +181,8 @@ pub async fn latest_run(
     change_id: i64,
 ) -> Result<Option<RunRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, change_id, environment, started_by, plan_hash, status, error, started_at,
+        "SELECT id, change_id, environment, started_by, plan_hash, emergency_reason, status, error,
+            started_at,
             finished_at
          FROM apply_runs WHERE change_id = ? ORDER BY id DESC LIMIT 1",
     )
@@ -206,7 +211,8 @@ pub async fn steps(conn: &mut SqliteConnection, run_id: i64) -> Result<Vec<StepR
 /// Runs still marked `applying` (their process may have died).
 pub async fn unfinished_runs(conn: &mut SqliteConnection) -> Result<Vec<RunRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, change_id, environment, started_by, plan_hash, status, error, started_at,
+        "SELECT id, change_id, environment, started_by, plan_hash, emergency_reason, status, error,
+            started_at,
             finished_at
          FROM apply_runs WHERE status = 'applying' ORDER BY id",
     )

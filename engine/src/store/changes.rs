@@ -17,6 +17,7 @@ pub struct ChangeRow {
     pub file_diff: String,
     pub semantic_diff: String,
     pub spec_errors: String,
+    pub guardrails: String,
     pub superseded_by: Option<i64>,
     pub plan: Option<String>,
     pub plan_hash: Option<String>,
@@ -26,7 +27,7 @@ pub struct ChangeRow {
 
 const SELECT: &str =
     "SELECT id, environment, kind, commit_sha, base_commit, author_name, author_email,
-    committed_at, message, status, file_diff, semantic_diff, spec_errors, superseded_by, plan,
+    committed_at, message, status, file_diff, semantic_diff, spec_errors, guardrails, superseded_by, plan,
     plan_hash, planned_at, created_at
     FROM changes";
 
@@ -44,6 +45,7 @@ pub struct NewChange<'a> {
     pub file_diff: &'a str,
     pub semantic_diff: &'a str,
     pub spec_errors: &'a str,
+    pub guardrails: &'a str,
 }
 
 pub async fn insert(
@@ -54,8 +56,8 @@ pub async fn insert(
     sqlx::query_scalar(
         "INSERT INTO changes (environment, kind, commit_sha, base_commit, author_name,
             author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
-            created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            guardrails, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(c.environment)
     .bind(c.kind)
@@ -69,6 +71,7 @@ pub async fn insert(
     .bind(c.file_diff)
     .bind(c.semantic_diff)
     .bind(c.spec_errors)
+    .bind(c.guardrails)
     .bind(now)
     .bind(now)
     .fetch_one(conn)

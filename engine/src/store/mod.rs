@@ -5,7 +5,9 @@ pub mod applies;
 pub mod audit;
 pub mod changes;
 pub mod login_failures;
+pub mod notifications;
 pub mod repo;
+pub mod reviews;
 pub mod tokens;
 pub mod users;
 

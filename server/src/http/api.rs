@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/changes/{id}", get(change))
         .route("/changes/{id}/plan", post(replan))
         .route("/changes/{id}/apply", post(apply))
+        .route("/changes/{id}/approve", post(approve))
+        .route("/changes/{id}/reject", post(reject))
+        .route("/changes/{id}/comments", post(comment))
+        .route("/notifications", get(notifications))
         .route("/environments/{env}/reconcile", post(reconcile))
         .route("/sync", post(sync))
         .route(
@@ -193,15 +197,39 @@ async fn replan(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ApplyRequest {
-    /// Applies outside the environment's change windows (checked from the approval release on).
+    /// Applies outside the environment's change windows; needs `reason`.
     #[serde(default)]
-    #[allow(dead_code)]
     emergency: bool,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
-/// `POST /api/v1/changes/{id}/apply` `{"emergency": false}` (body optional): plans again, and
-/// when the plan is the one shown, starts applying. 202 with the change; its `apply` shows the
-/// steps as they run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewRequest {
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// An optional JSON body: empty is the default, anything else must parse.
+fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("request body: {e}"),
+        )
+    })
+}
+
+/// `POST /api/v1/changes/{id}/apply` `{"emergency": false, "reason": "…"}` (body optional):
+/// plans again and checks the gates; when they pass, starts applying. 202 with the change; its
+/// `apply` shows the steps as they run.
 async fn apply(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
@@ -210,21 +238,85 @@ async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let id = change_id(&id)?;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<ApplyRequest>(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("request body: {e}"),
-            )
-        })?;
-    }
+    let req: ApplyRequest = json_body(&body)?;
+    let emergency = match (req.emergency, req.reason.as_deref().map(str::trim)) {
+        (false, _) => None,
+        (true, Some(r)) if !r.is_empty() => Some(r.to_owned()),
+        (true, _) => {
+            return Err(ServiceError::invalid("reason", "an emergency apply needs a reason").into())
+        }
+    };
     let caller = Caller::User(p);
-    st.engine.apply_change(&caller, &auth.meta, id).await?;
+    st.engine
+        .apply_change(&caller, &auth.meta, id, emergency.as_deref())
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(st.engine.change_detail(&caller, id).await?),
     ))
+}
+
+/// `POST /api/v1/changes/{id}/approve` `{"comment": "…"}` (optional): approves the current
+/// plan; 200 with the change.
+async fn approve(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ChangeDetail>, ApiError> {
+    let id = change_id(&id)?;
+    let req: ReviewRequest = json_body(&body)?;
+    let caller = Caller::User(p);
+    st.engine
+        .approve(&caller, &auth.meta, id, req.comment.as_deref())
+        .await?;
+    Ok(Json(st.engine.change_detail(&caller, id).await?))
+}
+
+/// `POST /api/v1/changes/{id}/reject` `{"reason": "…"}`: ends the change.
+async fn reject(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ChangeDetail>, ApiError> {
+    let id = change_id(&id)?;
+    let req: ReviewRequest = json_body(&body)?;
+    let caller = Caller::User(p);
+    st.engine
+        .reject(&caller, &auth.meta, id, req.reason.as_deref())
+        .await?;
+    Ok(Json(st.engine.change_detail(&caller, id).await?))
+}
+
+/// `POST /api/v1/changes/{id}/comments` `{"comment": "…"}`.
+async fn comment(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
+    let id = change_id(&id)?;
+    let req: ReviewRequest = json_body(&body)?;
+    let caller = Caller::User(p);
+    st.engine
+        .comment(&caller, &auth.meta, id, req.comment.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(st.engine.change_detail(&caller, id).await?),
+    ))
+}
+
+/// `GET /api/v1/notifications`: the delivery log (admins).
+async fn notifications(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::notify::Delivery>>, ApiError> {
+    Ok(Json(st.engine.notification_log(&Caller::User(p)).await?))
 }
 
 /// `POST /api/v1/environments/{env}/reconcile`: turns drift into a change (201 with it).

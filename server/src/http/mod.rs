@@ -160,6 +160,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .recover_applies()
         .await
         .map_err(|e| anyhow::anyhow!("marking interrupted applies: {e}"))?;
+    tokio::spawn(engine.clone().notification_worker());
     tokio::spawn(engine.clone().drift_poller(std::time::Duration::from_secs(
         config.pollers.drift_interval_secs,
     )));

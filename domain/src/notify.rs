@@ -1,0 +1,34 @@
+//! Outgoing notifications as the admins' delivery log shows them.
+
+use serde::{Deserialize, Serialize};
+
+/// Events that notify: `approval_needed`, `approved`, `rejected`, `applied`, `failed`,
+/// `drift_detected`, `emergency_apply`.
+pub const EVENTS: [&str; 7] = [
+    "approval_needed",
+    "approved",
+    "rejected",
+    "applied",
+    "failed",
+    "drift_detected",
+    "emergency_apply",
+];
+
+/// One notification to one receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub event: String,
+    pub environment: Option<String>,
+    pub change_id: Option<i64>,
+    /// `slack` or `webhook`.
+    pub receiver: String,
+    pub text: String,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}

@@ -1,0 +1,223 @@
+//! Notifications: outgoing webhooks (a Slack-compatible `{"text": …}` body, and a generic JSON
+//! body) for the workflow's events. Each is queued in the transaction of the event it reports
+//! and delivered by a background worker with retries and backoff, so a failing receiver never
+//! holds up approvals or applies.
+
+use std::time::Duration;
+
+use domain::notify::Delivery;
+use domain::Role;
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use crate::auth::Caller;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::notifications::{self, NewNotification};
+use crate::store::{format_time, now_text};
+use crate::Engine;
+
+/// Where notifications go.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// Receives `{"text": "…"}` (Slack incoming webhooks and compatible receivers).
+    pub slack_url: Option<String>,
+    /// Receives `{"event", "environment", "change", "text", "at"}`.
+    pub webhook_url: Option<String>,
+    /// Delivery attempts before a notification is given up.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each failure.
+    pub first_retry: Duration,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            slack_url: None,
+            webhook_url: None,
+            max_attempts: 6,
+            first_retry: Duration::from_secs(2),
+        }
+    }
+}
+
+fn text_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// A link to a change for a message, when the panel's public URL is known.
+    pub(crate) fn change_link(&self, id: i64) -> String {
+        match &self.settings.public_url {
+            Some(u) => format!(" {}/changes/{id}", u.trim_end_matches('/')),
+            None => String::new(),
+        }
+    }
+
+    /// Queues `event` for every configured receiver, in the caller's transaction.
+    pub(crate) async fn queue_notification(
+        &self,
+        conn: &mut SqliteConnection,
+        event: &str,
+        environment: Option<&str>,
+        change_id: Option<i64>,
+        text: &str,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_text();
+        let n = &self.settings.notify;
+        let text = format!("tierdeck: {text}");
+        let receivers = [
+            ("slack", n.slack_url.as_ref(), json!({ "text": text })),
+            (
+                "webhook",
+                n.webhook_url.as_ref(),
+                json!({
+                    "event": event,
+                    "environment": environment,
+                    "change": change_id,
+                    "text": text,
+                    "at": now,
+                }),
+            ),
+        ];
+        for (receiver, url, body) in receivers {
+            if url.is_none() {
+                continue;
+            }
+            notifications::insert(
+                conn,
+                NewNotification {
+                    event,
+                    environment,
+                    change_id,
+                    receiver,
+                    body: &body.to_string(),
+                },
+                &now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the worker there is something to send (call after the transaction commits).
+    pub fn wake_notifier(&self) {
+        self.notify_wake.notify_one();
+    }
+
+    /// Delivers due notifications, for ever.
+    pub async fn notification_worker(self) {
+        let http = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "notifications are off: no HTTP client");
+                return;
+            }
+        };
+        loop {
+            match self.deliver_due(&http).await {
+                Ok(0) => {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), self.notify_wake.notified())
+                            .await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivering notifications failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn deliver_due(&self, http: &reqwest::Client) -> ServiceResult<usize> {
+        let due = {
+            let mut conn = self.store.pool().acquire().await?;
+            notifications::due(&mut conn, &now_text(), 20).await?
+        };
+        let n = &self.settings.notify;
+        for row in &due {
+            let url = match row.receiver.as_str() {
+                "slack" => n.slack_url.as_ref(),
+                _ => n.webhook_url.as_ref(),
+            };
+            let outcome = match url {
+                None => Err("the receiver is no longer configured".to_owned()),
+                Some(url) => http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(row.body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("sending failed: {e}"))
+                    .and_then(|r| {
+                        if r.status().is_success() {
+                            Ok(())
+                        } else {
+                            Err(format!("the receiver answered {}", r.status()))
+                        }
+                    }),
+            };
+            let attempts = row.attempts as u32 + 1;
+            let now = chrono::Utc::now();
+            let (status, error, next) = match outcome {
+                Ok(()) => ("delivered", None, now),
+                Err(e) if attempts >= n.max_attempts || url.is_none() => ("failed", Some(e), now),
+                Err(e) => {
+                    let wait = n.first_retry * 2u32.saturating_pow(attempts - 1).min(64);
+                    let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+                    ("pending", Some(e), now + wait)
+                }
+            };
+            if let Some(e) = &error {
+                tracing::warn!(notification = row.id, attempts, error = %e, "a notification was not delivered");
+            }
+            let mut conn = self.store.pool().acquire().await?;
+            notifications::attempted(
+                &mut conn,
+                row.id,
+                status,
+                error.as_deref(),
+                &format_time(next),
+                &format_time(now),
+            )
+            .await?;
+        }
+        Ok(due.len())
+    }
+
+    /// The delivery log, newest first (admins).
+    pub async fn notification_log(&self, caller: &Caller) -> ServiceResult<Vec<Delivery>> {
+        caller.require(Role::Admin)?;
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(notifications::recent(&mut conn, 200)
+            .await?
+            .into_iter()
+            .map(|r| Delivery {
+                text: text_of(&r.body),
+                id: r.id,
+                event: r.event,
+                environment: r.environment,
+                change_id: r.change_id,
+                receiver: r.receiver,
+                status: r.status,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                next_attempt_at: r.next_attempt_at,
+                created_at: r.created_at,
+                delivered_at: r.delivered_at,
+            })
+            .collect())
+    }
+}
+
+impl From<reqwest::Error> for ServiceError {
+    fn from(e: reqwest::Error) -> Self {
+        ServiceError::Unavailable(e.to_string())
+    }
+}

@@ -1,0 +1,106 @@
+//! The `notifications` table: outgoing webhooks and their delivery.
+
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub event: String,
+    pub environment: Option<String>,
+    pub change_id: Option<i64>,
+    pub receiver: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, event, environment, change_id, receiver, body, status, attempts,
+    last_error, next_attempt_at, created_at, delivered_at";
+
+pub struct NewNotification<'a> {
+    pub event: &'a str,
+    pub environment: Option<&'a str>,
+    pub change_id: Option<i64>,
+    pub receiver: &'a str,
+    pub body: &'a str,
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    n: NewNotification<'_>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notifications (event, environment, change_id, receiver, body, status,
+            next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+    )
+    .bind(n.event)
+    .bind(n.environment)
+    .bind(n.change_id)
+    .bind(n.receiver)
+    .bind(n.body)
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Pending deliveries whose time has come, oldest first.
+pub async fn due(
+    conn: &mut SqliteConnection,
+    now: &str,
+    limit: u32,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notifications
+         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records one delivery attempt.
+pub async fn attempted(
+    conn: &mut SqliteConnection,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+    next_attempt_at: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let delivered = (status == "delivered").then_some(now);
+    sqlx::query(
+        "UPDATE notifications SET status = ?, attempts = attempts + 1, last_error = ?,
+            next_attempt_at = ?, delivered_at = ?
+         WHERE id = ?",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(next_attempt_at)
+    .bind(delivered)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The delivery log, newest first.
+pub async fn recent(
+    conn: &mut SqliteConnection,
+    limit: u32,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notifications ORDER BY id DESC LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,79 @@
+//! The `reviews` table: approvals, rejections and comments.
+
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub verdict: String,
+    pub plan_hash: Option<String>,
+    pub comment: Option<String>,
+    pub created_at: String,
+    pub voided_at: Option<String>,
+    pub void_reason: Option<String>,
+}
+
+pub struct NewReview<'a> {
+    pub change_id: i64,
+    pub user_id: i64,
+    pub user_name: &'a str,
+    pub verdict: &'a str,
+    pub plan_hash: Option<&'a str>,
+    pub comment: Option<&'a str>,
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    r: NewReview<'_>,
+    now: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO reviews (change_id, user_id, user_name, verdict, plan_hash, comment,
+            created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(r.change_id)
+    .bind(r.user_id)
+    .bind(r.user_name)
+    .bind(r.verdict)
+    .bind(r.plan_hash)
+    .bind(r.comment)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn of_change(
+    conn: &mut SqliteConnection,
+    change_id: i64,
+) -> Result<Vec<ReviewRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, user_name, verdict, plan_hash, comment, created_at, voided_at,
+            void_reason
+         FROM reviews WHERE change_id = ? ORDER BY id",
+    )
+    .bind(change_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Voids the change's live approvals; returns how many.
+pub async fn void_approvals(
+    conn: &mut SqliteConnection,
+    change_id: i64,
+    reason: &str,
+    now: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE reviews SET voided_at = ?, void_reason = ?
+         WHERE change_id = ? AND verdict = 'approve' AND voided_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(change_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
