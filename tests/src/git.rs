@@ -24,19 +24,15 @@ impl SpecRepo {
         Self::petclinic_with(|_| {})
     }
 
+    /// `examples/petclinic` with prod open at any time (no change windows).
+    pub fn petclinic_any_time() -> SpecRepo {
+        Self::petclinic_with(|work| edit_prod_environment(work, false))
+    }
+
     /// `examples/petclinic` with prod needing no approvals and open at any time: for tests of
     /// applying itself, not of its gates.
     pub fn petclinic_ungated() -> SpecRepo {
-        Self::petclinic_with(|work| {
-            let p = work.join("environments/prod/environment.yaml");
-            let text = std::fs::read_to_string(&p).unwrap();
-            let text = text.replace("required: 2", "required: 0");
-            let text: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.contains("change_windows") && !l.contains("days: ["))
-                .collect();
-            std::fs::write(&p, text.join("\n") + "\n").unwrap();
-        })
+        Self::petclinic_with(|work| edit_prod_environment(work, true))
     }
 
     /// `examples/petclinic`, edited by `edit` in the working tree before the first commit.
@@ -130,6 +126,21 @@ impl SpecRepo {
         run(&self.work, &["push", "-q", "--force", "origin", "main"]);
         self.head()
     }
+}
+
+/// Drops prod's change windows and, when `no_approvals`, its required approvals.
+fn edit_prod_environment(work: &Path, no_approvals: bool) {
+    let p = work.join("environments/prod/environment.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("change_windows") && !l.contains("days: ["))
+        .map(|l| match no_approvals {
+            true => format!("{}\n", l.replace("required: 2", "required: 0")),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&p, text).unwrap();
 }
 
 fn dir_of(repo: &SpecRepo) -> &Path {

@@ -400,6 +400,36 @@ impl TestApp {
     /// Creates a user with the role and returns an API client holding a token of theirs.
     pub async fn api_as(&self, name: &str, role: &str) -> Api {
         self.add_user(name, role).await;
+        self.api_for(name).await
+    }
+
+    /// Creates a user with the role and e-mail (a commit author's, say); returns their API.
+    pub async fn api_with_email(&self, name: &str, role: &str, email: &str) -> Api {
+        let email = format!("--email={email}");
+        let out = self
+            .cli(
+                &[
+                    "user",
+                    "add",
+                    name,
+                    "--role",
+                    role,
+                    &email,
+                    "--password-stdin",
+                ],
+                Some(PASSWORD),
+            )
+            .await;
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.api_for(name).await
+    }
+
+    /// An API client with a new token of the existing user `name`.
+    pub async fn api_for(&self, name: &str) -> Api {
         let out = self
             .cli(
                 &["token", "create", "--user", name, "--label", "tests"],
@@ -447,6 +477,17 @@ impl Api {
         self.http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
             .send()
             .await
             .expect("POST")

@@ -113,6 +113,15 @@ impl Browser {
             .to_owned()
     }
 
+    async fn type_into_css(&self, css: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        field.send_keys(text).await.unwrap();
+    }
+
     async fn type_into(&self, id: &str, text: &str) {
         let field = self
             .client
@@ -441,6 +450,96 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     })
     .await;
     b.screenshot("change-applied").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+}
+
+/// Clicks the button with this text and waits until `css` shows `expected`.
+async fn click_and_see(b: &Browser, button: &str, css: &str, expected: &str) {
+    b.click(Locator::XPath(&format!(
+        "//button[normalize-space()='{button}']"
+    )))
+    .await;
+    wait_for(&format!("{css} to say {expected:?}"), 20, || async {
+        b.text_now(css).await.contains(expected).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
+    use tierdeck_tests::git::SpecRepo;
+    use tierdeck_tests::Moto;
+    let moto = Moto::start().await;
+    moto.sandbox(&workspace().join("examples/petclinic")).await;
+    let repo = SpecRepo::petclinic_any_time();
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    for (name, role) in [
+        ("ann", "approver"),
+        ("bo", "approver"),
+        ("olga", "operator"),
+    ] {
+        app.add_user(name, role).await;
+    }
+    let api = app.api_as("ops", "operator").await;
+    let id = api.change_for("prod", &repo.head()).await["id"].clone();
+    wait_for("the plan", 30, || async {
+        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["plan"]["state"] == "planned").then_some(())
+    })
+    .await;
+    let path = format!("/changes/{id}");
+
+    // The operator sees why there is no Apply button yet.
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &path, "olga").await;
+    assert!(
+        b.text_now(".why-not").await.contains("needs 2 approvals"),
+        "{}",
+        b.text_now("#apply-h + *").await
+    );
+    b.client.close().await.unwrap();
+
+    for (who, count) in [("ann", "1 of 2"), ("bo", "2 of 2")] {
+        let b = Browser::start().await;
+        sign_in_at(&b, &app.base, &path, who).await;
+        b.type_into_css(
+            "textarea[name=comment]",
+            &format!("{who}: checked the plan"),
+        )
+        .await;
+        click_and_see(&b, "Approve this plan", "p.approvals-count", count).await;
+        assert!(b.text_now("main h1").await.contains(if count == "2 of 2" {
+            "approved"
+        } else {
+            "pending"
+        }));
+        b.screenshot(&format!("change-approved-by-{who}")).await;
+        assert_eq!(b.console_errors().await, Vec::<String>::new());
+        b.client.close().await.unwrap();
+    }
+
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &path, "olga").await;
+    // The confirmation restates what will run and its risks.
+    let confirm = b.text_now("form.confirm-apply").await;
+    assert!(
+        confirm.contains("Apply 36 operations to prod."),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("a class change reboots the database"),
+        "{confirm}"
+    );
+    click_and_see(&b, "Apply", "p.run", "applied — 36 of 36 steps done").await;
+    wait_for("the page to show the change applied", 10, || async {
+        b.text_now("main h1")
+            .await
+            .contains("applied")
+            .then_some(())
+    })
+    .await;
+    b.screenshot("change-applied-after-approvals").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }

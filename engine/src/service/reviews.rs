@@ -185,7 +185,7 @@ impl Engine {
             now: Utc::now(),
         };
         if let Err(why) = approval::may_approve(&cx) {
-            return Err(if why.starts_with("You") {
+            return Err(if why.starts_with("You wrote") {
                 ServiceError::Denied(why)
             } else {
                 ServiceError::Conflict(why)
