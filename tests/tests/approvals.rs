@@ -101,14 +101,33 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
 
     // The page forms (server functions, session cookie) check the same.
     app.add_user("vera", "viewer").await;
-    let page = app.login("vera").await;
+    app.add_user("abe", "approver").await;
     let id_text = id.to_string();
-    for name in ["approve", "reject", "apply"] {
-        let res = page
-            .server_fn(name, &[("id", &id_text), ("reason", "no")])
-            .await;
-        assert_eq!(res.status(), 403, "viewer {name} through the form");
+    for (who, refused) in [
+        ("vera", &["approve", "reject", "apply", "reconcile", "sync"][..]),
+        ("abe", &["apply", "reconcile", "sync"][..]),
+    ] {
+        let page = app.login(who).await;
+        for name in refused {
+            let res = page
+                .server_fn(name, &[("id", &id_text), ("reason", "no"), ("env", "prod")])
+                .await;
+            assert_eq!(res.status(), 403, "{who} {name} through the form");
+        }
     }
+    // "Waiting for you": the approver's list has the change, the viewer's is empty.
+    let abe = app.login("abe").await;
+    let waiting: Value = abe.server_fn("waiting", &[]).await.json().await.unwrap();
+    let ids: Vec<i64> = waiting
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&id), "{waiting}");
+    let vera = app.login("vera").await;
+    let waiting: Value = vera.server_fn("waiting", &[]).await.json().await.unwrap();
+    assert_eq!(waiting, json!([]));
 
     // An operator applies before any approval: refused, with the reason, and audited.
     let (code, message) =
