@@ -124,18 +124,8 @@ async fn timed_apply(api: &Api, id: &serde_json::Value) -> f64 {
 async fn applies(moto: &Moto, repo: &SpecRepo) {
     let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     let api = app.api_as("olga", "operator").await;
-    let planned = |id: serde_json::Value| {
-        let api = api.clone();
-        async move {
-            wait_for("the plan", 60, || async {
-                let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-                (d["plan"]["state"] == "planned").then_some(d)
-            })
-            .await
-        }
-    };
     let id = api.change_for("prod", &repo.head()).await["id"].clone();
-    let d = planned(id.clone()).await;
+    let d = api.planned(&id).await;
     let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
     println!(
         "prod: first full apply ({n} operations): {:.0} ms",
@@ -152,7 +142,7 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
     );
     assert_eq!(api.post("/api/v1/sync").await.status(), 200);
     let id = api.change_for("prod", &commit).await["id"].clone();
-    let d = planned(id.clone()).await;
+    let d = api.planned(&id).await;
     let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
     println!(
         "prod: one-field change apply ({n} operation): {:.0} ms",

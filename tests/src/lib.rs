@@ -179,9 +179,16 @@ impl TestApp {
         cli_in(self.dir.path(), args, stdin).await
     }
 
-    /// Creates a user with [`PASSWORD`] through the command line.
+    /// Creates a user with [`PASSWORD`] and the e-mail `NAME@example.com` through the command
+    /// line.
     pub async fn add_user(&self, name: &str, role: &str) {
-        let email = format!("--email={name}@example.com");
+        self.add_user_with_email(name, role, &format!("{name}@example.com"))
+            .await;
+    }
+
+    /// Creates a user with [`PASSWORD`] and this e-mail (a commit author's, say).
+    pub async fn add_user_with_email(&self, name: &str, role: &str, email: &str) {
+        let email = format!("--email={email}");
         let out = self
             .cli(
                 &[
@@ -405,26 +412,7 @@ impl TestApp {
 
     /// Creates a user with the role and e-mail (a commit author's, say); returns their API.
     pub async fn api_with_email(&self, name: &str, role: &str, email: &str) -> Api {
-        let email = format!("--email={email}");
-        let out = self
-            .cli(
-                &[
-                    "user",
-                    "add",
-                    name,
-                    "--role",
-                    role,
-                    &email,
-                    "--password-stdin",
-                ],
-                Some(PASSWORD),
-            )
-            .await;
-        assert!(
-            out.status.success(),
-            "user add {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.add_user_with_email(name, role, email).await;
         self.api_for(name).await
     }
 
@@ -480,6 +468,16 @@ impl Api {
             .send()
             .await
             .expect("POST")
+    }
+
+    /// The change's detail once its plan against AWS is made.
+    pub async fn planned(&self, id: impl std::fmt::Display) -> serde_json::Value {
+        let path = format!("/api/v1/changes/{id}");
+        wait_for(&format!("the plan of change {id}"), 30, || async {
+            let d = self.get_json(&path).await;
+            (d["plan"]["state"] == "planned").then_some(d)
+        })
+        .await
     }
 
     /// POSTs a JSON body.
@@ -564,6 +562,13 @@ impl Moto {
         })
         .await;
         Moto { url, _child: child }
+    }
+
+    /// An emulator holding the sandbox of `examples/petclinic`.
+    pub async fn sandboxed() -> Moto {
+        let moto = Moto::start().await;
+        moto.sandbox(&workspace().join("examples/petclinic")).await;
+        moto
     }
 
     /// Runs `tierdeck sandbox up` for the spec repository at `spec_root`; returns its output.

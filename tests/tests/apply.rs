@@ -6,25 +6,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tierdeck_tests::aws::{query, tag_value, tag_values, Fault, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEJIN};
-use tierdeck_tests::{cli_with, wait_for, workspace, Api, Moto, TestApp};
+use tierdeck_tests::{cli_with, wait_for, Api, Moto, TestApp};
 
 const WEB: &str = "petclinic-prod-web";
 const WAS: &str = "petclinic-prod-was";
-
-async fn sandboxed_moto() -> Moto {
-    let moto = Moto::start().await;
-    moto.sandbox(&workspace().join("examples/petclinic")).await;
-    moto
-}
-
-/// The change's detail once its plan against AWS is made.
-async fn planned(api: &Api, id: i64) -> Value {
-    wait_for(&format!("the plan of change {id}"), 30, || async {
-        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["plan"]["state"] == "planned").then_some(d)
-    })
-    .await
-}
 
 /// Starts applying change `id` and waits until the run ends; returns the change and the time.
 async fn apply(api: &Api, id: i64) -> (Value, Duration) {
@@ -85,7 +70,7 @@ async fn group_xml(moto: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
@@ -98,7 +83,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     let viewer = app.api_as("vic", "viewer").await;
     let head = repo.head();
     let id = op.change_for("prod", &head).await["id"].as_i64().unwrap();
-    let plan = planned(&op, id).await;
+    let plan = op.planned(id).await;
     assert_eq!(
         plan["plan"]["plan"]["operations"].as_array().unwrap().len(),
         36
@@ -273,7 +258,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     );
     assert_eq!(op.post("/api/v1/sync").await.status(), 200);
     let one = op.change_for("prod", &commit).await["id"].as_i64().unwrap();
-    let p = planned(&op, one).await;
+    let p = op.planned(one).await;
     let ops = p["plan"]["plan"]["operations"].as_array().unwrap();
     assert_eq!(ops.len(), 1, "{p:#}");
     assert_eq!(
@@ -301,7 +286,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_time_out() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
@@ -318,7 +303,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
     let id = op.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    planned(&op, id).await;
+    op.planned(id).await;
 
     // Two throttled answers on the capacity calls are retried; the scheduled actions answer
     // 500 every time, so the run stops there.
@@ -374,7 +359,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
             .contains("the live state changed since the plan was made"),
         "{body}"
     );
-    let left = planned(&op, id).await;
+    let left = op.planned(id).await;
     assert_eq!(
         left["plan"]["plan"]["operations"].as_array().unwrap().len(),
         16,
@@ -408,7 +393,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
 
 #[tokio::test]
 async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_finishes_it() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
@@ -422,7 +407,7 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
     let id = op.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    planned(&op, id).await;
+    op.planned(id).await;
 
     // The database call, the last step, hangs; tierdeck is killed while it waits.
     proxy.fail("ModifyDBInstance", Fault::Hang, None);

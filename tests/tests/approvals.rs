@@ -8,21 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tierdeck_tests::aws::query;
 use tierdeck_tests::git::{SpecRepo, SEJIN, SEUNG};
-use tierdeck_tests::{wait_for, workspace, Api, Moto, TestApp};
-
-async fn sandboxed_moto() -> Moto {
-    let moto = Moto::start().await;
-    moto.sandbox(&workspace().join("examples/petclinic")).await;
-    moto
-}
-
-async fn planned(api: &Api, id: i64) -> Value {
-    wait_for(&format!("the plan of change {id}"), 30, || async {
-        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["plan"]["state"] == "planned").then_some(d)
-    })
-    .await
-}
+use tierdeck_tests::{wait_for, Api, Moto, TestApp};
 
 async fn status(api: &Api, id: i64) -> String {
     api.get_json(&format!("/api/v1/changes/{id}")).await["summary"]["status"]
@@ -53,7 +39,7 @@ async fn approve(api: &Api, id: i64) -> reqwest::Response {
 
 #[tokio::test]
 async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic_any_time();
     let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     let viewer = app.api_as("vic", "viewer").await;
@@ -63,7 +49,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
     let id = viewer.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    planned(&viewer, id).await;
+    viewer.planned(id).await;
 
     // (role, approve, reject, apply, reconcile, sync): 403 where the role is too low.
     let actions = ["approve", "reject", "apply"];
@@ -104,7 +90,10 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
     app.add_user("abe", "approver").await;
     let id_text = id.to_string();
     for (who, refused) in [
-        ("vera", &["approve", "reject", "apply", "reconcile", "sync"][..]),
+        (
+            "vera",
+            &["approve", "reject", "apply", "reconcile", "sync"][..],
+        ),
         ("abe", &["apply", "reconcile", "sync"][..]),
     ] {
         let page = app.login(who).await;
@@ -176,7 +165,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
 
 #[tokio::test]
 async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic_any_time();
     let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
     // Sejin wrote the first commit.
@@ -187,7 +176,7 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
     let first = ann.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    planned(&ann, first).await;
+    ann.planned(first).await;
     let (code, message) = error_of(approve(&sejin, first).await).await;
     assert_eq!(code, 403);
     assert!(message.contains("You wrote this change"), "{message}");
@@ -210,7 +199,7 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
         .as_i64()
         .unwrap();
     assert_eq!(status(&ann, first).await, "superseded");
-    let d = planned(&ann, second).await;
+    let d = ann.planned(second).await;
     assert_eq!(d["approvals"]["counted"], 0);
     // Sejin did not write this one.
     assert_eq!(approve(&sejin, second).await.status(), 200);
@@ -329,7 +318,7 @@ fn closed_window() -> String {
 
 #[tokio::test]
 async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears_of_it() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let window = closed_window();
     let repo = SpecRepo::petclinic_with(move |work| {
         let p = work.join("environments/prod/environment.yaml");
@@ -362,7 +351,7 @@ async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears
     let id = olga.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    let d = planned(&olga, id).await;
+    let d = olga.planned(id).await;
     assert_eq!(d["actions"]["apply_needs_emergency"], true);
 
     let (code, message) = error_of(olga.post(&format!("/api/v1/changes/{id}/apply")).await).await;
@@ -435,7 +424,7 @@ async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears
 
 #[tokio::test]
 async fn staging_applies_itself_once_approved() {
-    let moto = sandboxed_moto().await;
+    let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic();
     let receiver = Receiver::start(0).await;
     let app = TestApp::watching_with(
@@ -449,7 +438,7 @@ async fn staging_applies_itself_once_approved() {
     let id = ann.change_for("staging", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    planned(&ann, id).await;
+    ann.planned(id).await;
     assert_eq!(approve(&ann, id).await.status(), 200);
     wait_for("staging to apply itself", 60, || async {
         (status(&ann, id).await == "applied").then_some(())
@@ -516,10 +505,7 @@ impl Receiver {
     }
 }
 
-async fn receive(
-    State(state): State<Inbox>,
-    body: axum::body::Bytes,
-) -> StatusCode {
+async fn receive(State(state): State<Inbox>, body: axum::body::Bytes) -> StatusCode {
     let mut s = state.lock().unwrap();
     if s.0 > 0 {
         s.0 -= 1;

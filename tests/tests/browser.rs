@@ -397,11 +397,7 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     app.add_user("olga", "operator").await;
     let api = app.api_as("ops", "operator").await;
     let id = api.change_for("prod", &repo.head()).await["id"].clone();
-    wait_for("the plan", 30, || async {
-        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["plan"]["state"] == "planned").then_some(())
-    })
-    .await;
+    api.planned(&id).await;
 
     let b = Browser::start().await;
     sign_in_at(&b, &app.base, &format!("/changes/{id}"), "olga").await;
@@ -483,11 +479,7 @@ async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
     }
     let api = app.api_as("ops", "operator").await;
     let id = api.change_for("prod", &repo.head()).await["id"].clone();
-    wait_for("the plan", 30, || async {
-        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["plan"]["state"] == "planned").then_some(())
-    })
-    .await;
+    api.planned(&id).await;
     let path = format!("/changes/{id}");
 
     // The operator sees why there is no Apply button yet.

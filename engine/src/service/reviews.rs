@@ -50,6 +50,56 @@ fn comment_text(
     }
 }
 
+/// A review to write, with the audit event that records it.
+struct Recorded<'a> {
+    verdict: Verdict,
+    plan_hash: Option<&'a str>,
+    comment: Option<&'a str>,
+    action: &'a str,
+    detail: serde_json::Value,
+}
+
+/// Writes a review of `row` by `p` and its audit event in the caller's transaction.
+async fn record(
+    tx: &mut sqlx::SqliteConnection,
+    caller: &Caller,
+    meta: &RequestMeta,
+    row: &ChangeRow,
+    r: Recorded<'_>,
+    now: &str,
+) -> ServiceResult<()> {
+    let Some(p) = caller.principal() else {
+        return Err(ServiceError::Denied("only people review changes".into()));
+    };
+    reviews::insert(
+        tx,
+        NewReview {
+            change_id: row.id,
+            user_id: p.user_id,
+            user_name: p.name.as_str(),
+            verdict: r.verdict.as_str(),
+            plan_hash: r.plan_hash,
+            comment: r.comment,
+        },
+        now,
+    )
+    .await?;
+    let target = row.id.to_string();
+    append(
+        tx,
+        NewEvent {
+            actor: caller.actor(),
+            action: r.action,
+            environment: Some(&row.environment),
+            target: Some(&target),
+            detail: r.detail,
+            meta,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 impl Engine {
     /// The environment settings of the spec a change applies; `None` when it cannot be read.
     pub(crate) async fn change_settings(
@@ -191,40 +241,29 @@ impl Engine {
                 ServiceError::Conflict(why)
             });
         }
-        reviews::insert(
-            &mut tx,
-            NewReview {
-                change_id: id,
-                user_id: p.user_id,
-                user_name: p.name.as_str(),
-                verdict: Verdict::Approve.as_str(),
-                plan_hash: hash,
-                comment: comment.as_deref(),
-            },
-            &now,
-        )
-        .await?;
         let counted = approvals.counted + 1;
         let complete = counted >= usize::from(settings.approvals.required);
         if complete {
             changes::set_status(&mut tx, id, ChangeStatus::Approved.as_str(), &now).await?;
         }
-        let target = id.to_string();
-        append(
+        record(
             &mut tx,
-            NewEvent {
-                actor: caller.actor(),
+            caller,
+            meta,
+            &row,
+            Recorded {
+                verdict: Verdict::Approve,
+                plan_hash: hash,
+                comment: comment.as_deref(),
                 action: "change.approved",
-                environment: Some(&row.environment),
-                target: Some(&target),
                 detail: json!({
                     "plan_hash": hash,
                     "comment": comment,
                     "approvals": counted,
                     "required": settings.approvals.required,
                 }),
-                meta,
             },
+            &now,
         )
         .await?;
         let text = if complete {
@@ -283,31 +322,20 @@ impl Engine {
                 "change {id} cannot be rejected: it is {status}"
             )));
         }
-        reviews::insert(
+        changes::set_status(&mut tx, id, ChangeStatus::Rejected.as_str(), &now).await?;
+        record(
             &mut tx,
-            NewReview {
-                change_id: id,
-                user_id: p.user_id,
-                user_name: p.name.as_str(),
-                verdict: Verdict::Reject.as_str(),
+            caller,
+            meta,
+            &row,
+            Recorded {
+                verdict: Verdict::Reject,
                 plan_hash: row.plan_hash.as_deref(),
                 comment: reason.as_deref(),
+                action: "change.rejected",
+                detail: json!({ "reason": reason }),
             },
             &now,
-        )
-        .await?;
-        changes::set_status(&mut tx, id, ChangeStatus::Rejected.as_str(), &now).await?;
-        let target = id.to_string();
-        append(
-            &mut tx,
-            NewEvent {
-                actor: caller.actor(),
-                action: "change.rejected",
-                environment: Some(&row.environment),
-                target: Some(&target),
-                detail: json!({ "reason": reason }),
-                meta,
-            },
         )
         .await?;
         let text = format!(
@@ -334,39 +362,25 @@ impl Engine {
         text: Option<&str>,
     ) -> ServiceResult<()> {
         caller.require(Role::Viewer)?;
-        let Some(p) = caller.principal() else {
-            return Err(ServiceError::Denied("only people comment".into()));
-        };
         let text = comment_text("comment", text, true)?;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
         let row = changes::get(&mut tx, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
-        reviews::insert(
+        record(
             &mut tx,
-            NewReview {
-                change_id: id,
-                user_id: p.user_id,
-                user_name: p.name.as_str(),
-                verdict: Verdict::Comment.as_str(),
+            caller,
+            meta,
+            &row,
+            Recorded {
+                verdict: Verdict::Comment,
                 plan_hash: None,
                 comment: text.as_deref(),
+                action: "change.commented",
+                detail: json!({ "comment": text }),
             },
             &now,
-        )
-        .await?;
-        let target = id.to_string();
-        append(
-            &mut tx,
-            NewEvent {
-                actor: caller.actor(),
-                action: "change.commented",
-                environment: Some(&row.environment),
-                target: Some(&target),
-                detail: json!({ "comment": text }),
-                meta,
-            },
         )
         .await?;
         tx.commit().await?;
