@@ -382,3 +382,13 @@ pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
         .await
         .map_err(ssr::fail)
 }
+
+/// An environment's SLO status from Prometheus.
+#[server(prefix = "/sfn", endpoint = "slo")]
+pub async fn load_slo(env: String) -> Result<domain::slo::SloReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .slo_report(&caller, &env, None)
+        .await
+        .map_err(ssr::fail)
+}

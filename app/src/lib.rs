@@ -22,7 +22,8 @@ use pages::{
     environments::{Environment, Environments},
     login::Login,
     overview::Overview,
-    pending::{Scaling, Slo},
+    pending::Scaling,
+    slo::Slo,
 };
 
 /// What the sign-in page says after a refused attempt; put in the request's extensions by the

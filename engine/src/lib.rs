@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod aws;
 pub mod error;
+pub mod prometheus;
 pub mod repo;
 pub mod service;
 pub mod specs;
@@ -31,6 +32,7 @@ pub struct EngineSettings {
     pub notify: service::notify::NotifySettings,
     /// The panel's address as people reach it, for links in notifications.
     pub public_url: Option<String>,
+    pub prometheus: Option<prometheus::PromSettings>,
 }
 
 impl Default for EngineSettings {
@@ -43,6 +45,7 @@ impl Default for EngineSettings {
             approval_lifetime: Duration::from_secs(24 * 3600),
             notify: service::notify::NotifySettings::default(),
             public_url: None,
+            prometheus: None,
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct Engine {
     /// This process, as the holder of environment locks.
     pub holder: service::apply::Holder,
     /// AWS clients per region and attempt count, built once so connections are reused.
+    /// The Prometheus client, when one is configured.
+    pub prometheus: Option<prometheus::Prometheus>,
     /// Wakes the notification worker.
     notify_wake: std::sync::Arc<tokio::sync::Notify>,
     clients: std::sync::Arc<
@@ -67,7 +72,13 @@ impl Engine {
         // Outgoing HTTPS (notifications) uses the crypto the AWS SDK already builds; an error
         // only means a provider was installed before.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let prometheus = settings.prometheus.clone().and_then(|p| {
+            prometheus::Prometheus::new(p)
+                .map_err(|e| tracing::error!(error = %e, "Prometheus is off"))
+                .ok()
+        });
         Self {
+            prometheus,
             notify_wake: Default::default(),
             store,
             settings,

@@ -46,6 +46,9 @@ enum Command {
     /// Work with an AWS emulator for trials and tests.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Service level objectives.
+    #[command(subcommand)]
+    Slo(SloCommand),
     /// Validate a spec repository's working tree offline; every error as `file:line:col:
     /// message`, exit 1 when any.
     Validate {
@@ -111,6 +114,19 @@ enum SandboxCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SloCommand {
+    /// Print Prometheus recording and alerting rules for an environment's SLOs (offline, from
+    /// a spec repository's working tree).
+    Rules {
+        /// The environment (its folder name).
+        env: String,
+        /// The spec repository's root folder.
+        #[arg(long, default_value = ".")]
+        spec: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the audit log's hash chain; exit 1 naming the first broken row.
     Verify,
@@ -123,6 +139,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     if let Command::Sandbox(SandboxCommand::Up { endpoint, spec }) = &cli.command {
         return sandbox_up(endpoint, spec).await;
+    }
+    if let Command::Slo(SloCommand::Rules { env, spec }) = &cli.command {
+        return slo_rules(env, spec);
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -197,6 +216,15 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             ),
             notify,
             public_url: config.server.public_url.clone(),
+            prometheus: config
+                .prometheus
+                .url
+                .clone()
+                .map(|url| engine::prometheus::PromSettings {
+                    url,
+                    timeout: std::time::Duration::from_secs(config.prometheus.timeout_secs),
+                    cache_for: std::time::Duration::from_secs(config.prometheus.cache_secs),
+                }),
             ..EngineSettings::default()
         },
     ))
@@ -221,7 +249,7 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         }
     };
     match command {
-        Command::Serve | Command::Validate { .. } | Command::Sandbox(_) => {
+        Command::Serve | Command::Validate { .. } | Command::Sandbox(_) | Command::Slo(_) => {
             unreachable!("handled by run")
         }
         Command::Plan { env } => {
@@ -413,6 +441,32 @@ fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::pl
         plan.hash,
         planned.read_ms
     );
+}
+
+fn slo_rules(env: &str, spec_root: &std::path::Path) -> ExitCode {
+    let v = engine::specs::validate_tree(spec_root);
+    if !v.errors.is_empty() {
+        for e in &v.errors {
+            eprintln!("{e}");
+        }
+        eprintln!("tierdeck: the spec repository has errors; fix them first");
+        return ExitCode::FAILURE;
+    }
+    let Some((_, spec)) = v.environments.iter().find(|(name, _)| name == env) else {
+        let names: Vec<&str> = v.environments.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!(
+            "tierdeck: there is no environment `{env}` in {}; there are: {}",
+            spec_root.display(),
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    if spec.slos.is_empty() {
+        eprintln!("tierdeck: {env} defines no SLOs (slos: in its spec)");
+        return ExitCode::FAILURE;
+    }
+    print!("{}", domain::slo::prometheus_rules(env, &spec.slos));
+    ExitCode::SUCCESS
 }
 
 async fn sandbox_up(endpoint: &str, spec_root: &std::path::Path) -> ExitCode {

@@ -179,11 +179,25 @@ impl Default for AwsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrometheusConfig {
     /// e.g. `http://127.0.0.1:9090`.
     pub url: Option<String>,
+    /// How long one query may take.
+    pub timeout_secs: u64,
+    /// How long an answer is reused, so many viewers of a page ask once.
+    pub cache_secs: u64,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_secs: 10,
+            cache_secs: 15,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -352,6 +366,9 @@ impl Config {
         }
         if !(1..=20).contains(&self.notifications.max_attempts) {
             return Err(err("`notifications.max_attempts` must be between 1 and 20"));
+        }
+        if self.prometheus.timeout_secs == 0 {
+            return Err(err("`prometheus.timeout_secs` must be at least 1"));
         }
         if self.approvals.lifetime_hours == 0 {
             return Err(err("`approvals.lifetime_hours` must be at least 1"));

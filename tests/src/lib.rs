@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod aws;
 pub mod git;
+pub mod prom;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -220,6 +221,12 @@ impl TestApp {
                 .expect("http client"),
             base: self.base.clone(),
         }
+    }
+
+    /// Creates a user with the role and signs them in.
+    pub async fn login_new(&self, name: &str, role: &str) -> Client {
+        self.add_user(name, role).await;
+        self.login(name).await
     }
 
     /// Signs in through the form; panics unless it succeeds.

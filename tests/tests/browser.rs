@@ -535,3 +535,45 @@ async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_slo_page_shows_budgets_from_prometheus() {
+    use tierdeck_tests::git::SpecRepo;
+    use tierdeck_tests::prom::petclinic_month;
+    let (prom, _) = petclinic_month().await;
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    app.add_user("vic", "viewer").await;
+    let api = app.api_as("ops", "operator").await;
+    api.change_for("prod", &repo.head()).await;
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, "/slo?env=prod", "vic").await;
+    let card = b.text("#slo-availability").await;
+    assert!(card.contains("availability"), "{card}");
+    let budget = b.text_now("section.slo dl.facts").await;
+    assert!(budget.contains("259,200"), "{budget}");
+    b.screenshot("slo").await;
+    b.click(Locator::LinkText("staging")).await;
+    let mut main = String::new();
+    for _ in 0..100 {
+        main = b.text_now("main").await;
+        if main.contains("Objective 99.5 %") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        main.contains("Objective 99.5 %") && main.contains("Budget left-"),
+        "staging's budget, overspent: {main} at {}",
+        b.path().await
+    );
+    b.screenshot("slo-staging").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+}

@@ -33,15 +33,3 @@ pub fn Scaling() -> impl IntoView {
         />
     }
 }
-
-#[component]
-pub fn Slo() -> impl IntoView {
-    view! {
-        <Pending
-            title="SLO"
-            what="Each SLO's objective, error budget in requests, burn rates and alert state, computed from Prometheus."
-            needs="It needs Prometheus: set [prometheus] url (or TIERDECK_PROMETHEUS__URL), and SLOs in the spec repository."
-            release="monitoring"
-        />
-    }
-}

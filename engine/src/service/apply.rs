@@ -234,6 +234,11 @@ impl Engine {
             );
             return Err(self.refuse(caller, meta, &row, why).await);
         }
+        // The error-budget policy: with the availability budget spent, only emergencies.
+        let budget_block = self.budget_refusal(&spec).await;
+        if let (Some(why), None) = (&budget_block, emergency) {
+            return Err(self.refuse(caller, meta, &row, why.clone()).await);
+        }
         let in_window =
             domain::approval::in_change_window(&spec.environment.change_windows, Utc::now());
         if !in_window && emergency.is_none() {
@@ -244,7 +249,12 @@ impl Engine {
             );
             return Err(self.refuse(caller, meta, &row, why).await);
         }
-        let emergency = if in_window { None } else { emergency };
+        // The reason is kept when it got the apply past a gate: the windows or the budget.
+        let emergency = if in_window && budget_block.is_none() {
+            None
+        } else {
+            emergency
+        };
         let approvers: Vec<String> = approvals
             .reviews
             .iter()

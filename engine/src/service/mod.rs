@@ -10,5 +10,6 @@ pub mod login;
 pub mod notify;
 pub mod plans;
 pub mod reviews;
+pub mod slo;
 pub mod tokens;
 pub mod users;

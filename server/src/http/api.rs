@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/changes/{id}/comments", post(comment))
         .route("/notifications", get(notifications))
         .route("/environments/{env}/reconcile", post(reconcile))
+        .route("/environments/{env}/slo", get(slo))
         .route("/sync", post(sync))
         .route(
             "/hooks/git",
@@ -317,6 +318,25 @@ async fn notifications(
     ApiUser(p): ApiUser,
 ) -> Result<Json<Vec<domain::notify::Delivery>>, ApiError> {
     Ok(Json(st.engine.notification_log(&Caller::User(p)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct SloQuery {
+    /// Unix time to evaluate at (default now).
+    at: Option<i64>,
+}
+
+/// `GET /api/v1/environments/{env}/slo?at=`: per SLO the objective, window, SLI, error ratio,
+/// budget in requests, burn rates and alert state; `error` when Prometheus cannot answer.
+async fn slo(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+    Query(q): Query<SloQuery>,
+) -> Result<Json<domain::slo::SloReport>, ApiError> {
+    Ok(Json(
+        st.engine.slo_report(&Caller::User(p), &env, q.at).await?,
+    ))
 }
 
 /// `POST /api/v1/environments/{env}/reconcile`: turns drift into a change (201 with it).

@@ -1,0 +1,155 @@
+//! SLO status: per environment, each SLO's objective, error budget in requests, burn rates and
+//! alert state, from Prometheus.
+
+use domain::slo::{Severity, SloReport, SloStatus};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::{load_environments, load_slo};
+use crate::components::ErrorBox;
+
+/// `259,200` for people.
+pub fn grouped(x: f64) -> String {
+    let n = x.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn percent(x: Option<f64>, digits: usize) -> String {
+    x.map(|v| format!("{v:.digits$} %"))
+        .unwrap_or_else(|| "no traffic".into())
+}
+
+#[component]
+pub fn AlertBadge(severity: Severity) -> impl IntoView {
+    let label = match severity {
+        Severity::Ok => "ok",
+        Severity::Ticket => "ticket",
+        Severity::Page => "page",
+    };
+    view! { <span class=format!("badge alert-{label}")>{label}</span> }
+}
+
+/// The budget left as a bar: green while some is left, red past zero.
+#[component]
+fn BudgetBar(remaining_percent: f64) -> impl IntoView {
+    let left = remaining_percent.clamp(0.0, 100.0);
+    let class = if remaining_percent <= 0.0 {
+        "spent"
+    } else if remaining_percent < 25.0 {
+        "low"
+    } else {
+        "ok"
+    };
+    view! {
+        <svg class=format!("budget-bar {class}") viewBox="0 0 100 6" preserveAspectRatio="none" role="img"
+            aria-label=format!("{remaining_percent:.1} % of the error budget left")>
+            <rect x="0" y="0" width="100" height="6" class="track" />
+            <rect x="0" y="0" width=format!("{left:.2}") height="6" class="fill" />
+        </svg>
+    }
+}
+
+#[component]
+fn SloCard(s: SloStatus) -> impl IntoView {
+    let id = format!("slo-{}", s.name);
+    let labelled = id.clone();
+    view! {
+        <section class="card slo" aria-labelledby=labelled>
+            <h2 id=id>{s.name.clone()} " " <AlertBadge severity=s.alert /></h2>
+            <p>"Objective " <strong>{format!("{} %", s.objective)}</strong> " over " {s.window_days} " days; now "
+                <strong>{percent(s.sli, 3)}</strong> " (error ratio " {s.error_ratio.map(|r| format!("{:.4} %", r * 100.0)).unwrap_or_else(|| "—".into())} ")."</p>
+            {s.alert_rule.map(|r| view! { <p class="notice error" role="alert">"Alert: burning " {r} "."</p> })}
+            {s.budget.filter(|b| b.remaining <= 0.0).map(|_| view! {
+                <p class="notice error" role="alert">"The error budget is spent."
+                    {(s.name == "availability").then_some(" Under the error-budget policy tierdeck refuses applies other than emergencies until it recovers.")}</p>
+            })}
+            {match s.budget {
+                Some(b) => view! {
+                    <BudgetBar remaining_percent=b.remaining_percent />
+                    <dl class="facts">
+                        <dt>"Requests in the window"</dt><dd>{grouped(b.requests)}</dd>
+                        <dt>"Failures allowed"</dt><dd>{grouped(b.allowed)}</dd>
+                        <dt>"Failures so far"</dt><dd>{grouped(b.spent)}</dd>
+                        <dt>"Budget left"</dt><dd>{grouped(b.remaining)} " (" {format!("{:.1} %", b.remaining_percent)} ")"</dd>
+                    </dl>
+                }.into_any(),
+                None => view! { <p class="muted">"No requests in the window: no budget to show."</p> }.into_any(),
+            }}
+            <div class="table-wrap">
+                <table class="burns">
+                    <thead><tr><th scope="col">"Window"</th>{s.burns.iter().map(|b| view! { <th scope="col">{b.window.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody><tr><th scope="row">"Burn rate"</th>{s.burns.iter().map(|b| view! {
+                        <td class="num">{b.rate.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "—".into())}</td>
+                    }).collect_view()}</tr></tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Report(report: SloReport) -> impl IntoView {
+    let when = chrono::DateTime::from_timestamp(report.at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    view! {
+        {report.error.map(|e| view! { <p class="notice error" role="alert">"No SLO numbers: " {e}</p> })}
+        {(report.slos.is_empty()).then(|| view! { <p class="muted">"No SLOs to show."</p> })}
+        <div class="cards">{report.slos.into_iter().map(|s| view! { <SloCard s /> }).collect_view()}</div>
+        <p class="muted">"As of " {when} "; " {report.queries} " Prometheus queries (answers are reused for a few seconds). Page: 14.4× the budget over 1 h and 5 m, or 6× over 6 h and 30 m; ticket: 1× over 3 d and 6 h."</p>
+    }
+}
+
+#[component]
+pub fn Slo() -> impl IntoView {
+    let query = use_query_map();
+    let envs = Resource::new(|| (), |_| load_environments());
+    let chosen = move || query.with(|q| q.get("env").filter(|s| !s.is_empty()));
+    let report = Resource::new(chosen, |env| async move {
+        match env {
+            Some(e) => load_slo(e).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    view! {
+        <Title text="SLO" />
+        <h1>"SLO"</h1>
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match envs.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(list) => view! {
+                        <nav class="env-tabs" aria-label="Environment">
+                            {list.into_iter().map(|e| {
+                                let href = format!("/slo?env={}", e.name);
+                                view! { <a href=href>{e.name}</a> " " }
+                            }).collect_view()}
+                        </nav>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| view! { <p aria-busy="true">"Asking Prometheus…"</p> }>
+            {move || Suspend::new(async move {
+                match report.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    Ok(None) => view! { <p class="muted">"Choose an environment."</p> }.into_any(),
+                    Ok(Some(r)) => view! { <Report report=r /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,421 @@
+//! SLO arithmetic (Google SRE Workbook, "Alerting on SLOs"): error ratios, the error budget in
+//! requests, burn rates and the multi-window alert rules. The numbers come from Prometheus; the
+//! rules are here, pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Indicator, Slo};
+
+/// Windows whose burn rate is shown, shortest first.
+pub const BURN_WINDOWS: [&str; 5] = ["5m", "30m", "1h", "6h", "3d"];
+
+/// A multi-window alert rule: both windows must burn at least `factor` × the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlertRule {
+    pub severity: Severity,
+    pub factor: f64,
+    pub long: &'static str,
+    pub short: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Nothing burns fast enough to alert.
+    Ok,
+    Ticket,
+    Page,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Ticket => "ticket",
+            Severity::Page => "page",
+        }
+    }
+}
+
+/// Page at 14.4× over 1 h and 5 m, or 6× over 6 h and 30 m; ticket at 1× over 3 d and 6 h.
+pub const ALERT_RULES: [AlertRule; 3] = [
+    AlertRule {
+        severity: Severity::Page,
+        factor: 14.4,
+        long: "1h",
+        short: "5m",
+    },
+    AlertRule {
+        severity: Severity::Page,
+        factor: 6.0,
+        long: "6h",
+        short: "30m",
+    },
+    AlertRule {
+        severity: Severity::Ticket,
+        factor: 1.0,
+        long: "3d",
+        short: "6h",
+    },
+];
+
+/// A Prometheus range for a number of days: `30d`.
+pub fn days(n: u32) -> String {
+    format!("{n}d")
+}
+
+/// Seconds in a Prometheus range like `5m`, `6h`, `3d`, `30d`.
+pub fn range_secs(range: &str) -> Option<f64> {
+    let (n, unit) = range.split_at(range.len().checked_sub(1)?);
+    let n: f64 = n.parse().ok()?;
+    let unit = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => return None,
+    };
+    Some(n * unit)
+}
+
+/// The SLO's two queries for `window`: (bad events or good events, total events), each a rate
+/// per second.
+pub fn queries(indicator: &Indicator, window: &str) -> (String, String) {
+    let w = |q: &str| q.replace("{{window}}", window);
+    match indicator {
+        Indicator::Errors { errors, total } => (w(errors), w(total)),
+        Indicator::Good { good, total } => (w(good), w(total)),
+    }
+}
+
+/// One query whose value is the error ratio over `window`.
+pub fn error_ratio_query(indicator: &Indicator, window: &str) -> String {
+    let (a, total) = queries(indicator, window);
+    match indicator {
+        Indicator::Errors { .. } => format!("({a}) / ({total})"),
+        Indicator::Good { .. } => format!("1 - (({a}) / ({total}))"),
+    }
+}
+
+/// The error ratio from the two rates of [`queries`]; `None` without traffic.
+pub fn error_ratio(indicator: &Indicator, first: f64, total: f64) -> Option<f64> {
+    if total <= 0.0 || !total.is_finite() || !first.is_finite() {
+        return None;
+    }
+    let ratio = match indicator {
+        Indicator::Errors { .. } => first / total,
+        Indicator::Good { .. } => 1.0 - first / total,
+    };
+    Some(ratio.clamp(0.0, 1.0))
+}
+
+/// The error budget over the SLO's window, in requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Requests in the window.
+    pub requests: f64,
+    /// Failed requests the objective allows.
+    pub allowed: f64,
+    /// Failed requests so far.
+    pub spent: f64,
+    /// `allowed − spent` (negative when overspent).
+    pub remaining: f64,
+    /// `1 − error ratio / (1 − objective)`, as a percentage (negative when overspent).
+    pub remaining_percent: f64,
+}
+
+/// The budget from the window's request rate (per second) and error ratio.
+pub fn budget(objective_percent: f64, window_days: u32, total_rate: f64, ratio: f64) -> Budget {
+    let requests = total_rate * f64::from(window_days) * 86_400.0;
+    let allowed_ratio = 1.0 - objective_percent / 100.0;
+    let allowed = requests * allowed_ratio;
+    let spent = requests * ratio;
+    Budget {
+        requests,
+        allowed,
+        spent,
+        remaining: allowed - spent,
+        remaining_percent: if allowed_ratio > 0.0 {
+            (1.0 - ratio / allowed_ratio) * 100.0
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Burn rate: the error ratio over a window in units of the budget's ratio.
+pub fn burn_rate(objective_percent: f64, ratio: f64) -> f64 {
+    let allowed = 1.0 - objective_percent / 100.0;
+    if allowed > 0.0 {
+        ratio / allowed
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The burn rate over each of [`BURN_WINDOWS`], `None` where there was no traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Burn {
+    pub window: String,
+    pub rate: Option<f64>,
+}
+
+/// The most severe alert whose two windows both burn fast enough, and the rule that fired.
+pub fn alert(burns: &[Burn]) -> (Severity, Option<AlertRule>) {
+    let rate = |w: &str| {
+        burns
+            .iter()
+            .find(|b| b.window == w)
+            .and_then(|b| b.rate)
+            .unwrap_or(0.0)
+    };
+    ALERT_RULES
+        .iter()
+        .filter(|r| rate(r.long) >= r.factor && rate(r.short) >= r.factor)
+        // The first of the most severe rules that fired (`max_by_key` keeps the last).
+        .rev()
+        .max_by_key(|r| r.severity)
+        .map(|r| (r.severity, Some(*r)))
+        .unwrap_or((Severity::Ok, None))
+}
+
+/// One SLO as its page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloStatus {
+    pub name: String,
+    pub objective: f64,
+    pub window_days: u32,
+    /// `1 − error ratio` over the window, as a percentage; `None` without traffic.
+    pub sli: Option<f64>,
+    pub error_ratio: Option<f64>,
+    pub budget: Option<Budget>,
+    pub burns: Vec<Burn>,
+    pub alert: Severity,
+    /// The rule that fired, in words: `14.4× over 1h and 5m`.
+    pub alert_rule: Option<String>,
+}
+
+/// Puts an SLO's numbers together: the window's total rate and error ratio, and the error
+/// ratio over each burn window (in [`BURN_WINDOWS`] order).
+pub fn status(
+    slo: &Slo,
+    window_total_rate: f64,
+    window_ratio: Option<f64>,
+    burn_ratios: &[Option<f64>],
+) -> SloStatus {
+    let burns: Vec<Burn> = BURN_WINDOWS
+        .iter()
+        .zip(burn_ratios)
+        .map(|(w, r)| Burn {
+            window: (*w).to_owned(),
+            rate: r.map(|r| burn_rate(slo.objective, r)),
+        })
+        .collect();
+    let (severity, rule) = alert(&burns);
+    SloStatus {
+        name: slo.name.clone(),
+        objective: slo.objective,
+        window_days: slo.window_days,
+        sli: window_ratio.map(|r| (1.0 - r) * 100.0),
+        error_ratio: window_ratio,
+        budget: window_ratio.map(|r| budget(slo.objective, slo.window_days, window_total_rate, r)),
+        burns,
+        alert: severity,
+        alert_rule: rule.map(|r| format!("{}× over {} and {}", r.factor, r.long, r.short)),
+    }
+}
+
+/// An environment's SLOs as the SLO page and `GET /api/v1/environments/{env}/slo` show them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloReport {
+    pub environment: String,
+    /// Unix time the numbers are for.
+    pub at: i64,
+    pub slos: Vec<SloStatus>,
+    /// Why there are no numbers (Prometheus down, not configured, a query refused).
+    pub error: Option<String>,
+    /// Prometheus queries this report needed (answers cached for a short time are reused).
+    pub queries: usize,
+}
+
+/// A YAML single-quoted scalar.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A number without float noise: `0.001`, `14.4`.
+fn plain(x: f64) -> String {
+    let t = format!("{x:.9}");
+    t.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Prometheus recording rules (the error ratio of each SLO over each burn window and its own
+/// window) and multi-window burn-rate alerting rules for one environment, as a rules file.
+pub fn prometheus_rules(environment: &str, slos: &[Slo]) -> String {
+    let mut out = format!(
+        "# SLO recording and alerting rules of {environment}, made by `tierdeck slo rules {environment}`.\n\
+         # Page: {p1}× the budget over 1h and 5m, or {p2}× over 6h and 30m; ticket: {t}× over 3d and 6h.\n\
+         groups:\n  - name: tierdeck-slo-{environment}\n    rules:\n",
+        p1 = plain(ALERT_RULES[0].factor),
+        p2 = plain(ALERT_RULES[1].factor),
+        t = plain(ALERT_RULES[2].factor),
+    );
+    for s in slos {
+        let labels = format!(
+            "        labels:\n          environment: {}\n          slo: {}\n",
+            quoted(environment),
+            quoted(&s.name)
+        );
+        let mut windows: Vec<String> = BURN_WINDOWS.iter().map(|w| (*w).to_owned()).collect();
+        windows.push(days(s.window_days));
+        for w in &windows {
+            out.push_str(&format!(
+                "      - record: slo:error_ratio:rate{w}\n        expr: {}\n{labels}",
+                quoted(&error_ratio_query(&s.indicator, w))
+            ));
+        }
+        let allowed = plain((100.0 - s.objective) / 100.0);
+        let selector = format!("{{environment=\"{environment}\",slo=\"{}\"}}", s.name);
+        for r in ALERT_RULES {
+            let expr = format!(
+                "slo:error_ratio:rate{long}{selector} > ({f} * {allowed}) and slo:error_ratio:rate{short}{selector} > ({f} * {allowed})",
+                long = r.long,
+                short = r.short,
+                f = plain(r.factor),
+            );
+            out.push_str(&format!(
+                "      - alert: SLOErrorBudgetBurn\n        expr: {}\n        labels:\n          severity: {}\n          windows: {}\n          environment: {}\n          slo: {}\n        annotations:\n          summary: {}\n",
+                quoted(&expr),
+                r.severity.as_str(),
+                quoted(&format!("{}/{}", r.long, r.short)),
+                quoted(environment),
+                quoted(&s.name),
+                quoted(&format!(
+                    "{environment} {}: the error budget ({} %) burns {}× over {} and {}",
+                    s.name,
+                    plain(s.objective),
+                    plain(r.factor),
+                    r.long,
+                    r.short
+                )),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether the availability budget is used up (the SRE error-budget policy's trigger).
+pub fn budget_exhausted(statuses: &[SloStatus]) -> Option<&SloStatus> {
+    statuses
+        .iter()
+        .find(|s| s.name == "availability" && s.budget.is_some_and(|b| b.remaining <= 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Loc;
+
+    fn availability() -> Slo {
+        Slo {
+            name: "availability".into(),
+            objective: 99.9,
+            window_days: 30,
+            indicator: Indicator::Errors {
+                errors: "sum(rate(e[{{window}}]))".into(),
+                total: "sum(rate(t[{{window}}]))".into(),
+            },
+            loc: Loc::default(),
+        }
+    }
+
+    #[test]
+    fn the_seed_figures_hold() {
+        // 100 requests/s for 30 days, 99.9 %: 259,200,000 requests, 259,200 may fail.
+        let b = budget(99.9, 30, 100.0, 0.0);
+        assert!((b.requests - 259_200_000.0).abs() < 1e-3);
+        assert!((b.allowed - 259_200.0).abs() < 1e-3);
+        let b = budget(99.9, 30, 200.0, 0.0);
+        assert!((b.allowed - 518_400.0).abs() < 1e-3);
+        // 144,000 failed of 259,200,000: 55.56 % of the budget spent.
+        let ratio = 144_000.0 / 259_200_000.0;
+        let b = budget(99.9, 30, 100.0, ratio);
+        assert!((b.spent - 144_000.0).abs() < 1e-3);
+        assert!((b.remaining - 115_200.0).abs() < 1e-3);
+        assert!((b.remaining_percent - 44.444).abs() < 1e-2);
+    }
+
+    #[test]
+    fn queries_fill_in_the_window_and_good_indicators_count_the_rest() {
+        let slo = availability();
+        assert_eq!(
+            error_ratio_query(&slo.indicator, "5m"),
+            "(sum(rate(e[5m]))) / (sum(rate(t[5m])))"
+        );
+        let good = Indicator::Good {
+            good: "g[{{window}}]".into(),
+            total: "t[{{window}}]".into(),
+        };
+        assert_eq!(error_ratio_query(&good, "1h"), "1 - ((g[1h]) / (t[1h]))");
+        assert!((error_ratio(&good, 95.0, 100.0).unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(error_ratio(&good, 1.0, 0.0), None);
+        assert_eq!(range_secs("30d"), Some(2_592_000.0));
+        assert_eq!(range_secs("5m"), Some(300.0));
+        assert_eq!(range_secs("x"), None);
+    }
+
+    #[test]
+    fn alerts_need_both_windows() {
+        let burns = |rates: [f64; 5]| -> Vec<Burn> {
+            BURN_WINDOWS
+                .iter()
+                .zip(rates)
+                .map(|(w, r)| Burn {
+                    window: (*w).into(),
+                    rate: Some(r),
+                })
+                .collect()
+        };
+        // 5m, 30m, 1h, 6h, 3d
+        assert_eq!(
+            alert(&burns([20.0, 20.0, 15.0, 2.0, 0.5])).0,
+            Severity::Page
+        );
+        assert_eq!(
+            alert(&burns([1.0, 20.0, 15.0, 2.0, 0.5])).0,
+            Severity::Ok,
+            "5m calm"
+        );
+        assert_eq!(alert(&burns([0.0, 7.0, 3.0, 6.5, 1.5])).0, Severity::Page);
+        assert_eq!(alert(&burns([0.0, 0.0, 0.0, 1.2, 1.1])).0, Severity::Ticket);
+        assert_eq!(alert(&burns([0.0; 5])).0, Severity::Ok);
+        let s = status(&availability(), 100.0, Some(0.0), &[Some(0.02); 5]);
+        assert_eq!(s.alert, Severity::Page);
+        assert_eq!(s.alert_rule.as_deref(), Some("14.4× over 1h and 5m"));
+        assert!((s.burns[0].rate.unwrap() - 20.0).abs() < 1e-9);
+        assert_eq!(s.sli, Some(100.0));
+    }
+
+    #[test]
+    fn rules_name_every_window_and_quote_the_queries() {
+        let text = prometheus_rules("prod", &[availability()]);
+        assert!(text.contains("      - record: slo:error_ratio:rate5m\n        expr: '(sum(rate(e[5m]))) / (sum(rate(t[5m])))'"), "{text}");
+        assert!(text.contains("slo:error_ratio:rate30d"));
+        assert!(text.contains("> (14.4 * 0.001) and slo:error_ratio:rate5m{environment=\"prod\",slo=\"availability\"} > (14.4 * 0.001)"), "{text}");
+        assert_eq!(text.matches("- alert:").count(), 3);
+        assert_eq!(quoted("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn only_a_spent_availability_budget_stops_applies() {
+        let spent = status(&availability(), 100.0, Some(0.002), &[Some(0.0); 5]);
+        assert!(spent.budget.unwrap().remaining < 0.0);
+        assert!(budget_exhausted(std::slice::from_ref(&spent)).is_some());
+        let mut latency = spent.clone();
+        latency.name = "latency-400ms".into();
+        assert!(budget_exhausted(&[latency]).is_none());
+        let fine = status(&availability(), 100.0, Some(0.0005), &[Some(0.0); 5]);
+        assert!(budget_exhausted(&[fine]).is_none());
+    }
+}

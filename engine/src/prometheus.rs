@@ -1,0 +1,171 @@
+//! A small client for Prometheus's HTTP API (`/api/v1/query`): timeouts, Prometheus's own
+//! error messages passed on, and answers cached for a short time so many viewers of one page
+//! ask Prometheus once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// How tierdeck reaches Prometheus.
+#[derive(Debug, Clone)]
+pub struct PromSettings {
+    pub url: String,
+    pub timeout: Duration,
+    /// How long an answer is reused.
+    pub cache_for: Duration,
+}
+
+/// Why a query has no answer, in a sentence that names Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromError {
+    #[error("Prometheus at {url} cannot be reached: {message}")]
+    Unreachable { url: String, message: String },
+    /// Prometheus answered with an error of its own (bad query, timeout inside Prometheus).
+    #[error("Prometheus refused the query `{query}`: {message}")]
+    Refused { query: String, message: String },
+    #[error("Prometheus sent an answer tierdeck cannot read: {0}")]
+    Unreadable(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum Data {
+    Vector(Vec<Sample>),
+    Scalar((f64, String)),
+    Matrix(serde::de::IgnoredAny),
+    String(serde::de::IgnoredAny),
+}
+
+#[derive(Debug, Deserialize)]
+struct Sample {
+    value: (f64, String),
+}
+
+type Cache = HashMap<(String, Option<i64>), (Instant, Option<f64>)>;
+
+/// A Prometheus client; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    settings: PromSettings,
+    http: reqwest::Client,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl Prometheus {
+    pub fn new(settings: PromSettings) -> Result<Self, PromError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| PromError::Unreachable {
+                url: settings.url.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            settings,
+            http,
+            cache: Arc::default(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.settings.url
+    }
+
+    /// The value of an instant query that yields one number (`sum(…)`, a scalar): `None` when
+    /// the vector is empty (no data). `at` is a Unix time; `None` means now.
+    pub async fn value(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
+        let key = (query.to_owned(), at);
+        if let Some((when, v)) = self.cache.lock().expect("cache lock").get(&key) {
+            if when.elapsed() < self.settings.cache_for {
+                return Ok(*v);
+            }
+        }
+        let v = self.fetch(query, at).await?;
+        let mut cache = self.cache.lock().expect("cache lock");
+        // Old answers go when the cache grows, so it stays small.
+        if cache.len() > 4096 {
+            let ttl = self.settings.cache_for;
+            cache.retain(|_, (when, _)| when.elapsed() < ttl);
+        }
+        cache.insert(key, (Instant::now(), v));
+        Ok(v)
+    }
+
+    async fn fetch(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
+        let url = format!("{}/api/v1/query", self.settings.url.trim_end_matches('/'));
+        let mut form = vec![("query", query.to_owned())];
+        if let Some(t) = at {
+            form.push(("time", t.to_string()));
+        }
+        let res =
+            self.http
+                .post(&url)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| PromError::Unreachable {
+                    url: self.settings.url.clone(),
+                    message: if e.is_timeout() {
+                        format!("no answer within {} s", self.settings.timeout.as_secs())
+                    } else {
+                        e.to_string()
+                    },
+                })?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| PromError::Unreadable(e.to_string()))?;
+        let answer: Answer = serde_json::from_str(&text).map_err(|_| {
+            PromError::Unreadable(format!(
+                "HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ))
+        })?;
+        if answer.status != "success" {
+            return Err(PromError::Refused {
+                query: query.to_owned(),
+                message: format!(
+                    "{}: {}",
+                    answer.error_type.unwrap_or_else(|| "error".into()),
+                    answer.error.unwrap_or_default()
+                ),
+            });
+        }
+        let number = |s: &str| {
+            s.parse::<f64>()
+                .map_err(|_| PromError::Unreadable(format!("`{s}` is not a number")))
+        };
+        match answer.data {
+            Some(Data::Vector(samples)) => match samples.as_slice() {
+                [] => Ok(None),
+                [one] => number(&one.value.1).map(|v| v.is_finite().then_some(v)),
+                many => Err(PromError::Refused {
+                    query: query.to_owned(),
+                    message: format!(
+                        "it returned {} series where one was expected; wrap it in sum()",
+                        many.len()
+                    ),
+                }),
+            },
+            Some(Data::Scalar((_, v))) => number(&v).map(|v| v.is_finite().then_some(v)),
+            _ => Err(PromError::Refused {
+                query: query.to_owned(),
+                message: "it did not return a number".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! SLO status from Prometheus, and the error-budget gate.
+
+use domain::slo::{self, SloReport, SloStatus, BURN_WINDOWS};
+use domain::spec::{EnvironmentSpec, Slo};
+use domain::Role;
+use futures::future::try_join_all;
+
+use crate::auth::Caller;
+use crate::error::{ServiceError, ServiceResult};
+use crate::prometheus::{PromError, Prometheus};
+use crate::store::repo as repo_store;
+use crate::Engine;
+
+/// Queries one SLO's status needs: the window's request rate and error ratio, and the error
+/// ratio over each burn window.
+pub const QUERIES_PER_SLO: usize = 2 + BURN_WINDOWS.len();
+
+async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, PromError> {
+    let window = slo::days(s.window_days);
+    let (_, total) = slo::queries(&s.indicator, &window);
+    let mut asks = vec![total, slo::error_ratio_query(&s.indicator, &window)];
+    asks.extend(
+        BURN_WINDOWS
+            .iter()
+            .map(|w| slo::error_ratio_query(&s.indicator, w)),
+    );
+    let answers = try_join_all(asks.iter().map(|q| prom.value(q, at))).await?;
+    let ratio = |v: Option<f64>| v.map(|r| r.clamp(0.0, 1.0));
+    let burn: Vec<Option<f64>> = answers[2..].iter().map(|v| ratio(*v)).collect();
+    let total_rate = answers[0].unwrap_or(0.0);
+    let window_ratio = if total_rate > 0.0 {
+        ratio(answers[1])
+    } else {
+        None
+    };
+    Ok(slo::status(s, total_rate, window_ratio, &burn))
+}
+
+impl Engine {
+    fn prometheus(&self) -> Result<&Prometheus, String> {
+        self.prometheus.as_ref().ok_or_else(|| {
+            "Prometheus is not configured: set [prometheus] url (TIERDECK_PROMETHEUS__URL)".into()
+        })
+    }
+
+    /// The SLOs of `spec` at `at` (Unix time; `None`: now).
+    pub(crate) async fn slo_statuses(
+        &self,
+        spec: &EnvironmentSpec,
+        at: Option<i64>,
+    ) -> Result<Vec<SloStatus>, String> {
+        let prom = self.prometheus()?;
+        try_join_all(spec.slos.iter().map(|s| one(prom, s, at)))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The SLO report of an environment's spec at the branch head.
+    pub async fn slo_report(
+        &self,
+        caller: &Caller,
+        env: &str,
+        at: Option<i64>,
+    ) -> ServiceResult<SloReport> {
+        caller.require(Role::Viewer)?;
+        let head = {
+            let mut conn = self.store.pool().acquire().await?;
+            repo_store::environment(&mut conn, env)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("there is no environment `{env}`"))
+                })?;
+            repo_store::state(&mut conn)
+                .await?
+                .and_then(|s| s.head_commit)
+                .ok_or_else(|| {
+                    ServiceError::Unavailable("the spec repository was never fetched".into())
+                })?
+        };
+        let (spec, _) = self.specs_at(env, &head, None).await?;
+        let at_time = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let (slos, error) = match self.slo_statuses(&spec, at).await {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        Ok(SloReport {
+            environment: env.to_owned(),
+            at: at_time,
+            queries: spec.slos.len() * QUERIES_PER_SLO,
+            slos,
+            error,
+        })
+    }
+
+    /// The error-budget policy: `Some(reason)` when the availability budget of `spec` is spent.
+    /// Without Prometheus the gate stays open (and says so in the log).
+    pub(crate) async fn budget_refusal(&self, spec: &EnvironmentSpec) -> Option<String> {
+        let availability: Vec<Slo> = spec
+            .slos
+            .iter()
+            .filter(|s| s.name == "availability")
+            .cloned()
+            .collect();
+        if availability.is_empty() || self.prometheus.is_none() {
+            return None;
+        }
+        let only = EnvironmentSpec {
+            slos: availability,
+            ..spec.clone()
+        };
+        match self.slo_statuses(&only, None).await {
+            Ok(statuses) => slo::budget_exhausted(&statuses).map(|s| {
+                let b = s.budget.expect("an exhausted budget exists");
+                format!(
+                    "the availability error budget of {} is spent ({:.0} failed requests of {:.0} allowed over {} days, {:.1} % left): the error-budget policy allows only emergency applies",
+                    spec.environment.name, b.spent, b.allowed, s.window_days, b.remaining_percent
+                )
+            }),
+            Err(e) => {
+                tracing::warn!(environment = %spec.environment.name, error = %e, "the error-budget gate could not read the SLOs; it stays open");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! A real Prometheus for tests: its storage filled by `promtool tsdb create-blocks-from
+//! openmetrics` from generated traffic, served on a free loopback port, stopped on drop.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use crate::{free_port, wait_for};
+
+/// One job's traffic: a constant request rate, and incidents during which part of it fails.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    pub job: String,
+    pub requests_per_sec: f64,
+    /// (start, end, failed requests per second), Unix seconds.
+    pub incidents: Vec<(i64, i64, f64)>,
+}
+
+impl Traffic {
+    fn failing_at(&self, t: i64) -> f64 {
+        self.incidents
+            .iter()
+            .filter(|(a, b, _)| (*a..*b).contains(&t))
+            .map(|(_, _, r)| *r)
+            .sum()
+    }
+}
+
+/// Samples every `step` seconds from `start` to `end` of `http_requests_total{job,code}` (200
+/// and 500) and `http_request_duration_seconds` (every request under 0.4 s), as OpenMetrics.
+pub fn openmetrics(traffic: &[Traffic], start: i64, end: i64, step: i64) -> String {
+    let mut out =
+        String::from("# HELP http_requests Requests served.\n# TYPE http_requests counter\n");
+    for tr in traffic {
+        let (mut ok, mut failed) = (0.0, 0.0);
+        let mut t = start;
+        while t <= end {
+            for (code, v) in [("200", ok), ("500", failed)] {
+                let _ = writeln!(
+                    out,
+                    "http_requests_total{{code=\"{code}\",job=\"{}\"}} {v} {t}",
+                    tr.job
+                );
+            }
+            let bad = tr.failing_at(t) * step as f64;
+            failed += bad;
+            ok += tr.requests_per_sec * step as f64 - bad;
+            t += step;
+        }
+    }
+    out.push_str(
+        "# HELP http_request_duration_seconds Request latency.\n# TYPE http_request_duration_seconds histogram\n",
+    );
+    for tr in traffic {
+        let mut n = 0.0;
+        let mut t = start;
+        while t <= end {
+            for le in ["0.4", "+Inf"] {
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{job=\"{}\",le=\"{le}\"}} {n} {t}",
+                    tr.job
+                );
+            }
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{job=\"{}\"}} {n} {t}",
+                tr.job
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_sum{{job=\"{}\"}} {:.1} {t}",
+                tr.job,
+                n * 0.1
+            );
+            n += tr.requests_per_sec * step as f64;
+            t += step;
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+pub struct Prometheus {
+    pub url: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+fn program(name: &str) -> PathBuf {
+    let p = PathBuf::from(format!("/usr/bin/{name}"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup --test (it installs Debian's prometheus)",
+        p.display()
+    );
+    p
+}
+
+impl Prometheus {
+    /// Loads `openmetrics` into a fresh storage and starts Prometheus on it.
+    pub async fn with_data(openmetrics: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("input.om");
+        std::fs::write(&input, openmetrics).unwrap();
+        let data = dir.path().join("data");
+        let out = Command::new(program("promtool"))
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            .arg(&input)
+            .arg(&data)
+            .output()
+            .await
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+        let port = free_port().unwrap();
+        let child = Command::new(program("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--storage.tsdb.retention.time=90d")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting prometheus");
+        let url = format!("http://127.0.0.1:{port}");
+        let probe = reqwest::Client::new();
+        wait_for("Prometheus to be ready", 60, || async {
+            probe
+                .get(format!("{url}/-/ready"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+        Prometheus {
+            url,
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
+
+pub const DAY: i64 = 86_400;
+
+/// The end of the generated data (a whole minute, just past), and the incidents:
+/// prod fails 20 of its 100 requests/s for 2 h five days before the end (144,000 failures,
+/// 55.6 % of its 259,200 budget); staging fails all of its 100/s for 4 h ten days before
+/// (1,440,000 failures, more than the 1,296,000 its 99.5 % allows).
+pub struct Data {
+    pub end: i64,
+    pub prod_incident: (i64, i64),
+}
+
+pub async fn petclinic_month() -> (Prometheus, Data) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = now - now % 60;
+    let prod_incident = (end - 5 * DAY, end - 5 * DAY + 2 * 3600);
+    let staging_incident = (end - 10 * DAY, end - 10 * DAY + 4 * 3600);
+    let traffic = [
+        Traffic {
+            job: "petclinic".into(),
+            requests_per_sec: 100.0,
+            incidents: vec![(prod_incident.0, prod_incident.1, 20.0)],
+        },
+        Traffic {
+            job: "petclinic-staging".into(),
+            requests_per_sec: 100.0,
+            incidents: vec![(staging_incident.0, staging_incident.1, 100.0)],
+        },
+    ];
+    let text = openmetrics(&traffic, end - 31 * DAY, end, 300);
+    (
+        Prometheus::with_data(&text).await,
+        Data { end, prod_incident },
+    )
+}

@@ -1,0 +1,215 @@
+//! SLO status against a real Prometheus holding 30 days of generated traffic with known
+//! incidents; the error-budget gate; the rules `tierdeck slo rules` prints.
+
+use serde_json::{json, Value};
+use tierdeck_tests::git::SpecRepo;
+use tierdeck_tests::prom::{petclinic_month, DAY};
+use tierdeck_tests::{cli_in, wait_for, workspace, Api, Moto, TestApp};
+
+async fn report(api: &Api, env: &str, at: i64) -> Value {
+    api.get_json(&format!("/api/v1/environments/{env}/slo?at={at}"))
+        .await
+}
+
+fn slo<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no SLO {name} in {report:#}"))
+}
+
+fn close(v: &Value, expected: f64, tolerance: f64) {
+    let got = v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"));
+    assert!(
+        (got - expected).abs() <= tolerance,
+        "{got} is not {expected} ± {tolerance}"
+    );
+}
+
+#[tokio::test]
+async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
+    let (prom, data) = petclinic_month().await;
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    let api = app.api_as("vic", "viewer").await;
+    api.change_for("prod", &repo.head()).await;
+
+    // After the incident: 30 days at 100/s, 144,000 failed.
+    let r = report(&api, "prod", data.end).await;
+    assert_eq!(r["error"], Value::Null, "{r:#}");
+    assert_eq!(r["queries"], 21, "3 SLOs × 7 queries");
+    let a = slo(&r, "availability");
+    let b = &a["budget"];
+    close(&b["requests"], 259_200_000.0, 1.0);
+    close(&b["allowed"], 259_200.0, 0.5);
+    close(&b["spent"], 144_000.0, 0.5);
+    close(&b["remaining"], 115_200.0, 0.5);
+    close(&b["remaining_percent"], 44.444, 0.01);
+    close(&a["sli"], 99.944_444, 0.000_01);
+    assert_eq!(a["alert"], "ok");
+    for burn in a["burns"].as_array().unwrap() {
+        close(&burn["rate"], 0.0, 1e-9);
+    }
+    let latency = slo(&r, "latency-400ms");
+    close(&latency["sli"], 100.0, 1e-9);
+    assert_eq!(
+        slo(&r, "checkout-success")["sli"],
+        Value::Null,
+        "no checkout traffic"
+    );
+
+    // An hour into the incident: 20 % failing is 200× the budget over 5 m and 1 h: page.
+    let during = report(&api, "prod", data.prod_incident.0 + 3600).await;
+    let a = slo(&during, "availability");
+    assert_eq!(a["alert"], "page", "{a:#}");
+    assert_eq!(a["alert_rule"], "14.4× over 1h and 5m");
+    close(&a["burns"][0]["rate"], 200.0, 1e-6);
+    close(&a["burns"][2]["rate"], 200.0, 1e-6);
+
+    // A day later the 3-day window still burns 5.6×, but the 6-hour one is calm: no ticket.
+    let day_after = report(&api, "prod", data.prod_incident.1 + DAY).await;
+    let a = slo(&day_after, "availability");
+    close(&a["burns"][4]["rate"], 144_000.0 / 259_200.0 * 10.0, 1e-6);
+    close(&a["burns"][3]["rate"], 0.0, 1e-9);
+    assert_eq!(a["alert"], "ok");
+
+    // Staging's budget is spent.
+    let s = report(&api, "staging", data.end).await;
+    let b = &slo(&s, "availability")["budget"];
+    close(&b["allowed"], 1_296_000.0, 0.5);
+    close(&b["spent"], 1_440_000.0, 0.5);
+    assert!(b["remaining"].as_f64().unwrap() < 0.0);
+
+    // The page shows the same numbers, without JavaScript.
+    let page = app.login_new("sam", "viewer").await;
+    let html =
+        tierdeck_tests::without_markers(&page.get("/slo?env=prod").await.text().await.unwrap());
+    assert!(html.contains("availability"), "{html}");
+    assert!(html.contains("259,200"), "failures allowed: {html}");
+}
+
+#[tokio::test]
+async fn without_prometheus_the_slo_page_says_why_and_the_rest_works() {
+    let repo = SpecRepo::petclinic();
+    let closed = format!("http://127.0.0.1:{}", tierdeck_tests::free_port().unwrap());
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[("TIERDECK_PROMETHEUS__URL", &closed)],
+    )
+    .await;
+    let api = app.api_as("vic", "viewer").await;
+    api.change_for("prod", &repo.head()).await;
+    let r = api.get_json("/api/v1/environments/prod/slo").await;
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("Prometheus at {closed} cannot be reached")),
+        "{error}"
+    );
+    let page = app.login_new("sam", "viewer").await;
+    let html = page.get("/slo?env=prod").await.text().await.unwrap();
+    assert!(html.contains("cannot be reached"), "{html}");
+    assert_eq!(page.get("/environments/prod").await.status(), 200);
+    assert_eq!(page.get("/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_spent_availability_budget_refuses_applies_but_emergencies() {
+    let (prom, _) = petclinic_month().await;
+    let moto = Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&moto.url),
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    let ann = app.api_as("ann", "approver").await;
+    let olga = app.api_as("olga", "operator").await;
+    let id = ann.change_for("staging", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    ann.planned(id).await;
+    // Staging applies itself once approved — but its budget is spent.
+    let res = ann
+        .post_json(&format!("/api/v1/changes/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let refused = wait_for("the auto-apply to be refused", 30, || async {
+        let v = olga
+            .get_json("/api/v1/audit?action=change.apply_refused")
+            .await;
+        v["events"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    let reason = refused["detail"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the availability error budget of staging is spent"),
+        "{reason}"
+    );
+    assert_eq!(refused["actor"], "system");
+    let res = olga.post(&format!("/api/v1/changes/{id}/apply")).await;
+    assert_eq!(res.status(), 409);
+    let res = olga
+        .post_json(
+            &format!("/api/v1/changes/{id}/apply"),
+            json!({ "emergency": true, "reason": "the fix for the outage itself" }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    wait_for("the emergency apply", 60, || async {
+        let d = olga.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["summary"]["status"] == "applied").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_printed_rules_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = workspace().join("examples/petclinic");
+    let out = cli_in(
+        dir.path(),
+        &["slo", "rules", "prod", "--spec", spec.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = dir.path().join("prod.rules.yml");
+    std::fs::write(&rules, &out.stdout).unwrap();
+    let check = std::process::Command::new("/usr/bin/promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("running promtool (scripts/setup --test installs it)");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(said.contains("SUCCESS: 27 rules found"), "{said}");
+    // An unknown environment is named.
+    let out = cli_in(
+        dir.path(),
+        &["slo", "rules", "qa", "--spec", spec.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no environment `qa`"));
+}
