@@ -232,10 +232,13 @@ pub async fn load_environments() -> Result<Vec<EnvironmentSummary>, ServerFnErro
 }
 
 #[server(prefix = "/sfn", endpoint = "environment")]
-pub async fn load_environment(name: String) -> Result<EnvironmentDetail, ServerFnError> {
+pub async fn load_environment(
+    name: String,
+    hours: u32,
+) -> Result<EnvironmentDetail, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
-        .environment_detail(&caller, &name)
+        .environment_detail(&caller, &name, hours)
         .await
         .map_err(ssr::fail)
 }

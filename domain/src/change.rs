@@ -176,8 +176,19 @@ pub struct ChangeDetail {
     pub planned_at: Option<String>,
     /// The latest apply of this change, with its steps.
     pub apply: Option<ApplyRun>,
+    /// For a change that edits schedules: the next 24 hours under the last applied spec and
+    /// under this one.
+    #[serde(default)]
+    pub schedule: Option<SchedulePair>,
     /// How many times it was applied (a failed or interrupted change can be applied again).
     pub runs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulePair {
+    /// `None` when the environment was never applied.
+    pub before: Option<crate::schedule::Preview>,
+    pub after: crate::schedule::Preview,
 }
 
 /// How one apply of a change went.
@@ -384,4 +395,7 @@ pub struct EnvironmentDetail {
     pub spec: Option<crate::spec::EnvironmentSpec>,
     pub errors: Vec<SpecError>,
     pub recent_changes: Vec<ChangeSummary>,
+    /// The spec's schedules over the coming hours (`None` when the spec has errors).
+    #[serde(default)]
+    pub schedule: Option<crate::schedule::Preview>,
 }

@@ -370,6 +370,19 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     }
     assert!(b.text("main").await.contains("petclinic-prod-was"));
     b.screenshot("environment").await;
+    // The schedule preview, scrolled into view.
+    b.client
+        .execute(
+            "document.getElementById('preview-h').scrollIntoView(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(b
+        .text_now("table.schedule")
+        .await
+        .contains("18:50 Asia/Seoul"));
+    b.screenshot("schedule-preview").await;
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.client.close().await.unwrap();

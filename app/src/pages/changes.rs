@@ -436,7 +436,7 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _ }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule }) => {
                         let operations = match &plan {
                             Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
                             _ => Vec::new(),
@@ -499,6 +499,24 @@ pub fn Change() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
+                            {schedule.map(|pair| view! {
+                                <section class="card" aria-labelledby="schedule-h">
+                                    <h2 id="schedule-h">"Schedule: the next 24 hours, before and after"</h2>
+                                    <div class="side-by-side">
+                                        <div>
+                                            <h3>"Now (last applied)"</h3>
+                                            {match pair.before {
+                                                Some(p) => view! { <crate::pages::schedule::ScheduleTable preview=p /> }.into_any(),
+                                                None => view! { <p class="muted">"Never applied."</p> }.into_any(),
+                                            }}
+                                        </div>
+                                        <div>
+                                            <h3>"With this change"</h3>
+                                            <crate::pages::schedule::ScheduleTable preview=pair.after />
+                                        </div>
+                                    </div>
+                                </section>
+                            })}
                             <section class="card" aria-labelledby="plan-h">
                                 <h2 id="plan-h">"Plan against live AWS"</h2>
                                 <PlanSection plan planned_at />

@@ -6,7 +6,7 @@ use domain::spec::EnvironmentSpec;
 use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::{
@@ -234,20 +234,28 @@ fn DriftView(
 pub fn Environment() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
+    let query = use_query_map();
+    let hours = move || {
+        if query.with(|q| q.get("preview").as_deref() == Some("7d")) {
+            168
+        } else {
+            24
+        }
+    };
     let reconcile = ServerAction::<ReconcileEnvironment>::new();
     let may_reconcile = use_context::<CurrentUser>()
         .and_then(|c| c.0)
         .is_some_and(|m| m.role >= Role::Operator);
     let detail = Resource::new(
-        move || (name(), reconcile.version().get()),
-        |(name, _)| load_environment(name),
+        move || (name(), reconcile.version().get(), hours()),
+        |(name, _, hours)| load_environment(name, hours),
     );
     view! {
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Environment" /><h1>"Environment"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying }) => view! {
+                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule }) => view! {
                         <Title text=name.clone() />
                         <h1>"Environment " {name.clone()}</h1>
                         <p class="lede">
@@ -267,6 +275,18 @@ pub fn Environment() -> impl IntoView {
                             </section>
                         })}
                         {spec.map(|spec| view! { <SpecView spec /> })}
+                        {schedule.map(|p| {
+                            let base = format!("/environments/{name}");
+                            let week = p.hours > 48;
+                            view! {
+                                <section class="card" aria-labelledby="preview-h">
+                                    <h2 id="preview-h">"Schedule preview: the next " {if week { "7 days" } else { "24 hours" }}</h2>
+                                    <p class="muted">"What the scheduled actions of the spec at the branch head set, in their own time zones (daylight saving included). "
+                                        <a href=format!("{base}?preview=24h")>"24 hours"</a> " · " <a href=format!("{base}?preview=7d")>"7 days"</a></p>
+                                    <crate::pages::schedule::SchedulePreview preview=p />
+                                </section>
+                            }
+                        })}
                         <section class="card" aria-labelledby="recent-h">
                             <h2 id="recent-h">"Recent changes"</h2>
                             <crate::pages::changes::ChangeTable changes=recent_changes />

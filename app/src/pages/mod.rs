@@ -8,6 +8,7 @@ pub mod environments;
 pub mod login;
 pub mod overview;
 pub mod pending;
+pub mod schedule;
 pub mod slo;
 
 use leptos::prelude::*;

@@ -16,6 +16,12 @@ use crate::Engine;
 
 const LIST_LIMIT: u32 = 200;
 
+/// The next whole minute: previews start there.
+fn next_minute() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now().timestamp();
+    chrono::DateTime::from_timestamp(now - now.rem_euclid(60) + 60, 0).unwrap_or_default()
+}
+
 fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> ServiceResult<T> {
     serde_json::from_str(text).map_err(|e| {
         ServiceError::Internal(anyhow::anyhow!("stored {column} is not valid JSON: {e}"))
@@ -127,6 +133,7 @@ impl Engine {
         &self,
         caller: &Caller,
         name: &str,
+        hours: u32,
     ) -> ServiceResult<EnvironmentDetail> {
         caller.require(Role::Viewer)?;
         let mut conn = self.store.pool().acquire().await?;
@@ -170,7 +177,11 @@ impl Engine {
             }
             _ => (None, Vec::new()),
         };
+        let schedule = spec
+            .as_ref()
+            .map(|s| domain::schedule::preview(s, next_minute(), hours.clamp(1, 24 * 14)));
         Ok(EnvironmentDetail {
+            schedule,
             drift: drift_of(&env),
             applying,
             name: env.name,
@@ -220,7 +231,29 @@ impl Engine {
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
         let (approvals, actions, change_windows) =
             self.review_view(caller, &mut conn, &row).await?;
+        drop(conn);
+        let semantic: Vec<domain::spec::FieldEdit> =
+            from_json("semantic_diff", &row.semantic_diff)?;
+        let schedule = if semantic.iter().any(|e| e.path.contains(".schedule")) {
+            match self
+                .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
+                .await
+            {
+                Ok((spec, base)) => {
+                    let from = next_minute();
+                    Some(domain::change::SchedulePair {
+                        before: base.map(|b| domain::schedule::preview(&b, from, 24)),
+                        after: domain::schedule::preview(&spec, from, 24),
+                    })
+                }
+                Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
         Ok(ChangeDetail {
+            schedule,
             apply,
             runs,
             approvals,

@@ -135,15 +135,24 @@ async fn environments(
     Ok(Json(st.engine.list_environments(&Caller::User(p)).await?))
 }
 
-/// The desired spec at the tracked branch's head. Live state, drift and the schedule preview
-/// come with later releases.
+#[derive(Debug, Deserialize)]
+struct EnvironmentQuery {
+    /// Hours of schedule preview (default 24, at most two weeks).
+    hours: Option<u32>,
+}
+
+/// `GET /api/v1/environments/{env}?hours=`: the desired spec at the tracked branch's head,
+/// drift, the change being applied, recent changes and the schedule preview.
 async fn environment(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
     Path(env): Path<String>,
+    Query(q): Query<EnvironmentQuery>,
 ) -> Result<Json<EnvironmentDetail>, ApiError> {
     Ok(Json(
-        st.engine.environment_detail(&Caller::User(p), &env).await?,
+        st.engine
+            .environment_detail(&Caller::User(p), &env, q.hours.unwrap_or(24))
+            .await?,
     ))
 }
 
