@@ -395,3 +395,16 @@ pub async fn load_slo(env: String) -> Result<domain::slo::SloReport, ServerFnErr
         .await
         .map_err(ssr::fail)
 }
+
+/// An environment's scaling history over the last `hours`.
+#[server(prefix = "/sfn", endpoint = "scaling")]
+pub async fn load_scaling(
+    env: String,
+    hours: u32,
+) -> Result<domain::scaling::ScalingHistory, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .scaling_history(&caller, &env, hours)
+        .await
+        .map_err(ssr::fail)
+}

@@ -22,7 +22,7 @@ use pages::{
     environments::{Environment, Environments},
     login::Login,
     overview::Overview,
-    pending::Scaling,
+    scaling::Scaling,
     slo::Slo,
 };
 

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod observed;
 pub mod plan;
 pub mod role;
+pub mod scaling;
 pub mod schedule;
 pub mod slo;
 pub mod spec;

@@ -205,6 +205,8 @@ impl Default for PrometheusConfig {
 pub struct PollersConfig {
     pub drift_interval_secs: u64,
     pub scaling_interval_secs: u64,
+    /// Scaling history older than this is dropped.
+    pub scaling_retention_days: u64,
 }
 
 impl Default for PollersConfig {
@@ -212,6 +214,7 @@ impl Default for PollersConfig {
         Self {
             drift_interval_secs: 300,
             scaling_interval_secs: 60,
+            scaling_retention_days: 90,
         }
     }
 }

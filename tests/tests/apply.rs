@@ -459,3 +459,67 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
     let out = cli_plan(&app, &repo, &moto.url).await;
     assert!(out.contains("No changes: prod matches its spec."), "{out}");
 }
+
+#[tokio::test]
+async fn scaling_history_records_capacity_before_and_after_an_apply() {
+    let moto = Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic_ungated();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&moto.url),
+        &[("TIERDECK_POLLERS__SCALING_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let op = app.api_as("olga", "operator").await;
+    let id = op.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    let web = |h: &Value| -> Vec<(u64, u64)> {
+        h["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"] == WEB)
+            .map(|g| {
+                g["snapshots"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s["min"].as_u64().unwrap(), s["max"].as_u64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the sandbox's capacity recorded", 30, || async {
+        let h = op.get_json("/api/v1/environments/prod/scaling").await;
+        (web(&h) == [(1, 3)]).then_some(())
+    })
+    .await;
+    op.planned(id).await;
+    let (d, _) = apply(&op, id).await;
+    assert_eq!(d["summary"]["status"], "applied");
+    let h = wait_for("the new capacity recorded", 30, || async {
+        let h = op.get_json("/api/v1/environments/prod/scaling").await;
+        (web(&h).last() == Some(&(2, 8))).then_some(h)
+    })
+    .await;
+    // One snapshot per change of capacity, not one per poll.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = op.get_json("/api/v1/environments/prod/scaling").await;
+    assert_eq!(web(&again), web(&h), "nothing changed, nothing recorded");
+    assert_eq!(h["applies"][0]["change_id"], id);
+    assert_eq!(h["applies"][0]["status"], "applied");
+    let page = app.login_new("sam", "viewer").await;
+    let html = page
+        .get("/scaling?env=prod&range=1h")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("href=\"/changes/{id}\"")),
+        "the apply is linked"
+    );
+    assert!(html.contains("petclinic-prod-web"));
+}

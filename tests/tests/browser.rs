@@ -460,6 +460,21 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     .await;
     b.screenshot("change-applied").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
+    // The scaling page has the apply.
+    b.client
+        .goto(&format!("{}/scaling?env=prod&range=1h", app.base))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    wait_for("the capacity chart", 20, || async {
+        b.text_now("div.charts")
+            .await
+            .contains("petclinic-prod-web")
+            .then_some(())
+    })
+    .await;
+    b.screenshot("scaling").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }
 

@@ -7,7 +7,7 @@ pub mod changes;
 pub mod environments;
 pub mod login;
 pub mod overview;
-pub mod pending;
+pub mod scaling;
 pub mod schedule;
 pub mod slo;
 

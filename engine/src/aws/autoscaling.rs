@@ -77,6 +77,28 @@ pub trait AutoScalingApi: Send + Sync {
         group: &str,
         name: &str,
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// The group's recent scaling activities, newest first.
+    fn scaling_activities(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
+}
+
+/// A scaling activity as Auto Scaling reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub id: String,
+    pub status: String,
+    pub description: String,
+    pub cause: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+fn rfc3339(t: &aws_smithy_types::DateTime) -> Option<String> {
+    t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()
 }
 
 /// The SDK-backed adapter.
@@ -342,5 +364,37 @@ impl AutoScalingApi for AutoScaling {
                 )
             })?;
         Ok(out.request_id().map(str::to_owned))
+    }
+
+    async fn scaling_activities(&self, group: &str) -> AwsResult<Vec<Activity>> {
+        let out = self
+            .client
+            .describe_scaling_activities()
+            .auto_scaling_group_name(group)
+            .max_records(100)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("reading the scaling activities of {group}"),
+                    "autoscaling:DescribeScalingActivities",
+                    e,
+                )
+            })?;
+        Ok(out
+            .activities()
+            .iter()
+            .map(|a| Activity {
+                id: a.activity_id().unwrap_or_default().to_owned(),
+                status: a
+                    .status_code()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                description: a.description().unwrap_or_default().to_owned(),
+                cause: a.cause().unwrap_or_default().to_owned(),
+                started_at: a.start_time().and_then(rfc3339).unwrap_or_default(),
+                ended_at: a.end_time().and_then(rfc3339),
+            })
+            .collect())
     }
 }

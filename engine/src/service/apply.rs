@@ -471,6 +471,10 @@ impl Engine {
             tracing::error!(change = job.change_id, error = %e, "recording the end of an apply failed");
         }
         // The live state changed: check drift now rather than at the next tick.
+        // And the scaling history gets the new capacity without waiting for its poller.
+        if let Err(e) = self.poll_scaling().await {
+            tracing::warn!(error = %e, "scaling history poll after apply failed");
+        }
         if let Err(e) = self.check_drift(&job.environment).await {
             tracing::warn!(environment = %job.environment, error = %e, "drift check after apply failed");
         }

@@ -10,6 +10,7 @@ pub mod login;
 pub mod notify;
 pub mod plans;
 pub mod reviews;
+pub mod scaling;
 pub mod slo;
 pub mod tokens;
 pub mod users;

@@ -8,6 +8,7 @@ pub mod login_failures;
 pub mod notifications;
 pub mod repo;
 pub mod reviews;
+pub mod scaling;
 pub mod tokens;
 pub mod users;
 

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/notifications", get(notifications))
         .route("/environments/{env}/reconcile", post(reconcile))
         .route("/environments/{env}/slo", get(slo))
+        .route("/environments/{env}/scaling", get(scaling))
         .route("/sync", post(sync))
         .route(
             "/hooks/git",
@@ -327,6 +328,27 @@ async fn notifications(
     ApiUser(p): ApiUser,
 ) -> Result<Json<Vec<domain::notify::Delivery>>, ApiError> {
     Ok(Json(st.engine.notification_log(&Caller::User(p)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScalingQuery {
+    /// Hours back (default 24, at most 90 days).
+    hours: Option<u32>,
+}
+
+/// `GET /api/v1/environments/{env}/scaling?hours=`: capacity snapshots, scaling activities,
+/// tierdeck's applies and the scheduled actions that fired.
+async fn scaling(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+    Query(q): Query<ScalingQuery>,
+) -> Result<Json<domain::scaling::ScalingHistory>, ApiError> {
+    Ok(Json(
+        st.engine
+            .scaling_history(&Caller::User(p), &env, q.hours.unwrap_or(24))
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

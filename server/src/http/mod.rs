@@ -161,6 +161,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("marking interrupted applies: {e}"))?;
     tokio::spawn(engine.clone().notification_worker());
+    tokio::spawn(engine.clone().scaling_poller(
+        std::time::Duration::from_secs(config.pollers.scaling_interval_secs),
+        std::time::Duration::from_secs(config.pollers.scaling_retention_days.max(1) * 86_400),
+    ));
     tokio::spawn(engine.clone().drift_poller(std::time::Duration::from_secs(
         config.pollers.drift_interval_secs,
     )));

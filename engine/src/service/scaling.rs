@@ -1,0 +1,227 @@
+//! Scaling history: a poller that snapshots each group of each environment when its capacity
+//! changes and keeps Auto Scaling's activities; the history with tierdeck's applies and the
+//! scheduled actions that fired, for the Scaling page and the API.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::scaling::{Activity, ApplyMark, GroupHistory, ScalingHistory, ScheduledMark, Snapshot};
+use domain::spec::EnvironmentSpec;
+use domain::Role;
+
+use crate::auth::Caller;
+use crate::aws::autoscaling::AutoScalingApi;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::scaling::{self, ActivityRow, SnapshotRow};
+use crate::store::{format_time, now_text, repo as repo_store};
+use crate::Engine;
+
+fn unix(t: &str) -> i64 {
+    DateTime::parse_from_rfc3339(t)
+        .map(|t| t.timestamp())
+        .unwrap_or_default()
+}
+
+fn count(v: i64) -> u32 {
+    v.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+impl Engine {
+    /// The spec of each environment at the branch head (environments whose spec has errors are
+    /// left out).
+    async fn head_specs(&self) -> ServiceResult<Vec<EnvironmentSpec>> {
+        let (envs, head) = {
+            let mut conn = self.store.pool().acquire().await?;
+            (
+                repo_store::environments(&mut conn).await?,
+                repo_store::state(&mut conn)
+                    .await?
+                    .and_then(|s| s.head_commit),
+            )
+        };
+        let Some(head) = head else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in envs {
+            match self.specs_at(&e.name, &head, None).await {
+                Ok((spec, _)) => out.push(spec),
+                Err(ServiceError::Internal(err)) => return Err(ServiceError::Internal(err)),
+                Err(_) => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// One pass: snapshot every group whose capacity changed; record new activities. Returns
+    /// the snapshots written.
+    pub async fn poll_scaling(&self) -> ServiceResult<usize> {
+        let mut written = 0;
+        for spec in self.head_specs().await? {
+            let region = spec
+                .environment
+                .region
+                .clone()
+                .unwrap_or_else(|| self.settings.aws.default_region.clone());
+            let clients = self
+                .aws_clients(&region, self.settings.aws.max_attempts)
+                .await;
+            let env = spec.environment.name.clone();
+            for g in &spec.autoscaling_groups {
+                let Some(live) = clients.autoscaling.describe_group(&g.name).await? else {
+                    continue;
+                };
+                let activities = clients.autoscaling.scaling_activities(&g.name).await?;
+                let snapshot = SnapshotRow {
+                    group_name: g.name.clone(),
+                    at: now_text(),
+                    min: i64::from(live.min),
+                    max: i64::from(live.max),
+                    desired: i64::from(live.desired),
+                    in_service: i64::from(live.in_service),
+                };
+                let mut tx = self.store.begin_write().await?;
+                let same = scaling::latest(&mut tx, &env, &g.name)
+                    .await?
+                    .is_some_and(|l| {
+                        (l.min, l.max, l.desired, l.in_service)
+                            == (
+                                snapshot.min,
+                                snapshot.max,
+                                snapshot.desired,
+                                snapshot.in_service,
+                            )
+                    });
+                if !same {
+                    scaling::insert_snapshot(&mut tx, &env, &snapshot).await?;
+                    written += 1;
+                }
+                for a in activities {
+                    scaling::insert_activity(
+                        &mut tx,
+                        &env,
+                        &ActivityRow {
+                            activity_id: a.id,
+                            group_name: g.name.clone(),
+                            status: a.status,
+                            description: a.description,
+                            cause: a.cause,
+                            started_at: a.started_at,
+                            ended_at: a.ended_at,
+                        },
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Polls every `interval` and drops history older than `retention`, for ever.
+    pub async fn scaling_poller(self, interval: Duration, retention: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.poll_scaling().await {
+                tracing::warn!(error = %e, "scaling history poll failed");
+            }
+            let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+            if let Ok(mut conn) = self.store.pool().acquire().await {
+                if let Err(e) = scaling::prune(&mut conn, &format_time(before)).await {
+                    tracing::warn!(error = %e, "pruning scaling history failed");
+                }
+            }
+        }
+    }
+
+    /// The scaling history of `env` over the last `hours`.
+    pub async fn scaling_history(
+        &self,
+        caller: &Caller,
+        env: &str,
+        hours: u32,
+    ) -> ServiceResult<ScalingHistory> {
+        caller.require(Role::Viewer)?;
+        let until = Utc::now();
+        let since = until - chrono::Duration::hours(i64::from(hours.clamp(1, 24 * 90)));
+        let since_text = format_time(since);
+        let (snapshots, activities, applies, head) = {
+            let mut conn = self.store.pool().acquire().await?;
+            repo_store::environment(&mut conn, env)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("there is no environment `{env}`"))
+                })?;
+            (
+                scaling::snapshots_since(&mut conn, env, &since_text).await?,
+                scaling::activities_since(&mut conn, env, &since_text).await?,
+                scaling::applies_since(&mut conn, env, &since_text).await?,
+                repo_store::state(&mut conn)
+                    .await?
+                    .and_then(|s| s.head_commit),
+            )
+        };
+        let mut groups: Vec<GroupHistory> = Vec::new();
+        for s in snapshots {
+            let snap = Snapshot {
+                at: unix(&s.at),
+                min: count(s.min),
+                max: count(s.max),
+                desired: count(s.desired),
+                in_service: count(s.in_service),
+            };
+            match groups.last_mut() {
+                Some(g) if g.group == s.group_name => g.snapshots.push(snap),
+                _ => groups.push(GroupHistory {
+                    group: s.group_name,
+                    snapshots: vec![snap],
+                }),
+            }
+        }
+        // The scheduled actions that fired in the range, by the spec at the head.
+        let mut scheduled = Vec::new();
+        if let Some(head) = head {
+            if let Ok((spec, _)) = self.specs_at(env, &head, None).await {
+                for g in &spec.autoscaling_groups {
+                    let p = domain::schedule::group_preview(g, since, hours);
+                    scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {
+                        group: g.name.clone(),
+                        action: s.action,
+                        at: unix(&s.at),
+                        local: s.local,
+                    }));
+                }
+            }
+        }
+        Ok(ScalingHistory {
+            environment: env.to_owned(),
+            since: since.timestamp(),
+            until: until.timestamp(),
+            groups,
+            activities: activities
+                .into_iter()
+                .map(|a| Activity {
+                    id: a.activity_id,
+                    group: a.group_name,
+                    status: a.status,
+                    description: a.description,
+                    cause: a.cause,
+                    started_at: a.started_at,
+                    ended_at: a.ended_at,
+                })
+                .collect(),
+            applies: applies
+                .into_iter()
+                .map(|(change_id, run_id, started, _, status)| ApplyMark {
+                    change_id,
+                    run_id,
+                    at: unix(&started),
+                    status,
+                })
+                .collect(),
+            scheduled,
+        })
+    }
+}

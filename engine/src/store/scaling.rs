@@ -1,0 +1,155 @@
+//! Scaling history: group snapshots and scaling activities.
+
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SnapshotRow {
+    pub group_name: String,
+    pub at: String,
+    pub min: i64,
+    pub max: i64,
+    pub desired: i64,
+    pub in_service: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub activity_id: String,
+    pub group_name: String,
+    pub status: String,
+    pub description: String,
+    pub cause: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// The newest snapshot of a group.
+pub async fn latest(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    group: &str,
+) -> Result<Option<SnapshotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT group_name, at, min, max, desired, in_service FROM group_snapshots
+         WHERE environment = ? AND group_name = ? ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .bind(environment)
+    .bind(group)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_snapshot(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    s: &SnapshotRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO group_snapshots (environment, group_name, at, min, max, desired, in_service)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(environment)
+    .bind(&s.group_name)
+    .bind(&s.at)
+    .bind(s.min)
+    .bind(s.max)
+    .bind(s.desired)
+    .bind(s.in_service)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records an activity once; returns whether it was new.
+pub async fn insert_activity(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    a: &ActivityRow,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO scaling_activities (activity_id, environment, group_name, status,
+            description, cause, started_at, ended_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (activity_id) DO UPDATE SET status = excluded.status,
+            ended_at = excluded.ended_at",
+    )
+    .bind(&a.activity_id)
+    .bind(environment)
+    .bind(&a.group_name)
+    .bind(&a.status)
+    .bind(&a.description)
+    .bind(&a.cause)
+    .bind(&a.started_at)
+    .bind(&a.ended_at)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// Snapshots of an environment since `since`, with the last one before it (the state at the
+/// start), oldest first.
+pub async fn snapshots_since(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    since: &str,
+) -> Result<Vec<SnapshotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT group_name, at, min, max, desired, in_service FROM group_snapshots s
+         WHERE environment = ?1 AND (at >= ?2 OR id = (
+             SELECT id FROM group_snapshots p WHERE p.environment = ?1
+                AND p.group_name = s.group_name AND p.at < ?2 ORDER BY at DESC, id DESC LIMIT 1))
+         ORDER BY group_name, at, id",
+    )
+    .bind(environment)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn activities_since(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    since: &str,
+) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT activity_id, group_name, status, description, cause, started_at, ended_at
+         FROM scaling_activities WHERE environment = ? AND started_at >= ?
+         ORDER BY started_at DESC LIMIT 500",
+    )
+    .bind(environment)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// Drops what is older than `before`; returns the rows removed.
+pub async fn prune(conn: &mut SqliteConnection, before: &str) -> Result<u64, sqlx::Error> {
+    let a = sqlx::query("DELETE FROM group_snapshots WHERE at < ?")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let b = sqlx::query("DELETE FROM scaling_activities WHERE started_at < ?")
+        .bind(before)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(a + b)
+}
+
+/// Runs of applies of an environment since `since`: (change, run, started, finished, status).
+pub async fn applies_since(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    since: &str,
+) -> Result<Vec<(i64, i64, String, Option<String>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT change_id, id, started_at, finished_at, status FROM apply_runs
+         WHERE environment = ? AND started_at >= ? ORDER BY started_at",
+    )
+    .bind(environment)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
