@@ -408,3 +408,16 @@ pub async fn load_scaling(
         .await
         .map_err(ssr::fail)
 }
+
+/// An environment's monitoring charts over `range`.
+#[server(prefix = "/sfn", endpoint = "monitoring")]
+pub async fn load_monitoring(
+    env: String,
+    range: String,
+) -> Result<domain::monitoring::MonitoringReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .monitoring(&caller, &env, &range, None)
+        .await
+        .map_err(ssr::fail)
+}

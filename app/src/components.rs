@@ -17,6 +17,7 @@ pub fn Header(me: Me) -> impl IntoView {
                     <li><A href="/" exact=true>"Overview"</A></li>
                     <li><A href="/changes">"Changes"</A></li>
                     <li><A href="/environments">"Environments"</A></li>
+                    <li><A href="/monitoring">"Monitoring"</A></li>
                     <li><A href="/scaling">"Scaling"</A></li>
                     <li><A href="/slo">"SLO"</A></li>
                     <li><A href="/audit">"Audit"</A></li>

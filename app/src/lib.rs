@@ -21,6 +21,7 @@ use pages::{
     changes::{Change, Changes},
     environments::{Environment, Environments},
     login::Login,
+    monitoring::Monitoring,
     overview::Overview,
     scaling::Scaling,
     slo::Slo,
@@ -120,6 +121,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/changes/:id") view=Change />
                     <Route path=path!("/environments") view=Environments />
                     <Route path=path!("/environments/:name") view=Environment />
+                    <Route path=path!("/monitoring") view=Monitoring />
                     <Route path=path!("/scaling") view=Scaling />
                     <Route path=path!("/slo") view=Slo />
                     <Route path=path!("/audit") view=Audit />

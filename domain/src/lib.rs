@@ -10,6 +10,7 @@ pub mod audit;
 pub mod change;
 pub mod cron;
 pub mod guardrails;
+pub mod monitoring;
 pub mod notify;
 pub mod observed;
 pub mod plan;

@@ -54,7 +54,32 @@ struct Sample {
     value: (f64, String),
 }
 
+#[derive(Debug, Deserialize)]
+struct RangeAnswer {
+    status: String,
+    #[serde(default)]
+    data: Option<RangeData>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeData {
+    result: Vec<RangeSeries>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeSeries {
+    values: Vec<(f64, String)>,
+}
+
+/// Points of a range query: (Unix seconds, value).
+pub type Points = Vec<(i64, f64)>;
+
 type Cache = HashMap<(String, Option<i64>), (Instant, Option<f64>)>;
+type RangeCache = HashMap<(String, i64, i64, i64), (Instant, Points)>;
 
 /// A Prometheus client; cheap to clone.
 #[derive(Debug, Clone)]
@@ -62,6 +87,7 @@ pub struct Prometheus {
     settings: PromSettings,
     http: reqwest::Client,
     cache: Arc<Mutex<Cache>>,
+    ranges: Arc<Mutex<RangeCache>>,
 }
 
 impl Prometheus {
@@ -77,6 +103,7 @@ impl Prometheus {
             settings,
             http,
             cache: Arc::default(),
+            ranges: Arc::default(),
         })
     }
 
@@ -104,16 +131,73 @@ impl Prometheus {
         Ok(v)
     }
 
-    async fn fetch(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
-        let url = format!("{}/api/v1/query", self.settings.url.trim_end_matches('/'));
-        let mut form = vec![("query", query.to_owned())];
-        if let Some(t) = at {
-            form.push(("time", t.to_string()));
+    /// The one series of a range query from `start` to `end` every `step` seconds (empty when
+    /// there is no data). Answers are cached like instant ones.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Points, PromError> {
+        let key = (query.to_owned(), start, end, step);
+        if let Some((when, v)) = self.ranges.lock().expect("cache lock").get(&key) {
+            if when.elapsed() < self.settings.cache_for {
+                return Ok(v.clone());
+            }
         }
+        let form = [
+            ("query", query.to_owned()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.max(1).to_string()),
+        ];
+        let text = self.post("query_range", &form).await?;
+        let answer: RangeAnswer = serde_json::from_str(&text)
+            .map_err(|_| PromError::Unreadable(text.chars().take(200).collect::<String>()))?;
+        if answer.status != "success" {
+            return Err(PromError::Refused {
+                query: query.to_owned(),
+                message: format!(
+                    "{}: {}",
+                    answer.error_type.unwrap_or_else(|| "error".into()),
+                    answer.error.unwrap_or_default()
+                ),
+            });
+        }
+        let series = answer.data.map(|d| d.result).unwrap_or_default();
+        if series.len() > 1 {
+            return Err(PromError::Refused {
+                query: query.to_owned(),
+                message: format!(
+                    "it returned {} series where one was expected; wrap it in sum() or avg()",
+                    series.len()
+                ),
+            });
+        }
+        let points: Points = series
+            .into_iter()
+            .flat_map(|s| s.values)
+            .filter_map(|(t, v)| Some((t as i64, v.parse::<f64>().ok().filter(|v| v.is_finite())?)))
+            .collect();
+        let mut cache = self.ranges.lock().expect("cache lock");
+        if cache.len() > 1024 {
+            let ttl = self.settings.cache_for;
+            cache.retain(|_, (when, _)| when.elapsed() < ttl);
+        }
+        cache.insert(key, (Instant::now(), points.clone()));
+        Ok(points)
+    }
+
+    async fn post(&self, endpoint: &str, form: &[(&str, String)]) -> Result<String, PromError> {
+        let url = format!(
+            "{}/api/v1/{endpoint}",
+            self.settings.url.trim_end_matches('/')
+        );
         let res =
             self.http
                 .post(&url)
-                .form(&form)
+                .form(form)
                 .send()
                 .await
                 .map_err(|e| PromError::Unreachable {
@@ -124,17 +208,19 @@ impl Prometheus {
                         e.to_string()
                     },
                 })?;
-        let status = res.status();
-        let text = res
-            .text()
+        res.text()
             .await
-            .map_err(|e| PromError::Unreadable(e.to_string()))?;
-        let answer: Answer = serde_json::from_str(&text).map_err(|_| {
-            PromError::Unreadable(format!(
-                "HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
-            ))
-        })?;
+            .map_err(|e| PromError::Unreadable(e.to_string()))
+    }
+
+    async fn fetch(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
+        let mut form = vec![("query", query.to_owned())];
+        if let Some(t) = at {
+            form.push(("time", t.to_string()));
+        }
+        let text = self.post("query", &form).await?;
+        let answer: Answer = serde_json::from_str(&text)
+            .map_err(|_| PromError::Unreadable(text.chars().take(200).collect::<String>()))?;
         if answer.status != "success" {
             return Err(PromError::Refused {
                 query: query.to_owned(),

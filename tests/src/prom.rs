@@ -79,7 +79,86 @@ pub fn openmetrics(traffic: &[Traffic], start: i64, end: i64, step: i64) -> Stri
             t += step;
         }
     }
+    out.push_str(&node_metrics(start, end, step));
     out.push_str("# EOF\n");
+    out
+}
+
+/// node_exporter series of two hosts (`tier="web"` at 30 % CPU, `tier="was"` at 50 %), each with
+/// 60 % of its memory used, 3,000 B/s of disk I/O and 10,000 B/s of network.
+fn node_metrics(start: i64, end: i64, step: i64) -> String {
+    let hosts = [("web", "web-1", 0.7), ("was", "was-1", 0.5)];
+    let counters: [(&str, &str, &str, f64); 5] = [
+        (
+            "node_cpu_seconds",
+            "node_cpu_seconds_total",
+            "cpu=\"0\",mode=\"idle\",",
+            0.0,
+        ),
+        (
+            "node_disk_read_bytes",
+            "node_disk_read_bytes_total",
+            "device=\"sda\",",
+            1_000.0,
+        ),
+        (
+            "node_disk_written_bytes",
+            "node_disk_written_bytes_total",
+            "device=\"sda\",",
+            2_000.0,
+        ),
+        (
+            "node_network_receive_bytes",
+            "node_network_receive_bytes_total",
+            "device=\"eth0\",",
+            5_000.0,
+        ),
+        (
+            "node_network_transmit_bytes",
+            "node_network_transmit_bytes_total",
+            "device=\"eth0\",",
+            5_000.0,
+        ),
+    ];
+    let mut out = String::new();
+    for (family, sample, labels, per_sec) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {family} node_exporter.\n# TYPE {family} counter"
+        );
+        for (tier, instance, idle) in hosts {
+            let rate = if family == "node_cpu_seconds" {
+                idle
+            } else {
+                per_sec
+            };
+            let mut t = start;
+            while t <= end {
+                let _ = writeln!(
+                    out,
+                    "{sample}{{{labels}instance=\"{instance}\",job=\"node\",tier=\"{tier}\"}} {} {t}",
+                    (t - start) as f64 * rate
+                );
+                t += step;
+            }
+        }
+    }
+    for (family, value) in [
+        ("node_memory_MemAvailable_bytes", 4e9),
+        ("node_memory_MemTotal_bytes", 1e10),
+    ] {
+        let _ = writeln!(out, "# HELP {family} node_exporter.\n# TYPE {family} gauge");
+        for (tier, instance, _) in hosts {
+            let mut t = start;
+            while t <= end {
+                let _ = writeln!(
+                    out,
+                    "{family}{{instance=\"{instance}\",job=\"node\",tier=\"{tier}\"}} {value} {t}"
+                );
+                t += step;
+            }
+        }
+    }
     out
 }
 

@@ -602,6 +602,17 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
         b.path().await
     );
     b.screenshot("slo-staging").await;
+    // Monitoring, from the same Prometheus.
+    b.client
+        .goto(&format!("{}/monitoring?env=prod&range=24h", app.base))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    wait_for("the monitoring charts", 20, || async {
+        b.text_now("main").await.contains("Tier web").then_some(())
+    })
+    .await;
+    b.screenshot("monitoring").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }

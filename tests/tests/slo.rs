@@ -97,6 +97,74 @@ async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
 }
 
 #[tokio::test]
+async fn monitoring_charts_show_each_tier_and_the_service() {
+    let (prom, data) = petclinic_month().await;
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    let api = app.api_as("vic", "viewer").await;
+    api.change_for("prod", &repo.head()).await;
+    let r = api
+        .get_json(&format!(
+            "/api/v1/environments/prod/monitoring?range=6h&end={}",
+            data.end
+        ))
+        .await;
+    assert_eq!(r["error"], Value::Null, "{r:#}");
+    assert_eq!(r["queries"], 11, "4 per tier and 3 for the service");
+    let last = |charts: &Value, title: &str| -> f64 {
+        let c = charts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["title"].as_str().unwrap().starts_with(title))
+            .unwrap_or_else(|| panic!("no {title} in {charts:#}"));
+        c["points"].as_array().unwrap().last().unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
+    let tier = |name: &str| {
+        r["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tier"] == name)
+            .unwrap()["charts"]
+            .clone()
+    };
+    let (web, was) = (tier("web"), tier("was"));
+    assert!((last(&web, "CPU") - 30.0).abs() < 0.01);
+    assert!((last(&was, "CPU") - 50.0).abs() < 0.01);
+    assert!((last(&web, "Memory") - 60.0).abs() < 0.01);
+    assert!((last(&web, "Disk") - 3_000.0).abs() < 0.01);
+    assert!((last(&web, "Network") - 10_000.0).abs() < 0.01);
+    assert!((last(&r["service"], "Requests") - 100.0).abs() < 0.01);
+    assert!(last(&r["service"], "Error ratio").abs() < 1e-9);
+    // Every request lands in the first bucket (0–0.4 s): 95 % of the way through it.
+    assert!((last(&r["service"], "Latency p95") - 0.38).abs() < 1e-6);
+    let bad = api
+        .get("/api/v1/environments/prod/monitoring?range=2d")
+        .await;
+    assert_eq!(bad.status(), 422);
+
+    let page = app.login_new("sam", "viewer").await;
+    let html = tierdeck_tests::without_markers(
+        &page
+            .get("/monitoring?env=prod&range=1h")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(html.contains("Tier web") && html.contains("<svg"), "{html}");
+}
+
+#[tokio::test]
 async fn without_prometheus_the_slo_page_says_why_and_the_rest_works() {
     let repo = SpecRepo::petclinic();
     let closed = format!("http://127.0.0.1:{}", tierdeck_tests::free_port().unwrap());
@@ -118,6 +186,8 @@ async fn without_prometheus_the_slo_page_says_why_and_the_rest_works() {
     let page = app.login_new("sam", "viewer").await;
     let html = page.get("/slo?env=prod").await.text().await.unwrap();
     assert!(html.contains("cannot be reached"), "{html}");
+    let html = page.get("/monitoring?env=prod").await.text().await.unwrap();
+    assert!(html.contains("No monitoring data"), "{html}");
     assert_eq!(page.get("/environments/prod").await.status(), 200);
     assert_eq!(page.get("/").await.status(), 200);
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod changes;
 pub mod environments;
 pub mod login;
+pub mod monitoring;
 pub mod overview;
 pub mod scaling;
 pub mod schedule;

@@ -63,21 +63,7 @@ impl Engine {
         at: Option<i64>,
     ) -> ServiceResult<SloReport> {
         caller.require(Role::Viewer)?;
-        let head = {
-            let mut conn = self.store.pool().acquire().await?;
-            repo_store::environment(&mut conn, env)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("there is no environment `{env}`"))
-                })?;
-            repo_store::state(&mut conn)
-                .await?
-                .and_then(|s| s.head_commit)
-                .ok_or_else(|| {
-                    ServiceError::Unavailable("the spec repository was never fetched".into())
-                })?
-        };
-        let (spec, _) = self.specs_at(env, &head, None).await?;
+        let spec = self.head_spec(env).await?;
         let at_time = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let (slos, error) = match self.slo_statuses(&spec, at).await {
             Ok(s) => (s, None),
@@ -121,5 +107,114 @@ impl Engine {
                 None
             }
         }
+    }
+}
+
+impl Engine {
+    /// The monitoring charts of an environment's spec at the branch head over `range` (`1h`,
+    /// `6h`, `24h`, `7d`), ending at `end` (Unix time; `None`: now).
+    pub async fn monitoring(
+        &self,
+        caller: &Caller,
+        env: &str,
+        range: &str,
+        end: Option<i64>,
+    ) -> ServiceResult<domain::monitoring::MonitoringReport> {
+        use domain::monitoring::{
+            service_panels, tier_panels, Chart, MonitoringReport, Panel, TierCharts, RANGES,
+        };
+        caller.require(Role::Viewer)?;
+        let (label, secs, step) = RANGES
+            .iter()
+            .find(|(l, ..)| *l == range)
+            .copied()
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "range",
+                    format!(
+                        "`{range}` is not a range; use one of {}",
+                        RANGES.map(|r| r.0).join(", ")
+                    ),
+                )
+            })?;
+        let spec = self.head_spec(env).await?;
+        let end = end.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let end = end - end.rem_euclid(step);
+        let start = end - secs;
+        let tier_panels: Vec<(String, Vec<Panel>)> = spec
+            .monitoring
+            .tiers
+            .iter()
+            .map(|(t, sel)| (t.clone(), tier_panels(sel)))
+            .collect();
+        let service = service_panels(&spec.slos);
+        let queries = tier_panels.iter().map(|(_, p)| p.len()).sum::<usize>() + service.len();
+        let mut report = MonitoringReport {
+            environment: env.to_owned(),
+            range: label.to_owned(),
+            start,
+            end,
+            tiers: Vec::new(),
+            service: Vec::new(),
+            error: None,
+            queries,
+        };
+        let prom = match self.prometheus() {
+            Ok(p) => p,
+            Err(e) => {
+                report.error = Some(e);
+                return Ok(report);
+            }
+        };
+        let chart = |p: Panel| async move {
+            match prom.range(&p.query, start, end, step).await {
+                Ok(points) => Ok(Chart {
+                    title: p.title,
+                    unit: p.unit,
+                    points,
+                    error: None,
+                }),
+                // Prometheus down: the whole page says so once.
+                Err(e @ PromError::Unreachable { .. }) => Err(e),
+                Err(e) => Ok(Chart {
+                    title: p.title,
+                    unit: p.unit,
+                    points: Vec::new(),
+                    error: Some(e.to_string()),
+                }),
+            }
+        };
+        let tiers = try_join_all(tier_panels.into_iter().map(|(tier, panels)| async move {
+            let charts = try_join_all(panels.into_iter().map(chart)).await?;
+            Ok::<_, PromError>(TierCharts { tier, charts })
+        }));
+        let service = try_join_all(service.into_iter().map(chart));
+        match futures::try_join!(tiers, service) {
+            Ok((tiers, service)) => {
+                report.tiers = tiers;
+                report.service = service;
+            }
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        Ok(report)
+    }
+
+    /// The spec of `env` at the tracked branch's head.
+    async fn head_spec(&self, env: &str) -> ServiceResult<EnvironmentSpec> {
+        let head = {
+            let mut conn = self.store.pool().acquire().await?;
+            repo_store::environment(&mut conn, env)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("there is no environment `{env}`"))
+                })?;
+            repo_store::state(&mut conn)
+                .await?
+                .and_then(|s| s.head_commit)
+                .ok_or_else(|| {
+                    ServiceError::Unavailable("the spec repository was never fetched".into())
+                })?
+        };
+        Ok(self.specs_at(env, &head, None).await?.0)
     }
 }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments/{env}/reconcile", post(reconcile))
         .route("/environments/{env}/slo", get(slo))
         .route("/environments/{env}/scaling", get(scaling))
+        .route("/environments/{env}/monitoring", get(monitoring))
         .route("/sync", post(sync))
         .route(
             "/hooks/git",
@@ -347,6 +348,34 @@ async fn scaling(
     Ok(Json(
         st.engine
             .scaling_history(&Caller::User(p), &env, q.hours.unwrap_or(24))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct MonitoringQuery {
+    /// `1h`, `6h`, `24h` or `7d` (default `1h`).
+    range: Option<String>,
+    /// Unix time the range ends at (default now).
+    end: Option<i64>,
+}
+
+/// `GET /api/v1/environments/{env}/monitoring?range=&end=`: each tier's CPU, memory, disk and
+/// network, and the service's request rate, error ratio and p95 latency, as points.
+async fn monitoring(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+    Query(q): Query<MonitoringQuery>,
+) -> Result<Json<domain::monitoring::MonitoringReport>, ApiError> {
+    Ok(Json(
+        st.engine
+            .monitoring(
+                &Caller::User(p),
+                &env,
+                q.range.as_deref().unwrap_or("1h"),
+                q.end,
+            )
             .await?,
     ))
 }

@@ -1,0 +1,230 @@
+//! Monitoring: the Prometheus queries behind the Monitoring page (node_exporter per tier through
+//! the spec's selectors; request rate, error ratio and p95 latency from the SLO queries) and the
+//! charts they fill.
+
+use serde::{Deserialize, Serialize};
+
+use crate::slo::{error_ratio_query, queries};
+use crate::spec::{Indicator, Slo};
+
+/// Ranges the page offers: label, seconds, and the step between points (about 120 points).
+pub const RANGES: [(&str, i64, i64); 4] = [
+    ("1h", 3_600, 30),
+    ("6h", 21_600, 180),
+    ("24h", 86_400, 720),
+    ("7d", 604_800, 5_040),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Percent,
+    BytesPerSecond,
+    PerSecond,
+    Seconds,
+    Ratio,
+}
+
+impl Unit {
+    /// A value for people: `31.2 %`, `1.5 MB/s`, `100 /s`, `380 ms`.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Percent => format!("{v:.1} %"),
+            Unit::Ratio => format!("{:.3} %", v * 100.0),
+            Unit::PerSecond => format!("{v:.1} /s"),
+            Unit::Seconds => format!("{:.0} ms", v * 1000.0),
+            Unit::BytesPerSecond => {
+                let (d, u) = if v >= 1e9 {
+                    (1e9, "GB/s")
+                } else if v >= 1e6 {
+                    (1e6, "MB/s")
+                } else if v >= 1e3 {
+                    (1e3, "kB/s")
+                } else {
+                    (1.0, "B/s")
+                };
+                format!("{:.1} {u}", v / d)
+            }
+        }
+    }
+}
+
+/// A chart to draw: its title, unit and query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Panel {
+    pub title: String,
+    pub unit: Unit,
+    pub query: String,
+}
+
+/// `{job="node",tier="web"}` with `mode="idle"` added.
+pub fn with_matcher(selector: &str, extra: &str) -> String {
+    let inner = selector
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    if inner.is_empty() {
+        format!("{{{extra}}}")
+    } else {
+        format!("{{{inner},{extra}}}")
+    }
+}
+
+/// CPU, memory, disk I/O and network of one tier from node_exporter.
+pub fn tier_panels(selector: &str) -> Vec<Panel> {
+    let s = selector.trim();
+    let idle = with_matcher(s, "mode=\"idle\"");
+    vec![
+        Panel {
+            title: "CPU".into(),
+            unit: Unit::Percent,
+            query: format!("100 * (1 - avg(rate(node_cpu_seconds_total{idle}[5m])))"),
+        },
+        Panel {
+            title: "Memory".into(),
+            unit: Unit::Percent,
+            query: format!(
+                "100 * (1 - sum(node_memory_MemAvailable_bytes{s}) / sum(node_memory_MemTotal_bytes{s}))"
+            ),
+        },
+        Panel {
+            title: "Disk I/O".into(),
+            unit: Unit::BytesPerSecond,
+            query: format!(
+                "sum(rate(node_disk_read_bytes_total{s}[5m])) + sum(rate(node_disk_written_bytes_total{s}[5m]))"
+            ),
+        },
+        Panel {
+            title: "Network".into(),
+            unit: Unit::BytesPerSecond,
+            query: format!(
+                "sum(rate(node_network_receive_bytes_total{s}[5m])) + sum(rate(node_network_transmit_bytes_total{s}[5m]))"
+            ),
+        },
+    ]
+}
+
+/// The histogram selector inside a latency SLO's `good` query, without its `le` matcher:
+/// `http_request_duration_seconds_bucket{job="petclinic"}`.
+fn bucket_selector(good: &str) -> Option<String> {
+    let start = good.find("_bucket{")?;
+    let name_start = good[..start]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let open = start + "_bucket".len();
+    let close = open + good[open..].find('}')?;
+    let matchers: Vec<&str> = good[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !m.starts_with("le"))
+        .collect();
+    Some(format!(
+        "{}{{{}}}",
+        &good[name_start..open],
+        matchers.join(",")
+    ))
+}
+
+/// Request rate and error ratio (from the first `errors` SLO, the availability one by
+/// convention) and p95 latency (from the first SLO counting histogram buckets).
+pub fn service_panels(slos: &[Slo]) -> Vec<Panel> {
+    let mut out = Vec::new();
+    let availability = slos.iter().find(|s| s.name == "availability").or_else(|| {
+        slos.iter()
+            .find(|s| matches!(s.indicator, Indicator::Errors { .. }))
+    });
+    if let Some(a) = availability {
+        let (_, total) = queries(&a.indicator, "5m");
+        out.push(Panel {
+            title: "Requests".into(),
+            unit: Unit::PerSecond,
+            query: total,
+        });
+        out.push(Panel {
+            title: "Error ratio".into(),
+            unit: Unit::Ratio,
+            query: error_ratio_query(&a.indicator, "5m"),
+        });
+    }
+    let latency = slos.iter().find_map(|s| match &s.indicator {
+        Indicator::Good { good, .. } => bucket_selector(good),
+        Indicator::Errors { .. } => None,
+    });
+    if let Some(sel) = latency {
+        out.push(Panel {
+            title: "Latency p95 (for display; the SLO counts requests under its threshold)".into(),
+            unit: Unit::Seconds,
+            query: format!("histogram_quantile(0.95, sum by (le) (rate({sel}[5m])))"),
+        });
+    }
+    out
+}
+
+/// One chart's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub title: String,
+    pub unit: Unit,
+    /// (Unix seconds, value).
+    pub points: Vec<(i64, f64)>,
+    /// Why there are no points (a query Prometheus refused).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierCharts {
+    pub tier: String,
+    pub charts: Vec<Chart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitoringReport {
+    pub environment: String,
+    pub range: String,
+    pub start: i64,
+    pub end: i64,
+    pub tiers: Vec<TierCharts>,
+    pub service: Vec<Chart>,
+    /// Why there is nothing at all (Prometheus down or not configured).
+    pub error: Option<String>,
+    pub queries: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::fixtures::prod;
+
+    #[test]
+    fn tier_selectors_get_their_matchers() {
+        assert_eq!(
+            with_matcher("{job=\"node\",tier=\"web\"}", "mode=\"idle\""),
+            "{job=\"node\",tier=\"web\",mode=\"idle\"}"
+        );
+        assert_eq!(with_matcher("{}", "a=\"b\""), "{a=\"b\"}");
+        let p = tier_panels("{job=\"node\",tier=\"web\"}");
+        assert_eq!(
+            p[0].query,
+            "100 * (1 - avg(rate(node_cpu_seconds_total{job=\"node\",tier=\"web\",mode=\"idle\"}[5m])))"
+        );
+    }
+
+    #[test]
+    fn service_charts_come_from_the_slo_queries() {
+        let p = service_panels(&prod().slos);
+        let titles: Vec<&str> = p.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles.len(), 3, "{titles:?}");
+        assert_eq!(
+            p[0].query,
+            "sum(rate(http_requests_total{job=\"petclinic\"}[5m]))"
+        );
+        assert_eq!(
+            p[2].query,
+            "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job=\"petclinic\"}[5m])))"
+        );
+        assert_eq!(Unit::Seconds.format(0.38), "380 ms");
+        assert_eq!(Unit::BytesPerSecond.format(1_500_000.0), "1.5 MB/s");
+    }
+}
