@@ -421,3 +421,20 @@ pub async fn load_monitoring(
         .await
         .map_err(ssr::fail)
 }
+
+/// Every environment's SLO report, for the overview's badges.
+#[server(prefix = "/sfn", endpoint = "slo_overview")]
+pub async fn load_slo_overview() -> Result<Vec<domain::slo::SloReport>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    let envs = engine.list_environments(&caller).await.map_err(ssr::fail)?;
+    let mut out = Vec::new();
+    for e in envs {
+        out.push(
+            engine
+                .slo_report(&caller, &e.name, None)
+                .await
+                .map_err(ssr::fail)?,
+        );
+    }
+    Ok(out)
+}

@@ -144,6 +144,16 @@ pub fn budget(objective_percent: f64, window_days: u32, total_rate: f64, ratio: 
     }
 }
 
+/// The budget left (percent) for an error ratio over the SLO's window.
+pub fn remaining_percent(objective_percent: f64, ratio: f64) -> f64 {
+    let allowed = 1.0 - objective_percent / 100.0;
+    if allowed > 0.0 {
+        (1.0 - ratio / allowed) * 100.0
+    } else {
+        0.0
+    }
+}
+
 /// Burn rate: the error ratio over a window in units of the budget's ratio.
 pub fn burn_rate(objective_percent: f64, ratio: f64) -> f64 {
     let allowed = 1.0 - objective_percent / 100.0;
@@ -194,6 +204,9 @@ pub struct SloStatus {
     pub alert: Severity,
     /// The rule that fired, in words: `14.4× over 1h and 5m`.
     pub alert_rule: Option<String>,
+    /// The budget left (percent) over the past window, a point a day: (Unix seconds, percent).
+    #[serde(default)]
+    pub budget_history: Vec<(i64, f64)>,
 }
 
 /// Puts an SLO's numbers together: the window's total rate and error ratio, and the error
@@ -223,6 +236,7 @@ pub fn status(
         burns,
         alert: severity,
         alert_rule: rule.map(|r| format!("{}× over {} and {}", r.factor, r.long, r.short)),
+        budget_history: Vec::new(),
     }
 }
 

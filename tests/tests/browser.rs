@@ -602,6 +602,16 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
         b.path().await
     );
     b.screenshot("slo-staging").await;
+    // The overview's SLO line.
+    b.client.goto(&format!("{}/", app.base)).await.unwrap();
+    b.hydrated().await;
+    wait_for("the SLO summary", 20, || async {
+        b.text_now("ul.slo-summary")
+            .await
+            .contains("44 % left")
+            .then_some(())
+    })
+    .await;
     // Monitoring, from the same Prometheus.
     b.client
         .goto(&format!("{}/monitoring?env=prod&range=24h", app.base))

@@ -45,7 +45,7 @@ async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
     // After the incident: 30 days at 100/s, 144,000 failed.
     let r = report(&api, "prod", data.end).await;
     assert_eq!(r["error"], Value::Null, "{r:#}");
-    assert_eq!(r["queries"], 21, "3 SLOs × 7 queries");
+    assert_eq!(r["queries"], 24, "3 SLOs × 8 queries");
     let a = slo(&r, "availability");
     let b = &a["budget"];
     close(&b["requests"], 259_200_000.0, 1.0);
@@ -58,6 +58,11 @@ async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
     for burn in a["burns"].as_array().unwrap() {
         close(&burn["rate"], 0.0, 1e-9);
     }
+    // The budget over the window, a point a day: full until the incident, 44.4 % after it.
+    let history = a["budget_history"].as_array().unwrap();
+    assert!(history.len() >= 30, "{history:?}");
+    close(&history[0][1], 100.0, 1e-6);
+    close(&history[history.len() - 1][1], 44.444, 0.1);
     let latency = slo(&r, "latency-400ms");
     close(&latency["sli"], 100.0, 1e-9);
     assert_eq!(

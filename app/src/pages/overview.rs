@@ -7,7 +7,8 @@ use domain::change::RepoStatus;
 use domain::Role;
 
 use crate::api::{
-    audit_chain, load_environments, load_panel_status, load_repo_status, load_waiting, SyncNow,
+    audit_chain, load_environments, load_panel_status, load_repo_status, load_slo_overview,
+    load_waiting, SyncNow,
 };
 use crate::components::{short, ActionResult, ErrorBox};
 use crate::pages::environments::EnvironmentCard;
@@ -49,6 +50,35 @@ fn RepoCard(
     }
 }
 
+/// Each environment's SLOs in a line: alert state and budget left.
+#[component]
+fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="slo-h">
+            <h2 id="slo-h"><a href="/slo">"SLOs"</a></h2>
+            <ul class="slo-summary">
+                {reports.into_iter().map(|r| {
+                    let href = format!("/slo?env={}", r.environment);
+                    view! {
+                        <li>
+                            <a href=href><strong>{r.environment.clone()}</strong></a> ": "
+                            {match r.error {
+                                Some(e) => view! { <span class="muted">{e}</span> }.into_any(),
+                                None => r.slos.into_iter().map(|s| view! {
+                                    <span class="slo-badge">{s.name.clone()} " "
+                                        <crate::pages::slo::AlertBadge severity=s.alert />
+                                        " " {s.budget.map(|b| format!("{:.0} % left", b.remaining_percent)).unwrap_or_else(|| "no traffic".into())}
+                                    </span>
+                                }).collect_view().into_any(),
+                            }}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
 #[component]
 pub fn Overview() -> impl IntoView {
     let sync = ServerAction::<SyncNow>::new();
@@ -60,6 +90,7 @@ pub fn Overview() -> impl IntoView {
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);
     let waiting = Resource::new(|| (), |_| load_waiting());
+    let slos = Resource::new(|| (), |_| load_slo_overview());
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
@@ -108,7 +139,7 @@ pub fn Overview() -> impl IntoView {
                                     Some(u) => view! { <p>"Configured: " <code>{u}</code> "."</p> }.into_any(),
                                     None => view! { <p>"Not configured. Set " <code>"[prometheus] url"</code> " (or " <code>"TIERDECK_PROMETHEUS__URL"</code> ")."</p> }.into_any(),
                                 }}
-                                <p class="muted">"Monitoring and SLO status come with the monitoring release."</p>
+                                <p class="muted">"Monitoring charts and SLO budgets come from it; without it those pages say why and the rest works."</p>
                             </section>
                         </div>
                     }.into_any()
@@ -141,6 +172,16 @@ pub fn Overview() -> impl IntoView {
                     Ok(list) => view! {
                         <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
                     }.into_any(),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match slos.await {
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    // Nothing to say without SLOs or without Prometheus (its card says how to set it up).
+                    Ok(reports) if reports.iter().all(|r| r.slos.is_empty() && r.error.as_deref().is_none_or(|e| e.contains("not configured"))) => ().into_any(),
+                    Ok(reports) => view! { <SloSummary reports /> }.into_any(),
                 }
             })}
         </Suspense>

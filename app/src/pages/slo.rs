@@ -62,6 +62,54 @@ fn BudgetBar(remaining_percent: f64) -> impl IntoView {
     }
 }
 
+/// The budget left over the past window, a point a day; the zero line is where it is spent.
+#[component]
+fn BudgetChart(points: Vec<(i64, f64)>) -> impl IntoView {
+    let (w, h, pad) = (320.0, 90.0, 16.0);
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return view! { <p class="muted">"No budget history yet."</p> }.into_any();
+    };
+    let (t0, t1) = (first.0, last.0.max(first.0 + 1));
+    let lo = points.iter().map(|p| p.1).fold(0.0_f64, f64::min);
+    let hi = 100.0_f64;
+    let x = |t: i64| pad + (t - t0) as f64 / (t1 - t0) as f64 * (w - 2.0 * pad);
+    let y = |v: f64| h - pad - (v - lo) / (hi - lo).max(1.0) * (h - 2.0 * pad);
+    let d: String = points
+        .iter()
+        .enumerate()
+        .map(|(i, (t, v))| {
+            format!(
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(*t),
+                y(*v)
+            )
+        })
+        .collect();
+    let dots = points
+        .iter()
+        .map(|(t, v)| {
+            let day = chrono::DateTime::from_timestamp(*t, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="2"><title>{format!("{day}: {v:.1} % left")}</title></circle> }
+        })
+        .collect_view();
+    view! {
+        <figure class="line-chart budget-history">
+            <figcaption class="muted">"Budget left over the past window"</figcaption>
+            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-label=format!("budget left: {:.1} % now", last.1)>
+                <line class="axis" x1=format!("{pad}") x2=format!("{}", w - pad) y1=format!("{:.1}", y(0.0)) y2=format!("{:.1}", y(0.0)) />
+                <text class="tick" x="0" y=format!("{:.1}", y(100.0) + 3.0)>"100 %"</text>
+                <text class="tick" x="0" y=format!("{:.1}", y(0.0) + 3.0)>"0"</text>
+                <path class="series" d=d />
+                {dots}
+            </svg>
+        </figure>
+    }
+    .into_any()
+}
+
 #[component]
 fn SloCard(s: SloStatus) -> impl IntoView {
     let id = format!("slo-{}", s.name);
@@ -88,6 +136,7 @@ fn SloCard(s: SloStatus) -> impl IntoView {
                 }.into_any(),
                 None => view! { <p class="muted">"No requests in the window: no budget to show."</p> }.into_any(),
             }}
+            <BudgetChart points=s.budget_history.clone() />
             <div class="table-wrap">
                 <table class="burns">
                     <thead><tr><th scope="col">"Window"</th>{s.burns.iter().map(|b| view! { <th scope="col">{b.window.clone()}</th> }).collect_view()}</tr></thead>

@@ -13,7 +13,8 @@ use crate::Engine;
 
 /// Queries one SLO's status needs: the window's request rate and error ratio, and the error
 /// ratio over each burn window.
-pub const QUERIES_PER_SLO: usize = 2 + BURN_WINDOWS.len();
+/// (and the budget over the past window: one range query).
+pub const QUERIES_PER_SLO: usize = 3 + BURN_WINDOWS.len();
 
 async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, PromError> {
     let window = slo::days(s.window_days);
@@ -24,7 +25,14 @@ async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, P
             .iter()
             .map(|w| slo::error_ratio_query(&s.indicator, w)),
     );
-    let answers = try_join_all(asks.iter().map(|q| prom.value(q, at))).await?;
+    let end = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let end = end - end.rem_euclid(3600);
+    let window_secs = i64::from(s.window_days) * 86_400;
+    let history = prom.range(&asks[1], end - window_secs, end, 86_400);
+    let (answers, history) = futures::try_join!(
+        try_join_all(asks.iter().map(|q| prom.value(q, at))),
+        history
+    )?;
     let ratio = |v: Option<f64>| v.map(|r| r.clamp(0.0, 1.0));
     let burn: Vec<Option<f64>> = answers[2..].iter().map(|v| ratio(*v)).collect();
     let total_rate = answers[0].unwrap_or(0.0);
@@ -33,7 +41,12 @@ async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, P
     } else {
         None
     };
-    Ok(slo::status(s, total_rate, window_ratio, &burn))
+    let mut status = slo::status(s, total_rate, window_ratio, &burn);
+    status.budget_history = history
+        .into_iter()
+        .map(|(t, r)| (t, slo::remaining_percent(s.objective, r.clamp(0.0, 1.0))))
+        .collect();
+    Ok(status)
 }
 
 impl Engine {
