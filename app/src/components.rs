@@ -139,3 +139,45 @@ pub fn DriftBadge(drift: domain::change::Drift) -> impl IntoView {
     let label = drift.label();
     view! { <span class=format!("badge drift-{}", label.replace(' ', "-"))>{label}</span> }
 }
+
+/// Links to `page?env=NAME` for each environment, and to each range of the chosen one.
+#[component]
+pub fn EnvTabs(
+    page: &'static str,
+    environments: Vec<String>,
+    chosen: Option<String>,
+    #[prop(default = &[])] ranges: &'static [&'static str],
+) -> impl IntoView {
+    view! {
+        <nav class="env-tabs" aria-label="Environment">
+            {environments.into_iter().map(|e| {
+                let href = format!("{page}?env={e}");
+                view! { <a href=href>{e}</a> }
+            }).collect_view()}
+        </nav>
+        {chosen.filter(|_| !ranges.is_empty()).map(|env| view! {
+            <nav class="env-tabs" aria-label="Range">
+                {ranges.iter().map(|label| {
+                    let href = format!("{page}?env={env}&range={label}");
+                    view! { <a href=href>{*label}</a> }
+                }).collect_view()}
+            </nav>
+        })}
+    }
+}
+
+/// A step path through `points` (each value held until the next point), drawn on to `end_x`.
+pub fn step_path(points: &[(f64, f64)], end_x: f64) -> String {
+    let mut d = String::new();
+    for (i, (x, y)) in points.iter().enumerate() {
+        if i == 0 {
+            d.push_str(&format!("M{x:.1},{y:.1}"));
+        } else {
+            d.push_str(&format!(" H{x:.1} V{y:.1}"));
+        }
+    }
+    if !points.is_empty() {
+        d.push_str(&format!(" H{end_x:.1}"));
+    }
+    d
+}

@@ -81,6 +81,18 @@ pub type Points = Vec<(i64, f64)>;
 type Cache = HashMap<(String, Option<i64>), (Instant, Option<f64>)>;
 type RangeCache = HashMap<(String, i64, i64, i64), (Instant, Points)>;
 
+/// Prometheus's own error answer for `query`, passed on.
+fn refused(query: &str, error_type: Option<String>, error: Option<String>) -> PromError {
+    PromError::Refused {
+        query: query.to_owned(),
+        message: format!(
+            "{}: {}",
+            error_type.unwrap_or_else(|| "error".into()),
+            error.unwrap_or_default()
+        ),
+    }
+}
+
 /// A Prometheus client; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
@@ -156,14 +168,7 @@ impl Prometheus {
         let answer: RangeAnswer = serde_json::from_str(&text)
             .map_err(|_| PromError::Unreadable(text.chars().take(200).collect::<String>()))?;
         if answer.status != "success" {
-            return Err(PromError::Refused {
-                query: query.to_owned(),
-                message: format!(
-                    "{}: {}",
-                    answer.error_type.unwrap_or_else(|| "error".into()),
-                    answer.error.unwrap_or_default()
-                ),
-            });
+            return Err(refused(query, answer.error_type, answer.error));
         }
         let series = answer.data.map(|d| d.result).unwrap_or_default();
         if series.len() > 1 {
@@ -222,14 +227,7 @@ impl Prometheus {
         let answer: Answer = serde_json::from_str(&text)
             .map_err(|_| PromError::Unreadable(text.chars().take(200).collect::<String>()))?;
         if answer.status != "success" {
-            return Err(PromError::Refused {
-                query: query.to_owned(),
-                message: format!(
-                    "{}: {}",
-                    answer.error_type.unwrap_or_else(|| "error".into()),
-                    answer.error.unwrap_or_default()
-                ),
-            });
+            return Err(refused(query, answer.error_type, answer.error));
         }
         let number = |s: &str| {
             s.parse::<f64>()

@@ -7,8 +7,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{load_environments, load_monitoring};
-use crate::components::ErrorBox;
+use crate::components::{EnvTabs, ErrorBox};
 
+const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
 const W: f64 = 320.0;
 const H: f64 = 110.0;
 const PAD: f64 = 18.0;
@@ -123,20 +124,7 @@ pub fn Monitoring() -> impl IntoView {
                 match envs.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(list) => view! {
-                        <nav class="env-tabs" aria-label="Environment">
-                            {list.into_iter().map(|e| {
-                                let href = format!("/monitoring?env={}", e.name);
-                                view! { <a href=href>{e.name}</a> }
-                            }).collect_view()}
-                        </nav>
-                        {env.map(|env| view! {
-                            <nav class="env-tabs" aria-label="Range">
-                                {RANGES.iter().map(|(label, ..)| {
-                                    let href = format!("/monitoring?env={env}&range={label}");
-                                    view! { <a href=href>{*label}</a> }
-                                }).collect_view()}
-                            </nav>
-                        })}
+                        <EnvTabs page="/monitoring" environments=list.into_iter().map(|e| e.name).collect() chosen=env ranges=RANGE_LABELS />
                     }.into_any(),
                 }
             })}

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{load_environments, load_scaling};
-use crate::components::ErrorBox;
+use crate::components::{step_path, EnvTabs, ErrorBox};
 
 const W: f64 = 640.0;
 const H: f64 = 140.0;
@@ -16,21 +16,7 @@ const PAD: f64 = 24.0;
 
 /// Ranges the page offers: label and hours.
 const RANGES: [(&str, u32); 4] = [("1h", 1), ("6h", 6), ("24h", 24), ("7d", 168)];
-
-fn path(points: &[(f64, f64)], end: f64) -> String {
-    let mut d = String::new();
-    for (i, (x, y)) in points.iter().enumerate() {
-        if i == 0 {
-            d.push_str(&format!("M{x:.1},{y:.1}"));
-        } else {
-            d.push_str(&format!(" H{x:.1} V{y:.1}"));
-        }
-    }
-    if !points.is_empty() {
-        d.push_str(&format!(" H{end:.1}"));
-    }
-    d
-}
+const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
 
 #[component]
 fn HistoryChart(
@@ -50,7 +36,7 @@ fn HistoryChart(
             .iter()
             .map(|s| (x_of(s.at), y_of(f(s))))
             .collect();
-        path(&pts, W - PAD)
+        step_path(&pts, W - PAD)
     };
     let label = format!(
         "{}: capacity over the range, {} change{}",
@@ -182,20 +168,7 @@ pub fn Scaling() -> impl IntoView {
                 match envs.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(list) => view! {
-                        <nav class="env-tabs" aria-label="Environment">
-                            {list.into_iter().map(|e| {
-                                let href = format!("/scaling?env={}", e.name);
-                                view! { <a href=href>{e.name}</a> }
-                            }).collect_view()}
-                        </nav>
-                        {env.map(|env| view! {
-                            <nav class="env-tabs" aria-label="Range">
-                                {RANGES.iter().map(|(label, _)| {
-                                    let href = format!("/scaling?env={env}&range={label}");
-                                    view! { <a href=href>{*label}</a> }
-                                }).collect_view()}
-                            </nav>
-                        })}
+                        <EnvTabs page="/scaling" environments=list.into_iter().map(|e| e.name).collect() chosen=env ranges=RANGE_LABELS />
                     }.into_any(),
                 }
             })}

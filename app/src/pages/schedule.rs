@@ -5,25 +5,11 @@ use chrono::DateTime;
 use domain::schedule::{table, Capacity, GroupPreview, Preview};
 use leptos::prelude::*;
 
+use crate::components::step_path;
+
 const W: f64 = 600.0;
 const H: f64 = 120.0;
 const PAD: f64 = 24.0;
-
-/// Steps as an SVG path: flat until each step, then straight to the new value.
-fn step_path(points: &[(f64, f64)], end_x: f64) -> String {
-    let mut d = String::new();
-    for (i, (x, y)) in points.iter().enumerate() {
-        if i == 0 {
-            d.push_str(&format!("M{x:.1},{y:.1}"));
-        } else {
-            d.push_str(&format!(" H{x:.1} V{y:.1}"));
-        }
-    }
-    if !points.is_empty() {
-        d.push_str(&format!(" H{end_x:.1}"));
-    }
-    d
-}
 
 #[component]
 pub fn CapacityChart(g: GroupPreview, from: String, hours: u32) -> impl IntoView {

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{load_environments, load_slo};
-use crate::components::ErrorBox;
+use crate::components::{EnvTabs, ErrorBox};
 
 /// `259,200` for people.
 pub fn grouped(x: f64) -> String {
@@ -181,12 +181,7 @@ pub fn Slo() -> impl IntoView {
                 match envs.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     Ok(list) => view! {
-                        <nav class="env-tabs" aria-label="Environment">
-                            {list.into_iter().map(|e| {
-                                let href = format!("/slo?env={}", e.name);
-                                view! { <a href=href>{e.name}</a> " " }
-                            }).collect_view()}
-                        </nav>
+                        <EnvTabs page="/slo" environments=list.into_iter().map(|e| e.name).collect() chosen=None />
                     }.into_any(),
                 }
             })}
