@@ -1,0 +1,63 @@
+//! The documents that must stay in step with the code.
+
+use std::collections::BTreeSet;
+
+use tierdeck_tests::workspace;
+
+/// `"service:Action"` strings in the AWS adapters' source.
+fn actions_in_code() -> BTreeSet<String> {
+    let dir = workspace().join("engine/src/aws");
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        // The sandbox only ever talks to a loopback emulator.
+        if path.file_name().unwrap() == "sandbox.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for piece in text.split('"').skip(1).step_by(2) {
+            let Some((service, action)) = piece.split_once(':') else {
+                continue;
+            };
+            let known = ["autoscaling", "ec2", "rds", "cloudwatch"].contains(&service);
+            if known
+                && !action.is_empty()
+                && action.chars().all(|c| c.is_ascii_alphanumeric())
+                && action.starts_with(|c: char| c.is_ascii_uppercase())
+            {
+                found.insert(piece.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_iam_policy_grants_exactly_the_actions_the_adapters_call() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let granted: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let called = actions_in_code();
+    assert!(called.len() >= 17, "the scan found too little: {called:?}");
+    let missing: Vec<_> = called.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&called).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "docs/iam-policy.json is out of step with engine/src/aws: missing {missing:?}, never called {unused:?}"
+    );
+    // Every action the planner names is one of them.
+    let plan = std::fs::read_to_string(workspace().join("domain/src/plan.rs")).unwrap();
+    for line in plan.lines().filter(|l| l.contains("=> \"")) {
+        if let Some(call) = line.split('"').nth(1).filter(|c| c.contains(':')) {
+            assert!(granted.contains(call), "the plan names {call}");
+        }
+    }
+}
