@@ -61,3 +61,77 @@ fn the_iam_policy_grants_exactly_the_actions_the_adapters_call() {
         }
     }
 }
+
+/// (path, method) of every route in the REST API's router, read from its source.
+fn routes_in_code() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(workspace().join("server/src/http/api.rs")).unwrap();
+    // Join the router's lines so a route split over lines reads as one.
+    let joined: String = text.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    let mut found = BTreeSet::new();
+    for piece in joined.split(".route(").skip(1) {
+        let mut quoted = piece.split('"');
+        let (Some(_), Some(path)) = (quoted.next(), quoted.next()) else {
+            continue;
+        };
+        let rest = piece
+            .split_once(',')
+            .map(|(_, r)| r.trim())
+            .unwrap_or_default();
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if rest.starts_with(&format!("{method}(")) {
+                found.insert((path.to_owned(), method.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_openapi_document_names_exactly_the_routes() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    let routed = routes_in_code();
+    assert!(routed.len() >= 20, "the scan found too little: {routed:?}");
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "docs/openapi.json is out of step with server/src/http/api.rs: undocumented {undocumented:?}, not routed {unrouted:?}"
+    );
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                op["x-tierdeck-role"].is_string() && op["summary"].is_string(),
+                "{method} {path} needs a summary and the role it takes"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_panel_serves_its_openapi_document_to_anyone() {
+    let app = tierdeck_tests::TestApp::spawn().await;
+    let res = reqwest::get(format!("{}/api/v1/openapi.json", app.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let served: serde_json::Value = res.json().await.unwrap();
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, file);
+}

@@ -41,11 +41,20 @@ pub fn router() -> Router<AppState> {
         .route("/environments/{env}/scaling", get(scaling))
         .route("/environments/{env}/monitoring", get(monitoring))
         .route("/sync", post(sync))
+        .route("/openapi.json", get(openapi))
         .route(
             "/hooks/git",
             post(git_hook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
         .fallback(not_found)
+}
+
+/// The API's description (`docs/openapi.json`); a test keeps it in step with these routes.
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// `GET /api/v1/openapi.json`: the OpenAPI document, for anyone (it holds no secrets).
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// Push payloads are small; the body is only read to check its signature.
