@@ -241,15 +241,11 @@ pub struct Data {
     pub prod_incident: (i64, i64),
 }
 
-pub async fn petclinic_month() -> (Prometheus, Data) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let end = now - now % 60;
+/// The traffic of [`petclinic_month`], ending at `end`.
+pub fn petclinic_traffic(end: i64) -> Vec<Traffic> {
     let prod_incident = (end - 5 * DAY, end - 5 * DAY + 2 * 3600);
     let staging_incident = (end - 10 * DAY, end - 10 * DAY + 4 * 3600);
-    let traffic = [
+    vec![
         Traffic {
             job: "petclinic".into(),
             requests_per_sec: 100.0,
@@ -260,7 +256,17 @@ pub async fn petclinic_month() -> (Prometheus, Data) {
             requests_per_sec: 100.0,
             incidents: vec![(staging_incident.0, staging_incident.1, 100.0)],
         },
-    ];
+    ]
+}
+
+pub async fn petclinic_month() -> (Prometheus, Data) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = now - now % 60;
+    let prod_incident = (end - 5 * DAY, end - 5 * DAY + 2 * 3600);
+    let traffic = petclinic_traffic(end);
     let text = openmetrics(&traffic, end - 31 * DAY, end, 300);
     (
         Prometheus::with_data(&text).await,
