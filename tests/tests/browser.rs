@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{json, Value};
 use tierdeck_tests::{free_port, wait_for, workspace, TestApp, PASSWORD};
 use tokio::process::{Child, Command};
 
@@ -624,5 +624,184 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
     .await;
     b.screenshot("monitoring").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+}
+
+/// The whole story: a pushed commit, its change through the webhook, four eyes, an apply
+/// watched live, AWS read back, the scaling history and the audit trail; then a commit that
+/// breaks a guardrail is blocked.
+#[tokio::test]
+async fn the_whole_story_from_a_push_to_the_audit_trail() {
+    use tierdeck_tests::aws::{query, tag_value};
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    use tierdeck_tests::{Moto, WEBHOOK_SECRET};
+    let moto = Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic_any_time();
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    app.add_user_with_email("seung", "approver", SEUNG.1).await;
+    for (name, role) in [
+        ("ann", "approver"),
+        ("bo", "approver"),
+        ("olga", "operator"),
+    ] {
+        app.add_user(name, role).await;
+    }
+    // prod was applied before the story starts.
+    let ops = app.api_as("ops", "operator").await;
+    let ann = app.api_for("ann").await;
+    let bo = app.api_for("bo").await;
+    let first = ops.change_for("prod", &repo.head()).await["id"].clone();
+    ops.planned(&first).await;
+    for a in [&ann, &bo] {
+        let res = a
+            .post_json(&format!("/api/v1/changes/{first}/approve"), json!({}))
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(
+        ops.post(&format!("/api/v1/changes/{first}/apply"))
+            .await
+            .status(),
+        202
+    );
+    wait_for("prod applied", 60, || async {
+        let d = ops.get_json(&format!("/api/v1/changes/{first}")).await;
+        (d["summary"]["status"] == "applied").then_some(())
+    })
+    .await;
+
+    // Seung pushes: the was tier's evening peak may reach 8. The webhook brings the change.
+    let commit = repo.commit(
+        SEUNG,
+        "Let the was evening peak reach 8",
+        repo.replace_in(
+            "environments/prod/autoscaling.yaml",
+            "timezone: Asia/Seoul, min: 5, max: 7 }",
+            "timezone: Asia/Seoul, min: 5, max: 8 }",
+        ),
+    );
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/hooks/git", app.base))
+        .header("X-Gitlab-Event", "Push Hook")
+        .header("X-Gitlab-Token", WEBHOOK_SECRET)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = ops.change_for("prod", &commit).await["id"].clone();
+    ops.planned(&id).await;
+    let path = format!("/changes/{id}");
+
+    // The author sees the diffs, the plan and the schedule, and cannot approve.
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &path, "seung").await;
+    let main = b.text_now("main").await;
+    assert!(main.contains("max: 8"), "the file diff: {main}");
+    assert!(main.contains("was-peak"), "the semantic diff");
+    assert!(main.contains("PutScheduledUpdateGroupAction"), "the plan");
+    assert!(main.contains("before and after"), "the schedule preview");
+    assert!(
+        b.text_now(".review-forms")
+            .await
+            .contains("You wrote this change"),
+        "the author is told why there is no Approve button"
+    );
+    b.screenshot("story-1-author").await;
+    b.client.close().await.unwrap();
+
+    // Two approvers, each in their own session.
+    for (who, count) in [("ann", "1 of 2"), ("bo", "2 of 2")] {
+        let b = Browser::start().await;
+        sign_in_at(&b, &app.base, &path, who).await;
+        click_and_see(&b, "Approve this plan", "p.approvals-count", count).await;
+        b.screenshot(&format!("story-2-approved-by-{who}")).await;
+        b.client.close().await.unwrap();
+    }
+
+    // The operator applies and watches the steps.
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &path, "olga").await;
+    assert!(b
+        .text_now("form.confirm-apply")
+        .await
+        .contains("Apply 1 operation to prod."));
+    click_and_see(&b, "Apply", "p.run", "applied — 1 of 1 step done").await;
+    b.screenshot("story-3-applied").await;
+
+    // AWS now holds the spec's value.
+    let actions = query(
+        &moto.url,
+        "autoscaling",
+        "DescribeScheduledActions",
+        &[
+            ("AutoScalingGroupName", "petclinic-prod-was"),
+            ("ScheduledActionNames.member.1", "was-peak"),
+        ],
+    )
+    .await;
+    assert_eq!(tag_value(&actions, "MaxSize"), "8");
+
+    // The scaling history has both applies.
+    b.client
+        .goto(&format!("{}/scaling?env=prod&range=1h", app.base))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    let history = ops
+        .get_json("/api/v1/environments/prod/scaling?hours=1")
+        .await;
+    let applied: Vec<&Value> = history["applies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["change_id"])
+        .collect();
+    assert_eq!(applied, [&first, &id]);
+    b.screenshot("story-4-scaling").await;
+
+    // The audit page shows the trail, and the chain verifies.
+    b.client.goto(&format!("{}/audit", app.base)).await.unwrap();
+    b.hydrated().await;
+    let trail = b.text_now("main").await;
+    for action in [
+        "change.detected",
+        "webhook.accepted",
+        "change.approved",
+        "change.apply_started",
+        "aws.call",
+        "change.applied",
+    ] {
+        assert!(trail.contains(action), "{action} in the audit page");
+    }
+    b.screenshot("story-5-audit").await;
+    let chain = ops.get_json("/api/v1/audit/verify").await;
+    assert_eq!(chain["broken"], Value::Null, "{chain:#}");
+    assert!(chain["rows_checked"].as_u64().unwrap() > 40);
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+
+    // A commit that breaks a guardrail is blocked.
+    let bad = repo.commit(
+        SEUNG,
+        "One web instance at night is enough",
+        repo.replace_in(
+            "environments/prod/autoscaling.yaml",
+            "name: web-night,      cron: \"0 0 * * *\",   timezone: Asia/Seoul, min: 2,",
+            "name: web-night,      cron: \"0 0 * * *\",   timezone: Asia/Seoul, min: 1,",
+        ),
+    );
+    assert_eq!(ops.post("/api/v1/sync").await.status(), 200);
+    let blocked = ops.change_for("prod", &bad).await;
+    assert_eq!(blocked["status"], "blocked");
+    b.client
+        .goto(&format!("{}/changes/{}", app.base, blocked["id"]))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    assert!(b
+        .text_now("main")
+        .await
+        .contains("min 1 is below the guardrail min_instances 2"));
+    b.screenshot("story-6-blocked").await;
     b.client.close().await.unwrap();
 }

@@ -108,10 +108,11 @@ pub fn ScheduleTable(preview: Preview) -> impl IntoView {
         {clashes.into_iter().map(|c| view! { <p class="notice error" role="alert">{c}</p> }).collect_view()}
         <div class="table-wrap">
             <table class="schedule">
+                <caption class="muted">"Each group's min–max (desired) after what fires at that time."</caption>
                 <thead>
                     <tr>
-                        <th scope="col">"When (the action's time zone)"</th>
-                        {names.into_iter().map(|n| view! { <th scope="col">{n}" min–max (desired)"</th> }).collect_view()}
+                        <th scope="col">"When"</th>
+                        {names.into_iter().map(|n| view! { <th scope="col">{n}</th> }).collect_view()}
                     </tr>
                 </thead>
                 <tbody>
