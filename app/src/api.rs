@@ -282,23 +282,10 @@ pub async fn sync_now() -> Result<String, ServerFnError> {
     })
 }
 
-/// Where a change's apply stands: what the change page polls while steps run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApplyState {
-    pub status: domain::change::ChangeStatus,
-    pub apply: Option<domain::change::ApplyRun>,
-    pub runs: u32,
-}
-
 #[server(prefix = "/sfn", endpoint = "apply_state")]
-pub async fn load_apply_state(id: i64) -> Result<ApplyState, ServerFnError> {
+pub async fn load_apply_state(id: i64) -> Result<domain::change::ApplyState, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    let d = engine.change_detail(&caller, id).await.map_err(ssr::fail)?;
-    Ok(ApplyState {
-        status: d.summary.status,
-        apply: d.apply,
-        runs: d.runs,
-    })
+    engine.apply_state(&caller, id).await.map_err(ssr::fail)
 }
 
 /// Plans again, checks the gates and starts applying (operators); returns the run's id. An

@@ -191,6 +191,14 @@ pub struct SchedulePair {
     pub after: crate::schedule::Preview,
 }
 
+/// Where a change's apply stands: what the change page asks for every second while steps run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyState {
+    pub status: ChangeStatus,
+    pub apply: Option<ApplyRun>,
+    pub runs: u32,
+}
+
 /// How one apply of a change went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -529,6 +529,21 @@ impl Api {
     }
 }
 
+/// Waits until `url` answers a GET with a success status.
+pub async fn wait_until_ok(what: &str, url: &str, secs: u64) {
+    let probe = reqwest::Client::new();
+    wait_for(what, secs, || async {
+        probe
+            .get(url)
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await;
+}
+
 /// The AWS emulator (`moto_server` from PyPI's moto), on a free loopback port, stopped on drop.
 pub struct Moto {
     pub url: String,
@@ -557,16 +572,11 @@ impl Moto {
             .spawn()
             .expect("starting moto_server");
         let url = format!("http://127.0.0.1:{port}");
-        let probe = reqwest::Client::new();
-        wait_for("moto_server to answer", 30, || async {
-            probe
-                .get(format!("{url}/moto-api/data.json"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
+        wait_until_ok(
+            "moto_server to answer",
+            &format!("{url}/moto-api/data.json"),
+            30,
+        )
         .await;
         Moto { url, _child: child }
     }

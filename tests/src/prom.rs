@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-use crate::{free_port, wait_for};
+use crate::{free_port, wait_until_ok};
 
 /// One job's traffic: a constant request rate, and incidents during which part of it fails.
 #[derive(Debug, Clone)]
@@ -211,17 +211,7 @@ impl Prometheus {
             .spawn()
             .expect("starting prometheus");
         let url = format!("http://127.0.0.1:{port}");
-        let probe = reqwest::Client::new();
-        wait_for("Prometheus to be ready", 60, || async {
-            probe
-                .get(format!("{url}/-/ready"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
-        .await;
+        wait_until_ok("Prometheus to be ready", &format!("{url}/-/ready"), 60).await;
         Prometheus {
             url,
             _child: child,

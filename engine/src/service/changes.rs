@@ -221,37 +221,57 @@ impl Engine {
             .collect()
     }
 
-    pub async fn change_detail(&self, caller: &Caller, id: i64) -> ServiceResult<ChangeDetail> {
+    /// The status and latest apply of a change, without its diffs and spec: cheap enough to
+    /// ask for every second while an apply runs.
+    pub async fn apply_state(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> ServiceResult<domain::change::ApplyState> {
         caller.require(Role::Viewer)?;
         let mut conn = self.store.pool().acquire().await?;
         let row = changes::get(&mut conn, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
-        let files: Vec<FileDiff> = from_json("file_diff", &row.file_diff)?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
-        let (approvals, actions, change_windows) =
-            self.review_view(caller, &mut conn, &row).await?;
-        drop(conn);
-        let semantic: Vec<domain::spec::FieldEdit> =
+        Ok(domain::change::ApplyState {
+            status: row
+                .status
+                .parse()
+                .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!("change {id}: {e}")))?,
+            apply,
+            runs,
+        })
+    }
+
+    pub async fn change_detail(&self, caller: &Caller, id: i64) -> ServiceResult<ChangeDetail> {
+        caller.require(Role::Viewer)?;
+        let row = self.change_row(id).await?;
+        let files: Vec<FileDiff> = from_json("file_diff", &row.file_diff)?;
+        let semantic_diff: Vec<domain::spec::FieldEdit> =
             from_json("semantic_diff", &row.semantic_diff)?;
-        let schedule = if semantic.iter().any(|e| e.path.contains(".schedule")) {
-            match self
-                .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
-                .await
-            {
-                Ok((spec, base)) => {
-                    let from = next_minute();
-                    Some(domain::change::SchedulePair {
-                        before: base.map(|b| domain::schedule::preview(&b, from, 24)),
-                        after: domain::schedule::preview(&spec, from, 24),
-                    })
-                }
-                Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
-                Err(_) => None,
-            }
-        } else {
-            None
+        // The spec is read once: its settings for the approvals, and with its base for the
+        // schedule before and after when the change edits schedules.
+        let edits_schedule = semantic_diff.iter().any(|e| e.path.contains(".schedule"));
+        let base = row.base_commit.clone().filter(|_| edits_schedule);
+        let specs = match self.specs_at(&row.environment, &row.commit_sha, base).await {
+            Ok(s) => Some(s),
+            Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+            Err(_) => None,
         };
+        let mut conn = self.store.pool().acquire().await?;
+        let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let settings = specs.as_ref().map(|(spec, _)| &spec.environment);
+        let (approvals, actions, change_windows) =
+            self.review_view(caller, &mut conn, &row, settings).await?;
+        drop(conn);
+        let schedule = specs.filter(|_| edits_schedule).map(|(spec, base)| {
+            let from = next_minute();
+            domain::change::SchedulePair {
+                before: base.map(|b| domain::schedule::preview(&b, from, 24)),
+                after: domain::schedule::preview(&spec, from, 24),
+            }
+        });
         Ok(ChangeDetail {
             schedule,
             apply,
@@ -263,7 +283,7 @@ impl Engine {
             summary: summary(&row)?,
             base_commit: row.base_commit.clone(),
             files,
-            semantic_diff: from_json("semantic_diff", &row.semantic_diff)?,
+            semantic_diff,
             spec_errors: from_json("spec_errors", &row.spec_errors)?,
             superseded_by: row.superseded_by,
             plan: row

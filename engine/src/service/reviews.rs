@@ -100,6 +100,35 @@ async fn record(
     Ok(())
 }
 
+/// What the approval rules look at, for `p` and the change `row`.
+fn context<'a>(
+    p: &'a crate::auth::Principal,
+    row: &ChangeRow,
+    author_email: &'a str,
+    plan: Option<&'a (String, bool)>,
+    approvals: &'a Approvals,
+    settings: &'a EnvironmentSettings,
+) -> Context<'a> {
+    Context {
+        role: p.role,
+        user: p.name.as_str(),
+        email: p.email.as_deref(),
+        status: status_of(row).unwrap_or(ChangeStatus::Invalid),
+        author_email,
+        plan: plan.map(|(h, e)| (h.as_str(), *e)),
+        approvals,
+        windows: &settings.change_windows,
+        now: Utc::now(),
+    }
+}
+
+/// The change `id`, read inside the caller's (write) transaction.
+async fn row_in(tx: &mut sqlx::SqliteConnection, id: i64) -> ServiceResult<ChangeRow> {
+    changes::get(tx, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
+}
+
 impl Engine {
     /// The environment settings of the spec a change applies; `None` when it cannot be read.
     pub(crate) async fn change_settings(
@@ -156,37 +185,30 @@ impl Engine {
         })
     }
 
-    /// Approvals, what the caller may do and the change windows, for the change page.
+    /// Approvals, what the caller may do and the change windows, for the change page, from the
+    /// settings of the change's spec (`None` when it cannot be read).
     pub(crate) async fn review_view(
         &self,
         caller: &Caller,
         conn: &mut sqlx::SqliteConnection,
         row: &ChangeRow,
+        settings: Option<&EnvironmentSettings>,
     ) -> ServiceResult<(Option<Approvals>, Option<ChangeActions>, String)> {
-        let Some(settings) = self.change_settings(row).await? else {
+        let Some(settings) = settings else {
             return Ok((None, None, String::new()));
         };
         let plan = stored_plan(row);
-        let approvals = self
-            .approvals_of(
-                conn,
-                row.id,
-                &settings,
-                plan.as_ref().map(|(h, _)| h.as_str()),
-            )
-            .await?;
+        let hash = plan.as_ref().map(|(h, _)| h.as_str());
+        let approvals = self.approvals_of(conn, row.id, settings, hash).await?;
         let actions = caller.principal().map(|p| {
-            approval::actions(&Context {
-                role: p.role,
-                user: p.name.as_str(),
-                email: p.email.as_deref(),
-                status: status_of(row).unwrap_or(ChangeStatus::Invalid),
-                author_email: &row.author_email,
-                plan: plan.as_ref().map(|(h, e)| (h.as_str(), *e)),
-                approvals: &approvals,
-                windows: &settings.change_windows,
-                now: Utc::now(),
-            })
+            approval::actions(&context(
+                p,
+                row,
+                &row.author_email,
+                plan.as_ref(),
+                &approvals,
+                settings,
+            ))
         });
         Ok((
             Some(approvals),
@@ -214,26 +236,22 @@ impl Engine {
                 "change {id} cannot be approved: its spec has errors"
             ))
         })?;
-        let plan = stored_plan(&row);
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        // Read again under the write lock: two approvals at once count once each.
-        let row = changes::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
+        // Read again under the write lock: two approvals at once count once each, and the
+        // approval pins the plan stored now.
+        let row = row_in(&mut tx, id).await?;
+        let plan = stored_plan(&row);
         let hash = plan.as_ref().map(|(h, _)| h.as_str());
         let approvals = self.approvals_of(&mut tx, id, &settings, hash).await?;
-        let cx = Context {
-            role: p.role,
-            user: p.name.as_str(),
-            email: p.email.as_deref(),
-            status: status_of(&row)?,
-            author_email: &row.author_email,
-            plan: plan.as_ref().map(|(h, e)| (h.as_str(), *e)),
-            approvals: &approvals,
-            windows: &settings.change_windows,
-            now: Utc::now(),
-        };
+        let cx = context(
+            p,
+            &row,
+            &row.author_email,
+            plan.as_ref(),
+            &approvals,
+            &settings,
+        );
         if let Err(why) = approval::may_approve(&cx) {
             return Err(if why.starts_with("You wrote") {
                 ServiceError::Denied(why)
@@ -310,9 +328,7 @@ impl Engine {
         let reason = comment_text("reason", reason, true)?;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        let row = changes::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
+        let row = row_in(&mut tx, id).await?;
         let status = status_of(&row)?;
         if !matches!(
             status,
@@ -365,9 +381,7 @@ impl Engine {
         let text = comment_text("comment", text, true)?;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        let row = changes::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
+        let row = row_in(&mut tx, id).await?;
         record(
             &mut tx,
             caller,
@@ -412,8 +426,11 @@ impl Engine {
         };
         let mut out = Vec::new();
         for row in rows {
+            let settings = self.change_settings(&row).await?;
             let mut conn = self.store.pool().acquire().await?;
-            let (_, actions, _) = self.review_view(caller, &mut conn, &row).await?;
+            let (_, actions, _) = self
+                .review_view(caller, &mut conn, &row, settings.as_ref())
+                .await?;
             if actions.is_some_and(|a| a.approve.allowed()) {
                 out.push(super::changes::summary(&row)?);
             }
