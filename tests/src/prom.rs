@@ -187,6 +187,8 @@ impl Prometheus {
         let data = dir.path().join("data");
         let out = Command::new(program("promtool"))
             .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            // A few large blocks instead of one per 2 hours: 0.4 s instead of 26 s for 31 days.
+            .arg("--max-block-duration=744h")
             .arg(&input)
             .arg(&data)
             .output()

@@ -2,6 +2,8 @@
 //! (`promtool tsdb create-blocks-from openmetrics`): 100 requests/s for prod with one incident
 //! (20 % failing for two hours, five days ago), 100/s for staging with a larger one, and
 //! node_exporter series for the web and was tiers. The same data the SLO tests load.
+//!
+//!     demo-traffic [FILE]     (standard output without FILE)
 
 use std::io::Write;
 
@@ -17,7 +19,18 @@ fn main() {
         end,
         300,
     );
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .expect("writing to standard output");
+    match std::env::args_os().nth(1) {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("demo-traffic: cannot write {}: {e}", path.to_string_lossy());
+                std::process::exit(1);
+            }
+        }
+        None => {
+            if let Err(e) = std::io::stdout().write_all(text.as_bytes()) {
+                eprintln!("demo-traffic: cannot write to standard output: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
 }
