@@ -3,6 +3,8 @@
 # Run:    docker run -p 3000:3000 -v tierdeck-data:/var/lib/tierdeck tierdeck
 # (Create the first admin with: docker run -i --rm -v tierdeck-data:/var/lib/tierdeck tierdeck \
 #    user add admin --role admin --email you@example.com --password-stdin)
+# compose.yaml also builds the `demo` target (git, curl and the demo's traffic generator) for
+# a local trial with the AWS emulator and Prometheus.
 
 FROM rust:1.95-bookworm AS build
 # The same tools and versions as scripts/setup; wasm-opt for the release wasm (not Debian's
@@ -16,19 +18,36 @@ COPY . .
 RUN cargo leptos build --release \
  && strip target/release/tierdeck
 
-FROM debian:bookworm-slim
+# libssl3: git2 fetches https remotes through OpenSSL (the AWS SDK and reqwest use rustls).
+FROM debian:bookworm-slim AS base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/tierdeck --create-home tierdeck
-COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck
-COPY --from=build /src/target/site /usr/local/share/tierdeck/site
 ENV TIERDECK_SERVER__LISTEN=0.0.0.0:3000 \
     TIERDECK_SERVER__SITE_ROOT=/usr/local/share/tierdeck/site \
     TIERDECK_DATABASE__PATH=/var/lib/tierdeck/tierdeck.sqlite
-USER tierdeck
 WORKDIR /var/lib/tierdeck
-VOLUME /var/lib/tierdeck
 EXPOSE 3000
 ENTRYPOINT ["/usr/local/bin/tierdeck"]
 CMD ["serve"]
+
+# The trial's helpers (compose.yaml): scripts/demo-specs needs git and sh, its hook curl, and
+# Prometheus's history comes from the same generator as scripts/demo's.
+FROM build AS demo-build
+RUN cargo build --release -p tierdeck-tests --bin demo-traffic
+
+FROM base AS demo
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git curl \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck
+COPY --from=demo-build /src/target/release/demo-traffic /usr/local/bin/demo-traffic
+USER tierdeck
+
+# The default target: the panel.
+FROM base AS runtime
+COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck
+COPY --from=build /src/target/site /usr/local/share/tierdeck/site
+USER tierdeck
+VOLUME /var/lib/tierdeck

@@ -180,6 +180,24 @@ impl TestApp {
         cli_in(self.dir.path(), args, stdin).await
     }
 
+    /// `tierdeck plan ENV` on this app's database with the spec repository at `repo_url` and
+    /// AWS at `aws`: it reads the live state through the AWS SDK. Its standard output; panics
+    /// when it fails.
+    pub async fn cli_plan(&self, env: &str, repo_url: &str, aws: &str) -> String {
+        let vars = [
+            ("TIERDECK_REPO__URL", repo_url),
+            ("TIERDECK_AWS__ENDPOINT_URL", aws),
+        ];
+        let out = cli_with(self.dir.path(), &["plan", env], None, &vars).await;
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+        assert!(
+            out.status.success(),
+            "tierdeck plan {env}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     /// Creates a user with [`PASSWORD`] and the e-mail `NAME@example.com` through the command
     /// line.
     pub async fn add_user(&self, name: &str, role: &str) {
@@ -213,14 +231,7 @@ impl TestApp {
 
     /// A browser-like client (cookies, no redirects followed) that sends this panel's Origin.
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("http client"),
-            base: self.base.clone(),
-        }
+        Client::new(&self.base)
     }
 
     /// Creates a user with the role and signs them in.
@@ -302,6 +313,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// A browser-like client (cookies, no redirects followed) for the panel at `base`.
+    pub fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            base: base.to_owned(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
