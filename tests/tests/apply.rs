@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tierdeck_tests::aws::{query, tag_value, tag_values, Fault, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEJIN};
-use tierdeck_tests::{cli_with, wait_for, Api, Moto, TestApp};
+use tierdeck_tests::{wait_for, Api, Moto, TestApp};
 
 const WEB: &str = "petclinic-prod-web";
 const WAS: &str = "petclinic-prod-was";
@@ -42,22 +42,6 @@ async fn environment(api: &Api, env: &str) -> Value {
 }
 
 /// `tierdeck plan prod` against the app's database and the emulator.
-async fn cli_plan(app: &TestApp, repo: &SpecRepo, aws: &str) -> String {
-    let url = repo.url();
-    let env = [
-        ("TIERDECK_REPO__URL", url.as_str()),
-        ("TIERDECK_AWS__ENDPOINT_URL", aws),
-    ];
-    let out = cli_with(app.dir.path(), &["plan", "prod"], None, &env).await;
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 async fn group_xml(moto: &str, name: &str) -> String {
     query(
         moto,
@@ -185,7 +169,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     assert_eq!(tag_values(&sgs, "fromPort"), ["3306"], "{sgs}");
 
     // The plan made again finds nothing to do.
-    let out = cli_plan(&app, &repo, &moto.url).await;
+    let out = app.cli_plan("prod", &repo.url(), &moto.url).await;
     assert!(out.contains("No changes: prod matches its spec."), "{out}");
 
     // Every AWS call is in the audit log, with its request id.
@@ -456,7 +440,7 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
     assert_eq!(ops[0]["aws_call"], "rds:ModifyDBInstance");
     let (detail, _) = apply(&op, id).await;
     assert_eq!(detail["summary"]["status"], "applied", "{detail:#}");
-    let out = cli_plan(&app, &repo, &moto.url).await;
+    let out = app.cli_plan("prod", &repo.url(), &moto.url).await;
     assert!(out.contains("No changes: prod matches its spec."), "{out}");
 }
 

@@ -741,6 +741,10 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     )
     .await;
     assert_eq!(tag_value(&actions, "MaxSize"), "8");
+    // Read back through the AWS SDK (the panel's own adapters): the whole environment equals
+    // its spec at the new commit.
+    let out = app.cli_plan("prod", &repo.url(), &moto.url).await;
+    assert!(out.contains("No changes: prod matches its spec."), "{out}");
 
     // The scaling history has both applies.
     b.client
@@ -803,5 +807,26 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
         .await
         .contains("min 1 is below the guardrail min_instances 2"));
     b.screenshot("story-6-blocked").await;
+
+    // The lists: the story's changes, and the environments with their state.
+    b.client
+        .goto(&format!("{}/changes", app.base))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    let list = b.text_now("main").await;
+    for status in ["applied", "blocked"] {
+        assert!(list.contains(status), "{status} in the list: {list}");
+    }
+    b.screenshot("changes").await;
+    b.client
+        .goto(&format!("{}/environments", app.base))
+        .await
+        .unwrap();
+    b.hydrated().await;
+    let envs = b.text_now("main").await;
+    assert!(envs.contains("prod") && envs.contains("staging"), "{envs}");
+    b.screenshot("environments").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }

@@ -135,3 +135,92 @@ async fn the_panel_serves_its_openapi_document_to_anyone() {
     .unwrap();
     assert_eq!(served, file);
 }
+
+/// Every page of the app and the browser tests' screenshot of it that the tour shows.
+const PAGES: &[(&str, &str)] = &[
+    ("/", "overview"),
+    ("/login", "login"),
+    ("/changes", "changes"),
+    ("/changes/:id", "story-1-author"),
+    ("/environments", "environments"),
+    ("/environments/:name", "environment"),
+    ("/monitoring", "monitoring"),
+    ("/scaling", "scaling"),
+    ("/slo", "slo"),
+    ("/audit", "story-5-audit"),
+    ("/admin", "admin"),
+    ("/account", "account"),
+];
+
+/// Names the browser tests save screenshots under: literals, and the fixed start of
+/// `format!` names (`story-2-approved-by-{who}` → `story-2-approved-by-`).
+fn screenshots_in_tests() -> (BTreeSet<String>, BTreeSet<String>) {
+    let text = std::fs::read_to_string(workspace().join("tests/tests/browser.rs")).unwrap();
+    let mut names = BTreeSet::new();
+    let mut prefixes = BTreeSet::new();
+    for piece in text.split(".screenshot(").skip(1) {
+        if let Some(rest) = piece.strip_prefix('"') {
+            names.insert(rest.split('"').next().unwrap().to_owned());
+        } else if let Some(rest) = piece.strip_prefix("&format!(\"") {
+            prefixes.insert(rest.split('{').next().unwrap().to_owned());
+        }
+    }
+    (names, prefixes)
+}
+
+#[test]
+fn the_tour_shows_every_page_as_the_browser_tests_see_it() {
+    // The app's pages are exactly PAGES.
+    let app = std::fs::read_to_string(workspace().join("app/src/lib.rs")).unwrap();
+    let routes: BTreeSet<&str> = app
+        .split("path!(\"")
+        .skip(1)
+        .map(|p| p.split('"').next().unwrap())
+        .collect();
+    let listed: BTreeSet<&str> = PAGES.iter().map(|(route, _)| *route).collect();
+    assert_eq!(
+        routes, listed,
+        "a page without a screenshot in the tour, or one gone"
+    );
+
+    let (names, prefixes) = screenshots_in_tests();
+    let saved = |name: &str| names.contains(name) || prefixes.iter().any(|p| name.starts_with(p));
+    let tour = std::fs::read_to_string(workspace().join("docs/tour.md")).unwrap();
+    for (route, shot) in PAGES {
+        assert!(
+            names.contains(*shot),
+            "the browser tests save no `{shot}` ({route})"
+        );
+        assert!(
+            tour.contains(&format!("(screenshots/{shot}.png)")),
+            "docs/tour.md does not show {route} (screenshots/{shot}.png)"
+        );
+    }
+
+    // Every picture in the docs is one the browser tests take, and every file is used.
+    let mut shown = BTreeSet::new();
+    for entry in std::fs::read_dir(workspace().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("(screenshots/").skip(1) {
+                let file = piece.split(')').next().unwrap();
+                let name = file.strip_suffix(".png").expect("PNG screenshots");
+                assert!(
+                    saved(name),
+                    "{}: no browser test saves {name}",
+                    path.display()
+                );
+                shown.insert(file.to_owned());
+            }
+        }
+    }
+    let files: BTreeSet<String> = std::fs::read_dir(workspace().join("docs/screenshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files, shown,
+        "docs/screenshots holds exactly the pictures the docs show"
+    );
+}
