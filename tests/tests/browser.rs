@@ -762,6 +762,13 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
         .map(|a| &a["change_id"])
         .collect();
     assert_eq!(applied, [&first, &id]);
+    let page = b.client.source().await.unwrap();
+    for change in [&first, &id] {
+        assert!(
+            page.contains(&format!("href=\"/changes/{change}\"")),
+            "the chart marks the apply of change {change}"
+        );
+    }
     b.screenshot("story-4-scaling").await;
 
     // The audit page shows the trail, and the chain verifies.
@@ -778,6 +785,10 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     ] {
         assert!(trail.contains(action), "{action} in the audit page");
     }
+    assert!(
+        trail.contains("Audit chain intact"),
+        "the page verifies the chain"
+    );
     b.screenshot("story-5-audit").await;
     let chain = ops.get_json("/api/v1/audit/verify").await;
     assert_eq!(chain["broken"], Value::Null, "{chain:#}");
