@@ -141,10 +141,12 @@ pub fn check(spec: &EnvironmentSpec) -> Vec<Violation> {
                     ),
                 ));
             }
+            // `all` opens every port, the database's among them.
             let covers_db = match (r.protocol, r.ports) {
                 (Protocol::Tcp, Some((from, to))) => {
                     DATABASE_PORTS.iter().find(|p| (from..=to).contains(p))
                 }
+                (Protocol::All, _) => DATABASE_PORTS.first(),
                 _ => None,
             };
             if let Some(port) = covers_db {
@@ -243,5 +245,16 @@ mod tests {
         // The edge group may take the whole internet.
         spec.security_groups[web].edge = true;
         assert_eq!(rules(&spec), ["database-port-from-cidr"]);
+        // Every protocol from a CIDR opens the database port too.
+        let last = spec.security_groups[web].ingress.last_mut().unwrap();
+        last.protocol = Protocol::All;
+        last.ports = None;
+        assert_eq!(rules(&spec), ["database-port-from-cidr"]);
+        let v = check(&spec);
+        assert!(
+            v[0].message.contains("database port 3306"),
+            "{}",
+            v[0].message
+        );
     }
 }
