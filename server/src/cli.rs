@@ -150,6 +150,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Verifying must never make the database it checks: a wrong or missing path would
+    // otherwise report an empty, "intact" chain.
+    if matches!(cli.command, Command::Audit(AuditCommand::Verify)) && !config.database.path.exists()
+    {
+        eprintln!(
+            "tierdeck: there is no database at {} (`database.path`); pass the panel's configuration with --config",
+            config.database.path.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Serve => crate::http::serve(config).await.map(|()| ExitCode::SUCCESS),
         other => match open_engine(&config).await {

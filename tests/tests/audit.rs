@@ -200,3 +200,19 @@ async fn verify_names_a_deleted_row_and_a_cut_off_end() {
         "audit chain BROKEN: row 5 is missing: the log ends at row 4 but its head records row 5\n"
     );
 }
+
+#[tokio::test]
+async fn verify_refuses_a_database_that_is_not_there_and_makes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tierdeck_tests::cli_in(dir.path(), &["audit", "verify"], None).await;
+    assert!(!out.status.success());
+    let db = dir.path().join("tierdeck.sqlite");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "tierdeck: there is no database at {} (`database.path`); pass the panel's configuration with --config\n",
+            db.display()
+        )
+    );
+    assert!(!db.exists(), "verify made a database");
+}
