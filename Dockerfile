@@ -1,18 +1,19 @@
 # tierdeck: a multi-stage build to a small runtime image holding the binary and the site.
 # Build:  docker build -t tierdeck .
-# Run:    docker run -p 3000:3000 -v tierdeck-data:/var/lib/tierdeck tierdeck
+# Run:    docker run -p 127.0.0.1:3000:3000 -v tierdeck-data:/var/lib/tierdeck tierdeck
 # (Create the first admin with: docker run -i --rm -v tierdeck-data:/var/lib/tierdeck tierdeck \
 #    user add admin --role admin --email you@example.com --password-stdin)
 # compose.yaml also builds the `demo` target (git, curl and the demo's traffic generator) for
 # a local trial with the AWS emulator and Prometheus.
 
 FROM rust:1.95-bookworm AS build
-# The same tools and versions as scripts/setup; wasm-opt for the release wasm (not Debian's
-# binaryen, whose output breaks hydration).
+# The same cargo-leptos and wasm-bindgen as scripts/setup; wasm-opt for the release wasm (not
+# Debian's binaryen, whose output breaks hydration), the version the README's release build
+# was made with.
 RUN rustup target add wasm32-unknown-unknown \
  && cargo install cargo-leptos@0.3.5 --locked \
- && cargo install wasm-bindgen-cli --version 0.2.130 \
- && cargo install wasm-opt --locked
+ && cargo install wasm-bindgen-cli@0.2.130 --locked \
+ && cargo install wasm-opt@0.116.1 --locked
 WORKDIR /src
 COPY . .
 RUN cargo leptos build --release \
