@@ -224,3 +224,40 @@ fn the_tour_shows_every_page_as_the_browser_tests_see_it() {
         "docs/screenshots holds exactly the pictures the docs show"
     );
 }
+
+#[tokio::test]
+async fn every_configuration_in_the_docs_is_one_the_panel_accepts() {
+    let mut checked = 0;
+    let mut files = vec![workspace().join("README.md")];
+    for entry in std::fs::read_dir(workspace().join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        for block in text.split("```toml\n").skip(1) {
+            let toml = block.split("```").next().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("tierdeck.toml");
+            std::fs::write(&file, toml).unwrap();
+            // The database goes to the temporary folder (the harness sets
+            // TIERDECK_DATABASE__PATH, which wins over the file).
+            let out = tierdeck_tests::cli_in(
+                dir.path(),
+                &["--config", file.to_str().unwrap(), "user", "list"],
+                None,
+            )
+            .await;
+            assert!(
+                out.status.success(),
+                "{}: {}\n{toml}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the deployment guide shows a configuration");
+}
