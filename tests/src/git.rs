@@ -157,10 +157,15 @@ fn identity(author: Author) -> Vec<(&'static str, String)> {
 }
 
 fn run(dir: &Path, args: &[&str]) {
+    git_as(dir, SEJIN, args);
+}
+
+/// Runs `git ARGS` in `dir` as `author`; its standard output. Panics when git fails.
+pub fn git_as(dir: &Path, author: Author, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
         .args(args)
-        .envs(identity(SEJIN))
+        .envs(identity(author))
         .output()
         .expect("git runs");
     assert!(
@@ -168,4 +173,5 @@ fn run(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use tierdeck_tests::git::{git_as, SEUNG};
 use tierdeck_tests::{binary, free_port, site_root, wait_for, workspace, Client, Moto};
 use tokio::process::{Child, Command};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -486,23 +487,7 @@ async fn compose_yaml_runs_here_without_docker() {
         ),
     )
     .unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(&work)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "Seung Lo")
-            .env("GIT_AUTHOR_EMAIL", "seung.lo@petclinic.example")
-            .env("GIT_COMMITTER_NAME", "Seung Lo")
-            .env("GIT_COMMITTER_EMAIL", "seung.lo@petclinic.example")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let git = |args: &[&str]| git_as(&work, SEUNG, args);
     git(&[
         "-c",
         "commit.gpgsign=false",
