@@ -76,6 +76,12 @@ impl Browser {
         }
     }
 
+    /// Goes to `url` and waits until the page is hydrated.
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+        self.hydrated().await;
+    }
+
     /// Waits until the page is hydrated (the app marks `<body data-hydrated>`).
     async fn hydrated(&self) {
         self.client
@@ -176,11 +182,8 @@ impl Browser {
 /// Opens `path` (anonymous people land on the sign-in form), signs in as `user` and waits for
 /// the hydrated page at `path`.
 async fn sign_in_at(b: &Browser, base: &str, path: &str, user: &str) {
-    b.client
-        .goto(&format!("{base}/login?next={}", urlencoding::encode(path)))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{base}/login?next={}", urlencoding::encode(path)))
+        .await;
     b.type_into("username", user).await;
     b.type_into("password", PASSWORD).await;
     b.click(Locator::Css("form button[type=submit]")).await;
@@ -461,11 +464,8 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     b.screenshot("change-applied").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     // The scaling page has the apply.
-    b.client
-        .goto(&format!("{}/scaling?env=prod&range=1h", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/scaling?env=prod&range=1h", app.base))
+        .await;
     wait_for("the capacity chart", 20, || async {
         b.text_now("div.charts")
             .await
@@ -603,8 +603,7 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
     );
     b.screenshot("slo-staging").await;
     // The overview's SLO line.
-    b.client.goto(&format!("{}/", app.base)).await.unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/", app.base)).await;
     wait_for("the SLO summary", 20, || async {
         b.text_now("ul.slo-summary")
             .await
@@ -613,11 +612,8 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
     })
     .await;
     // Monitoring, from the same Prometheus.
-    b.client
-        .goto(&format!("{}/monitoring?env=prod&range=24h", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/monitoring?env=prod&range=24h", app.base))
+        .await;
     wait_for("the monitoring charts", 20, || async {
         b.text_now("main").await.contains("Tier web").then_some(())
     })
@@ -747,11 +743,8 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     assert!(out.contains("No changes: prod matches its spec."), "{out}");
 
     // The scaling history has both applies.
-    b.client
-        .goto(&format!("{}/scaling?env=prod&range=1h", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/scaling?env=prod&range=1h", app.base))
+        .await;
     let history = ops
         .get_json("/api/v1/environments/prod/scaling?hours=1")
         .await;
@@ -772,8 +765,7 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     b.screenshot("story-4-scaling").await;
 
     // The audit page shows the trail, and the chain verifies.
-    b.client.goto(&format!("{}/audit", app.base)).await.unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/audit", app.base)).await;
     let trail = b.text_now("main").await;
     for action in [
         "change.detected",
@@ -808,11 +800,8 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     assert_eq!(ops.post("/api/v1/sync").await.status(), 200);
     let blocked = ops.change_for("prod", &bad).await;
     assert_eq!(blocked["status"], "blocked");
-    b.client
-        .goto(&format!("{}/changes/{}", app.base, blocked["id"]))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/changes/{}", app.base, blocked["id"]))
+        .await;
     assert!(b
         .text_now("main")
         .await
@@ -820,21 +809,13 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     b.screenshot("story-6-blocked").await;
 
     // The lists: the story's changes, and the environments with their state.
-    b.client
-        .goto(&format!("{}/changes", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/changes", app.base)).await;
     let list = b.text_now("main").await;
     for status in ["applied", "blocked"] {
         assert!(list.contains(status), "{status} in the list: {list}");
     }
     b.screenshot("changes").await;
-    b.client
-        .goto(&format!("{}/environments", app.base))
-        .await
-        .unwrap();
-    b.hydrated().await;
+    b.open(&format!("{}/environments", app.base)).await;
     let envs = b.text_now("main").await;
     assert!(envs.contains("prod") && envs.contains("staging"), "{envs}");
     b.screenshot("environments").await;
