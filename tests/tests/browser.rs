@@ -76,6 +76,17 @@ impl Browser {
         }
     }
 
+    /// Scrolls the element `css` to the top of the window (for a screenshot of one section).
+    async fn scroll_to(&self, css: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+    }
+
     /// Goes to `url` and waits until the page is hydrated.
     async fn open(&self, url: &str) {
         self.client.goto(url).await.unwrap();
@@ -711,6 +722,7 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
         let b = Browser::start().await;
         sign_in_at(&b, &app.base, &path, who).await;
         click_and_see(&b, "Approve this plan", "p.approvals-count", count).await;
+        b.scroll_to("#reviews-h").await;
         b.screenshot(&format!("story-2-approved-by-{who}")).await;
         b.client.close().await.unwrap();
     }
@@ -723,6 +735,13 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
         .await
         .contains("Apply 1 operation to prod."));
     click_and_see(&b, "Apply", "p.run", "applied — 1 of 1 step done").await;
+    // A one-step apply ends before the page's first look; the page still reloads the change.
+    wait_for("the change reloaded after its apply", 20, || async {
+        let card = b.text_now("section[aria-labelledby=apply-h]").await;
+        (!card.contains("being applied now")).then_some(())
+    })
+    .await;
+    b.scroll_to("#apply-h").await;
     b.screenshot("story-3-applied").await;
 
     // AWS now holds the spec's value.

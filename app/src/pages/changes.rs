@@ -239,6 +239,8 @@ fn ApplySection(
     operations: Vec<Operation>,
     apply: ServerAction<ApplyChange>,
     finished: RwSignal<u32>,
+    /// The change's status when the page loaded it (its actions were worked out then).
+    loaded_status: ChangeStatus,
 ) -> impl IntoView {
     let confirm = StoredValue::new((environment, windows, operations, permission));
     let tick = RwSignal::new(0u32);
@@ -246,13 +248,16 @@ fn ApplySection(
         move || (apply.version().get(), tick.get()),
         move |_| load_apply_state(id),
     );
-    // While steps run, ask again every second; when the run ends, reload the whole change.
-    let was_running = StoredValue::new(false);
+    // While steps run, ask again every second; when the run ends, reload the whole change (its
+    // actions change with it). A short apply can end before this section's first look, after
+    // the page loaded the change as applying: that counts as an end too.
+    let was_running = StoredValue::new(loaded_status == ChangeStatus::Applying);
     Effect::new(move |_| {
-        let running = state
-            .get()
-            .and_then(Result::ok)
-            .is_some_and(|s| s.status == ChangeStatus::Applying);
+        // Nothing to go by until the first answer.
+        let Some(Ok(now)) = state.get() else {
+            return;
+        };
+        let running = now.status == ChangeStatus::Applying;
         if running {
             set_timeout(move || tick.update(|t| *t += 1), Duration::from_secs(1));
         } else if was_running.get_value() {
@@ -534,7 +539,7 @@ pub fn Change() -> impl IntoView {
                             </section>
                             <section class="card" aria-labelledby="apply-h">
                                 <h2 id="apply-h">"Apply"</h2>
-                                <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished />
+                                <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished loaded_status=summary.status />
                             </section>
                             <section aria-labelledby="files-h">
                                 <h2 id="files-h">"Files (" {files.len()} ")"</h2>
