@@ -140,29 +140,41 @@ pub fn DriftBadge(drift: domain::change::Drift) -> impl IntoView {
     view! { <span class=format!("badge drift-{}", label.replace(' ', "-"))>{label}</span> }
 }
 
-/// Links to `page?env=NAME` for each environment, and to each range of the chosen one.
+/// Links to `page?env=NAME` for each environment (it loads the list itself), and to each range
+/// of the chosen one.
 #[component]
 pub fn EnvTabs(
     page: &'static str,
-    environments: Vec<String>,
-    chosen: Option<String>,
+    #[prop(into)] chosen: Signal<Option<String>>,
     #[prop(default = &[])] ranges: &'static [&'static str],
 ) -> impl IntoView {
+    let envs = Resource::new(|| (), |_| crate::api::load_environments());
     view! {
-        <nav class="env-tabs" aria-label="Environment">
-            {environments.into_iter().map(|e| {
-                let href = format!("{page}?env={e}");
-                view! { <a href=href>{e}</a> }
-            }).collect_view()}
-        </nav>
-        {chosen.filter(|_| !ranges.is_empty()).map(|env| view! {
-            <nav class="env-tabs" aria-label="Range">
-                {ranges.iter().map(|label| {
-                    let href = format!("{page}?env={env}&range={label}");
-                    view! { <a href=href>{*label}</a> }
-                }).collect_view()}
-            </nav>
-        })}
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let environments = match envs.await {
+                    Ok(list) => list,
+                    Err(e) => return view! { <ErrorBox error=e /> }.into_any(),
+                };
+                let chosen = chosen.get();
+                view! {
+                    <nav class="env-tabs" aria-label="Environment">
+                        {environments.into_iter().map(|e| {
+                            let href = format!("{page}?env={}", e.name);
+                            view! { <a href=href>{e.name}</a> }
+                        }).collect_view()}
+                    </nav>
+                    {chosen.filter(|_| !ranges.is_empty()).map(|env| view! {
+                        <nav class="env-tabs" aria-label="Range">
+                            {ranges.iter().map(|label| {
+                                let href = format!("{page}?env={env}&range={label}");
+                                view! { <a href=href>{*label}</a> }
+                            }).collect_view()}
+                        </nav>
+                    })}
+                }.into_any()
+            })}
+        </Suspense>
     }
 }
 

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{load_environments, load_monitoring};
+use crate::api::load_monitoring;
 use crate::components::{EnvTabs, ErrorBox};
 
 const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
@@ -99,7 +99,6 @@ fn Report(r: MonitoringReport) -> impl IntoView {
 #[component]
 pub fn Monitoring() -> impl IntoView {
     let query = use_query_map();
-    let envs = Resource::new(|| (), |_| load_environments());
     let chosen = move || {
         query.with(|q| {
             let range = q
@@ -118,17 +117,7 @@ pub fn Monitoring() -> impl IntoView {
     view! {
         <Title text="Monitoring" />
         <h1>"Monitoring"</h1>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let (env, _) = chosen();
-                match envs.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) => view! {
-                        <EnvTabs page="/monitoring" environments=list.into_iter().map(|e| e.name).collect() chosen=env ranges=RANGE_LABELS />
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <EnvTabs page="/monitoring" chosen=Signal::derive(move || chosen().0) ranges=RANGE_LABELS />
         <Suspense fallback=|| view! { <p aria-busy="true">"Asking Prometheus…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{load_environments, load_scaling};
+use crate::api::load_scaling;
 use crate::components::{step_path, EnvTabs, ErrorBox};
 
 const W: f64 = 640.0;
@@ -141,7 +141,6 @@ fn History(h: ScalingHistory) -> impl IntoView {
 #[component]
 pub fn Scaling() -> impl IntoView {
     let query = use_query_map();
-    let envs = Resource::new(|| (), |_| load_environments());
     let chosen = move || {
         query.with(|q| {
             let env = q.get("env").filter(|s| !s.is_empty());
@@ -162,17 +161,7 @@ pub fn Scaling() -> impl IntoView {
     view! {
         <Title text="Scaling" />
         <h1>"Scaling"</h1>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let (env, _) = chosen();
-                match envs.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) => view! {
-                        <EnvTabs page="/scaling" environments=list.into_iter().map(|e| e.name).collect() chosen=env ranges=RANGE_LABELS />
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <EnvTabs page="/scaling" chosen=Signal::derive(move || chosen().0) ranges=RANGE_LABELS />
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading the history…"</p> }>
             {move || Suspend::new(async move {
                 match history.await {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{load_environments, load_slo};
+use crate::api::load_slo;
 use crate::components::{EnvTabs, ErrorBox};
 
 /// `259,200` for people.
@@ -165,7 +165,6 @@ fn Report(report: SloReport) -> impl IntoView {
 #[component]
 pub fn Slo() -> impl IntoView {
     let query = use_query_map();
-    let envs = Resource::new(|| (), |_| load_environments());
     let chosen = move || query.with(|q| q.get("env").filter(|s| !s.is_empty()));
     let report = Resource::new(chosen, |env| async move {
         match env {
@@ -176,16 +175,7 @@ pub fn Slo() -> impl IntoView {
     view! {
         <Title text="SLO" />
         <h1>"SLO"</h1>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match envs.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) => view! {
-                        <EnvTabs page="/slo" environments=list.into_iter().map(|e| e.name).collect() chosen=None />
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <EnvTabs page="/slo" chosen={ None::<String> } />
         <Suspense fallback=|| view! { <p aria-busy="true">"Asking Prometheus…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {
