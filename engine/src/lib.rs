@@ -87,6 +87,14 @@ impl Engine {
         }
     }
 
+    /// The region of an environment's resources: its own, or the panel's default.
+    pub(crate) fn region_of(&self, spec: &domain::spec::EnvironmentSpec) -> String {
+        spec.environment
+            .region
+            .clone()
+            .unwrap_or_else(|| self.settings.aws.default_region.clone())
+    }
+
     /// The AWS clients for `region`, making at most `max_attempts` calls per request.
     pub async fn aws_clients(&self, region: &str, max_attempts: u32) -> aws::observe::Clients {
         let mut cache = self.clients.lock().await;

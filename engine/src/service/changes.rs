@@ -137,9 +137,7 @@ impl Engine {
     ) -> ServiceResult<EnvironmentDetail> {
         caller.require(Role::Viewer)?;
         let mut conn = self.store.pool().acquire().await?;
-        let env = repo_store::environment(&mut conn, name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no environment `{name}`")))?;
+        let env = super::known_environment(&mut conn, name).await?;
         let head = repo_store::state(&mut conn)
             .await?
             .and_then(|s| s.head_commit);

@@ -65,11 +65,7 @@ impl Engine {
     async fn check_drift_planned(&self, env: &str) -> ServiceResult<(Drift, Option<Planned>)> {
         let (row, locked) = {
             let mut conn = self.store.pool().acquire().await?;
-            let row = repo_store::environment(&mut conn, env)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("there is no environment `{env}`"))
-                })?;
+            let row = super::known_environment(&mut conn, env).await?;
             let locked = applies::lock(&mut conn, env).await?.is_some();
             (row, locked)
         };
@@ -98,9 +94,7 @@ impl Engine {
                 return Ok((drift_of(&row), None));
             }
         };
-        let before = repo_store::environment(&mut tx, env)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no environment `{env}`")))?;
+        let before = super::known_environment(&mut tx, env).await?;
         let plan = &planned.plan;
         let event = if plan.is_empty() {
             repo_store::set_drift(&mut tx, env, None, &now).await?;
@@ -153,9 +147,7 @@ impl Engine {
 
     async fn environment_row(&self, env: &str) -> ServiceResult<EnvironmentRow> {
         let mut conn = self.store.pool().acquire().await?;
-        repo_store::environment(&mut conn, env)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no environment `{env}`")))
+        super::known_environment(&mut conn, env).await
     }
 
     /// Checks every applied environment now.

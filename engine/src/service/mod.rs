@@ -14,3 +14,15 @@ pub mod scaling;
 pub mod slo;
 pub mod tokens;
 pub mod users;
+
+/// The row of environment `env`, or "there is no environment" (404).
+pub(crate) async fn known_environment(
+    conn: &mut sqlx::SqliteConnection,
+    env: &str,
+) -> crate::error::ServiceResult<crate::store::repo::EnvironmentRow> {
+    crate::store::repo::environment(conn, env)
+        .await?
+        .ok_or_else(|| {
+            crate::error::ServiceError::NotFound(format!("there is no environment `{env}`"))
+        })
+}

@@ -39,11 +39,7 @@ impl Engine {
         spec: &EnvironmentSpec,
         sets_desired: &BTreeSet<String>,
     ) -> ServiceResult<Planned> {
-        let region = spec
-            .environment
-            .region
-            .clone()
-            .unwrap_or_else(|| self.settings.aws.default_region.clone());
+        let region = self.region_of(spec);
         let clients = self
             .aws_clients(&region, self.settings.aws.max_attempts)
             .await;

@@ -58,11 +58,7 @@ impl Engine {
     pub async fn poll_scaling(&self) -> ServiceResult<usize> {
         let mut written = 0;
         for spec in self.head_specs().await? {
-            let region = spec
-                .environment
-                .region
-                .clone()
-                .unwrap_or_else(|| self.settings.aws.default_region.clone());
+            let region = self.region_of(&spec);
             let clients = self
                 .aws_clients(&region, self.settings.aws.max_attempts)
                 .await;
@@ -149,11 +145,7 @@ impl Engine {
         let since_text = format_time(since);
         let (snapshots, activities, applies, head) = {
             let mut conn = self.store.pool().acquire().await?;
-            repo_store::environment(&mut conn, env)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("there is no environment `{env}`"))
-                })?;
+            super::known_environment(&mut conn, env).await?;
             (
                 scaling::snapshots_since(&mut conn, env, &since_text).await?,
                 scaling::activities_since(&mut conn, env, &since_text).await?,

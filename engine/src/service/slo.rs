@@ -216,11 +216,7 @@ impl Engine {
     async fn head_spec(&self, env: &str) -> ServiceResult<EnvironmentSpec> {
         let head = {
             let mut conn = self.store.pool().acquire().await?;
-            repo_store::environment(&mut conn, env)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("there is no environment `{env}`"))
-                })?;
+            super::known_environment(&mut conn, env).await?;
             repo_store::state(&mut conn)
                 .await?
                 .and_then(|s| s.head_commit)
