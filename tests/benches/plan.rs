@@ -131,15 +131,7 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
         "prod: first full apply ({n} operations): {:.0} ms",
         timed_apply(&api, &id).await
     );
-    let commit = repo.commit(
-        SEJIN,
-        "Let the was evening peak reach 8",
-        repo.replace_in(
-            "environments/prod/autoscaling.yaml",
-            "timezone: Asia/Seoul, min: 5, max: 7 }",
-            "timezone: Asia/Seoul, min: 5, max: 8 }",
-        ),
-    );
+    let commit = repo.raise_was_peak(SEJIN);
     assert_eq!(api.post("/api/v1/sync").await.status(), 200);
     let id = api.change_for("prod", &commit).await["id"].clone();
     let d = api.planned(&id).await;

@@ -100,6 +100,20 @@ impl SpecRepo {
         self.head()
     }
 
+    /// Commits and pushes the story's change as `author`: the was tier's evening peak
+    /// (`was-peak` in prod) may reach 8 instead of 7. Returns the commit.
+    pub fn raise_was_peak(&self, author: Author) -> String {
+        self.commit(
+            author,
+            "Let the was evening peak reach 8",
+            self.replace_in(
+                "environments/prod/autoscaling.yaml",
+                "timezone: Asia/Seoul, min: 5, max: 7 }",
+                "timezone: Asia/Seoul, min: 5, max: 8 }",
+            ),
+        )
+    }
+
     /// Rewrites a file of the working tree by a text replacement.
     pub fn replace_in(&self, path: &str, from: &str, to: &str) -> impl FnOnce(&Path) + '_ {
         let (path, from, to) = (path.to_owned(), from.to_owned(), to.to_owned());

@@ -251,6 +251,23 @@ pub fn petclinic_traffic(end: i64) -> Vec<Traffic> {
     ]
 }
 
+/// A panel watching `examples/petclinic` (AWS at `aws`, if given) with a Prometheus holding
+/// [`petclinic_month`]'s data. Keep all four alive for the test.
+pub async fn petclinic_panel(
+    aws: Option<&str>,
+) -> (Prometheus, Data, crate::git::SpecRepo, crate::TestApp) {
+    let (prom, data) = petclinic_month().await;
+    let repo = crate::git::SpecRepo::petclinic();
+    let app = crate::TestApp::watching_with(
+        &repo.url(),
+        3600,
+        aws,
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    (prom, data, repo, app)
+}
+
 pub async fn petclinic_month() -> (Prometheus, Data) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -231,15 +231,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     assert_eq!(res.status(), 409, "no drift, nothing to reconcile");
 
     // A one-field change: the was tier's evening peak goes up to 8.
-    let commit = repo.commit(
-        SEJIN,
-        "Let the was evening peak reach 8",
-        repo.replace_in(
-            "environments/prod/autoscaling.yaml",
-            "name: was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul, min: 5, max: 7 }",
-            "name: was-peak,       cron: \"0 19 * * *\",  timezone: Asia/Seoul, min: 5, max: 8 }",
-        ),
-    );
+    let commit = repo.raise_was_peak(SEJIN);
     assert_eq!(op.post("/api/v1/sync").await.status(), 200);
     let one = op.change_for("prod", &commit).await["id"].as_i64().unwrap();
     let p = op.planned(one).await;

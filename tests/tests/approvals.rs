@@ -185,15 +185,7 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
 
     // One approval, then a new commit: the new change starts from none.
     assert_eq!(approve(&ann, first).await.status(), 200);
-    let commit = repo.commit(
-        SEUNG,
-        "Let the was evening peak reach 8",
-        repo.replace_in(
-            "environments/prod/autoscaling.yaml",
-            "timezone: Asia/Seoul, min: 5, max: 7 }",
-            "timezone: Asia/Seoul, min: 5, max: 8 }",
-        ),
-    );
+    let commit = repo.raise_was_peak(SEUNG);
     assert_eq!(olga.post("/api/v1/sync").await.status(), 200);
     let second = ann.change_for("prod", &commit).await["id"]
         .as_i64()

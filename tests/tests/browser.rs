@@ -577,17 +577,8 @@ async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
 
 #[tokio::test]
 async fn the_slo_page_shows_budgets_from_prometheus() {
-    use tierdeck_tests::git::SpecRepo;
-    use tierdeck_tests::prom::petclinic_month;
-    let (prom, _) = petclinic_month().await;
-    let repo = SpecRepo::petclinic();
-    let app = TestApp::watching_with(
-        &repo.url(),
-        3600,
-        None,
-        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
-    )
-    .await;
+    use tierdeck_tests::prom::petclinic_panel;
+    let (_prom, _, repo, app) = petclinic_panel(None).await;
     app.add_user("vic", "viewer").await;
     let api = app.api_as("ops", "operator").await;
     api.change_for("prod", &repo.head()).await;
@@ -678,15 +669,7 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     .await;
 
     // Seung pushes: the was tier's evening peak may reach 8. The webhook brings the change.
-    let commit = repo.commit(
-        SEUNG,
-        "Let the was evening peak reach 8",
-        repo.replace_in(
-            "environments/prod/autoscaling.yaml",
-            "timezone: Asia/Seoul, min: 5, max: 7 }",
-            "timezone: Asia/Seoul, min: 5, max: 8 }",
-        ),
-    );
+    let commit = repo.raise_was_peak(SEUNG);
     let res = reqwest::Client::new()
         .post(format!("{}/api/v1/hooks/git", app.base))
         .header("X-Gitlab-Event", "Push Hook")

@@ -42,15 +42,7 @@ async fn the_environment_previews_its_schedules_and_a_change_shows_before_and_af
     assert!(html.contains("<svg"), "a chart drawn on the server");
 
     // A change that raises the was evening peak shows the day before and after.
-    let commit = repo.commit(
-        SEUNG,
-        "Let the was evening peak reach 8",
-        repo.replace_in(
-            "environments/prod/autoscaling.yaml",
-            "timezone: Asia/Seoul, min: 5, max: 7 }",
-            "timezone: Asia/Seoul, min: 5, max: 8 }",
-        ),
-    );
+    let commit = repo.raise_was_peak(SEUNG);
     let ops = app.api_as("olga", "operator").await;
     assert_eq!(ops.post("/api/v1/sync").await.status(), 200);
     let c = api.change_for("prod", &commit).await;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use tierdeck_tests::git::SpecRepo;
-use tierdeck_tests::prom::{petclinic_month, DAY};
+use tierdeck_tests::prom::{petclinic_panel, DAY};
 use tierdeck_tests::{cli_in, wait_for, workspace, Api, Moto, TestApp};
 
 async fn report(api: &Api, env: &str, at: i64) -> Value {
@@ -30,15 +30,7 @@ fn close(v: &Value, expected: f64, tolerance: f64) {
 
 #[tokio::test]
 async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
-    let (prom, data) = petclinic_month().await;
-    let repo = SpecRepo::petclinic();
-    let app = TestApp::watching_with(
-        &repo.url(),
-        3600,
-        None,
-        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
-    )
-    .await;
+    let (_prom, data, repo, app) = petclinic_panel(None).await;
     let api = app.api_as("vic", "viewer").await;
     api.change_for("prod", &repo.head()).await;
 
@@ -103,15 +95,7 @@ async fn slo_numbers_equal_hand_computed_ones_and_alerts_follow_the_incident() {
 
 #[tokio::test]
 async fn monitoring_charts_show_each_tier_and_the_service() {
-    let (prom, data) = petclinic_month().await;
-    let repo = SpecRepo::petclinic();
-    let app = TestApp::watching_with(
-        &repo.url(),
-        3600,
-        None,
-        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
-    )
-    .await;
+    let (_prom, data, repo, app) = petclinic_panel(None).await;
     let api = app.api_as("vic", "viewer").await;
     api.change_for("prod", &repo.head()).await;
     let r = api
@@ -199,16 +183,8 @@ async fn without_prometheus_the_slo_page_says_why_and_the_rest_works() {
 
 #[tokio::test]
 async fn a_spent_availability_budget_refuses_applies_but_emergencies() {
-    let (prom, _) = petclinic_month().await;
     let moto = Moto::sandboxed().await;
-    let repo = SpecRepo::petclinic();
-    let app = TestApp::watching_with(
-        &repo.url(),
-        3600,
-        Some(&moto.url),
-        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
-    )
-    .await;
+    let (_prom, _, repo, app) = petclinic_panel(Some(&moto.url)).await;
     let ann = app.api_as("ann", "approver").await;
     let olga = app.api_as("olga", "operator").await;
     let id = ann.change_for("staging", &repo.head()).await["id"]
