@@ -453,15 +453,23 @@ fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::pl
     );
 }
 
-fn slo_rules(env: &str, spec_root: &std::path::Path) -> ExitCode {
-    let v = engine::specs::validate_tree(spec_root);
-    if !v.errors.is_empty() {
-        for e in &v.errors {
-            eprintln!("{e}");
-        }
-        eprintln!("tierdeck: the spec repository has errors; fix them first");
-        return ExitCode::FAILURE;
+/// The spec repository at `root`, or `None` after printing its errors.
+fn valid_tree(root: &std::path::Path) -> Option<engine::specs::Validation> {
+    let v = engine::specs::validate_tree(root);
+    if v.errors.is_empty() {
+        return Some(v);
     }
+    for e in &v.errors {
+        eprintln!("{e}");
+    }
+    eprintln!("tierdeck: the spec repository has errors; fix them first");
+    None
+}
+
+fn slo_rules(env: &str, spec_root: &std::path::Path) -> ExitCode {
+    let Some(v) = valid_tree(spec_root) else {
+        return ExitCode::FAILURE;
+    };
     let Some((_, spec)) = v.environments.iter().find(|(name, _)| name == env) else {
         let names: Vec<&str> = v.environments.iter().map(|(n, _)| n.as_str()).collect();
         eprintln!(
@@ -484,14 +492,9 @@ async fn sandbox_up(endpoint: &str, spec_root: &std::path::Path) -> ExitCode {
         eprintln!("tierdeck: {e}");
         return ExitCode::from(2);
     }
-    let v = engine::specs::validate_tree(spec_root);
-    if !v.errors.is_empty() {
-        for e in &v.errors {
-            eprintln!("{e}");
-        }
-        eprintln!("tierdeck: the spec repository has errors; fix them first");
+    let Some(v) = valid_tree(spec_root) else {
         return ExitCode::FAILURE;
-    }
+    };
     let settings = engine::aws::AwsSettings {
         endpoint_url: Some(endpoint.to_owned()),
         ..engine::aws::AwsSettings::default()
