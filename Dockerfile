@@ -7,16 +7,12 @@
 # a local trial with the AWS emulator and Prometheus.
 
 FROM rust:1.95-bookworm AS build
-# The same cargo-leptos and wasm-bindgen as scripts/setup; wasm-opt for the release wasm (not
-# Debian's binaryen, whose output breaks hydration), the version the README's release build
-# was made with.
-RUN rustup target add wasm32-unknown-unknown \
- && cargo install cargo-leptos@0.3.5 --locked \
- && cargo install wasm-bindgen-cli@0.2.130 --locked \
- && cargo install wasm-opt@0.116.1 --locked
+# Every Rust tool of the build (wasm-bindgen's engine, binaryen's wasm-opt) is a dependency of
+# the workspace's `xtask` crate, resolved by Cargo.lock: nothing is `cargo install`ed.
+RUN rustup target add wasm32-unknown-unknown
 WORKDIR /src
 COPY . .
-RUN cargo leptos build --release \
+RUN cargo run --release -p xtask --features wasm-opt -- build --release \
  && strip target/release/tierdeck
 
 # libssl3: git2 fetches https remotes through OpenSSL (the AWS SDK and reqwest use rustls).
@@ -49,6 +45,6 @@ USER tierdeck
 # The default target: the panel.
 FROM base AS runtime
 COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck
-COPY --from=build /src/target/site /usr/local/share/tierdeck/site
+COPY --from=build /src/target/release/site /usr/local/share/tierdeck/site
 USER tierdeck
 VOLUME /var/lib/tierdeck

@@ -94,7 +94,8 @@ pub struct ServerConfig {
     /// you run, which must set that header).
     pub trust_forwarded_for: bool,
     /// The folder holding the built site (`pkg/` with the wasm, JS and CSS). By default
-    /// `site` beside the binary, else `target/site` in the working folder.
+    /// `site` beside the binary (where `cargo xtask build` puts it), else `site` in the
+    /// binary's parent folder, else `target/site` in the working folder (cargo-leptos's).
     pub site_root: Option<PathBuf>,
 }
 

@@ -1,6 +1,6 @@
 //! Plan timings against the AWS emulator (not run by the test suite):
 //!
-//! `cargo bench -p tierdeck-tests --bench plan` after `cargo leptos build --release`.
+//! `cargo bench -p tierdeck-tests --bench plan` after `cargo xtask build --release`.
 //!
 //! 1. `examples/petclinic` prod: 20 plans through `POST /api/v1/changes/{id}/plan`, with the
 //!    time tierdeck spent reading the live state (its describe calls run concurrently), next to

@@ -1,6 +1,6 @@
 //! Measurements of the spec repository watcher (not run by the test suite):
 //!
-//! `cargo bench -p tierdeck-tests --bench repo` after `cargo leptos build`.
+//! `cargo bench -p tierdeck-tests --bench repo` after `cargo xtask build`.
 //!
 //! 1. push → change visible through the webhook, p50/p95 over 50 pushes;
 //! 2. push → change visible through polling (1 s interval), over 10 pushes;

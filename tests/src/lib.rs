@@ -28,7 +28,7 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `tierdeck` binary built by `cargo leptos build`: `TIERDECK_BIN`, or beside this test's
+/// The `tierdeck` binary built by `cargo xtask build`: `TIERDECK_BIN`, or beside this test's
 /// own executable (`target/debug/deps/..` → `target/debug/tierdeck`).
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("TIERDECK_BIN") {
@@ -39,7 +39,7 @@ pub fn binary() -> PathBuf {
     let bin = debug.join("tierdeck");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo leptos build`",
+        "{} is missing: build it first with `cargo xtask build`",
         bin.display()
     );
     bin
@@ -59,14 +59,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The built site (`pkg/`), from `cargo leptos build`.
+/// The built site (`pkg/`): `TIERDECK_SITE_ROOT`, or `site` beside the binary, where
+/// `cargo xtask build` writes it.
 pub fn site_root() -> PathBuf {
     let site = std::env::var_os("TIERDECK_SITE_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/site"));
+        .unwrap_or_else(|| binary().parent().expect("the binary's folder").join("site"));
     assert!(
         site.join("pkg").is_dir(),
-        "{} has no pkg/: build the site first with `cargo leptos build`",
+        "{} has no pkg/: build the site first with `cargo xtask build`",
         site.display()
     );
     site

@@ -261,3 +261,50 @@ async fn every_configuration_in_the_docs_is_one_the_panel_accepts() {
     }
     assert!(checked >= 1, "the deployment guide shows a configuration");
 }
+
+/// The set-up path: the README's two quick-start commands, the scripts they run, CI and the
+/// image build. A tool from `cargo install` is resolved outside `Cargo.lock` and, once on a
+/// machine, never built by CI again; every Rust tool must be a workspace dependency instead.
+#[test]
+fn nothing_on_the_set_up_path_runs_cargo_install_and_the_quick_start_is_two_commands() {
+    let root = workspace();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.extend([root.join(".ci/run"), root.join("Dockerfile")]);
+    files.sort();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split('#').next().unwrap_or("");
+            assert!(
+                !code.contains("cargo install") && !code.contains("cargo leptos"),
+                "{}:{}: `{}`: build tools come from Cargo.lock (`cargo xtask build`)",
+                path.display(),
+                n + 1,
+                line.trim()
+            );
+        }
+    }
+    assert!(files.len() >= 5, "{files:?}");
+
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick_start = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README's quick start has a sh block");
+    let commands: Vec<&str> = quick_start
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands, ["scripts/demo", "scripts/test"], "{quick_start}");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("exec scripts/test"),
+        "CI runs the README's test command"
+    );
+}

@@ -84,7 +84,7 @@ fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
         .cloned()
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "configuration: `server.site_root`: no built site (a folder with pkg/ inside) at {}; build it with `cargo leptos build`",
+                "configuration: `server.site_root`: no built site (a folder with pkg/ inside) at {}; build it with `cargo xtask build`",
                 candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             )
         })

@@ -1,0 +1,349 @@
+//! `cargo xtask build`: the server, the wasm frontend through wasm-bindgen, and the site
+//! folder the server serves, written beside the binary.
+
+use std::{
+    ffi::OsString,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use anyhow::{bail, Context, Result};
+
+/// The name the server asks for (`LEPTOS_OUTPUT_NAME` in `.cargo/config.toml`, `output-name`
+/// in `[workspace.metadata.leptos]`).
+const OUTPUT_NAME: &str = "tierdeck";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Builds the server and the site beside it.
+pub fn build(release: bool) -> Result<()> {
+    let started = Instant::now();
+    let workspace = workspace_root();
+    let target = target_dir(&workspace)?;
+    let profile = Profile::new(release);
+
+    step("server (tierdeck, ssr)", || {
+        cargo(
+            &workspace,
+            &["build", "-p", "tierdeck", "--bin", "tierdeck"],
+            profile.server,
+        )
+    })?;
+    step("frontend (tierdeck-frontend, hydrate) to wasm", || {
+        cargo(
+            &workspace,
+            &[
+                "build",
+                "-p",
+                "tierdeck-frontend",
+                "--lib",
+                "--target",
+                WASM_TARGET,
+            ],
+            profile.wasm,
+        )
+    })?;
+
+    let wasm = target
+        .join(WASM_TARGET)
+        .join(profile.wasm_dir)
+        .join("tierdeck_frontend.wasm");
+    let site = target.join(profile.server_dir).join("site");
+    let staging = target.join(profile.server_dir).join("site.new");
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let pkg = staging.join("pkg");
+    let stamp_path = target.join(profile.server_dir).join("site.stamp");
+    let stamp = Stamp::of(&wasm, release)?;
+    if site.join("pkg").is_dir() && Stamp::read(&stamp_path).as_ref() == Some(&stamp) {
+        // The wasm is the one the site was made from: keep its bindings.
+        copy_tree(&site.join("pkg"), &pkg)?;
+        eprintln!("xtask: wasm-bindgen: the wasm is unchanged, its output is kept");
+    } else {
+        let _ = fs::remove_file(&stamp_path);
+        step("wasm-bindgen", || bindgen(&wasm, &pkg, release))?;
+        if release {
+            step("wasm-opt", || {
+                optimise(&pkg.join(format!("{OUTPUT_NAME}.wasm")))
+            })?;
+        }
+    }
+    step("style and public assets", || {
+        copy_file(
+            &workspace.join("style/main.css"),
+            &pkg.join(format!("{OUTPUT_NAME}.css")),
+        )?;
+        copy_tree(&workspace.join("public"), &staging)
+    })?;
+    replace_dir(&staging, &site)?;
+    stamp.write(&stamp_path)?;
+
+    let wasm_out = site.join("pkg").join(format!("{OUTPUT_NAME}.wasm"));
+    let size = fs::metadata(&wasm_out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "xtask: built in {:.1} s: {} and the site {} (wasm {} KB)",
+        started.elapsed().as_secs_f64(),
+        target.join(profile.server_dir).join("tierdeck").display(),
+        site.display(),
+        size / 1024
+    );
+    Ok(())
+}
+
+/// What the site's bindings were made from: the wasm's size and modification time, and
+/// whether it was optimised. The same stamp means wasm-bindgen (and wasm-opt) would write the
+/// same files again.
+#[derive(Debug, PartialEq)]
+struct Stamp(String);
+
+impl Stamp {
+    fn of(wasm: &Path, release: bool) -> Result<Self> {
+        let meta = fs::metadata(wasm)
+            .with_context(|| format!("{} is missing after the wasm build", wasm.display()))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let optimised = release && cfg!(feature = "wasm-opt");
+        Ok(Stamp(format!(
+            "{} {} {modified} optimised={optimised}",
+            wasm.display(),
+            meta.len()
+        )))
+    }
+
+    fn read(path: &Path) -> Option<Self> {
+        fs::read_to_string(path)
+            .ok()
+            .map(|s| Stamp(s.trim().to_string()))
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
+        fs::write(path, &self.0).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// Cargo profiles and the folders their output lands in.
+struct Profile {
+    server: &'static str,
+    server_dir: &'static str,
+    wasm: &'static str,
+    wasm_dir: &'static str,
+}
+
+impl Profile {
+    fn new(release: bool) -> Self {
+        if release {
+            Profile {
+                server: "release",
+                server_dir: "release",
+                wasm: "wasm-release",
+                wasm_dir: "wasm-release",
+            }
+        } else {
+            Profile {
+                server: "dev",
+                server_dir: "debug",
+                wasm: "dev",
+                wasm_dir: "debug",
+            }
+        }
+    }
+}
+
+fn step(what: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    let started = Instant::now();
+    eprintln!("xtask: {what}");
+    f().with_context(|| format!("{what} failed"))?;
+    eprintln!(
+        "xtask: {what}: done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The workspace root: this crate's parent folder.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+pub fn cargo_bin() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Cargo's target folder as cargo itself sees it (`CARGO_TARGET_DIR`, `build.target-dir`).
+fn target_dir(workspace: &Path) -> Result<PathBuf> {
+    let out = Command::new(cargo_bin())
+        .current_dir(workspace)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .output()
+        .context("running `cargo metadata`")?;
+    if !out.status.success() {
+        bail!(
+            "`cargo metadata` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading `cargo metadata`'s output")?;
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("`cargo metadata` named no target_directory")
+}
+
+fn cargo(workspace: &Path, args: &[&str], profile: &str) -> Result<()> {
+    let status = Command::new(cargo_bin())
+        .current_dir(workspace)
+        .args(args)
+        .args(["--profile", profile])
+        .status()
+        .with_context(|| format!("running `cargo {}`", args.join(" ")))?;
+    if !status.success() {
+        bail!(
+            "`cargo {} --profile {profile}` exited with {status}",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// wasm-bindgen for the browser (ES module, `--target web`), written as `pkg/tierdeck.js`,
+/// `pkg/tierdeck.wasm` (not `_bg.wasm`: Leptos asks for `<output-name>.wasm` when
+/// `LEPTOS_OUTPUT_NAME` is set) and `pkg/snippets/`.
+fn bindgen(wasm: &Path, pkg: &Path, release: bool) -> Result<()> {
+    if !wasm.is_file() {
+        bail!("{} is missing after the wasm build", wasm.display());
+    }
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    bindgen
+        .input_path(wasm)
+        .out_name(OUTPUT_NAME)
+        .typescript(false)
+        .debug(!release)
+        .keep_debug(!release)
+        .web(true)?;
+    let mut output = bindgen
+        .generate_output()
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    output
+        .emit(pkg)
+        .with_context(|| format!("writing {}", pkg.display()))?;
+    let emitted = pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
+    let wanted = pkg.join(format!("{OUTPUT_NAME}.wasm"));
+    fs::rename(&emitted, &wanted)
+        .with_context(|| format!("renaming {} to {}", emitted.display(), wanted.display()))?;
+    Ok(())
+}
+
+#[cfg(feature = "wasm-opt")]
+fn optimise(wasm: &Path) -> Result<()> {
+    use wasm_opt::{Feature, OptimizationOptions};
+    let before = fs::metadata(wasm)?.len();
+    // The features rustc's wasm32 target emits by default; binaryen must accept them.
+    OptimizationOptions::new_optimize_for_size_aggressively()
+        .enable_feature(Feature::BulkMemory)
+        .enable_feature(Feature::TruncSat)
+        .enable_feature(Feature::ReferenceTypes)
+        .enable_feature(Feature::Multivalue)
+        .run(wasm, wasm)
+        .map_err(|e| anyhow::anyhow!("wasm-opt on {}: {e}", wasm.display()))?;
+    let after = fs::metadata(wasm)?.len();
+    eprintln!(
+        "xtask: wasm-opt: {} KB → {} KB",
+        before / 1024,
+        after / 1024
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "wasm-opt"))]
+fn optimise(_wasm: &Path) -> Result<()> {
+    eprintln!(
+        "xtask: wasm-opt skipped: this build of xtask has no binaryen \
+         (`cargo run -p xtask --features wasm-opt -- build --release` adds it)"
+    );
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&path, &dest)?;
+        } else {
+            copy_file(&path, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts the new site in place in one rename after the old one is moved aside, so a server
+/// started meanwhile finds either the old site or the new one.
+fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
+    let old = dest.with_extension("old");
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    if dest.exists() {
+        fs::rename(dest, &old).with_context(|| format!("moving {} aside", dest.display()))?;
+    }
+    fs::rename(new, dest)
+        .with_context(|| format!("moving {} to {}", new.display(), dest.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_a_tree_and_replaces_a_folder_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("public");
+        fs::create_dir_all(src.join("img")).unwrap();
+        fs::write(src.join("favicon.svg"), "<svg/>").unwrap();
+        fs::write(src.join("img/logo.svg"), "<svg/>").unwrap();
+        let dest = dir.path().join("site");
+        fs::create_dir_all(&dest).unwrap();
+        fs::write(dest.join("stale.js"), "old").unwrap();
+
+        let staging = dir.path().join("site.new");
+        copy_tree(&src, &staging).unwrap();
+        replace_dir(&staging, &dest).unwrap();
+
+        assert!(dest.join("favicon.svg").is_file());
+        assert!(dest.join("img/logo.svg").is_file());
+        assert!(
+            !dest.join("stale.js").exists(),
+            "the old site is gone whole"
+        );
+        assert!(!staging.exists() && !dest.with_extension("old").exists());
+    }
+}
