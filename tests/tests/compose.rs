@@ -247,10 +247,10 @@ async fn compose_yaml_runs_here_without_docker() {
     // The emulator's image is the version scripts/setup installs.
     let setup = std::fs::read_to_string(workspace().join("scripts/setup")).unwrap();
     let moto_version = setup
-        .split("moto[server]==")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .expect("scripts/setup pins moto[server]");
+        .lines()
+        .find_map(|l| l.strip_prefix("moto_version="))
+        .map(str::trim)
+        .expect("scripts/setup pins moto[server] (`moto_version=`)");
     assert_eq!(
         services["moto"].image,
         format!("motoserver/moto:{moto_version}")

@@ -15,6 +15,15 @@ use anyhow::{bail, Context, Result};
 /// in `[workspace.metadata.leptos]`).
 const OUTPUT_NAME: &str = "tierdeck";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const SERVER_BUILD: &[&str] = &["build", "-p", "tierdeck", "--bin", "tierdeck"];
+const WASM_BUILD: &[&str] = &[
+    "build",
+    "-p",
+    "tierdeck-frontend",
+    "--lib",
+    "--target",
+    WASM_TARGET,
+];
 
 /// Builds the server and the site beside it.
 pub fn build(release: bool) -> Result<()> {
@@ -23,29 +32,38 @@ pub fn build(release: bool) -> Result<()> {
     let target = target_dir(&workspace)?;
     let profile = Profile::new(release);
 
-    step("server (tierdeck, ssr)", || {
-        cargo(
-            &workspace,
-            &["build", "-p", "tierdeck", "--bin", "tierdeck"],
-            profile.server,
-        )
-    })?;
-    step("frontend (tierdeck-frontend, hydrate) to wasm", || {
-        cargo(
-            &workspace,
-            &[
-                "build",
-                "-p",
-                "tierdeck-frontend",
-                "--lib",
-                "--target",
-                WASM_TARGET,
-            ],
-            profile.wasm,
-        )
-    })?;
+    // The wasm builds in a build folder of its own, beside the server's: cargo locks a build
+    // folder per invocation, and on two cores the server's build leaves one idle for minutes
+    // (the AWS SDK's biggest crates compile alone). The host-side crates of the two builds
+    // differ in features anyway, so the second folder shares little it could have shared.
+    let wasm_target = target.join("wasm");
+    eprintln!("xtask: frontend (tierdeck-frontend, hydrate) to wasm, beside the server");
+    let wasm_started = Instant::now();
+    let mut wasm_build = Command::new(cargo_bin())
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", &wasm_target)
+        .args(WASM_BUILD)
+        .args(["--profile", profile.wasm])
+        .spawn()
+        .context("starting the wasm build")?;
+    let server = step("server (tierdeck, ssr)", || {
+        cargo(&workspace, SERVER_BUILD, profile.server)
+    });
+    let wasm_status = wasm_build.wait().context("waiting for the wasm build")?;
+    server?;
+    if !wasm_status.success() {
+        bail!(
+            "`cargo {} --profile {}` exited with {wasm_status}",
+            WASM_BUILD.join(" "),
+            profile.wasm
+        );
+    }
+    eprintln!(
+        "xtask: frontend (tierdeck-frontend, hydrate) to wasm: done in {:.1} s",
+        wasm_started.elapsed().as_secs_f64()
+    );
 
-    let wasm = target
+    let wasm = wasm_target
         .join(WASM_TARGET)
         .join(profile.wasm_dir)
         .join("tierdeck_frontend.wasm");
