@@ -5,8 +5,7 @@
 //!
 //! `cargo xtask build [--release]` ([`site`]):
 //! 1. the server (`tierdeck`, with `app/ssr`) for the host;
-//! 2. at the same time, in the build folder `<target>/wasm`, the frontend
-//!    (`tierdeck-frontend`, with `app/hydrate`) for `wasm32-unknown-unknown`;
+//! 2. the frontend (`tierdeck-frontend`, with `app/hydrate`) for `wasm32-unknown-unknown`;
 //! 3. wasm-bindgen on its wasm (`--target web`), then wasm-opt for `--release`;
 //! 4. the site beside the binary (`<target>/<profile>/site`), where `tierdeck serve` looks
 //!    first: `pkg/tierdeck.{js,wasm,css}` and `pkg/snippets/`, and `public/`'s files at its

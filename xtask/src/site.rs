@@ -15,15 +15,6 @@ use anyhow::{bail, Context, Result};
 /// in `[workspace.metadata.leptos]`).
 const OUTPUT_NAME: &str = "tierdeck";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
-const SERVER_BUILD: &[&str] = &["build", "-p", "tierdeck", "--bin", "tierdeck"];
-const WASM_BUILD: &[&str] = &[
-    "build",
-    "-p",
-    "tierdeck-frontend",
-    "--lib",
-    "--target",
-    WASM_TARGET,
-];
 
 /// Builds the server and the site beside it.
 pub fn build(release: bool) -> Result<()> {
@@ -32,38 +23,32 @@ pub fn build(release: bool) -> Result<()> {
     let target = target_dir(&workspace)?;
     let profile = Profile::new(release);
 
-    // The wasm builds in a build folder of its own, beside the server's: cargo locks a build
-    // folder per invocation, and on two cores the server's build leaves one idle for minutes
-    // (the AWS SDK's biggest crates compile alone). The host-side crates of the two builds
-    // differ in features anyway, so the second folder shares little it could have shared.
-    let wasm_target = target.join("wasm");
-    eprintln!("xtask: frontend (tierdeck-frontend, hydrate) to wasm, beside the server");
-    let wasm_started = Instant::now();
-    let mut wasm_build = Command::new(cargo_bin())
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", &wasm_target)
-        .args(WASM_BUILD)
-        .args(["--profile", profile.wasm])
-        .spawn()
-        .context("starting the wasm build")?;
-    let server = step("server (tierdeck, ssr)", || {
-        cargo(&workspace, SERVER_BUILD, profile.server)
-    });
-    let wasm_status = wasm_build.wait().context("waiting for the wasm build")?;
-    server?;
-    if !wasm_status.success() {
-        bail!(
-            "`cargo {} --profile {}` exited with {wasm_status}",
-            WASM_BUILD.join(" "),
-            profile.wasm
-        );
-    }
-    eprintln!(
-        "xtask: frontend (tierdeck-frontend, hydrate) to wasm: done in {:.1} s",
-        wasm_started.elapsed().as_secs_f64()
-    );
+    // One after the other: building the wasm beside the server (in a build folder of its
+    // own, as cargo locks one per invocation) was slower on two cores, 624 s against 534 s
+    // from empty, the two builds contending and the host crates built twice.
+    step("server (tierdeck, ssr)", || {
+        cargo(
+            &workspace,
+            &["build", "-p", "tierdeck", "--bin", "tierdeck"],
+            profile.server,
+        )
+    })?;
+    step("frontend (tierdeck-frontend, hydrate) to wasm", || {
+        cargo(
+            &workspace,
+            &[
+                "build",
+                "-p",
+                "tierdeck-frontend",
+                "--lib",
+                "--target",
+                WASM_TARGET,
+            ],
+            profile.wasm,
+        )
+    })?;
 
-    let wasm = wasm_target
+    let wasm = target
         .join(WASM_TARGET)
         .join(profile.wasm_dir)
         .join("tierdeck_frontend.wasm");
