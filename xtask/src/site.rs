@@ -50,22 +50,22 @@ pub fn build(release: bool) -> Result<()> {
 
     let wasm = target
         .join(WASM_TARGET)
-        .join(profile.wasm_dir)
+        .join(out_dir(profile.wasm))
         .join("tierdeck_frontend.wasm");
-    let site = target.join(profile.server_dir).join("site");
-    let staging = target.join(profile.server_dir).join("site.new");
+    let out = target.join(out_dir(profile.server));
+    let site = out.join("site");
+    let staging = out.join("site.new");
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
     let pkg = staging.join("pkg");
-    let stamp_path = target.join(profile.server_dir).join("site.stamp");
+    let stamp_path = out.join("site.stamp");
     let stamp = Stamp::of(&wasm, release)?;
     if site.join("pkg").is_dir() && Stamp::read(&stamp_path).as_ref() == Some(&stamp) {
         // The wasm is the one the site was made from: keep its bindings.
         copy_tree(&site.join("pkg"), &pkg)?;
         eprintln!("xtask: wasm-bindgen: the wasm is unchanged, its output is kept");
     } else {
-        let _ = fs::remove_file(&stamp_path);
         step("wasm-bindgen", || bindgen(&wasm, &pkg, release))?;
         if release {
             step("wasm-opt", || {
@@ -88,7 +88,7 @@ pub fn build(release: bool) -> Result<()> {
     println!(
         "xtask: built in {:.1} s: {} and the site {} (wasm {} KB)",
         started.elapsed().as_secs_f64(),
-        target.join(profile.server_dir).join("tierdeck").display(),
+        out.join("tierdeck").display(),
         site.display(),
         size / 1024
     );
@@ -130,12 +130,10 @@ impl Stamp {
     }
 }
 
-/// Cargo profiles and the folders their output lands in.
+/// The cargo profiles of a build: the server's and the wasm's.
 struct Profile {
     server: &'static str,
-    server_dir: &'static str,
     wasm: &'static str,
-    wasm_dir: &'static str,
 }
 
 impl Profile {
@@ -143,18 +141,23 @@ impl Profile {
         if release {
             Profile {
                 server: "release",
-                server_dir: "release",
                 wasm: "wasm-release",
-                wasm_dir: "wasm-release",
             }
         } else {
             Profile {
                 server: "dev",
-                server_dir: "debug",
                 wasm: "dev",
-                wasm_dir: "debug",
             }
         }
+    }
+}
+
+/// The folder a profile's output lands in below the target folder (`dev` writes `debug`).
+fn out_dir(profile: &str) -> &str {
+    if profile == "dev" {
+        "debug"
+    } else {
+        profile
     }
 }
 
@@ -226,9 +229,6 @@ fn cargo(workspace: &Path, args: &[&str], profile: &str) -> Result<()> {
 /// `pkg/tierdeck.wasm` (not `_bg.wasm`: Leptos asks for `<output-name>.wasm` when
 /// `LEPTOS_OUTPUT_NAME` is set) and `pkg/snippets/`.
 fn bindgen(wasm: &Path, pkg: &Path, release: bool) -> Result<()> {
-    if !wasm.is_file() {
-        bail!("{} is missing after the wasm build", wasm.display());
-    }
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
     bindgen
         .input_path(wasm)
@@ -325,6 +325,13 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dev_writes_to_debug_and_other_profiles_to_their_name() {
+        assert_eq!(out_dir("dev"), "debug");
+        assert_eq!(out_dir("release"), "release");
+        assert_eq!(out_dir("wasm-release"), "wasm-release");
+    }
 
     #[test]
     fn copies_a_tree_and_replaces_a_folder_whole() {
