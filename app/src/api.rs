@@ -258,7 +258,10 @@ pub async fn load_changes(
 #[server(prefix = "/sfn", endpoint = "change")]
 pub async fn load_change(id: i64) -> Result<ChangeDetail, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.change_detail(&caller, id).await.map_err(ssr::fail)
+    engine
+        .change_detail(&caller, domain::change::ChangeId(id))
+        .await
+        .map_err(ssr::fail)
 }
 
 /// Fetches the spec repository now (operators); returns a sentence saying what happened.
@@ -285,7 +288,10 @@ pub async fn sync_now() -> Result<String, ServerFnError> {
 #[server(prefix = "/sfn", endpoint = "apply_state")]
 pub async fn load_apply_state(id: i64) -> Result<domain::change::ApplyState, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.apply_state(&caller, id).await.map_err(ssr::fail)
+    engine
+        .apply_state(&caller, domain::change::ChangeId(id))
+        .await
+        .map_err(ssr::fail)
 }
 
 /// Plans again, checks the gates and starts applying (operators); returns the run's id. An
@@ -297,7 +303,12 @@ pub async fn apply_change(
 ) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
-        .apply_change(&caller, &auth.meta, id, emergency_reason.as_deref())
+        .apply_change(
+            &caller,
+            &auth.meta,
+            domain::change::ChangeId(id),
+            emergency_reason.as_deref(),
+        )
         .await
         .map_err(ssr::fail)
 }
@@ -309,7 +320,12 @@ pub async fn approve_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
-        .approve(&caller, &auth.meta, id, comment.as_deref())
+        .approve(
+            &caller,
+            &auth.meta,
+            domain::change::ChangeId(id),
+            comment.as_deref(),
+        )
         .await
         .map_err(ssr::fail)
 }
@@ -321,7 +337,12 @@ pub async fn reject_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
-        .reject(&caller, &auth.meta, id, reason.as_deref())
+        .reject(
+            &caller,
+            &auth.meta,
+            domain::change::ChangeId(id),
+            reason.as_deref(),
+        )
         .await
         .map_err(ssr::fail)
 }
@@ -333,7 +354,12 @@ pub async fn comment_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
-        .comment(&caller, &auth.meta, id, comment.as_deref())
+        .comment(
+            &caller,
+            &auth.meta,
+            domain::change::ChangeId(id),
+            comment.as_deref(),
+        )
         .await
         .map_err(ssr::fail)
 }
@@ -357,7 +383,7 @@ pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, Serve
 pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
-        .refresh_plan(&caller, id)
+        .refresh_plan(&caller, domain::change::ChangeId(id))
         .await
         .map(|_| ())
         .map_err(ssr::fail)
@@ -370,6 +396,7 @@ pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
     engine
         .reconcile(&caller, &auth.meta, &env)
         .await
+        .map(|id| id.0)
         .map_err(ssr::fail)
 }
 

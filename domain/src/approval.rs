@@ -1,12 +1,15 @@
 //! Four-eyes approvals and the gates before an apply, as pure rules: who may approve, reject
 //! or apply a change now, and why not, in a sentence the page shows next to the missing button.
+//! The same functions decide the page's buttons and the request itself.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::change::ChangeStatus;
+use crate::change::{ChangeStatus, Person};
+use crate::lifecycle::{transition, Event, Refusal};
+use crate::policy::Windows;
 use crate::spec::{ChangeWindow, Weekday};
 use crate::Role;
 
@@ -115,10 +118,10 @@ impl Permission {
         matches!(self, Permission::Allowed)
     }
 
-    fn from(r: Result<(), String>) -> Self {
+    fn from(r: Result<(), Refusal>) -> Self {
         match r {
             Ok(()) => Permission::Allowed,
-            Err(why) => Permission::Denied(why),
+            Err(why) => Permission::Denied(why.message),
         }
     }
 }
@@ -129,80 +132,91 @@ pub struct ChangeActions {
     pub approve: Permission,
     pub reject: Permission,
     pub apply: Permission,
-    /// Applying now needs `emergency` with a reason (outside every change window).
+    /// Applying now needs `emergency` with a reason (outside every change window, or the error
+    /// budget is spent).
     pub apply_needs_emergency: bool,
 }
 
-/// Everything the rules look at.
+/// Everything the gates look at: plain facts about the caller, the change and its rules (the
+/// rules as [`crate::policy::judge`] decided them, never the change's own).
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub role: Role,
     pub user: &'a str,
     pub email: Option<&'a str>,
+    pub environment: &'a str,
     pub status: ChangeStatus,
-    pub author_email: &'a str,
+    /// Everyone who wrote or committed a commit of the change.
+    pub authors: &'a [Person],
     /// The change's current plan: its hash and whether it has errors (`None`: no plan).
     pub plan: Option<(&'a str, bool)>,
     pub approvals: &'a Approvals,
-    pub windows: &'a [ChangeWindow],
+    pub windows: &'a Windows,
+    /// Why the error budget allows only emergency applies now (`None`: it does not, or it is
+    /// not known).
+    pub budget_spent: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
-fn reviewable(cx: &Context<'_>) -> Result<(), String> {
-    match cx.status {
-        ChangeStatus::Pending | ChangeStatus::Approved => {}
-        ChangeStatus::Blocked => {
-            return Err("it breaks a guardrail; a new commit must fix that first".into())
-        }
-        ChangeStatus::Invalid => return Err("its spec has errors".into()),
-        other => return Err(format!("it is {other}")),
-    }
+fn with_plan(cx: &Context<'_>, verb: &str) -> Result<(), Refusal> {
     match cx.plan {
-        None => Err("it has no plan against live AWS yet".into()),
-        Some((_, true)) => Err("its plan has errors".into()),
+        None => Err(Refusal::conflict(format!(
+            "It cannot be {verb}: it has no plan against live AWS yet."
+        ))),
+        Some((_, true)) => Err(Refusal::conflict(format!(
+            "It cannot be {verb}: its plan has errors."
+        ))),
         Some(_) => Ok(()),
     }
 }
 
-pub fn may_approve(cx: &Context<'_>) -> Result<(), String> {
+pub fn may_approve(cx: &Context<'_>) -> Result<(), Refusal> {
     if cx.role < Role::Approver {
-        return Err(format!(
-            "approving needs the approver role (you are {})",
+        return Err(Refusal::forbidden(format!(
+            "Approving needs the approver role (you are {}).",
             cx.role
-        ));
+        )));
     }
-    reviewable(cx).map_err(|why| format!("It cannot be approved: {why}."))?;
+    transition(cx.status, Event::Approve { complete: false })?;
+    with_plan(cx, "approved")?;
     if cx.approvals.required == 0 {
-        return Err("This environment needs no approvals.".into());
+        return Err(Refusal::conflict("This environment needs no approvals."));
     }
-    let own = cx
-        .email
-        .is_some_and(|e| !e.is_empty() && e.eq_ignore_ascii_case(cx.author_email));
-    if own && !cx.approvals.allow_self_approval {
-        return Err("You wrote this change; this environment does not let authors approve their own changes.".into());
+    if !cx.approvals.allow_self_approval {
+        let Some(email) = cx.email.filter(|e| !e.trim().is_empty()) else {
+            return Err(Refusal::forbidden(
+                "Your account has no e-mail address, so tierdeck cannot tell whether you wrote this change: an admin can add one on the Users page.",
+            ));
+        };
+        if cx
+            .authors
+            .iter()
+            .any(|a| a.email.eq_ignore_ascii_case(email.trim()))
+        {
+            return Err(Refusal::forbidden(
+                "You wrote this change (a commit of it is yours); this environment does not let authors approve their own changes.",
+            ));
+        }
     }
-    if cx
+    let counted_already = cx
         .approvals
         .reviews
         .iter()
-        .any(|r| r.verdict == Verdict::Approve && r.user == cx.user && r.void_reason.is_none())
-    {
-        return Err("You approved this change already.".into());
+        .any(|r| r.verdict == Verdict::Approve && r.user == cx.user && r.not_counted.is_none());
+    if counted_already {
+        return Err(Refusal::conflict("You approved this change already."));
     }
     Ok(())
 }
 
-pub fn may_reject(cx: &Context<'_>) -> Result<(), String> {
+pub fn may_reject(cx: &Context<'_>) -> Result<(), Refusal> {
     if cx.role < Role::Approver {
-        return Err(format!(
-            "rejecting needs the approver role (you are {})",
+        return Err(Refusal::forbidden(format!(
+            "Rejecting needs the approver role (you are {}).",
             cx.role
-        ));
+        )));
     }
-    match cx.status {
-        ChangeStatus::Pending | ChangeStatus::Approved | ChangeStatus::Blocked => Ok(()),
-        other => Err(format!("It cannot be rejected: it is {other}.")),
-    }
+    transition(cx.status, Event::Reject).map(|_| ())
 }
 
 /// Whether `now` falls in one of `windows` (each in its own time zone; a window whose end is
@@ -241,40 +255,49 @@ pub fn windows_text(windows: &[ChangeWindow]) -> String {
         .join("; ")
 }
 
-/// Whether the caller may apply now. `Ok(true)`: only as an emergency (outside the windows).
-pub fn may_apply(cx: &Context<'_>) -> Result<bool, String> {
+/// Whether the caller may apply now. `Ok(Some(why))`: only as an emergency, with a reason.
+pub fn may_apply(cx: &Context<'_>) -> Result<Option<String>, Refusal> {
     if cx.role < Role::Operator {
-        return Err(format!(
-            "applying needs the operator role (you are {})",
+        return Err(Refusal::forbidden(format!(
+            "Applying needs the operator role (you are {}).",
             cx.role
-        ));
+        )));
     }
-    match cx.status {
-        ChangeStatus::Pending
-        | ChangeStatus::Approved
-        | ChangeStatus::Failed
-        | ChangeStatus::Interrupted => {}
-        ChangeStatus::Applying => return Err("It is being applied now.".into()),
-        ChangeStatus::Blocked => {
-            return Err("It breaks a guardrail; a new commit must fix that first.".into())
-        }
-        ChangeStatus::Invalid => return Err("Its spec has errors.".into()),
-        other => return Err(format!("It is {other}.")),
-    }
-    match cx.plan {
-        None => return Err("It has no plan against live AWS yet.".into()),
-        Some((_, true)) => return Err("Its plan has errors.".into()),
-        Some(_) => {}
-    }
+    transition(cx.status, Event::StartApply)?;
+    with_plan(cx, "applied")?;
     if !cx.approvals.complete() {
-        return Err(format!(
+        return Err(Refusal::conflict(format!(
             "It needs {} approval{} of its current plan; it has {}.",
             cx.approvals.required,
             if cx.approvals.required == 1 { "" } else { "s" },
             cx.approvals.counted
+        )));
+    }
+    let mut emergency = Vec::new();
+    if let Some(why) = cx.budget_spent {
+        emergency.push(why.to_owned());
+    }
+    if !cx.windows.contain(cx.now) {
+        emergency.push(format!(
+            "it is outside the change windows of {} ({}): an operator may apply it as an emergency, with a reason",
+            cx.environment,
+            cx.windows.text()
         ));
     }
-    Ok(!in_change_window(cx.windows, cx.now))
+    Ok((!emergency.is_empty()).then(|| emergency.join("; ")))
+}
+
+/// An emergency as a request asks for it: `asked`, with a reason, or not at all. A reason
+/// without `asked` is no emergency.
+pub fn emergency_request(asked: bool, reason: Option<&str>) -> Result<Option<&str>, Refusal> {
+    match (asked, reason.map(str::trim)) {
+        (false, _) => Ok(None),
+        (true, Some(r)) if !r.is_empty() => Ok(Some(r)),
+        (true, _) => Err(Refusal::invalid(
+            "reason",
+            "an emergency apply needs a reason",
+        )),
+    }
 }
 
 /// What `cx`'s caller may do now.
@@ -283,7 +306,7 @@ pub fn actions(cx: &Context<'_>) -> ChangeActions {
     ChangeActions {
         approve: Permission::from(may_approve(cx)),
         reject: Permission::from(may_reject(cx)),
-        apply_needs_emergency: matches!(apply, Ok(true)),
+        apply_needs_emergency: matches!(apply, Ok(Some(_))),
         apply: Permission::from(apply.map(|_| ())),
     }
 }
@@ -291,6 +314,7 @@ pub fn actions(cx: &Context<'_>) -> ChangeActions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::RefusalKind;
     use crate::spec::TimeOfDay;
 
     fn review(user: &str, hash: &str, at: DateTime<Utc>) -> Review {
@@ -316,28 +340,44 @@ mod tests {
         }
     }
 
+    fn authors() -> Vec<Person> {
+        vec![
+            Person {
+                name: "Park Sejin".into(),
+                email: "sejin.park@petclinic.example".into(),
+            },
+            Person {
+                name: "Seung Lo".into(),
+                email: "seung.lo@petclinic.example".into(),
+            },
+        ]
+    }
+
     fn cx<'a>(
         role: Role,
         email: &'a str,
         a: &'a Approvals,
-        windows: &'a [ChangeWindow],
+        windows: &'a Windows,
+        authors: &'a [Person],
     ) -> Context<'a> {
         Context {
             role,
             user: "mina",
             email: Some(email),
+            environment: "prod",
             status: ChangeStatus::Pending,
-            author_email: "sejin.park@petclinic.example",
+            authors,
             plan: Some(("h1", false)),
             approvals: a,
             windows,
+            budget_spent: None,
             // A Wednesday, 11:00 in Seoul.
             now: "2026-11-25T02:00:00Z".parse().unwrap(),
         }
     }
 
-    fn business_hours() -> Vec<ChangeWindow> {
-        vec![ChangeWindow {
+    fn business_hours() -> Windows {
+        Windows(vec![vec![ChangeWindow {
             days: vec![
                 Weekday::Mon,
                 Weekday::Tue,
@@ -348,7 +388,7 @@ mod tests {
             start: TimeOfDay(600),
             end: TimeOfDay(1020),
             timezone: "Asia/Seoul".into(),
-        }]
+        }]])
     }
 
     #[test]
@@ -376,61 +416,123 @@ mod tests {
     fn authors_viewers_and_second_approvals_are_refused_with_a_reason() {
         let none = approvals(2, vec![], 0);
         let w = business_hours();
+        let by = authors();
         assert_eq!(
-            may_approve(&cx(Role::Approver, "mina@example.com", &none, &w)),
+            may_approve(&cx(Role::Approver, "mina@example.com", &none, &w, &by)),
             Ok(())
         );
-        assert!(
-            may_approve(&cx(Role::Viewer, "mina@example.com", &none, &w))
-                .unwrap_err()
-                .contains("approver role")
-        );
-        assert!(
-            may_approve(&cx(Role::Admin, "Sejin.Park@petclinic.example", &none, &w))
-                .unwrap_err()
-                .contains("You wrote this change")
-        );
+        let viewer = may_approve(&cx(Role::Viewer, "mina@example.com", &none, &w, &by));
+        assert!(viewer
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("approver role"));
+        assert_eq!(viewer.unwrap_err().kind, RefusalKind::Forbidden);
+        // Any author of the range, whatever the case of the address.
+        for email in ["Sejin.Park@petclinic.example", "seung.lo@petclinic.example"] {
+            let own = may_approve(&cx(Role::Admin, email, &none, &w, &by)).unwrap_err();
+            assert!(own.message.contains("You wrote this change"), "{own:?}");
+            assert_eq!(own.kind, RefusalKind::Forbidden);
+        }
+        let mut no_email = cx(Role::Approver, "", &none, &w, &by);
+        let refused = may_approve(&no_email).unwrap_err();
+        assert!(refused.message.contains("no e-mail address"), "{refused:?}");
+        assert_eq!(refused.kind, RefusalKind::Forbidden);
+        no_email.email = None;
+        assert!(may_approve(&no_email).is_err());
         let mut own = none.clone();
         own.allow_self_approval = true;
         assert_eq!(
-            may_approve(&cx(Role::Admin, "sejin.park@petclinic.example", &own, &w)),
+            may_approve(&cx(
+                Role::Admin,
+                "sejin.park@petclinic.example",
+                &own,
+                &w,
+                &by
+            )),
             Ok(())
         );
         let twice = approvals(2, vec![review("mina", "h1", Utc::now())], 1);
         assert_eq!(
-            may_approve(&cx(Role::Approver, "mina@example.com", &twice, &w)),
-            Err("You approved this change already.".into())
+            may_approve(&cx(Role::Approver, "mina@example.com", &twice, &w, &by)),
+            Err(Refusal::conflict("You approved this change already."))
         );
-        let mut blocked = cx(Role::Approver, "mina@example.com", &none, &w);
+        // An approval that no longer counts (expired, voided) may be given again.
+        let mut stale = twice.clone();
+        stale.reviews[0].not_counted = Some("expired: approvals last 24 hours".into());
+        assert_eq!(
+            may_approve(&cx(Role::Approver, "mina@example.com", &stale, &w, &by)),
+            Ok(())
+        );
+        let mut blocked = cx(Role::Approver, "mina@example.com", &none, &w, &by);
         blocked.status = ChangeStatus::Blocked;
-        assert!(may_approve(&blocked).unwrap_err().contains("guardrail"));
+        let refused = may_approve(&blocked).unwrap_err();
+        assert!(refused.message.contains("guardrail"));
+        assert_eq!(refused.kind, RefusalKind::Conflict);
         assert_eq!(may_reject(&blocked), Ok(()));
+        // What is left of a failed apply is approved like a new plan.
+        blocked.status = ChangeStatus::Failed;
+        assert_eq!(may_approve(&blocked), Ok(()));
+        blocked.plan = None;
+        assert!(may_approve(&blocked)
+            .unwrap_err()
+            .message
+            .contains("no plan against live AWS"));
     }
 
     #[test]
     fn an_apply_needs_the_approvals_and_outside_the_windows_an_emergency() {
         let w = business_hours();
+        let by = authors();
         let missing = approvals(2, vec![], 1);
         assert_eq!(
-            may_apply(&cx(Role::Operator, "o@example.com", &missing, &w)),
-            Err("It needs 2 approvals of its current plan; it has 1.".into())
+            may_apply(&cx(Role::Operator, "o@example.com", &missing, &w, &by)),
+            Err(Refusal::conflict(
+                "It needs 2 approvals of its current plan; it has 1."
+            ))
         );
         let done = approvals(2, vec![], 2);
-        assert!(may_apply(&cx(Role::Approver, "o@example.com", &done, &w)).is_err());
         assert_eq!(
-            may_apply(&cx(Role::Operator, "o@example.com", &done, &w)),
-            Ok(false)
+            may_apply(&cx(Role::Approver, "o@example.com", &done, &w, &by))
+                .unwrap_err()
+                .kind,
+            RefusalKind::Forbidden
         );
-        let mut night = cx(Role::Operator, "o@example.com", &done, &w);
+        assert_eq!(
+            may_apply(&cx(Role::Operator, "o@example.com", &done, &w, &by)),
+            Ok(None)
+        );
+        let mut night = cx(Role::Operator, "o@example.com", &done, &w, &by);
         night.now = "2026-11-25T12:00:00Z".parse().unwrap(); // 21:00 in Seoul
-        assert_eq!(may_apply(&night), Ok(true));
+        let why = may_apply(&night).unwrap().unwrap();
+        assert!(why.contains("outside the change windows of prod"), "{why}");
         let a = actions(&night);
         assert!(a.apply.allowed() && a.apply_needs_emergency);
+        // A spent error budget makes it an emergency inside the windows too.
+        let mut spent = cx(Role::Operator, "o@example.com", &done, &w, &by);
+        spent.budget_spent = Some("the availability error budget of prod is spent");
+        assert_eq!(
+            may_apply(&spent),
+            Ok(Some(
+                "the availability error budget of prod is spent".into()
+            ))
+        );
+        assert_eq!(emergency_request(false, Some("why")), Ok(None));
+        assert_eq!(emergency_request(true, Some(" why ")), Ok(Some("why")));
+        assert_eq!(
+            emergency_request(true, Some("  ")).unwrap_err().kind,
+            RefusalKind::Invalid { field: "reason" }
+        );
+        spent.status = ChangeStatus::Applying;
+        assert_eq!(
+            may_apply(&spent).unwrap_err().message,
+            "It cannot be applied: it is being applied now."
+        );
     }
 
     #[test]
     fn windows_follow_their_time_zone_and_may_run_past_midnight() {
-        let w = business_hours();
+        let w = business_hours().0.remove(0);
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         assert!(in_change_window(&w, at("2026-11-25T01:00:00Z"))); // Wed 10:00 Seoul
         assert!(!in_change_window(&w, at("2026-11-25T08:00:00Z"))); // Wed 17:00 Seoul

@@ -52,7 +52,9 @@ impl ChangeStatus {
         }
     }
 
-    /// Whether a newer commit of the same environment replaces this change.
+    /// Whether a newer commit of the same environment replaces this change: it is not over
+    /// and not being applied. A failed or interrupted change is open: what is left of it can
+    /// be approved and applied again.
     pub fn is_open(self) -> bool {
         matches!(
             self,
@@ -60,8 +62,34 @@ impl ChangeStatus {
                 | ChangeStatus::Blocked
                 | ChangeStatus::Pending
                 | ChangeStatus::Approved
+                | ChangeStatus::Failed
+                | ChangeStatus::Interrupted
         )
     }
+
+    /// The open statuses, as stored.
+    pub fn open() -> impl Iterator<Item = ChangeStatus> {
+        ChangeStatus::ALL.into_iter().filter(|s| s.is_open())
+    }
+}
+
+/// A change's id: the row id of the `changes` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChangeId(pub i64);
+
+impl fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Someone who wrote or committed a commit, as git records them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    /// Lower case.
+    pub email: String,
 }
 
 impl fmt::Display for ChangeStatus {
@@ -135,6 +163,10 @@ pub enum ChangeKind {
     Reconcile,
 }
 
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 2] = [ChangeKind::Commit, ChangeKind::Reconcile];
+}
+
 /// A change in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeSummary {
@@ -146,7 +178,17 @@ pub struct ChangeSummary {
     pub commit: CommitInfo,
     pub edits: usize,
     pub errors: usize,
+    /// The rules it edits (approvals, auto-apply, windows, guardrails, the budget's SLO):
+    /// empty unless it is a policy change.
+    #[serde(default)]
+    pub policy_edits: Vec<String>,
     pub created_at: String,
+}
+
+impl ChangeSummary {
+    pub fn is_policy_change(&self) -> bool {
+        !self.policy_edits.is_empty()
+    }
 }
 
 /// A change with everything the change page shows.
@@ -162,6 +204,13 @@ pub struct ChangeDetail {
     #[serde(default)]
     pub guardrails: Vec<crate::guardrails::Violation>,
     pub superseded_by: Option<i64>,
+    /// Everyone who authored or committed a commit since the last applied commit that touched
+    /// the environment: none of them may approve it (unless the environment allows it).
+    #[serde(default)]
+    pub authors: Vec<Person>,
+    /// The rules that judge it and where they come from; `None` when its spec cannot be read.
+    #[serde(default)]
+    pub policy: Option<crate::policy::Policy>,
     /// Reviews and the approvals that count; `None` when the spec cannot be read.
     #[serde(default)]
     pub approvals: Option<crate::approval::Approvals>,

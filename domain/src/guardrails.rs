@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CpuScaling, EnvironmentSpec, Loc, Protocol, Source};
+use crate::spec::{CpuScaling, EnvironmentSpec, Guardrails, Loc, Protocol, Source};
 
 /// Ports of the database engines RDS runs (MySQL/MariaDB, PostgreSQL, SQL Server, Oracle).
 pub const DATABASE_PORTS: [u16; 4] = [3306, 5432, 1433, 1521];
@@ -49,9 +49,9 @@ fn is_world(cidr: &str) -> bool {
     cidr == "0.0.0.0/0" || cidr == "::/0"
 }
 
-/// Every guardrail `spec` breaks, in file order.
-pub fn check(spec: &EnvironmentSpec) -> Vec<Violation> {
-    let limits = &spec.environment.guardrails;
+/// Every guardrail `spec` breaks under `limits`, in file order. The limits are those of the
+/// rules that judge the change ([`crate::policy::judge`]), never only the spec's own.
+pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
     let mut out = Vec::new();
     for g in &spec.autoscaling_groups {
         if g.min < limits.min_instances {
@@ -171,12 +171,15 @@ mod tests {
     use crate::spec::fixtures::prod as prod_spec;
 
     fn rules(spec: &EnvironmentSpec) -> Vec<String> {
-        check(spec).into_iter().map(|v| v.rule).collect()
+        check(spec, &spec.environment.guardrails)
+            .into_iter()
+            .map(|v| v.rule)
+            .collect()
     }
 
     #[test]
     fn the_example_prod_spec_keeps_every_guardrail() {
-        assert_eq!(check(&prod_spec()), Vec::new());
+        assert_eq!(check(&prod_spec(), &Guardrails::default()), Vec::new());
     }
 
     #[test]
@@ -186,7 +189,7 @@ mod tests {
         spec.autoscaling_groups[1].max = 12;
         spec.autoscaling_groups[1].schedule[3].max = Some(9);
         spec.autoscaling_groups[0].schedule[0].min = Some(0);
-        let v = check(&spec);
+        let v = check(&spec, &spec.environment.guardrails);
         assert_eq!(
             v.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
             [
@@ -250,7 +253,7 @@ mod tests {
         last.protocol = Protocol::All;
         last.ports = None;
         assert_eq!(rules(&spec), ["database-port-from-cidr"]);
-        let v = check(&spec);
+        let v = check(&spec, &spec.environment.guardrails);
         assert!(
             v[0].message.contains("database port 3306"),
             "{}",

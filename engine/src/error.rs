@@ -70,6 +70,30 @@ impl ServiceError {
     }
 }
 
+/// A gate's or the lifecycle's refusal: its kind decides the status.
+impl From<domain::lifecycle::Refusal> for ServiceError {
+    fn from(r: domain::lifecycle::Refusal) -> Self {
+        use domain::lifecycle::RefusalKind;
+        match r.kind {
+            RefusalKind::Forbidden => ServiceError::Denied(r.message),
+            RefusalKind::Conflict => ServiceError::Conflict(r.message),
+            RefusalKind::Invalid { field } => ServiceError::Invalid {
+                field,
+                message: r.message,
+            },
+        }
+    }
+}
+
+impl From<crate::store::changes::TransitionError> for ServiceError {
+    fn from(e: crate::store::changes::TransitionError) -> Self {
+        match e {
+            crate::store::changes::TransitionError::Refused(r) => r.into(),
+            crate::store::changes::TransitionError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
         ServiceError::Internal(anyhow::Error::new(e).context("database"))

@@ -29,6 +29,8 @@ pub struct EngineSettings {
     pub aws: aws::AwsSettings,
     /// Approvals stop counting after this long.
     pub approval_lifetime: Duration,
+    /// The panel's floor under every environment's rules (`[policy]`).
+    pub policy: domain::policy::Floor,
     pub notify: service::notify::NotifySettings,
     /// The panel's address as people reach it, for links in notifications.
     pub public_url: Option<String>,
@@ -43,6 +45,7 @@ impl Default for EngineSettings {
             repo: None,
             aws: aws::AwsSettings::default(),
             approval_lifetime: Duration::from_secs(24 * 3600),
+            policy: domain::policy::Floor::default(),
             notify: service::notify::NotifySettings::default(),
             public_url: None,
             prometheus: None,

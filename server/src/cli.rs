@@ -224,6 +224,10 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             approval_lifetime: std::time::Duration::from_secs(
                 config.approvals.lifetime_hours * 3600,
             ),
+            policy: domain::policy::Floor {
+                min_approvals: config.policy.min_approvals,
+                allow_auto_apply: config.policy.allow_auto_apply,
+            },
             notify,
             public_url: config.server.public_url.clone(),
             prometheus: config

@@ -38,6 +38,7 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     pub pollers: PollersConfig,
     pub approvals: ApprovalsConfig,
+    pub policy: PolicyConfig,
     pub notifications: NotificationsConfig,
 }
 
@@ -51,6 +52,27 @@ pub struct ApprovalsConfig {
 impl Default for ApprovalsConfig {
     fn default() -> Self {
         Self { lifetime_hours: 24 }
+    }
+}
+
+/// The panel's floor under every environment's rules: a spec may ask for more, never less, and
+/// a commit never changes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Every change needs at least this many approvals (0–5).
+    pub min_approvals: u8,
+    /// Whether an environment's `auto_apply` may apply changes once approved.
+    pub allow_auto_apply: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let floor = domain::policy::Floor::default();
+        Self {
+            min_approvals: floor.min_approvals,
+            allow_auto_apply: floor.allow_auto_apply,
+        }
     }
 }
 
@@ -374,6 +396,9 @@ impl Config {
         if self.prometheus.timeout_secs == 0 {
             return Err(err("`prometheus.timeout_secs` must be at least 1"));
         }
+        if self.policy.min_approvals > 5 {
+            return Err(err("`policy.min_approvals` must be between 0 and 5"));
+        }
         if self.approvals.lifetime_hours == 0 {
             return Err(err("`approvals.lifetime_hours` must be at least 1"));
         }
@@ -427,6 +452,7 @@ fn apply_override(
         "prometheus",
         "pollers",
         "approvals",
+        "policy",
         "notifications",
     ];
     if !known_sections.contains(&section.as_str()) {
@@ -539,7 +565,17 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVR__LISTEN", "x")],
-                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, notifications",
+                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications",
+            ),
+            (
+                Some("[policy]\nmin_approvals = 7\n"),
+                &[],
+                "configuration: `policy.min_approvals` must be between 0 and 5",
+            ),
+            (
+                None,
+                &[("TIERDECK_POLICY__ALLOW_AUTO_APPLY", "perhaps")],
+                "configuration: `TIERDECK_POLICY__ALLOW_AUTO_APPLY` must be true or false, not `perhaps`",
             ),
             (
                 None,
@@ -555,6 +591,24 @@ mod tests {
         for (text, env, expected) in cases {
             assert_eq!(load(*text, env).unwrap_err().to_string(), *expected);
         }
+    }
+
+    #[test]
+    fn the_policy_floor_defaults_to_one_approval_and_allows_auto_apply() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(
+            (c.policy.min_approvals, c.policy.allow_auto_apply),
+            (1, true)
+        );
+        let c = load(
+            Some("[policy]\nmin_approvals = 2\n"),
+            &[("TIERDECK_POLICY__ALLOW_AUTO_APPLY", "false")],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.policy.min_approvals, c.policy.allow_auto_apply),
+            (2, false)
+        );
     }
 
     #[test]

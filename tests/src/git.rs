@@ -30,7 +30,8 @@ impl SpecRepo {
     }
 
     /// `examples/petclinic` with prod needing no approvals and open at any time: for tests of
-    /// applying itself, not of its gates.
+    /// applying itself, not of its gates (with a panel whose floor is
+    /// [`crate::NO_APPROVAL_FLOOR`]).
     pub fn petclinic_ungated() -> SpecRepo {
         Self::petclinic_with(|work| edit_prod_environment(work, true))
     }
@@ -75,8 +76,24 @@ impl SpecRepo {
 
     /// Edits the working tree, commits everything as `author`, pushes; returns the commit id.
     pub fn commit(&self, author: Author, message: &str, edit: impl FnOnce(&Path)) -> String {
+        self.commit_as(author, author, message, edit)
+    }
+
+    /// [`SpecRepo::commit`] by `committer` with `--author` naming someone else.
+    pub fn commit_as(
+        &self,
+        committer: Author,
+        author: Author,
+        message: &str,
+        edit: impl FnOnce(&Path),
+    ) -> String {
         edit(&self.work);
         run(&self.work, &["add", "-A"]);
+        let mut identity = identity(committer);
+        identity.extend([
+            ("GIT_AUTHOR_NAME", author.0.to_owned()),
+            ("GIT_AUTHOR_EMAIL", author.1.to_owned()),
+        ]);
         let out = Command::new("git")
             .current_dir(&self.work)
             .args([
@@ -88,7 +105,7 @@ impl SpecRepo {
                 "-m",
                 message,
             ])
-            .envs(identity(author))
+            .envs(identity)
             .output()
             .unwrap();
         assert!(

@@ -87,6 +87,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
+/// The panel setting that lets an environment need no approvals (the floor is 1 by default):
+/// for tests of applying, not of its gates, with [`git::SpecRepo::petclinic_ungated`].
+pub const NO_APPROVAL_FLOOR: (&str, &str) = ("TIERDECK_POLICY__MIN_APPROVALS", "0");
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(Options::default()).await
@@ -208,21 +212,16 @@ impl TestApp {
 
     /// Creates a user with [`PASSWORD`] and this e-mail (a commit author's, say).
     pub async fn add_user_with_email(&self, name: &str, role: &str, email: &str) {
-        let email = format!("--email={email}");
-        let out = self
-            .cli(
-                &[
-                    "user",
-                    "add",
-                    name,
-                    "--role",
-                    role,
-                    &email,
-                    "--password-stdin",
-                ],
-                Some(PASSWORD),
-            )
-            .await;
+        self.add_user_as(name, role, Some(email)).await;
+    }
+
+    /// Creates a user with [`PASSWORD`] and an e-mail, or none.
+    pub async fn add_user_as(&self, name: &str, role: &str, email: Option<&str>) {
+        let email = email.map(|e| format!("--email={e}"));
+        let mut args = vec!["user", "add", name, "--role", role];
+        args.extend(email.as_deref());
+        args.push("--password-stdin");
+        let out = self.cli(&args, Some(PASSWORD)).await;
         assert!(
             out.status.success(),
             "user add {name}: {}",
@@ -468,6 +467,14 @@ impl TestApp {
     }
 }
 
+/// An error answer's status code and message.
+pub async fn error_of(res: reqwest::Response) -> (u16, String) {
+    let code = res.status().as_u16();
+    let v: serde_json::Value = res.json().await.unwrap_or_default();
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    (code, message.to_owned())
+}
+
 /// A script's view of the REST API: a bearer token, no cookies, no Origin.
 #[derive(Clone)]
 pub struct Api {
@@ -509,6 +516,14 @@ impl Api {
             (d["plan"]["state"] == "planned").then_some(d)
         })
         .await
+    }
+
+    /// The status of change `id`.
+    pub async fn status_of(&self, id: i64) -> String {
+        self.get_json(&format!("/api/v1/changes/{id}")).await["summary"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// POSTs a JSON body.

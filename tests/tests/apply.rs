@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tierdeck_tests::aws::{query, tag_value, tag_values, Fault, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEJIN};
-use tierdeck_tests::{wait_for, Api, Moto, TestApp};
+use tierdeck_tests::{wait_for, Api, Moto, TestApp, NO_APPROVAL_FLOOR};
 
 const WEB: &str = "petclinic-prod-web";
 const WAS: &str = "petclinic-prod-was";
@@ -60,7 +60,10 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
         &repo.url(),
         3600,
         Some(&moto.url),
-        &[("TIERDECK_POLLERS__DRIFT_INTERVAL_SECS", "1")],
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_POLLERS__DRIFT_INTERVAL_SECS", "1"),
+        ],
     )
     .await;
     let op = app.api_as("olga", "operator").await;
@@ -270,6 +273,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
         3600,
         Some(&proxy.url),
         &[
+            NO_APPROVAL_FLOOR,
             ("TIERDECK_AWS__MAX_ATTEMPTS", "3"),
             ("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "2"),
         ],
@@ -376,7 +380,10 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
         &repo.url(),
         3600,
         Some(&proxy.url),
-        &[("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "60")],
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "60"),
+        ],
     )
     .await;
     let op = app.api_as("olga", "operator").await;
@@ -444,7 +451,10 @@ async fn scaling_history_records_capacity_before_and_after_an_apply() {
         &repo.url(),
         3600,
         Some(&moto.url),
-        &[("TIERDECK_POLLERS__SCALING_INTERVAL_SECS", "1")],
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_POLLERS__SCALING_INTERVAL_SECS", "1"),
+        ],
     )
     .await;
     let op = app.api_as("olga", "operator").await;

@@ -8,26 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tierdeck_tests::aws::query;
 use tierdeck_tests::git::{SpecRepo, SEJIN, SEUNG};
-use tierdeck_tests::{wait_for, Api, Moto, TestApp};
-
-async fn status(api: &Api, id: i64) -> String {
-    api.get_json(&format!("/api/v1/changes/{id}")).await["summary"]["status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn error_of(res: reqwest::Response) -> (u16, String) {
-    let code = res.status().as_u16();
-    let v: Value = res.json().await.unwrap_or_default();
-    (
-        code,
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    )
-}
+use tierdeck_tests::{error_of, wait_for, Api, Moto, TestApp, NO_APPROVAL_FLOOR};
 
 async fn approve(api: &Api, id: i64) -> reqwest::Response {
     api.post_json(
@@ -123,7 +104,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
         error_of(operator.post(&format!("/api/v1/changes/{id}/apply")).await).await;
     assert_eq!(code, 409);
     assert!(
-        message.contains("needs 2 approval(s) of its current plan; it has 0"),
+        message.contains("needs 2 approvals of its current plan; it has 0"),
         "{message}"
     );
     assert!(operator
@@ -138,7 +119,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
         (code, message.as_str()),
         (409, "You approved this change already.")
     );
-    assert_eq!(status(&viewer, id).await, "pending");
+    assert_eq!(viewer.status_of(id).await, "pending");
     let res = approve(&admin, id).await;
     assert_eq!(res.status(), 200);
     let d: Value = res.json().await.unwrap();
@@ -149,7 +130,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
     let res = operator.post(&format!("/api/v1/changes/{id}/apply")).await;
     assert_eq!(res.status(), 202);
     wait_for("the apply", 60, || async {
-        (status(&viewer, id).await == "applied").then_some(())
+        (viewer.status_of(id).await == "applied").then_some(())
     })
     .await;
     let started = operator
@@ -190,13 +171,20 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
     let second = ann.change_for("prod", &commit).await["id"]
         .as_i64()
         .unwrap();
-    assert_eq!(status(&ann, first).await, "superseded");
+    assert_eq!(ann.status_of(first).await, "superseded");
     let d = ann.planned(second).await;
     assert_eq!(d["approvals"]["counted"], 0);
-    // Sejin did not write this one.
-    assert_eq!(approve(&sejin, second).await.status(), 200);
+    // Sejin's first commit was never applied: it is part of this change too.
+    assert_eq!(approve(&sejin, second).await.status(), 403);
+    assert_eq!(
+        d["authors"].as_array().unwrap().len(),
+        2,
+        "{}",
+        d["authors"]
+    );
+    assert_eq!(approve(&ann, second).await.status(), 200);
     assert_eq!(approve(&bo, second).await.status(), 200);
-    assert_eq!(status(&ann, second).await, "approved");
+    assert_eq!(ann.status_of(second).await, "approved");
 
     // Someone changes AWS between the approvals and the apply: the approvals are void.
     query(
@@ -255,7 +243,7 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(status(&ann, second).await, "rejected");
+    assert_eq!(ann.status_of(second).await, "rejected");
     assert_eq!(error_of(approve(&bo, second).await).await.0, 409);
 }
 
@@ -332,6 +320,7 @@ async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears
         3600,
         Some(&moto.url),
         &[
+            NO_APPROVAL_FLOOR,
             ("TIERDECK_NOTIFICATIONS__SLACK_URL", &receiver.url),
             ("TIERDECK_NOTIFICATIONS__WEBHOOK_URL", &receiver.url),
             ("TIERDECK_NOTIFICATIONS__FIRST_RETRY_SECS", "1"),
@@ -372,7 +361,7 @@ async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears
         .await;
     assert_eq!(res.status(), 202);
     wait_for("the emergency apply", 60, || async {
-        (status(&olga, id).await == "applied").then_some(())
+        (olga.status_of(id).await == "applied").then_some(())
     })
     .await;
     let d = olga.get_json(&format!("/api/v1/changes/{id}")).await;
@@ -415,7 +404,7 @@ async fn outside_the_change_windows_only_an_emergency_applies_and_everyone_hears
 }
 
 #[tokio::test]
-async fn staging_applies_itself_once_approved() {
+async fn staging_applies_itself_once_approved_but_never_its_first_apply() {
     let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic();
     let receiver = Receiver::start(0).await;
@@ -427,13 +416,50 @@ async fn staging_applies_itself_once_approved() {
     )
     .await;
     let ann = app.api_as("ann", "approver").await;
-    let id = ann.change_for("staging", &repo.head()).await["id"]
+    let olga = app.api_as("olga", "operator").await;
+    let first = ann.change_for("staging", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    ann.planned(id).await;
+    let d = ann.planned(first).await;
+    assert_eq!(d["policy"]["basis"]["from"], "first_apply");
+    assert_eq!(d["policy"]["auto_apply"], false);
+    assert_eq!(approve(&ann, first).await.status(), 200);
+    // Its first apply is an operator's, even with `auto_apply`.
+    assert_eq!(ann.status_of(first).await, "approved");
+    assert!(ann
+        .audit_actions("action=change.apply_started&env=staging")
+        .await
+        .is_empty());
+    assert_eq!(
+        olga.post(&format!("/api/v1/changes/{first}/apply"))
+            .await
+            .status(),
+        202
+    );
+    wait_for("the first apply", 60, || async {
+        (ann.status_of(first).await == "applied").then_some(())
+    })
+    .await;
+
+    // From then on, the applied rules let staging apply itself once approved.
+    let commit = repo.commit(
+        SEUNG,
+        "Staging web: up to 3 at night",
+        repo.replace_in(
+            "environments/staging/autoscaling.yaml",
+            "min: 1, max: 2, desired: 1 }",
+            "min: 1, max: 3, desired: 1 }",
+        ),
+    );
+    assert_eq!(olga.post("/api/v1/sync").await.status(), 200);
+    let id = ann.change_for("staging", &commit).await["id"]
+        .as_i64()
+        .unwrap();
+    let d = ann.planned(id).await;
+    assert_eq!(d["policy"]["auto_apply"], true, "{:#}", d["policy"]);
     assert_eq!(approve(&ann, id).await.status(), 200);
     wait_for("staging to apply itself", 60, || async {
-        (status(&ann, id).await == "applied").then_some(())
+        (ann.status_of(id).await == "applied").then_some(())
     })
     .await;
     let started = ann
@@ -456,7 +482,7 @@ async fn staging_applies_itself_once_approved() {
             .iter()
             .map(|b| b["event"].as_str().unwrap_or_default().to_owned())
             .collect();
-        events.contains(&"applied".to_owned()).then_some(events)
+        (events.iter().filter(|e| *e == "applied").count() == 2).then_some(events)
     })
     .await;
     for e in ["approval_needed", "approved", "applied"] {

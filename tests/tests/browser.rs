@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use tierdeck_tests::{free_port, wait_for, workspace, TestApp, PASSWORD};
+use tierdeck_tests::{free_port, wait_for, workspace, TestApp, NO_APPROVAL_FLOOR, PASSWORD};
 use tokio::process::{Child, Command};
 
 struct Browser {
@@ -418,7 +418,10 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
         &repo.url(),
         3600,
         Some(&proxy.url),
-        &[("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "4")],
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "4"),
+        ],
     )
     .await;
     app.add_user("olga", "operator").await;

@@ -50,7 +50,7 @@ pub fn ChangeTable(changes: Vec<ChangeSummary>) -> impl IntoView {
                             <tr>
                                 <td class="num"><a href=href.clone()>{c.id}</a></td>
                                 <td>{c.environment.clone()}</td>
-                                <td><StatusBadge status=c.status /></td>
+                                <td><StatusBadge status=c.status />{c.is_policy_change().then(|| view! { " " <span class="badge policy" title=c.policy_edits.join(", ")>"policy change"</span> })}</td>
                                 <td><a href=href><code>{c.commit.short_sha().to_owned()}</code> " " <span class="subject">{c.commit.subject().to_owned()}</span></a></td>
                                 <td>{c.commit.author_name.clone()}</td>
                                 <td class="num">{if c.errors > 0 { format!("{} errors", c.errors) } else { c.edits.to_string() }}</td>
@@ -324,6 +324,76 @@ fn ApplySection(
     }
 }
 
+/// The rules that judge the change and where they come from.
+#[component]
+fn PolicySection(policy: domain::policy::Policy) -> impl IntoView {
+    let g = &policy.guardrails;
+    let rules = vec![
+        (
+            "Approvals",
+            format!(
+                "{} required{}",
+                policy.required_approvals,
+                if policy.allow_self_approval {
+                    "; authors may approve"
+                } else {
+                    "; not by its authors"
+                }
+            ),
+        ),
+        (
+            "Auto-apply",
+            if policy.auto_apply {
+                "yes, once approved"
+            } else {
+                "no: an operator applies"
+            }
+            .to_owned(),
+        ),
+        (
+            "Change windows",
+            if policy.windows.is_any_time() {
+                "any time".to_owned()
+            } else {
+                policy.windows.text()
+            },
+        ),
+        (
+            "Guardrails",
+            format!(
+                "{}–{} instances per group{}",
+                g.min_instances,
+                g.max_instances,
+                if g.require_multi_az {
+                    ", Multi-AZ databases"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        (
+            "Error budget",
+            if policy.budget_slos.is_empty() {
+                "no availability SLO".to_owned()
+            } else {
+                policy
+                    .budget_slos
+                    .iter()
+                    .map(|s| format!("{} % over {} days", s.objective, s.window_days))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            },
+        ),
+    ];
+    view! {
+        <section class="card policy" aria-labelledby="policy-h">
+            <h2 id="policy-h">"Rules that judge this change"</h2>
+            <ul class="notes">{policy.notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+            <dl class="facts rules">{rules.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}</dl>
+        </section>
+    }
+}
+
 /// Who approved, rejected or commented, and the forms the caller may use.
 #[component]
 fn ReviewPanel(
@@ -441,7 +511,7 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule }) => {
                         let operations = match &plan {
                             Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
                             _ => Vec::new(),
@@ -455,7 +525,7 @@ pub fn Change() -> impl IntoView {
                         let reconcile = summary.kind == ChangeKind::Reconcile;
                         view! {
                             <Title text=format!("Change {}", summary.id) />
-                            <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status /></h1>
+                            <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status />{summary.is_policy_change().then(|| view! { " " <span class="badge policy">"policy change"</span> })}</h1>
                             {superseded_by.map(|by| view! {
                                 <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
                             })}
@@ -466,6 +536,11 @@ pub fn Change() -> impl IntoView {
                                 <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
                                 <p>{c.author_name.clone()} " <" {c.author_email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
                                 <pre class="message">{c.message.clone()}</pre>
+                                {(!authors.is_empty()).then(|| view! {
+                                    <p class="authors">"Authors (everyone who wrote or committed a commit of this environment since the last apply): "
+                                        {authors.iter().map(|a| format!("{} <{}>", a.name, a.email)).collect::<Vec<_>>().join(", ")}
+                                    </p>
+                                })}
                                 <p class="muted">"Compared with " {match base_commit {
                                     Some(b) => format!("the last applied commit {}", short(&b)),
                                     None => "nothing: this environment was never applied".to_owned(),
@@ -533,6 +608,7 @@ pub fn Change() -> impl IntoView {
                                     </ActionForm>
                                 })}
                             </section>
+                            {policy.map(|p| view! { <PolicySection policy=p /> })}
                             <section class="card" aria-labelledby="reviews-h">
                                 <h2 id="reviews-h">"Approvals"</h2>
                                 <ReviewPanel id=change_id approvals actions approve reject comment />

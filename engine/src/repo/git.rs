@@ -150,6 +150,18 @@ impl Mirror {
         })
     }
 
+    /// The author and the committer of a commit (e-mails in lower case).
+    pub fn commit_people(&self, oid: Oid) -> anyhow::Result<[domain::change::Person; 2]> {
+        let c = self.repo.find_commit(oid)?;
+        let person = |s: git2::Signature<'_>| domain::change::Person {
+            name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(s.email_bytes())
+                .trim()
+                .to_lowercase(),
+        };
+        Ok([person(c.author()), person(c.committer())])
+    }
+
     fn tree(&self, commit: Oid) -> anyhow::Result<Tree<'_>> {
         Ok(self.repo.find_commit(commit)?.tree()?)
     }

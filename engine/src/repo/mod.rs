@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::change::{ChangeStatus, CommitInfo, FileDiff};
+use domain::change::{ChangeId, ChangeKind, ChangeStatus, CommitInfo, FileDiff, Person};
+use domain::lifecycle::Event;
+use domain::policy::{Applied, Floor};
 use domain::spec::{
     load_environment, semantic_diff, valid_environment_name, EnvironmentSpec, FieldEdit, SpecError,
 };
@@ -22,13 +24,15 @@ use tokio::sync::{Mutex, Notify};
 use crate::auth::{Actor, RequestMeta};
 use crate::error::ServiceError;
 use crate::store::audit::{append, NewEvent};
-use crate::store::{changes, now_text, repo as repo_store};
+use crate::store::changes::{self, Audit};
+use crate::store::{now_text, repo as repo_store};
 use crate::Engine;
 
 /// The longest wait between attempts while the remote keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// On first sight of a repository, how far back to look for the commit that last touched an
-/// environment (older ones are named by the head commit).
+/// environment (older ones are named by the head commit), and for the authors of a change to an
+/// environment never applied.
 const FIRST_SIGHT_DEPTH: usize = 200;
 /// Commits looked at in one fetch; a larger push is taken as a whole at its head.
 const MAX_NEW_COMMITS: usize = 5_000;
@@ -46,8 +50,8 @@ pub struct RepoSettings {
 pub struct SyncOutcome {
     pub head: Option<String>,
     pub new_commits: usize,
-    pub changes: Vec<i64>,
-    pub superseded: Vec<i64>,
+    pub changes: Vec<ChangeId>,
+    pub superseded: Vec<ChangeId>,
     pub force_push: bool,
     pub elapsed_ms: u128,
 }
@@ -64,8 +68,12 @@ struct Planned {
     files: Vec<FileDiff>,
     edits: Vec<FieldEdit>,
     errors: Vec<SpecError>,
+    /// Judged by the rules that hold for the change, not only its own.
     violations: Vec<domain::guardrails::Violation>,
-    /// Approvals the spec's environment requires.
+    authors: Vec<Person>,
+    /// The rules the change edits.
+    policy_edits: Vec<String>,
+    /// Approvals the rules that judge it require.
     approvals_required: u8,
 }
 
@@ -105,12 +113,39 @@ fn touches(m: &git::Mirror, commit: Oid, env: &str) -> bool {
     m.env_tree(commit, env).ok().flatten() != m.parent_env_tree(commit, env).ok().flatten()
 }
 
-/// Works out, from the mirror alone, what each environment needs.
+/// Everyone who authored or committed a commit after `applied` up to `commit` that touched the
+/// environment's folder, sorted by e-mail, once each. With nothing applied, the commits that
+/// made the folder, as far back as `FIRST_SIGHT_DEPTH`, and `commit` itself.
+fn authors(
+    m: &git::Mirror,
+    applied: Option<Oid>,
+    commit: Oid,
+    env: &str,
+) -> anyhow::Result<Vec<Person>> {
+    let limit = if applied.is_some() {
+        MAX_NEW_COMMITS
+    } else {
+        FIRST_SIGHT_DEPTH
+    };
+    let mut people = Vec::new();
+    for c in m.new_commits(applied, commit, limit)? {
+        if c == commit || touches(m, c, env) {
+            people.extend(m.commit_people(c)?);
+        }
+    }
+    people.sort_by(|a: &Person, b| a.email.cmp(&b.email).then(a.name.cmp(&b.name)));
+    people.dedup_by(|a, b| a.email == b.email);
+    Ok(people)
+}
+
+/// Works out, from the mirror alone, what each environment needs: each change judged by the
+/// rules of what is applied and the panel's `floor`.
 fn plan_work(
     m: &git::Mirror,
     head: Oid,
     new_commits: &[Oid],
     known: &HashMap<String, Known>,
+    floor: &Floor,
 ) -> anyhow::Result<Vec<EnvWork>> {
     let mut out = Vec::new();
     for env in m.environments(head)? {
@@ -135,18 +170,28 @@ fn plan_work(
                 .find(|c| touches(m, *c, &env))
                 .unwrap_or(head),
         };
-        let mut approvals_required = 0;
+        let mut approvals_required = floor.min_approvals;
+        let mut policy_edits = Vec::new();
         let (edits, errors, violations) = match load_at(m, commit, &env)? {
             Ok(spec) => {
-                approvals_required = spec.environment.approvals.required;
                 let base = match applied {
-                    Some(a) if m.has_commit(a) => load_at(m, a, &env)?.ok(),
-                    _ => None,
+                    Some(a) if m.has_commit(a) => Some((a.to_string(), load_at(m, a, &env)?.ok())),
+                    Some(a) => Some((a.to_string(), None)),
+                    None => None,
                 };
+                let against = match &base {
+                    None => Applied::Never,
+                    Some((commit, Some(spec))) => Applied::Spec { commit, spec },
+                    Some((commit, None)) => Applied::Unreadable { commit },
+                };
+                let policy = domain::policy::judge(against, &spec, floor);
+                approvals_required = policy.required_approvals;
+                policy_edits = policy.edits;
+                let base_spec = base.as_ref().and_then(|(_, s)| s.as_ref());
                 (
-                    semantic_diff(base.as_ref(), &spec),
+                    semantic_diff(base_spec, &spec),
                     Vec::new(),
-                    domain::guardrails::check(&spec),
+                    domain::guardrails::check(&spec, &policy.guardrails),
                 )
             }
             Err(errors) => (Vec::new(), errors, Vec::new()),
@@ -155,9 +200,11 @@ fn plan_work(
             commit: m.commit_info(commit)?,
             base: applied.map(|a| a.to_string()),
             files: m.env_diff(applied, commit, &env)?,
+            authors: authors(m, applied.filter(|a| m.has_commit(*a)), commit, &env)?,
             edits,
             errors,
             violations,
+            policy_edits,
             approvals_required,
             env,
         })));
@@ -260,6 +307,7 @@ impl Watcher {
         };
 
         let dir = self.settings.mirror_dir.clone();
+        let floor = self.engine.settings.policy.clone();
         let old = old_head.as_deref().and_then(|h| Oid::from_str(h).ok());
         let fetched = tokio::task::spawn_blocking(move || {
             let m = git::Mirror::open(&dir, remote)?;
@@ -272,7 +320,7 @@ impl Watcher {
                 Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
                 None => Vec::new(),
             };
-            let work = plan_work(&m, head, &new_commits, &known)?;
+            let work = plan_work(&m, head, &new_commits, &known, &floor)?;
             Ok((head, new_commits.len(), force, work))
         })
         .await
@@ -341,57 +389,47 @@ impl Watcher {
                     if changes::exists(&mut tx, &p.env, &p.commit.sha).await? {
                         continue;
                     }
-                    let status = if !p.errors.is_empty() {
-                        ChangeStatus::Invalid
-                    } else if !p.violations.is_empty() {
-                        ChangeStatus::Blocked
-                    } else {
-                        ChangeStatus::Pending
-                    };
-                    let id = changes::insert(
+                    let change = changes::create(
                         &mut tx,
                         changes::NewChange {
                             environment: &p.env,
-                            kind: "commit",
-                            commit_sha: &p.commit.sha,
+                            kind: ChangeKind::Commit,
+                            commit: &p.commit,
                             base_commit: p.base.as_deref(),
-                            author_name: &p.commit.author_name,
-                            author_email: &p.commit.author_email,
-                            committed_at: &p.commit.committed_at,
-                            message: &p.commit.message,
-                            status: status.as_str(),
-                            file_diff: &to_json(&p.files),
-                            semantic_diff: &to_json(&p.edits),
-                            spec_errors: &to_json(&p.errors),
-                            guardrails: &to_json(&p.violations),
+                            files: &p.files,
+                            semantic_diff: &p.edits,
+                            spec_errors: &p.errors,
+                            guardrails: &p.violations,
+                            authors: &p.authors,
+                            policy_edits: &p.policy_edits,
+                            plan: None,
+                        },
+                        "change.detected",
+                        Audit {
+                            actor: Actor::system(),
+                            meta,
+                            detail: json!({
+                                "commit": p.commit.sha,
+                                "author": p.commit.author_email,
+                                "authors": p.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
+                                "edits": p.edits.len(),
+                                "errors": p.errors.len(),
+                                "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
+                                "policy_edits": p.policy_edits,
+                            }),
                         },
                         &now,
                     )
                     .await?;
-                    let id_text = id.to_string();
-                    system_event(
-                        &mut tx,
-                        meta,
-                        "change.detected",
-                        Some(&p.env),
-                        Some(&id_text),
-                        json!({
-                            "commit": p.commit.sha,
-                            "author": p.commit.author_email,
-                            "status": status,
-                            "edits": p.edits.len(),
-                            "errors": p.errors.len(),
-                            "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
-                        }),
-                    )
-                    .await?;
+                    let id = change.id;
                     outcome.superseded.extend(
                         supersede_open(&mut tx, meta, &p.env, Some((id, &p.commit.sha)), &now)
                             .await?,
                     );
-                    if status == ChangeStatus::Pending && p.approvals_required > 0 {
+                    if change.status == ChangeStatus::Pending && p.approvals_required > 0 {
+                        let label = crate::service::reviews::policy_label(&change);
                         let text = format!(
-                            "change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
+                            "{label}change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
                             p.env,
                             p.commit.subject(),
                             p.commit.author_name,
@@ -403,7 +441,7 @@ impl Watcher {
                                 &mut tx,
                                 "approval_needed",
                                 Some(&p.env),
-                                Some(id),
+                                Some(&change),
                                 &text,
                             )
                             .await?;
@@ -427,7 +465,7 @@ impl Watcher {
             let engine = self.engine.clone();
             tokio::spawn(async move {
                 if let Err(e) = engine.refresh_plan(&crate::auth::Caller::System, id).await {
-                    tracing::warn!(change = id, error = %e, "planning a change failed");
+                    tracing::warn!(change = %id, error = %e, "planning a change failed");
                 }
             });
         }
@@ -462,41 +500,35 @@ async fn system_event(
 }
 
 /// Marks an environment's open changes superseded — by a newer change, or because the folder
-/// is back to its applied state — and audits each; returns their ids.
+/// is back to its applied state — each through the lifecycle, with its audit event; returns
+/// their ids.
 async fn supersede_open(
     tx: &mut sqlx::SqliteConnection,
     meta: &RequestMeta,
     env: &str,
-    by: Option<(i64, &str)>,
+    by: Option<(ChangeId, &str)>,
     now: &str,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<ChangeId>, ServiceError> {
     let mut done = Vec::new();
-    for (old_id, old_commit) in changes::open_for(tx, env).await? {
-        if by.is_some_and(|(id, _)| id == old_id) {
+    for old in changes::open_of_kind(tx, env, None).await? {
+        if by.is_some_and(|(id, _)| id == old.id) {
             continue;
         }
-        changes::supersede(tx, old_id, by.map(|(id, _)| id), now).await?;
         let detail = match by {
-            Some((id, commit)) => json!({ "by": id, "commit": old_commit, "newer_commit": commit }),
+            Some((id, commit)) => {
+                json!({ "by": id, "commit": old.commit.sha, "newer_commit": commit })
+            }
             None => {
-                json!({ "commit": old_commit, "reason": "the folder is back to its last applied state" })
+                json!({ "commit": old.commit.sha, "reason": "the folder is back to its last applied state" })
             }
         };
-        system_event(
-            tx,
+        let audit = Audit {
+            actor: Actor::system(),
             meta,
-            "change.superseded",
-            Some(env),
-            Some(&old_id.to_string()),
             detail,
-        )
-        .await?;
-        done.push(old_id);
+        };
+        changes::transition(tx, &old, Event::Supersede, by.map(|(id, _)| id), audit, now).await?;
+        done.push(old.id);
     }
     Ok(done)
-}
-
-/// A stored JSON column.
-fn to_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data serialises")
 }

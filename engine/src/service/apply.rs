@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use domain::approval;
 use domain::change::{
-    groups_setting_desired, ApplyRun, ApplyStep, ChangeKind, ChangeStatus, RunStatus, StepStatus,
+    groups_setting_desired, ApplyRun, ApplyStep, ChangeId, ChangeKind, ChangeStatus, RunStatus,
+    StepStatus,
 };
+use domain::lifecycle::{self, Event, Refusal};
 use domain::plan::Operation;
 use domain::spec::semantic_diff;
 use domain::Role;
@@ -21,10 +24,12 @@ use serde_json::json;
 use crate::auth::{Actor, Caller, RequestMeta};
 use crate::aws::execute::{already_done, execute};
 use crate::error::{ServiceError, ServiceResult};
+use crate::service::gates::context;
+use crate::service::plans::short;
 use crate::store::applies::{self, LockRow, RunRow};
 use crate::store::audit::{append, NewEvent};
-use crate::store::reviews;
-use crate::store::{changes, now_text, repo as repo_store};
+use crate::store::changes::{self, Audit, Change};
+use crate::store::{now_text, repo as repo_store};
 use crate::Engine;
 
 /// How often a running apply marks its lock as alive.
@@ -76,7 +81,7 @@ impl Holder {
 /// What the runner needs, fixed when the apply starts.
 struct Job {
     run_id: i64,
-    change_id: i64,
+    change_id: ChangeId,
     kind: ChangeKind,
     environment: String,
     commit: String,
@@ -87,59 +92,31 @@ struct Job {
     meta: RequestMeta,
 }
 
-fn status_of(row: &changes::ChangeRow) -> ServiceResult<ChangeStatus> {
-    row.status
-        .parse()
-        .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id)))
-}
-
-/// Why a change in this status cannot be applied; `None` when it can.
-fn refusal(id: i64, status: ChangeStatus) -> Option<String> {
-    match status {
-        ChangeStatus::Pending
-        | ChangeStatus::Approved
-        | ChangeStatus::Failed
-        | ChangeStatus::Interrupted => None,
-        ChangeStatus::Applying => Some(format!("change {id} is being applied now")),
-        ChangeStatus::Invalid => Some(format!(
-            "change {id} has spec errors; fix them in a new commit"
-        )),
-        ChangeStatus::Blocked => Some(format!("change {id} is blocked by guardrails")),
-        other => Some(format!(
-            "change {id} is {other}; only pending, approved, failed or interrupted changes can be applied"
-        )),
-    }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(10)]
-}
-
 fn backoff(attempt: u32) -> Duration {
     let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
     Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
 }
 
 impl Engine {
-    /// Records why an apply was refused and returns the refusal (409).
+    /// Records why an apply was refused and returns the refusal.
     async fn refuse(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        row: &changes::ChangeRow,
-        why: String,
+        change: &Change,
+        why: Refusal,
     ) -> ServiceError {
         let recorded = async {
             let mut tx = self.store.begin_write().await?;
-            let target = row.id.to_string();
+            let target = change.id.to_string();
             append(
                 &mut tx,
                 NewEvent {
                     actor: caller.actor(),
                     action: "change.apply_refused",
-                    environment: Some(&row.environment),
+                    environment: Some(&change.environment),
                     target: Some(&target),
-                    detail: json!({ "reason": why }),
+                    detail: json!({ "reason": why.message }),
                     meta,
                 },
             )
@@ -149,44 +126,44 @@ impl Engine {
         }
         .await;
         match recorded {
-            Ok(()) => ServiceError::Conflict(why),
+            Ok(()) => why.into(),
             Err(e) => e,
         }
     }
 
     /// Starts applying a change; the steps run in the background. Returns the run's id.
     ///
-    /// The gates, each refusal a 409 that is audited: the change can be applied (not blocked,
-    /// invalid, applied…); its plan, made again now, is the one on its page (else the approvals
-    /// are void and it is pending again); its approvals are complete; the time is in a change
-    /// window or `emergency` gives a reason; the environment's lock is free.
+    /// The gates, each refusal audited: the change can be applied (not blocked, invalid,
+    /// applied…); its plan, made again now, is the one on its page (else the approvals are
+    /// void and it is pending again); the gates of [`approval::may_apply`] under the rules
+    /// that judge it (approvals complete; inside a change window and the error budget left,
+    /// or `emergency` gives a reason); the environment has not moved on; its lock is free.
     pub async fn apply_change(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        id: i64,
+        id: ChangeId,
         emergency: Option<&str>,
     ) -> ServiceResult<i64> {
         caller.require(Role::Operator)?;
         let emergency = emergency.map(str::trim).filter(|r| !r.is_empty());
-        let row = self.change_row(id).await?;
-        if let Some(why) = refusal(id, status_of(&row)?) {
-            return Err(self.refuse(caller, meta, &row, why).await);
+        let change = self.change(id).await?;
+        if let Err(why) = lifecycle::transition(change.status, Event::StartApply) {
+            return Err(self.refuse(caller, meta, &change, why).await);
         }
-        let kind: ChangeKind = row
-            .kind
-            .parse()
-            .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
+        let Some(judged) = self.judge(&change).await? else {
+            let why = Refusal::conflict(format!(
+                "change {id} has spec errors; fix them in a new commit"
+            ));
+            return Err(self.refuse(caller, meta, &change, why).await);
+        };
+        let policy = &judged.policy;
 
         // Plan again: the live state may have moved since the plan people reviewed.
-        let (spec, base) = self
-            .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
-            .await?;
-        let sets_desired = groups_setting_desired(&semantic_diff(base.as_ref(), &spec));
-        let planned = self.plan_spec(&spec, &sets_desired).await?;
-        if planned.plan.hash.as_str() != row.plan_hash.as_deref().unwrap_or_default() {
-            self.store_plan(id, &planned).await?;
-            let why = match &row.plan_hash {
+        let sets_desired = groups_setting_desired(&semantic_diff(judged.base.spec(), &judged.spec));
+        let planned = self.plan_spec(&judged.spec, &sets_desired).await?;
+        if planned.plan.hash.as_str() != change.plan_hash.as_deref().unwrap_or_default() {
+            let why = match &change.plan_hash {
                 Some(old) => format!(
                     "the live state changed since the plan was made (plan {} is now {})",
                     short(old),
@@ -194,20 +171,23 @@ impl Engine {
                 ),
                 None => "this change had no plan yet".to_owned(),
             };
-            let voided = self.void_approvals(caller, meta, &row, &why).await?;
+            let (_, voided) = self
+                .record_plan(
+                    caller,
+                    meta,
+                    &change,
+                    &planned,
+                    "the live state changed since the plan was made",
+                )
+                .await?;
             let tail = if voided > 0 {
                 format!("; {voided} approval(s) of the old plan are void and the change is pending again")
             } else {
                 String::new()
             };
-            return Err(self
-                .refuse(
-                    caller,
-                    meta,
-                    &row,
-                    format!("{why}{tail}: review the new plan and apply again"),
-                )
-                .await);
+            let why =
+                Refusal::conflict(format!("{why}{tail}: review the new plan and apply again"));
+            return Err(self.refuse(caller, meta, &change, why).await);
         }
         if !planned.plan.errors.is_empty() {
             let why = format!(
@@ -220,78 +200,74 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .join("; ")
             );
-            return Err(self.refuse(caller, meta, &row, why).await);
+            return Err(self
+                .refuse(caller, meta, &change, Refusal::conflict(why))
+                .await);
         }
         let approvals = {
             let mut conn = self.store.pool().acquire().await?;
-            self.approvals_of(&mut conn, id, &spec.environment, Some(&planned.plan.hash))
+            self.approvals_of(&mut conn, id, policy, Some(&planned.plan.hash))
                 .await?
         };
-        if !approvals.complete() {
-            let why = format!(
-                "change {id} needs {} approval(s) of its current plan; it has {}",
-                approvals.required, approvals.counted
-            );
-            return Err(self.refuse(caller, meta, &row, why).await);
-        }
         // The error-budget policy: with the availability budget spent, only emergencies.
-        let budget_block = self.budget_refusal(&spec).await;
-        if let (Some(why), None) = (&budget_block, emergency) {
-            return Err(self.refuse(caller, meta, &row, why.clone()).await);
-        }
-        let in_window =
-            domain::approval::in_change_window(&spec.environment.change_windows, Utc::now());
-        if !in_window && emergency.is_none() {
-            let why = format!(
-                "it is outside the change windows of {} ({}): an operator may apply it as an emergency, with a reason",
-                row.environment,
-                domain::approval::windows_text(&spec.environment.change_windows)
-            );
-            return Err(self.refuse(caller, meta, &row, why).await);
-        }
+        let budget_spent = self.budget_refusal(&judged.spec, &policy.budget_slos).await;
+        let gate = approval::may_apply(&context(
+            caller,
+            &change,
+            &approvals,
+            policy,
+            budget_spent.as_deref(),
+        ));
         // The reason is kept when it got the apply past a gate: the windows or the budget.
-        let emergency = if in_window && budget_block.is_none() {
-            None
-        } else {
-            emergency
+        let emergency = match gate {
+            Err(why) => return Err(self.refuse(caller, meta, &change, why).await),
+            Ok(None) => None,
+            Ok(Some(why)) => match emergency {
+                Some(reason) => Some(reason),
+                None => {
+                    return Err(self
+                        .refuse(caller, meta, &change, Refusal::conflict(why))
+                        .await)
+                }
+            },
         };
         let approvers: Vec<String> = approvals
             .reviews
             .iter()
-            .filter(|r| r.verdict == domain::approval::Verdict::Approve && r.not_counted.is_none())
+            .filter(|r| r.verdict == approval::Verdict::Approve && r.not_counted.is_none())
             .map(|r| r.user.clone())
             .collect();
 
         let actor = caller.actor();
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        let row = changes::get(&mut tx, id)
+        let change = changes::get(&mut tx, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
-        if let Some(why) = refusal(id, status_of(&row)?) {
+        if let Err(why) = lifecycle::transition(change.status, Event::StartApply) {
             drop(tx);
-            return Err(self.refuse(caller, meta, &row, why).await);
+            return Err(self.refuse(caller, meta, &change, why).await);
         }
-        let env = repo_store::environment(&mut tx, &row.environment)
+        let env = repo_store::environment(&mut tx, &change.environment)
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("environment row missing")))?;
-        if env.last_applied_commit != row.base_commit {
+        if env.last_applied_commit != change.base_commit {
             drop(tx);
-            let why = format!(
+            let why = Refusal::conflict(format!(
                 "{} moved on since change {id} was recorded (last applied {}): apply its newer change instead",
-                row.environment,
+                change.environment,
                 env.last_applied_commit.as_deref().map(short).unwrap_or("nothing")
-            );
-            return Err(self.refuse(caller, meta, &row, why).await);
+            ));
+            return Err(self.refuse(caller, meta, &change, why).await);
         }
-        if let Some(lock) = applies::lock(&mut tx, &row.environment).await? {
+        if let Some(lock) = applies::lock(&mut tx, &change.environment).await? {
             if self.holder.sees_alive(&lock, Utc::now()) {
                 drop(tx);
-                let why = format!(
+                let why = Refusal::conflict(format!(
                     "{} is being applied by change {} since {}",
-                    row.environment, lock.change_id, lock.acquired_at
-                );
-                return Err(self.refuse(caller, meta, &row, why).await);
+                    change.environment, lock.change_id, lock.acquired_at
+                ));
+                return Err(self.refuse(caller, meta, &change, why).await);
             }
             if let Some(run) = applies::unfinished_runs(&mut tx)
                 .await?
@@ -300,12 +276,16 @@ impl Engine {
             {
                 self.interrupt(&mut tx, &run, meta).await?;
             }
-            applies::release(&mut tx, &row.environment).await?;
+            applies::release(&mut tx, &change.environment).await?;
         }
+        // Interrupting the lock's run may have moved this very change.
+        let change = changes::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
         let run_id = applies::insert_run(
             &mut tx,
-            id,
-            &row.environment,
+            id.0,
+            &change.environment,
             &actor.name,
             &planned.plan.hash,
             emergency,
@@ -319,8 +299,8 @@ impl Engine {
         applies::take_lock(
             &mut tx,
             &LockRow {
-                environment: row.environment.clone(),
-                change_id: id,
+                environment: change.environment.clone(),
+                change_id: id.0,
                 run_id,
                 holder_host: self.holder.host.clone(),
                 holder_pid: i64::from(self.holder.pid),
@@ -330,34 +310,36 @@ impl Engine {
             },
         )
         .await?;
-        changes::set_status(&mut tx, id, ChangeStatus::Applying.as_str(), &now).await?;
-        let target = id.to_string();
-        append(
+        changes::transition(
             &mut tx,
-            NewEvent {
+            &change,
+            Event::StartApply,
+            None,
+            Audit {
                 actor: actor.clone(),
-                action: "change.apply_started",
-                environment: Some(&row.environment),
-                target: Some(&target),
+                meta,
                 detail: json!({
                     "run": run_id,
-                    "commit": row.commit_sha,
+                    "commit": change.commit.sha,
                     "plan_hash": planned.plan.hash,
                     "operations": planned.plan.operations.len(),
                     "approvers": approvers,
+                    "required": policy.required_approvals,
+                    "policy_change": policy.is_policy_change(),
                     "emergency": emergency,
                 }),
-                meta,
             },
+            &now,
         )
         .await?;
         if let Some(reason) = emergency {
+            let target = id.to_string();
             append(
                 &mut tx,
                 NewEvent {
                     actor: actor.clone(),
                     action: "change.emergency_apply",
-                    environment: Some(&row.environment),
+                    environment: Some(&change.environment),
                     target: Some(&target),
                     detail: json!({ "run": run_id, "reason": reason }),
                     meta,
@@ -365,17 +347,18 @@ impl Engine {
             )
             .await?;
             let text = format!(
-                "{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
+                "{}{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
+                super::reviews::policy_label(&change),
                 actor.name,
-                row.environment,
-                super::reviews::first_line(&row.message),
+                change.environment,
+                super::reviews::first_line(&change.commit.message),
                 self.change_link(id)
             );
             self.queue_notification(
                 &mut tx,
                 "emergency_apply",
-                Some(&row.environment),
-                Some(id),
+                Some(&change.environment),
+                Some(&change),
                 &text,
             )
             .await?;
@@ -386,9 +369,9 @@ impl Engine {
         let job = Job {
             run_id,
             change_id: id,
-            kind,
-            environment: row.environment,
-            commit: row.commit_sha,
+            kind: change.kind,
+            environment: change.environment,
+            commit: change.commit.sha,
             region: planned.region,
             operations: planned.plan.operations,
             group_ids: planned.group_ids,
@@ -400,49 +383,15 @@ impl Engine {
         Ok(run_id)
     }
 
-    /// Voids the live approvals of a change whose plan changed and makes it pending again;
-    /// returns how many were voided.
-    async fn void_approvals(
-        &self,
-        caller: &Caller,
-        meta: &RequestMeta,
-        row: &changes::ChangeRow,
-        why: &str,
-    ) -> ServiceResult<u64> {
-        let now = now_text();
-        let mut tx = self.store.begin_write().await?;
-        let voided = reviews::void_approvals(&mut tx, row.id, why, &now).await?;
-        if voided > 0 {
-            if row.status == ChangeStatus::Approved.as_str() {
-                changes::set_status(&mut tx, row.id, ChangeStatus::Pending.as_str(), &now).await?;
-            }
-            let target = row.id.to_string();
-            append(
-                &mut tx,
-                NewEvent {
-                    actor: caller.actor(),
-                    action: "change.approvals_voided",
-                    environment: Some(&row.environment),
-                    target: Some(&target),
-                    detail: json!({ "voided": voided, "reason": why }),
-                    meta,
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(voided)
-    }
-
     /// Applies a change as `system` when its environment has `auto_apply` and the gates pass;
     /// a refusal is audited like any other and leaves the change as it is.
-    pub(crate) fn spawn_auto_apply(&self, id: i64) {
+    pub(crate) fn spawn_auto_apply(&self, id: ChangeId) {
         let engine = self.clone();
         tokio::spawn(async move {
             let meta = RequestMeta::default();
             match engine.apply_change(&Caller::System, &meta, id, None).await {
-                Ok(run) => tracing::info!(change = id, run, "auto-apply started"),
-                Err(e) => tracing::warn!(change = id, error = %e, "auto-apply did not start"),
+                Ok(run) => tracing::info!(change = %id, run, "auto-apply started"),
+                Err(e) => tracing::warn!(change = %id, error = %e, "auto-apply did not start"),
             }
         });
     }
@@ -468,7 +417,7 @@ impl Engine {
         heartbeat.abort();
         let finished = self.finish(&job, outcome, started.elapsed()).await;
         if let Err(e) = finished {
-            tracing::error!(change = job.change_id, error = %e, "recording the end of an apply failed");
+            tracing::error!(change = %job.change_id, error = %e, "recording the end of an apply failed");
         }
         // The live state changed: check drift now rather than at the next tick.
         // And the scaling history gets the new capacity without waiting for its poller.
@@ -558,6 +507,8 @@ impl Engine {
         Ok(None)
     }
 
+    /// Records how an apply ended. A failed change keeps its plan: the next apply or "Plan
+    /// again" plans what is left, which voids the approvals of the old plan.
     async fn finish(
         &self,
         job: &Job,
@@ -567,20 +518,15 @@ impl Engine {
         let error = match outcome {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(change = job.change_id, error = ?e, "the apply stopped on an internal error");
+                tracing::error!(change = %job.change_id, error = ?e, "the apply stopped on an internal error");
                 Some(format!("tierdeck could not record a step: {e}"))
             }
         };
         let now = now_text();
-        let target = job.change_id.to_string();
         let mut tx = self.store.begin_write().await?;
-        let (run_status, change_status, action) = match error {
-            None => (RunStatus::Applied, ChangeStatus::Applied, "change.applied"),
-            Some(_) => (
-                RunStatus::Failed,
-                ChangeStatus::Failed,
-                "change.apply_failed",
-            ),
+        let (run_status, event) = match error {
+            None => (RunStatus::Applied, Event::Applied),
+            Some(_) => (RunStatus::Failed, Event::Fail),
         };
         applies::finish_run(
             &mut tx,
@@ -590,43 +536,59 @@ impl Engine {
             &now,
         )
         .await?;
-        changes::set_status(&mut tx, job.change_id, change_status.as_str(), &now).await?;
         applies::release(&mut tx, &job.environment).await?;
+        let audit = |detail| Audit {
+            actor: job.actor.clone(),
+            meta: &job.meta,
+            detail,
+        };
         let mut superseded = Vec::new();
         if error.is_none() {
             repo_store::set_last_applied(&mut tx, &job.environment, &job.commit).await?;
             if job.kind == ChangeKind::Commit {
                 // A reconcile made before this apply aims at the old spec.
-                for (old, _) in
-                    changes::open_of_kind(&mut tx, &job.environment, Some("reconcile")).await?
+                for old in
+                    changes::open_of_kind(&mut tx, &job.environment, Some(ChangeKind::Reconcile))
+                        .await?
                 {
-                    changes::supersede(&mut tx, old, Some(job.change_id), &now).await?;
-                    superseded.push(old);
+                    let detail =
+                        json!({ "by": job.change_id, "reason": "a newer commit was applied" });
+                    changes::transition(
+                        &mut tx,
+                        &old,
+                        Event::Supersede,
+                        Some(job.change_id),
+                        audit(detail),
+                        &now,
+                    )
+                    .await?;
+                    superseded.push(old.id);
                 }
             }
         }
-        append(
+        let change = changes::get(&mut tx, job.change_id).await?.ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("change {} is gone", job.change_id))
+        })?;
+        changes::transition(
             &mut tx,
-            NewEvent {
-                actor: job.actor.clone(),
-                action,
-                environment: Some(&job.environment),
-                target: Some(&target),
-                detail: json!({
-                    "run": job.run_id,
-                    "commit": job.commit,
-                    "operations": job.operations.len(),
-                    "elapsed_ms": elapsed.as_millis() as u64,
-                    "error": error,
-                    "superseded": superseded,
-                }),
-                meta: &job.meta,
-            },
+            &change,
+            event,
+            None,
+            audit(json!({
+                "run": job.run_id,
+                "commit": job.commit,
+                "operations": job.operations.len(),
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "error": error,
+                "superseded": superseded,
+            })),
+            &now,
         )
         .await?;
+        let label = super::reviews::policy_label(&change);
         let text = match &error {
             None => format!(
-                "change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
+                "{label}change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
                 job.change_id,
                 job.environment,
                 job.actor.name,
@@ -635,24 +597,24 @@ impl Engine {
                 self.change_link(job.change_id)
             ),
             Some(e) => format!(
-                "applying change #{} to {} FAILED: {e}{}",
+                "{label}applying change #{} to {} FAILED: {e}{}",
                 job.change_id,
                 job.environment,
                 self.change_link(job.change_id)
             ),
         };
-        let event = if error.is_none() { "applied" } else { "failed" };
+        let notice = if error.is_none() { "applied" } else { "failed" };
         self.queue_notification(
             &mut tx,
-            event,
+            notice,
             Some(&job.environment),
-            Some(job.change_id),
+            Some(&change),
             &text,
         )
         .await?;
         tx.commit().await?;
         self.wake_notifier();
-        tracing::info!(change = job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
+        tracing::info!(change = %job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
         Ok(())
     }
 
@@ -674,29 +636,38 @@ impl Engine {
             &now,
         )
         .await?;
-        if let Some(c) = changes::get(tx, run.change_id).await? {
-            if c.status == ChangeStatus::Applying.as_str() {
-                changes::set_status(tx, run.change_id, ChangeStatus::Interrupted.as_str(), &now)
-                    .await?;
+        let detail = json!({
+            "run": run.id,
+            "started_by": run.started_by,
+            "steps_cut_short": cut,
+        });
+        let change = changes::get(tx, ChangeId(run.change_id)).await?;
+        match change {
+            Some(c) if c.status == ChangeStatus::Applying => {
+                let audit = Audit {
+                    actor: Actor::system(),
+                    meta,
+                    detail,
+                };
+                changes::transition(tx, &c, Event::Interrupt, None, audit, &now).await?;
+            }
+            // The change was moved already: the run is recorded as cut short all the same.
+            _ => {
+                let target = run.change_id.to_string();
+                append(
+                    tx,
+                    NewEvent {
+                        actor: Actor::system(),
+                        action: Event::Interrupt.action(),
+                        environment: Some(&run.environment),
+                        target: Some(&target),
+                        detail,
+                        meta,
+                    },
+                )
+                .await?;
             }
         }
-        let target = run.change_id.to_string();
-        append(
-            tx,
-            NewEvent {
-                actor: Actor::system(),
-                action: "change.interrupted",
-                environment: Some(&run.environment),
-                target: Some(&target),
-                detail: json!({
-                    "run": run.id,
-                    "started_by": run.started_by,
-                    "steps_cut_short": cut,
-                }),
-                meta,
-            },
-        )
-        .await?;
         Ok(())
     }
 
@@ -732,10 +703,10 @@ impl Engine {
     pub(crate) async fn latest_apply(
         &self,
         conn: &mut sqlx::SqliteConnection,
-        change_id: i64,
+        change_id: ChangeId,
     ) -> ServiceResult<(Option<ApplyRun>, u32)> {
-        let count = applies::run_count(conn, change_id).await? as u32;
-        let Some(run) = applies::latest_run(conn, change_id).await? else {
+        let count = applies::run_count(conn, change_id.0).await? as u32;
+        let Some(run) = applies::latest_run(conn, change_id.0).await? else {
             return Ok((None, count));
         };
         let internal = |e: String| ServiceError::Internal(anyhow::anyhow!("run {}: {e}", run.id));

@@ -1,10 +1,9 @@
 //! Reading the spec repository's state, environments and changes.
 
 use domain::change::{
-    ChangeDetail, ChangeStatus, ChangeSummary, CommitInfo, EnvironmentDetail, EnvironmentSummary,
-    FileDiff, RepoStatus,
+    ChangeDetail, ChangeId, ChangeStatus, ChangeSummary, EnvironmentDetail, EnvironmentSummary,
+    RepoStatus,
 };
-use domain::spec::{FieldEdit, SpecError};
 use domain::Role;
 
 use crate::auth::Caller;
@@ -20,37 +19,6 @@ const LIST_LIMIT: u32 = 200;
 fn next_minute() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now().timestamp();
     chrono::DateTime::from_timestamp(now - now.rem_euclid(60) + 60, 0).unwrap_or_default()
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> ServiceResult<T> {
-    serde_json::from_str(text).map_err(|e| {
-        ServiceError::Internal(anyhow::anyhow!("stored {column} is not valid JSON: {e}"))
-    })
-}
-
-pub(crate) fn summary(row: &changes::ChangeRow) -> ServiceResult<ChangeSummary> {
-    let edits: Vec<FieldEdit> = from_json("semantic_diff", &row.semantic_diff)?;
-    let errors: Vec<SpecError> = from_json("spec_errors", &row.spec_errors)?;
-    Ok(ChangeSummary {
-        id: row.id,
-        environment: row.environment.clone(),
-        kind: row.kind.parse().map_err(|e: String| {
-            ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id))
-        })?,
-        status: row.status.parse().map_err(|e: String| {
-            ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id))
-        })?,
-        commit: CommitInfo {
-            sha: row.commit_sha.clone(),
-            author_name: row.author_name.clone(),
-            author_email: row.author_email.clone(),
-            committed_at: row.committed_at.clone(),
-            message: row.message.clone(),
-        },
-        edits: edits.len(),
-        errors: errors.len(),
-        created_at: row.created_at.clone(),
-    })
 }
 
 impl Engine {
@@ -107,10 +75,9 @@ impl Engine {
                 .map(|(_, o, l)| (*o, *l))
                 .unwrap_or((0, None));
             let latest_change = match latest {
-                Some(id) => changes::get(&mut conn, id)
+                Some(id) => changes::get(&mut conn, ChangeId(id))
                     .await?
-                    .map(|r| summary(&r))
-                    .transpose()?,
+                    .map(|c| c.summary()),
                 None => None,
             };
             out.push(EnvironmentSummary {
@@ -141,12 +108,8 @@ impl Engine {
         let head = repo_store::state(&mut conn)
             .await?
             .and_then(|s| s.head_commit);
-        let recent = changes::list(&mut conn, Some(name), None, 10).await?;
+        let recent_changes = changes::list(&mut conn, Some(name), None, 10).await?;
         let applying = applies::lock(&mut conn, name).await?.map(|l| l.change_id);
-        let recent_changes = recent
-            .iter()
-            .map(summary)
-            .collect::<ServiceResult<Vec<_>>>()?;
         drop(conn);
         let (spec, errors) = match (&head, &self.settings.repo) {
             (Some(h), Some(settings)) => {
@@ -199,24 +162,23 @@ impl Engine {
     ) -> ServiceResult<Vec<ChangeSummary>> {
         caller.require(Role::Viewer)?;
         let environment = environment.map(str::trim).filter(|s| !s.is_empty());
-        let status = status.map(str::trim).filter(|s| !s.is_empty());
-        if let Some(s) = status {
-            s.parse::<ChangeStatus>().map_err(|_| {
-                ServiceError::invalid(
-                    "status",
-                    format!(
-                        "`{s}` is not a status; use one of {}",
-                        ChangeStatus::ALL.map(ChangeStatus::as_str).join(", ")
-                    ),
-                )
-            })?;
-        }
+        let status = status
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ChangeStatus>().map_err(|_| {
+                    ServiceError::invalid(
+                        "status",
+                        format!(
+                            "`{s}` is not a status; use one of {}",
+                            ChangeStatus::ALL.map(ChangeStatus::as_str).join(", ")
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
         let mut conn = self.store.pool().acquire().await?;
-        changes::list(&mut conn, environment, status, LIST_LIMIT)
-            .await?
-            .iter()
-            .map(summary)
-            .collect()
+        Ok(changes::list(&mut conn, environment, status, LIST_LIMIT).await?)
     }
 
     /// The status and latest apply of a change, without its diffs and spec: cheap enough to
@@ -224,50 +186,47 @@ impl Engine {
     pub async fn apply_state(
         &self,
         caller: &Caller,
-        id: i64,
+        id: ChangeId,
     ) -> ServiceResult<domain::change::ApplyState> {
         caller.require(Role::Viewer)?;
+        let change = self.change(id).await?;
         let mut conn = self.store.pool().acquire().await?;
-        let row = changes::get(&mut conn, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
         Ok(domain::change::ApplyState {
-            status: row
-                .status
-                .parse()
-                .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!("change {id}: {e}")))?,
+            status: change.status,
             apply,
             runs,
         })
     }
 
-    pub async fn change_detail(&self, caller: &Caller, id: i64) -> ServiceResult<ChangeDetail> {
+    pub async fn change_detail(
+        &self,
+        caller: &Caller,
+        id: ChangeId,
+    ) -> ServiceResult<ChangeDetail> {
         caller.require(Role::Viewer)?;
-        let row = self.change_row(id).await?;
-        let files: Vec<FileDiff> = from_json("file_diff", &row.file_diff)?;
-        let semantic_diff: Vec<domain::spec::FieldEdit> =
-            from_json("semantic_diff", &row.semantic_diff)?;
-        // The spec is read once: its settings for the approvals, and with its base for the
-        // schedule before and after when the change edits schedules.
-        let edits_schedule = semantic_diff.iter().any(|e| e.path.contains(".schedule"));
-        let base = row.base_commit.clone().filter(|_| edits_schedule);
-        let specs = match self.specs_at(&row.environment, &row.commit_sha, base).await {
-            Ok(s) => Some(s),
-            Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
-            Err(_) => None,
-        };
+        let change = self.change(id).await?;
+        // The specs are read once: the rules that judge the change, and the schedule before
+        // and after when the change edits schedules.
+        let edits_schedule = change
+            .semantic_diff
+            .iter()
+            .any(|e| e.path.contains(".schedule"));
+        let judged = self.judge(&change).await?;
         let mut conn = self.store.pool().acquire().await?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
-        let settings = specs.as_ref().map(|(spec, _)| &spec.environment);
+        let policy = judged.as_ref().map(|j| &j.policy);
         let (approvals, actions, change_windows) =
-            self.review_view(caller, &mut conn, &row, settings).await?;
+            self.review_view(caller, &mut conn, &change, policy).await?;
         drop(conn);
-        let schedule = specs.filter(|_| edits_schedule).map(|(spec, base)| {
+        let schedule = judged.as_ref().filter(|_| edits_schedule).map(|j| {
             let from = next_minute();
             domain::change::SchedulePair {
-                before: base.map(|b| domain::schedule::preview(&b, from, 24)),
-                after: domain::schedule::preview(&spec, from, 24),
+                before: j
+                    .base
+                    .spec()
+                    .map(|b| domain::schedule::preview(b, from, 24)),
+                after: domain::schedule::preview(&j.spec, from, 24),
             }
         });
         Ok(ChangeDetail {
@@ -277,19 +236,17 @@ impl Engine {
             approvals,
             actions,
             change_windows,
-            guardrails: from_json("guardrails", &row.guardrails)?,
-            summary: summary(&row)?,
-            base_commit: row.base_commit.clone(),
-            files,
-            semantic_diff,
-            spec_errors: from_json("spec_errors", &row.spec_errors)?,
-            superseded_by: row.superseded_by,
-            plan: row
-                .plan
-                .as_deref()
-                .map(|p| from_json("plan", p))
-                .transpose()?,
-            planned_at: row.planned_at.clone(),
+            summary: change.summary(),
+            policy: judged.map(|j| j.policy),
+            authors: change.authors,
+            guardrails: change.guardrails,
+            base_commit: change.base_commit,
+            files: change.files,
+            semantic_diff: change.semantic_diff,
+            spec_errors: change.spec_errors,
+            superseded_by: change.superseded_by.map(|c| c.0),
+            plan: change.plan,
+            planned_at: change.planned_at,
         })
     }
 }

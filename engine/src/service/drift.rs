@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use domain::change::{ChangeKind, ChangeStatus, Drift};
+use domain::change::{ChangeId, ChangeKind, Drift, Person};
+use domain::lifecycle::Event;
 use domain::plan::Plan;
 use domain::Role;
 use serde_json::json;
@@ -16,8 +17,9 @@ use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::service::plans::Planned;
 use crate::store::audit::{append, NewEvent};
+use crate::store::changes::{self, Audit};
 use crate::store::repo::EnvironmentRow;
-use crate::store::{applies, changes, now_text, repo as repo_store};
+use crate::store::{applies, now_text, repo as repo_store};
 use crate::Engine;
 
 /// The drift an environment row records.
@@ -125,6 +127,14 @@ impl Engine {
             self.queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
                 .await?;
         }
+        // The live state moved: the plans of the environment's open changes may be stale.
+        let moved = matches!(
+            &event,
+            Some((
+                "environment.drift_detected" | "environment.drift_changed",
+                _
+            ))
+        );
         if let Some((action, detail)) = event {
             append(
                 &mut tx,
@@ -141,8 +151,29 @@ impl Engine {
         }
         tx.commit().await?;
         self.wake_notifier();
+        if moved {
+            self.spawn_replans(env).await?;
+        }
         let row = self.environment_row(env).await?;
         Ok((drift_of(&row), Some(planned)))
+    }
+
+    /// Plans the open changes of `env` that have a plan again, in the background: a plan that
+    /// moved voids its approvals ([`Engine::record_plan`]).
+    async fn spawn_replans(&self, env: &str) -> ServiceResult<()> {
+        let open = {
+            let mut conn = self.store.pool().acquire().await?;
+            changes::open_of_kind(&mut conn, env, None).await?
+        };
+        for change in open.into_iter().filter(|c| c.plan_hash.is_some()) {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.refresh_plan(&Caller::System, change.id).await {
+                    tracing::warn!(change = %change.id, error = %e, "planning a change after drift failed");
+                }
+            });
+        }
+        Ok(())
     }
 
     async fn environment_row(&self, env: &str) -> ServiceResult<EnvironmentRow> {
@@ -182,7 +213,7 @@ impl Engine {
         caller: &Caller,
         meta: &RequestMeta,
         env: &str,
-    ) -> ServiceResult<i64> {
+    ) -> ServiceResult<ChangeId> {
         caller.require(Role::Operator)?;
         let row = self.environment_row(env).await?;
         let Some(applied) = row.last_applied_commit.clone() else {
@@ -215,62 +246,69 @@ impl Engine {
             Caller::System => ("system".to_owned(), String::new()),
         };
         let now = now_text();
-        let message = format!(
-            "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
-            plan.operations.len(),
-            &applied[..applied.len().min(10)]
-        );
+        let commit = domain::change::CommitInfo {
+            sha: applied.clone(),
+            author_name: name.clone(),
+            author_email: email.to_lowercase(),
+            committed_at: now.clone(),
+            message: format!(
+                "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
+                plan.operations.len(),
+                &applied[..applied.len().min(10)]
+            ),
+        };
+        // The one who asked for it is its author: someone else approves it.
+        let authors: Vec<Person> = (!email.is_empty())
+            .then(|| Person {
+                name,
+                email: email.to_lowercase(),
+            })
+            .into_iter()
+            .collect();
         let view = domain::change::PlanView::Planned {
             plan: plan.clone(),
             read_ms,
         };
-        let view_json =
-            serde_json::to_string(&view).map_err(|e| ServiceError::Internal(e.into()))?;
         let mut tx = self.store.begin_write().await?;
-        let earlier =
-            changes::open_of_kind(&mut tx, env, Some(ChangeKind::Reconcile.as_str())).await?;
-        let id = changes::insert(
+        let earlier = changes::open_of_kind(&mut tx, env, Some(ChangeKind::Reconcile)).await?;
+        let change = changes::create(
             &mut tx,
             changes::NewChange {
                 environment: env,
-                kind: ChangeKind::Reconcile.as_str(),
-                commit_sha: &applied,
+                kind: ChangeKind::Reconcile,
+                commit: &commit,
                 base_commit: Some(&applied),
-                author_name: &name,
-                author_email: &email,
-                committed_at: &now,
-                message: &message,
-                status: ChangeStatus::Pending.as_str(),
-                file_diff: "[]",
-                semantic_diff: "[]",
-                spec_errors: "[]",
-                guardrails: "[]",
+                files: &[],
+                semantic_diff: &[],
+                spec_errors: &[],
+                guardrails: &[],
+                authors: &authors,
+                policy_edits: &[],
+                plan: Some(&view),
             },
-            &now,
-        )
-        .await?;
-        changes::set_plan(&mut tx, id, &view_json, Some(&plan.hash), &now).await?;
-        for (old, _) in &earlier {
-            changes::supersede(&mut tx, *old, Some(id), &now).await?;
-        }
-        let target = id.to_string();
-        append(
-            &mut tx,
-            NewEvent {
+            "change.reconcile_created",
+            Audit {
                 actor: caller.actor(),
-                action: "change.reconcile_created",
-                environment: Some(env),
-                target: Some(&target),
+                meta,
                 detail: json!({
                     "commit": applied,
                     "plan_hash": plan.hash,
                     "operations": plan.operations.len(),
-                    "superseded": earlier.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+                    "superseded": earlier.iter().map(|c| c.id).collect::<Vec<_>>(),
                 }),
-                meta,
             },
+            &now,
         )
         .await?;
+        let id = change.id;
+        for old in &earlier {
+            let audit = Audit {
+                actor: caller.actor(),
+                meta,
+                detail: json!({ "by": id, "reason": "a newer reconcile" }),
+            };
+            changes::transition(&mut tx, old, Event::Supersede, Some(id), audit, &now).await?;
+        }
         tx.commit().await?;
         Ok(id)
     }

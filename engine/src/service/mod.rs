@@ -5,6 +5,7 @@ pub mod apply;
 pub mod audit;
 pub mod changes;
 pub mod drift;
+pub mod gates;
 pub mod identity;
 pub mod login;
 pub mod notify;

@@ -49,23 +49,26 @@ fn text_of(body: &str) -> String {
 
 impl Engine {
     /// A link to a change for a message, when the panel's public URL is known.
-    pub(crate) fn change_link(&self, id: i64) -> String {
+    pub(crate) fn change_link(&self, id: domain::change::ChangeId) -> String {
         match &self.settings.public_url {
             Some(u) => format!(" {}/changes/{id}", u.trim_end_matches('/')),
             None => String::new(),
         }
     }
 
-    /// Queues `event` for every configured receiver, in the caller's transaction.
+    /// Queues `event` for every configured receiver, in the caller's transaction. The generic
+    /// webhook's body says whether the change is a policy change.
     pub(crate) async fn queue_notification(
         &self,
         conn: &mut SqliteConnection,
         event: &str,
         environment: Option<&str>,
-        change_id: Option<i64>,
+        change: Option<&crate::store::changes::Change>,
         text: &str,
     ) -> Result<(), sqlx::Error> {
         let now = now_text();
+        let change_id = change.map(|c| c.id.0);
+        let policy_change = change.is_some_and(|c| !c.policy_edits.is_empty());
         let n = &self.settings.notify;
         let text = format!("tierdeck: {text}");
         let receivers = [
@@ -77,6 +80,7 @@ impl Engine {
                     "event": event,
                     "environment": environment,
                     "change": change_id,
+                    "policy_change": policy_change,
                     "text": text,
                     "at": now,
                 }),

@@ -2,23 +2,58 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use domain::change::{groups_setting_desired, ChangeStatus, PlanView};
+use domain::change::{groups_setting_desired, ChangeId, ChangeStatus, PlanView};
+use domain::lifecycle::Event;
 use domain::plan::{plan, Plan};
+use domain::policy::Applied;
 use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
+use serde_json::json;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
 use crate::aws::AwsError;
 use crate::error::{ServiceError, ServiceResult};
 use crate::repo::git::Mirror;
-use crate::store::{changes, repo as repo_store};
+use crate::store::changes::{self, Audit, Change};
+use crate::store::{now_text, repo as repo_store, reviews};
 use crate::Engine;
 
 impl From<AwsError> for ServiceError {
     fn from(e: AwsError) -> Self {
         tracing::warn!(error = ?e, "AWS call failed");
         ServiceError::Unavailable(e.to_string())
+    }
+}
+
+/// The spec an environment's last applied commit holds, as a change is judged against it.
+#[derive(Debug, Clone)]
+pub enum Base {
+    /// Never applied.
+    Never,
+    Spec {
+        commit: String,
+        spec: Box<EnvironmentSpec>,
+    },
+    /// Applied, but that spec cannot be read now.
+    Unreadable { commit: String },
+}
+
+impl Base {
+    pub fn spec(&self) -> Option<&EnvironmentSpec> {
+        match self {
+            Base::Spec { spec, .. } => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// What the policy is judged against.
+    pub fn applied(&self) -> Applied<'_> {
+        match self {
+            Base::Never => Applied::Never,
+            Base::Spec { commit, spec } => Applied::Spec { commit, spec },
+            Base::Unreadable { commit } => Applied::Unreadable { commit },
+        }
     }
 }
 
@@ -63,7 +98,7 @@ impl Engine {
         env: &str,
         commit: &str,
         applied: Option<String>,
-    ) -> ServiceResult<(EnvironmentSpec, Option<EnvironmentSpec>)> {
+    ) -> ServiceResult<(EnvironmentSpec, Base)> {
         let settings = self.settings.repo.clone().ok_or_else(|| {
             ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
         })?;
@@ -82,8 +117,14 @@ impl Engine {
             let spec = load(&commit)?
                 .map_err(|why| ServiceError::Conflict(format!("the spec at {commit} has {why}")))?;
             let base = match applied {
-                Some(a) => load(&a)?.ok(),
-                None => None,
+                Some(a) => match load(&a)? {
+                    Ok(spec) => Base::Spec {
+                        commit: a,
+                        spec: Box::new(spec),
+                    },
+                    Err(_) => Base::Unreadable { commit: a },
+                },
+                None => Base::Never,
             };
             Ok((spec, base))
         })
@@ -112,79 +153,139 @@ impl Engine {
             (head, env_row.last_applied_commit)
         };
         let (spec, base) = self.specs_at(env, &head, applied).await?;
-        let sets_desired = groups_setting_desired(&semantic_diff(base.as_ref(), &spec));
+        let sets_desired = groups_setting_desired(&semantic_diff(base.spec(), &spec));
         Ok((head, self.plan_spec(&spec, &sets_desired).await?))
     }
 
     /// Plans a change that can still be applied against live AWS now, and stores the plan with
-    /// the change; `None` for changes that cannot be applied.
-    pub async fn refresh_plan(&self, caller: &Caller, id: i64) -> ServiceResult<Option<PlanView>> {
+    /// the change (see [`Engine::record_plan`]); `None` for changes that cannot be applied.
+    pub async fn refresh_plan(
+        &self,
+        caller: &Caller,
+        id: ChangeId,
+    ) -> ServiceResult<Option<PlanView>> {
         caller.require(Role::Viewer)?;
-        let row = {
-            let mut conn = self.store.pool().acquire().await?;
-            changes::get(&mut conn, id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))?
-        };
-        let status: ChangeStatus = row
-            .status
-            .parse()
-            .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
-        if !matches!(
-            status,
-            ChangeStatus::Pending
-                | ChangeStatus::Approved
-                | ChangeStatus::Blocked
-                | ChangeStatus::Failed
-                | ChangeStatus::Interrupted
-        ) {
+        let change = self.change(id).await?;
+        // Those whose plan matters: they can be applied, or approved once a commit fixes them.
+        if !change.status.is_open() || change.status == ChangeStatus::Invalid {
             return Ok(None);
         }
-        let view = async {
+        let planned = async {
             let (spec, base) = self
-                .specs_at(&row.environment, &row.commit_sha, row.base_commit.clone())
+                .specs_at(
+                    &change.environment,
+                    &change.commit.sha,
+                    change.base_commit.clone(),
+                )
                 .await?;
-            let sets_desired = groups_setting_desired(&semantic_diff(base.as_ref(), &spec));
-            let planned = self.plan_spec(&spec, &sets_desired).await?;
-            Ok::<_, ServiceError>((planned, spec.environment))
+            let sets_desired = groups_setting_desired(&semantic_diff(base.spec(), &spec));
+            self.plan_spec(&spec, &sets_desired).await
         }
         .await;
-        let view = match view {
-            Ok((p, settings)) => {
-                let stored = self.store_plan(id, &p).await?;
-                // Nothing to wait for: an environment that needs no approvals applies at once.
-                let ready = status == ChangeStatus::Pending
-                    && settings.auto_apply
-                    && settings.approvals.required == 0
-                    && p.plan.errors.is_empty();
-                if ready {
+        let meta = RequestMeta::default();
+        let view = match planned {
+            Ok(p) => {
+                let (view, _) = self
+                    .record_plan(caller, &meta, &change, &p, "it was planned again")
+                    .await?;
+                let policy = self.judge(&change).await?.map(|j| j.policy);
+                // Nothing to wait for: an environment whose rules need no approvals applies at
+                // once, when its rules let it apply by itself.
+                let ready = policy.is_some_and(|p| p.auto_apply && p.required_approvals == 0);
+                let fresh = self.change(id).await?;
+                if ready
+                    && fresh.status == ChangeStatus::Pending
+                    && fresh.current_plan().is_some_and(|(_, errors)| !errors)
+                {
                     self.spawn_auto_apply(id);
                 }
-                return Ok(Some(stored));
+                view
             }
             Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
-            Err(e) => PlanView::Unavailable {
-                reason: e.to_string(),
-            },
+            Err(e) => {
+                let view = PlanView::Unavailable {
+                    reason: e.to_string(),
+                };
+                let mut conn = self.store.pool().acquire().await?;
+                changes::set_plan(&mut conn, id, &view, &now_text()).await?;
+                view
+            }
         };
-        self.store_view(id, &view, None).await?;
         Ok(Some(view))
     }
 
-    /// Stores a plan with its change.
-    pub(crate) async fn store_plan(&self, id: i64, p: &Planned) -> ServiceResult<PlanView> {
+    /// Stores a new plan with its change. A plan whose hash differs from the one reviewed voids
+    /// the approvals of the old one, and the change is pending again (audited, with `why`):
+    /// the one place a plan replaces another. Returns the view stored and how many approvals
+    /// were voided.
+    pub(crate) async fn record_plan(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        change: &Change,
+        p: &Planned,
+        why: &str,
+    ) -> ServiceResult<(PlanView, u64)> {
         let view = PlanView::Planned {
             plan: p.plan.clone(),
             read_ms: p.read_ms,
         };
-        self.store_view(id, &view, Some(&p.plan.hash)).await?;
-        Ok(view)
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        let Some(current) = changes::get(&mut tx, change.id).await? else {
+            return Err(ServiceError::NotFound(format!(
+                "there is no change {}",
+                change.id
+            )));
+        };
+        changes::set_plan(&mut tx, change.id, &view, &now).await?;
+        let moved = current
+            .plan_hash
+            .as_deref()
+            .is_some_and(|old| old != p.plan.hash);
+        let mut voided = 0;
+        if moved {
+            let old = current.plan_hash.as_deref().unwrap_or_default();
+            let reason = format!("{why}: plan {} is now {}", short(old), short(&p.plan.hash));
+            voided = reviews::void_approvals(&mut tx, change.id, &reason, &now).await?;
+            // A plan moving is a lifecycle event when there was something to void or the change
+            // leaves approved, failed or interrupted for pending.
+            let moves_status = domain::lifecycle::transition(current.status, Event::Replan)
+                .is_ok_and(|to| to != current.status);
+            if voided > 0 || moves_status {
+                changes::transition(
+                    &mut tx,
+                    &current,
+                    Event::Replan,
+                    None,
+                    Audit {
+                        actor: caller.actor(),
+                        meta,
+                        detail: json!({
+                            "voided": voided,
+                            "reason": reason,
+                            "old_plan_hash": old,
+                            "plan_hash": p.plan.hash,
+                        }),
+                    },
+                    &now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((view, voided))
     }
 
-    async fn store_view(&self, id: i64, view: &PlanView, hash: Option<&str>) -> ServiceResult<()> {
-        let json = serde_json::to_string(view).map_err(|e| ServiceError::Internal(e.into()))?;
+    /// A change by id (404 when there is none).
+    pub(crate) async fn change(&self, id: ChangeId) -> ServiceResult<Change> {
         let mut conn = self.store.pool().acquire().await?;
-        changes::set_plan(&mut conn, id, &json, hash, &crate::store::now_text()).await?;
-        Ok(())
+        changes::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
     }
+}
+
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(10)]
 }

@@ -1,38 +1,24 @@
 //! Reviews: approvals pinned to the plan they approved, rejections with a reason, comments;
 //! and what each caller may do with a change now.
 
-use chrono::Utc;
-use domain::approval::{self, Approvals, ChangeActions, Context, Review, Verdict};
-use domain::change::{ChangeStatus, PlanView};
-use domain::spec::EnvironmentSettings;
+use domain::approval::{self, Approvals, ChangeActions, Verdict};
+use domain::change::{ChangeId, ChangeStatus};
+use domain::lifecycle::Event;
+use domain::policy::Policy;
 use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
+use crate::service::gates::context;
 use crate::store::audit::{append, NewEvent};
-use crate::store::changes::{self, ChangeRow};
+use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
 use crate::store::reviews::{self, NewReview};
 use crate::Engine;
 
 /// The longest comment or reason kept.
 const MAX_COMMENT: usize = 2000;
-
-/// The hash of a change's stored plan and whether the plan has errors; `None` without a plan.
-pub(crate) fn stored_plan(row: &ChangeRow) -> Option<(String, bool)> {
-    let view: PlanView = serde_json::from_str(row.plan.as_deref()?).ok()?;
-    match view {
-        PlanView::Planned { plan, .. } => Some((plan.hash, !plan.errors.is_empty())),
-        PlanView::Unavailable { .. } => None,
-    }
-}
-
-fn status_of(row: &ChangeRow) -> ServiceResult<ChangeStatus> {
-    row.status
-        .parse()
-        .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!("change {}: {e}", row.id)))
-}
 
 fn comment_text(
     field: &'static str,
@@ -50,171 +36,42 @@ fn comment_text(
     }
 }
 
-/// A review to write, with the audit event that records it.
-struct Recorded<'a> {
-    verdict: Verdict,
-    plan_hash: Option<&'a str>,
-    comment: Option<&'a str>,
-    action: &'a str,
-    detail: serde_json::Value,
-}
-
-/// Writes a review of `row` by `p` and its audit event in the caller's transaction.
-async fn record(
-    tx: &mut sqlx::SqliteConnection,
-    caller: &Caller,
-    meta: &RequestMeta,
-    row: &ChangeRow,
-    r: Recorded<'_>,
-    now: &str,
-) -> ServiceResult<()> {
-    let Some(p) = caller.principal() else {
-        return Err(ServiceError::Denied("only people review changes".into()));
-    };
-    reviews::insert(
-        tx,
-        NewReview {
-            change_id: row.id,
-            user_id: p.user_id,
-            user_name: p.name.as_str(),
-            verdict: r.verdict.as_str(),
-            plan_hash: r.plan_hash,
-            comment: r.comment,
-        },
-        now,
-    )
-    .await?;
-    let target = row.id.to_string();
-    append(
-        tx,
-        NewEvent {
-            actor: caller.actor(),
-            action: r.action,
-            environment: Some(&row.environment),
-            target: Some(&target),
-            detail: r.detail,
-            meta,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// What the approval rules look at, for `p` and the change `row`.
-fn context<'a>(
-    p: &'a crate::auth::Principal,
-    row: &ChangeRow,
-    author_email: &'a str,
-    plan: Option<&'a (String, bool)>,
-    approvals: &'a Approvals,
-    settings: &'a EnvironmentSettings,
-) -> Context<'a> {
-    Context {
-        role: p.role,
-        user: p.name.as_str(),
-        email: p.email.as_deref(),
-        status: status_of(row).unwrap_or(ChangeStatus::Invalid),
-        author_email,
-        plan: plan.map(|(h, e)| (h.as_str(), *e)),
-        approvals,
-        windows: &settings.change_windows,
-        now: Utc::now(),
-    }
-}
-
 /// The change `id`, read inside the caller's (write) transaction.
-async fn row_in(tx: &mut sqlx::SqliteConnection, id: i64) -> ServiceResult<ChangeRow> {
+async fn change_in(tx: &mut sqlx::SqliteConnection, id: ChangeId) -> ServiceResult<Change> {
     changes::get(tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
 }
 
+/// "POLICY CHANGE: " before the text of a notification about a change that edits its rules.
+pub(crate) fn policy_label(change: &Change) -> &'static str {
+    if change.policy_edits.is_empty() {
+        ""
+    } else {
+        "POLICY CHANGE: "
+    }
+}
+
 impl Engine {
-    /// The environment settings of the spec a change applies; `None` when it cannot be read.
-    pub(crate) async fn change_settings(
-        &self,
-        row: &ChangeRow,
-    ) -> ServiceResult<Option<EnvironmentSettings>> {
-        match self.specs_at(&row.environment, &row.commit_sha, None).await {
-            Ok((spec, _)) => Ok(Some(spec.environment)),
-            Err(ServiceError::Internal(e)) => Err(ServiceError::Internal(e)),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// The reviews of a change and the approvals that count for `plan_hash` now.
-    pub(crate) async fn approvals_of(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        change_id: i64,
-        settings: &EnvironmentSettings,
-        plan_hash: Option<&str>,
-    ) -> ServiceResult<Approvals> {
-        let now = Utc::now();
-        let lifetime = chrono::Duration::from_std(self.settings.approval_lifetime)
-            .unwrap_or_else(|_| chrono::Duration::hours(24));
-        let mut counted = 0;
-        let mut out = Vec::new();
-        for r in reviews::of_change(conn, change_id).await? {
-            let mut review = Review {
-                id: r.id,
-                user: r.user_name,
-                verdict: r.verdict.parse().map_err(|e: String| {
-                    ServiceError::Internal(anyhow::anyhow!("review {}: {e}", r.id))
-                })?,
-                plan_hash: r.plan_hash,
-                comment: r.comment,
-                created_at: r.created_at,
-                voided_at: r.voided_at,
-                void_reason: r.void_reason,
-                not_counted: None,
-            };
-            if review.verdict == Verdict::Approve {
-                match approval::approval_counts(&review, plan_hash, now, lifetime) {
-                    Ok(()) => counted += 1,
-                    Err(why) => review.not_counted = Some(why),
-                }
-            }
-            out.push(review);
-        }
-        Ok(Approvals {
-            required: settings.approvals.required,
-            counted,
-            allow_self_approval: settings.approvals.allow_self_approval,
-            reviews: out,
-        })
-    }
-
-    /// Approvals, what the caller may do and the change windows, for the change page, from the
-    /// settings of the change's spec (`None` when it cannot be read).
+    /// Approvals, what the caller may do and the change windows in words, for the change page,
+    /// under the rules that judge the change (`None`: its spec cannot be read). The error
+    /// budget is not read for a page: the apply checks it.
     pub(crate) async fn review_view(
         &self,
         caller: &Caller,
         conn: &mut sqlx::SqliteConnection,
-        row: &ChangeRow,
-        settings: Option<&EnvironmentSettings>,
+        change: &Change,
+        policy: Option<&Policy>,
     ) -> ServiceResult<(Option<Approvals>, Option<ChangeActions>, String)> {
-        let Some(settings) = settings else {
+        let Some(policy) = policy else {
             return Ok((None, None, String::new()));
         };
-        let plan = stored_plan(row);
-        let hash = plan.as_ref().map(|(h, _)| h.as_str());
-        let approvals = self.approvals_of(conn, row.id, settings, hash).await?;
-        let actions = caller.principal().map(|p| {
-            approval::actions(&context(
-                p,
-                row,
-                &row.author_email,
-                plan.as_ref(),
-                &approvals,
-                settings,
-            ))
-        });
-        Ok((
-            Some(approvals),
-            actions,
-            approval::windows_text(&settings.change_windows),
-        ))
+        let hash = change.current_plan().map(|(h, _)| h);
+        let approvals = self.approvals_of(conn, change.id, policy, hash).await?;
+        let actions = caller
+            .principal()
+            .map(|_| approval::actions(&context(caller, change, &approvals, policy, None)));
+        Ok((Some(approvals), actions, policy.windows.text()))
     }
 
     /// Approves the change's current plan.
@@ -222,7 +79,7 @@ impl Engine {
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        id: i64,
+        id: ChangeId,
         comment: Option<&str>,
     ) -> ServiceResult<()> {
         caller.require(Role::Approver)?;
@@ -230,84 +87,89 @@ impl Engine {
             return Err(ServiceError::Denied("only people approve changes".into()));
         };
         let comment = comment_text("comment", comment, false)?;
-        let row = self.change_row(id).await?;
-        let settings = self.change_settings(&row).await?.ok_or_else(|| {
-            ServiceError::Conflict(format!(
-                "change {id} cannot be approved: its spec has errors"
-            ))
-        })?;
+        let change = self.change(id).await?;
+        let policy = self
+            .judge(&change)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "change {id} cannot be approved: its spec has errors"
+                ))
+            })?
+            .policy;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
         // Read again under the write lock: two approvals at once count once each, and the
         // approval pins the plan stored now.
-        let row = row_in(&mut tx, id).await?;
-        let plan = stored_plan(&row);
-        let hash = plan.as_ref().map(|(h, _)| h.as_str());
-        let approvals = self.approvals_of(&mut tx, id, &settings, hash).await?;
-        let cx = context(
-            p,
-            &row,
-            &row.author_email,
-            plan.as_ref(),
-            &approvals,
-            &settings,
-        );
-        if let Err(why) = approval::may_approve(&cx) {
-            return Err(if why.starts_with("You wrote") {
-                ServiceError::Denied(why)
-            } else {
-                ServiceError::Conflict(why)
-            });
-        }
+        let change = change_in(&mut tx, id).await?;
+        let hash = change.current_plan().map(|(h, _)| h.to_owned());
+        let approvals = self
+            .approvals_of(&mut tx, id, &policy, hash.as_deref())
+            .await?;
+        approval::may_approve(&context(caller, &change, &approvals, &policy, None))?;
         let counted = approvals.counted + 1;
-        let complete = counted >= usize::from(settings.approvals.required);
-        if complete {
-            changes::set_status(&mut tx, id, ChangeStatus::Approved.as_str(), &now).await?;
-        }
-        record(
+        let required = policy.required_approvals;
+        let complete = counted >= usize::from(required);
+        reviews::insert(
             &mut tx,
-            caller,
-            meta,
-            &row,
-            Recorded {
+            NewReview {
+                change_id: id,
+                user_id: p.user_id,
+                user_name: p.name.as_str(),
                 verdict: Verdict::Approve,
-                plan_hash: hash,
+                plan_hash: hash.as_deref(),
                 comment: comment.as_deref(),
-                action: "change.approved",
+            },
+            &now,
+        )
+        .await?;
+        changes::transition(
+            &mut tx,
+            &change,
+            Event::Approve { complete },
+            None,
+            Audit {
+                actor: caller.actor(),
+                meta,
                 detail: json!({
                     "plan_hash": hash,
                     "comment": comment,
                     "approvals": counted,
-                    "required": settings.approvals.required,
+                    "required": required,
+                    "policy_change": policy.is_policy_change(),
                 }),
             },
             &now,
         )
         .await?;
+        let label = policy_label(&change);
+        let subject = first_line(&change.commit.message);
         let text = if complete {
             format!(
-                "change #{id} ({}, {}) is approved ({counted} of {}); last approval by {}.{}",
-                row.environment,
-                first_line(&row.message),
-                settings.approvals.required,
+                "{label}change #{id} ({}, {subject}) is approved ({counted} of {required}); last approval by {}.{}",
+                change.environment,
                 p.name,
                 self.change_link(id)
             )
         } else {
             format!(
-                "{} approved change #{id} ({}, {}): {counted} of {} approvals.{}",
+                "{label}{} approved change #{id} ({}, {subject}): {counted} of {required} approvals.{}",
                 p.name,
-                row.environment,
-                first_line(&row.message),
-                settings.approvals.required,
+                change.environment,
                 self.change_link(id)
             )
         };
-        self.queue_notification(&mut tx, "approved", Some(&row.environment), Some(id), &text)
-            .await?;
+        self.queue_notification(
+            &mut tx,
+            "approved",
+            Some(&change.environment),
+            Some(&change),
+            &text,
+        )
+        .await?;
         tx.commit().await?;
         self.wake_notifier();
-        if complete && settings.auto_apply {
+        if complete && policy.auto_apply {
             self.spawn_auto_apply(id);
         }
         Ok(())
@@ -318,7 +180,7 @@ impl Engine {
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        id: i64,
+        id: ChangeId,
         reason: Option<&str>,
     ) -> ServiceResult<()> {
         caller.require(Role::Approver)?;
@@ -328,42 +190,50 @@ impl Engine {
         let reason = comment_text("reason", reason, true)?;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        let row = row_in(&mut tx, id).await?;
-        let status = status_of(&row)?;
-        if !matches!(
-            status,
-            ChangeStatus::Pending | ChangeStatus::Approved | ChangeStatus::Blocked
-        ) {
-            return Err(ServiceError::Conflict(format!(
-                "change {id} cannot be rejected: it is {status}"
-            )));
-        }
-        changes::set_status(&mut tx, id, ChangeStatus::Rejected.as_str(), &now).await?;
-        record(
+        let change = change_in(&mut tx, id).await?;
+        reviews::insert(
             &mut tx,
-            caller,
-            meta,
-            &row,
-            Recorded {
+            NewReview {
+                change_id: id,
+                user_id: p.user_id,
+                user_name: p.name.as_str(),
                 verdict: Verdict::Reject,
-                plan_hash: row.plan_hash.as_deref(),
+                plan_hash: change.plan_hash.as_deref(),
                 comment: reason.as_deref(),
-                action: "change.rejected",
+            },
+            &now,
+        )
+        .await?;
+        changes::transition(
+            &mut tx,
+            &change,
+            Event::Reject,
+            None,
+            Audit {
+                actor: caller.actor(),
+                meta,
                 detail: json!({ "reason": reason }),
             },
             &now,
         )
         .await?;
         let text = format!(
-            "{} rejected change #{id} ({}, {}): {}{}",
+            "{}{} rejected change #{id} ({}, {}): {}{}",
+            policy_label(&change),
             p.name,
-            row.environment,
-            first_line(&row.message),
+            change.environment,
+            first_line(&change.commit.message),
             reason.as_deref().unwrap_or_default(),
             self.change_link(id)
         );
-        self.queue_notification(&mut tx, "rejected", Some(&row.environment), Some(id), &text)
-            .await?;
+        self.queue_notification(
+            &mut tx,
+            "rejected",
+            Some(&change.environment),
+            Some(&change),
+            &text,
+        )
+        .await?;
         tx.commit().await?;
         self.wake_notifier();
         Ok(())
@@ -374,38 +244,45 @@ impl Engine {
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        id: i64,
+        id: ChangeId,
         text: Option<&str>,
     ) -> ServiceResult<()> {
         caller.require(Role::Viewer)?;
+        let Some(p) = caller.principal() else {
+            return Err(ServiceError::Denied("only people review changes".into()));
+        };
         let text = comment_text("comment", text, true)?;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
-        let row = row_in(&mut tx, id).await?;
-        record(
+        let change = change_in(&mut tx, id).await?;
+        reviews::insert(
             &mut tx,
-            caller,
-            meta,
-            &row,
-            Recorded {
+            NewReview {
+                change_id: id,
+                user_id: p.user_id,
+                user_name: p.name.as_str(),
                 verdict: Verdict::Comment,
                 plan_hash: None,
                 comment: text.as_deref(),
-                action: "change.commented",
-                detail: json!({ "comment": text }),
             },
             &now,
         )
         .await?;
+        let target = id.to_string();
+        append(
+            &mut tx,
+            NewEvent {
+                actor: caller.actor(),
+                action: "change.commented",
+                environment: Some(&change.environment),
+                target: Some(&target),
+                detail: json!({ "comment": text }),
+                meta,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(crate) async fn change_row(&self, id: i64) -> ServiceResult<ChangeRow> {
-        let mut conn = self.store.pool().acquire().await?;
-        changes::get(&mut conn, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
     }
 
     /// Changes the caller could approve now, newest first: "waiting for you".
@@ -420,19 +297,20 @@ impl Engine {
         if p.role < Role::Approver {
             return Ok(Vec::new());
         }
-        let rows = {
+        let ids = {
             let mut conn = self.store.pool().acquire().await?;
-            changes::list(&mut conn, None, Some(ChangeStatus::Pending.as_str()), 50).await?
+            changes::ids_in(&mut conn, ChangeStatus::Pending, 50).await?
         };
         let mut out = Vec::new();
-        for row in rows {
-            let settings = self.change_settings(&row).await?;
+        for id in ids {
+            let change = self.change(id).await?;
+            let policy = self.judge(&change).await?.map(|j| j.policy);
             let mut conn = self.store.pool().acquire().await?;
             let (_, actions, _) = self
-                .review_view(caller, &mut conn, &row, settings.as_ref())
+                .review_view(caller, &mut conn, &change, policy.as_ref())
                 .await?;
             if actions.is_some_and(|a| a.approve.allowed()) {
-                out.push(super::changes::summary(&row)?);
+                out.push(change.summary());
             }
         }
         Ok(out)

@@ -91,15 +91,15 @@ impl Engine {
         })
     }
 
-    /// The error-budget policy: `Some(reason)` when the availability budget of `spec` is spent.
-    /// Without Prometheus the gate stays open (and says so in the log).
-    pub(crate) async fn budget_refusal(&self, spec: &EnvironmentSpec) -> Option<String> {
-        let availability: Vec<Slo> = spec
-            .slos
-            .iter()
-            .filter(|s| s.name == "availability")
-            .cloned()
-            .collect();
+    /// The error-budget policy: `Some(reason)` when the budget of one of `slos` (the judging
+    /// rules' availability SLOs, read with `spec`'s monitoring) is spent. Without Prometheus
+    /// the gate stays open (and says so in the log).
+    pub(crate) async fn budget_refusal(
+        &self,
+        spec: &EnvironmentSpec,
+        slos: &[Slo],
+    ) -> Option<String> {
+        let availability: Vec<Slo> = slos.to_vec();
         if availability.is_empty() || self.prometheus.is_none() {
             return None;
         }

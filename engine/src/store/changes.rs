@@ -1,81 +1,380 @@
-//! The `changes` table.
+//! The `changes` table, and the one way a change is recorded and moved.
+//!
+//! A [`Change`] is decoded here: its status and kind as enums, its JSON columns as the domain's
+//! types. [`create`] records a change with its audit event; [`transition`] asks the lifecycle
+//! ([`domain::lifecycle::transition`]) whether an event may happen, then writes the new status
+//! and the event's audit record in the caller's transaction.
 
+use domain::change::{
+    ChangeId, ChangeKind, ChangeStatus, ChangeSummary, CommitInfo, FileDiff, Person, PlanView,
+};
+use domain::guardrails::Violation;
+use domain::lifecycle::{self, Event, Refusal};
+use domain::spec::{FieldEdit, SpecError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ChangeRow {
-    pub id: i64,
+use crate::auth::{Actor, RequestMeta};
+use crate::store::audit::{append, NewEvent};
+
+/// A recorded change, as the services use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub id: ChangeId,
     pub environment: String,
-    pub kind: String,
-    pub commit_sha: String,
+    pub kind: ChangeKind,
+    pub commit: CommitInfo,
+    /// The environment's last applied commit when the change was recorded.
     pub base_commit: Option<String>,
-    pub author_name: String,
-    pub author_email: String,
-    pub committed_at: String,
-    pub message: String,
-    pub status: String,
-    pub file_diff: String,
-    pub semantic_diff: String,
-    pub spec_errors: String,
-    pub guardrails: String,
-    pub superseded_by: Option<i64>,
-    pub plan: Option<String>,
+    pub status: ChangeStatus,
+    pub files: Vec<FileDiff>,
+    pub semantic_diff: Vec<FieldEdit>,
+    pub spec_errors: Vec<SpecError>,
+    pub guardrails: Vec<Violation>,
+    pub authors: Vec<Person>,
+    pub policy_edits: Vec<String>,
+    pub superseded_by: Option<ChangeId>,
+    pub plan: Option<PlanView>,
     pub plan_hash: Option<String>,
     pub planned_at: Option<String>,
     pub created_at: String,
 }
 
-const SELECT: &str =
-    "SELECT id, environment, kind, commit_sha, base_commit, author_name, author_email,
-    committed_at, message, status, file_diff, semantic_diff, spec_errors, guardrails, superseded_by, plan,
-    plan_hash, planned_at, created_at
+impl Change {
+    /// The hash of its latest plan and whether that plan has errors; `None` without one.
+    pub fn current_plan(&self) -> Option<(&str, bool)> {
+        match self.plan.as_ref()? {
+            PlanView::Planned { plan, .. } => Some((plan.hash.as_str(), !plan.errors.is_empty())),
+            PlanView::Unavailable { .. } => None,
+        }
+    }
+
+    pub fn summary(&self) -> ChangeSummary {
+        ChangeSummary {
+            id: self.id.0,
+            environment: self.environment.clone(),
+            kind: self.kind,
+            status: self.status,
+            commit: self.commit.clone(),
+            edits: self.semantic_diff.len(),
+            errors: self.spec_errors.len(),
+            policy_edits: self.policy_edits.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// The commit columns of a change.
+#[derive(sqlx::FromRow)]
+struct CommitColumns {
+    commit_sha: String,
+    author_name: String,
+    author_email: String,
+    committed_at: String,
+    message: String,
+}
+
+impl From<CommitColumns> for CommitInfo {
+    fn from(c: CommitColumns) -> Self {
+        CommitInfo {
+            sha: c.commit_sha,
+            author_name: c.author_name,
+            author_email: c.author_email,
+            committed_at: c.committed_at,
+            message: c.message,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    id: i64,
+    environment: String,
+    kind: String,
+    #[sqlx(flatten)]
+    commit: CommitColumns,
+    base_commit: Option<String>,
+    status: String,
+    file_diff: String,
+    semantic_diff: String,
+    spec_errors: String,
+    guardrails: String,
+    authors: String,
+    policy_edits: String,
+    superseded_by: Option<i64>,
+    plan: Option<String>,
+    plan_hash: Option<String>,
+    planned_at: Option<String>,
+    created_at: String,
+}
+
+/// A list's row: no diffs, no plan.
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    environment: String,
+    kind: String,
+    #[sqlx(flatten)]
+    commit: CommitColumns,
+    status: String,
+    semantic_diff: String,
+    spec_errors: String,
+    policy_edits: String,
+    created_at: String,
+}
+
+const SELECT: &str = "SELECT id, environment, kind, commit_sha, base_commit, author_name,
+    author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
+    guardrails, authors, policy_edits, superseded_by, plan, plan_hash, planned_at, created_at
     FROM changes";
+
+const SELECT_SUMMARY: &str = "SELECT id, environment, kind, commit_sha, author_name,
+    author_email, committed_at, message, status, semantic_diff, spec_errors, policy_edits,
+    created_at
+    FROM changes";
+
+fn decode_error(id: i64, what: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("change {id}: {what}").into())
+}
+
+fn json<T: DeserializeOwned>(id: i64, column: &str, text: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text)
+        .map_err(|e| decode_error(id, format!("stored {column} is not valid JSON: {e}")))
+}
+
+fn text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}
+
+fn status(id: i64, s: &str) -> Result<ChangeStatus, sqlx::Error> {
+    s.parse().map_err(|e: String| decode_error(id, e))
+}
+
+fn kind(id: i64, s: &str) -> Result<ChangeKind, sqlx::Error> {
+    s.parse().map_err(|e: String| decode_error(id, e))
+}
+
+impl TryFrom<ChangeRow> for Change {
+    type Error = sqlx::Error;
+
+    fn try_from(r: ChangeRow) -> Result<Self, Self::Error> {
+        let id = r.id;
+        let mut authors: Vec<Person> = json(id, "authors", &r.authors)?;
+        let commit = CommitInfo::from(r.commit);
+        if authors.is_empty() && !commit.author_email.is_empty() {
+            // Recorded before authors were kept: the commit's author.
+            authors.push(Person {
+                name: commit.author_name.clone(),
+                email: commit.author_email.clone(),
+            });
+        }
+        Ok(Change {
+            id: ChangeId(id),
+            environment: r.environment,
+            kind: kind(id, &r.kind)?,
+            status: status(id, &r.status)?,
+            commit,
+            base_commit: r.base_commit,
+            files: json(id, "file_diff", &r.file_diff)?,
+            semantic_diff: json(id, "semantic_diff", &r.semantic_diff)?,
+            spec_errors: json(id, "spec_errors", &r.spec_errors)?,
+            guardrails: json(id, "guardrails", &r.guardrails)?,
+            authors,
+            policy_edits: json(id, "policy_edits", &r.policy_edits)?,
+            superseded_by: r.superseded_by.map(ChangeId),
+            plan: r.plan.as_deref().map(|p| json(id, "plan", p)).transpose()?,
+            plan_hash: r.plan_hash,
+            planned_at: r.planned_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl TryFrom<SummaryRow> for ChangeSummary {
+    type Error = sqlx::Error;
+
+    fn try_from(r: SummaryRow) -> Result<Self, Self::Error> {
+        let id = r.id;
+        let edits: Vec<serde::de::IgnoredAny> = json(id, "semantic_diff", &r.semantic_diff)?;
+        let errors: Vec<serde::de::IgnoredAny> = json(id, "spec_errors", &r.spec_errors)?;
+        Ok(ChangeSummary {
+            id,
+            environment: r.environment,
+            kind: kind(id, &r.kind)?,
+            status: status(id, &r.status)?,
+            commit: r.commit.into(),
+            edits: edits.len(),
+            errors: errors.len(),
+            policy_edits: json(id, "policy_edits", &r.policy_edits)?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// The `status IN (…)` list of open statuses.
+fn open_statuses() -> String {
+    ChangeStatus::open()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Who does something to a change, for its audit event.
+pub struct Audit<'a> {
+    pub actor: Actor,
+    pub meta: &'a RequestMeta,
+    /// What the event adds to the record (an object; the store adds the statuses).
+    pub detail: serde_json::Value,
+}
 
 /// A change to record.
 pub struct NewChange<'a> {
     pub environment: &'a str,
-    pub kind: &'a str,
-    pub commit_sha: &'a str,
+    pub kind: ChangeKind,
+    pub commit: &'a CommitInfo,
     pub base_commit: Option<&'a str>,
-    pub author_name: &'a str,
-    pub author_email: &'a str,
-    pub committed_at: &'a str,
-    pub message: &'a str,
-    pub status: &'a str,
-    pub file_diff: &'a str,
-    pub semantic_diff: &'a str,
-    pub spec_errors: &'a str,
-    pub guardrails: &'a str,
+    pub files: &'a [FileDiff],
+    pub semantic_diff: &'a [FieldEdit],
+    pub spec_errors: &'a [SpecError],
+    pub guardrails: &'a [Violation],
+    pub authors: &'a [Person],
+    pub policy_edits: &'a [String],
+    /// A plan made with it (a reconcile's).
+    pub plan: Option<&'a PlanView>,
 }
 
-pub async fn insert(
+fn with_statuses(
+    mut detail: serde_json::Value,
+    from: Option<ChangeStatus>,
+    to: ChangeStatus,
+) -> serde_json::Value {
+    if let Some(map) = detail.as_object_mut() {
+        if let Some(from) = from {
+            map.insert("from".into(), from.as_str().into());
+        }
+        map.insert("status".into(), to.as_str().into());
+    }
+    detail
+}
+
+/// Records a change, in the status the lifecycle gives it, with its audit event `action`.
+pub async fn create(
     conn: &mut SqliteConnection,
     c: NewChange<'_>,
+    action: &str,
+    audit: Audit<'_>,
     now: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Change, sqlx::Error> {
+    let status = lifecycle::initial(!c.spec_errors.is_empty(), !c.guardrails.is_empty());
+    let (plan, plan_hash) = match c.plan {
+        Some(view @ PlanView::Planned { plan, .. }) => (Some(text(view)), Some(plan.hash.clone())),
+        Some(view) => (Some(text(view)), None),
+        None => (None, None),
+    };
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO changes (environment, kind, commit_sha, base_commit, author_name,
             author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
-            guardrails, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            guardrails, authors, policy_edits, plan, plan_hash, planned_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(c.environment)
-    .bind(c.kind)
-    .bind(c.commit_sha)
+    .bind(c.kind.as_str())
+    .bind(&c.commit.sha)
     .bind(c.base_commit)
-    .bind(c.author_name)
-    .bind(c.author_email)
-    .bind(c.committed_at)
-    .bind(c.message)
-    .bind(c.status)
-    .bind(c.file_diff)
-    .bind(c.semantic_diff)
-    .bind(c.spec_errors)
-    .bind(c.guardrails)
+    .bind(&c.commit.author_name)
+    .bind(&c.commit.author_email)
+    .bind(&c.commit.committed_at)
+    .bind(&c.commit.message)
+    .bind(status.as_str())
+    .bind(text(&c.files))
+    .bind(text(&c.semantic_diff))
+    .bind(text(&c.spec_errors))
+    .bind(text(&c.guardrails))
+    .bind(text(&c.authors))
+    .bind(text(&c.policy_edits))
+    .bind(plan)
+    .bind(plan_hash)
+    .bind(c.plan.map(|_| now))
     .bind(now)
     .bind(now)
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    let target = id.to_string();
+    append(
+        conn,
+        NewEvent {
+            actor: audit.actor,
+            action,
+            environment: Some(c.environment),
+            target: Some(&target),
+            detail: with_statuses(audit.detail, None, status),
+            meta: audit.meta,
+        },
+    )
+    .await?;
+    get(conn, ChangeId(id))
+        .await?
+        .ok_or_else(|| decode_error(id, "not found after insert"))
+}
+
+/// Why a change could not be moved.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// The lifecycle does not allow the event in the change's status.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Moves `change` by `event`: the lifecycle decides the new status, which is written with the
+/// event's audit record in the caller's transaction. `superseded_by` names the newer change of
+/// a [`Event::Supersede`]. A change whose stored status is no longer `change.status` (another
+/// request moved it) is refused as a conflict. Returns the new status.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    change: &Change,
+    event: Event,
+    superseded_by: Option<ChangeId>,
+    audit: Audit<'_>,
+    now: &str,
+) -> Result<ChangeStatus, TransitionError> {
+    let to = lifecycle::transition(change.status, event)?;
+    let moved = sqlx::query(
+        "UPDATE changes SET status = ?, superseded_by = COALESCE(?, superseded_by), updated_at = ?
+         WHERE id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(superseded_by.map(|c| c.0))
+    .bind(now)
+    .bind(change.id.0)
+    .bind(change.status.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        let now_status = get(conn, change.id).await?.map(|c| c.status);
+        return Err(Refusal::conflict(match now_status {
+            Some(s) => format!("Change {} moved on meanwhile: it is {s} now.", change.id),
+            None => format!("There is no change {}.", change.id),
+        })
+        .into());
+    }
+    let target = change.id.to_string();
+    append(
+        conn,
+        NewEvent {
+            actor: audit.actor,
+            action: event.action(),
+            environment: Some(&change.environment),
+            target: Some(&target),
+            detail: with_statuses(audit.detail, Some(change.status), to),
+            meta: audit.meta,
+        },
+    )
+    .await?;
+    Ok(to)
 }
 
 pub async fn exists(
@@ -100,119 +399,106 @@ pub async fn any_for(conn: &mut SqliteConnection, environment: &str) -> Result<b
         .await
 }
 
-/// Open changes (invalid, blocked, pending, approved) of an environment.
-pub async fn open_for(
-    conn: &mut SqliteConnection,
-    environment: &str,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    open_of_kind(conn, environment, None).await
-}
-
-/// Open changes of an environment, of one kind or all.
+/// Open changes of an environment (see [`ChangeStatus::is_open`]), of one kind or all, oldest
+/// first.
 pub async fn open_of_kind(
     conn: &mut SqliteConnection,
     environment: &str,
-    kind: Option<&str>,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, commit_sha FROM changes WHERE environment = ? AND kind = COALESCE(?, kind)
-            AND status IN ('invalid', 'blocked', 'pending', 'approved') ORDER BY id",
-    )
+    kind: Option<ChangeKind>,
+) -> Result<Vec<Change>, sqlx::Error> {
+    let rows: Vec<ChangeRow> = sqlx::query_as(&format!(
+        "{SELECT} WHERE environment = ? AND kind = COALESCE(?, kind)
+            AND status IN ({}) ORDER BY id",
+        open_statuses()
+    ))
     .bind(environment)
-    .bind(kind)
+    .bind(kind.map(ChangeKind::as_str))
     .fetch_all(conn)
-    .await
-}
-
-pub async fn set_status(
-    conn: &mut SqliteConnection,
-    id: i64,
-    status: &str,
-    now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE changes SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(status)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn supersede(
-    conn: &mut SqliteConnection,
-    id: i64,
-    by: Option<i64>,
-    now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE changes SET status = 'superseded', superseded_by = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(by)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
     .await?;
-    Ok(())
+    rows.into_iter().map(Change::try_from).collect()
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<ChangeRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE id = ?"))
-        .bind(id)
+pub async fn get(conn: &mut SqliteConnection, id: ChangeId) -> Result<Option<Change>, sqlx::Error> {
+    let row: Option<ChangeRow> = sqlx::query_as(&format!("{SELECT} WHERE id = ?"))
+        .bind(id.0)
         .fetch_optional(conn)
-        .await
+        .await?;
+    row.map(Change::try_from).transpose()
 }
 
 pub async fn list(
     conn: &mut SqliteConnection,
     environment: Option<&str>,
-    status: Option<&str>,
+    status: Option<ChangeStatus>,
     limit: u32,
-) -> Result<Vec<ChangeRow>, sqlx::Error> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+) -> Result<Vec<ChangeSummary>, sqlx::Error> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT_SUMMARY);
     q.push(" WHERE 1 = 1");
     if let Some(e) = environment {
         q.push(" AND environment = ").push_bind(e.to_owned());
     }
     if let Some(s) = status {
-        q.push(" AND status = ").push_bind(s.to_owned());
+        q.push(" AND status = ").push_bind(s.as_str());
     }
     q.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    q.build_query_as().fetch_all(conn).await
+    let rows: Vec<SummaryRow> = q.build_query_as().fetch_all(conn).await?;
+    rows.into_iter().map(ChangeSummary::try_from).collect()
+}
+
+/// Ids of changes in `status`, newest first.
+pub async fn ids_in(
+    conn: &mut SqliteConnection,
+    status: ChangeStatus,
+    limit: u32,
+) -> Result<Vec<ChangeId>, sqlx::Error> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM changes WHERE status = ? ORDER BY id DESC LIMIT ?")
+            .bind(status.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await?;
+    Ok(ids.into_iter().map(ChangeId).collect())
 }
 
 /// Per environment: open changes, and the newest change's id.
 pub async fn per_environment(
     conn: &mut SqliteConnection,
 ) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT e.name,
             (SELECT COUNT(*) FROM changes c WHERE c.environment = e.name
-                AND c.status IN ('invalid', 'blocked', 'pending', 'approved')),
+                AND c.status IN ({})),
             (SELECT MAX(id) FROM changes c WHERE c.environment = e.name)
          FROM environments e ORDER BY e.name",
-    )
+        open_statuses()
+    ))
     .fetch_all(conn)
     .await
 }
 
-/// Stores the latest plan of a change.
+/// Stores the latest plan of a change. A plan that could not be made keeps the hash of the
+/// last one that was: approvals are pinned to plans, not to AWS being reachable.
 pub async fn set_plan(
     conn: &mut SqliteConnection,
-    id: i64,
-    plan_json: &str,
-    hash: Option<&str>,
+    id: ChangeId,
+    view: &PlanView,
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    let hash = match view {
+        PlanView::Planned { plan, .. } => Some(plan.hash.as_str()),
+        PlanView::Unavailable { .. } => None,
+    };
     sqlx::query(
-        "UPDATE changes SET plan = ?, plan_hash = ?, planned_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE changes SET plan = ?, plan_hash = COALESCE(?, plan_hash), planned_at = ?,
+            updated_at = ?
+         WHERE id = ?",
     )
-    .bind(plan_json)
+    .bind(text(view))
     .bind(hash)
     .bind(now)
     .bind(now)
-    .bind(id)
+    .bind(id.0)
     .execute(conn)
     .await?;
     Ok(())

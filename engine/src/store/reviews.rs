@@ -1,5 +1,7 @@
 //! The `reviews` table: approvals, rejections and comments.
 
+use domain::approval::Verdict;
+use domain::change::ChangeId;
 use sqlx::SqliteConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,10 +18,10 @@ pub struct ReviewRow {
 }
 
 pub struct NewReview<'a> {
-    pub change_id: i64,
+    pub change_id: ChangeId,
     pub user_id: i64,
     pub user_name: &'a str,
-    pub verdict: &'a str,
+    pub verdict: Verdict,
     pub plan_hash: Option<&'a str>,
     pub comment: Option<&'a str>,
 }
@@ -34,10 +36,10 @@ pub async fn insert(
             created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
-    .bind(r.change_id)
+    .bind(r.change_id.0)
     .bind(r.user_id)
     .bind(r.user_name)
-    .bind(r.verdict)
+    .bind(r.verdict.as_str())
     .bind(r.plan_hash)
     .bind(r.comment)
     .bind(now)
@@ -47,14 +49,14 @@ pub async fn insert(
 
 pub async fn of_change(
     conn: &mut SqliteConnection,
-    change_id: i64,
+    change_id: ChangeId,
 ) -> Result<Vec<ReviewRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, user_name, verdict, plan_hash, comment, created_at, voided_at,
             void_reason
          FROM reviews WHERE change_id = ? ORDER BY id",
     )
-    .bind(change_id)
+    .bind(change_id.0)
     .fetch_all(conn)
     .await
 }
@@ -62,7 +64,7 @@ pub async fn of_change(
 /// Voids the change's live approvals; returns how many.
 pub async fn void_approvals(
     conn: &mut SqliteConnection,
-    change_id: i64,
+    change_id: ChangeId,
     reason: &str,
     now: &str,
 ) -> Result<u64, sqlx::Error> {
@@ -72,7 +74,7 @@ pub async fn void_approvals(
     )
     .bind(now)
     .bind(reason)
-    .bind(change_id)
+    .bind(change_id.0)
     .execute(conn)
     .await?
     .rows_affected())

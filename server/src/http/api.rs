@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use domain::audit::{AuditEntry, AuditQuery};
-use domain::change::{ChangeDetail, ChangeSummary, EnvironmentDetail, EnvironmentSummary};
+use domain::change::{
+    ChangeDetail, ChangeId, ChangeSummary, EnvironmentDetail, EnvironmentSummary,
+};
 use domain::Role;
 use engine::auth::Actor;
 use engine::RequestAuth;
@@ -186,8 +188,8 @@ async fn changes(
 }
 
 /// A change id from the path; anything but a number names no change.
-fn change_id(id: &str) -> Result<i64, ApiError> {
-    id.parse().map_err(|_| {
+fn change_id(id: &str) -> Result<ChangeId, ApiError> {
+    id.parse().map(ChangeId).map_err(|_| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -260,16 +262,11 @@ async fn apply(
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let id = change_id(&id)?;
     let req: ApplyRequest = json_body(&body)?;
-    let emergency = match (req.emergency, req.reason.as_deref().map(str::trim)) {
-        (false, _) => None,
-        (true, Some(r)) if !r.is_empty() => Some(r.to_owned()),
-        (true, _) => {
-            return Err(ServiceError::invalid("reason", "an emergency apply needs a reason").into())
-        }
-    };
+    let emergency = domain::approval::emergency_request(req.emergency, req.reason.as_deref())
+        .map_err(ServiceError::from)?;
     let caller = Caller::User(p);
     st.engine
-        .apply_change(&caller, &auth.meta, id, emergency.as_deref())
+        .apply_change(&caller, &auth.meta, id, emergency)
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -1,0 +1,260 @@
+//! The change lifecycle as one state machine: every status a change can have, every event that
+//! moves it, and why an event is refused in a status. The store performs a transition with its
+//! audit event; the gates in [`crate::approval`] ask this table whether a status allows what
+//! they check.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::ChangeStatus;
+
+/// What kind of "no" a refusal is: it decides the HTTP status at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Not for this person: a role too low, an author approving their own change (403).
+    Forbidden,
+    /// Not in this state: the change, its plan or its environment does not allow it now (409).
+    Conflict,
+    /// The request itself is incomplete: an emergency without a reason (422). `field` names
+    /// the parameter.
+    Invalid { field: &'static str },
+}
+
+/// A refusal with the sentence the page and the API show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Forbidden,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Conflict,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Invalid { field },
+            message: message.into(),
+        }
+    }
+}
+
+/// Something that happens to a recorded change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// An approval of the current plan; `complete`: with it the approvals that count reach the
+    /// number required.
+    Approve {
+        complete: bool,
+    },
+    Reject,
+    /// A new plan whose hash differs from the one reviewed: approvals of the old one are void.
+    Replan,
+    /// A newer commit of the environment replaces it, or the folder is back to its applied state.
+    Supersede,
+    StartApply,
+    /// Every step of the apply is done.
+    Applied,
+    /// A step of the apply failed.
+    Fail,
+    /// The process stopped during the apply.
+    Interrupt,
+}
+
+impl Event {
+    pub const ALL: [Event; 9] = [
+        Event::Approve { complete: false },
+        Event::Approve { complete: true },
+        Event::Reject,
+        Event::Replan,
+        Event::Supersede,
+        Event::StartApply,
+        Event::Applied,
+        Event::Fail,
+        Event::Interrupt,
+    ];
+
+    /// The audit action that records it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Event::Approve { .. } => "change.approved",
+            Event::Reject => "change.rejected",
+            Event::Replan => "change.approvals_voided",
+            Event::Supersede => "change.superseded",
+            Event::StartApply => "change.apply_started",
+            Event::Applied => "change.applied",
+            Event::Fail => "change.apply_failed",
+            Event::Interrupt => "change.interrupted",
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Event::Approve { .. } => "approve",
+            Event::Reject => "reject",
+            Event::Replan => "plan again",
+            Event::Supersede => "supersede",
+            Event::StartApply => "apply",
+            Event::Applied => "finish",
+            Event::Fail => "fail",
+            Event::Interrupt => "interrupt",
+        })
+    }
+}
+
+/// The status a change is recorded with.
+pub fn initial(has_spec_errors: bool, breaks_guardrails: bool) -> ChangeStatus {
+    if has_spec_errors {
+        ChangeStatus::Invalid
+    } else if breaks_guardrails {
+        ChangeStatus::Blocked
+    } else {
+        ChangeStatus::Pending
+    }
+}
+
+/// Why a change in `status` is not open to review or apply, as a clause (`its spec has
+/// errors`).
+fn why_closed(status: ChangeStatus) -> String {
+    match status {
+        ChangeStatus::Invalid => "its spec has errors; a new commit must fix them".into(),
+        ChangeStatus::Blocked => {
+            "it is blocked by guardrails; a new commit must keep their limits".into()
+        }
+        ChangeStatus::Applying => "it is being applied now".into(),
+        other => format!("it is {other}"),
+    }
+}
+
+/// The status `event` moves a change in `status` to, or why it cannot happen now.
+pub fn transition(status: ChangeStatus, event: Event) -> Result<ChangeStatus, Refusal> {
+    use ChangeStatus as S;
+    let refused = |verb: &str| {
+        Err(Refusal::conflict(format!(
+            "It cannot be {verb}: {}.",
+            why_closed(status)
+        )))
+    };
+    match (event, status) {
+        (Event::Approve { complete }, S::Pending | S::Approved) => {
+            Ok(if complete { S::Approved } else { S::Pending })
+        }
+        // What is left of a failed or interrupted apply is reviewed like a new plan.
+        (Event::Approve { complete: true }, S::Failed | S::Interrupted) => Ok(S::Approved),
+        (Event::Approve { complete: false }, S::Failed | S::Interrupted) => Ok(status),
+        (Event::Approve { .. }, _) => refused("approved"),
+
+        (Event::Reject, S::Pending | S::Approved | S::Blocked | S::Failed | S::Interrupted) => {
+            Ok(S::Rejected)
+        }
+        (Event::Reject, _) => refused("rejected"),
+
+        (Event::Replan, S::Pending | S::Approved | S::Failed | S::Interrupted) => Ok(S::Pending),
+        (Event::Replan, S::Blocked) => Ok(S::Blocked),
+        (Event::Replan, _) => refused("planned again"),
+
+        (Event::Supersede, s) if s.is_open() => Ok(S::Superseded),
+        (Event::Supersede, _) => refused("superseded"),
+
+        (Event::StartApply, S::Pending | S::Approved | S::Failed | S::Interrupted) => {
+            Ok(S::Applying)
+        }
+        (Event::StartApply, _) => refused("applied"),
+
+        (Event::Applied, S::Applying) => Ok(S::Applied),
+        (Event::Fail, S::Applying) => Ok(S::Failed),
+        (Event::Interrupt, S::Applying) => Ok(S::Interrupted),
+        (Event::Applied | Event::Fail | Event::Interrupt, _) => Err(Refusal::conflict(format!(
+            "It cannot {event}: it is {status}, not being applied."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ChangeStatus as S;
+
+    /// Every (status, event) pair and what the machine answers: the status it moves to, or the
+    /// kind of refusal.
+    #[test]
+    fn every_status_and_event_is_decided() {
+        use Event as E;
+        let ok = Ok::<S, RefusalKind>;
+        let no = Err::<S, RefusalKind>(RefusalKind::Conflict);
+        let approve = E::Approve { complete: false };
+        let complete = E::Approve { complete: true };
+        #[rustfmt::skip]
+        let table: [(S, [Result<S, RefusalKind>; 9]); 10] = [
+            //                approve        complete         reject           replan           supersede          start            applied          fail            interrupt
+            (S::Invalid,     [no,            no,              no,              no,              ok(S::Superseded), no,              no,              no,              no]),
+            (S::Blocked,     [no,            no,              ok(S::Rejected), ok(S::Blocked),  ok(S::Superseded), no,              no,              no,              no]),
+            (S::Pending,     [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
+            (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
+            (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no]),
+            (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no]),
+            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted)]),
+            (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no]),
+            (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
+            (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no]),
+        ];
+        assert_eq!(E::ALL[0], approve);
+        assert_eq!(E::ALL[1], complete);
+        // Every status is in the table once.
+        assert_eq!(table.map(|(s, _)| s), S::ALL);
+        for (status, row) in table {
+            for (event, expected) in E::ALL.into_iter().zip(row) {
+                let got = transition(status, event).map_err(|r| {
+                    assert!(
+                        r.message.ends_with('.') && r.message.starts_with("It cannot"),
+                        "{status} + {event}: {}",
+                        r.message
+                    );
+                    r.kind
+                });
+                assert_eq!(got, expected, "{status} + {event}");
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_why_in_words() {
+        assert_eq!(
+            transition(S::Blocked, Event::StartApply).unwrap_err().message,
+            "It cannot be applied: it is blocked by guardrails; a new commit must keep their limits."
+        );
+        assert_eq!(
+            transition(S::Rejected, Event::Approve { complete: true })
+                .unwrap_err()
+                .message,
+            "It cannot be approved: it is rejected."
+        );
+        assert_eq!(
+            transition(S::Applied, Event::Fail).unwrap_err().message,
+            "It cannot fail: it is applied, not being applied."
+        );
+    }
+
+    #[test]
+    fn a_change_starts_invalid_blocked_or_pending() {
+        assert_eq!(initial(true, true), S::Invalid);
+        assert_eq!(initial(false, true), S::Blocked);
+        assert_eq!(initial(false, false), S::Pending);
+    }
+}

@@ -1,0 +1,452 @@
+//! Where the rules that judge a change come from.
+//!
+//! A change never sets the rules it is judged by. Required approvals and self-approval,
+//! auto-apply, change windows, guardrail limits and the SLO the error-budget gate reads are
+//! taken from the environment's last applied spec, and never weaker than the panel's own
+//! [`Floor`] (`[policy]` in tierdeck.toml). A change that edits any of them is a *policy
+//! change*: judged by the stricter of the old and the new rules, never applied by itself, and
+//! approved by at least one person. An environment never applied is judged by the floor and
+//! its own rules, and is not applied by itself the first time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{ChangeWindow, EnvironmentSpec, Guardrails, Slo};
+
+/// The name of the SLO the error-budget gate reads.
+pub const BUDGET_SLO: &str = "availability";
+
+/// The panel's floor: no environment's rules are weaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Floor {
+    /// Every change needs at least this many approvals (0–5).
+    pub min_approvals: u8,
+    /// Whether any environment may apply changes by itself once approved.
+    pub allow_auto_apply: bool,
+}
+
+impl Default for Floor {
+    fn default() -> Self {
+        Self {
+            min_approvals: 1,
+            allow_auto_apply: true,
+        }
+    }
+}
+
+/// What the rules are judged against.
+#[derive(Debug, Clone, Copy)]
+pub enum Applied<'a> {
+    /// The environment was never applied.
+    Never,
+    /// The spec of its last applied commit.
+    Spec {
+        commit: &'a str,
+        spec: &'a EnvironmentSpec,
+    },
+    /// It was applied, but that spec cannot be read now (a parser that became stricter): the
+    /// change is treated as a policy change judged by its own rules and the floor.
+    Unreadable { commit: &'a str },
+}
+
+/// Where the rules came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Basis {
+    /// The last applied commit's rules.
+    Applied { commit: String },
+    /// Never applied: the change's own rules and the panel's floor.
+    FirstApply,
+    /// The last applied spec cannot be read: the change's own rules and the floor.
+    AppliedUnreadable { commit: String },
+}
+
+/// Change windows as rules: an apply needs a time that every set contains (a set being one
+/// spec's `change_windows`; an empty list of sets: any time).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windows(pub Vec<Vec<ChangeWindow>>);
+
+impl Windows {
+    fn of(sets: impl IntoIterator<Item = Vec<ChangeWindow>>) -> Self {
+        let mut out: Vec<Vec<ChangeWindow>> = Vec::new();
+        for set in sets {
+            if !set.is_empty() && !out.contains(&set) {
+                out.push(set);
+            }
+        }
+        Windows(out)
+    }
+
+    pub fn is_any_time(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `now` is inside every set.
+    pub fn contain(&self, now: DateTime<Utc>) -> bool {
+        self.0
+            .iter()
+            .all(|set| crate::approval::in_change_window(set, now))
+    }
+
+    /// In words: `mon, tue 10:00–17:00 Asia/Seoul`, sets joined by ` and within `.
+    pub fn text(&self) -> String {
+        self.0
+            .iter()
+            .map(|set| crate::approval::windows_text(set))
+            .collect::<Vec<_>>()
+            .join(" and within ")
+    }
+}
+
+/// The rules that judge one change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub basis: Basis,
+    /// The rules the change edits (empty: not a policy change).
+    pub edits: Vec<String>,
+    pub required_approvals: u8,
+    pub allow_self_approval: bool,
+    /// Whether it applies itself once approved.
+    pub auto_apply: bool,
+    pub windows: Windows,
+    pub guardrails: Guardrails,
+    /// The SLOs whose spent budget allows only emergency applies (each one's own).
+    pub budget_slos: Vec<Slo>,
+    /// Where each rule comes from, in sentences for the page.
+    pub notes: Vec<String>,
+}
+
+impl Policy {
+    pub fn is_policy_change(&self) -> bool {
+        !self.edits.is_empty()
+    }
+
+    pub fn is_first_apply(&self) -> bool {
+        self.basis == Basis::FirstApply
+    }
+}
+
+/// An SLO without where it was written: two specs that say the same SLO in different lines
+/// agree.
+fn same_slo(a: &Slo, b: &Slo) -> bool {
+    a.name == b.name
+        && a.objective == b.objective
+        && a.window_days == b.window_days
+        && a.indicator == b.indicator
+}
+
+fn budget_slos(spec: &EnvironmentSpec) -> Vec<&Slo> {
+    spec.slos.iter().filter(|s| s.name == BUDGET_SLO).collect()
+}
+
+/// The rules `proposed` edits compared with `applied`, by their spec keys.
+pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<String> {
+    let (a, p) = (&applied.environment, &proposed.environment);
+    let (ga, gp) = (&a.guardrails, &p.guardrails);
+    let (sa, sp) = (budget_slos(applied), budget_slos(proposed));
+    let rules = [
+        (
+            "environment.approvals.required",
+            a.approvals.required != p.approvals.required,
+        ),
+        (
+            "environment.approvals.allow_self_approval",
+            a.approvals.allow_self_approval != p.approvals.allow_self_approval,
+        ),
+        ("environment.auto_apply", a.auto_apply != p.auto_apply),
+        (
+            "environment.change_windows",
+            a.change_windows != p.change_windows,
+        ),
+        (
+            "environment.guardrails.min_instances",
+            ga.min_instances != gp.min_instances,
+        ),
+        (
+            "environment.guardrails.max_instances",
+            ga.max_instances != gp.max_instances,
+        ),
+        (
+            "environment.guardrails.require_multi_az",
+            ga.require_multi_az != gp.require_multi_az,
+        ),
+        (
+            "slos[availability]",
+            sa.len() != sp.len() || sa.iter().zip(&sp).any(|(x, y)| !same_slo(x, y)),
+        ),
+    ];
+    rules
+        .into_iter()
+        .filter(|(_, edited)| *edited)
+        .map(|(key, _)| key.to_owned())
+        .collect()
+}
+
+fn plural(n: u8) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The rules that judge `proposed`, the spec of a change, given what is applied and the floor.
+pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) -> Policy {
+    let own = &proposed.environment;
+    let mut notes = Vec::new();
+    let (basis, edits, old) = match applied {
+        Applied::Never => {
+            notes.push(
+                "This environment was never applied: it is judged by its own rules and the panel's floor, and its first apply is never automatic.".to_owned(),
+            );
+            (Basis::FirstApply, Vec::new(), None)
+        }
+        Applied::Unreadable { commit } => {
+            notes.push(format!(
+                "The last applied spec ({}) cannot be read: this change is judged as a policy change by its own rules and the panel's floor.",
+                short(commit)
+            ));
+            (
+                Basis::AppliedUnreadable {
+                    commit: commit.to_owned(),
+                },
+                vec!["the last applied spec".to_owned()],
+                None,
+            )
+        }
+        Applied::Spec { commit, spec } => {
+            let e = edits(spec, proposed);
+            if e.is_empty() {
+                notes.push(format!(
+                    "The rules are those of the last applied commit {}.",
+                    short(commit)
+                ));
+            } else {
+                notes.push(format!(
+                    "A policy change: it edits {}. It is judged by the stricter of the last applied rules ({}) and its own, needs at least one approval and is never applied by itself; its rules hold from the next change on.",
+                    e.join(", "),
+                    short(commit)
+                ));
+            }
+            (
+                Basis::Applied {
+                    commit: commit.to_owned(),
+                },
+                e,
+                Some(spec),
+            )
+        }
+    };
+    let policy_change = !edits.is_empty();
+    let old_env = old.map(|s| &s.environment);
+
+    let mut required = own.approvals.required;
+    let mut allow_self = own.approvals.allow_self_approval;
+    let mut auto_apply = own.auto_apply;
+    let mut guardrails = own.guardrails.clone();
+    let mut slos: Vec<Slo> = budget_slos(proposed).into_iter().cloned().collect();
+    if let (Some(a), Some(spec)) = (old_env, old) {
+        required = required.max(a.approvals.required);
+        allow_self &= a.approvals.allow_self_approval;
+        auto_apply &= a.auto_apply;
+        guardrails = Guardrails {
+            min_instances: guardrails.min_instances.max(a.guardrails.min_instances),
+            max_instances: guardrails.max_instances.min(a.guardrails.max_instances),
+            require_multi_az: guardrails.require_multi_az || a.guardrails.require_multi_az,
+        };
+        for s in budget_slos(spec) {
+            if !slos.iter().any(|x| same_slo(x, s)) {
+                slos.push(s.clone());
+            }
+        }
+    }
+    let windows = Windows::of(
+        old_env
+            .map(|a| a.change_windows.clone())
+            .into_iter()
+            .chain([own.change_windows.clone()]),
+    );
+    if required < floor.min_approvals {
+        notes.push(format!(
+            "The panel's floor asks for at least {} approval{} (the spec says {required}).",
+            floor.min_approvals,
+            plural(floor.min_approvals)
+        ));
+        required = floor.min_approvals;
+    }
+    if policy_change && required == 0 {
+        notes.push("A policy change needs at least one approval.".to_owned());
+        required = 1;
+    }
+    if auto_apply && !floor.allow_auto_apply {
+        notes.push("The panel does not allow auto-apply: an operator applies.".to_owned());
+        auto_apply = false;
+    }
+    if auto_apply && (policy_change || old.is_none()) {
+        auto_apply = false;
+    }
+    Policy {
+        basis,
+        edits,
+        required_approvals: required.min(5),
+        allow_self_approval: allow_self,
+        auto_apply,
+        windows,
+        guardrails,
+        budget_slos: slos,
+        notes,
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(10)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{TimeOfDay, Weekday};
+
+    fn spec(yaml_env: &str) -> EnvironmentSpec {
+        let files = vec![
+            crate::spec::SourceFile {
+                path: "environments/prod/environment.yaml".into(),
+                text: yaml_env.into(),
+            },
+            crate::spec::SourceFile {
+                path: "environments/prod/slos.yaml".into(),
+                text: "slos:\n  - name: availability\n    objective: 99.9\n    window_days: 30\n    errors: 'sum(rate(e[{{window}}]))'\n    total: 'sum(rate(t[{{window}}]))'\n".into(),
+            },
+        ];
+        crate::spec::load_environment("prod", &files).expect("a valid spec")
+    }
+
+    /// `new` judged against `old` as applied, under `floor`.
+    fn after(old: &EnvironmentSpec, new: &EnvironmentSpec, floor: &Floor) -> Policy {
+        judge(
+            Applied::Spec {
+                commit: "abc",
+                spec: old,
+            },
+            new,
+            floor,
+        )
+    }
+
+    const STRICT: &str = "environment:\n  name: prod\n  approvals: { required: 2, allow_self_approval: false }\n  auto_apply: false\n  change_windows:\n    - { days: [mon, tue, wed, thu, fri], start: \"10:00\", end: \"17:00\", timezone: Asia/Seoul }\n  guardrails: { min_instances: 2, max_instances: 8, require_multi_az: true }\n";
+    const LOOSE: &str = "environment:\n  name: prod\n  approvals: { required: 0, allow_self_approval: true }\n  auto_apply: true\n  guardrails: { min_instances: 0, max_instances: 20, require_multi_az: false }\n";
+
+    #[test]
+    fn a_change_that_loosens_the_rules_is_judged_by_the_applied_ones() {
+        let (old, new) = (spec(STRICT), spec(LOOSE));
+        let p = after(&old, &new, &Floor::default());
+        assert_eq!(
+            p.edits,
+            [
+                "environment.approvals.required",
+                "environment.approvals.allow_self_approval",
+                "environment.auto_apply",
+                "environment.change_windows",
+                "environment.guardrails.min_instances",
+                "environment.guardrails.max_instances",
+                "environment.guardrails.require_multi_az",
+            ]
+        );
+        assert!(p.is_policy_change());
+        assert_eq!(p.required_approvals, 2);
+        assert!(!p.allow_self_approval && !p.auto_apply);
+        assert_eq!(p.guardrails, Guardrails::default());
+        assert_eq!(
+            p.windows,
+            Windows(vec![old.environment.change_windows.clone()])
+        );
+        // A Saturday, noon in Seoul: outside the applied windows.
+        assert!(!p.windows.contain("2026-11-28T03:00:00Z".parse().unwrap()));
+
+        // Tightening is a policy change too, judged by the new, stricter rules.
+        let p = after(&new, &old, &Floor::default());
+        assert_eq!(p.required_approvals, 2);
+        assert!(!p.auto_apply && !p.allow_self_approval);
+        assert_eq!(p.guardrails, Guardrails::default());
+    }
+
+    #[test]
+    fn a_policy_change_needs_one_approval_even_where_both_rules_say_none() {
+        let old = spec(LOOSE);
+        let new = spec(&LOOSE.replace("max_instances: 20", "max_instances: 10"));
+        let floor = Floor {
+            min_approvals: 0,
+            allow_auto_apply: true,
+        };
+        let p = after(&old, &new, &floor);
+        assert_eq!(p.edits, ["environment.guardrails.max_instances"]);
+        assert_eq!((p.required_approvals, p.auto_apply), (1, false));
+        assert_eq!(p.guardrails.max_instances, 10);
+        // The same spec again is no policy change: its own rules hold.
+        let p = after(&new, &new, &floor);
+        assert!(!p.is_policy_change());
+        assert_eq!((p.required_approvals, p.auto_apply), (0, true));
+    }
+
+    #[test]
+    fn the_floor_holds_and_a_first_apply_is_never_automatic() {
+        let new = spec(LOOSE);
+        let p = judge(Applied::Never, &new, &Floor::default());
+        assert!(p.is_first_apply() && !p.is_policy_change());
+        assert_eq!((p.required_approvals, p.auto_apply), (1, false));
+        let p = judge(
+            Applied::Spec {
+                commit: "abc",
+                spec: &new,
+            },
+            &new,
+            &Floor {
+                min_approvals: 3,
+                allow_auto_apply: false,
+            },
+        );
+        assert_eq!((p.required_approvals, p.auto_apply), (3, false));
+        assert!(p.notes.iter().any(|n| n.contains("floor")));
+        let p = judge(
+            Applied::Unreadable { commit: "abc" },
+            &new,
+            &Floor::default(),
+        );
+        assert!(p.is_policy_change());
+        assert_eq!((p.required_approvals, p.auto_apply), (1, false));
+    }
+
+    #[test]
+    fn windows_of_old_and_new_rules_must_both_be_open() {
+        let tue_night = ChangeWindow {
+            days: vec![Weekday::Tue],
+            start: TimeOfDay(22 * 60),
+            end: TimeOfDay(23 * 60),
+            timezone: "Asia/Seoul".into(),
+        };
+        let old = spec(STRICT);
+        let mut new = old.clone();
+        new.environment.change_windows = vec![tue_night];
+        let p = after(&old, &new, &Floor::default());
+        assert_eq!(p.windows.0.len(), 2);
+        // Tuesday 11:00 and 22:30 in Seoul: each in one set only.
+        assert!(!p.windows.contain("2026-11-24T02:00:00Z".parse().unwrap()));
+        assert!(!p.windows.contain("2026-11-24T13:30:00Z".parse().unwrap()));
+        assert!(p.windows.text().contains(" and within tue 22:00–23:00"));
+        assert!(Windows::default().contain("2026-11-24T13:30:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_edited_availability_objective_is_a_policy_change_and_both_budgets_gate() {
+        let old = spec(STRICT);
+        let mut new = old.clone();
+        new.slos[0].objective = 99.0;
+        let p = after(&old, &new, &Floor::default());
+        assert_eq!(p.edits, ["slos[availability]"]);
+        assert_eq!(p.budget_slos.len(), 2);
+        // Moving the SLO to another line is no edit.
+        let mut moved = old.clone();
+        moved.slos[0].loc.line += 3;
+        assert!(edits(&old, &moved).is_empty());
+    }
+}
