@@ -91,8 +91,48 @@ async fn a_commit_that_loosens_prods_rules_is_judged_by_the_applied_ones_and_loo
     let team = Team::of(&app).await;
     team.apply_prod(&repo.head()).await;
 
-    let weaker = repo.commit(SEUNG, "Prod: move faster", loosen_prod);
+    // The whole weakening at once, groups at min 0 included: blocked by the applied
+    // guardrail, and nobody applies it.
+    let group_mins = |from: &'static str, to: &'static str| {
+        move |work: &std::path::Path| {
+            let p = work.join("environments/prod/autoscaling.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace(from, to)).unwrap();
+        }
+    };
+    let all_at_once = repo.commit(SEUNG, "Prod: move faster", |work| {
+        loosen_prod(work);
+        group_mins("    min: 2\n", "    min: 0\n")(work);
+    });
     assert_eq!(team.olga.post("/api/v1/sync").await.status(), 200);
+    let c = team.ann.change_for("prod", &all_at_once).await;
+    assert_eq!(c["status"], "blocked", "{c:#}");
+    let blocked = c["id"].as_i64().unwrap();
+    let d = team
+        .ann
+        .get_json(&format!("/api/v1/changes/{blocked}"))
+        .await;
+    assert!(
+        d["guardrails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["rule"] == "min-instances"),
+        "{d:#}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(team.ann.status_of(blocked).await, "blocked");
+    let (code, _) = error_of(emergency_apply(&team.olga, blocked).await).await;
+    assert_eq!(code, 409);
+
+    // The groups back at 2: the rules alone are loosened, a policy change.
+    let weaker = repo.commit(
+        SEUNG,
+        "Prod: groups back at 2",
+        group_mins("    min: 0\n", "    min: 2\n"),
+    );
+    assert_eq!(team.olga.post("/api/v1/sync").await.status(), 200);
+    assert_eq!(team.ann.status_of(blocked).await, "superseded");
     let c = team.ann.change_for("prod", &weaker).await;
     let id = c["id"].as_i64().unwrap();
     assert_eq!(c["status"], "pending");
