@@ -109,10 +109,13 @@ pub fn tier_panels(selector: &str) -> Vec<Panel> {
 /// `http_request_duration_seconds_bucket{job="petclinic"}`.
 fn bucket_selector(good: &str) -> Option<String> {
     let start = good.find("_bucket{")?;
+    // The metric name runs back to the first character that cannot be in one (which may be
+    // more than one byte long).
     let name_start = good[..start]
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .map(|i| i + 1)
-        .unwrap_or(0);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let open = start + "_bucket".len();
     let close = open + good[open..].find('}')?;
     let matchers: Vec<&str> = good[open + 1..close]
@@ -196,6 +199,19 @@ pub struct MonitoringReport {
 mod tests {
     use super::*;
     use crate::spec::fixtures::prod;
+
+    #[test]
+    fn a_bucket_query_after_a_non_ascii_character_does_not_panic() {
+        assert_eq!(
+            bucket_selector("sum(rate(é_bucket{job=\"a\",le=\"0.4\"}[5m]))").as_deref(),
+            Some("_bucket{job=\"a\"}")
+        );
+        assert_eq!(
+            bucket_selector("rate(é×http_bucket{le=\"1\"}[5m])").as_deref(),
+            Some("http_bucket{}")
+        );
+        assert_eq!(bucket_selector("none_bucket{"), None);
+    }
 
     #[test]
     fn tier_selectors_get_their_matchers() {

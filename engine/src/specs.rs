@@ -72,6 +72,7 @@ pub fn read_tree(root: &Path) -> (Vec<EnvironmentFiles>, Vec<SpecError>) {
             }
         };
         listing.sort_by_key(|e| e.file_name());
+        let (mut index, mut bytes) = (0, 0);
         for entry in listing {
             let file_name = entry.file_name().to_string_lossy().into_owned();
             let rel = format!("environments/{name}/{file_name}");
@@ -85,6 +86,14 @@ pub fn read_tree(root: &Path) -> (Vec<EnvironmentFiles>, Vec<SpecError>) {
             if !file_name.ends_with(".yaml") || !entry.path().is_file() {
                 continue;
             }
+            let size = entry.metadata().map_or(0, |m| m.len()) as usize;
+            if let Some(why) = domain::spec::size_refusal(index, size, bytes) {
+                errors.push(whole_file(rel, why));
+                index += 1;
+                continue;
+            }
+            index += 1;
+            bytes += size;
             match std::fs::read(entry.path()) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => files.push(SourceFile { path: rel, text }),

@@ -357,6 +357,17 @@ impl Config {
         if self.repo.branch.trim().is_empty() {
             return Err(err("`repo.branch` must not be empty"));
         }
+        if self
+            .repo
+            .webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().trim().is_empty())
+        {
+            // An empty secret would let an empty `X-Gitlab-Token` through.
+            return Err(err(
+                "`repo.webhook_secret` must not be empty: leave it out to turn webhooks off",
+            ));
+        }
         if self.repo.poll_interval_secs == 0 {
             return Err(err("`repo.poll_interval_secs` must be at least 1"));
         }
@@ -566,6 +577,11 @@ mod tests {
                 None,
                 &[("TIERDECK_SERVR__LISTEN", "x")],
                 "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications",
+            ),
+            (
+                None,
+                &[("TIERDECK_REPO__WEBHOOK_SECRET", " ")],
+                "configuration: `repo.webhook_secret` must not be empty: leave it out to turn webhooks off",
             ),
             (
                 Some("[policy]\nmin_approvals = 7\n"),

@@ -1043,11 +1043,17 @@ pub fn load_environment(
     };
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    for file in sorted {
+    let mut bytes = 0;
+    for (index, file) in sorted.into_iter().enumerate() {
         let mut cx = Cx {
             file: &file.path,
             errors: &mut errors,
         };
+        if let Some(why) = super::size_refusal(index, file.text.len(), bytes) {
+            cx.err(Pos { line: 1, col: 1 }, why);
+            continue;
+        }
+        bytes += file.text.len();
         let doc = match yaml::parse(&file.text) {
             Ok(d) => d,
             Err(e) => {

@@ -39,6 +39,34 @@ impl std::fmt::Display for SpecError {
     }
 }
 
+/// The largest spec file read (bytes).
+pub const MAX_FILE_BYTES: usize = 256 * 1024;
+/// The most `*.yaml` files an environment's folder may hold.
+pub const MAX_FILES: usize = 64;
+/// The most bytes of spec an environment may hold, all files together.
+pub const MAX_ENVIRONMENT_BYTES: usize = 1024 * 1024;
+
+/// Why the `index`-th (0-based) spec file of a folder, `size` bytes with `before` bytes of the
+/// folder's files before it, is not read; `None` when it is within the limits. Readers ask
+/// before they load a file's content, so a hostile file is never held in memory whole.
+pub fn size_refusal(index: usize, size: usize, before: usize) -> Option<String> {
+    if index >= MAX_FILES {
+        Some(format!(
+            "not read: an environment holds at most {MAX_FILES} spec files"
+        ))
+    } else if size > MAX_FILE_BYTES {
+        Some(format!(
+            "not read: {size} bytes, and a spec file holds at most {MAX_FILE_BYTES}"
+        ))
+    } else if before.saturating_add(size) > MAX_ENVIRONMENT_BYTES {
+        Some(format!(
+            "not read: the environment's spec files hold at most {MAX_ENVIRONMENT_BYTES} bytes together"
+        ))
+    } else {
+        None
+    }
+}
+
 /// Orders errors by file and position, keeping the order they were found in at one position.
 pub fn sort_errors(errors: &mut [SpecError]) {
     errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));

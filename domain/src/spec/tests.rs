@@ -328,3 +328,52 @@ mod semantic {
         ));
     }
 }
+
+#[test]
+fn files_over_the_size_limits_are_errors_that_name_the_file_and_the_limit() {
+    let big = format!("# {}\n", "x".repeat(MAX_FILE_BYTES));
+    let es = errors_of(&big);
+    assert_eq!(
+        es,
+        [format!(
+            "environments/prod/x.yaml:1:1: not read: {} bytes, and a spec file holds at most {MAX_FILE_BYTES}",
+            big.len()
+        )]
+    );
+    let mut many: Vec<(String, String)> = (0..MAX_FILES)
+        .map(|i| (format!("f{i:02}.yaml"), String::new()))
+        .collect();
+    many.push(("g.yaml".into(), String::new()));
+    let list: Vec<(&str, &str)> = many.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let es = load_environment("prod", &files(&list)).unwrap_err();
+    assert!(
+        es.iter()
+            .any(|e| e.file == "environments/prod/g.yaml"
+                && e.message.contains("at most 64 spec files")),
+        "{es:#?}"
+    );
+    // Four files under the per-file limit, over the folder's limit together.
+    let quarter = format!("# {}\n", "x".repeat(MAX_FILE_BYTES - 10));
+    let list: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("q{i}.yaml"), quarter.clone()))
+        .collect();
+    let list: Vec<(&str, &str)> = list.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let es = load_environment("prod", &files(&list)).unwrap_err();
+    assert!(
+        es.iter().any(|e| e.file == "environments/prod/q4.yaml"
+            && e.message.contains("hold at most 1048576 bytes together")),
+        "{es:#?}"
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_an_error_at_its_place() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..=9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let e = one_error(&text);
+    assert!(e.starts_with("x.yaml:"), "{e}");
+    assert!(e.contains("aliases expanded"), "{e}");
+}

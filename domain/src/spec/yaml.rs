@@ -3,6 +3,14 @@
 
 use std::collections::HashMap;
 
+/// The most nodes a document may build, aliases expanded: a file of nested aliases (a "billion
+/// laughs") is an error here, not gigabytes of copies.
+pub const MAX_NODES: usize = 100_000;
+/// The most aliases a document may use.
+pub const MAX_ALIASES: usize = 1_000;
+/// The deepest nesting of lists and mappings.
+pub const MAX_DEPTH: usize = 64;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -67,12 +75,15 @@ enum Frame {
         items: Vec<Node>,
         pos: Pos,
         anchor: usize,
+        /// `nodes` when it started: its size is what was built since.
+        start: usize,
     },
     Map {
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
         pos: Pos,
         anchor: usize,
+        start: usize,
     },
 }
 
@@ -80,7 +91,11 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, aliases counted at their full size.
+    nodes: usize,
+    aliases: usize,
     error: Option<SyntaxError>,
 }
 
@@ -96,18 +111,47 @@ impl Builder {
         }
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    fn remember(&mut self, anchor: usize, node: &Node, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
+    }
+
+    fn fail(&mut self, pos: Pos, message: String) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError { pos, message });
+        }
+    }
+
+    /// Counts `size` more nodes; false (with the error) past the bound.
+    fn grow(&mut self, size: usize, pos: Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.fail(
+                pos,
+                format!(
+                    "the document grows past {MAX_NODES} values with its aliases expanded (the limit of a spec file)"
+                ),
+            );
+            return false;
+        }
+        true
     }
 }
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        // After an error nothing more is built: the rest of the document is only read.
+        if self.error.is_some() {
+            return;
+        }
         let pos = Pos::from(mark);
+        let start = self.nodes;
         match ev {
             Event::Scalar(text, style, anchor, _) => {
+                if !self.grow(1, pos) {
+                    return;
+                }
                 let node = Node {
                     value: Value::Scalar {
                         text,
@@ -115,33 +159,56 @@ impl MarkedEventReceiver for Builder {
                     },
                     pos,
                 };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, 1);
                 self.push(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                items: Vec::new(),
-                pos,
-                anchor,
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                entries: Vec::new(),
-                key: None,
-                pos,
-                anchor,
-            }),
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(
+                    pos,
+                    format!("lists and mappings nest deeper than {MAX_DEPTH} levels here (the limit of a spec file)"),
+                );
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.grow(1, pos) {
+                    self.stack.push(Frame::Seq {
+                        items: Vec::new(),
+                        pos,
+                        anchor,
+                        start,
+                    });
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.grow(1, pos) {
+                    self.stack.push(Frame::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        pos,
+                        anchor,
+                        start,
+                    });
+                }
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, pos, anchor }) => (
+                let (node, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        items,
+                        pos,
+                        anchor,
+                        start,
+                    }) => (
                         Node {
                             value: Value::Seq(items),
                             pos,
                         },
                         anchor,
+                        start,
                     ),
                     Some(Frame::Map {
                         entries,
                         pos,
                         anchor,
+                        start,
                         ..
                     }) => {
                         // A block mapping's start event comes at its first `:`; people think
@@ -153,27 +220,37 @@ impl MarkedEventReceiver for Builder {
                                 pos,
                             },
                             anchor,
+                            start,
                         )
                     }
                     None => return,
                 };
-                self.remember(anchor, &node);
+                let size = self.nodes - start;
+                self.remember(anchor, &node, size);
                 self.push(node);
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => {
+                self.aliases += 1;
+                if self.aliases > MAX_ALIASES {
+                    self.fail(
+                        pos,
+                        format!("more than {MAX_ALIASES} aliases (the limit of a spec file)"),
+                    );
+                    return;
+                }
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    self.fail(pos, "an alias refers to an unknown anchor".into());
+                    return;
+                };
+                // Counted before the copy is made.
+                if !self.grow(size, pos) {
+                    return;
+                }
+                if let Some((mut node, _)) = self.anchors.get(&id).cloned() {
                     node.pos = pos;
                     self.push(node);
                 }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            pos,
-                            message: "an alias refers to an unknown anchor".into(),
-                        });
-                    }
-                }
-            },
+            }
             Event::Nothing
             | Event::StreamStart
             | Event::StreamEnd
@@ -239,6 +316,46 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.message.starts_with("YAML syntax:"), "{e:?}");
         assert!(e.pos.line >= 1);
+    }
+
+    /// `depth` levels of `&aN [*aN-1, *aN-1, …]`: 10^depth leaves when expanded.
+    fn laughs(depth: usize) -> String {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=depth {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn nested_aliases_stop_at_the_node_limit_with_a_position() {
+        let text = laughs(9);
+        assert!(text.len() < 1024, "a small file: {} bytes", text.len());
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases expanded"), "{e:?}");
+        assert!(e.pos.line > 1, "{e:?}");
+        // A few levels stay under the limit.
+        assert!(parse(&laughs(3)).is_ok());
+    }
+
+    #[test]
+    fn too_many_aliases_and_too_deep_nesting_are_errors() {
+        let many = format!(
+            "base: &b 1\nlist: [{}]\n",
+            vec!["*b"; MAX_ALIASES + 1].join(", ")
+        );
+        assert!(parse(&many)
+            .unwrap_err()
+            .message
+            .contains("more than 1000 aliases"));
+        let deep = format!(
+            "x: {}{}\n",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nest deeper than 64"), "{e:?}");
     }
 
     #[test]

@@ -213,13 +213,29 @@ impl Mirror {
             return Ok((files, errors));
         };
         let tree = self.repo.find_tree(tree_id)?;
+        let odb = self.repo.odb()?;
+        let (mut index, mut bytes) = (0, 0);
         for entry in tree.iter() {
             let Ok(name) = entry.name() else { continue };
             if !name.ends_with(".yaml") || entry.kind() != Some(git2::ObjectType::Blob) {
                 continue;
             }
-            let blob = self.repo.find_blob(entry.id())?;
             let path = format!("environments/{env}/{name}");
+            // The size from the object's header: a hostile blob is never loaded.
+            let (size, _) = odb.read_header(entry.id())?;
+            if let Some(why) = domain::spec::size_refusal(index, size, bytes) {
+                errors.push(SpecError {
+                    file: path,
+                    line: 1,
+                    col: 1,
+                    message: why,
+                });
+                index += 1;
+                continue;
+            }
+            index += 1;
+            bytes += size;
+            let blob = self.repo.find_blob(entry.id())?;
             match std::str::from_utf8(blob.content()) {
                 Ok(t) => files.push(SourceFile {
                     path,

@@ -47,7 +47,8 @@ pub fn verify(
             .map_err(|_| Refusal::BadSignature);
     }
     if let Some(token) = gitlab_token {
-        return if bool::from(token.as_bytes().ct_eq(secret.as_bytes())) {
+        // An empty secret matches nothing (the configuration refuses one too).
+        return if !secret.is_empty() && bool::from(token.as_bytes().ct_eq(secret.as_bytes())) {
             Ok("gitlab")
         } else {
             Err(Refusal::BadToken)
@@ -98,5 +99,7 @@ mod tests {
             verify("s3cret", None, None, body),
             Err(Refusal::NoSignature)
         );
+        // An empty secret never matches an empty token.
+        assert_eq!(verify("", None, Some(""), body), Err(Refusal::BadToken));
     }
 }

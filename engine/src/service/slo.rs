@@ -76,6 +76,7 @@ impl Engine {
         at: Option<i64>,
     ) -> ServiceResult<SloReport> {
         caller.require(Role::Viewer)?;
+        let at = at.map(|t| unix_time("at", t)).transpose()?;
         let spec = self.head_spec(env).await?;
         let at_time = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let (slos, error) = match self.slo_statuses(&spec, at).await {
@@ -150,6 +151,7 @@ impl Engine {
                     ),
                 )
             })?;
+        let end = end.map(|t| unix_time("end", t)).transpose()?;
         let spec = self.head_spec(env).await?;
         let end = end.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let end = end - end.rem_euclid(step);
@@ -225,5 +227,38 @@ impl Engine {
                 })?
         };
         Ok(self.specs_at(env, &head, None).await?.0)
+    }
+}
+
+/// The earliest time a report may ask for: 2000-01-01.
+const EARLIEST: i64 = 946_684_800;
+
+/// A Unix time from a request: after 2000 and at most a day ahead, so the windows counted back
+/// from it cannot overflow.
+fn unix_time(field: &'static str, t: i64) -> ServiceResult<i64> {
+    let latest = chrono::Utc::now().timestamp() + 86_400;
+    if (EARLIEST..=latest).contains(&t) {
+        Ok(t)
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            format!("{t} is not a Unix time between {EARLIEST} (2000-01-01) and a day from now"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_times_are_bounded_so_windows_cannot_overflow() {
+        assert!(unix_time("at", i64::MIN).is_err());
+        assert!(unix_time("end", i64::MAX).is_err());
+        assert!(unix_time("at", -1).is_err());
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(unix_time("at", now).unwrap(), now);
+        let e = unix_time("end", 12).unwrap_err().to_string();
+        assert!(e.starts_with("end: 12 is not a Unix time"), "{e}");
     }
 }

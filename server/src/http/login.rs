@@ -26,9 +26,39 @@ pub struct LoginForm {
 /// Only a local path may be a redirect target: `/audit`, never `//evil.example` or a URL.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        Some(n) if same_origin_path(n) && same_origin_path(&percent_decoded(n)) => n,
         _ => "/",
     }
+}
+
+/// A path on this origin: one leading `/`, and nothing a browser drops or bends into another
+/// origin (control characters such as tabs and line feeds, which browsers strip, and
+/// backslashes, which they read as `/`).
+fn same_origin_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p[1..].starts_with('/')
+        && !p.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decoded(p: &str) -> String {
+    let bytes = p.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub async fn login(
@@ -147,4 +177,30 @@ pub async fn logout(
         .into_response();
     }
     Redirect::to("/login").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_origin_are_followed_after_sign_in() {
+        for ok in ["/", "/changes/3", "/audit?env=prod&page=2", "/a%20b"] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "https://evil.example",
+            "/\n/evil.example",
+            "evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -84,11 +84,29 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the standard ones by name, anything else as `other` (a client may send
+/// any token as a method).
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Counts and times every request by its route pattern (never the raw path: that would let
 /// anyone grow the label set).
 pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let route = match req.extensions().get::<MatchedPath>() {
         Some(p) => p.as_str().to_owned(),
         None if req.uri().path().starts_with("/pkg/") => "/pkg/*".to_owned(),
@@ -143,6 +161,21 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
                 "database unavailable\n",
             )
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        for i in 0..3 {
+            let m = Method::from_bytes(format!("RANDOM{i}").as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "other");
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Hostile input against the real binary: a spec file built to exhaust memory, open redirects
+//! after sign-in, and times that would overflow.
+
+use serde_json::Value;
+use tierdeck_tests::git::{SpecRepo, SEUNG};
+use tierdeck_tests::TestApp;
+
+/// Nine levels of ten aliases each: a billion values once expanded, under a kilobyte written.
+fn alias_bomb() -> String {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..=9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn an_alias_bomb_in_the_spec_repository_is_an_invalid_change_and_the_panel_lives_on() {
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    let api = app.api_as("vic", "viewer").await;
+    let op = app.api_as("olga", "operator").await;
+    let commit = repo.commit(SEUNG, "Add a file", |work| {
+        std::fs::write(work.join("environments/prod/bomb.yaml"), alias_bomb()).unwrap();
+    });
+    assert_eq!(op.post("/api/v1/sync").await.status(), 200);
+    let c = api.change_for("prod", &commit).await;
+    assert_eq!(c["status"], "invalid");
+    let id = c["id"].as_i64().unwrap();
+    let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+    let errors = d["spec_errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["file"] == "environments/prod/bomb.yaml"
+                && e["message"].as_str().unwrap().contains("aliases expanded")),
+        "{errors:#?}"
+    );
+    // The pages that read the spec at the head answer too.
+    let env = api.get("/api/v1/environments/prod").await;
+    assert_eq!(env.status(), 200);
+    let env: Value = env.json().await.unwrap();
+    assert!(env["spec"].is_null() && !env["errors"].as_array().unwrap().is_empty());
+    // And a restart reads the same commit again without dying.
+    let app = app.kill_and_restart().await;
+    let api = app.api_as("val", "viewer").await;
+    assert_eq!(api.get("/api/v1/changes").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_in_follows_only_paths_of_this_origin() {
+    let app = TestApp::spawn().await;
+    app.add_user("ann", "viewer").await;
+    for (next, to) in [
+        ("/changes", "/changes"),
+        ("/%09/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+    ] {
+        let c = app.client();
+        let res = c
+            .post_form(
+                "/login",
+                &[
+                    ("username", "ann"),
+                    ("password", tierdeck_tests::PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303, "{next}");
+        assert_eq!(res.headers()["location"], to, "{next}");
+    }
+}
+
+#[tokio::test]
+async fn report_times_that_would_overflow_are_refused_with_the_parameter() {
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    let api = app.api_as("vic", "viewer").await;
+    api.change_for("prod", &repo.head()).await;
+    for path in [
+        format!("/api/v1/environments/prod/slo?at={}", i64::MIN),
+        format!("/api/v1/environments/prod/monitoring?end={}", i64::MIN),
+    ] {
+        let res = api.get(&path).await;
+        assert_eq!(res.status(), 422, "{path}");
+        let v: Value = res.json().await.unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a Unix time"),
+            "{v}"
+        );
+    }
+}
