@@ -198,6 +198,7 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                 .unwrap_or(std::path::Path::new("."))
                 .join("spec-mirror.git"),
             poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
+            fetch_timeout: std::time::Duration::from_secs(config.repo.fetch_timeout_secs),
         });
     let attempt_timeout = std::time::Duration::from_secs(config.aws.attempt_timeout_secs);
     let aws = engine::aws::AwsSettings {

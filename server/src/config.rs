@@ -157,6 +157,8 @@ pub struct RepoConfig {
     pub url: Option<String>,
     pub branch: String,
     pub poll_interval_secs: u64,
+    /// A fetch (and the reading of what it brought) that takes longer fails.
+    pub fetch_timeout_secs: u64,
     pub webhook_secret: Option<Secret>,
     /// For https remotes.
     pub token: Option<Secret>,
@@ -170,6 +172,7 @@ impl Default for RepoConfig {
             url: None,
             branch: "main".into(),
             poll_interval_secs: 30,
+            fetch_timeout_secs: 60,
             webhook_secret: None,
             token: None,
             ssh_key_path: None,
@@ -370,6 +373,9 @@ impl Config {
         }
         if self.repo.poll_interval_secs == 0 {
             return Err(err("`repo.poll_interval_secs` must be at least 1"));
+        }
+        if !(1..=3600).contains(&self.repo.fetch_timeout_secs) {
+            return Err(err("`repo.fetch_timeout_secs` must be between 1 and 3600"));
         }
         for (key, value) in [
             ("aws.endpoint_url", &self.aws.endpoint_url),

@@ -96,3 +96,50 @@ async fn report_times_that_would_overflow_are_refused_with_the_parameter() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_remote_that_never_answers_fails_the_sync_within_the_bound_and_is_counted() {
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/specs.git", listener.local_addr().unwrap());
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = TestApp::watching_with(
+        &url,
+        3600,
+        None,
+        &[("TIERDECK_REPO__FETCH_TIMEOUT_SECS", "2")],
+    )
+    .await;
+    let op = app.api_as("olga", "operator").await;
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let res = tokio::time::timeout(std::time::Duration::from_secs(15), op.post("/api/v1/sync"))
+            .await
+            .expect("the sync request returns");
+        assert_eq!(res.status(), 503);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+    }
+    let failed = op.get_json("/api/v1/audit?action=repo.fetch_failed").await;
+    let e = &failed["events"][0];
+    let error = e["detail"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("within 2 s") || error.contains("has not returned"),
+        "{failed:#}"
+    );
+    // The overview shows it failing.
+    let page = app.login_new("vic", "viewer").await;
+    let html = page.get("/").await.text().await.unwrap();
+    assert!(
+        html.contains("within 2 s") || html.contains("has not returned"),
+        "the overview says why"
+    );
+}

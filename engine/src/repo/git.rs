@@ -59,9 +59,13 @@ impl Mirror {
         format!("refs/remotes/origin/{}", self.remote.branch)
     }
 
-    /// Fetches the tracked branch (force-pushes included) and returns its head.
-    pub fn fetch(&self) -> anyhow::Result<Oid> {
+    /// Fetches the tracked branch (force-pushes included) and returns its head. A transfer
+    /// still running at `deadline` is cancelled (a remote that sends nothing at all is bounded
+    /// by the watcher, which stops waiting).
+    pub fn fetch(&self, deadline: std::time::Instant) -> anyhow::Result<Oid> {
         let mut callbacks = RemoteCallbacks::new();
+        callbacks.transfer_progress(move |_| std::time::Instant::now() < deadline);
+        callbacks.sideband_progress(move |_| std::time::Instant::now() < deadline);
         let token = self.remote.token.clone();
         let key = self.remote.ssh_key.clone();
         let mut attempts = 0;

@@ -7,6 +7,7 @@ pub mod webhook;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,9 @@ pub struct RepoSettings {
     /// Where the bare mirror lives (in the data folder).
     pub mirror_dir: PathBuf,
     pub poll_interval: Duration,
+    /// The longest a sync may take, the fetch and the reading of what it brought; and the
+    /// longest a sync request waits.
+    pub fetch_timeout: Duration,
 }
 
 /// What one sync did.
@@ -212,6 +216,15 @@ fn plan_work(
     Ok(out)
 }
 
+/// Clears a flag when dropped: the end of a fetch's thread, however it ends.
+struct Flag(Arc<AtomicBool>);
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The repository watcher: one per panel.
 pub struct Watcher {
     engine: Engine,
@@ -219,6 +232,9 @@ pub struct Watcher {
     wake: Notify,
     /// One sync at a time, whoever asks.
     lock: Mutex<()>,
+    /// A fetch's thread has not returned yet (it may hang past its timeout: libgit2 cannot be
+    /// interrupted from outside, so a new fetch is not started beside it).
+    fetching: Arc<AtomicBool>,
 }
 
 impl Watcher {
@@ -228,6 +244,7 @@ impl Watcher {
             settings,
             wake: Notify::new(),
             lock: Mutex::new(()),
+            fetching: Arc::default(),
         })
     }
 
@@ -281,7 +298,15 @@ impl Watcher {
 
     /// Fetches and records changes; returns what happened.
     pub async fn sync(&self, meta: &RequestMeta) -> Result<SyncOutcome, ServiceError> {
-        let _guard = self.lock.lock().await;
+        // One bound for the whole request: waiting for a sync already running, then this one.
+        let bound = self.settings.fetch_timeout;
+        let deadline = Instant::now() + bound;
+        let Ok(_guard) = tokio::time::timeout_at(deadline.into(), self.lock.lock()).await else {
+            return Err(ServiceError::Unavailable(format!(
+                "a sync of the spec repository has been running for over {} s; try again later",
+                bound.as_secs()
+            )));
+        };
         let started = Instant::now();
         let remote = self.settings.remote.clone();
         let (old_head, was_failing, known) = {
@@ -309,22 +334,40 @@ impl Watcher {
         let dir = self.settings.mirror_dir.clone();
         let floor = self.engine.settings.policy.clone();
         let old = old_head.as_deref().and_then(|h| Oid::from_str(h).ok());
-        let fetched = tokio::task::spawn_blocking(move || {
-            let m = git::Mirror::open(&dir, remote)?;
-            let head = m.fetch()?;
-            if Some(head) == old {
-                return Ok::<_, anyhow::Error>((head, 0, false, Vec::new()));
-            }
-            let force = old.is_some_and(|o| m.has_commit(o) && !m.is_ancestor(o, head));
-            let new_commits = match old {
-                Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
-                None => Vec::new(),
-            };
-            let work = plan_work(&m, head, &new_commits, &known, &floor)?;
-            Ok((head, new_commits.len(), force, work))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("the git task failed: {e}")))?;
+        let fetching = self.fetching.clone();
+        let in_flight = fetching.swap(true, Ordering::SeqCst);
+        let task = (!in_flight).then(|| {
+            tokio::task::spawn_blocking(move || {
+                let _done = Flag(fetching);
+                let m = git::Mirror::open(&dir, remote)?;
+                let head = m.fetch(deadline)?;
+                if Some(head) == old {
+                    return Ok((head, 0, false, Vec::new()));
+                }
+                let force = old.is_some_and(|o| m.has_commit(o) && !m.is_ancestor(o, head));
+                let new_commits = match old {
+                    Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
+                    None => Vec::new(),
+                };
+                let work = plan_work(&m, head, &new_commits, &known, &floor)?;
+                Ok::<_, anyhow::Error>((head, new_commits.len(), force, work))
+            })
+        });
+        let fetched = match task {
+            None => Err(anyhow::anyhow!(
+                "the previous fetch has not returned after {} s: the remote may be hanging",
+                bound.as_secs()
+            )),
+            Some(task) => match tokio::time::timeout_at(deadline.into(), task).await {
+                Ok(joined) => joined.map_err(|e| {
+                    ServiceError::Internal(anyhow::anyhow!("the git task failed: {e}"))
+                })?,
+                Err(_) => Err(anyhow::anyhow!(
+                    "fetching the spec repository did not finish within {} s",
+                    bound.as_secs()
+                )),
+            },
+        };
 
         let (head, new_commits, force_push, work) = match fetched {
             Ok(v) => v,
