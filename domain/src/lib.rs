@@ -16,6 +16,7 @@ pub mod notify;
 pub mod observed;
 pub mod plan;
 pub mod policy;
+pub mod redact;
 pub mod role;
 pub mod scaling;
 pub mod schedule;

@@ -108,8 +108,8 @@ impl Prometheus {
             .timeout(settings.timeout)
             .build()
             .map_err(|e| PromError::Unreachable {
-                url: settings.url.clone(),
-                message: e.to_string(),
+                url: domain::redact::url(&settings.url),
+                message: e.without_url().to_string(),
             })?;
         Ok(Self {
             settings,
@@ -206,16 +206,16 @@ impl Prometheus {
                 .send()
                 .await
                 .map_err(|e| PromError::Unreachable {
-                    url: self.settings.url.clone(),
+                    url: domain::redact::url(&self.settings.url),
                     message: if e.is_timeout() {
                         format!("no answer within {} s", self.settings.timeout.as_secs())
                     } else {
-                        e.to_string()
+                        e.without_url().to_string()
                     },
                 })?;
         res.text()
             .await
-            .map_err(|e| PromError::Unreadable(e.to_string()))
+            .map_err(|e| PromError::Unreadable(e.without_url().to_string()))
     }
 
     async fn fetch(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod aws;
@@ -79,6 +80,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     child: Child,
     env: Vec<(String, String)>,
+    output: Arc<Mutex<String>>,
 }
 
 /// A builder for unusual set-ups; `TestApp::spawn()` is the plain one.
@@ -166,14 +168,31 @@ impl TestApp {
         .await
         .expect("tierdeck serve did not start within 60 s")
         .expect("tierdeck serve output");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the child never blocks on a full pipe, and keep its first
+        // megabyte (the log) for tests that read it.
+        let output = Arc::new(Mutex::new(String::new()));
+        let kept = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut kept = kept.lock().unwrap();
+                if kept.len() < 1 << 20 {
+                    kept.push_str(&line);
+                    kept.push('\n');
+                }
+            }
+        });
         TestApp {
             base,
             dir,
             child,
             env,
+            output,
         }
+    }
+
+    /// What the process wrote to its standard output so far (its log at `warn`).
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -143,3 +143,79 @@ async fn a_remote_that_never_answers_fails_the_sync_within_the_bound_and_is_coun
         "the overview says why"
     );
 }
+
+#[tokio::test]
+async fn secrets_in_configured_urls_reach_no_page_log_or_audit_event() {
+    let closed = tierdeck_tests::free_port().unwrap();
+    let repo_url = format!("http://bot:tok3n-secret@127.0.0.1:{closed}/specs.git");
+    let prom_url = format!("http://u:prom-secret@127.0.0.1:{closed}");
+    let app = TestApp::watching_with(
+        &repo_url,
+        3600,
+        None,
+        &[("TIERDECK_PROMETHEUS__URL", &prom_url)],
+    )
+    .await;
+    let admin = app.api_as("adam", "admin").await;
+    assert_eq!(admin.post("/api/v1/sync").await.status(), 503);
+    let page = app.login_new("vic", "viewer").await;
+    let mut seen = vec![
+        page.get("/").await.text().await.unwrap(),
+        admin
+            .get("/api/v1/audit?limit=100")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        admin
+            .get("/api/v1/audit/export")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    ];
+    let repo = SpecRepo::petclinic();
+    let hook = format!("http://127.0.0.1:{closed}/hook?token=hook-secret");
+    let other = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[
+            ("TIERDECK_PROMETHEUS__URL", &prom_url),
+            ("TIERDECK_NOTIFICATIONS__WEBHOOK_URL", &hook),
+            ("TIERDECK_NOTIFICATIONS__FIRST_RETRY_SECS", "1"),
+        ],
+    )
+    .await;
+    let admin = other.api_as("adam", "admin").await;
+    admin.change_for("prod", &repo.head()).await;
+    seen.push(
+        admin
+            .get("/api/v1/environments/prod/slo")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let log = tierdeck_tests::wait_for("a failed delivery", 30, || async {
+        let log = admin.get_json("/api/v1/notifications").await;
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["last_error"].is_string())
+            .then_some(log)
+    })
+    .await;
+    seen.push(log.to_string());
+    for (i, text) in seen.iter().enumerate() {
+        for secret in ["tok3n-secret", "prom-secret", "hook-secret"] {
+            assert!(!text.contains(secret), "surface {i} shows {secret}: {text}");
+        }
+    }
+    assert!(seen[0].contains(&format!("http://127.0.0.1:{closed}/specs.git")));
+    let logs = app.output() + &other.output();
+    assert!(logs.contains("WARN"), "the log is read: {logs}");
+    for secret in ["tok3n-secret", "prom-secret", "hook-secret"] {
+        assert!(!logs.contains(secret), "the log shows {secret}: {logs}");
+    }
+}

@@ -27,7 +27,7 @@ pub struct Remote {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
-            .field("url", &self.url)
+            .field("url", &domain::redact::url(&self.url))
             .field("branch", &self.branch)
             .field("token", &self.token.as_ref().map(|_| "****"))
             .field("ssh_key", &self.ssh_key)
@@ -95,7 +95,7 @@ impl Mirror {
             .context("setting up the remote")?;
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| anyhow!("{}", e.message()))?;
+            .map_err(|e| anyhow!("{}", domain::redact::in_text(e.message(), &self.remote.url)))?;
         let reference = self
             .repo
             .find_reference(&self.tracking_ref())

@@ -372,7 +372,7 @@ impl Watcher {
         let (head, new_commits, force_push, work) = match fetched {
             Ok(v) => v,
             Err(e) => {
-                let message = format!("{e:#}");
+                let message = domain::redact::in_text(&format!("{e:#}"), &self.settings.remote.url);
                 let mut tx = self.engine.store.begin_write().await?;
                 let failures = repo_store::fetch_failed(&mut tx, &message, &now_text()).await?;
                 // Audited when it starts failing, not on every poll.
@@ -382,7 +382,7 @@ impl Watcher {
                         meta,
                         "repo.fetch_failed",
                         None,
-                        Some(&self.settings.remote.url),
+                        Some(&domain::redact::url(&self.settings.remote.url)),
                         json!({ "error": message }),
                     )
                     .await?;
@@ -409,7 +409,7 @@ impl Watcher {
                 meta,
                 "repo.fetch_recovered",
                 None,
-                Some(&self.settings.remote.url),
+                Some(&domain::redact::url(&self.settings.remote.url)),
                 json!({ "head": head_text }),
             )
             .await?;

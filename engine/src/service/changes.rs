@@ -47,7 +47,7 @@ impl Engine {
             _ => None,
         };
         Ok(Some(RepoStatus {
-            url: s.url,
+            url: domain::redact::url(&s.url),
             branch: s.branch,
             head,
             last_fetch_at: s.last_fetch_at,

@@ -16,8 +16,8 @@ use crate::store::notifications::{self, NewNotification};
 use crate::store::{format_time, now_text};
 use crate::Engine;
 
-/// Where notifications go.
-#[derive(Debug, Clone)]
+/// Where notifications go. Its `Debug` shows only the receivers' hosts: their URLs are secrets.
+#[derive(Clone)]
 pub struct NotifySettings {
     /// Receives `{"text": "…"}` (Slack incoming webhooks and compatible receivers).
     pub slack_url: Option<String>,
@@ -27,6 +27,18 @@ pub struct NotifySettings {
     pub max_attempts: u32,
     /// The wait after the first failed attempt; it doubles after each failure.
     pub first_retry: Duration,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |u: &Option<String>| u.as_deref().map(domain::redact::origin);
+        f.debug_struct("NotifySettings")
+            .field("slack_url", &shown(&self.slack_url))
+            .field("webhook_url", &shown(&self.webhook_url))
+            .field("max_attempts", &self.max_attempts)
+            .field("first_retry", &self.first_retry)
+            .finish()
+    }
 }
 
 impl Default for NotifySettings {
@@ -158,7 +170,7 @@ impl Engine {
                     .body(row.body.clone())
                     .send()
                     .await
-                    .map_err(|e| format!("sending failed: {e}"))
+                    .map_err(|e| format!("sending failed: {}", e.without_url()))
                     .and_then(|r| {
                         if r.status().is_success() {
                             Ok(())
@@ -222,6 +234,6 @@ impl Engine {
 
 impl From<reqwest::Error> for ServiceError {
     fn from(e: reqwest::Error) -> Self {
-        ServiceError::Unavailable(e.to_string())
+        ServiceError::Unavailable(e.without_url().to_string())
     }
 }

@@ -93,23 +93,11 @@ fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
 /// Public facts about the configuration the pages may show (never secrets).
 fn panel_status(config: &Config) -> app::api::PanelStatus {
     app::api::PanelStatus {
-        repo_url: config.repo.url.as_deref().map(strip_credentials),
+        repo_url: config.repo.url.as_deref().map(domain::redact::url),
         repo_branch: config.repo.branch.clone(),
         aws_endpoint: config.aws.endpoint_url.clone(),
         aws_region: config.aws.region.clone(),
-        prometheus_url: config.prometheus.url.as_deref().map(strip_credentials),
-    }
-}
-
-/// `https://user:token@host/x` → `https://host/x`: a URL shown on a page carries no credentials.
-fn strip_credentials(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        _ => u.to_owned(),
+        prometheus_url: config.prometheus.url.as_deref().map(domain::redact::url),
     }
 }
 
