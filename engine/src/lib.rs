@@ -20,9 +20,12 @@ use std::time::Duration;
 /// Settings the services need, taken from the configuration at start.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Failed sign-ins for one user name or one client address within `throttle_window` that
-    /// make further attempts wait.
+    /// Failed sign-ins for one user name from one client address within `throttle_window` that
+    /// make further attempts of that pair wait.
     pub throttle_max_failures: u32,
+    /// Failed sign-ins from one address, whatever the names, that make every attempt from it
+    /// wait (higher: teammates behind one NAT or proxy share it).
+    pub throttle_max_per_address: u32,
     pub throttle_window: Duration,
     /// The spec repository, when one is configured.
     pub repo: Option<repo::RepoSettings>,
@@ -41,6 +44,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             throttle_max_failures: 5,
+            throttle_max_per_address: 50,
             throttle_window: Duration::from_secs(15 * 60),
             repo: None,
             aws: aws::AwsSettings::default(),
@@ -52,6 +56,11 @@ impl Default for EngineSettings {
         }
     }
 }
+
+/// Sign-ins whose password is hashed at once; others wait up to [`HASH_WAIT`].
+pub const MAX_HASHES: usize = 4;
+/// How long a sign-in waits for a hash to be free before it is refused (503).
+pub const HASH_WAIT: Duration = Duration::from_secs(5);
 
 /// The handle every door holds: cheap to clone.
 #[derive(Debug, Clone)]
@@ -65,6 +74,10 @@ pub struct Engine {
     pub prometheus: Option<prometheus::Prometheus>,
     /// Wakes the notification worker.
     notify_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Password hashes running at once (each holds about 19 MiB).
+    pub(crate) hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Throttled sign-ins and rejected webhooks, summed per source per minute.
+    pub refusals: std::sync::Arc<auth::refusals::RefusalLog>,
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -83,6 +96,8 @@ impl Engine {
         Self {
             prometheus,
             notify_wake: Default::default(),
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HASHES)),
+            refusals: Default::default(),
             store,
             settings,
             holder: service::apply::Holder::this_process(),

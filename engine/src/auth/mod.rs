@@ -1,6 +1,7 @@
 //! Who is asking: principals, callers, password and token hashing.
 
 pub mod password;
+pub mod refusals;
 pub mod token;
 
 use domain::audit::ActorKind;

@@ -23,7 +23,13 @@ const UNKNOWN_ADDR: &str = "unknown";
 
 impl Engine {
     /// Checks a name and password. On success returns the principal and what the session must
-    /// store; every outcome is audited.
+    /// store; every outcome is audited (throttled ones once per source per minute).
+    ///
+    /// The attempt is counted before its password is hashed, in one write transaction with the
+    /// throttle's check, so parallel guesses count one by one; at most [`crate::MAX_HASHES`]
+    /// hashes run at once. Failures count per (name, address), and per address with a higher
+    /// ceiling: one person's typos do not lock out teammates behind the same proxy, and nobody
+    /// can lock a name out from elsewhere.
     pub async fn login(
         &self,
         name: &str,
@@ -38,31 +44,46 @@ impl Engine {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let window = self.settings.throttle_window;
         let since_ms = now_ms - window.as_millis() as i64;
-        let max = i64::from(self.settings.throttle_max_failures);
 
+        let mut tx = self.store.begin_write().await?;
         if let Some(retry_after) = self
-            .throttled_for(&name, &addr, since_ms, now_ms, max)
+            .throttled_for(&mut tx, &name, &addr, since_ms, now_ms)
             .await?
         {
-            let mut tx = self.store.begin_write().await?;
-            append(
-                &mut tx,
-                NewEvent {
-                    actor: Actor::user(&name),
-                    action: "login.throttled",
-                    environment: None,
-                    target: Some(&name),
-                    detail: json!({ "retry_after_secs": retry_after.as_secs() }),
-                    meta,
-                },
-            )
-            .await?;
-            tx.commit().await?;
+            let source = format!("{addr} {name}");
+            if let Some(count) = self.refusals.count(&source, std::time::Instant::now()) {
+                append(
+                    &mut tx,
+                    NewEvent {
+                        actor: Actor::user(&name),
+                        action: "login.throttled",
+                        environment: None,
+                        target: Some(&name),
+                        detail: json!({
+                            "retry_after_secs": retry_after.as_secs(),
+                            "refusals": count,
+                        }),
+                        meta,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+            }
             return Err(ServiceError::Throttled {
                 retry_after_secs: retry_after.as_secs().max(1),
             });
         }
+        login_failures::record(&mut tx, now_ms, &name, &addr).await?;
+        login_failures::prune(&mut tx, since_ms).await?;
+        tx.commit().await?;
 
+        let Ok(_permit) =
+            tokio::time::timeout(crate::HASH_WAIT, self.hashing.clone().acquire_owned()).await
+        else {
+            return Err(ServiceError::Unavailable(
+                "too many sign-ins at once; try again in a moment".into(),
+            ));
+        };
         let row = {
             let mut conn = self.store.pool().acquire().await?;
             users::by_name(&mut conn, &name).await?
@@ -79,7 +100,7 @@ impl Engine {
         let mut tx = self.store.begin_write().await?;
         match outcome {
             Ok(row) => {
-                login_failures::forget_user(&mut tx, &name).await?;
+                login_failures::forget_pair(&mut tx, &name, &addr).await?;
                 append(
                     &mut tx,
                     NewEvent {
@@ -103,8 +124,7 @@ impl Engine {
                 Ok((principal, auth))
             }
             Err(reason) => {
-                login_failures::record(&mut tx, now_ms, &name, &addr).await?;
-                login_failures::prune(&mut tx, since_ms).await?;
+                // The attempt was counted as a failure already.
                 append(
                     &mut tx,
                     NewEvent {
@@ -126,23 +146,27 @@ impl Engine {
         }
     }
 
-    /// How long until attempts for this name or address are allowed again, if they are not now.
+    /// How long until attempts for this name from this address (or from this address at all)
+    /// are allowed again, if they are not now.
     async fn throttled_for(
         &self,
+        conn: &mut sqlx::SqliteConnection,
         name: &str,
         addr: &str,
         since_ms: i64,
         now_ms: i64,
-        max: i64,
     ) -> ServiceResult<Option<Duration>> {
-        let mut conn = self.store.pool().acquire().await?;
-        let (by_user, by_addr) = login_failures::recent(&mut conn, since_ms, name, addr).await?;
+        let (by_pair, by_addr) = login_failures::recent(conn, since_ms, name, addr).await?;
+        let limits = [
+            (by_pair, Some(name), self.settings.throttle_max_failures),
+            (by_addr, None, self.settings.throttle_max_per_address),
+        ];
         let mut lifts_at: Option<i64> = None;
-        for (count, is_user, value) in [(by_user, true, name), (by_addr, false, addr)] {
+        for (count, user, max) in limits {
+            let max = i64::from(max.max(1));
             if count >= max {
                 // The throttle lifts when the max-th newest failure leaves the window.
-                if let Some(t) =
-                    login_failures::nth_newest(&mut conn, since_ms, is_user, value, max).await?
+                if let Some(t) = login_failures::nth_newest(conn, since_ms, user, addr, max).await?
                 {
                     let at = t + (now_ms - since_ms);
                     lifts_at = Some(lifts_at.map_or(at, |l| l.max(at)));

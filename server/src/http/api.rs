@@ -474,15 +474,23 @@ async fn git_hook(
             Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
         }
         Err(refusal) => {
-            st.engine
-                .record_event(
-                    Actor::system(),
-                    "webhook.rejected",
-                    None,
-                    json!({ "reason": refusal.as_str(), "event": event }),
-                    &auth.meta,
-                )
-                .await?;
+            // One event per source per minute, with how many were refused.
+            let source = auth.meta.client_addr.as_deref().unwrap_or("unknown");
+            if let Some(count) = st
+                .engine
+                .refusals
+                .count(&format!("webhook {source}"), std::time::Instant::now())
+            {
+                st.engine
+                    .record_event(
+                        Actor::system(),
+                        "webhook.rejected",
+                        None,
+                        json!({ "reason": refusal.as_str(), "event": event, "refusals": count }),
+                        &auth.meta,
+                    )
+                    .await?;
+            }
             Err(
                 ServiceError::Unauthenticated(format!("webhook refused: {}", refusal.as_str()))
                     .into(),
