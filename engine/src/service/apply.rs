@@ -6,6 +6,8 @@
 //! host, or that stopped beating, is free, and its run is marked `interrupted`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -46,10 +48,17 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// This process. Its `host` is the host name and the pid namespace: two containers that
+    /// share the host's name (host networking), both pid 1, are different hosts, so neither
+    /// takes the other's live lock for its own dead one.
     pub fn this_process() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "unknown".to_owned());
+        let host = match std::fs::read_link("/proc/self/ns/pid") {
+            Ok(ns) => format!("{name} {}", ns.display()),
+            Err(_) => name,
+        };
         let mut id = [0u8; 8];
         rand::thread_rng().fill(&mut id);
         Holder {
@@ -76,6 +85,15 @@ impl Holder {
             fresh
         }
     }
+}
+
+/// How the steps of a run ended.
+enum Ended {
+    Done,
+    /// A step failed, and why.
+    Failed(String),
+    /// The run no longer holds its lock, and why.
+    LostLock(String),
 }
 
 /// What the runner needs, fixed when the apply starts.
@@ -276,7 +294,7 @@ impl Engine {
             {
                 self.interrupt(&mut tx, &run, meta).await?;
             }
-            applies::release(&mut tx, &change.environment).await?;
+            applies::release(&mut tx, &change.environment, lock.run_id).await?;
         }
         // Interrupting the lock's run may have moved this very change.
         let change = changes::get(&mut tx, id)
@@ -399,21 +417,37 @@ impl Engine {
     /// Runs the steps of a started apply and records how it ended.
     async fn run(self, job: Job) {
         let started = Instant::now();
+        // Set when the lock is no longer this run's: the runner stops before its next call.
+        let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = {
             let engine = self.clone();
-            let env = job.environment.clone();
+            let (env, run_id, lost) = (job.environment.clone(), job.run_id, lost.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(HEARTBEAT);
                 loop {
                     tick.tick().await;
-                    if let Ok(mut conn) = engine.store.pool().acquire().await {
-                        let _ = applies::heartbeat(&mut conn, &env, &engine.holder.id, &now_text())
-                            .await;
+                    let beat = async {
+                        let mut conn = engine.store.pool().acquire().await?;
+                        applies::heartbeat(&mut conn, &env, run_id, &now_text()).await
+                    }
+                    .await;
+                    match beat {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!(environment = %env, run = run_id, "the apply lock is no longer this run's");
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // Another beat follows; a lock not marked for 30 s is free to others,
+                        // which the step writes then notice.
+                        Err(e) => {
+                            tracing::warn!(environment = %env, run = run_id, error = %e, "the apply lock's heartbeat failed")
+                        }
                     }
                 }
             })
         };
-        let outcome = self.run_steps(&job).await;
+        let outcome = self.run_steps(&job, &lost).await;
         heartbeat.abort();
         let finished = self.finish(&job, outcome, started.elapsed()).await;
         if let Err(e) = finished {
@@ -429,20 +463,33 @@ impl Engine {
         }
     }
 
-    /// `Ok(None)`: every step done; `Ok(Some(error))`: stopped at a failed step.
-    async fn run_steps(&self, job: &Job) -> ServiceResult<Option<String>> {
+    /// Runs the steps one by one, each AWS call only while the run holds the lock.
+    async fn run_steps(&self, job: &Job, lost: &AtomicBool) -> ServiceResult<Ended> {
         // The applier retries itself so that every attempt is recorded and audited.
         let clients = self.aws_clients(&job.region, 1).await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
         let target = job.change_id.to_string();
+        let lost_at = |position: u32| {
+            Ended::LostLock(format!(
+                "another process took the lock of {} (this one had not marked it for {STALE_AFTER_SECS} s): stopped before step {position}",
+                job.environment
+            ))
+        };
         for (i, op) in job.operations.iter().enumerate() {
             let position = i as u32 + 1;
             {
                 let mut conn = self.store.pool().acquire().await?;
-                applies::step_started(&mut conn, job.run_id, position, &now_text()).await?;
+                if lost.load(Ordering::SeqCst)
+                    || !applies::step_started(&mut conn, job.run_id, position, &now_text()).await?
+                {
+                    return Ok(lost_at(position));
+                }
             }
             let mut attempt = 0;
             loop {
+                if attempt > 0 && lost.load(Ordering::SeqCst) {
+                    return Ok(lost_at(position));
+                }
                 attempt += 1;
                 let result = match execute(&clients, &op.action, &job.group_ids).await {
                     Err(e) if attempt > 1 && already_done(&op.action, &e) => Ok(e.request_id),
@@ -461,7 +508,7 @@ impl Engine {
                     }
                 };
                 let mut tx = self.store.begin_write().await?;
-                applies::step_attempted(
+                let recorded = applies::step_attempted(
                     &mut tx,
                     job.run_id,
                     position,
@@ -496,15 +543,24 @@ impl Engine {
                     },
                 )
                 .await?;
+                // The call is audited even when the step is no longer this run's to write.
                 tx.commit().await?;
+                if !recorded {
+                    return Ok(lost_at(position + 1));
+                }
                 match error {
                     None => break,
                     Some(_) if retry => tokio::time::sleep(backoff(attempt)).await,
-                    Some(e) => return Ok(Some(format!("step {position} ({}): {e}", op.aws_call))),
+                    Some(e) => {
+                        return Ok(Ended::Failed(format!(
+                            "step {position} ({}): {e}",
+                            op.aws_call
+                        )))
+                    }
                 }
             }
         }
-        Ok(None)
+        Ok(Ended::Done)
     }
 
     /// Records how an apply ended. A failed change keeps its plan: the next apply or "Plan
@@ -512,11 +568,13 @@ impl Engine {
     async fn finish(
         &self,
         job: &Job,
-        outcome: ServiceResult<Option<String>>,
+        outcome: ServiceResult<Ended>,
         elapsed: Duration,
     ) -> ServiceResult<()> {
         let error = match outcome {
-            Ok(e) => e,
+            Ok(Ended::Done) => None,
+            Ok(Ended::Failed(e)) => Some(e),
+            Ok(Ended::LostLock(why)) => return self.lost_lock(job, &why).await,
             Err(e) => {
                 tracing::error!(change = %job.change_id, error = ?e, "the apply stopped on an internal error");
                 Some(format!("tierdeck could not record a step: {e}"))
@@ -524,6 +582,15 @@ impl Engine {
         };
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
+        // Fenced: the run's end is written only while it holds the lock.
+        if !applies::holds(&mut tx, &job.environment, job.run_id).await? {
+            drop(tx);
+            let why = format!(
+                "another process took the lock of {} before this run could record its end",
+                job.environment
+            );
+            return self.lost_lock(job, &why).await;
+        }
         let (run_status, event) = match error {
             None => (RunStatus::Applied, Event::Applied),
             Some(_) => (RunStatus::Failed, Event::Fail),
@@ -536,7 +603,7 @@ impl Engine {
             &now,
         )
         .await?;
-        applies::release(&mut tx, &job.environment).await?;
+        applies::release(&mut tx, &job.environment, job.run_id).await?;
         let audit = |detail| Audit {
             actor: job.actor.clone(),
             meta: &job.meta,
@@ -618,6 +685,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Records that a run stopped because it no longer held its lock: the process that took
+    /// the lock marked the run and its change interrupted; this one writes nothing else.
+    async fn lost_lock(&self, job: &Job, why: &str) -> ServiceResult<()> {
+        tracing::error!(change = %job.change_id, run = job.run_id, reason = why, "the apply stopped: its lock was taken");
+        let mut tx = self.store.begin_write().await?;
+        let target = job.change_id.to_string();
+        append(
+            &mut tx,
+            NewEvent {
+                actor: job.actor.clone(),
+                action: "change.apply_lost_lock",
+                environment: Some(&job.environment),
+                target: Some(&target),
+                detail: json!({ "run": job.run_id, "reason": why }),
+                meta: &job.meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks a run whose process died `interrupted`, with its change; in the caller's
     /// transaction.
     async fn interrupt(
@@ -687,9 +776,7 @@ impl Engine {
                 continue;
             }
             self.interrupt(&mut tx, &run, &meta).await?;
-            if lock.is_some_and(|l| l.run_id == run.id) {
-                applies::release(&mut tx, &run.environment).await?;
-            }
+            applies::release(&mut tx, &run.environment, run.id).await?;
             marked.push(run.change_id);
         }
         tx.commit().await?;
@@ -772,6 +859,17 @@ mod tests {
         // Another host: alive while it beats.
         assert!(me.sees_alive(&lock("elsewhere", 1, "other", now), now));
         assert!(!me.sees_alive(&lock("elsewhere", 1, "other", old), now));
+    }
+
+    #[test]
+    fn a_process_of_another_pid_namespace_with_the_same_host_name_and_pid_is_another_host() {
+        let me = Holder::this_process();
+        assert!(me.host.contains("pid:["), "{}", me.host);
+        let now = Utc::now();
+        // The same host name and pid 1 in another container: alive while it beats.
+        let name = me.host.split(' ').next().unwrap();
+        let other = format!("{name} pid:[1]");
+        assert!(me.sees_alive(&lock(&other, i64::from(me.pid), "other", now), now));
     }
 
     #[test]

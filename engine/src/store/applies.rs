@@ -81,21 +81,25 @@ pub async fn insert_step(
     Ok(())
 }
 
+/// Marks a step running, if `run_id` still holds its environment's lock (the run id is the
+/// fencing token); `false` when it does not: the caller must not call AWS.
 pub async fn step_started(
     conn: &mut SqliteConnection,
     run_id: i64,
     position: u32,
     now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE apply_steps SET status = 'running', started_at = ? WHERE run_id = ? AND position = ?",
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE apply_steps SET status = 'running', started_at = ? WHERE run_id = ? AND position = ?
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
     )
     .bind(now)
     .bind(run_id)
     .bind(position)
+    .bind(run_id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() > 0)
 }
 
 /// One AWS call of a step.
@@ -109,14 +113,15 @@ pub struct Attempt<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Records one AWS call of a step: the attempts so far, the last request id and error.
+/// Records one AWS call of a step: the attempts so far, the last request id and error. Like
+/// [`step_started`], only while `run_id` holds the lock; `false` when it does not.
 pub async fn step_attempted(
     conn: &mut SqliteConnection,
     run_id: i64,
     position: u32,
     a: Attempt<'_>,
     now: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let Attempt {
         status,
         attempts,
@@ -124,10 +129,11 @@ pub async fn step_attempted(
         error,
     } = a;
     let finished = (status != "running").then_some(now);
-    sqlx::query(
+    let written = sqlx::query(
         "UPDATE apply_steps SET status = ?, attempts = ?, request_id = COALESCE(?, request_id),
             error = ?, finished_at = ?
-         WHERE run_id = ? AND position = ?",
+         WHERE run_id = ? AND position = ?
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
     )
     .bind(status)
     .bind(attempts)
@@ -136,9 +142,10 @@ pub async fn step_attempted(
     .bind(finished)
     .bind(run_id)
     .bind(position)
+    .bind(run_id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() > 0)
 }
 
 pub async fn finish_run(
@@ -264,27 +271,128 @@ pub async fn take_lock(conn: &mut SqliteConnection, l: &LockRow) -> Result<(), s
     Ok(())
 }
 
+/// Marks the lock of `run_id` alive; `false` when the run no longer holds it.
 pub async fn heartbeat(
     conn: &mut SqliteConnection,
     environment: &str,
-    holder_id: &str,
+    run_id: i64,
     now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE environment_locks SET heartbeat_at = ? WHERE environment = ? AND holder_id = ?",
+) -> Result<bool, sqlx::Error> {
+    let beat = sqlx::query(
+        "UPDATE environment_locks SET heartbeat_at = ? WHERE environment = ? AND run_id = ?",
     )
     .bind(now)
     .bind(environment)
-    .bind(holder_id)
+    .bind(run_id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(beat.rows_affected() > 0)
 }
 
-pub async fn release(conn: &mut SqliteConnection, environment: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM environment_locks WHERE environment = ?")
+/// Whether `run_id` holds the lock of `environment`.
+pub async fn holds(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    run_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM environment_locks WHERE environment = ? AND run_id = ?)",
+    )
+    .bind(environment)
+    .bind(run_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Frees the lock of `environment` if `run_id` holds it: a run never frees another's lock.
+pub async fn release(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM environment_locks WHERE environment = ? AND run_id = ?")
         .bind(environment)
+        .bind(run_id)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, crate::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    fn lock_of(run_id: i64) -> LockRow {
+        LockRow {
+            environment: "prod".into(),
+            change_id: 1,
+            run_id,
+            holder_host: "h".into(),
+            holder_pid: 1,
+            holder_id: format!("holder-{run_id}"),
+            acquired_at: "2026-12-02T00:00:00.000Z".into(),
+            heartbeat_at: "2026-12-02T00:00:00.000Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_lost_its_lock_can_neither_write_its_steps_nor_free_the_new_lock() {
+        let (_dir, store) = store().await;
+        let mut c = store.pool().acquire().await.unwrap();
+        sqlx::query(
+            "INSERT INTO environments (name, created_at) VALUES ('prod', '2026-12-02T00:00:00Z')",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO changes (id, environment, kind, commit_sha, author_name, author_email,
+                committed_at, message, status, file_diff, semantic_diff, spec_errors,
+                created_at, updated_at)
+             VALUES (1, 'prod', 'commit', 'abc', 'a', 'a@x', 't', 'm', 'applying', '[]', '[]',
+                '[]', 't', 't')",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let first = insert_run(&mut c, 1, "prod", "olga", "h1", None, "t")
+            .await
+            .unwrap();
+        insert_step(&mut c, first, 1, "{}").await.unwrap();
+        take_lock(&mut c, &lock_of(first)).await.unwrap();
+        assert!(step_started(&mut c, first, 1, "t").await.unwrap());
+        assert!(heartbeat(&mut c, "prod", first, "t").await.unwrap());
+
+        // Another process finds the lock stale and takes it for its own run.
+        let second = insert_run(&mut c, 1, "prod", "olga", "h1", None, "t")
+            .await
+            .unwrap();
+        release(&mut c, "prod", first).await.unwrap();
+        take_lock(&mut c, &lock_of(second)).await.unwrap();
+
+        let attempt = Attempt {
+            status: "done",
+            attempts: 1,
+            request_id: None,
+            error: None,
+        };
+        assert!(!step_attempted(&mut c, first, 1, attempt, "t")
+            .await
+            .unwrap());
+        assert!(!heartbeat(&mut c, "prod", first, "t").await.unwrap());
+        assert!(!holds(&mut c, "prod", first).await.unwrap());
+        release(&mut c, "prod", first).await.unwrap();
+        assert!(
+            holds(&mut c, "prod", second).await.unwrap(),
+            "the new lock stays"
+        );
+        assert_eq!(lock(&mut c, "prod").await.unwrap().unwrap().run_id, second);
+    }
 }
