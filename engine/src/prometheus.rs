@@ -78,8 +78,46 @@ struct RangeSeries {
 /// Points of a range query: (Unix seconds, value).
 pub type Points = Vec<(i64, f64)>;
 
-type Cache = HashMap<(String, Option<i64>), (Instant, Option<f64>)>;
-type RangeCache = HashMap<(String, i64, i64, i64), (Instant, Points)>;
+type Cache = TtlCache<(String, Option<i64>), Option<f64>>;
+type RangeCache = TtlCache<(String, i64, i64, i64), Points>;
+
+/// Instant queries at a given time are asked (and cached) at whole minutes: times that callers
+/// pick cannot multiply the queries or the cache.
+const AT_GRANULARITY: i64 = 60;
+
+/// Answers kept for a while, never more than `cap` of them.
+#[derive(Debug)]
+struct TtlCache<K, V> {
+    map: HashMap<K, (Instant, V)>,
+    cap: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> TtlCache<K, V> {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            cap,
+        }
+    }
+
+    fn get(&self, key: &K, ttl: Duration) -> Option<V> {
+        self.map
+            .get(key)
+            .filter(|(when, _)| when.elapsed() < ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn insert(&mut self, key: K, value: V, ttl: Duration) {
+        if self.map.len() >= self.cap {
+            self.map.retain(|_, (when, _)| when.elapsed() < ttl);
+        }
+        if self.map.len() >= self.cap {
+            // Still full of live answers: start again rather than grow.
+            self.map.clear();
+        }
+        self.map.insert(key, (Instant::now(), value));
+    }
+}
 
 /// Prometheus's own error answer for `query`, passed on.
 fn refused(query: &str, error_type: Option<String>, error: Option<String>) -> PromError {
@@ -114,8 +152,8 @@ impl Prometheus {
         Ok(Self {
             settings,
             http,
-            cache: Arc::default(),
-            ranges: Arc::default(),
+            cache: Arc::new(Mutex::new(TtlCache::new(4096))),
+            ranges: Arc::new(Mutex::new(TtlCache::new(1024))),
         })
     }
 
@@ -126,20 +164,14 @@ impl Prometheus {
     /// The value of an instant query that yields one number (`sum(…)`, a scalar): `None` when
     /// the vector is empty (no data). `at` is a Unix time; `None` means now.
     pub async fn value(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
+        let at = at.map(|t| t - t.rem_euclid(AT_GRANULARITY));
         let key = (query.to_owned(), at);
-        if let Some((when, v)) = self.cache.lock().expect("cache lock").get(&key) {
-            if when.elapsed() < self.settings.cache_for {
-                return Ok(*v);
-            }
+        let ttl = self.settings.cache_for;
+        if let Some(v) = self.cache.lock().expect("cache lock").get(&key, ttl) {
+            return Ok(v);
         }
         let v = self.fetch(query, at).await?;
-        let mut cache = self.cache.lock().expect("cache lock");
-        // Old answers go when the cache grows, so it stays small.
-        if cache.len() > 4096 {
-            let ttl = self.settings.cache_for;
-            cache.retain(|_, (when, _)| when.elapsed() < ttl);
-        }
-        cache.insert(key, (Instant::now(), v));
+        self.cache.lock().expect("cache lock").insert(key, v, ttl);
         Ok(v)
     }
 
@@ -153,10 +185,9 @@ impl Prometheus {
         step: i64,
     ) -> Result<Points, PromError> {
         let key = (query.to_owned(), start, end, step);
-        if let Some((when, v)) = self.ranges.lock().expect("cache lock").get(&key) {
-            if when.elapsed() < self.settings.cache_for {
-                return Ok(v.clone());
-            }
+        let ttl = self.settings.cache_for;
+        if let Some(v) = self.ranges.lock().expect("cache lock").get(&key, ttl) {
+            return Ok(v);
         }
         let form = [
             ("query", query.to_owned()),
@@ -185,12 +216,10 @@ impl Prometheus {
             .flat_map(|s| s.values)
             .filter_map(|(t, v)| Some((t as i64, v.parse::<f64>().ok().filter(|v| v.is_finite())?)))
             .collect();
-        let mut cache = self.ranges.lock().expect("cache lock");
-        if cache.len() > 1024 {
-            let ttl = self.settings.cache_for;
-            cache.retain(|_, (when, _)| when.elapsed() < ttl);
-        }
-        cache.insert(key, (Instant::now(), points.clone()));
+        self.ranges
+            .lock()
+            .expect("cache lock")
+            .insert(key, points.clone(), ttl);
         Ok(points)
     }
 
@@ -251,5 +280,22 @@ impl Prometheus {
                 message: "it did not return a number".into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_cap_even_of_live_answers() {
+        let ttl = Duration::from_secs(3600);
+        let mut c: TtlCache<i64, u8> = TtlCache::new(100);
+        for k in 0..1000 {
+            c.insert(k, 1, ttl);
+            assert!(c.map.len() <= 100);
+        }
+        assert_eq!(c.get(&999, ttl), Some(1));
+        assert_eq!(c.get(&999, Duration::ZERO), None, "expired");
     }
 }
