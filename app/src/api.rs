@@ -155,10 +155,22 @@ pub async fn change_password(
             .as_ref()
             .map(|p| p.user_id)
             .unwrap_or_default();
+        // The session keeps its sign-in time: a new password does not lengthen it.
+        let signed_in_at = session
+            .get::<engine::service::identity::SessionAuth>("auth")
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.signed_in_at)
+            .unwrap_or_default();
         session
             .insert(
                 "auth",
-                engine::service::identity::SessionAuth { user_id, epoch },
+                engine::service::identity::SessionAuth {
+                    user_id,
+                    epoch,
+                    signed_in_at,
+                },
             )
             .await
             .map_err(|e| ServerFnError::new(format!("updating the session: {e}")))?;

@@ -112,6 +112,8 @@ pub struct ServerConfig {
     pub secure_cookies: Option<bool>,
     /// Sessions end after this long without a request.
     pub session_idle_minutes: u64,
+    /// Sessions end this long after sign-in, however busy.
+    pub session_max_hours: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy
     /// you run, which must set that header).
     pub trust_forwarded_for: bool,
@@ -128,6 +130,7 @@ impl Default for ServerConfig {
             public_url: None,
             secure_cookies: None,
             session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
             trust_forwarded_for: false,
             site_root: None,
         }
@@ -354,6 +357,9 @@ impl Config {
         if self.server.session_idle_minutes == 0 {
             return Err(err("`server.session_idle_minutes` must be at least 1"));
         }
+        if !(1..=24 * 365).contains(&self.server.session_max_hours) {
+            return Err(err("`server.session_max_hours` must be between 1 and 8760"));
+        }
         if self.database.path.as_os_str().is_empty() {
             return Err(err("`database.path` must name a file"));
         }
@@ -567,7 +573,7 @@ mod tests {
             (
                 Some("[server]\nlisten_on = \"x\"\n"),
                 &[],
-                "configuration: tierdeck.toml: line 2: `server.listen_on`: unknown field `listen_on`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+                "configuration: tierdeck.toml: line 2: `server.listen_on`: unknown field `listen_on`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `session_max_hours`, `trust_forwarded_for`, `site_root`",
             ),
             (
                 None,
@@ -602,7 +608,7 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVER__LISTNE", "x")],
-                "configuration: `TIERDECK_SERVER__LISTNE` (`server.listne`): unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `trust_forwarded_for`, `site_root`",
+                "configuration: `TIERDECK_SERVER__LISTNE` (`server.listne`): unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `session_max_hours`, `trust_forwarded_for`, `site_root`",
             ),
             (
                 None,

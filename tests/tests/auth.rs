@@ -388,3 +388,19 @@ async fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(res.headers()["location"], expected, "next={next}");
     }
 }
+
+#[tokio::test]
+async fn a_busy_session_is_not_written_on_every_request() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "viewer").await;
+    let c = app.client();
+    assert_eq!(c.login("alice", PASSWORD).await.status(), 303);
+    let mut written = 0;
+    for _ in 0..5 {
+        let res = c.get("/api/v1/me").await;
+        assert_eq!(res.status(), 200);
+        written += usize::from(res.headers().contains_key("set-cookie"));
+    }
+    // The first request marks the minute it was seen; the rest of the minute writes nothing.
+    assert!(written <= 2, "{written} of 5 requests wrote the session");
+}

@@ -15,6 +15,10 @@ pub struct SessionAuth {
     pub user_id: i64,
     /// The user's `auth_epoch` at sign-in; a later reset or disable moves it on.
     pub epoch: i64,
+    /// When the person signed in (Unix seconds): a session ends a fixed time after, however
+    /// busy. Sessions from before this was kept read as 0, so they are over.
+    #[serde(default)]
+    pub signed_in_at: i64,
 }
 
 fn principal(row: users::UserRow, token: Option<TokenRef>) -> ServiceResult<Principal> {

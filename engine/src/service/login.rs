@@ -117,6 +117,7 @@ impl Engine {
                 let auth = SessionAuth {
                     user_id: row.id,
                     epoch: row.auth_epoch,
+                    signed_in_at: now_ms / 1000,
                 };
                 let principal = self.session_principal(auth).await?.ok_or_else(|| {
                     ServiceError::Unauthenticated("the account changed while signing in".into())

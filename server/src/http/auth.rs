@@ -16,6 +16,13 @@ use super::AppState;
 
 /// The session key holding [`SessionAuth`].
 pub const SESSION_AUTH: &str = "auth";
+/// The minute a session was last seen (Unix time / 60).
+const SEEN: &str = "seen";
+
+/// Whether a session signed in at `signed_in_at` is past its absolute lifetime at `now`.
+fn session_over(signed_in_at: i64, now: i64, max_secs: i64) -> bool {
+    now.saturating_sub(signed_in_at) > max_secs
+}
 
 /// Paths that need no session work at all.
 fn is_static(path: &str) -> bool {
@@ -93,7 +100,23 @@ async fn session_principal(
         .await
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the session: {e}")))?;
     let Some(auth) = auth else { return Ok(None) };
-    let principal = st.engine.session_principal(auth).await?;
+    let now = chrono::Utc::now().timestamp();
+    let principal = if session_over(auth.signed_in_at, now, st.session_max_secs) {
+        None
+    } else {
+        st.engine.session_principal(auth).await?
+    };
+    if principal.is_some() {
+        // A write at most once a minute keeps an active session from its idle end.
+        let minute = now / 60;
+        let seen: Option<i64> = session.get(SEEN).await.ok().flatten();
+        if seen != Some(minute) {
+            session
+                .insert(SEEN, minute)
+                .await
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("marking the session: {e}")))?;
+        }
+    }
     if principal.is_none() {
         // Disabled, password reset, or deleted: this session is over.
         session
@@ -236,5 +259,20 @@ impl FromRequestParts<AppState> for ApiUser {
                 "sign in, or send an API token as `Authorization: Bearer`".into(),
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_a_fixed_time_after_sign_in() {
+        let week = 7 * 24 * 3600;
+        let signed_in = 1_800_000_000;
+        assert!(!session_over(signed_in, signed_in + week, week));
+        assert!(session_over(signed_in, signed_in + week + 1, week));
+        // Sessions from before the sign-in time was kept.
+        assert!(session_over(0, signed_in, week));
     }
 }

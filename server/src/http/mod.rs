@@ -51,6 +51,8 @@ pub struct AppState {
     /// The spec repository's watcher, when `repo.url` is set.
     pub watcher: Option<Arc<engine::repo::Watcher>>,
     pub webhook_secret: Option<crate::config::Secret>,
+    /// Sessions end this long after sign-in.
+    pub session_max_secs: i64,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -180,6 +182,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::new()),
         public_origin: config.public_origin(),
         trust_forwarded_for: config.server.trust_forwarded_for,
+        session_max_secs: config.server.session_max_hours.saturating_mul(3600) as i64,
         render_page,
     };
 
@@ -188,7 +191,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies())
-        .with_always_save(true)
+        // Saved when it changes: the sign-in, and a "seen" mark at most once a minute, which
+        // moves the idle expiry on (see `auth::session_principal`).
+        .with_always_save(false)
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
             config.server.session_idle_minutes as i64,
         )));
