@@ -206,6 +206,13 @@ pub async fn create_token(label: String) -> Result<NewToken, ServerFnError> {
     })
 }
 
+/// Every live API token of every user (admins).
+#[server(prefix = "/sfn", endpoint = "list_all_tokens")]
+pub async fn list_all_tokens() -> Result<Vec<TokenSummary>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.list_all_tokens(&caller).await.map_err(ssr::fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "revoke_token")]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;

@@ -140,3 +140,57 @@ async fn malformed_and_unknown_tokens_get_401() {
         assert_eq!(res.status(), 401, "{token}");
     }
 }
+
+#[tokio::test]
+async fn a_password_reset_revokes_the_tokens_and_admins_see_and_revoke_anyones() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_as("root", "admin").await;
+    let bob = app.api_as("bob", "operator").await;
+    let cy = app.api_as("cy", "viewer").await;
+    assert_eq!(bob.get("/api/v1/me").await.status(), 200);
+
+    // Admins list every live token, and revoke anyone's.
+    let all = admin.get_json("/api/v1/tokens").await;
+    let owners: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["owner"].as_str().unwrap())
+        .collect();
+    for who in ["root", "bob", "cy"] {
+        assert!(owners.contains(&who), "{all}");
+    }
+    assert_eq!(cy.get("/api/v1/tokens").await.status(), 403);
+    let cy_token = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["owner"] == "cy")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let res = bob.post(&format!("/api/v1/tokens/{cy_token}/revoke")).await;
+    assert_eq!(res.status(), 403, "not someone else's");
+    let res = admin
+        .post(&format!("/api/v1/tokens/{cy_token}/revoke"))
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(cy.get("/api/v1/me").await.status(), 401);
+
+    // A reset ends bob's token with his sessions.
+    let page = app.login("root").await;
+    let res = page
+        .server_fn(
+            "reset_password",
+            &[("name", "bob"), ("password", "a brand new secret")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(bob.get("/api/v1/me").await.status(), 401);
+    let reset = admin
+        .get_json("/api/v1/audit?action=user.password_reset")
+        .await;
+    assert_eq!(reset["events"][0]["detail"]["tokens_revoked"], 1);
+    let html = page.get("/admin").await.text().await.unwrap();
+    assert!(html.contains("API tokens"), "the Admin page lists tokens");
+}

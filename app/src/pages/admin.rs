@@ -5,7 +5,10 @@ use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_users, load_notifications, CreateUser, ResetPassword, SetDisabled, SetRole};
+use crate::api::{
+    list_all_tokens, list_users, load_notifications, CreateUser, ResetPassword, RevokeToken,
+    SetDisabled, SetRole,
+};
 use crate::components::{utc, ActionResult, ErrorBox};
 use crate::CurrentUser;
 
@@ -94,7 +97,7 @@ pub fn Admin() -> impl IntoView {
             <ActionResult value=Signal::derive(move || set_disabled.value().get()) ok=|u: UserSummary| {
                 format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
             } />
-            <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions ended.") />
+            <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions and tokens ended.") />
             <Suspense fallback=|| view! { <p aria-busy="true">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
                     match users.await {
@@ -134,8 +137,61 @@ pub fn Admin() -> impl IntoView {
                     <button type="submit">"Create user"</button>
                 </ActionForm>
             </section>
+            <Tokens />
             <Deliveries />
         </Show>
+    }
+}
+
+/// Every live API token, with a button to revoke each.
+#[component]
+fn Tokens() -> impl IntoView {
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(move || revoke.version().get(), |_| list_all_tokens());
+    view! {
+        <section class="card" aria-labelledby="tokens-h">
+            <h2 id="tokens-h">"API tokens"</h2>
+            <ActionResult value=Signal::derive(move || revoke.value().get()) ok=|()| "Token revoked.".to_owned() />
+            <Suspense fallback=|| view! { <p aria-busy="true">"Loading tokens…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No live tokens."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="tokens">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Owner"</th>
+                                            <th scope="col">"Label"</th>
+                                            <th scope="col">"Prefix"</th>
+                                            <th scope="col">"Last used (UTC)"</th>
+                                            <th scope="col"><span class="visually-hidden">"Revoke"</span></th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.into_iter().map(|t| view! {
+                                            <tr>
+                                                <td>{t.owner.clone()}</td>
+                                                <td>{t.label.clone()}</td>
+                                                <td><code>{t.prefix.clone()}</code></td>
+                                                <td>{t.last_used_at.as_deref().map(utc).unwrap_or_else(|| "never".to_owned())}</td>
+                                                <td>
+                                                    <ActionForm action=revoke attr:class="inline">
+                                                        <input type="hidden" name="id" value=t.id.to_string() />
+                                                        <button type="submit" class="secondary">"Revoke"</button>
+                                                    </ActionForm>
+                                                </td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }
 

@@ -149,4 +149,15 @@ impl Engine {
             .map(summary)
             .collect())
     }
+
+    /// Every live token of every user (admins): who may call the API now.
+    pub async fn list_all_tokens(&self, caller: &Caller) -> ServiceResult<Vec<TokenSummary>> {
+        caller.require(Role::Admin)?;
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(tokens::active(&mut conn, 1000)
+            .await?
+            .into_iter()
+            .map(summary)
+            .collect())
+    }
 }

@@ -214,7 +214,8 @@ impl Engine {
         summary(row)
     }
 
-    /// An admin sets a new password for someone; their sessions end.
+    /// An admin sets a new password for someone; their sessions end and their API tokens are
+    /// revoked.
     pub async fn reset_password(
         &self,
         caller: &Caller,
@@ -228,7 +229,10 @@ impl Engine {
         let hash = password::hash(&pw).await?;
         let mut tx = self.store.begin_write().await?;
         let row = find(&mut tx, &name).await?;
-        users::set_password(&mut tx, row.id, &hash, &now_text()).await?;
+        let now = now_text();
+        users::set_password(&mut tx, row.id, &hash, &now).await?;
+        // A reset means the account may be someone else's: its tokens end with its sessions.
+        let revoked = tokens::revoke_all_for_user(&mut tx, row.id, &now).await?;
         append(
             &mut tx,
             NewEvent {
@@ -236,7 +240,7 @@ impl Engine {
                 action: "user.password_reset",
                 environment: None,
                 target: Some(name.as_str()),
-                detail: json!({}),
+                detail: json!({ "tokens_revoked": revoked }),
                 meta,
             },
         )

@@ -86,6 +86,16 @@ pub async fn list_for_user(
     .await
 }
 
+/// Every token not revoked, of every user, newest first (at most `limit`).
+pub async fn active(conn: &mut SqliteConnection, limit: u32) -> Result<Vec<TokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE t.revoked_at IS NULL ORDER BY t.created_at DESC LIMIT ?"
+    ))
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn touch(
     conn: &mut SqliteConnection,
     id: i64,

@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/changes/{id}/reject", post(reject))
         .route("/changes/{id}/comments", post(comment))
         .route("/notifications", get(notifications))
+        .route("/tokens", get(tokens))
+        .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/environments/{env}/reconcile", post(reconcile))
         .route("/environments/{env}/slo", get(slo))
         .route("/environments/{env}/scaling", get(scaling))
@@ -327,6 +329,34 @@ async fn comment(
         StatusCode::CREATED,
         Json(st.engine.change_detail(&caller, id).await?),
     ))
+}
+
+/// `GET /api/v1/tokens`: every live API token of every user (admins).
+async fn tokens(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::user::TokenSummary>>, ApiError> {
+    Ok(Json(st.engine.list_all_tokens(&Caller::User(p)).await?))
+}
+
+/// `POST /api/v1/tokens/{id}/revoke`: revokes a token (its owner, or an admin for anyone's).
+async fn revoke_token(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no token `{id}`"),
+        )
+    })?;
+    st.engine
+        .revoke_token(&Caller::User(p), id, &auth.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/notifications`: the delivery log (admins).
