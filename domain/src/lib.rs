@@ -9,6 +9,8 @@ pub mod approval;
 pub mod audit;
 pub mod change;
 pub mod cron;
+#[cfg(test)]
+mod fuzz;
 pub mod guardrails;
 pub mod lifecycle;
 pub mod monitoring;

@@ -80,6 +80,17 @@ async fn report_times_that_would_overflow_are_refused_with_the_parameter() {
     let app = TestApp::watching(&repo.url(), 3600, None).await;
     let api = app.api_as("vic", "viewer").await;
     api.change_for("prod", &repo.head()).await;
+    // A huge range is cut to the longest one (90 days), not walked hour by hour.
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        api.get(&format!(
+            "/api/v1/environments/prod/scaling?hours={}",
+            u32::MAX
+        )),
+    )
+    .await
+    .expect("the scaling history answers");
+    assert_eq!(res.status(), 200);
     for path in [
         format!("/api/v1/environments/prod/slo?at={}", i64::MIN),
         format!("/api/v1/environments/prod/monitoring?end={}", i64::MIN),

@@ -26,6 +26,9 @@ fn count(v: i64) -> u32 {
     v.clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// The longest history asked for: 90 days.
+const MAX_HOURS: u32 = 24 * 90;
+
 impl Engine {
     /// The spec of each environment at the branch head (environments whose spec has errors are
     /// left out).
@@ -140,8 +143,11 @@ impl Engine {
         hours: u32,
     ) -> ServiceResult<ScalingHistory> {
         caller.require(Role::Viewer)?;
+        // Bounded once, for the history and the schedule marks alike: the preview below walks
+        // every hour it is given.
+        let hours = hours.clamp(1, MAX_HOURS);
         let until = Utc::now();
-        let since = until - chrono::Duration::hours(i64::from(hours.clamp(1, 24 * 90)));
+        let since = until - chrono::Duration::hours(i64::from(hours));
         let since_text = format_time(since);
         let (snapshots, activities, applies, head) = {
             let mut conn = self.store.pool().acquire().await?;
