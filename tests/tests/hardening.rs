@@ -230,3 +230,27 @@ async fn secrets_in_configured_urls_reach_no_page_log_or_audit_event() {
         assert!(!logs.contains(secret), "the log shows {secret}: {logs}");
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_webhooks_is_one_audit_event_a_minute() {
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    let http = reqwest::Client::new();
+    for _ in 0..20 {
+        let res = http
+            .post(format!("{}/api/v1/hooks/git", app.base))
+            .header("X-Gitlab-Token", "wrong")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let admin = app.api_as("adam", "admin").await;
+    let events = admin
+        .get_json("/api/v1/audit?action=webhook.rejected")
+        .await;
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["detail"]["refusals"], 1);
+}
