@@ -196,3 +196,43 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sign_in_waits_for_a_free_hash_and_is_refused_when_none_frees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let engine = Engine::new(store, crate::EngineSettings::default());
+        // Every hash slot is taken (a flood of sign-ins in progress).
+        let held = engine
+            .hashing
+            .clone()
+            .acquire_many_owned(crate::MAX_HASHES as u32)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let refused = engine
+            .login("alice", "wrong", &RequestMeta::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ServiceError::Unavailable(_)),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() >= crate::HASH_WAIT);
+        drop(held);
+        // With a slot free the attempt is checked (and fails: there is no alice).
+        let failed = engine
+            .login("alice", "wrong", &RequestMeta::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failed, ServiceError::Unauthenticated(_)),
+            "{failed:?}"
+        );
+    }
+}
