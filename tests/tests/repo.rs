@@ -131,13 +131,8 @@ async fn a_signed_webhook_fetches_at_once_and_bad_signatures_are_refused() {
     let actions = api.audit_actions("action=webhook").await;
     assert_eq!(
         actions,
-        [
-            "webhook.accepted",
-            "webhook.accepted",
-            "webhook.rejected",
-            "webhook.rejected",
-            "webhook.rejected"
-        ]
+        // Refusals from one source are one event a minute (with their count).
+        ["webhook.accepted", "webhook.accepted", "webhook.rejected"]
     );
     // An oversized body is refused before anything else.
     let big = vec![b'x'; 300 * 1024];
