@@ -76,7 +76,7 @@ pub fn utc(t: &str) -> String {
 
 /// The first 10 characters of a commit id.
 pub fn short(sha: &str) -> String {
-    sha.chars().take(10).collect()
+    domain::change::short_sha(sha).to_owned()
 }
 
 /// An id for a file's diff on the change page, to link errors to.

@@ -4,13 +4,12 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::change::{ChangeStatus, Person};
 use crate::lifecycle::{transition, Event, Refusal};
 use crate::policy::Windows;
-use crate::spec::{ChangeWindow, Weekday};
 use crate::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,42 +218,6 @@ pub fn may_reject(cx: &Context<'_>) -> Result<(), Refusal> {
     transition(cx.status, Event::Reject).map(|_| ())
 }
 
-/// Whether `now` falls in one of `windows` (each in its own time zone; a window whose end is
-/// before its start runs past midnight). No windows: any time.
-pub fn in_change_window(windows: &[ChangeWindow], now: DateTime<Utc>) -> bool {
-    if windows.is_empty() {
-        return true;
-    }
-    windows.iter().any(|w| {
-        let Ok(tz) = chrono_tz::Tz::from_str(&w.timezone) else {
-            return false;
-        };
-        let local = now.with_timezone(&tz);
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        let today = Weekday::ALL[local.weekday().num_days_from_monday() as usize];
-        let yesterday = Weekday::ALL[(local.weekday().num_days_from_monday() as usize + 6) % 7];
-        let (start, end) = (w.start.0, w.end.0);
-        if start <= end {
-            w.days.contains(&today) && (start..end).contains(&minute)
-        } else {
-            (w.days.contains(&today) && minute >= start)
-                || (w.days.contains(&yesterday) && minute < end)
-        }
-    })
-}
-
-/// The windows in words: `mon, tue 10:00–17:00 Asia/Seoul`.
-pub fn windows_text(windows: &[ChangeWindow]) -> String {
-    windows
-        .iter()
-        .map(|w| {
-            let days: Vec<&str> = w.days.iter().map(|d| d.as_str()).collect();
-            format!("{} {}–{} {}", days.join(", "), w.start, w.end, w.timezone)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Whether the caller may apply now. `Ok(Some(why))`: only as an emergency, with a reason.
 pub fn may_apply(cx: &Context<'_>) -> Result<Option<String>, Refusal> {
     if cx.role < Role::Operator {
@@ -315,7 +278,7 @@ pub fn actions(cx: &Context<'_>) -> ChangeActions {
 mod tests {
     use super::*;
     use crate::lifecycle::RefusalKind;
-    use crate::spec::TimeOfDay;
+    use crate::spec::{ChangeWindow, TimeOfDay, Weekday};
 
     fn review(user: &str, hash: &str, at: DateTime<Utc>) -> Review {
         Review {
@@ -527,29 +490,6 @@ mod tests {
         assert_eq!(
             may_apply(&spent).unwrap_err().message,
             "It cannot be applied: it is being applied now."
-        );
-    }
-
-    #[test]
-    fn windows_follow_their_time_zone_and_may_run_past_midnight() {
-        let w = business_hours().0.remove(0);
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert!(in_change_window(&w, at("2026-11-25T01:00:00Z"))); // Wed 10:00 Seoul
-        assert!(!in_change_window(&w, at("2026-11-25T08:00:00Z"))); // Wed 17:00 Seoul
-        assert!(!in_change_window(&w, at("2026-11-28T02:00:00Z"))); // Sat 11:00 Seoul
-        assert!(in_change_window(&[], at("2026-11-28T02:00:00Z")));
-        let night = vec![ChangeWindow {
-            days: vec![Weekday::Fri],
-            start: TimeOfDay(22 * 60),
-            end: TimeOfDay(2 * 60),
-            timezone: "UTC".into(),
-        }];
-        assert!(in_change_window(&night, at("2026-11-27T23:00:00Z"))); // Fri 23:00
-        assert!(in_change_window(&night, at("2026-11-28T01:00:00Z"))); // Sat 01:00
-        assert!(!in_change_window(&night, at("2026-11-29T01:00:00Z"))); // Sun 01:00
-        assert_eq!(
-            windows_text(&w),
-            "mon, tue, wed, thu, fri 10:00–17:00 Asia/Seoul"
         );
     }
 }

@@ -141,9 +141,16 @@ pub struct CommitInfo {
     pub message: String,
 }
 
+/// A commit id as people read it: its first 10 characters (ids are hex, so any cut is safe;
+/// anything else is cut at a character boundary).
+pub fn short_sha(sha: &str) -> &str {
+    let end = sha.char_indices().nth(10).map_or(sha.len(), |(i, _)| i);
+    &sha[..end]
+}
+
 impl CommitInfo {
     pub fn short_sha(&self) -> &str {
-        &self.sha[..self.sha.len().min(10)]
+        short_sha(&self.sha)
     }
 
     /// The message's first line.

@@ -8,10 +8,12 @@
 //! approved by at least one person. An environment never applied is judged by the floor and
 //! its own rules, and is not applied by itself the first time.
 
-use chrono::{DateTime, Utc};
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{ChangeWindow, EnvironmentSpec, Guardrails, Slo};
+use crate::spec::{ChangeWindow, EnvironmentSpec, Guardrails, Slo, Weekday};
 
 /// The name of the SLO the error-budget gate reads.
 pub const BUDGET_SLO: &str = "availability";
@@ -83,16 +85,14 @@ impl Windows {
 
     /// Whether `now` is inside every set.
     pub fn contain(&self, now: DateTime<Utc>) -> bool {
-        self.0
-            .iter()
-            .all(|set| crate::approval::in_change_window(set, now))
+        self.0.iter().all(|set| in_change_window(set, now))
     }
 
     /// In words: `mon, tue 10:00–17:00 Asia/Seoul`, sets joined by ` and within `.
     pub fn text(&self) -> String {
         self.0
             .iter()
-            .map(|set| crate::approval::windows_text(set))
+            .map(|set| windows_text(set))
             .collect::<Vec<_>>()
             .join(" and within ")
     }
@@ -204,7 +204,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         Applied::Unreadable { commit } => {
             notes.push(format!(
                 "The last applied spec ({}) cannot be read: this change is judged as a policy change by its own rules and the panel's floor.",
-                short(commit)
+                crate::change::short_sha(commit)
             ));
             (
                 Basis::AppliedUnreadable {
@@ -219,13 +219,13 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
             if e.is_empty() {
                 notes.push(format!(
                     "The rules are those of the last applied commit {}.",
-                    short(commit)
+                    crate::change::short_sha(commit)
                 ));
             } else {
                 notes.push(format!(
                     "A policy change: it edits {}. It is judged by the stricter of the last applied rules ({}) and its own, needs at least one approval and is never applied by itself; its rules hold from the next change on.",
                     e.join(", "),
-                    short(commit)
+                    crate::change::short_sha(commit)
                 ));
             }
             (
@@ -298,8 +298,40 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
     }
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(10)]
+/// Whether `now` falls in one of `windows` (each in its own time zone; a window whose end is
+/// before its start runs past midnight). No windows: any time.
+pub fn in_change_window(windows: &[ChangeWindow], now: DateTime<Utc>) -> bool {
+    if windows.is_empty() {
+        return true;
+    }
+    windows.iter().any(|w| {
+        let Ok(tz) = chrono_tz::Tz::from_str(&w.timezone) else {
+            return false;
+        };
+        let local = now.with_timezone(&tz);
+        let minute = (local.hour() * 60 + local.minute()) as u16;
+        let today = Weekday::ALL[local.weekday().num_days_from_monday() as usize];
+        let yesterday = Weekday::ALL[(local.weekday().num_days_from_monday() as usize + 6) % 7];
+        let (start, end) = (w.start.0, w.end.0);
+        if start <= end {
+            w.days.contains(&today) && (start..end).contains(&minute)
+        } else {
+            (w.days.contains(&today) && minute >= start)
+                || (w.days.contains(&yesterday) && minute < end)
+        }
+    })
+}
+
+/// The windows in words: `mon, tue 10:00–17:00 Asia/Seoul`.
+pub fn windows_text(windows: &[ChangeWindow]) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            let days: Vec<&str> = w.days.iter().map(|d| d.as_str()).collect();
+            format!("{} {}–{} {}", days.join(", "), w.start, w.end, w.timezone)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -448,5 +480,39 @@ mod tests {
         let mut moved = old.clone();
         moved.slos[0].loc.line += 3;
         assert!(edits(&old, &moved).is_empty());
+    }
+
+    #[test]
+    fn windows_follow_their_time_zone_and_may_run_past_midnight() {
+        let w = vec![ChangeWindow {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            start: TimeOfDay(600),
+            end: TimeOfDay(1020),
+            timezone: "Asia/Seoul".into(),
+        }];
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert!(in_change_window(&w, at("2026-11-25T01:00:00Z"))); // Wed 10:00 Seoul
+        assert!(!in_change_window(&w, at("2026-11-25T08:00:00Z"))); // Wed 17:00 Seoul
+        assert!(!in_change_window(&w, at("2026-11-28T02:00:00Z"))); // Sat 11:00 Seoul
+        assert!(in_change_window(&[], at("2026-11-28T02:00:00Z")));
+        let night = vec![ChangeWindow {
+            days: vec![Weekday::Fri],
+            start: TimeOfDay(22 * 60),
+            end: TimeOfDay(2 * 60),
+            timezone: "UTC".into(),
+        }];
+        assert!(in_change_window(&night, at("2026-11-27T23:00:00Z"))); // Fri 23:00
+        assert!(in_change_window(&night, at("2026-11-28T01:00:00Z"))); // Sat 01:00
+        assert!(!in_change_window(&night, at("2026-11-29T01:00:00Z"))); // Sun 01:00
+        assert_eq!(
+            windows_text(&w),
+            "mon, tue, wed, thu, fri 10:00–17:00 Asia/Seoul"
+        );
     }
 }

@@ -237,7 +237,7 @@ impl Engine {
             _ => {
                 return Err(ServiceError::Conflict(format!(
                     "{env} has no drift: AWS matches the last applied commit {}",
-                    &applied[..applied.len().min(10)]
+                    domain::change::short_sha(&applied)
                 )))
             }
         };
@@ -254,7 +254,7 @@ impl Engine {
             message: format!(
                 "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
                 plan.operations.len(),
-                &applied[..applied.len().min(10)]
+                domain::change::short_sha(&applied)
             ),
         };
         // The one who asked for it is its author: someone else approves it.

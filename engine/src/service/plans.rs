@@ -286,6 +286,4 @@ impl Engine {
     }
 }
 
-pub(crate) fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(10)]
-}
+pub(crate) use domain::change::short_sha as short;
