@@ -1,0 +1,107 @@
+//! The environment lock's holder: this process, and whether the process holding a lock still
+//! runs.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use crate::store::applies::LockRow;
+
+/// How often a running apply marks its lock as alive.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A lock not marked for this long is free, whoever holds it.
+pub(super) const STALE_AFTER_SECS: i64 = 30;
+
+/// This process, as a lock holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub id: String,
+}
+
+impl Holder {
+    /// This process. Its `host` is the host name and the pid namespace: two containers that
+    /// share the host's name (host networking), both pid 1, are different hosts, so neither
+    /// takes the other's live lock for its own dead one.
+    pub fn this_process() -> Self {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned());
+        let host = match std::fs::read_link("/proc/self/ns/pid") {
+            Ok(ns) => format!("{name} {}", ns.display()),
+            Err(_) => name,
+        };
+        let mut id = [0u8; 8];
+        rand::thread_rng().fill(&mut id);
+        Holder {
+            host,
+            pid: std::process::id(),
+            id: hex::encode(id),
+        }
+    }
+
+    /// Whether the process holding `lock` still runs.
+    pub(super) fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
+        if lock.holder_id == self.id {
+            return true;
+        }
+        let fresh = DateTime::parse_from_rfc3339(&lock.heartbeat_at)
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds() < STALE_AFTER_SECS)
+            .unwrap_or(false);
+        if lock.holder_host == self.host {
+            // Same pid, other id: this process was restarted (a container's pid 1).
+            let pid_runs = i64::from(self.pid) != lock.holder_pid
+                && std::path::Path::new(&format!("/proc/{}", lock.holder_pid)).exists();
+            pid_runs && fresh
+        } else {
+            fresh
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(host: &str, pid: i64, id: &str, heartbeat: DateTime<Utc>) -> LockRow {
+        LockRow {
+            environment: "prod".into(),
+            change_id: 1,
+            run_id: 1,
+            holder_host: host.into(),
+            holder_pid: pid,
+            holder_id: id.into(),
+            acquired_at: heartbeat.to_rfc3339(),
+            heartbeat_at: heartbeat.to_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn a_lock_is_held_while_its_process_runs_and_beats() {
+        let me = Holder::this_process();
+        let now = Utc::now();
+        let old = now - chrono::Duration::seconds(STALE_AFTER_SECS + 1);
+        // Our own lock.
+        assert!(me.sees_alive(&lock(&me.host, i64::from(me.pid), &me.id, old), now));
+        // Our pid under another id: an earlier run of this process (restarted container).
+        assert!(!me.sees_alive(&lock(&me.host, i64::from(me.pid), "other", now), now));
+        // A pid that does not run on this host.
+        assert!(!me.sees_alive(&lock(&me.host, i64::from(u32::MAX >> 1), "other", now), now));
+        // Another host: alive while it beats.
+        assert!(me.sees_alive(&lock("elsewhere", 1, "other", now), now));
+        assert!(!me.sees_alive(&lock("elsewhere", 1, "other", old), now));
+    }
+
+    #[test]
+    fn a_process_of_another_pid_namespace_with_the_same_host_name_and_pid_is_another_host() {
+        let me = Holder::this_process();
+        assert!(me.host.contains("pid:["), "{}", me.host);
+        let now = Utc::now();
+        // The same host name and pid 1 in another container: alive while it beats.
+        let name = me.host.split(' ').next().unwrap();
+        let other = format!("{name} pid:[1]");
+        assert!(me.sees_alive(&lock(&other, i64::from(me.pid), "other", now), now));
+    }
+}

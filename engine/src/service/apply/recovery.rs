@@ -1,0 +1,96 @@
+//! Runs cut short: a run whose process died is marked `interrupted` with its change, at start
+//! or when its stale lock is taken.
+
+use chrono::Utc;
+use domain::change::{ChangeId, ChangeStatus, RunStatus};
+use domain::lifecycle::Event;
+use serde_json::json;
+
+use crate::auth::{Actor, RequestMeta};
+use crate::error::ServiceResult;
+use crate::store::applies::{self, RunRow};
+use crate::store::audit::{append, NewEvent};
+use crate::store::changes::{self, Audit};
+use crate::store::now_text;
+use crate::Engine;
+
+impl Engine {
+    /// Marks a run whose process died `interrupted`, with its change; in the caller's
+    /// transaction.
+    pub(super) async fn interrupt(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        run: &RunRow,
+        meta: &RequestMeta,
+    ) -> ServiceResult<()> {
+        let now = now_text();
+        let cut = applies::interrupt_steps(tx, run.id, &now).await?;
+        applies::finish_run(
+            tx,
+            run.id,
+            RunStatus::Interrupted.as_str(),
+            Some("tierdeck stopped during the apply; plan again to see what is left"),
+            &now,
+        )
+        .await?;
+        let detail = json!({
+            "run": run.id,
+            "started_by": run.started_by,
+            "steps_cut_short": cut,
+        });
+        let change = changes::get(tx, ChangeId(run.change_id)).await?;
+        match change {
+            Some(c) if c.status == ChangeStatus::Applying => {
+                let audit = Audit {
+                    actor: Actor::system(),
+                    meta,
+                    detail,
+                };
+                changes::transition(tx, &c, Event::Interrupt, None, audit, &now).await?;
+            }
+            // The change was moved already: the run is recorded as cut short all the same.
+            _ => {
+                let target = run.change_id.to_string();
+                append(
+                    tx,
+                    NewEvent {
+                        actor: Actor::system(),
+                        action: Event::Interrupt.action(),
+                        environment: Some(&run.environment),
+                        target: Some(&target),
+                        detail,
+                        meta,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// At start: applies whose process died become `interrupted` and their locks are freed.
+    /// Returns the changes marked.
+    pub async fn recover_applies(&self) -> ServiceResult<Vec<i64>> {
+        let meta = RequestMeta::default();
+        let mut tx = self.store.begin_write().await?;
+        let mut marked = Vec::new();
+        let now = Utc::now();
+        for run in applies::unfinished_runs(&mut tx).await? {
+            let lock = applies::lock(&mut tx, &run.environment).await?;
+            let held = lock
+                .as_ref()
+                .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
+            if held {
+                continue;
+            }
+            self.interrupt(&mut tx, &run, &meta).await?;
+            applies::release(&mut tx, &run.environment, run.id).await?;
+            marked.push(run.change_id);
+        }
+        tx.commit().await?;
+        if !marked.is_empty() {
+            tracing::warn!(changes = ?marked, "applies cut short by a stop are marked interrupted");
+        }
+        Ok(marked)
+    }
+}

@@ -1,0 +1,361 @@
+//! Running a started apply: one step at a time while the run holds its lock, each AWS call
+//! recorded and audited, and the end of the run written once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::change::{ChangeId, ChangeKind, RunStatus, StepStatus};
+use domain::lifecycle::Event;
+use domain::plan::Operation;
+use rand::Rng;
+use serde_json::json;
+
+use crate::auth::{Actor, RequestMeta};
+use crate::aws::execute::{already_done, execute};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::applies;
+use crate::store::audit::{append, NewEvent};
+use crate::store::changes::{self, Audit};
+use crate::store::{now_text, repo as repo_store};
+use crate::Engine;
+
+use super::lock::{HEARTBEAT, STALE_AFTER_SECS};
+
+/// How the steps of a run ended.
+enum Ended {
+    Done,
+    /// A step failed, and why.
+    Failed(String),
+    /// The run no longer holds its lock, and why.
+    LostLock(String),
+}
+
+/// What the runner needs, fixed when the apply starts.
+pub(super) struct Job {
+    pub(super) run_id: i64,
+    pub(super) change_id: ChangeId,
+    pub(super) kind: ChangeKind,
+    pub(super) environment: String,
+    pub(super) commit: String,
+    pub(super) region: String,
+    pub(super) operations: Vec<Operation>,
+    pub(super) group_ids: BTreeMap<String, String>,
+    pub(super) actor: Actor,
+    pub(super) meta: RequestMeta,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
+}
+
+impl Engine {
+    /// Runs the steps of a started apply and records how it ended.
+    pub(super) async fn run(self, job: Job) {
+        let started = Instant::now();
+        // Set when the lock is no longer this run's: the runner stops before its next call.
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let engine = self.clone();
+            let (env, run_id, lost) = (job.environment.clone(), job.run_id, lost.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT);
+                loop {
+                    tick.tick().await;
+                    let beat = async {
+                        let mut conn = engine.store.pool().acquire().await?;
+                        applies::heartbeat(&mut conn, &env, run_id, &now_text()).await
+                    }
+                    .await;
+                    match beat {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!(environment = %env, run = run_id, "the apply lock is no longer this run's");
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // Another beat follows; a lock not marked for 30 s is free to others,
+                        // which the step writes then notice.
+                        Err(e) => {
+                            tracing::warn!(environment = %env, run = run_id, error = %e, "the apply lock's heartbeat failed")
+                        }
+                    }
+                }
+            })
+        };
+        let outcome = self.run_steps(&job, &lost).await;
+        heartbeat.abort();
+        let finished = self.finish(&job, outcome, started.elapsed()).await;
+        if let Err(e) = finished {
+            tracing::error!(change = %job.change_id, error = %e, "recording the end of an apply failed");
+        }
+        // The live state changed: check drift now rather than at the next tick.
+        // And the scaling history gets the new capacity without waiting for its poller.
+        if let Err(e) = self.poll_scaling().await {
+            tracing::warn!(error = %e, "scaling history poll after apply failed");
+        }
+        if let Err(e) = self.check_drift(&job.environment).await {
+            tracing::warn!(environment = %job.environment, error = %e, "drift check after apply failed");
+        }
+    }
+
+    /// Runs the steps one by one, each AWS call only while the run holds the lock.
+    async fn run_steps(&self, job: &Job, lost: &AtomicBool) -> ServiceResult<Ended> {
+        // The applier retries itself so that every attempt is recorded and audited.
+        let clients = self.aws_clients(&job.region, 1).await;
+        let max_attempts = self.settings.aws.max_attempts.max(1);
+        let target = job.change_id.to_string();
+        let lost_at = |position: u32| {
+            Ended::LostLock(format!(
+                "another process took the lock of {} (this one had not marked it for {STALE_AFTER_SECS} s): stopped before step {position}",
+                job.environment
+            ))
+        };
+        for (i, op) in job.operations.iter().enumerate() {
+            let position = i as u32 + 1;
+            {
+                let mut conn = self.store.pool().acquire().await?;
+                if lost.load(Ordering::SeqCst)
+                    || !applies::step_started(&mut conn, job.run_id, position, &now_text()).await?
+                {
+                    return Ok(lost_at(position));
+                }
+            }
+            let mut attempt = 0;
+            loop {
+                if attempt > 0 && lost.load(Ordering::SeqCst) {
+                    return Ok(lost_at(position));
+                }
+                attempt += 1;
+                let result = match execute(&clients, &op.action, &job.group_ids).await {
+                    Err(e) if attempt > 1 && already_done(&op.action, &e) => Ok(e.request_id),
+                    other => other,
+                };
+                let (status, request_id, error, retry) = match &result {
+                    Ok(request_id) => (StepStatus::Done, request_id.clone(), None, false),
+                    Err(e) => {
+                        let retry = e.is_retryable() && attempt < max_attempts;
+                        let status = if retry {
+                            StepStatus::Running
+                        } else {
+                            StepStatus::Failed
+                        };
+                        (status, e.request_id.clone(), Some(e.to_string()), retry)
+                    }
+                };
+                let mut tx = self.store.begin_write().await?;
+                let recorded = applies::step_attempted(
+                    &mut tx,
+                    job.run_id,
+                    position,
+                    applies::Attempt {
+                        status: status.as_str(),
+                        attempts: attempt,
+                        request_id: request_id.as_deref(),
+                        error: error.as_deref(),
+                    },
+                    &now_text(),
+                )
+                .await?;
+                append(
+                    &mut tx,
+                    NewEvent {
+                        actor: job.actor.clone(),
+                        action: "aws.call",
+                        environment: Some(&job.environment),
+                        target: Some(&target),
+                        detail: json!({
+                            "run": job.run_id,
+                            "step": position,
+                            "call": op.aws_call,
+                            "resource": op.resource,
+                            "change": op.change,
+                            "attempt": attempt,
+                            "outcome": if error.is_none() { "ok" } else { "error" },
+                            "request_id": request_id,
+                            "error": error,
+                        }),
+                        meta: &job.meta,
+                    },
+                )
+                .await?;
+                // The call is audited even when the step is no longer this run's to write.
+                tx.commit().await?;
+                if !recorded {
+                    return Ok(lost_at(position + 1));
+                }
+                match error {
+                    None => break,
+                    Some(_) if retry => tokio::time::sleep(backoff(attempt)).await,
+                    Some(e) => {
+                        return Ok(Ended::Failed(format!(
+                            "step {position} ({}): {e}",
+                            op.aws_call
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(Ended::Done)
+    }
+
+    /// Records how an apply ended. A failed change keeps its plan: the next apply or "Plan
+    /// again" plans what is left, which voids the approvals of the old plan.
+    async fn finish(
+        &self,
+        job: &Job,
+        outcome: ServiceResult<Ended>,
+        elapsed: Duration,
+    ) -> ServiceResult<()> {
+        let error = match outcome {
+            Ok(Ended::Done) => None,
+            Ok(Ended::Failed(e)) => Some(e),
+            Ok(Ended::LostLock(why)) => return self.lost_lock(job, &why).await,
+            Err(e) => {
+                tracing::error!(change = %job.change_id, error = ?e, "the apply stopped on an internal error");
+                Some(format!("tierdeck could not record a step: {e}"))
+            }
+        };
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        // Fenced: the run's end is written only while it holds the lock.
+        if !applies::holds(&mut tx, &job.environment, job.run_id).await? {
+            drop(tx);
+            let why = format!(
+                "another process took the lock of {} before this run could record its end",
+                job.environment
+            );
+            return self.lost_lock(job, &why).await;
+        }
+        let (run_status, event) = match error {
+            None => (RunStatus::Applied, Event::Applied),
+            Some(_) => (RunStatus::Failed, Event::Fail),
+        };
+        applies::finish_run(
+            &mut tx,
+            job.run_id,
+            run_status.as_str(),
+            error.as_deref(),
+            &now,
+        )
+        .await?;
+        applies::release(&mut tx, &job.environment, job.run_id).await?;
+        let audit = |detail| Audit {
+            actor: job.actor.clone(),
+            meta: &job.meta,
+            detail,
+        };
+        let mut superseded = Vec::new();
+        if error.is_none() {
+            repo_store::set_last_applied(&mut tx, &job.environment, &job.commit).await?;
+            if job.kind == ChangeKind::Commit {
+                // A reconcile made before this apply aims at the old spec.
+                for old in
+                    changes::open_of_kind(&mut tx, &job.environment, Some(ChangeKind::Reconcile))
+                        .await?
+                {
+                    let detail =
+                        json!({ "by": job.change_id, "reason": "a newer commit was applied" });
+                    changes::transition(
+                        &mut tx,
+                        &old,
+                        Event::Supersede,
+                        Some(job.change_id),
+                        audit(detail),
+                        &now,
+                    )
+                    .await?;
+                    superseded.push(old.id);
+                }
+            }
+        }
+        let change = changes::get(&mut tx, job.change_id).await?.ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("change {} is gone", job.change_id))
+        })?;
+        changes::transition(
+            &mut tx,
+            &change,
+            event,
+            None,
+            audit(json!({
+                "run": job.run_id,
+                "commit": job.commit,
+                "operations": job.operations.len(),
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "error": error,
+                "superseded": superseded,
+            })),
+            &now,
+        )
+        .await?;
+        let label = crate::service::reviews::policy_label(&change);
+        let text = match &error {
+            None => format!(
+                "{label}change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
+                job.change_id,
+                job.environment,
+                job.actor.name,
+                job.operations.len(),
+                elapsed.as_secs_f64(),
+                self.change_link(job.change_id)
+            ),
+            Some(e) => format!(
+                "{label}applying change #{} to {} FAILED: {e}{}",
+                job.change_id,
+                job.environment,
+                self.change_link(job.change_id)
+            ),
+        };
+        let notice = if error.is_none() { "applied" } else { "failed" };
+        self.queue_notification(
+            &mut tx,
+            notice,
+            Some(&job.environment),
+            Some(&change),
+            &text,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake_notifier();
+        tracing::info!(change = %job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
+        Ok(())
+    }
+
+    /// Records that a run stopped because it no longer held its lock: the process that took
+    /// the lock marked the run and its change interrupted; this one writes nothing else.
+    async fn lost_lock(&self, job: &Job, why: &str) -> ServiceResult<()> {
+        tracing::error!(change = %job.change_id, run = job.run_id, reason = why, "the apply stopped: its lock was taken");
+        let mut tx = self.store.begin_write().await?;
+        let target = job.change_id.to_string();
+        append(
+            &mut tx,
+            NewEvent {
+                actor: job.actor.clone(),
+                action: "change.apply_lost_lock",
+                environment: Some(&job.environment),
+                target: Some(&target),
+                detail: json!({ "run": job.run_id, "reason": why }),
+                meta: &job.meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 1..10 {
+            let d = backoff(attempt);
+            assert!(d <= Duration::from_secs(5), "{d:?}");
+            assert!(d >= Duration::from_millis(100), "{d:?}");
+        }
+    }
+}

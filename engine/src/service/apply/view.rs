@@ -1,0 +1,50 @@
+//! The latest run of a change with its steps, as the change page shows it.
+
+use domain::change::{ApplyRun, ApplyStep, ChangeId};
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::applies::{self};
+use crate::Engine;
+
+impl Engine {
+    /// The latest apply of a change with its steps, and how many there were.
+    pub(crate) async fn latest_apply(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        change_id: ChangeId,
+    ) -> ServiceResult<(Option<ApplyRun>, u32)> {
+        let count = applies::run_count(conn, change_id.0).await? as u32;
+        let Some(run) = applies::latest_run(conn, change_id.0).await? else {
+            return Ok((None, count));
+        };
+        let internal = |e: String| ServiceError::Internal(anyhow::anyhow!("run {}: {e}", run.id));
+        let mut steps = Vec::new();
+        for s in applies::steps(conn, run.id).await? {
+            steps.push(ApplyStep {
+                position: s.position as u32,
+                operation: serde_json::from_str(&s.operation)
+                    .map_err(|e| internal(e.to_string()))?,
+                status: s.status.parse().map_err(internal)?,
+                attempts: s.attempts as u32,
+                request_id: s.request_id,
+                error: s.error,
+                started_at: s.started_at,
+                finished_at: s.finished_at,
+            });
+        }
+        Ok((
+            Some(ApplyRun {
+                id: run.id,
+                started_by: run.started_by,
+                emergency: run.emergency_reason,
+                plan_hash: run.plan_hash,
+                status: run.status.parse().map_err(internal)?,
+                error: run.error,
+                started_at: run.started_at,
+                finished_at: run.finished_at,
+                steps,
+            }),
+            count,
+        ))
+    }
+}
