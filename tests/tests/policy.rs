@@ -87,7 +87,18 @@ async fn a_commit_that_loosens_prods_rules_is_judged_by_the_applied_ones_and_loo
 ) {
     let moto = Moto::sandboxed().await;
     let repo = SpecRepo::petclinic();
-    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    // Notifications go to a closed port: the delivery log keeps what they said.
+    let hook = format!(
+        "http://127.0.0.1:{}/hook",
+        tierdeck_tests::free_port().unwrap()
+    );
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&moto.url),
+        &[("TIERDECK_NOTIFICATIONS__WEBHOOK_URL", &hook)],
+    )
+    .await;
     let team = Team::of(&app).await;
     team.apply_prod(&repo.head()).await;
 
@@ -167,6 +178,22 @@ async fn a_commit_that_loosens_prods_rules_is_judged_by_the_applied_ones_and_loo
     assert!(
         html.contains("policy change") && html.contains("Rules that judge this change"),
         "the page labels it"
+    );
+
+    let admin = app.api_as("adam", "admin").await;
+    let log = admin.get_json("/api/v1/notifications").await;
+    let needed = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["change_id"] == id && d["event"] == "approval_needed")
+        .unwrap_or_else(|| panic!("{log:#}"));
+    assert!(
+        needed["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tierdeck: POLICY CHANGE: "),
+        "{needed}"
     );
 
     // Nobody applies it without prod's two approvals: not tierdeck, not an operator.

@@ -470,9 +470,8 @@ impl Watcher {
                             .await?,
                     );
                     if change.status == ChangeStatus::Pending && p.approvals_required > 0 {
-                        let label = crate::service::reviews::policy_label(&change);
                         let text = format!(
-                            "{label}change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
+                            "change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
                             p.env,
                             p.commit.subject(),
                             p.commit.author_name,

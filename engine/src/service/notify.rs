@@ -68,8 +68,9 @@ impl Engine {
         }
     }
 
-    /// Queues `event` for every configured receiver, in the caller's transaction. The generic
-    /// webhook's body says whether the change is a policy change.
+    /// Queues `event` for every configured receiver, in the caller's transaction. A change that
+    /// edits the rules it is judged by is labelled here, once for every notification: the text
+    /// starts "POLICY CHANGE: " and the generic webhook's body says `policy_change`.
     pub(crate) async fn queue_notification(
         &self,
         conn: &mut SqliteConnection,
@@ -82,7 +83,11 @@ impl Engine {
         let change_id = change.map(|c| c.id.0);
         let policy_change = change.is_some_and(|c| !c.policy_edits.is_empty());
         let n = &self.settings.notify;
-        let text = format!("tierdeck: {text}");
+        let text = if policy_change {
+            format!("tierdeck: POLICY CHANGE: {text}")
+        } else {
+            format!("tierdeck: {text}")
+        };
         let receivers = [
             ("slack", n.slack_url.as_ref(), json!({ "text": text })),
             (

@@ -43,15 +43,6 @@ async fn change_in(tx: &mut sqlx::SqliteConnection, id: ChangeId) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
 }
 
-/// "POLICY CHANGE: " before the text of a notification about a change that edits its rules.
-pub(crate) fn policy_label(change: &Change) -> &'static str {
-    if change.policy_edits.is_empty() {
-        ""
-    } else {
-        "POLICY CHANGE: "
-    }
-}
-
 impl Engine {
     /// Approvals, what the caller may do and the change windows in words, for the change page,
     /// under the rules that judge the change (`None`: its spec cannot be read). The error
@@ -142,18 +133,17 @@ impl Engine {
             &now,
         )
         .await?;
-        let label = policy_label(&change);
         let subject = first_line(&change.commit.message);
         let text = if complete {
             format!(
-                "{label}change #{id} ({}, {subject}) is approved ({counted} of {required}); last approval by {}.{}",
+                "change #{id} ({}, {subject}) is approved ({counted} of {required}); last approval by {}.{}",
                 change.environment,
                 p.name,
                 self.change_link(id)
             )
         } else {
             format!(
-                "{label}{} approved change #{id} ({}, {subject}): {counted} of {required} approvals.{}",
+                "{} approved change #{id} ({}, {subject}): {counted} of {required} approvals.{}",
                 p.name,
                 change.environment,
                 self.change_link(id)
@@ -218,8 +208,7 @@ impl Engine {
         )
         .await?;
         let text = format!(
-            "{}{} rejected change #{id} ({}, {}): {}{}",
-            policy_label(&change),
+            "{} rejected change #{id} ({}, {}): {}{}",
             p.name,
             change.environment,
             first_line(&change.commit.message),

@@ -284,8 +284,7 @@ impl Engine {
             )
             .await?;
             let text = format!(
-                "{}{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
-                crate::service::reviews::policy_label(&change),
+                "{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
                 actor.name,
                 change.environment,
                 crate::service::reviews::first_line(&change.commit.message),

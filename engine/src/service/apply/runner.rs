@@ -290,10 +290,9 @@ impl Engine {
             &now,
         )
         .await?;
-        let label = crate::service::reviews::policy_label(&change);
         let text = match &error {
             None => format!(
-                "{label}change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
+                "change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
                 job.change_id,
                 job.environment,
                 job.actor.name,
@@ -302,7 +301,7 @@ impl Engine {
                 self.change_link(job.change_id)
             ),
             Some(e) => format!(
-                "{label}applying change #{} to {} FAILED: {e}{}",
+                "applying change #{} to {} FAILED: {e}{}",
                 job.change_id,
                 job.environment,
                 self.change_link(job.change_id)
