@@ -179,19 +179,19 @@ impl Engine {
                 )
                 .await?;
             let sets_desired = groups_setting_desired(&semantic_diff(base.spec(), &spec));
-            self.plan_spec(&spec, &sets_desired).await
+            let policy = domain::policy::judge(base.applied(), &spec, &self.settings.policy);
+            Ok::<_, ServiceError>((self.plan_spec(&spec, &sets_desired).await?, policy))
         }
         .await;
         let meta = RequestMeta::default();
         let view = match planned {
-            Ok(p) => {
+            Ok((p, policy)) => {
                 let (view, _) = self
                     .record_plan(caller, &meta, &change, &p, "it was planned again")
                     .await?;
-                let policy = self.judge(&change).await?.map(|j| j.policy);
                 // Nothing to wait for: an environment whose rules need no approvals applies at
                 // once, when its rules let it apply by itself.
-                let ready = policy.is_some_and(|p| p.auto_apply && p.required_approvals == 0);
+                let ready = policy.auto_apply && policy.required_approvals == 0;
                 let fresh = self.change(id).await?;
                 if ready
                     && fresh.status == ChangeStatus::Pending
