@@ -278,7 +278,6 @@ pub fn actions(cx: &Context<'_>) -> ChangeActions {
 mod tests {
     use super::*;
     use crate::lifecycle::RefusalKind;
-    use crate::spec::{ChangeWindow, TimeOfDay, Weekday};
 
     fn review(user: &str, hash: &str, at: DateTime<Utc>) -> Review {
         Review {
@@ -340,18 +339,7 @@ mod tests {
     }
 
     fn business_hours() -> Windows {
-        Windows(vec![vec![ChangeWindow {
-            days: vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            start: TimeOfDay(600),
-            end: TimeOfDay(1020),
-            timezone: "Asia/Seoul".into(),
-        }]])
+        Windows(vec![crate::spec::fixtures::business_hours()])
     }
 
     #[test]

@@ -484,18 +484,7 @@ mod tests {
 
     #[test]
     fn windows_follow_their_time_zone_and_may_run_past_midnight() {
-        let w = vec![ChangeWindow {
-            days: vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            start: TimeOfDay(600),
-            end: TimeOfDay(1020),
-            timezone: "Asia/Seoul".into(),
-        }];
+        let w = crate::spec::fixtures::business_hours();
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         assert!(in_change_window(&w, at("2026-11-25T01:00:00Z"))); // Wed 10:00 Seoul
         assert!(!in_change_window(&w, at("2026-11-25T08:00:00Z"))); // Wed 17:00 Seoul

@@ -112,6 +112,23 @@ pub(crate) mod fixtures {
         ),
     ];
 
+    /// Prod's change windows: weekdays 10:00–17:00 in Seoul.
+    pub fn business_hours() -> Vec<super::ChangeWindow> {
+        use super::{ChangeWindow, TimeOfDay, Weekday};
+        vec![ChangeWindow {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            start: TimeOfDay(600),
+            end: TimeOfDay(1020),
+            timezone: "Asia/Seoul".into(),
+        }]
+    }
+
     /// The prod spec with `edit(file name, text)` applied to each file first.
     pub fn prod_with(edit: impl Fn(&str, &str) -> String) -> EnvironmentSpec {
         let files: Vec<SourceFile> = PROD
