@@ -170,10 +170,6 @@ pub enum ChangeKind {
     Reconcile,
 }
 
-impl ChangeKind {
-    pub const ALL: [ChangeKind; 2] = [ChangeKind::Commit, ChangeKind::Reconcile];
-}
-
 /// A change in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeSummary {

@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::change::ChangeStatus;
 
 /// What kind of "no" a refusal is: it decides the HTTP status at the edge.
@@ -53,8 +51,7 @@ impl Refusal {
 }
 
 /// Something that happens to a recorded change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// An approval of the current plan; `complete`: with it the approvals that count reach the
     /// number required.
