@@ -262,6 +262,15 @@ pub async fn load_environment(
         .map_err(ssr::fail)
 }
 
+#[server(prefix = "/sfn", endpoint = "cost")]
+pub async fn load_cost(env: String) -> Result<domain::cost::CostReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .environment_cost(&caller, &env)
+        .await
+        .map_err(ssr::fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "changes")]
 pub async fn load_changes(
     env: Option<String>,

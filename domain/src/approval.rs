@@ -154,7 +154,18 @@ pub struct Context<'a> {
     /// Why the error budget allows only emergency applies now (`None`: it does not, or it is
     /// not known).
     pub budget_spent: Option<&'a str>,
+    /// Why the cost policy blocks the change (`None`: it does not).
+    pub cost_blocked: Option<&'a str>,
     pub now: DateTime<Utc>,
+}
+
+fn within_cost(cx: &Context<'_>, verb: &str) -> Result<(), Refusal> {
+    match cx.cost_blocked {
+        Some(why) => Err(Refusal::conflict(format!(
+            "It cannot be {verb}: the cost policy blocks it. {why}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn with_plan(cx: &Context<'_>, verb: &str) -> Result<(), Refusal> {
@@ -178,6 +189,7 @@ pub fn may_approve(cx: &Context<'_>) -> Result<(), Refusal> {
     }
     transition(cx.status, Event::Approve { complete: false })?;
     with_plan(cx, "approved")?;
+    within_cost(cx, "approved")?;
     if cx.approvals.required == 0 {
         return Err(Refusal::conflict("This environment needs no approvals."));
     }
@@ -228,6 +240,7 @@ pub fn may_apply(cx: &Context<'_>) -> Result<Option<String>, Refusal> {
     }
     transition(cx.status, Event::StartApply)?;
     with_plan(cx, "applied")?;
+    within_cost(cx, "applied")?;
     if !cx.approvals.complete() {
         return Err(Refusal::conflict(format!(
             "It needs {} approval{} of its current plan; it has {}.",
@@ -333,6 +346,7 @@ mod tests {
             approvals: a,
             windows,
             budget_spent: None,
+            cost_blocked: None,
             // A Wednesday, 11:00 in Seoul.
             now: "2026-11-25T02:00:00Z".parse().unwrap(),
         }

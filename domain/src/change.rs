@@ -234,6 +234,10 @@ pub struct ChangeDetail {
     pub schedule: Option<SchedulePair>,
     /// How many times it was applied (a failed or interrupted change can be applied again).
     pub runs: u32,
+    /// What it does to the monthly cost and the cost policy's verdict (`None`: its spec
+    /// cannot be read, or the cost could not be computed).
+    #[serde(default)]
+    pub cost: Option<crate::cost::ChangeCostReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

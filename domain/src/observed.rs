@@ -104,6 +104,12 @@ pub struct ObservedDatabase {
     pub backup_retention_days: u32,
     pub deletion_protection: bool,
     pub status: String,
+    /// `mysql`, `postgres`… (for pricing).
+    #[serde(default)]
+    pub engine: String,
+    /// `gp2`, `gp3`, `io1`… (for pricing).
+    #[serde(default)]
+    pub storage_type: String,
     /// Modifications AWS will make at the next maintenance window, as it lists them.
     pub pending_modifications: Vec<String>,
 }

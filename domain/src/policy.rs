@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{ChangeWindow, EnvironmentSpec, Guardrails, Slo, Weekday};
+use crate::spec::{ChangeWindow, CostPolicy, EnvironmentSpec, Guardrails, Slo, Weekday};
 
 /// The name of the SLO the error-budget gate reads.
 pub const BUDGET_SLO: &str = "availability";
@@ -110,6 +110,11 @@ pub struct Policy {
     pub auto_apply: bool,
     pub windows: Windows,
     pub guardrails: Guardrails,
+    /// The cost limits (the stricter of applied and proposed).
+    pub cost: CostPolicy,
+    /// Why the cost policy blocks the change, once its cost is known (`None`: it does not).
+    #[serde(default)]
+    pub cost_blocked: Option<String>,
     /// The SLOs whose spent budget allows only emergency applies (each one's own).
     pub budget_slos: Vec<Slo>,
     /// Where each rule comes from, in sentences for the page.
@@ -169,6 +174,14 @@ pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<Strin
         (
             "environment.guardrails.require_multi_az",
             ga.require_multi_az != gp.require_multi_az,
+        ),
+        (
+            "environment.cost.max_monthly",
+            a.cost.max_monthly != p.cost.max_monthly,
+        ),
+        (
+            "environment.cost.extra_approval_above",
+            a.cost.extra_approval_above != p.cost.extra_approval_above,
         ),
         (
             "slos[availability]",
@@ -244,6 +257,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
     let mut allow_self = own.approvals.allow_self_approval;
     let mut auto_apply = own.auto_apply;
     let mut guardrails = own.guardrails.clone();
+    let mut cost = own.cost.clone();
     let mut slos: Vec<Slo> = budget_slos(proposed).into_iter().cloned().collect();
     if let (Some(a), Some(spec)) = (old_env, old) {
         required = required.max(a.approvals.required);
@@ -253,6 +267,10 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
             min_instances: guardrails.min_instances.max(a.guardrails.min_instances),
             max_instances: guardrails.max_instances.min(a.guardrails.max_instances),
             require_multi_az: guardrails.require_multi_az || a.guardrails.require_multi_az,
+        };
+        cost = CostPolicy {
+            max_monthly: stricter(cost.max_monthly, a.cost.max_monthly),
+            extra_approval_above: stricter(cost.extra_approval_above, a.cost.extra_approval_above),
         };
         for s in budget_slos(spec) {
             if !slos.iter().any(|x| same_slo(x, s)) {
@@ -293,8 +311,18 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         auto_apply,
         windows,
         guardrails,
+        cost,
+        cost_blocked: None,
         budget_slos: slos,
         notes,
+    }
+}
+
+/// The stricter of two limits: the lower, and a limit over none.
+fn stricter(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

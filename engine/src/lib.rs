@@ -38,6 +38,8 @@ pub struct EngineSettings {
     /// The panel's address as people reach it, for links in notifications.
     pub public_url: Option<String>,
     pub prometheus: Option<prometheus::PromSettings>,
+    /// Where prices come from (`[cost]`).
+    pub cost: service::cost::CostSettings,
 }
 
 impl Default for EngineSettings {
@@ -53,6 +55,7 @@ impl Default for EngineSettings {
             notify: service::notify::NotifySettings::default(),
             public_url: None,
             prometheus: None,
+            cost: service::cost::CostSettings::default(),
         }
     }
 }
@@ -78,6 +81,8 @@ pub struct Engine {
     pub(crate) hashing: std::sync::Arc<tokio::sync::Semaphore>,
     /// Throttled sign-ins and rejected webhooks, summed per source per minute.
     pub refusals: std::sync::Arc<auth::refusals::RefusalLog>,
+    /// Facts about environments read from AWS for their cost, reused for a while.
+    pub(crate) cost_facts: service::cost::FactsCache,
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -102,6 +107,7 @@ impl Engine {
             settings,
             holder: service::apply::Holder::this_process(),
             clients: Default::default(),
+            cost_facts: Default::default(),
         }
     }
 

@@ -49,6 +49,24 @@ enum Command {
     /// Service level objectives.
     #[command(subcommand)]
     Slo(SloCommand),
+    /// Print an environment's monthly cost from a spec repository's working tree and a price
+    /// file, offline, and with --against what it adds to the spec at another revision.
+    Cost {
+        /// The environment (its folder name).
+        env: String,
+        /// The spec repository's root folder.
+        #[arg(long, default_value = ".")]
+        spec: PathBuf,
+        /// A git revision of the same repository to compare with (`main`, `HEAD~1`, a SHA).
+        #[arg(long)]
+        against: Option<String>,
+        /// The price file (see docs/cost.md).
+        #[arg(long)]
+        prices: PathBuf,
+        /// The month to price (`2026-12`; default: this month, UTC).
+        #[arg(long)]
+        month: Option<String>,
+    },
     /// Validate a spec repository's working tree offline; every error as `file:line:col:
     /// message`, exit 1 when any.
     Validate {
@@ -142,6 +160,16 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     if let Command::Slo(SloCommand::Rules { env, spec }) = &cli.command {
         return slo_rules(env, spec);
+    }
+    if let Command::Cost {
+        env,
+        spec,
+        against,
+        prices,
+        month,
+    } = &cli.command
+    {
+        return crate::cost::run(env, spec, against.as_deref(), prices, month.as_deref());
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -240,9 +268,47 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                     timeout: std::time::Duration::from_secs(config.prometheus.timeout_secs),
                     cache_for: std::time::Duration::from_secs(config.prometheus.cache_secs),
                 }),
+            cost: cost_settings(config)?,
             ..EngineSettings::default()
         },
     ))
+}
+
+/// `[cost]`, with the price file read and checked now: an error names its file and line.
+fn cost_settings(config: &Config) -> anyhow::Result<engine::service::cost::CostSettings> {
+    let c = &config.cost;
+    let price_file = match &c.price_file {
+        None => None,
+        Some(path) => {
+            let name = path.display().to_string();
+            let meta = std::fs::metadata(path)
+                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
+            if meta.len() > 1024 * 1024 {
+                anyhow::bail!("configuration: `cost.price_file` {name} is larger than 1 MiB");
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
+            let file = domain::cost::parse_price_file(&name, &text)
+                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file`: {e}"))?;
+            Some(std::sync::Arc::new(file))
+        }
+    };
+    // A panel on an emulator never asks AWS itself for prices unless told where to.
+    let emulated = config.aws.endpoint_url.is_some() && c.price_list_endpoint.is_none();
+    let price_list_off = if !c.price_list {
+        "the Price List API is off (cost.price_list)".to_owned()
+    } else {
+        "the AWS endpoint is an emulator (aws.endpoint_url) and cost.price_list_endpoint is not set"
+            .to_owned()
+    };
+    Ok(engine::service::cost::CostSettings {
+        price_file,
+        price_list: c.price_list && !emulated,
+        price_list_off,
+        price_list_endpoint: c.price_list_endpoint.clone(),
+        price_list_region: c.price_list_region.clone(),
+        price_list_ttl: std::time::Duration::from_secs(c.price_list_cache_hours * 3600),
+    })
 }
 
 /// Commands that work on the database directly, as tierdeck itself (`system` in the audit log).
@@ -264,7 +330,11 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         }
     };
     match command {
-        Command::Serve | Command::Validate { .. } | Command::Sandbox(_) | Command::Slo(_) => {
+        Command::Serve
+        | Command::Validate { .. }
+        | Command::Sandbox(_)
+        | Command::Slo(_)
+        | Command::Cost { .. } => {
             unreachable!("handled by run")
         }
         Command::Plan { env } => {
@@ -459,7 +529,7 @@ fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::pl
 }
 
 /// The spec repository at `root`, or `None` after printing its errors.
-fn valid_tree(root: &std::path::Path) -> Option<engine::specs::Validation> {
+pub(crate) fn valid_tree(root: &std::path::Path) -> Option<engine::specs::Validation> {
     let v = engine::specs::validate_tree(root);
     if v.errors.is_empty() {
         return Some(v);

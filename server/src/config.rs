@@ -40,6 +40,34 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     pub policy: PolicyConfig,
     pub notifications: NotificationsConfig,
+    pub cost: CostConfig,
+}
+
+/// Where prices come from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostConfig {
+    /// A YAML file of prices (see docs/cost.md); it overrides the Price List API.
+    pub price_file: Option<PathBuf>,
+    /// Ask the AWS Price List API for what the price file does not price.
+    pub price_list: bool,
+    /// The Price List API's address (default: AWS's, in `price_list_region`).
+    pub price_list_endpoint: Option<String>,
+    pub price_list_region: String,
+    /// Hours a price read from the API is kept.
+    pub price_list_cache_hours: u64,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        Self {
+            price_file: None,
+            price_list: true,
+            price_list_endpoint: None,
+            price_list_region: "us-east-1".into(),
+            price_list_cache_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -422,6 +450,18 @@ impl Config {
         if self.policy.min_approvals > 5 {
             return Err(err("`policy.min_approvals` must be between 0 and 5"));
         }
+        if self.cost.price_list_cache_hours == 0 {
+            return Err(err("`cost.price_list_cache_hours` must be at least 1"));
+        }
+        if let Some(u) = &self.cost.price_list_endpoint {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(err(
+                    "`cost.price_list_endpoint` must be an http or https URL",
+                ));
+            }
+        }
         if self.approvals.lifetime_hours == 0 {
             return Err(err("`approvals.lifetime_hours` must be at least 1"));
         }
@@ -477,6 +517,7 @@ fn apply_override(
         "approvals",
         "policy",
         "notifications",
+        "cost",
     ];
     if !known_sections.contains(&section.as_str()) {
         return Err(err(format!(
@@ -588,7 +629,7 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVR__LISTEN", "x")],
-                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications",
+                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications, cost",
             ),
             (
                 None,

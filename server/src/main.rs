@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod cost;
 mod http;
 
 use std::process::ExitCode;

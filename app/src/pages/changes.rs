@@ -511,7 +511,7 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule, cost }) => {
                         let operations = match &plan {
                             Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
                             _ => Vec::new(),
@@ -579,6 +579,7 @@ pub fn Change() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
+                            {cost.map(|report| view! { <crate::pages::cost::ChangeCost report /> })}
                             {schedule.map(|pair| view! {
                                 <section class="card" aria-labelledby="schedule-h">
                                     <h2 id="schedule-h">"Schedule: the next 24 hours, before and after"</h2>

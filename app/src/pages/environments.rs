@@ -287,6 +287,7 @@ pub fn Environment() -> impl IntoView {
                                 </section>
                             }
                         })}
+                        <crate::pages::cost::EnvironmentCost env=name.clone() />
                         <section class="card" aria-labelledby="recent-h">
                             <h2 id="recent-h">"Recent changes"</h2>
                             <crate::pages::changes::ChangeTable changes=recent_changes />

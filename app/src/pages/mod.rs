@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod changes;
+pub mod cost;
 pub mod environments;
 pub mod login;
 pub mod monitoring;

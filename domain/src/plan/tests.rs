@@ -53,6 +53,8 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
                 backup_retention_days: d.backup_retention_days.unwrap(),
                 deletion_protection: d.deletion_protection.unwrap(),
                 status: "available".into(),
+                engine: "mysql".into(),
+                storage_type: "gp2".into(),
                 pending_modifications: Vec::new(),
             },
         );

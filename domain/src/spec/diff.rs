@@ -211,6 +211,17 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
             Some(g0.require_multi_az),
             Some(g1.require_multi_az),
         );
+        let (c0, c1) = (&e0.cost, &e1.cost);
+        out.field(
+            "environment.cost.max_monthly".into(),
+            c0.max_monthly,
+            c1.max_monthly,
+        );
+        out.field(
+            "environment.cost.extra_approval_above".into(),
+            c0.extra_approval_above,
+            c1.extra_approval_above,
+        );
     }
 
     for (name, b, a) in pair(
@@ -243,6 +254,11 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                 out.field(format!("{p}.min"), Some(b.min), Some(a.min));
                 out.field(format!("{p}.max"), Some(b.max), Some(a.max));
                 out.field(format!("{p}.desired"), b.desired, a.desired);
+                out.field(
+                    format!("{p}.instance_type"),
+                    b.instance_type.as_ref(),
+                    a.instance_type.as_ref(),
+                );
                 out.field(
                     format!("{p}.cpu_scaling"),
                     b.cpu_scaling.as_ref().map(cpu_summary),

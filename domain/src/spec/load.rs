@@ -272,6 +272,7 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
             "auto_apply",
             "change_windows",
             "guardrails",
+            "cost",
         ],
     )?;
     let name_node = f.required(cx, "name");
@@ -362,6 +363,10 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
             }
         }
     }
+    let cost = f
+        .get("cost")
+        .map(|n| cost_policy(cx, n))
+        .unwrap_or_default();
     Some(EnvironmentSettings {
         name: name?,
         region,
@@ -369,8 +374,36 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
         auto_apply,
         change_windows,
         guardrails,
+        cost,
         loc: cx.loc(node.pos),
     })
+}
+
+/// `environment.cost`: amounts of money per month, never negative.
+fn cost_policy(cx: &mut Cx, node: &Node) -> CostPolicy {
+    let mut out = CostPolicy::default();
+    let Some(f) = Fields::new(
+        cx,
+        node,
+        "environment.cost",
+        &["max_monthly", "extra_approval_above"],
+    ) else {
+        return out;
+    };
+    let amount = |cx: &mut Cx, key: &str| {
+        let path = format!("environment.cost.{key}");
+        let v = f
+            .get(key)
+            .and_then(|n| number(cx, n, &path).map(|v| (v, n)))?;
+        if v.0 < 0.0 {
+            cx.err(v.1.pos, format!("`{path}`: {} is below 0", v.0));
+            return None;
+        }
+        Some(v.0)
+    };
+    out.max_monthly = amount(cx, "max_monthly");
+    out.extra_approval_above = amount(cx, "extra_approval_above");
+    out
 }
 
 fn change_window(cx: &mut Cx, node: &Node, path: &str) -> Option<ChangeWindow> {
@@ -598,6 +631,23 @@ fn scheduled_action(cx: &mut Cx, node: &Node, path: &str) -> Option<ScheduledAct
     })
 }
 
+/// An EC2 instance type as AWS names them: `family.size`, lower-case letters, digits and `-`.
+fn instance_type(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
+    let t = text(cx, node, path)?;
+    let ok = t.len() <= 32
+        && matches!(t.split_once('.'), Some((family, size))
+            if !family.is_empty() && !size.is_empty()
+                && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'));
+    if !ok {
+        cx.err(
+            node.pos,
+            format!("`{path}`: `{t}` is not an EC2 instance type (like `t3.medium`)"),
+        );
+        return None;
+    }
+    Some(t)
+}
+
 fn autoscaling_group(cx: &mut Cx, node: &Node, index: usize) -> Option<AutoscalingGroup> {
     let path = item_path("autoscaling_groups", node, "name", index);
     let allowed = [
@@ -606,6 +656,7 @@ fn autoscaling_group(cx: &mut Cx, node: &Node, index: usize) -> Option<Autoscali
         "min",
         "max",
         "desired",
+        "instance_type",
         "cpu_scaling",
         "schedule",
     ];
@@ -626,6 +677,9 @@ fn autoscaling_group(cx: &mut Cx, node: &Node, index: usize) -> Option<Autoscali
         .get("desired")
         .and_then(|n| uint(cx, n, &f.sub("desired"), 0, 10_000));
     let ordered = capacity_order(cx, &path, f.pos, min, desired, max);
+    let instance_type = f
+        .get("instance_type")
+        .and_then(|n| instance_type(cx, n, &f.sub("instance_type")));
     let cpu = f
         .get("cpu_scaling")
         .map(|n| cpu_scaling(cx, n, &f.sub("cpu_scaling")));
@@ -652,6 +706,7 @@ fn autoscaling_group(cx: &mut Cx, node: &Node, index: usize) -> Option<Autoscali
         min: min?,
         max: max?,
         desired,
+        instance_type,
         cpu_scaling: match cpu {
             None => None,
             Some(c) => Some(c?),
@@ -1033,6 +1088,7 @@ pub fn load_environment(
             auto_apply: false,
             change_windows: Vec::new(),
             guardrails: Guardrails::default(),
+            cost: CostPolicy::default(),
             loc: Loc::default(),
         },
         autoscaling_groups: Vec::new(),

@@ -5,7 +5,7 @@
 pub mod diff;
 mod load;
 pub mod model;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use diff::{semantic_diff, EditKind, FieldEdit};
 pub use load::{load_environment, TOP_LEVEL};

@@ -40,7 +40,20 @@ pub struct EnvironmentSettings {
     /// Empty: applies are allowed at any time.
     pub change_windows: Vec<ChangeWindow>,
     pub guardrails: Guardrails,
+    /// The cost policy (`environment.cost`); empty: no limit.
+    #[serde(default)]
+    pub cost: CostPolicy,
     pub loc: Loc,
+}
+
+/// Limits on what the environment costs per month (730 hours), in the price source's
+/// currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostPolicy {
+    /// A change whose monthly ceiling rises above this is blocked.
+    pub max_monthly: Option<f64>,
+    /// A change whose expected monthly cost rises by more than this needs one more approval.
+    pub extra_approval_above: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +154,10 @@ pub struct AutoscalingGroup {
     pub min: u32,
     pub max: u32,
     pub desired: Option<u32>,
+    /// The instance type, for pricing offline; AWS's launch template is the truth (a mismatch
+    /// is a plan warning).
+    #[serde(default)]
+    pub instance_type: Option<String>,
     pub cpu_scaling: Option<CpuScaling>,
     pub schedule: Vec<ScheduledAction>,
     pub loc: Loc,

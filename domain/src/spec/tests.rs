@@ -99,7 +99,8 @@ fn each_rule_reports_its_file_line_and_column() {
         ("autoscaling_groups: [\n", "x.yaml:2:1: YAML syntax: "),
         // Unknown keys, at every level.
         ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, slos, monitoring"),
-        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, cpu_scaling, schedule"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, instance_type, cpu_scaling, schedule"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    instance_type: T3 Medium\n", "x.yaml:6:20: `autoscaling_groups[web].instance_type`: `T3 Medium` is not an EC2 instance type (like `t3.medium`)"),
         // Wrong types.
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: two\n    max: 8\n", "x.yaml:4:10: `autoscaling_groups[web].min`: expected a whole number, found `two`"),
         ("autoscaling_groups: { name: web }\n", "x.yaml:1:21: `autoscaling_groups`: expected a list, found a mapping"),
@@ -167,8 +168,16 @@ fn environment_settings_are_checked_too() {
         "3:15: `environment.auto_apply`: expected true or false, found `sometimes`",
     );
     check(
+        "environment:\n  name: prod\n  cost: { max_monthly: -5 }\n",
+        "3:24: `environment.cost.max_monthly`: -5 is below 0",
+    );
+    check(
+        "environment:\n  name: prod\n  cost: { extra_approval_above: lots }\n",
+        "3:33: `environment.cost.extra_approval_above`: expected a number, found `lots`",
+    );
+    check(
         "environment:\n  name: prod\n  owner: ops\n",
-        "3:3: `environment`: unknown key `owner`; expected one of name, region, approvals, auto_apply, change_windows, guardrails",
+        "3:3: `environment`: unknown key `owner`; expected one of name, region, approvals, auto_apply, change_windows, guardrails, cost",
     );
     check(
         "environment:\n  name: prod\n  change_windows:\n    - { days: [mon, funday], start: \"10:00\", end: \"25:00\", timezone: Mars/Olympus }\n",

@@ -78,11 +78,38 @@ pub trait AutoScalingApi: Send + Sync {
         name: &str,
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 
+    /// Where each of these groups' instance type comes from, in one paginated
+    /// `DescribeAutoScalingGroups` per 50 names; groups that do not exist are left out.
+    fn instance_sources(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<(String, InstanceSource)>>> + Send;
+
     /// The group's recent scaling activities, newest first.
     fn scaling_activities(
         &self,
         group: &str,
     ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
+}
+
+/// The launch template a group launches from, as Auto Scaling names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// `$Latest`, `$Default` or a number.
+    pub version: String,
+}
+
+/// Where a group's instance type comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceSource {
+    Template(TemplateRef),
+    /// A mixed instances policy with type overrides: no one type.
+    Mixed(Vec<String>),
+    /// A launch configuration (not read: AWS retires them for launch templates).
+    LaunchConfiguration(String),
+    Unknown,
 }
 
 /// A scaling activity as Auto Scaling reports it.
@@ -215,6 +242,62 @@ impl AutoScalingApi for AutoScaling {
             other_policies,
             scheduled_actions,
         }))
+    }
+
+    async fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(50) {
+            let mut pages = self
+                .client
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    classify(
+                        "reading the groups' launch templates",
+                        "autoscaling:DescribeAutoScalingGroups",
+                        e,
+                    )
+                })?;
+                for g in page.auto_scaling_groups() {
+                    let Some(name) = g.auto_scaling_group_name() else {
+                        continue;
+                    };
+                    let template = |t: &aws_sdk_autoscaling::types::LaunchTemplateSpecification| {
+                        InstanceSource::Template(TemplateRef {
+                            id: t.launch_template_id().map(str::to_owned),
+                            name: t.launch_template_name().map(str::to_owned),
+                            version: t.version().unwrap_or("$Default").to_owned(),
+                        })
+                    };
+                    let source = if let Some(t) = g.launch_template() {
+                        template(t)
+                    } else if let Some(m) = g.mixed_instances_policy() {
+                        let lt = m.launch_template();
+                        let overrides: Vec<String> = lt
+                            .map(|l| {
+                                l.overrides()
+                                    .iter()
+                                    .filter_map(|o| o.instance_type().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        match lt.and_then(|l| l.launch_template_specification()) {
+                            Some(t) if overrides.is_empty() => template(t),
+                            _ => InstanceSource::Mixed(overrides),
+                        }
+                    } else if let Some(c) = g.launch_configuration_name() {
+                        InstanceSource::LaunchConfiguration(c.to_owned())
+                    } else {
+                        InstanceSource::Unknown
+                    };
+                    out.push((name.to_owned(), source));
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn set_capacity(

@@ -9,6 +9,7 @@ use aws_sdk_ec2::Client;
 use domain::observed::{ObservedRule, ObservedSecurityGroup};
 use domain::spec::{Protocol, Source};
 
+use super::autoscaling::TemplateRef;
 use super::{classify, AwsError, AwsResult};
 
 pub trait Ec2Api: Send + Sync {
@@ -36,6 +37,12 @@ pub trait Ec2Api: Send + Sync {
 
     /// The id of the security group of that name.
     fn group_id(&self, name: &str) -> impl Future<Output = AwsResult<String>> + Send;
+
+    /// The instance type a launch template version launches (`None`: it names none).
+    fn template_instance_type(
+        &self,
+        template: &TemplateRef,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 }
 
 fn no_source(name: String) -> AwsError {
@@ -124,6 +131,31 @@ fn protocol(p: &str) -> Option<Protocol> {
 }
 
 impl Ec2Api for Ec2 {
+    async fn template_instance_type(&self, t: &TemplateRef) -> AwsResult<Option<String>> {
+        let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
+        let out = self
+            .client
+            .describe_launch_template_versions()
+            .set_launch_template_id(t.id.clone())
+            .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
+            .versions(&t.version)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("reading launch template {label} version {}", t.version),
+                    "ec2:DescribeLaunchTemplateVersions",
+                    e,
+                )
+            })?;
+        Ok(out
+            .launch_template_versions()
+            .first()
+            .and_then(|v| v.launch_template_data())
+            .and_then(|d| d.instance_type())
+            .map(|t| t.as_str().to_owned()))
+    }
+
     async fn describe_security_groups(
         &self,
         names: &[String],

@@ -9,6 +9,7 @@ pub mod cloudwatch;
 pub mod ec2;
 pub mod execute;
 pub mod observe;
+pub mod pricing;
 pub mod rds;
 pub mod sandbox;
 

@@ -94,6 +94,8 @@ impl RdsApi for Rds {
             backup_retention_days: db.backup_retention_period().unwrap_or_default().max(0) as u32,
             deletion_protection: db.deletion_protection().unwrap_or(false),
             status: db.db_instance_status().unwrap_or_default().to_owned(),
+            engine: db.engine().unwrap_or_default().to_owned(),
+            storage_type: db.storage_type().unwrap_or_default().to_owned(),
             pending_modifications: pending,
         }))
     }

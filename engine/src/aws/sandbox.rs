@@ -190,7 +190,9 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
                 .launch_template_data(
                     RequestLaunchTemplateData::builder()
                         .image_id(&image)
-                        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                        .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                            g.instance_type.as_deref().unwrap_or("t3.micro"),
+                        ))
                         .build(),
                 )
                 .send()

@@ -55,6 +55,34 @@ impl Mirror {
         Ok(Mirror { repo, remote })
     }
 
+    /// A spec repository's own clone at `path` (or a folder inside it), for reading its
+    /// history offline (`tierdeck cost --against REV`); it is never fetched.
+    pub fn local(path: &Path) -> anyhow::Result<Mirror> {
+        let repo = Repository::discover(path)
+            .with_context(|| format!("{} is not inside a git repository", path.display()))?;
+        Ok(Mirror {
+            repo,
+            remote: Remote {
+                url: path.display().to_string(),
+                branch: String::new(),
+                token: None,
+                ssh_key: None,
+            },
+        })
+    }
+
+    /// The commit a revision (`main`, `HEAD~1`, a SHA) names.
+    pub fn resolve(&self, rev: &str) -> anyhow::Result<Oid> {
+        let object = self
+            .repo
+            .revparse_single(rev)
+            .with_context(|| format!("`{rev}` names no commit"))?;
+        Ok(object
+            .peel_to_commit()
+            .with_context(|| format!("`{rev}` names no commit"))?
+            .id())
+    }
+
     fn tracking_ref(&self) -> String {
         format!("refs/remotes/origin/{}", self.remote.branch)
     }

@@ -37,6 +37,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 const FIRST_SIGHT_DEPTH: usize = 200;
 /// Commits looked at in one fetch; a larger push is taken as a whole at its head.
 const MAX_NEW_COMMITS: usize = 5_000;
+/// How long a fetch waits for the cost of its new changes (for their notifications).
+const COST_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RepoSettings {
@@ -79,6 +81,12 @@ struct Planned {
     policy_edits: Vec<String>,
     /// Approvals the rules that judge it require.
     approvals_required: u8,
+    /// Its spec, the applied spec and the cost limits that judge it, for its cost.
+    costing: Option<(
+        domain::spec::EnvironmentSpec,
+        Option<domain::spec::EnvironmentSpec>,
+        domain::spec::CostPolicy,
+    )>,
 }
 
 enum EnvWork {
@@ -176,6 +184,7 @@ fn plan_work(
         };
         let mut approvals_required = floor.min_approvals;
         let mut policy_edits = Vec::new();
+        let mut costing = None;
         let (edits, errors, violations) = match load_at(m, commit, &env)? {
             Ok(spec) => {
                 let base = match applied {
@@ -192,11 +201,13 @@ fn plan_work(
                 approvals_required = policy.required_approvals;
                 policy_edits = policy.edits;
                 let base_spec = base.as_ref().and_then(|(_, s)| s.as_ref());
-                (
+                let out = (
                     semantic_diff(base_spec, &spec),
                     Vec::new(),
                     domain::guardrails::check(&spec, &policy.guardrails),
-                )
+                );
+                costing = Some((spec.clone(), base_spec.cloned(), policy.cost.clone()));
+                out
             }
             Err(errors) => (Vec::new(), errors, Vec::new()),
         };
@@ -210,6 +221,7 @@ fn plan_work(
             violations,
             policy_edits,
             approvals_required,
+            costing,
             env,
         })));
     }
@@ -394,6 +406,22 @@ impl Watcher {
             }
         };
 
+        // What each new change does to the monthly cost, for its notification: bounded, so an
+        // AWS that does not answer delays no fetch by more than a few seconds.
+        let mut costs: HashMap<String, domain::cost::ChangeCostReport> = HashMap::new();
+        let costing = async {
+            for w in &work {
+                if let EnvWork::Record(p) = w {
+                    if let Some((spec, base, limits)) = &p.costing {
+                        if let Ok(c) = self.engine.change_cost(spec, base.as_ref(), limits).await {
+                            costs.insert(p.env.clone(), c);
+                        }
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(COST_WAIT, costing).await;
+
         let now = now_text();
         let head_text = head.to_string();
         let mut outcome = SyncOutcome {
@@ -469,13 +497,19 @@ impl Watcher {
                         supersede_open(&mut tx, meta, &p.env, Some((id, &p.commit.sha)), &now)
                             .await?,
                     );
-                    if change.status == ChangeStatus::Pending && p.approvals_required > 0 {
+                    let cost = costs.get(&p.env);
+                    let extra = cost.is_some_and(|c| c.verdict.extra_approval.is_some());
+                    let required = p.approvals_required + u8::from(extra);
+                    if change.status == ChangeStatus::Pending && required > 0 {
+                        let cost_line = cost
+                            .filter(|c| c.cost.moves())
+                            .map(|c| format!(" Cost: {}.", c.cost.text()))
+                            .unwrap_or_default();
                         let text = format!(
-                            "change #{id} ({}, \"{}\" by {}) needs {} approval(s).{}",
+                            "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
                             p.env,
                             p.commit.subject(),
                             p.commit.author_name,
-                            p.approvals_required,
                             self.engine.change_link(id)
                         );
                         self.engine

@@ -229,7 +229,9 @@ impl Engine {
                 after: domain::schedule::preview(&j.spec, from, 24),
             }
         });
+        let cost = judged.as_ref().and_then(|j| j.cost.clone());
         Ok(ChangeDetail {
+            cost,
             schedule,
             apply,
             runs,

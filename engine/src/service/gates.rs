@@ -6,6 +6,7 @@
 use chrono::Utc;
 use domain::approval::{self, Approvals, Context, Review, Verdict};
 use domain::change::ChangeId;
+use domain::cost::ChangeCostReport;
 use domain::policy::{self, Policy};
 use domain::spec::EnvironmentSpec;
 use domain::Role;
@@ -21,7 +22,10 @@ use crate::Engine;
 pub(crate) struct Judged {
     pub spec: EnvironmentSpec,
     pub base: Base,
+    /// The rules, the cost policy's verdict included.
     pub policy: Policy,
+    /// What the change does to the monthly cost (`None`: it could not be computed).
+    pub cost: Option<ChangeCostReport>,
 }
 
 impl Engine {
@@ -36,8 +40,30 @@ impl Engine {
             .await;
         match specs {
             Ok((spec, base)) => {
-                let policy = policy::judge(base.applied(), &spec, &self.settings.policy);
-                Ok(Some(Judged { spec, base, policy }))
+                let mut policy = policy::judge(base.applied(), &spec, &self.settings.policy);
+                let cost = match self.change_cost(&spec, base.spec(), &policy.cost).await {
+                    Ok(c) => {
+                        domain::cost::apply_verdict(&mut policy, &c.verdict);
+                        Some(c)
+                    }
+                    Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+                    Err(e) => {
+                        // A limit that cannot be checked never lets a change through.
+                        let limited = policy.cost.max_monthly.is_some()
+                            || policy.cost.extra_approval_above.is_some();
+                        if limited {
+                            policy.cost_blocked =
+                                Some(format!("its cost cannot be computed now: {e}"));
+                        }
+                        None
+                    }
+                };
+                Ok(Some(Judged {
+                    spec,
+                    base,
+                    policy,
+                    cost,
+                }))
             }
             Err(ServiceError::Internal(e)) => Err(ServiceError::Internal(e)),
             Err(_) => Ok(None),
@@ -112,6 +138,7 @@ pub(crate) fn context<'a>(
         approvals,
         windows: &policy.windows,
         budget_spent,
+        cost_blocked: policy.cost_blocked.as_deref(),
         now: Utc::now(),
     }
 }

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod audit;
 pub mod changes;
+pub mod cost;
 pub mod drift;
 pub mod gates;
 pub mod identity;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod changes;
 pub mod login_failures;
 pub mod notifications;
+pub mod prices;
 pub mod repo;
 pub mod reviews;
 pub mod scaling;

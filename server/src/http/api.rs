@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/environments/{env}/reconcile", post(reconcile))
         .route("/environments/{env}/slo", get(slo))
+        .route("/environments/{env}/cost", get(cost))
         .route("/environments/{env}/scaling", get(scaling))
         .route("/environments/{env}/monitoring", get(monitoring))
         .route("/sync", post(sync))
@@ -432,6 +433,18 @@ async fn slo(
 ) -> Result<Json<domain::slo::SloReport>, ApiError> {
     Ok(Json(
         st.engine.slo_report(&Caller::User(p), &env, q.at).await?,
+    ))
+}
+
+/// `GET /api/v1/environments/{env}/cost`: the monthly cost band of the applied spec (or the
+/// head's, never applied), the schedules' saving, a week hour by hour and what ran.
+async fn cost(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+) -> Result<Json<domain::cost::CostReport>, ApiError> {
+    Ok(Json(
+        st.engine.environment_cost(&Caller::User(p), &env).await?,
     ))
 }
 

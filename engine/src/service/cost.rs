@@ -1,0 +1,425 @@
+//! Cost: the monthly figures of an environment and of a change ([`domain::cost`] computes them),
+//! with the facts they need from AWS (each group's instance type from its launch template, each
+//! database's engine and storage type) and the prices from the price file or the AWS Price List
+//! API (cached in the database for a day).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::cost::{
+    self, ChangeCostReport, CostReport, DatabaseFacts, EnvironmentCost, Facts, Period, PriceBook,
+    PriceFile, PriceKey, Ran,
+};
+use domain::spec::EnvironmentSpec;
+use domain::Role;
+
+use crate::auth::Caller;
+use crate::aws::autoscaling::{AutoScalingApi, InstanceSource};
+use crate::aws::ec2::Ec2Api;
+use crate::aws::pricing::{self, Pricing, PricingApi};
+use crate::aws::rds::RdsApi;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::prices::{self, PriceRow};
+use crate::store::{format_time, repo as repo_store, scaling};
+use crate::Engine;
+
+/// How long facts read from AWS are reused.
+const FACTS_TTL: Duration = Duration::from_secs(10 * 60);
+/// Environments whose facts are kept at once.
+const FACTS_KEPT: usize = 64;
+/// Days of scaling history the "what ran" figures cover.
+pub const RAN_DAYS: u32 = 30;
+
+/// Where prices come from (`[cost]`).
+#[derive(Debug, Clone)]
+pub struct CostSettings {
+    /// Overrides the Price List API; serves offline and against the emulator.
+    pub price_file: Option<Arc<PriceFile>>,
+    /// Ask the AWS Price List API for what the price file does not settle.
+    pub price_list: bool,
+    /// Why it is off, for the figures it leaves unpriced.
+    pub price_list_off: String,
+    /// The Price List API's address (tests point it at a loopback server).
+    pub price_list_endpoint: Option<String>,
+    /// The region of the Price List endpoint (`us-east-1`).
+    pub price_list_region: String,
+    /// How long a price read from the API is kept.
+    pub price_list_ttl: Duration,
+}
+
+impl Default for CostSettings {
+    fn default() -> Self {
+        Self {
+            price_file: None,
+            price_list: true,
+            price_list_off: String::new(),
+            price_list_endpoint: None,
+            price_list_region: "us-east-1".into(),
+            price_list_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl CostSettings {
+    pub fn currency(&self) -> String {
+        self.price_file
+            .as_ref()
+            .map(|f| f.currency.clone())
+            .unwrap_or_else(|| "USD".into())
+    }
+}
+
+/// Facts read from AWS, reused for [`FACTS_TTL`].
+pub type FactsCache = Arc<tokio::sync::Mutex<HashMap<String, (Instant, Facts, Vec<String>)>>>;
+
+impl Engine {
+    /// The facts `spec` needs from AWS, and warnings (a spec's instance type that differs from
+    /// the launch template; AWS that could not be read, with what was assumed instead).
+    pub(crate) async fn cost_facts(&self, spec: &EnvironmentSpec) -> (Facts, Vec<String>) {
+        let region = self.region_of(spec);
+        let names: Vec<String> = spec
+            .autoscaling_groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect();
+        let dbs: Vec<String> = spec
+            .databases
+            .iter()
+            .map(|d| d.identifier.clone())
+            .collect();
+        let key = format!("{region}|{}|{}", names.join(","), dbs.join(","));
+        let (mut facts, mut warnings) = {
+            let cache = self.cost_facts.lock().await;
+            match cache.get(&key) {
+                Some((at, f, w)) if at.elapsed() < FACTS_TTL => (f.clone(), w.clone()),
+                _ => {
+                    drop(cache);
+                    let (f, w) = self.read_facts(&region, &names, &dbs).await;
+                    let mut cache = self.cost_facts.lock().await;
+                    if cache.len() >= FACTS_KEPT {
+                        cache.clear();
+                    }
+                    cache.insert(key, (Instant::now(), f.clone(), w.clone()));
+                    (f, w)
+                }
+            }
+        };
+        for g in &spec.autoscaling_groups {
+            if let (Some(said), Some(runs)) = (&g.instance_type, facts.instance_types.get(&g.name))
+            {
+                if said != runs {
+                    warnings.push(format!(
+                        "autoscaling group {}: the spec says instance_type {said} but its launch template launches {runs}; the cost uses {runs}",
+                        g.name
+                    ));
+                }
+            }
+        }
+        // What the price file assumes where AWS said nothing.
+        if let Some(file) = &self.settings.cost.price_file {
+            for d in &dbs {
+                let f = facts.databases.entry(d.clone()).or_default();
+                if f.engine.is_none() || f.storage_type.is_none() {
+                    f.engine = f.engine.clone().or(file.database_engine.clone());
+                    f.storage_type = f.storage_type.clone().or(file.storage_type.clone());
+                    f.from = format!("assumed by the price file {}", file.path);
+                }
+            }
+        }
+        warnings.dedup();
+        (facts, warnings)
+    }
+
+    async fn read_facts(
+        &self,
+        region: &str,
+        groups: &[String],
+        dbs: &[String],
+    ) -> (Facts, Vec<String>) {
+        let clients = self
+            .aws_clients(region, self.settings.aws.max_attempts)
+            .await;
+        let mut facts = Facts {
+            region: region.to_owned(),
+            ..Facts::default()
+        };
+        let mut warnings = Vec::new();
+        if !groups.is_empty() {
+            match clients.autoscaling.instance_sources(groups).await {
+                Err(e) => warnings.push(format!(
+                    "The groups' launch templates could not be read ({e}): instance types come from the spec."
+                )),
+                Ok(sources) => {
+                    let mut by_template: BTreeMap<String, Option<String>> = BTreeMap::new();
+                    for (group, source) in sources {
+                        match source {
+                            InstanceSource::Template(t) => {
+                                let k = format!("{:?}|{:?}|{}", t.id, t.name, t.version);
+                                let known = match by_template.get(&k) {
+                                    Some(v) => v.clone(),
+                                    None => {
+                                        let v = match clients.ec2.template_instance_type(&t).await {
+                                            Ok(v) => v,
+                                            Err(e) => {
+                                                warnings.push(format!("autoscaling group {group}: {e}"));
+                                                None
+                                            }
+                                        };
+                                        by_template.insert(k, v.clone());
+                                        v
+                                    }
+                                };
+                                if let Some(v) = known {
+                                    facts.instance_types.insert(group, v);
+                                }
+                            }
+                            InstanceSource::Mixed(types) => warnings.push(format!(
+                                "autoscaling group {group} runs a mixed instances policy ({}): it is priced by the spec's instance_type, if any",
+                                types.join(", ")
+                            )),
+                            InstanceSource::LaunchConfiguration(c) => warnings.push(format!(
+                                "autoscaling group {group} launches from launch configuration {c}, which tierdeck does not read: it is priced by the spec's instance_type, if any"
+                            )),
+                            InstanceSource::Unknown => {}
+                        }
+                    }
+                }
+            }
+        }
+        for d in dbs {
+            match clients.rds.describe_instance(d).await {
+                Ok(Some(db)) => {
+                    facts.databases.insert(
+                        d.clone(),
+                        DatabaseFacts {
+                            engine: (!db.engine.is_empty()).then_some(db.engine),
+                            storage_type: (!db.storage_type.is_empty()).then_some(db.storage_type),
+                            instance_class: Some(db.instance_class),
+                            multi_az: Some(db.multi_az),
+                            allocated_storage_gb: Some(db.allocated_storage_gb),
+                            from: "AWS".into(),
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("database {d}: {e}")),
+            }
+        }
+        (facts, warnings)
+    }
+
+    /// The prices of `keys`: the price file first, then the Price List API (cached for a day).
+    pub(crate) async fn price_book(&self, keys: &[PriceKey]) -> ServiceResult<PriceBook> {
+        let settings = &self.settings.cost;
+        let mut book = PriceBook::default();
+        let mut ask = Vec::new();
+        for k in keys {
+            match settings.price_file.as_ref().map(|f| f.lookup(k)) {
+                Some(Ok(p)) => book.insert(k.clone(), Ok(p)),
+                Some(Err(why)) if !settings.price_list => book.insert(k.clone(), Err(why)),
+                None if !settings.price_list => book.insert(
+                    k.clone(),
+                    Err(format!(
+                        "unpriced: no price file is configured (cost.price_file) and {}",
+                        settings.price_list_off
+                    )),
+                ),
+                _ => ask.push(k.clone()),
+            }
+        }
+        if ask.is_empty() {
+            return Ok(book);
+        }
+        let since = format_time(
+            Utc::now() - chrono::Duration::from_std(settings.price_list_ttl).unwrap_or_default(),
+        );
+        let mut api: Option<Pricing> = None;
+        for k in ask {
+            let key_text =
+                serde_json::to_string(&k).map_err(|e| ServiceError::Internal(e.into()))?;
+            let cached = {
+                let mut conn = self.store.pool().acquire().await?;
+                prices::get(&mut conn, &key_text, &since).await?
+            };
+            if let Some(row) = cached {
+                book.insert(
+                    k,
+                    match row.per_unit {
+                        Some(per_unit) => Ok(domain::cost::Price {
+                            per_unit,
+                            currency: row.currency,
+                            source: row.source,
+                            as_of: row.fetched_at,
+                        }),
+                        None => Err(row.source),
+                    },
+                );
+                continue;
+            }
+            let client = match &api {
+                Some(c) => c.clone(),
+                None => {
+                    let mut aws = self.settings.aws.clone();
+                    aws.endpoint_url = settings.price_list_endpoint.clone();
+                    let config = crate::aws::sdk_config(&aws, &settings.price_list_region).await;
+                    let c = Pricing::new(&config);
+                    api = Some(c.clone());
+                    c
+                }
+            };
+            let now = crate::store::now_text();
+            let priced = match pricing::query(&k) {
+                Err(why) => Err(why),
+                Ok((service, filters)) => match client.products(service, &filters).await {
+                    Ok(docs) => pricing::pick(&k, &docs, &now),
+                    Err(e) => {
+                        // Not cached: the next view asks again.
+                        book.insert(
+                            k,
+                            Err(format!("unpriced: the AWS Price List did not answer ({e})")),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let row = match &priced {
+                Ok(p) => PriceRow {
+                    per_unit: Some(p.per_unit),
+                    currency: p.currency.clone(),
+                    source: p.source.clone(),
+                    fetched_at: now.clone(),
+                },
+                Err(why) => PriceRow {
+                    per_unit: None,
+                    currency: "USD".into(),
+                    source: why.clone(),
+                    fetched_at: now.clone(),
+                },
+            };
+            let mut conn = self.store.pool().acquire().await?;
+            prices::put(&mut conn, &key_text, &row).await?;
+            book.insert(k, priced);
+        }
+        Ok(book)
+    }
+
+    /// The monthly cost of `spec` this month, with the warnings of its facts.
+    pub(crate) async fn spec_cost(
+        &self,
+        spec: &EnvironmentSpec,
+    ) -> ServiceResult<(EnvironmentCost, Vec<String>)> {
+        let (facts, warnings) = self.cost_facts(spec).await;
+        let book = self.price_book(&cost::price_keys(spec, &facts)).await?;
+        let currency = self.settings.cost.currency();
+        let period = Period::month_of(Utc::now());
+        let spec = spec.clone();
+        let c = tokio::task::spawn_blocking(move || {
+            cost::environment_cost(&spec, &facts, &book, &currency, period)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("computing the cost: {e}")))?;
+        Ok((c, warnings))
+    }
+
+    /// A change's cost before and after, and the cost policy's verdict.
+    pub(crate) async fn change_cost(
+        &self,
+        spec: &EnvironmentSpec,
+        base: Option<&EnvironmentSpec>,
+        policy: &domain::spec::CostPolicy,
+    ) -> ServiceResult<ChangeCostReport> {
+        let (after, mut warnings) = self.spec_cost(spec).await?;
+        let before = match base {
+            Some(b) => {
+                let (c, w) = self.spec_cost(b).await?;
+                warnings.extend(
+                    w.into_iter()
+                        .filter(|x| !warnings.contains(x))
+                        .collect::<Vec<_>>(),
+                );
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(ChangeCostReport::of(
+            before.as_ref(),
+            &after,
+            policy,
+            warnings,
+        ))
+    }
+
+    /// `GET /api/v1/environments/{env}/cost`: the applied spec's monthly cost (or the branch
+    /// head's, never applied), with what ran over the last 30 days.
+    pub async fn environment_cost(&self, caller: &Caller, env: &str) -> ServiceResult<CostReport> {
+        caller.require(Role::Viewer)?;
+        let started = Instant::now();
+        let (row, head) = {
+            let mut conn = self.store.pool().acquire().await?;
+            (
+                super::known_environment(&mut conn, env).await?,
+                repo_store::state(&mut conn)
+                    .await?
+                    .and_then(|s| s.head_commit),
+            )
+        };
+        let (commit, spec_of) = match (&row.last_applied_commit, head) {
+            (Some(c), _) => (c.clone(), "the last applied commit".to_owned()),
+            (None, Some(h)) => (h, "the branch head (never applied)".to_owned()),
+            (None, None) => {
+                return Err(ServiceError::Unavailable(
+                    "the spec repository was never fetched".into(),
+                ))
+            }
+        };
+        let (spec, _) = self.specs_at(env, &commit, None).await?;
+        let (cost, warnings) = self.spec_cost(&spec).await?;
+        let until = Utc::now();
+        let since = until - chrono::Duration::days(i64::from(RAN_DAYS));
+        let snapshots = {
+            let mut conn = self.store.pool().acquire().await?;
+            scaling::snapshots_since(&mut conn, env, &format_time(since)).await?
+        };
+        let ran = cost
+            .groups
+            .iter()
+            .map(|g| {
+                let points: Vec<(i64, u32)> = snapshots
+                    .iter()
+                    .filter(|s| s.group_name == g.group)
+                    .filter_map(|s| {
+                        let at = chrono::DateTime::parse_from_rfc3339(&s.at)
+                            .ok()?
+                            .timestamp();
+                        Some((
+                            at.max(since.timestamp()),
+                            s.in_service.clamp(0, i64::from(u32::MAX)) as u32,
+                        ))
+                    })
+                    .collect();
+                let (covered, hours) = cost::ran_hours(&points, until.timestamp());
+                let per = g.price.as_ref().map(|p| p.per_unit);
+                Ran {
+                    group: g.group.clone(),
+                    covered_hours: covered,
+                    instance_hours: hours,
+                    cost: per.map(|p| p * hours),
+                    monthly: per
+                        .filter(|_| covered > 0.0)
+                        .map(|p| p * hours * cost::MONTH_HOURS / covered),
+                }
+            })
+            .collect();
+        Ok(CostReport {
+            cost,
+            commit,
+            spec_of,
+            ran,
+            ran_days: RAN_DAYS,
+            warnings,
+            computed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+}
