@@ -366,6 +366,10 @@ pub enum Drift {
     Unchecked,
     InSync {
         checked_at: String,
+        /// What the check saw that is no drift: a database still modifying, with what it is
+        /// moving to.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
     Drifted {
         checked_at: String,
@@ -373,10 +377,7 @@ pub enum Drift {
         plan: crate::plan::Plan,
     },
     /// The last check could not read AWS or the spec.
-    Unknown {
-        checked_at: String,
-        error: String,
-    },
+    Unknown { checked_at: String, error: String },
 }
 
 impl Drift {

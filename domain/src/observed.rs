@@ -112,6 +112,27 @@ pub struct ObservedDatabase {
     pub storage_type: String,
     /// Modifications AWS will make at the next maintenance window, as it lists them.
     pub pending_modifications: Vec<String>,
+    /// The values those modifications move to (`PendingModifiedValues`): the plan treats them
+    /// as the database's, so nothing is asked twice and a pending value is no drift.
+    #[serde(default)]
+    pub pending: PendingValues,
+}
+
+/// The settings a database is moving to, as `DescribeDBInstances` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingValues {
+    pub instance_class: Option<String>,
+    pub multi_az: Option<bool>,
+    pub allocated_storage_gb: Option<u32>,
+    pub backup_retention_days: Option<u32>,
+}
+
+impl ObservedDatabase {
+    /// Whether AWS takes a new modification now: RDS refuses one unless the instance is
+    /// `available`.
+    pub fn takes_modifications(&self) -> bool {
+        self.status.is_empty() || self.status == "available"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

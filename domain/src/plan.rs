@@ -165,6 +165,10 @@ pub struct Plan {
     pub errors: Vec<PlanError>,
     /// SHA-256 (hex) over the operations and the observed values they start from.
     pub hash: String,
+    /// What the plan saw that is neither work nor an error: a database that is modifying, with
+    /// what it is moving to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -562,8 +566,45 @@ fn plan_group(g: &AutoscalingGroup, o: &ObservedGroup, enforce_desired: bool, p:
     }
 }
 
-fn plan_database(d: &Database, o: &ObservedDatabase, p: &mut Phases, errors: &mut Vec<PlanError>) {
+fn plan_database(
+    d: &Database,
+    o: &ObservedDatabase,
+    p: &mut Phases,
+    errors: &mut Vec<PlanError>,
+    notes: &mut Vec<String>,
+) {
     let resource = format!("database {}", d.identifier);
+    // What the database is moving to counts as its value: a modification already pending is
+    // neither asked for again nor drift.
+    let class = o
+        .pending
+        .instance_class
+        .as_ref()
+        .unwrap_or(&o.instance_class);
+    let multi_az = o.pending.multi_az.unwrap_or(o.multi_az);
+    let storage = o
+        .pending
+        .allocated_storage_gb
+        .unwrap_or(o.allocated_storage_gb);
+    let retention = o
+        .pending
+        .backup_retention_days
+        .unwrap_or(o.backup_retention_days);
+    if !o.pending_modifications.is_empty() || !o.takes_modifications() {
+        let what = if o.pending_modifications.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", o.pending_modifications.join(", "))
+        };
+        notes.push(format!(
+            "{resource} is {}{what}",
+            if o.takes_modifications() {
+                "pending"
+            } else {
+                o.status.as_str()
+            }
+        ));
+    }
     let mut settings = Vec::new();
     let mut risks = Vec::new();
     let mut set = |field: &str, before: String, after: String| {
@@ -574,9 +615,9 @@ fn plan_database(d: &Database, o: &ObservedDatabase, p: &mut Phases, errors: &mu
         });
     };
     if let Some(c) = &d.instance_class {
-        if c != &o.instance_class {
-            set("instance_class", o.instance_class.clone(), c.clone());
-            risks.push(if o.multi_az {
+        if c != class {
+            set("instance_class", class.clone(), c.clone());
+            risks.push(if multi_az {
                 "a class change restarts the database: it fails over to the standby (about a minute of errors)".to_owned()
             } else {
                 "a class change reboots the database: it is down for several minutes".to_owned()
@@ -584,8 +625,8 @@ fn plan_database(d: &Database, o: &ObservedDatabase, p: &mut Phases, errors: &mu
         }
     }
     if let Some(m) = d.multi_az {
-        if m != o.multi_az {
-            set("multi_az", o.multi_az.to_string(), m.to_string());
+        if m != multi_az {
+            set("multi_az", multi_az.to_string(), m.to_string());
             risks.push(if m {
                 "adds a standby in a second zone (performance dips while it syncs)".to_owned()
             } else {
@@ -594,28 +635,23 @@ fn plan_database(d: &Database, o: &ObservedDatabase, p: &mut Phases, errors: &mu
         }
     }
     if let Some(s) = d.allocated_storage_gb {
-        if s < o.allocated_storage_gb {
+        if s < storage {
             errors.push(PlanError {
                 resource: resource.clone(),
                 message: format!(
-                    "allocated storage cannot shrink ({} GB → {s} GB); RDS only grows storage",
-                    o.allocated_storage_gb
+                    "allocated storage cannot shrink ({storage} GB → {s} GB); RDS only grows storage"
                 ),
             });
-        } else if s != o.allocated_storage_gb {
-            set(
-                "allocated_storage_gb",
-                o.allocated_storage_gb.to_string(),
-                s.to_string(),
-            );
+        } else if s != storage {
+            set("allocated_storage_gb", storage.to_string(), s.to_string());
             risks.push("storage grows in place; no new change to storage for 6 hours".to_owned());
         }
     }
     if let Some(b) = d.backup_retention_days {
-        if b != o.backup_retention_days {
+        if b != retention {
             set(
                 "backup_retention_days",
-                o.backup_retention_days.to_string(),
+                retention.to_string(),
                 b.to_string(),
             );
             if b == 0 {
@@ -634,6 +670,23 @@ fn plan_database(d: &Database, o: &ObservedDatabase, p: &mut Phases, errors: &mu
                 risks.push("deletion protection off: the database can be deleted".to_owned());
             }
         }
+    }
+    if !settings.is_empty() && !o.takes_modifications() {
+        // RDS refuses a modification unless the instance is available (InvalidDBInstanceState);
+        // one is never piled on another.
+        errors.push(PlanError {
+            resource,
+            message: format!(
+                "it is `{}`{}: a new modification waits until it is available again; plan again then",
+                o.status,
+                if o.pending_modifications.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", o.pending_modifications.join(", "))
+                }
+            ),
+        });
+        return;
     }
     if !settings.is_empty() {
         let change = settings
@@ -662,6 +715,7 @@ pub fn plan(
 ) -> Plan {
     let mut p = Phases::default();
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
     let missing = |kind: &str, name: &str| {
         PlanError {
         resource: format!("{kind} {name}"),
@@ -718,7 +772,7 @@ pub fn plan(
 
     for d in &spec.databases {
         match observed.databases.get(&d.identifier) {
-            Some(o) => plan_database(d, o, &mut p, &mut errors),
+            Some(o) => plan_database(d, o, &mut p, &mut errors, &mut notes),
             None => errors.push(missing("database", &d.identifier)),
         }
     }
@@ -743,6 +797,7 @@ pub fn plan(
         operations,
         errors,
         hash,
+        notes,
     }
 }
 

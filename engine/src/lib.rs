@@ -83,6 +83,8 @@ pub struct Engine {
     pub refusals: std::sync::Arc<auth::refusals::RefusalLog>,
     /// Facts about environments read from AWS for their cost, reused for a while.
     pub(crate) cost_facts: service::cost::FactsCache,
+    /// Costs computed, reused while their inputs hold.
+    pub(crate) cost_results: service::cost::CostCache,
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -108,6 +110,7 @@ impl Engine {
             holder: service::apply::Holder::this_process(),
             clients: Default::default(),
             cost_facts: Default::default(),
+            cost_results: Default::default(),
         }
     }
 

@@ -79,11 +79,108 @@ struct Rule {
     remaining: Option<u32>,
 }
 
+/// A database the proxy shows as RDS shows one it is still modifying.
+#[derive(Debug, Clone)]
+struct Modifying {
+    id: String,
+    until: std::time::Instant,
+    /// (XML tag, value before the modification, value it moves to).
+    values: Vec<(String, String, String)>,
+}
+
 #[derive(Default)]
 struct ProxyState {
     rules: Vec<Rule>,
     /// Calls seen per action.
     calls: BTreeMap<String, u32>,
+    /// How long a `ModifyDBInstance` keeps its database `modifying` (`None`: moto's at once).
+    modify_for: Option<std::time::Duration>,
+    modifying: Vec<Modifying>,
+}
+
+/// The settings `ModifyDBInstance` may carry, by their Query parameter and response tag.
+const DB_SETTINGS: [&str; 4] = [
+    "DBInstanceClass",
+    "MultiAZ",
+    "AllocatedStorage",
+    "BackupRetentionPeriod",
+];
+
+/// `xml` with the first `<tag>…</tag>` holding `value`.
+fn set_tag(xml: &str, tag: &str, value: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let Some(start) = xml.find(&open) else {
+        return xml.to_owned();
+    };
+    let Some(end) = xml[start..].find(&close) else {
+        return xml.to_owned();
+    };
+    format!(
+        "{}{open}{value}{close}{}",
+        &xml[..start],
+        &xml[start + end + close.len()..]
+    )
+}
+
+/// One `<DBInstance>` as RDS describes it while modifying: status `modifying`, the old values,
+/// and the new ones under `PendingModifiedValues` (the API reference's shapes).
+fn modifying_view(instance: &str, m: &Modifying) -> String {
+    let mut x = instance.to_owned();
+    // moto's own (empty) PendingModifiedValues goes; RDS's takes its place.
+    for empty in [
+        "<PendingModifiedValues/>",
+        "<PendingModifiedValues></PendingModifiedValues>",
+    ] {
+        x = x.replace(empty, "");
+    }
+    if let (Some(a), Some(b)) = (
+        x.find("<PendingModifiedValues>"),
+        x.find("</PendingModifiedValues>"),
+    ) {
+        if a < b {
+            x = format!("{}{}", &x[..a], &x[b + "</PendingModifiedValues>".len()..]);
+        }
+    }
+    x = set_tag(&x, "DBInstanceStatus", "modifying");
+    let mut pending = String::from("<PendingModifiedValues>");
+    for (tag, old, new) in &m.values {
+        x = set_tag(&x, tag, old);
+        pending.push_str(&format!("<{tag}>{new}</{tag}>"));
+    }
+    pending.push_str("</PendingModifiedValues>");
+    match x.find("</DBInstanceStatus>") {
+        Some(i) => {
+            let at = i + "</DBInstanceStatus>".len();
+            format!("{}{pending}{}", &x[..at], &x[at..])
+        }
+        None => x,
+    }
+}
+
+/// `xml` (a DescribeDBInstances or ModifyDBInstance answer) with the databases still modifying
+/// shown as RDS shows them.
+fn rewrite_modifying(xml: &str, modifying: &[Modifying]) -> String {
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<DBInstance>") {
+        let Some(len) = rest[start..].find("</DBInstance>") else {
+            break;
+        };
+        let end = start + len + "</DBInstance>".len();
+        let instance = &rest[start..end];
+        out.push_str(&rest[..start]);
+        let id = tag_values(instance, "DBInstanceIdentifier")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        match modifying.iter().find(|m| m.id == id) {
+            Some(m) => out.push_str(&modifying_view(instance, m)),
+            None => out.push_str(instance),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[derive(Clone)]
@@ -126,6 +223,14 @@ impl FaultProxy {
             fault,
             remaining: times,
         });
+    }
+
+    /// From now on a `ModifyDBInstance` leaves its database `modifying` for `d`, as RDS does:
+    /// `DescribeDBInstances` shows the old settings with the new ones under
+    /// `PendingModifiedValues` until then, and another `ModifyDBInstance` of it meanwhile is
+    /// refused with `InvalidDBInstanceState`. Then moto's state (already changed) shows through.
+    pub fn rds_modifies_for(&self, d: std::time::Duration) {
+        self.shared.state.lock().unwrap().modify_for = Some(d);
     }
 
     /// Lets every call through again.
@@ -218,6 +323,49 @@ async fn forward(
         Some(Fault::Hang) => std::future::pending::<()>().await,
         None => {}
     }
+    // RDS's asynchronous modifications, when asked for.
+    let modify_for = {
+        let mut state = s.state.lock().unwrap();
+        let now = std::time::Instant::now();
+        state.modifying.retain(|m| m.until > now);
+        state.modify_for
+    };
+    let mut started: Option<Modifying> = None;
+    if let (Some(d), "ModifyDBInstance") = (modify_for, action.as_str()) {
+        let params = url_decode_pairs(&body);
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let id = param("DBInstanceIdentifier").unwrap_or_default();
+        let busy = s.state.lock().unwrap().modifying.iter().any(|m| m.id == id);
+        if busy {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "InvalidDBInstanceState",
+                "Database instance is not in available state.",
+            );
+        }
+        let before = query(
+            &s.upstream,
+            "rds",
+            "DescribeDBInstances",
+            &[("DBInstanceIdentifier", &id)],
+        )
+        .await;
+        let values = DB_SETTINGS
+            .iter()
+            .filter_map(|tag| {
+                let new = param(tag)?;
+                let old = tag_values(&before, tag).into_iter().next()?;
+                (old != new).then(|| (tag.to_string(), old, new))
+            })
+            .collect();
+        started = Some(Modifying {
+            id,
+            until: std::time::Instant::now() + d,
+            values,
+        });
+    }
+    let rewrite = matches!(action.as_str(), "DescribeDBInstances" | "ModifyDBInstance");
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = s
         .http
@@ -232,7 +380,18 @@ async fn forward(
         Ok(res) => {
             let status = res.status();
             let headers = res.headers().clone();
-            let bytes = res.bytes().await.unwrap_or_default();
+            let mut bytes = res.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                let mut state = s.state.lock().unwrap();
+                if let Some(m) = started.take() {
+                    state.modifying.push(m);
+                }
+                if rewrite && !state.modifying.is_empty() {
+                    let text =
+                        rewrite_modifying(&String::from_utf8_lossy(&bytes), &state.modifying);
+                    bytes = Bytes::from(text);
+                }
+            }
             let mut out = Response::new(Body::from(bytes));
             *out.status_mut() = status;
             for (name, value) in &headers {

@@ -19,7 +19,7 @@ fn actions_in_code() -> BTreeSet<String> {
             let Some((service, action)) = piece.split_once(':') else {
                 continue;
             };
-            let known = ["autoscaling", "ec2", "rds", "cloudwatch"].contains(&service);
+            let known = ["autoscaling", "ec2", "rds", "cloudwatch", "pricing"].contains(&service);
             if known
                 && !action.is_empty()
                 && action.chars().all(|c| c.is_ascii_alphanumeric())

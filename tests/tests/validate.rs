@@ -41,8 +41,8 @@ async fn every_error_is_printed_with_its_position_and_the_exit_code_is_1() {
         [
             "environments/prod/autoscaling.yaml:13:5: `autoscaling_groups[petclinic-prod-web]`: min 2 is above max 1",
             "environments/prod/autoscaling.yaml:13:5: `autoscaling_groups[petclinic-prod-web]`: desired 2 is above max 1",
-            "environments/prod/autoscaling.yaml:26:39: `autoscaling_groups[petclinic-prod-web].schedule[web-prescale].cron`: a cron expression has 5 fields (minute hour day-of-month month day-of-week); `50 18 * *` has 4",
-            "environments/prod/autoscaling.yaml:43:39: `autoscaling_groups[petclinic-prod-was].schedule[was-prescale].cron`: a cron expression has 5 fields (minute hour day-of-month month day-of-week); `50 18 * *` has 4",
+            "environments/prod/autoscaling.yaml:27:39: `autoscaling_groups[petclinic-prod-web].schedule[web-prescale].cron`: a cron expression has 5 fields (minute hour day-of-month month day-of-week); `50 18 * *` has 4",
+            "environments/prod/autoscaling.yaml:45:39: `autoscaling_groups[petclinic-prod-was].schedule[was-prescale].cron`: a cron expression has 5 fields (minute hour day-of-month month day-of-week); `50 18 * *` has 4",
             "environments/staging/slo.yaml:1:1: `slos` is already set in environments/staging/extra.yaml:1; each top-level key belongs in one file",
         ],
         "{stdout}"

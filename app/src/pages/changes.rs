@@ -161,7 +161,11 @@ fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoV
                 if plan.operations.len() == 1 { "" } else { "s" },
                 plan.hash.chars().take(12).collect::<String>()
             );
+            let notes = plan.notes.clone();
             view! {
+                {(!notes.is_empty()).then(|| view! {
+                    <ul class="plan-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+                })}
                 {if plan.is_empty() {
                     view! { <p>"No changes: AWS already matches this spec."</p> }.into_any()
                 } else {

@@ -204,9 +204,12 @@ fn DriftView(
             <p class="muted">"Not checked: tierdeck checks drift once it has applied this environment."</p>
         }
         .into_any(),
-        Drift::InSync { checked_at } => view! {
+        Drift::InSync { checked_at, notes } => view! {
             {result}
             <p>"AWS matches the last applied commit (checked " {utc(&checked_at)} " UTC)."</p>
+            {(!notes.is_empty()).then(|| view! {
+                <ul class="plan-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+            })}
         }
         .into_any(),
         Drift::Unknown { checked_at, error } => view! {

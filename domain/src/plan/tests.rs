@@ -56,6 +56,7 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
                 engine: "mysql".into(),
                 storage_type: "gp2".into(),
                 pending_modifications: Vec::new(),
+                pending: Default::default(),
             },
         );
     }
@@ -261,6 +262,48 @@ fn database_changes_carry_their_risks_and_storage_never_shrinks() {
     assert_eq!(
         p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         ["database petclinic-prod-db: allocated storage cannot shrink (20 GB → 15 GB); RDS only grows storage"]
+    );
+}
+
+#[test]
+fn a_pending_modification_is_the_databases_value_and_a_modifying_database_takes_no_other() {
+    // Right after a class change on real AWS: still the old class, the new one pending.
+    let spec = prod();
+    let mut live = converged(&spec);
+    let db = live.databases.get_mut("petclinic-prod-db").unwrap();
+    db.instance_class = "db.t3.small".into();
+    db.status = "modifying".into();
+    db.pending = crate::observed::PendingValues {
+        instance_class: Some("db.t3.medium".into()),
+        ..Default::default()
+    };
+    db.pending_modifications = vec!["instance_class → db.t3.medium".into()];
+    let p = plan(&spec, &live, &BTreeSet::new());
+    assert!(p.is_empty(), "no second ModifyDBInstance, no drift: {p:?}");
+    assert_eq!(
+        p.notes,
+        ["database petclinic-prod-db is modifying: instance_class → db.t3.medium"]
+    );
+
+    // A further change while it is modifying is refused with the reason, not piled on.
+    let mut bigger = prod();
+    bigger.databases[0].instance_class = Some("db.t3.large".into());
+    let p = plan(&bigger, &live, &BTreeSet::new());
+    assert!(p.operations.is_empty());
+    assert_eq!(
+        p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["database petclinic-prod-db: it is `modifying` (instance_class → db.t3.medium): a new modification waits until it is available again; plan again then"]
+    );
+
+    // Available again: the change is planned from the new class.
+    let db = live.databases.get_mut("petclinic-prod-db").unwrap();
+    db.instance_class = "db.t3.medium".into();
+    db.status = "available".into();
+    db.pending = Default::default();
+    db.pending_modifications.clear();
+    assert_eq!(
+        lines(&plan(&bigger, &live, &BTreeSet::new())),
+        ["database petclinic-prod-db: instance_class db.t3.medium → db.t3.large [rds:ModifyDBInstance] — a class change restarts the database: it fails over to the standby (about a minute of errors)"]
     );
 }
 

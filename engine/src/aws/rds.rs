@@ -72,7 +72,14 @@ impl RdsApi for Rds {
             return Ok(None);
         };
         let mut pending = Vec::new();
+        let mut values = domain::observed::PendingValues::default();
         if let Some(p) = db.pending_modified_values() {
+            values = domain::observed::PendingValues {
+                instance_class: p.db_instance_class().map(str::to_owned),
+                multi_az: p.multi_az(),
+                allocated_storage_gb: p.allocated_storage().map(|v| v.max(0) as u32),
+                backup_retention_days: p.backup_retention_period().map(|v| v.max(0) as u32),
+            };
             if let Some(c) = p.db_instance_class() {
                 pending.push(format!("instance_class → {c}"));
             }
@@ -97,6 +104,7 @@ impl RdsApi for Rds {
             engine: db.engine().unwrap_or_default().to_owned(),
             storage_type: db.storage_type().unwrap_or_default().to_owned(),
             pending_modifications: pending,
+            pending: values,
         }))
     }
 

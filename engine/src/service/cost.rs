@@ -74,6 +74,13 @@ impl CostSettings {
 /// Facts read from AWS, reused for [`FACTS_TTL`].
 pub type FactsCache = Arc<tokio::sync::Mutex<HashMap<String, (Instant, Facts, Vec<String>)>>>;
 
+/// Costs computed, by what they were computed from (spec, facts, prices, month): a change page
+/// viewed by many computes its figures once. Held while computing, so that at most one runs.
+pub type CostCache = Arc<tokio::sync::Mutex<HashMap<u64, EnvironmentCost>>>;
+
+/// Costs kept at once.
+const COSTS_KEPT: usize = 256;
+
 impl Engine {
     /// The facts `spec` needs from AWS, and warnings (a spec's instance type that differs from
     /// the launch template; AWS that could not be read, with what was assumed instead).
@@ -91,13 +98,12 @@ impl Engine {
             .collect();
         let key = format!("{region}|{}|{}", names.join(","), dbs.join(","));
         let (mut facts, mut warnings) = {
-            let cache = self.cost_facts.lock().await;
+            // Held while reading: many views of one page read AWS once.
+            let mut cache = self.cost_facts.lock().await;
             match cache.get(&key) {
                 Some((at, f, w)) if at.elapsed() < FACTS_TTL => (f.clone(), w.clone()),
                 _ => {
-                    drop(cache);
                     let (f, w) = self.read_facts(&region, &names, &dbs).await;
-                    let mut cache = self.cost_facts.lock().await;
                     if cache.len() >= FACTS_KEPT {
                         cache.clear();
                     }
@@ -314,12 +320,32 @@ impl Engine {
         let book = self.price_book(&cost::price_keys(spec, &facts)).await?;
         let currency = self.settings.cost.currency();
         let period = Period::month_of(Utc::now());
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            serde_json::to_string(spec)
+                .map_err(|e| ServiceError::Internal(e.into()))?
+                .hash(&mut h);
+            serde_json::to_string(&facts)
+                .map_err(|e| ServiceError::Internal(e.into()))?
+                .hash(&mut h);
+            format!("{book:?}|{currency}|{}", period.from).hash(&mut h);
+            h.finish()
+        };
+        let mut cache = self.cost_results.lock().await;
+        if let Some(c) = cache.get(&key) {
+            return Ok((c.clone(), warnings));
+        }
         let spec = spec.clone();
         let c = tokio::task::spawn_blocking(move || {
             cost::environment_cost(&spec, &facts, &book, &currency, period)
         })
         .await
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("computing the cost: {e}")))?;
+        if cache.len() >= COSTS_KEPT {
+            cache.clear();
+        }
+        cache.insert(key, c.clone());
         Ok((c, warnings))
     }
 

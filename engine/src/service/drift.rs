@@ -45,7 +45,17 @@ pub fn drift_of(row: &EnvironmentRow) -> Drift {
                 error: format!("the stored drift cannot be read: {e}"),
             },
         },
-        _ => Drift::InSync { checked_at },
+        // In sync, with the notes of the plan that found it so.
+        (Some(plan), None) => Drift::InSync {
+            checked_at,
+            notes: serde_json::from_str::<Plan>(plan)
+                .map(|p| p.notes)
+                .unwrap_or_default(),
+        },
+        _ => Drift::InSync {
+            checked_at,
+            notes: Vec::new(),
+        },
     }
 }
 
@@ -99,7 +109,12 @@ impl Engine {
         let before = super::known_environment(&mut tx, env).await?;
         let plan = &planned.plan;
         let event = if plan.is_empty() {
-            repo_store::set_drift(&mut tx, env, None, &now).await?;
+            let notes = if plan.notes.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(plan).map_err(|e| ServiceError::Internal(e.into()))?)
+            };
+            repo_store::set_in_sync(&mut tx, env, notes.as_deref(), &now).await?;
             before
                 .drift_hash
                 .is_some()

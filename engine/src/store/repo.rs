@@ -162,6 +162,27 @@ pub async fn set_drift(
     Ok(())
 }
 
+/// Records an environment in sync; `plan` is kept when it has notes (no hash, no since: it is
+/// no drift).
+pub async fn set_in_sync(
+    conn: &mut SqliteConnection,
+    name: &str,
+    plan: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE environments SET drift = ?, drift_hash = NULL, drifted_since = NULL,
+            drift_checked_at = ?, drift_error = NULL
+         WHERE name = ?",
+    )
+    .bind(plan)
+    .bind(now)
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Stores why a drift check could not run; the last known drift stays.
 pub async fn set_drift_error(
     conn: &mut SqliteConnection,
