@@ -433,6 +433,39 @@ pub fn without_markers(html: &str) -> String {
     out
 }
 
+/// Waits for change `id`'s plan, approves it as each of `approvers`, applies it as `operator`
+/// as an emergency (so that prod's business hours do not matter) and waits for the apply to
+/// end; returns the change as it ended.
+pub async fn approve_and_apply(approvers: &[&Api], operator: &Api, id: i64) -> serde_json::Value {
+    operator.planned(id).await;
+    for a in approvers {
+        let res = a
+            .post_json(
+                &format!("/api/v1/changes/{id}/approve"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+    let res = operator
+        .post_json(
+            &format!("/api/v1/changes/{id}/apply"),
+            serde_json::json!({ "emergency": true, "reason": "tested at any hour" }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    wait_for("the apply to end", 90, || async {
+        let d = operator.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["summary"]["status"] != "applying" && d["apply"]["status"] != "applying").then_some(d)
+    })
+    .await
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `secs` seconds.
 pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
 where

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{cli_in, error_of, wait_for, workspace, Api, Moto, TestApp};
+use tierdeck_tests::{approve_and_apply, cli_in, error_of, workspace, Api, Moto, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn prices_env() -> (&'static str, String) {
@@ -24,36 +24,10 @@ fn money(v: &Value) -> String {
     format!("{:.2}", v.as_f64().expect("a figure"))
 }
 
-async fn until_applied(api: &Api, id: i64) {
-    wait_for("the apply to end", 90, || async {
-        let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] == "applied").then_some(())
-    })
-    .await;
-}
-
-/// Plans, approves twice and applies (as an emergency: prod's business hours do not matter).
+/// Approves twice and applies (as an emergency); the apply must succeed.
 async fn apply(approvers: [&Api; 2], operator: &Api, id: i64) {
-    approvers[0].planned(id).await;
-    for a in approvers {
-        let res = a
-            .post_json(&format!("/api/v1/changes/{id}/approve"), json!({}))
-            .await;
-        assert_eq!(
-            res.status(),
-            200,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-    }
-    let res = operator
-        .post_json(
-            &format!("/api/v1/changes/{id}/apply"),
-            json!({ "emergency": true, "reason": "tested at any hour" }),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
-    until_applied(operator, id).await;
+    let d = approve_and_apply(&approvers, operator, id).await;
+    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
 }
 
 #[tokio::test]

@@ -8,34 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tierdeck_tests::aws::{query, tag_value, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{error_of, wait_for, Api, Moto, TestApp};
-
-async fn apply_as_emergency(approvers: [&Api; 2], operator: &Api, id: i64) {
-    approvers[0].planned(id).await;
-    for a in approvers {
-        let res = a
-            .post_json(&format!("/api/v1/changes/{id}/approve"), json!({}))
-            .await;
-        assert_eq!(
-            res.status(),
-            200,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-    }
-    let res = operator
-        .post_json(
-            &format!("/api/v1/changes/{id}/apply"),
-            json!({ "emergency": true, "reason": "tested at any hour" }),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
-    wait_for("the apply to end", 90, || async {
-        let d = operator.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] != "applying" && d["apply"]["status"] != "applying").then_some(d)
-    })
-    .await;
-}
+use tierdeck_tests::{approve_and_apply, error_of, Moto, TestApp};
 
 #[tokio::test]
 async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification() {
@@ -60,7 +33,7 @@ async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification
     let first = ann.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    apply_as_emergency([&ann, &bo], &olga, first).await;
+    approve_and_apply(&[&ann, &bo], &olga, first).await;
     let started = Instant::now();
     let d = olga.get_json(&format!("/api/v1/changes/{first}")).await;
     assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);

@@ -146,11 +146,7 @@ fn report_view(r: CostReport) -> impl IntoView {
                 if d.multi_az { "Multi-AZ" } else { "Single-AZ" },
                 d.allocated_storage_gb.unwrap_or_default()
             );
-            let b = d
-                .instance_monthly
-                .zip(d.storage_monthly)
-                .map(|(i, s)| Band::flat(i + s));
-            band_row(label, b, &cur)
+            band_row(label, d.monthly().map(Band::flat), &cur)
         })
         .collect_view();
     let ran = r

@@ -20,7 +20,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{group_preview, Capacity};
-use crate::spec::{AutoscalingGroup, CostPolicy, EnvironmentSpec};
+use crate::spec::{AutoscalingGroup, CostPolicy, Database, EnvironmentSpec};
 
 pub use price_file::{parse_price_file, PriceFile, PriceFileError};
 
@@ -279,6 +279,15 @@ pub struct DatabaseCost {
     pub unpriced: Vec<String>,
 }
 
+impl DatabaseCost {
+    /// Instance and storage per month, when both are priced.
+    pub fn monthly(&self) -> Option<f64> {
+        self.instance_monthly
+            .zip(self.storage_monthly)
+            .map(|(i, s)| i + s)
+    }
+}
+
 /// One hour of the weekly chart: what the environment costs in that hour.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HourCost {
@@ -373,6 +382,56 @@ fn priced(book: &PriceBook, key: PriceKey, sources: &mut Vec<String>) -> Result<
     Ok(p)
 }
 
+/// A group's instance type and where it comes from: AWS's launch template first, else the spec.
+fn instance_type_of(g: &AutoscalingGroup, facts: &Facts) -> Option<(String, &'static str)> {
+    match facts.instance_types.get(&g.name) {
+        Some(t) => Some((t.clone(), "launch template")),
+        None => g.instance_type.clone().map(|t| (t, "spec")),
+    }
+}
+
+/// What a database is priced by: the spec's settings where it states them, else AWS's.
+struct DatabaseInputs {
+    class: Option<String>,
+    multi_az: bool,
+    storage: Option<u32>,
+    facts: DatabaseFacts,
+}
+
+impl DatabaseInputs {
+    fn of(d: &Database, facts: &Facts) -> DatabaseInputs {
+        let f = facts
+            .databases
+            .get(&d.identifier)
+            .cloned()
+            .unwrap_or_default();
+        DatabaseInputs {
+            class: d.instance_class.clone().or(f.instance_class.clone()),
+            multi_az: d.multi_az.or(f.multi_az).unwrap_or(false),
+            storage: d.allocated_storage_gb.or(f.allocated_storage_gb),
+            facts: f,
+        }
+    }
+
+    fn instance_key(&self, region: &str) -> Option<PriceKey> {
+        Some(PriceKey::Database {
+            region: region.to_owned(),
+            engine: self.facts.engine.clone()?,
+            class: self.class.clone()?,
+            multi_az: self.multi_az,
+        })
+    }
+
+    fn storage_key(&self, region: &str) -> Option<PriceKey> {
+        self.storage?;
+        Some(PriceKey::Storage {
+            region: region.to_owned(),
+            storage_type: self.facts.storage_type.clone()?,
+            multi_az: self.multi_az,
+        })
+    }
+}
+
 /// The monthly cost of `spec` over `period` with `facts` and `book`.
 pub fn environment_cost(
     spec: &EnvironmentSpec,
@@ -411,12 +470,9 @@ pub fn environment_cost(
             ceiling: f64::from(flat.max.max(flat.min)),
         }
         .scale(MONTH_HOURS);
-        let (instance_type, instance_type_from) = match facts.instance_types.get(&g.name) {
-            Some(t) => (Some(t.clone()), Some("launch template".to_owned())),
-            None => match &g.instance_type {
-                Some(t) => (Some(t.clone()), Some("spec".to_owned())),
-                None => (None, None),
-            },
+        let (instance_type, instance_type_from) = match instance_type_of(g, facts) {
+            Some((t, from)) => (Some(t), Some(from.to_owned())),
+            None => (None, None),
         };
         let price = match &instance_type {
             None => Err(format!(
@@ -464,56 +520,31 @@ pub fn environment_cost(
 
     let mut databases = Vec::new();
     for d in &spec.databases {
-        let f = facts
-            .databases
-            .get(&d.identifier)
-            .cloned()
-            .unwrap_or_default();
-        let class = d.instance_class.clone().or(f.instance_class.clone());
-        let multi_az = d.multi_az.or(f.multi_az).unwrap_or(false);
-        let storage = d.allocated_storage_gb.or(f.allocated_storage_gb);
+        let inputs = DatabaseInputs::of(d, facts);
         let mut why = Vec::new();
-        let instance_price = match (&class, &f.engine) {
-            (Some(class), Some(engine)) => priced(
-                book,
-                PriceKey::Database {
-                    region: facts.region.clone(),
-                    engine: engine.clone(),
-                    class: class.clone(),
-                    multi_az,
-                },
-                &mut sources,
-            )
-            .map_err(|e| why.push(format!("{}: {e}", d.identifier)))
-            .ok(),
-            _ => {
-                why.push(format!(
-                    "{}: its instance class or engine is not known",
-                    d.identifier
-                ));
+        let mut price_of = |key: Option<PriceKey>, unknown: &str| match key {
+            Some(k) => priced(book, k, &mut sources)
+                .map_err(|e| why.push(format!("{}: {e}", d.identifier)))
+                .ok(),
+            None => {
+                why.push(format!("{}: {unknown}", d.identifier));
                 None
             }
         };
-        let storage_price = match (&storage, &f.storage_type) {
-            (Some(_), Some(t)) => priced(
-                book,
-                PriceKey::Storage {
-                    region: facts.region.clone(),
-                    storage_type: t.clone(),
-                    multi_az,
-                },
-                &mut sources,
-            )
-            .map_err(|e| why.push(format!("{}: {e}", d.identifier)))
-            .ok(),
-            _ => {
-                why.push(format!(
-                    "{}: its storage size or type is not known",
-                    d.identifier
-                ));
-                None
-            }
-        };
+        let instance_price = price_of(
+            inputs.instance_key(&facts.region),
+            "its instance class or engine is not known",
+        );
+        let storage_price = price_of(
+            inputs.storage_key(&facts.region),
+            "its storage size or type is not known",
+        );
+        let DatabaseInputs {
+            class,
+            multi_az,
+            storage,
+            facts: f,
+        } = inputs;
         let instance_monthly = instance_price.as_ref().map(|p| p.per_unit * MONTH_HOURS);
         let storage_monthly = storage_price
             .as_ref()
@@ -756,11 +787,10 @@ impl ChangeCostReport {
                 .iter()
                 .map(|g| (format!("autoscaling group {}", g.group), g.monthly))
                 .chain(c.databases.iter().map(|d| {
-                    let m = d
-                        .instance_monthly
-                        .zip(d.storage_monthly)
-                        .map(|(i, s)| Band::flat(i + s));
-                    (format!("database {}", d.identifier), m)
+                    (
+                        format!("database {}", d.identifier),
+                        d.monthly().map(Band::flat),
+                    )
                 }))
                 .collect()
         };
@@ -888,43 +918,20 @@ pub fn change_text(against: &str, r: &ChangeCostReport) -> String {
 
 /// The keys `spec` needs priced, given `facts`.
 pub fn price_keys(spec: &EnvironmentSpec, facts: &Facts) -> Vec<PriceKey> {
-    let mut keys = Vec::new();
-    for g in &spec.autoscaling_groups {
-        if let Some(t) = facts
-            .instance_types
-            .get(&g.name)
-            .or(g.instance_type.as_ref())
-        {
-            keys.push(PriceKey::Instance {
-                region: facts.region.clone(),
-                instance_type: t.clone(),
-            });
-        }
-    }
+    let region = &facts.region;
+    let mut keys: Vec<PriceKey> = spec
+        .autoscaling_groups
+        .iter()
+        .filter_map(|g| instance_type_of(g, facts))
+        .map(|(instance_type, _)| PriceKey::Instance {
+            region: region.clone(),
+            instance_type,
+        })
+        .collect();
     for d in &spec.databases {
-        let f = facts
-            .databases
-            .get(&d.identifier)
-            .cloned()
-            .unwrap_or_default();
-        let multi_az = d.multi_az.or(f.multi_az).unwrap_or(false);
-        if let (Some(class), Some(engine)) =
-            (d.instance_class.clone().or(f.instance_class), f.engine)
-        {
-            keys.push(PriceKey::Database {
-                region: facts.region.clone(),
-                engine,
-                class,
-                multi_az,
-            });
-        }
-        if let Some(t) = f.storage_type {
-            keys.push(PriceKey::Storage {
-                region: facts.region.clone(),
-                storage_type: t,
-                multi_az,
-            });
-        }
+        let inputs = DatabaseInputs::of(d, facts);
+        keys.extend(inputs.instance_key(region));
+        keys.extend(inputs.storage_key(region));
     }
     keys.sort();
     keys.dedup();

@@ -122,7 +122,7 @@ impl Engine {
         } else {
             let json = serde_json::to_string(plan).map_err(|e| ServiceError::Internal(e.into()))?;
             let since = before.drifted_since.clone().unwrap_or_else(|| now.clone());
-            repo_store::set_drift(&mut tx, env, Some((&json, &plan.hash, &since)), &now).await?;
+            repo_store::set_drift(&mut tx, env, (&json, &plan.hash, &since), &now).await?;
             let detail = json!({
                 "commit": applied,
                 "plan_hash": plan.hash,

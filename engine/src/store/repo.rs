@@ -136,17 +136,13 @@ pub async fn set_last_applied(
     Ok(())
 }
 
-/// Stores a drift check that ran: the plan (`None`: in sync), its hash and since when.
+/// Records drift: the plan that found it, its hash and since when.
 pub async fn set_drift(
     conn: &mut SqliteConnection,
     name: &str,
-    drift: Option<(&str, &str, &str)>,
+    (plan, hash, since): (&str, &str, &str),
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    let (plan, hash, since) = match drift {
-        Some((p, h, s)) => (Some(p), Some(h), Some(s)),
-        None => (None, None, None),
-    };
     sqlx::query(
         "UPDATE environments SET drift = ?, drift_hash = ?, drifted_since = ?,
             drift_checked_at = ?, drift_error = NULL
