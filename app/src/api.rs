@@ -341,6 +341,17 @@ pub async fn apply_change(
         .map_err(ssr::fail)
 }
 
+/// Records a revert of an applied change (operators); returns the revert's id.
+#[server(prefix = "/sfn", endpoint = "revert")]
+pub async fn revert_change(id: i64) -> Result<i64, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .revert(&caller, &auth.meta, domain::change::ChangeId(id))
+        .await
+        .map(|id| id.0)
+        .map_err(ssr::fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "approve")]
 pub async fn approve_change(
     id: i64,

@@ -117,7 +117,7 @@ impl Permission {
         matches!(self, Permission::Allowed)
     }
 
-    fn from(r: Result<(), Refusal>) -> Self {
+    pub fn from(r: Result<(), Refusal>) -> Self {
         match r {
             Ok(()) => Permission::Allowed,
             Err(why) => Permission::Denied(why.message),
@@ -261,6 +261,58 @@ pub fn may_apply(cx: &Context<'_>) -> Result<Option<String>, Refusal> {
         ));
     }
     Ok((!emergency.is_empty()).then(|| emergency.join("; ")))
+}
+
+/// The facts a revert looks at: who asks, the change, and what its environment runs now.
+#[derive(Debug, Clone)]
+pub struct RevertFacts<'a> {
+    pub role: Role,
+    pub id: i64,
+    pub environment: &'a str,
+    pub status: ChangeStatus,
+    pub commit: &'a str,
+    /// The commit applied before it (`None`: it was the first apply).
+    pub base_commit: Option<&'a str>,
+    pub last_applied: Option<&'a str>,
+}
+
+/// Whether a revert of the change may be recorded: by an operator, of an applied (or
+/// degraded) change that is what its environment runs now, to the different commit applied
+/// before it.
+pub fn may_revert(f: &RevertFacts<'_>) -> Result<(), Refusal> {
+    let short = crate::change::short_sha;
+    if f.role < Role::Operator {
+        return Err(Refusal::forbidden(format!(
+            "Reverting needs the operator role (you are {}).",
+            f.role
+        )));
+    }
+    if !matches!(f.status, ChangeStatus::Applied | ChangeStatus::Degraded) {
+        return Err(Refusal::conflict(format!(
+            "Change {} is {}: only an applied change can be reverted.",
+            f.id, f.status
+        )));
+    }
+    if f.last_applied != Some(f.commit) {
+        return Err(Refusal::conflict(format!(
+            "{} runs {} now, applied after change {}: revert the latest applied change instead.",
+            f.environment,
+            f.last_applied.map(short).unwrap_or("nothing"),
+            f.id
+        )));
+    }
+    match f.base_commit {
+        None => Err(Refusal::conflict(format!(
+            "Change {} was the first apply of {}: there is no earlier applied commit to go back to.",
+            f.id, f.environment
+        ))),
+        Some(b) if b == f.commit => Err(Refusal::conflict(format!(
+            "Change {} applied {} again: there is no earlier commit to go back to.",
+            f.id,
+            short(b)
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// An emergency as a request asks for it: `asked`, with a reason, or not at all. A reason

@@ -21,10 +21,12 @@ pub enum ChangeStatus {
     Applied,
     Failed,
     Interrupted,
+    /// Applied, and the watch after the apply saw a page-level SLO alert.
+    Degraded,
 }
 
 impl ChangeStatus {
-    pub const ALL: [ChangeStatus; 10] = [
+    pub const ALL: [ChangeStatus; 11] = [
         ChangeStatus::Invalid,
         ChangeStatus::Blocked,
         ChangeStatus::Pending,
@@ -35,6 +37,7 @@ impl ChangeStatus {
         ChangeStatus::Applied,
         ChangeStatus::Failed,
         ChangeStatus::Interrupted,
+        ChangeStatus::Degraded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl ChangeStatus {
             ChangeStatus::Applied => "applied",
             ChangeStatus::Failed => "failed",
             ChangeStatus::Interrupted => "interrupted",
+            ChangeStatus::Degraded => "degraded",
         }
     }
 
@@ -168,6 +172,9 @@ pub enum ChangeKind {
     Commit,
     /// Made by `reconcile`: the last applied commit again, to undo drift.
     Reconcile,
+    /// Made by a revert (the watch, or an operator's "Revert"): the commit applied before
+    /// another change, applied again.
+    Revert,
 }
 
 /// A change in a list.
@@ -185,6 +192,9 @@ pub struct ChangeSummary {
     /// empty unless it is a policy change.
     #[serde(default)]
     pub policy_edits: Vec<String>,
+    /// For a revert: the change whose apply it undoes.
+    #[serde(default)]
+    pub reverts: Option<i64>,
     pub created_at: String,
 }
 
@@ -238,6 +248,13 @@ pub struct ChangeDetail {
     /// cannot be read, or the cost could not be computed).
     #[serde(default)]
     pub cost: Option<crate::cost::ChangeCostReport>,
+    /// The watch of the SLOs after its apply (`None`: not applied, or the environment does not
+    /// watch).
+    #[serde(default)]
+    pub watch: Option<WatchView>,
+    /// Whether the caller may revert it now, and why not (`None`: it is not applied).
+    #[serde(default)]
+    pub revert: Option<crate::approval::Permission>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +270,9 @@ pub struct ApplyState {
     pub status: ChangeStatus,
     pub apply: Option<ApplyRun>,
     pub runs: u32,
+    /// The watch after its apply, once there is one.
+    #[serde(default)]
+    pub watch: Option<WatchView>,
 }
 
 /// How one apply of a change went.
@@ -306,6 +326,7 @@ macro_rules! text_enum {
 text_enum!(ChangeKind {
     Commit => "commit",
     Reconcile => "reconcile",
+    Revert => "revert",
 });
 text_enum!(RunStatus {
     Applying => "applying",
@@ -334,7 +355,106 @@ pub struct ApplyStep {
     pub error: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// For a step that starts work AWS carries out later: what it waited for, and how that
+    /// went.
+    #[serde(default)]
+    pub settling: Option<Settling>,
 }
+
+/// How a step's asynchronous work stands after its call: a database back to `available`,
+/// capacity in service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settling {
+    /// What it waits for, in words: `petclinic-prod-db available with nothing pending`.
+    pub waiting_for: String,
+    pub state: SettleState,
+    /// What AWS still showed at the last poll: `modifying: instance_class → db.t3.large`.
+    pub last_seen: String,
+    /// Polls made (each one describe call).
+    pub polls: u32,
+    pub since: String,
+    pub timeout_secs: u64,
+    /// How long it took, once it ended.
+    #[serde(default)]
+    pub elapsed_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettleState {
+    Settling,
+    Settled,
+    TimedOut,
+}
+
+/// The watch of an environment's SLOs after an apply (`environment.watch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchView {
+    pub state: WatchState,
+    pub minutes: u32,
+    pub auto_revert: bool,
+    pub started_at: String,
+    pub until: String,
+    /// Evaluations made (one a minute).
+    pub evaluations: u32,
+    /// Whole minutes watched when this view was made.
+    pub watched_minutes: u32,
+    pub last_at: Option<String>,
+    /// The highest burn rate (× the error budget) over the page alert windows at the last
+    /// evaluation.
+    pub burn: Option<f64>,
+    /// When a page alert was already firing as the apply started, the 5-minute burn rate then:
+    /// the change is degraded only if the budget burns a fifth faster than that.
+    #[serde(default)]
+    pub burn_before: Option<f64>,
+    /// The page alert that fired (`availability: 14.4× over 1h and 5m`), or why the watch
+    /// stopped.
+    pub reason: Option<String>,
+    /// The revert change the watch recorded.
+    pub revert_change: Option<i64>,
+}
+
+impl WatchView {
+    /// Whole minutes watched by `now` (at most the watch's length; for an ended watch, up to
+    /// its last evaluation).
+    pub fn minutes_at(&self, now: chrono::DateTime<chrono::Utc>) -> u32 {
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let Some(start) = at(&self.started_at) else {
+            return 0;
+        };
+        let end = match self.state {
+            WatchState::Watching => now,
+            _ => self.last_at.as_deref().and_then(at).unwrap_or(now),
+        };
+        let secs = (end - start).num_seconds().max(0);
+        u32::try_from(secs / 60)
+            .unwrap_or(u32::MAX)
+            .min(self.minutes)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchState {
+    Watching,
+    /// The whole watch passed without a page-level alert.
+    Clean,
+    /// A page-level alert fired: the change is `degraded`.
+    Degraded,
+    /// Ended early: a newer apply of the environment, or the SLOs could not be read.
+    Stopped,
+}
+
+text_enum!(WatchState {
+    Watching => "watching",
+    Clean => "clean",
+    Degraded => "degraded",
+    Stopped => "stopped",
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyRun {
@@ -463,4 +583,15 @@ pub struct EnvironmentDetail {
     /// The spec's schedules over the coming hours (`None` when the spec has errors).
     #[serde(default)]
     pub schedule: Option<crate::schedule::Preview>,
+    /// After a revert: the commit applied now and the branch's commit that is not.
+    #[serde(default)]
+    pub reverted: Option<Reverted>,
+}
+
+/// An environment a revert took back: `to` is applied, `from` (the branch's) is not, until a
+/// newer commit is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reverted {
+    pub to: String,
+    pub from: String,
 }

@@ -23,6 +23,7 @@ pub mod redact;
 pub mod role;
 pub mod scaling;
 pub mod schedule;
+pub mod settle;
 pub mod slo;
 pub mod spec;
 pub mod user;

@@ -70,10 +70,12 @@ pub enum Event {
     Fail,
     /// The process stopped during the apply.
     Interrupt,
+    /// The watch after the apply saw a page-level SLO alert.
+    Degrade,
 }
 
 impl Event {
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 10] = [
         Event::Approve { complete: false },
         Event::Approve { complete: true },
         Event::Reject,
@@ -83,6 +85,7 @@ impl Event {
         Event::Applied,
         Event::Fail,
         Event::Interrupt,
+        Event::Degrade,
     ];
 
     /// The audit action that records it.
@@ -96,6 +99,7 @@ impl Event {
             Event::Applied => "change.applied",
             Event::Fail => "change.apply_failed",
             Event::Interrupt => "change.interrupted",
+            Event::Degrade => "change.degraded",
         }
     }
 }
@@ -111,6 +115,7 @@ impl fmt::Display for Event {
             Event::Applied => "finish",
             Event::Fail => "fail",
             Event::Interrupt => "interrupt",
+            Event::Degrade => "degrade",
         })
     }
 }
@@ -180,6 +185,11 @@ pub fn transition(status: ChangeStatus, event: Event) -> Result<ChangeStatus, Re
         (Event::Applied | Event::Fail | Event::Interrupt, _) => Err(Refusal::conflict(format!(
             "It cannot {event}: it is {status}, not being applied."
         ))),
+
+        (Event::Degrade, S::Applied) => Ok(S::Degraded),
+        (Event::Degrade, _) => Err(Refusal::conflict(format!(
+            "It cannot degrade: it is {status}, not applied."
+        ))),
     }
 }
 
@@ -198,18 +208,19 @@ mod tests {
         let approve = E::Approve { complete: false };
         let complete = E::Approve { complete: true };
         #[rustfmt::skip]
-        let table: [(S, [Result<S, RefusalKind>; 9]); 10] = [
-            //                approve        complete         reject           replan           supersede          start            applied          fail            interrupt
-            (S::Invalid,     [no,            no,              no,              no,              ok(S::Superseded), no,              no,              no,              no]),
-            (S::Blocked,     [no,            no,              ok(S::Rejected), ok(S::Blocked),  ok(S::Superseded), no,              no,              no,              no]),
-            (S::Pending,     [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
-            (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
-            (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no]),
-            (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no]),
-            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted)]),
-            (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no]),
-            (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no]),
-            (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no]),
+        let table: [(S, [Result<S, RefusalKind>; 10]); 11] = [
+            //                approve        complete         reject           replan           supersede          start            applied          fail            interrupt           degrade
+            (S::Invalid,     [no,            no,              no,              no,              ok(S::Superseded), no,              no,              no,              no,                 no]),
+            (S::Blocked,     [no,            no,              ok(S::Rejected), ok(S::Blocked),  ok(S::Superseded), no,              no,              no,              no,                 no]),
+            (S::Pending,     [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
+            (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
+            (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
+            (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
+            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted), no]),
+            (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no,                 ok(S::Degraded)]),
+            (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
+            (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no,                 no]),
+            (S::Degraded,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
         ];
         assert_eq!(E::ALL[0], approve);
         assert_eq!(E::ALL[1], complete);

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Events that notify: `approval_needed`, `approved`, `rejected`, `applied`, `failed`,
-/// `drift_detected`, `emergency_apply`.
-pub const EVENTS: [&str; 7] = [
+/// `drift_detected`, `emergency_apply`, `degraded` (the watch after an apply saw a page-level
+/// SLO alert).
+pub const EVENTS: [&str; 8] = [
     "approval_needed",
     "approved",
     "rejected",
@@ -12,6 +13,7 @@ pub const EVENTS: [&str; 7] = [
     "failed",
     "drift_detected",
     "emergency_apply",
+    "degraded",
 ];
 
 /// One notification to one receiver.

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{ChangeWindow, CostPolicy, EnvironmentSpec, Guardrails, Slo, Weekday};
+use crate::spec::{ChangeWindow, CostPolicy, EnvironmentSpec, Guardrails, Slo, Watch, Weekday};
 
 /// The name of the SLO the error-budget gate reads.
 pub const BUDGET_SLO: &str = "availability";
@@ -117,6 +117,13 @@ pub struct Policy {
     pub cost_blocked: Option<String>,
     /// The SLOs whose spent budget allows only emergency applies (each one's own).
     pub budget_slos: Vec<Slo>,
+    /// The watch after the apply: the longer of applied and proposed, auto-revert only when
+    /// both say so.
+    #[serde(default)]
+    pub watch: Watch,
+    /// Steps that raise capacity wait for it to be in service when either spec says so.
+    #[serde(default)]
+    pub wait_for_capacity: bool,
     /// Where each rule comes from, in sentences for the page.
     pub notes: Vec<String>,
 }
@@ -182,6 +189,14 @@ pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<Strin
         (
             "environment.cost.extra_approval_above",
             a.cost.extra_approval_above != p.cost.extra_approval_above,
+        ),
+        (
+            "environment.watch.minutes",
+            a.watch.minutes != p.watch.minutes,
+        ),
+        (
+            "environment.watch.auto_revert",
+            a.watch.auto_revert != p.watch.auto_revert,
         ),
         (
             "slos[availability]",
@@ -258,6 +273,8 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
     let mut auto_apply = own.auto_apply;
     let mut guardrails = own.guardrails.clone();
     let mut cost = own.cost.clone();
+    let mut watch = own.watch;
+    let mut wait_for_capacity = own.wait_for_capacity;
     let mut slos: Vec<Slo> = budget_slos(proposed).into_iter().cloned().collect();
     if let (Some(a), Some(spec)) = (old_env, old) {
         required = required.max(a.approvals.required);
@@ -272,6 +289,11 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
             max_monthly: stricter(cost.max_monthly, a.cost.max_monthly),
             extra_approval_above: stricter(cost.extra_approval_above, a.cost.extra_approval_above),
         };
+        watch = Watch {
+            minutes: watch.minutes.max(a.watch.minutes),
+            auto_revert: watch.auto_revert && a.watch.auto_revert,
+        };
+        wait_for_capacity |= a.wait_for_capacity;
         for s in budget_slos(spec) {
             if !slos.iter().any(|x| same_slo(x, s)) {
                 slos.push(s.clone());
@@ -303,6 +325,13 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
     if auto_apply && (policy_change || old.is_none()) {
         auto_apply = false;
     }
+    if watch.auto_revert && !floor.allow_auto_apply {
+        notes.push(
+            "The panel does not allow auto-apply: a revert after a degraded watch waits for approval."
+                .to_owned(),
+        );
+        watch.auto_revert = false;
+    }
     Policy {
         basis,
         edits,
@@ -314,8 +343,26 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         cost,
         cost_blocked: None,
         budget_slos: slos,
+        watch,
+        wait_for_capacity,
         notes,
     }
+}
+
+/// Judges a revert that the watch after an apply recorded: when the rules say
+/// `watch.auto_revert` (both the applied spec and the one it goes back to, and the panel
+/// allows auto-apply), tierdeck applies it at once, without approvals, as an emergency.
+/// Returns whether it does.
+pub fn automatic_revert(policy: &mut Policy) -> bool {
+    if !policy.watch.auto_revert {
+        return false;
+    }
+    policy.required_approvals = 0;
+    policy.notes.push(
+        "An automatic revert: the watch after the apply saw a page-level SLO alert and the rules say `watch.auto_revert`, so tierdeck applies it at once, without approvals, as an emergency audited with the alert."
+            .to_owned(),
+    );
+    true
 }
 
 /// The stricter of two limits: the lower, and a limit over none.

@@ -319,6 +319,62 @@ pub fn prometheus_rules(environment: &str, slos: &[Slo]) -> String {
     out
 }
 
+/// What the watch after an apply reads from the SLOs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchReading {
+    /// The highest burn rate that both windows of a page rule reach: the figure the rules'
+    /// 14.4× and 6× are compared with (`None` without traffic).
+    pub burn: Option<f64>,
+    /// The highest burn over the shortest window (5 m): how fast the budget burns now.
+    pub burn_now: Option<f64>,
+    /// The first page alert that fires, in words (`availability: 14.4× over 1h and 5m`).
+    pub alert: Option<String>,
+}
+
+/// How much faster than before the apply the budget must burn now for the watch to blame the
+/// change for a page alert that was already firing: 20 % more.
+pub const WORSE_THAN_BEFORE: f64 = 1.2;
+
+pub fn watch_reading(statuses: &[SloStatus]) -> WatchReading {
+    let max = |a: Option<f64>, b: f64| Some(a.map_or(b, |a: f64| a.max(b)));
+    let mut burn = None;
+    let mut burn_now = None;
+    for s in statuses {
+        let rate = |w: &str| s.burns.iter().find(|b| b.window == w).and_then(|b| b.rate);
+        for r in ALERT_RULES.iter().filter(|r| r.severity == Severity::Page) {
+            if let (Some(long), Some(short)) = (rate(r.long), rate(r.short)) {
+                burn = max(burn, long.min(short));
+            }
+        }
+        if let Some(now) = rate(BURN_WINDOWS[0]) {
+            burn_now = max(burn_now, now);
+        }
+    }
+    let alert = statuses
+        .iter()
+        .find(|s| s.alert == Severity::Page)
+        .map(|s| match &s.alert_rule {
+            Some(rule) => format!("{}: {rule}", s.name),
+            None => format!("{}: a page alert", s.name),
+        });
+    WatchReading {
+        burn,
+        burn_now,
+        alert,
+    }
+}
+
+/// Whether a page alert the watch sees is the change's doing: it was not firing when the apply
+/// started (`before`: the 5-minute burn then, if one was), or the budget burns
+/// [`WORSE_THAN_BEFORE`] times faster now.
+pub fn alert_is_new(reading: &WatchReading, before: Option<f64>) -> bool {
+    match (reading.alert.is_some(), before) {
+        (false, _) => false,
+        (true, None) => true,
+        (true, Some(b)) => reading.burn_now.unwrap_or(0.0) > b * WORSE_THAN_BEFORE,
+    }
+}
+
 /// Whether the availability budget is used up (the SRE error-budget policy's trigger).
 pub fn budget_exhausted(statuses: &[SloStatus]) -> Option<&SloStatus> {
     statuses
@@ -431,5 +487,43 @@ mod tests {
         assert!(budget_exhausted(&[latency]).is_none());
         let fine = status(&availability(), 100.0, Some(0.0005), &[Some(0.0); 5]);
         assert!(budget_exhausted(&[fine]).is_none());
+    }
+
+    #[test]
+    fn the_watch_reads_the_page_rules_burn_and_alert() {
+        // 5m, 30m, 1h, 6h, 3d error ratios for a 99.9 % SLO: 20×, 2×, 15×, 1×, 0.5×.
+        let paging = status(
+            &availability(),
+            100.0,
+            Some(0.0),
+            &[
+                Some(0.02),
+                Some(0.002),
+                Some(0.015),
+                Some(0.001),
+                Some(0.0005),
+            ],
+        );
+        let r = watch_reading(std::slice::from_ref(&paging));
+        // 1h and 5m both reach 15× (the lower of 15 and 20); 6h and 30m only 1×.
+        assert!((r.burn.unwrap() - 15.0).abs() < 1e-9, "{r:?}");
+        assert!((r.burn_now.unwrap() - 20.0).abs() < 1e-9, "{r:?}");
+        assert_eq!(
+            r.alert.as_deref(),
+            Some("availability: 14.4× over 1h and 5m")
+        );
+        // Not firing before: the change's doing. Firing before at 20× over 5 m: only if the
+        // budget now burns more than 24× over 5 m.
+        assert!(alert_is_new(&r, None));
+        assert!(!alert_is_new(&r, Some(20.0)));
+        assert!(alert_is_new(&r, Some(16.0)));
+        let calm = status(&availability(), 100.0, Some(0.0), &[Some(0.0004); 5]);
+        let r = watch_reading(&[calm]);
+        assert!((r.burn.unwrap() - 0.4).abs() < 1e-9);
+        assert_eq!(r.alert, None);
+        assert!(!alert_is_new(&r, None));
+        let quiet = status(&availability(), 0.0, None, &[None; 5]);
+        let r = watch_reading(&[quiet]);
+        assert_eq!((r.burn, r.burn_now, r.alert), (None, None, None));
     }
 }

@@ -40,6 +40,8 @@ pub struct EngineSettings {
     pub prometheus: Option<prometheus::PromSettings>,
     /// Where prices come from (`[cost]`).
     pub cost: service::cost::CostSettings,
+    /// What an apply waits for after its calls, and the watch after it (`[apply]`).
+    pub apply: service::apply::ApplySettings,
 }
 
 impl Default for EngineSettings {
@@ -56,6 +58,7 @@ impl Default for EngineSettings {
             public_url: None,
             prometheus: None,
             cost: service::cost::CostSettings::default(),
+            apply: service::apply::ApplySettings::default(),
         }
     }
 }

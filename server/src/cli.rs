@@ -269,9 +269,19 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                     cache_for: std::time::Duration::from_secs(config.prometheus.cache_secs),
                 }),
             cost: cost_settings(config)?,
+            apply: engine::service::apply::ApplySettings {
+                settle_database: secs(config.apply.settle_database_timeout_secs),
+                settle_capacity: secs(config.apply.settle_capacity_timeout_secs),
+                settle_poll_max: secs(config.apply.settle_poll_max_secs),
+                watch_interval: secs(config.apply.watch_interval_secs),
+            },
             ..EngineSettings::default()
         },
     ))
+}
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
 }
 
 /// `[cost]`, with the price file read and checked now: an error names its file and line.

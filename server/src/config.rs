@@ -41,6 +41,33 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub notifications: NotificationsConfig,
     pub cost: CostConfig,
+    pub apply: ApplyConfig,
+}
+
+/// What an apply waits for after its calls, and the watch after it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplyConfig {
+    /// How long a step waits for its database to be `available` with nothing pending.
+    pub settle_database_timeout_secs: u64,
+    /// How long a step waits for raised capacity to be in service (`wait_for_capacity`).
+    pub settle_capacity_timeout_secs: u64,
+    /// The longest pause between two polls of a settling step (they start at 1 s and grow).
+    pub settle_poll_max_secs: u64,
+    /// How often the watch after an apply evaluates the SLO burn-rate alerts.
+    pub watch_interval_secs: u64,
+}
+
+impl Default for ApplyConfig {
+    fn default() -> Self {
+        let d = engine::service::apply::ApplySettings::default();
+        Self {
+            settle_database_timeout_secs: d.settle_database.as_secs(),
+            settle_capacity_timeout_secs: d.settle_capacity.as_secs(),
+            settle_poll_max_secs: d.settle_poll_max.as_secs(),
+            watch_interval_secs: d.watch_interval.as_secs(),
+        }
+    }
 }
 
 /// Where prices come from.
@@ -474,6 +501,25 @@ impl Config {
         if self.pollers.drift_interval_secs == 0 || self.pollers.scaling_interval_secs == 0 {
             return Err(err("`pollers` intervals must be at least 1 second"));
         }
+        let a = &self.apply;
+        for (key, v) in [
+            (
+                "settle_database_timeout_secs",
+                a.settle_database_timeout_secs,
+            ),
+            (
+                "settle_capacity_timeout_secs",
+                a.settle_capacity_timeout_secs,
+            ),
+            ("settle_poll_max_secs", a.settle_poll_max_secs),
+            ("watch_interval_secs", a.watch_interval_secs),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(err(format!(
+                    "`apply.{key}` must be between 1 and 86400 seconds"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -518,6 +564,7 @@ fn apply_override(
         "policy",
         "notifications",
         "cost",
+        "apply",
     ];
     if !known_sections.contains(&section.as_str()) {
         return Err(err(format!(
@@ -629,7 +676,7 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_SERVR__LISTEN", "x")],
-                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications, cost",
+                "configuration: `TIERDECK_SERVR__LISTEN` names no configuration section: use one of server, database, repo, aws, prometheus, pollers, approvals, policy, notifications, cost, apply",
             ),
             (
                 None,
@@ -650,6 +697,11 @@ mod tests {
                 None,
                 &[("TIERDECK_SERVER__LISTNE", "x")],
                 "configuration: `TIERDECK_SERVER__LISTNE` (`server.listne`): unknown field `listne`, expected one of `listen`, `public_url`, `secure_cookies`, `session_idle_minutes`, `session_max_hours`, `trust_forwarded_for`, `site_root`",
+            ),
+            (
+                None,
+                &[("TIERDECK_APPLY__WATCH_INTERVAL_SECS", "0")],
+                "configuration: `apply.watch_interval_secs` must be between 1 and 86400 seconds",
             ),
             (
                 None,

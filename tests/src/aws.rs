@@ -96,6 +96,11 @@ struct ProxyState {
     /// How long a `ModifyDBInstance` keeps its database `modifying` (`None`: moto's at once).
     modify_for: Option<std::time::Duration>,
     modifying: Vec<Modifying>,
+    /// How long a new instance stays `Pending` before it is `InService` (`None`: moto's at
+    /// once).
+    launch_for: Option<std::time::Duration>,
+    /// Instances seen: when first seen, or `None` for those there before `launch_for` was set.
+    instances: BTreeMap<String, Option<std::time::Instant>>,
 }
 
 /// The settings `ModifyDBInstance` may carry, by their Query parameter and response tag.
@@ -155,6 +160,41 @@ fn modifying_view(instance: &str, m: &Modifying) -> String {
         }
         None => x,
     }
+}
+
+/// `xml` (a DescribeAutoScalingGroups answer) with the instances launched less than
+/// `launch_for` ago shown `Pending`, as Auto Scaling shows them until they are in service.
+/// Each instance's `LifecycleState` follows its `InstanceId` (the API's member order).
+fn rewrite_launching(
+    xml: &str,
+    launch_for: std::time::Duration,
+    instances: &mut BTreeMap<String, Option<std::time::Instant>>,
+) -> String {
+    let now = std::time::Instant::now();
+    let (open, close) = ("<InstanceId>", "</InstanceId>");
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(open) {
+        let Some(len) = rest[start..].find(close) else {
+            break;
+        };
+        let id = rest[start + open.len()..start + len].to_owned();
+        let end = start + len + close.len();
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        let seen = *instances.entry(id).or_insert(Some(now));
+        let launching = seen.is_some_and(|t| now < t + launch_for);
+        // This instance's state: before the next instance.
+        let next = rest.find(open).unwrap_or(rest.len());
+        if launching {
+            let own = &rest[..next];
+            let swapped = set_tag(own, "LifecycleState", "Pending");
+            out.push_str(&swapped);
+            rest = &rest[next..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `xml` (a DescribeDBInstances or ModifyDBInstance answer) with the databases still modifying
@@ -231,6 +271,24 @@ impl FaultProxy {
     /// refused with `InvalidDBInstanceState`. Then moto's state (already changed) shows through.
     pub fn rds_modifies_for(&self, d: std::time::Duration) {
         self.shared.state.lock().unwrap().modify_for = Some(d);
+    }
+
+    /// From now on an instance a group launches stays `Pending` in `DescribeAutoScalingGroups`
+    /// for `d` after the proxy first sees it, as Auto Scaling's instances do while they boot and
+    /// pass their health checks; the instances there now stay `InService`.
+    pub async fn asg_launches_take(&self, d: std::time::Duration) {
+        let groups = query(
+            &self.shared.upstream,
+            "autoscaling",
+            "DescribeAutoScalingGroups",
+            &[],
+        )
+        .await;
+        let mut state = self.shared.state.lock().unwrap();
+        for id in tag_values(&groups, "InstanceId") {
+            state.instances.insert(id, None);
+        }
+        state.launch_for = Some(d);
     }
 
     /// Lets every call through again.
@@ -366,6 +424,7 @@ async fn forward(
         });
     }
     let rewrite = matches!(action.as_str(), "DescribeDBInstances" | "ModifyDBInstance");
+    let launching = action == "DescribeAutoScalingGroups";
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = s
         .http
@@ -389,6 +448,14 @@ async fn forward(
                 if rewrite && !state.modifying.is_empty() {
                     let text =
                         rewrite_modifying(&String::from_utf8_lossy(&bytes), &state.modifying);
+                    bytes = Bytes::from(text);
+                }
+                if let (true, Some(d)) = (launching, state.launch_for) {
+                    let text = rewrite_launching(
+                        &String::from_utf8_lossy(&bytes),
+                        d,
+                        &mut state.instances,
+                    );
                     bytes = Bytes::from(text);
                 }
             }

@@ -1,5 +1,6 @@
-//! A real Prometheus for tests: its storage filled by `promtool tsdb create-blocks-from
-//! openmetrics` from generated traffic, served on a free loopback port, stopped on drop.
+//! A real Prometheus for tests, served on a free loopback port and stopped on drop: its storage
+//! filled by `promtool tsdb create-blocks-from openmetrics` from generated traffic, or scraping
+//! [`LiveTraffic`] every second.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -201,24 +202,7 @@ impl Prometheus {
         );
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-        let port = free_port().unwrap();
-        let child = Command::new(program("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=90d")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting prometheus");
-        let url = format!("http://127.0.0.1:{port}");
-        wait_until_ok("Prometheus to be ready", &format!("{url}/-/ready"), 60).await;
-        Prometheus {
-            url,
-            _child: child,
-            _dir: dir,
-        }
+        Self::start(dir, &config).await
     }
 }
 
@@ -281,4 +265,120 @@ pub async fn petclinic_month() -> (Prometheus, Data) {
         Prometheus::with_data(&text).await,
         Data { end, prod_incident },
     )
+}
+
+/// Live PetClinic traffic for Prometheus to scrape: `http_requests_total{code}` counters on a
+/// free loopback port growing at a request rate of which a chosen part fails from a chosen
+/// moment on (an error spike after an apply).
+pub struct LiveTraffic {
+    /// `127.0.0.1:PORT`, a scrape target.
+    pub target: String,
+    counters: std::sync::Arc<std::sync::Mutex<Counters>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Counters {
+    ok: f64,
+    failed: f64,
+    per_sec: f64,
+    failing: f64,
+    at: std::time::Instant,
+}
+
+impl Counters {
+    fn advance(&mut self) {
+        let now = std::time::Instant::now();
+        let secs = (now - self.at).as_secs_f64();
+        self.failed += self.per_sec * self.failing * secs;
+        self.ok += self.per_sec * (1.0 - self.failing) * secs;
+        self.at = now;
+    }
+}
+
+impl LiveTraffic {
+    pub async fn start(requests_per_sec: f64) -> LiveTraffic {
+        let counters = std::sync::Arc::new(std::sync::Mutex::new(Counters {
+            ok: 0.0,
+            failed: 0.0,
+            per_sec: requests_per_sec,
+            failing: 0.0,
+            at: std::time::Instant::now(),
+        }));
+        let state = counters.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let state = state.clone();
+                async move {
+                    let mut c = state.lock().unwrap();
+                    c.advance();
+                    format!(
+                        "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {}\n",
+                        c.ok, c.failed
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        LiveTraffic {
+            target,
+            counters,
+            task,
+        }
+    }
+
+    /// From now on `fraction` of the requests fail (500).
+    pub fn fail(&self, fraction: f64) {
+        let mut c = self.counters.lock().unwrap();
+        c.advance();
+        c.failing = fraction.clamp(0.0, 1.0);
+    }
+}
+
+impl Drop for LiveTraffic {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Prometheus {
+    /// A Prometheus with empty storage scraping `target` every second as job `job`.
+    pub async fn scraping(job: &str, target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        Self::start(dir, &config).await
+    }
+
+    async fn start(dir: tempfile::TempDir, config: &std::path::Path) -> Prometheus {
+        let data = dir.path().join("data");
+        let port = free_port().unwrap();
+        let child = Command::new(program("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--storage.tsdb.retention.time=90d")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting prometheus");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_until_ok("Prometheus to be ready", &format!("{url}/-/ready"), 60).await;
+        Prometheus {
+            url,
+            _child: child,
+            _dir: dir,
+        }
+    }
 }

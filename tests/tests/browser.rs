@@ -492,6 +492,117 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     b.client.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn an_operator_sees_a_step_settle_and_the_watch_run_then_clicks_revert() {
+    use tierdeck_tests::aws::FaultProxy;
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    use tierdeck_tests::prom::{LiveTraffic, Prometheus};
+    use tierdeck_tests::Moto;
+    let traffic = LiveTraffic::start(100.0).await;
+    let prom = Prometheus::scraping("petclinic", &traffic.target).await;
+    let moto = Moto::sandboxed().await;
+    // RDS keeps a modified database `modifying` for 4 s, as real RDS does for minutes.
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.rds_modifies_for(Duration::from_secs(4));
+    let repo = SpecRepo::petclinic_ungated();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_PROMETHEUS__URL", &prom.url),
+            ("TIERDECK_APPLY__WATCH_INTERVAL_SECS", "1"),
+        ],
+    )
+    .await;
+    app.add_user("olga", "operator").await;
+    let api = app.api_as("ops", "operator").await;
+    let first = api.change_for("prod", &repo.head()).await["id"].clone();
+    api.planned(&first).await;
+    let res = api.post(&format!("/api/v1/changes/{first}/apply")).await;
+    assert_eq!(res.status(), 202);
+    wait_for("the first apply to end", 60, || async {
+        let d = api.get_json(&format!("/api/v1/changes/{first}")).await;
+        (d["summary"]["status"] == "applied").then_some(())
+    })
+    .await;
+    let base = repo.head();
+    let bigger = repo.commit(
+        SEUNG,
+        "Prod: a bigger database",
+        repo.replace_in(
+            "environments/prod/database.yaml",
+            "instance_class: db.t3.medium",
+            "instance_class: db.t3.large",
+        ),
+    );
+    assert_eq!(api.post("/api/v1/sync").await.status(), 200);
+    let id = api.change_for("prod", &bigger).await["id"].clone();
+    api.planned(&id).await;
+
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, &format!("/changes/{id}"), "olga").await;
+    b.click(Locator::XPath("//button[normalize-space()='Apply']"))
+        .await;
+    // The step settles, live: what it waits for and what RDS shows.
+    let settling = wait_for("the step to show it settles", 30, || async {
+        let steps = b.text_now("table.steps").await;
+        steps
+            .contains(
+                "settling: waiting for database petclinic-prod-db available with nothing pending",
+            )
+            .then_some(steps)
+    })
+    .await;
+    assert!(
+        settling.contains("AWS shows modifying: instance_class → db.t3.large"),
+        "{settling}"
+    );
+    b.scroll_to("#apply-h").await;
+    b.screenshot("change-settling").await;
+    // Then applied, and watched: the page follows the watch without a reload.
+    let watch = wait_for("the watch to show", 30, || async {
+        let w = b.text_now("p.watch").await;
+        w.contains("watching — 0 of 15 minutes").then_some(w)
+    })
+    .await;
+    assert!(watch.contains("burn"), "{watch}");
+    b.screenshot("change-watching").await;
+    // The operator reverts it to the commit before.
+    let button = format!("Revert to {}", &base[..10]);
+    wait_for("the Revert button", 20, || async {
+        b.text_now("#revert-h")
+            .await
+            .contains("Revert")
+            .then_some(())
+    })
+    .await;
+    b.click(Locator::XPath(&format!(
+        "//button[normalize-space()='{button}']"
+    )))
+    .await;
+    let notice = wait_for("the revert to be recorded", 20, || async {
+        let t = b
+            .text_now("section[aria-labelledby='revert-h'] p.notice")
+            .await;
+        t.contains("Recorded the revert").then_some(t)
+    })
+    .await;
+    let changes = api.changes("prod").await;
+    let revert = changes
+        .iter()
+        .find(|c| c["kind"] == "revert")
+        .unwrap_or_else(|| panic!("{changes:#?}"));
+    assert_eq!(revert["reverts"], id);
+    assert!(
+        notice.contains(&format!("change #{}", revert["id"])),
+        "{notice}"
+    );
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+}
+
 /// Clicks the button with this text and waits until `css` shows `expected`.
 async fn click_and_see(b: &Browser, button: &str, css: &str, expected: &str) {
     b.click(Locator::XPath(&format!(

@@ -1,20 +1,61 @@
 //! Real RDS takes minutes: after `ModifyDBInstance` the instance is `modifying`, still shows its
 //! old class and lists the new one under `PendingModifiedValues`. The tests' AWS proxy models
-//! that in front of moto (which changes everything at once); tierdeck must neither call it
-//! drift nor ask for the modification again, and must not pile a second one on.
+//! that in front of moto (which changes everything at once). tierdeck waits for the database
+//! to settle before it calls the change applied, never calls a pending value drift, never asks
+//! for the modification again and never piles a second one on.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tierdeck_tests::aws::{query, tag_value, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEUNG};
-use tierdeck_tests::{approve_and_apply, error_of, Moto, TestApp};
+use tierdeck_tests::{error_of, wait_for, Api, Moto, TestApp};
+
+/// Approves change `id` as each of `approvers` and starts its apply as `operator` (an
+/// emergency, so prod's hours do not matter), without waiting for the end.
+async fn approve_and_start(approvers: &[&Api], operator: &Api, id: i64) {
+    operator.planned(id).await;
+    for a in approvers {
+        let res = a
+            .post_json(&format!("/api/v1/changes/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+    let res = operator
+        .post_json(
+            &format!("/api/v1/changes/{id}/apply"),
+            json!({ "emergency": true, "reason": "tested at any hour" }),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+/// The step of `d`'s latest apply that modifies the database.
+fn database_step(d: &Value) -> Value {
+    d["apply"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operation"]["aws_call"] == "rds:ModifyDBInstance")
+        .unwrap_or_else(|| panic!("no database step in {:#}", d["apply"]))
+        .clone()
+}
 
 #[tokio::test]
-async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification() {
+async fn a_class_change_settles_before_it_is_applied_and_a_pending_value_is_no_drift() {
     let moto = Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
-    let modifying = Duration::from_secs(15);
+    let modifying = Duration::from_secs(5);
     proxy.rds_modifies_for(modifying);
     let repo = SpecRepo::petclinic();
     let app = TestApp::watching_with(
@@ -29,16 +70,35 @@ async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification
     let olga = app.api_as("olga", "operator").await;
 
     // The first apply moves the sandbox's db.t3.small, Single-AZ database to the spec's
-    // db.t3.medium, Multi-AZ: one ModifyDBInstance.
+    // db.t3.medium, Multi-AZ: one ModifyDBInstance, then the step settles.
     let first = ann.change_for("prod", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
-    approve_and_apply(&[&ann, &bo], &olga, first).await;
+    approve_and_start(&[&ann, &bo], &olga, first).await;
     let started = Instant::now();
-    let d = olga.get_json(&format!("/api/v1/changes/{first}")).await;
-    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
-    assert_eq!(proxy.calls("ModifyDBInstance"), 1);
-    // AWS (through the proxy) still shows the old class, the new one pending.
+
+    // While it settles: the change is applying, its database step says what it waits for and
+    // what AWS shows, the drift check (every second) never says drifted, and a newer commit's
+    // plan refuses to pile a second modification on.
+    let settling = wait_for("the database step to settle", 30, || async {
+        let d = olga.get_json(&format!("/api/v1/changes/{first}")).await;
+        let step = database_step(&d);
+        (step["settling"]["state"] == "settling" && step["settling"]["polls"].as_u64() >= Some(1))
+            .then_some((d, step))
+    })
+    .await;
+    let (d, step) = settling;
+    assert_eq!(d["summary"]["status"], "applying");
+    assert_eq!(step["status"], "running");
+    assert_eq!(
+        step["settling"]["waiting_for"],
+        "database petclinic-prod-db available with nothing pending"
+    );
+    let seen = step["settling"]["last_seen"].as_str().unwrap();
+    assert!(
+        seen.starts_with("modifying: instance_class → db.t3.medium"),
+        "{seen}"
+    );
     let described = query(
         &proxy.url,
         "rds",
@@ -53,25 +113,6 @@ async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification
         "{described}"
     );
 
-    // Drift is checked every second meanwhile: in sync each time, saying what is pending.
-    let mut noted = false;
-    while started.elapsed() < modifying - Duration::from_secs(4) {
-        let e = olga.get_json("/api/v1/environments/prod").await;
-        assert_ne!(e["drift"]["state"], "drifted", "{:#}", e["drift"]);
-        noted |= e["drift"]["notes"]
-            .to_string()
-            .contains("database petclinic-prod-db is modifying: instance_class → db.t3.medium");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(noted, "the drift check says the database is modifying");
-    assert_eq!(
-        proxy.calls("ModifyDBInstance"),
-        1,
-        "asked once, never again"
-    );
-
-    // A bigger class while it is modifying: the plan refuses it with the reason, so nobody
-    // can approve it.
     let bigger = repo.commit(
         SEUNG,
         "Prod: a bigger database",
@@ -101,9 +142,49 @@ async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification
         (409, "It cannot be approved: its plan has errors.")
     );
 
-    // Available again: planned again, it is one ModifyDBInstance from the new class.
-    let left = modifying.saturating_sub(started.elapsed()) + Duration::from_secs(1);
-    tokio::time::sleep(left).await;
+    // The apply ends once RDS is done: applied, the step settled after several polls.
+    let mut drift_states = Vec::new();
+    let d = loop {
+        let e = olga.get_json("/api/v1/environments/prod").await;
+        drift_states.push(e["drift"]["state"].as_str().unwrap_or_default().to_owned());
+        let d = olga.get_json(&format!("/api/v1/changes/{first}")).await;
+        if d["summary"]["status"] != "applying" {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:#}",
+            d["apply"]
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(started.elapsed() >= modifying, "it waited for RDS");
+    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
+    let step = database_step(&d);
+    assert_eq!(step["status"], "done");
+    assert_eq!(step["settling"]["state"], "settled");
+    let polls = step["settling"]["polls"].as_u64().unwrap();
+    assert!(
+        (2..=8).contains(&polls),
+        "{polls} polls in 5 s, backing off"
+    );
+    assert!(step["settling"]["elapsed_ms"].as_u64().unwrap() >= 4_000);
+    assert!(
+        !drift_states.iter().any(|s| s == "drifted"),
+        "{drift_states:?}"
+    );
+    assert_eq!(
+        proxy.calls("ModifyDBInstance"),
+        1,
+        "asked once, never again"
+    );
+    let settled = olga.get_json("/api/v1/audit?action=aws.settled").await;
+    let settled = settled["events"].as_array().unwrap();
+    assert_eq!(settled.len(), 1, "{settled:#?}");
+    assert_eq!(settled[0]["detail"]["polls"], polls);
+
+    // Available again: planned again, the newer change is one ModifyDBInstance from the new
+    // class, and drift is in sync.
     let res = ann.post(&format!("/api/v1/changes/{id}/plan")).await;
     assert!(res.status().is_success(), "{}", res.status());
     let d = ann.get_json(&format!("/api/v1/changes/{id}")).await;
@@ -114,6 +195,9 @@ async fn a_database_still_modifying_is_no_drift_and_takes_no_second_modification
         ops.contains("instance_class db.t3.medium → db.t3.large"),
         "{ops}"
     );
-    let e = olga.get_json("/api/v1/environments/prod").await;
-    assert_eq!(e["drift"]["state"], "in_sync", "{:#}", e["drift"]);
+    wait_for("drift to be checked after the apply", 10, || async {
+        let e = olga.get_json("/api/v1/environments/prod").await;
+        (e["drift"]["state"] == "in_sync").then_some(())
+    })
+    .await;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use domain::approval::{Approvals, ChangeActions, Permission, Verdict};
 use domain::change::{
     ApplyRun, ChangeDetail, ChangeKind, ChangeStatus, ChangeSummary, FileDiff, FileStatus,
-    PlanView, StepStatus,
+    PlanView, SettleState, Settling, StepStatus, WatchState, WatchView,
 };
 use domain::plan::Operation;
 use domain::spec::EditKind;
@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{
     load_apply_state, load_change, load_changes, ApplyChange, ApproveChange, CommentChange,
-    RejectChange, ReplanChange,
+    RejectChange, ReplanChange, RevertChange,
 };
 use crate::components::{
     file_anchor, short, utc, ActionResult, ErrorBox, Operations, SpecErrors, StatusBadge,
@@ -178,6 +178,76 @@ fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoV
     }
 }
 
+/// What a settling step waits for and how it stands, in words.
+fn settle_text(t: &Settling) -> String {
+    let polls = format!("{} poll{}", t.polls, if t.polls == 1 { "" } else { "s" });
+    let took = t
+        .elapsed_ms
+        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    match t.state {
+        SettleState::Settling => format!(
+            "settling: waiting for {} (at most {} s); AWS shows {} ({polls} so far)",
+            t.waiting_for,
+            t.timeout_secs,
+            if t.last_seen.is_empty() {
+                "nothing yet"
+            } else {
+                &t.last_seen
+            }
+        ),
+        SettleState::Settled => format!("settled: {} after {took}, {polls}", t.waiting_for),
+        SettleState::TimedOut => format!(
+            "did not settle within {} s: waiting for {}; AWS still showed {} ({polls})",
+            t.timeout_secs, t.waiting_for, t.last_seen
+        ),
+    }
+}
+
+/// The watch of the SLOs after the apply, in words.
+#[component]
+fn WatchLine(watch: WatchView) -> impl IntoView {
+    let burn = watch
+        .burn
+        .map(|b| format!("burn {b:.1}×"))
+        .unwrap_or_else(|| "no traffic to burn".to_owned());
+    let text = match watch.state {
+        WatchState::Watching => format!(
+            "watching — {} of {} minutes, {burn}{}",
+            watch.watched_minutes,
+            watch.minutes,
+            watch
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        WatchState::Clean => format!(
+            "watch clean — {} minutes without a page-level SLO alert, last {burn}",
+            watch.minutes
+        ),
+        WatchState::Degraded => format!(
+            "degraded — the watch saw {}",
+            watch.reason.clone().unwrap_or_default()
+        ),
+        WatchState::Stopped => format!(
+            "watch stopped — {}",
+            watch.reason.clone().unwrap_or_default()
+        ),
+    };
+    let revert = watch.revert_change;
+    let auto = watch.auto_revert;
+    view! {
+        <p class="watch" role="status">
+            <span class=format!("badge watch-{}", watch.state)>{watch.state.to_string()}</span> " " {text}
+            {revert.map(|r| view! {
+                " · " <a href=format!("/changes/{r}")>{format!("revert #{r}")}</a>
+                {if auto { " (applied at once: auto-revert)" } else { " (waits for approval)" }}
+            })}
+        </p>
+    }
+}
+
 /// The steps of one apply, as they stand.
 #[component]
 fn ApplySteps(run: ApplyRun) -> impl IntoView {
@@ -212,19 +282,24 @@ fn ApplySteps(run: ApplyRun) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {run.steps.into_iter().map(|s| view! {
+                        {run.steps.into_iter().map(|s| {
+                            let settling = s.settling.as_ref().is_some_and(|t| t.state == SettleState::Settling)
+                                && s.status == StepStatus::Running;
+                            let badge = if settling { "settling".to_owned() } else { s.status.to_string() };
+                            view! {
                             <tr class=format!("step step-{}", s.status)>
                                 <td class="num">{s.position}</td>
                                 <td>
                                     <span class="resource">{s.operation.resource}</span> ": " <code>{s.operation.change}</code>
+                                    {s.settling.map(|t| view! { <br /><span class="settle">{settle_text(&t)}</span> })}
                                     {s.error.map(|e| view! { <br /><span class="step-error">{e}</span> })}
                                 </td>
                                 <td class="muted">{s.operation.aws_call}</td>
-                                <td><span class=format!("badge step-{}", s.status)>{s.status.to_string()}</span></td>
+                                <td><span class=format!("badge step-{badge}")>{badge.clone()}</span></td>
                                 <td class="num">{s.attempts}</td>
                                 <td><code>{s.request_id.unwrap_or_default()}</code></td>
                             </tr>
-                        }).collect_view()}
+                        }}).collect_view()}
                     </tbody>
                 </table>
             </div>
@@ -252,22 +327,34 @@ fn ApplySection(
         move || (apply.version().get(), tick.get()),
         move |_| load_apply_state(id),
     );
-    // While steps run, ask again every second; when the run ends, reload the whole change (its
-    // actions change with it). A short apply can end before this section's first look, after
+    // While steps run, ask again every second, and every two while the watch after the apply
+    // runs; when the run ends, and when the watch ends, reload the whole change (its status and
+    // actions change with them). A short apply can end before this section's first look, after
     // the page loaded the change as applying: that counts as an end too.
     let was_running = StoredValue::new(loaded_status == ChangeStatus::Applying);
+    let was_watching = StoredValue::new(false);
     Effect::new(move |_| {
         // Nothing to go by until the first answer.
         let Some(Ok(now)) = state.get() else {
             return;
         };
         let running = now.status == ChangeStatus::Applying;
+        let watching = now
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.state == WatchState::Watching);
         if running {
             set_timeout(move || tick.update(|t| *t += 1), Duration::from_secs(1));
-        } else if was_running.get_value() {
+        } else if watching {
+            set_timeout(move || tick.update(|t| *t += 1), Duration::from_secs(2));
+        }
+        let ended =
+            (was_running.get_value() && !running) || (was_watching.get_value() && !watching);
+        if ended {
             finished.update(|f| *f += 1);
         }
         was_running.set_value(running);
+        was_watching.set_value(watching);
     });
     view! {
         <ActionResult value=Signal::derive(move || apply.value().get()) ok=|run: i64| format!("Apply started (run {run}); the steps below follow it.") />
@@ -313,6 +400,7 @@ fn ApplySection(
                                 </ActionForm>
                                 {again.then(|| view! { <p class="muted">"Plan again first: the plan shows what is left, and an apply only runs the plan you see."</p> })}
                             })}
+                            {s.watch.map(|watch| view! { <WatchLine watch /> })}
                             {match s.apply {
                                 Some(run) => view! {
                                     {(s.runs > 1).then(|| view! { <p class="muted">"Applied " {s.runs} " times; the latest run is shown."</p> })}
@@ -325,6 +413,40 @@ fn ApplySection(
                 }
             })}
         </Transition>
+    }
+}
+
+/// The Revert button of an applied change, or why there is none.
+#[component]
+fn RevertSection(
+    id: i64,
+    base: Option<String>,
+    permission: Permission,
+    action: ServerAction<RevertChange>,
+) -> impl IntoView {
+    let result = move || {
+        action.value().get().map(|r| match r {
+            Ok(rid) => view! {
+                <p class="notice" role="status">"Recorded the revert: " <a href=format!("/changes/{rid}")>"change #" {rid}</a> ". Review its plan, approve and apply it like any change."</p>
+            }
+            .into_any(),
+            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+        })
+    };
+    let to = base.as_deref().map(short).unwrap_or_default().to_owned();
+    view! {
+        {result}
+        {match permission {
+            Permission::Allowed => view! {
+                <ActionForm action attr:class="inline">
+                    <input type="hidden" name="id" value=id.to_string() />
+                    <p>"A revert is a new change that applies again " <code>{to.clone()}</code> ", the commit applied before this one. It is planned, judged by the applied rules and approved like any change."</p>
+                    <button type="submit" class="secondary">{format!("Revert to {to}")}</button>
+                </ActionForm>
+            }
+            .into_any(),
+            Permission::Denied(why) => view! { <p class="muted why-not">"Revert: " {why}</p> }.into_any(),
+        }}
     }
 }
 
@@ -497,6 +619,7 @@ pub fn Change() -> impl IntoView {
     let approve = ServerAction::<ApproveChange>::new();
     let reject = ServerAction::<RejectChange>::new();
     let comment = ServerAction::<CommentChange>::new();
+    let revert_action = ServerAction::<RevertChange>::new();
     let finished = RwSignal::new(0u32);
     let detail = Resource::new(
         move || {
@@ -506,6 +629,7 @@ pub fn Change() -> impl IntoView {
                 replan.version().get(),
                 apply.version().get(),
                 finished.get(),
+                revert_action.version().get(),
             )
         },
         |(id, ..)| load_change(id),
@@ -515,7 +639,8 @@ pub fn Change() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Change" /><h1>"Change"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule, cost }) => {
+                    Ok(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule, cost, watch: _, revert }) => {
+                        let base_for_revert = base_commit.clone();
                         let operations = match &plan {
                             Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
                             _ => Vec::new(),
@@ -527,6 +652,7 @@ pub fn Change() -> impl IntoView {
                         let change_id = summary.id;
                         let open = !matches!(summary.status, ChangeStatus::Applied | ChangeStatus::Superseded | ChangeStatus::Rejected | ChangeStatus::Invalid);
                         let reconcile = summary.kind == ChangeKind::Reconcile;
+                        let reverts = summary.reverts.filter(|_| summary.kind == ChangeKind::Revert);
                         view! {
                             <Title text=format!("Change {}", summary.id) />
                             <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status />{summary.is_policy_change().then(|| view! { " " <span class="badge policy">"policy change"</span> })}</h1>
@@ -535,6 +661,9 @@ pub fn Change() -> impl IntoView {
                             })}
                             {reconcile.then(|| view! {
                                 <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author_name.clone()} " asked."</p>
+                            })}
+                            {reverts.map(|r| view! {
+                                <p class="notice" role="status">"A revert of " <a href=format!("/changes/{r}")>"change #" {r}</a> ": it applies again " <code>{short(&c.sha)}</code> ", the commit applied before it, as " {c.author_name.clone()} " asked."</p>
                             })}
                             <section class="card commit" aria-labelledby="commit-h">
                                 <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
@@ -622,6 +751,12 @@ pub fn Change() -> impl IntoView {
                                 <h2 id="apply-h">"Apply"</h2>
                                 <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished loaded_status=summary.status />
                             </section>
+                            {revert.map(|permission| view! {
+                                <section class="card" aria-labelledby="revert-h">
+                                    <h2 id="revert-h">"Revert"</h2>
+                                    <RevertSection id=change_id base=base_for_revert.clone() permission action=revert_action />
+                                </section>
+                            })}
                             <section aria-labelledby="files-h">
                                 <h2 id="files-h">"Files (" {files.len()} ")"</h2>
                                 {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}

@@ -258,7 +258,7 @@ pub fn Environment() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <Title text="Environment" /><h1>"Environment"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule }) => view! {
+                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule, reverted }) => view! {
                         <Title text=name.clone() />
                         <h1>"Environment " {name.clone()}</h1>
                         <p class="lede">
@@ -267,6 +267,12 @@ pub fn Environment() -> impl IntoView {
                             " Each change's page shows its plan against live AWS."
                         </p>
                         {applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
+                        {reverted.map(|r| view! {
+                            <p class="notice reverted" role="status">{format!(
+                                "Reverted to {}; the branch's {} is not applied. It stays so until a newer commit is applied: tierdeck does not apply {} again by itself.",
+                                short(&r.to), short(&r.from), short(&r.from)
+                            )}</p>
+                        })}
                         <section class="card" aria-labelledby="drift-h">
                             <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
                             <DriftView drift env=name.clone() may_reconcile reconcile />

@@ -222,6 +222,21 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
             c0.extra_approval_above,
             c1.extra_approval_above,
         );
+        out.field(
+            "environment.watch.minutes".into(),
+            Some(e0.watch.minutes),
+            Some(e1.watch.minutes),
+        );
+        out.field(
+            "environment.watch.auto_revert".into(),
+            Some(e0.watch.auto_revert),
+            Some(e1.watch.auto_revert),
+        );
+        out.field(
+            "environment.wait_for_capacity".into(),
+            Some(e0.wait_for_capacity),
+            Some(e1.wait_for_capacity),
+        );
     }
 
     for (name, b, a) in pair(

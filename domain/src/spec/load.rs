@@ -273,6 +273,8 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
             "change_windows",
             "guardrails",
             "cost",
+            "watch",
+            "wait_for_capacity",
         ],
     )?;
     let name_node = f.required(cx, "name");
@@ -367,6 +369,11 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
         .get("cost")
         .map(|n| cost_policy(cx, n))
         .unwrap_or_default();
+    let watch = f.get("watch").map(|n| watch(cx, n)).unwrap_or_default();
+    let wait_for_capacity = f
+        .get("wait_for_capacity")
+        .and_then(|n| boolean(cx, n, "environment.wait_for_capacity"))
+        .unwrap_or(false);
     Some(EnvironmentSettings {
         name: name?,
         region,
@@ -375,8 +382,30 @@ fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<EnvironmentSett
         change_windows,
         guardrails,
         cost,
+        watch,
+        wait_for_capacity,
         loc: cx.loc(node.pos),
     })
+}
+
+fn watch(cx: &mut Cx, node: &Node) -> Watch {
+    let mut out = Watch::default();
+    let Some(f) = Fields::new(cx, node, "environment.watch", &["minutes", "auto_revert"]) else {
+        return out;
+    };
+    if let Some(m) = f
+        .get("minutes")
+        .and_then(|n| uint(cx, n, "environment.watch.minutes", 0, 1440))
+    {
+        out.minutes = m;
+    }
+    if let Some(b) = f
+        .get("auto_revert")
+        .and_then(|n| boolean(cx, n, "environment.watch.auto_revert"))
+    {
+        out.auto_revert = b;
+    }
+    out
 }
 
 /// `environment.cost`: amounts of money per month, never negative.
@@ -1089,6 +1118,8 @@ pub fn load_environment(
             change_windows: Vec::new(),
             guardrails: Guardrails::default(),
             cost: CostPolicy::default(),
+            watch: Watch::default(),
+            wait_for_capacity: false,
             loc: Loc::default(),
         },
         autoscaling_groups: Vec::new(),

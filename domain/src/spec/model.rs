@@ -43,7 +43,25 @@ pub struct EnvironmentSettings {
     /// The cost policy (`environment.cost`); empty: no limit.
     #[serde(default)]
     pub cost: CostPolicy,
+    /// The watch of the SLOs after an apply (`environment.watch`); 0 minutes: none.
+    #[serde(default)]
+    pub watch: Watch,
+    /// Whether a step that raises a group's min or desired capacity waits until that many
+    /// instances are in service (`environment.wait_for_capacity`).
+    #[serde(default)]
+    pub wait_for_capacity: bool,
     pub loc: Loc,
+}
+
+/// How long the SLO burn-rate alerts are watched after an apply, and what a page-level alert
+/// does then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    /// 0–1440; 0: no watch.
+    pub minutes: u32,
+    /// Apply the revert change at once (as `system`, an emergency by policy) instead of
+    /// waiting for approval.
+    pub auto_revert: bool,
 }
 
 /// Limits on what the environment costs per month (730 hours), in the price source's

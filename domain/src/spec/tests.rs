@@ -176,8 +176,16 @@ fn environment_settings_are_checked_too() {
         "3:33: `environment.cost.extra_approval_above`: expected a number, found `lots`",
     );
     check(
+        "environment:\n  name: prod\n  watch: { minutes: 2000 }\n",
+        "3:21: `environment.watch.minutes`: 2000 is outside 0–1440",
+    );
+    check(
+        "environment:\n  name: prod\n  watch: { minutes: 5, revert: yes }\n",
+        "3:24: `environment.watch`: unknown key `revert`; expected one of minutes, auto_revert",
+    );
+    check(
         "environment:\n  name: prod\n  owner: ops\n",
-        "3:3: `environment`: unknown key `owner`; expected one of name, region, approvals, auto_apply, change_windows, guardrails, cost",
+        "3:3: `environment`: unknown key `owner`; expected one of name, region, approvals, auto_apply, change_windows, guardrails, cost, watch, wait_for_capacity",
     );
     check(
         "environment:\n  name: prod\n  change_windows:\n    - { days: [mon, funday], start: \"10:00\", end: \"25:00\", timezone: Mars/Olympus }\n",

@@ -36,6 +36,13 @@ pub trait AutoScalingApi: Send + Sync {
         name: &str,
     ) -> impl Future<Output = AwsResult<Option<GroupSnapshot>>> + Send;
 
+    /// The group's instances in service and still launching, in one
+    /// `DescribeAutoScalingGroups` (a settling step's poll); `None` when there is no group.
+    fn instances(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = AwsResult<Option<InstanceCount>>> + Send;
+
     /// Sets one of min, max or desired; returns the request id.
     fn set_capacity(
         &self,
@@ -90,6 +97,14 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         group: &str,
     ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
+}
+
+/// A group's instances by where they are in their lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceCount {
+    pub in_service: u32,
+    /// `Pending` (and its wait and proceed states): launching, not yet in service.
+    pub launching: u32,
 }
 
 /// The launch template a group launches from, as Auto Scaling names it.
@@ -156,6 +171,45 @@ fn int(v: u32) -> i32 {
 }
 
 impl AutoScalingApi for AutoScaling {
+    async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("reading the instances of autoscaling group {name}"),
+                    "autoscaling:DescribeAutoScalingGroups",
+                    e,
+                )
+            })?;
+        let Some(g) = out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(name))
+        else {
+            return Ok(None);
+        };
+        let mut count = InstanceCount {
+            in_service: 0,
+            launching: 0,
+        };
+        for i in g.instances() {
+            match i.lifecycle_state() {
+                Some(LifecycleState::InService) => count.in_service += 1,
+                Some(
+                    LifecycleState::Pending
+                    | LifecycleState::PendingWait
+                    | LifecycleState::PendingProceed,
+                ) => count.launching += 1,
+                _ => {}
+            }
+        }
+        Ok(Some(count))
+    }
+
     async fn describe_group(&self, name: &str) -> AwsResult<Option<GroupSnapshot>> {
         let what = format!("reading autoscaling group {name}");
         let out = self

@@ -12,6 +12,7 @@ pub mod observe;
 pub mod pricing;
 pub mod rds;
 pub mod sandbox;
+pub mod settle;
 
 use std::time::Duration;
 

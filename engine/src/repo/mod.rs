@@ -95,7 +95,7 @@ enum EnvWork {
     BackToApplied(String),
 }
 
-fn load_at(
+pub(crate) fn load_at(
     m: &git::Mirror,
     commit: Oid,
     env: &str,
@@ -474,6 +474,7 @@ impl Watcher {
                             authors: &p.authors,
                             policy_edits: &p.policy_edits,
                             plan: None,
+                            reverts: None,
                         },
                         "change.detected",
                         Audit {

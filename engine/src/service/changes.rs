@@ -141,7 +141,15 @@ impl Engine {
         let schedule = spec
             .as_ref()
             .map(|s| domain::schedule::preview(s, next_minute(), hours.clamp(1, 24 * 14)));
+        let reverted = match (&env.reverted_from, &env.last_applied_commit) {
+            (Some(from), Some(to)) => Some(domain::change::Reverted {
+                to: to.clone(),
+                from: from.clone(),
+            }),
+            _ => None,
+        };
         Ok(EnvironmentDetail {
+            reverted,
             schedule,
             drift: drift_of(&env),
             applying,
@@ -192,11 +200,26 @@ impl Engine {
         let change = self.change(id).await?;
         let mut conn = self.store.pool().acquire().await?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let watch = self.watch_of(&mut conn, id).await?;
         Ok(domain::change::ApplyState {
             status: change.status,
             apply,
             runs,
+            watch,
         })
+    }
+
+    /// The watch after a change's apply, if there is one.
+    async fn watch_of(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        id: ChangeId,
+    ) -> ServiceResult<Option<domain::change::WatchView>> {
+        crate::store::watches::get(conn, id)
+            .await?
+            .map(|w| w.view(chrono::Utc::now()))
+            .transpose()
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("the watch of change {id}: {e}")))
     }
 
     pub async fn change_detail(
@@ -215,6 +238,18 @@ impl Engine {
         let judged = self.judge(&change).await?;
         let mut conn = self.store.pool().acquire().await?;
         let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let watch = self.watch_of(&mut conn, id).await?;
+        let revert = match change.status {
+            ChangeStatus::Applied | ChangeStatus::Degraded => {
+                let row = super::known_environment(&mut conn, &change.environment).await?;
+                Some(domain::approval::Permission::from(
+                    domain::approval::may_revert(&super::revert::revert_facts(
+                        caller, &change, &row,
+                    )),
+                ))
+            }
+            _ => None,
+        };
         let policy = judged.as_ref().map(|j| &j.policy);
         let (approvals, actions, change_windows) =
             self.review_view(caller, &mut conn, &change, policy).await?;
@@ -231,6 +266,8 @@ impl Engine {
         });
         let cost = judged.as_ref().and_then(|j| j.cost.clone());
         Ok(ChangeDetail {
+            watch,
+            revert,
             cost,
             schedule,
             apply,

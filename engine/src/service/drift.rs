@@ -300,6 +300,7 @@ impl Engine {
                 authors: &authors,
                 policy_edits: &[],
                 plan: Some(&view),
+                reverts: None,
             },
             "change.reconcile_created",
             Audit {

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use domain::approval::{self, Approvals, Context, Review, Verdict};
-use domain::change::ChangeId;
+use domain::change::{ChangeId, ChangeKind};
 use domain::cost::ChangeCostReport;
 use domain::policy::{self, Policy};
 use domain::spec::EnvironmentSpec;
@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::service::plans::Base;
 use crate::store::changes::Change;
-use crate::store::reviews;
+use crate::store::{reviews, watches};
 use crate::Engine;
 
 /// A change's spec, the applied spec it is judged against, and the rules that result.
@@ -41,6 +41,12 @@ impl Engine {
         match specs {
             Ok((spec, base)) => {
                 let mut policy = policy::judge(base.applied(), &spec, &self.settings.policy);
+                if change.kind == ChangeKind::Revert {
+                    let mut conn = self.store.pool().acquire().await?;
+                    if watches::recorded_revert(&mut conn, change.id).await? {
+                        policy::automatic_revert(&mut policy);
+                    }
+                }
                 let cost = match self.change_cost(&spec, base.spec(), &policy.cost).await {
                     Ok(c) => {
                         domain::cost::apply_verdict(&mut policy, &c.verdict);

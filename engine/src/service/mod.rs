@@ -11,11 +11,13 @@ pub mod identity;
 pub mod login;
 pub mod notify;
 pub mod plans;
+pub mod revert;
 pub mod reviews;
 pub mod scaling;
 pub mod slo;
 pub mod tokens;
 pub mod users;
+pub mod watch;
 
 /// The row of environment `env`, or "there is no environment" (404).
 pub(crate) async fn known_environment(

@@ -26,6 +26,8 @@ pub struct StepRow {
     pub error: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// JSON: `domain::change::Settling`.
+    pub settling: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -148,6 +150,27 @@ pub async fn step_attempted(
     Ok(written.rows_affected() > 0)
 }
 
+/// Records how a step's settling stands (JSON of `domain::change::Settling`), only while
+/// `run_id` holds the lock; `false` when it does not.
+pub async fn step_settling(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    position: u32,
+    settling_json: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE apply_steps SET settling = ? WHERE run_id = ? AND position = ?
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
+    )
+    .bind(settling_json)
+    .bind(run_id)
+    .bind(position)
+    .bind(run_id)
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() > 0)
+}
+
 pub async fn finish_run(
     conn: &mut SqliteConnection,
     run_id: i64,
@@ -173,7 +196,10 @@ pub async fn interrupt_steps(
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE apply_steps SET status = 'interrupted', finished_at = ?,
-            error = 'tierdeck stopped during this call: AWS may or may not have carried it out'
+            error = CASE WHEN settling IS NULL
+                THEN 'tierdeck stopped during this call: AWS may or may not have carried it out'
+                ELSE 'tierdeck stopped while this step settled: AWS took the call; plan again to see where it stands'
+            END
          WHERE run_id = ? AND status = 'running'",
     )
     .bind(now)
@@ -207,7 +233,8 @@ pub async fn run_count(conn: &mut SqliteConnection, change_id: i64) -> Result<i6
 
 pub async fn steps(conn: &mut SqliteConnection, run_id: i64) -> Result<Vec<StepRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT position, operation, status, attempts, request_id, error, started_at, finished_at
+        "SELECT position, operation, status, attempts, request_id, error, started_at, finished_at,
+            settling
          FROM apply_steps WHERE run_id = ? ORDER BY position",
     )
     .bind(run_id)

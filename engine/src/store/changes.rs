@@ -35,6 +35,8 @@ pub struct Change {
     pub authors: Vec<Person>,
     pub policy_edits: Vec<String>,
     pub superseded_by: Option<ChangeId>,
+    /// For a revert: the change it undoes.
+    pub reverts: Option<ChangeId>,
     pub plan: Option<PlanView>,
     pub plan_hash: Option<String>,
     pub planned_at: Option<String>,
@@ -60,6 +62,7 @@ impl Change {
             edits: self.semantic_diff.len(),
             errors: self.spec_errors.len(),
             policy_edits: self.policy_edits.clone(),
+            reverts: self.reverts.map(|c| c.0),
             created_at: self.created_at.clone(),
         }
     }
@@ -103,6 +106,7 @@ struct ChangeRow {
     authors: String,
     policy_edits: String,
     superseded_by: Option<i64>,
+    reverts: Option<i64>,
     plan: Option<String>,
     plan_hash: Option<String>,
     planned_at: Option<String>,
@@ -121,17 +125,19 @@ struct SummaryRow {
     semantic_diff: String,
     spec_errors: String,
     policy_edits: String,
+    reverts: Option<i64>,
     created_at: String,
 }
 
 const SELECT: &str = "SELECT id, environment, kind, commit_sha, base_commit, author_name,
     author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
-    guardrails, authors, policy_edits, superseded_by, plan, plan_hash, planned_at, created_at
+    guardrails, authors, policy_edits, superseded_by, reverts, plan, plan_hash, planned_at,
+    created_at
     FROM changes";
 
 const SELECT_SUMMARY: &str = "SELECT id, environment, kind, commit_sha, author_name,
     author_email, committed_at, message, status, semantic_diff, spec_errors, policy_edits,
-    created_at
+    reverts, created_at
     FROM changes";
 
 fn decode_error(id: i64, what: impl std::fmt::Display) -> sqlx::Error {
@@ -183,6 +189,7 @@ impl TryFrom<ChangeRow> for Change {
             authors,
             policy_edits: json(id, "policy_edits", &r.policy_edits)?,
             superseded_by: r.superseded_by.map(ChangeId),
+            reverts: r.reverts.map(ChangeId),
             plan: r.plan.as_deref().map(|p| json(id, "plan", p)).transpose()?,
             plan_hash: r.plan_hash,
             planned_at: r.planned_at,
@@ -207,6 +214,7 @@ impl TryFrom<SummaryRow> for ChangeSummary {
             edits: edits.len(),
             errors: errors.len(),
             policy_edits: json(id, "policy_edits", &r.policy_edits)?,
+            reverts: r.reverts,
             created_at: r.created_at,
         })
     }
@@ -242,6 +250,8 @@ pub struct NewChange<'a> {
     pub policy_edits: &'a [String],
     /// A plan made with it (a reconcile's).
     pub plan: Option<&'a PlanView>,
+    /// For a revert: the change it undoes.
+    pub reverts: Option<ChangeId>,
 }
 
 fn with_statuses(
@@ -275,8 +285,9 @@ pub async fn create(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO changes (environment, kind, commit_sha, base_commit, author_name,
             author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
-            guardrails, authors, policy_edits, plan, plan_hash, planned_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            guardrails, authors, policy_edits, plan, plan_hash, planned_at, created_at, updated_at,
+            reverts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(c.environment)
     .bind(c.kind.as_str())
@@ -298,6 +309,7 @@ pub async fn create(
     .bind(c.plan.map(|_| now))
     .bind(now)
     .bind(now)
+    .bind(c.reverts.map(|r| r.0))
     .fetch_one(&mut *conn)
     .await?;
     let target = id.to_string();

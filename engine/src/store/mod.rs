@@ -12,6 +12,7 @@ pub mod reviews;
 pub mod scaling;
 pub mod tokens;
 pub mod users;
+pub mod watches;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -83,10 +83,12 @@ pub struct EnvironmentRow {
     pub drifted_since: Option<String>,
     pub drift_checked_at: Option<String>,
     pub drift_error: Option<String>,
+    /// After a revert: the commit it went back from (not applied now).
+    pub reverted_from: Option<String>,
 }
 
-const ENV_COLUMNS: &str =
-    "name, last_applied_commit, drift, drift_hash, drifted_since, drift_checked_at, drift_error";
+const ENV_COLUMNS: &str = "name, last_applied_commit, drift, drift_hash, drifted_since,
+    drift_checked_at, drift_error, reverted_from";
 
 pub async fn ensure_environment(
     conn: &mut SqliteConnection,
@@ -123,16 +125,22 @@ pub async fn environment(
     .await
 }
 
+/// Records the commit applied now; `reverted_from` is the commit a revert went back from
+/// (`None` for any other apply, which ends the reverted state).
 pub async fn set_last_applied(
     conn: &mut SqliteConnection,
     name: &str,
     commit: &str,
+    reverted_from: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE environments SET last_applied_commit = ? WHERE name = ?")
-        .bind(commit)
-        .bind(name)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE environments SET last_applied_commit = ?, reverted_from = ? WHERE name = ?",
+    )
+    .bind(commit)
+    .bind(reverted_from)
+    .bind(name)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

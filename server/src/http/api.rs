@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/changes/{id}", get(change))
         .route("/changes/{id}/plan", post(replan))
         .route("/changes/{id}/apply", post(apply))
+        .route("/changes/{id}/revert", post(revert))
         .route("/changes/{id}/approve", post(approve))
         .route("/changes/{id}/reject", post(reject))
         .route("/changes/{id}/comments", post(comment))
@@ -274,6 +275,23 @@ async fn apply(
     Ok((
         StatusCode::ACCEPTED,
         Json(st.engine.change_detail(&caller, id).await?),
+    ))
+}
+
+/// `POST /api/v1/changes/{id}/revert`: records a revert of an applied change (to the commit
+/// applied before it), planned in the background; 201 with the revert.
+async fn revert(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
+    let id = change_id(&id)?;
+    let caller = Caller::User(p);
+    let revert = st.engine.revert(&caller, &auth.meta, id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(st.engine.change_detail(&caller, revert).await?),
     ))
 }
 

@@ -158,6 +158,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(engine.clone().drift_poller(std::time::Duration::from_secs(
         config.pollers.drift_interval_secs,
     )));
+    tokio::spawn(engine.clone().watch_poller());
     let context = {
         let engine = engine.clone();
         let watcher = watcher.clone();

@@ -11,10 +11,13 @@
 mod lock;
 mod recovery;
 mod runner;
+mod settle;
 mod view;
 
 pub use lock::Holder;
 use runner::Job;
+
+use std::time::Duration;
 
 use chrono::Utc;
 use domain::approval;
@@ -33,6 +36,30 @@ use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store};
 use crate::Engine;
+
+/// What an apply waits for after its calls, and the watch after it (`[apply]`).
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// How long a step waits for its database to be `available` with nothing pending.
+    pub settle_database: Duration,
+    /// How long a step waits for raised capacity to be in service.
+    pub settle_capacity: Duration,
+    /// The longest pause between two polls of a settling step.
+    pub settle_poll_max: Duration,
+    /// How often a watch evaluates the SLO burn-rate alerts.
+    pub watch_interval: Duration,
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        Self {
+            settle_database: Duration::from_secs(3600),
+            settle_capacity: Duration::from_secs(900),
+            settle_poll_max: Duration::from_secs(30),
+            watch_interval: Duration::from_secs(60),
+        }
+    }
+}
 
 impl Engine {
     /// Records why an apply was refused and returns the refusal.
@@ -148,6 +175,11 @@ impl Engine {
         };
         // The error-budget policy: with the availability budget spent, only emergencies.
         let budget_spent = self.budget_refusal(&judged.spec, &policy.budget_slos).await;
+        // The watch after the apply compares with a page alert already firing now.
+        let burn_before = match policy.watch.minutes {
+            0 => None,
+            _ => self.burn_before(&judged.spec, judged.base.spec()).await,
+        };
         let gate = approval::may_apply(&context(
             caller,
             &change,
@@ -308,6 +340,10 @@ impl Engine {
             kind: change.kind,
             environment: change.environment,
             commit: change.commit.sha,
+            base_commit: change.base_commit,
+            wait_for_capacity: policy.wait_for_capacity,
+            watch: policy.watch,
+            burn_before,
             region: planned.region,
             operations: planned.plan.operations,
             group_ids: planned.group_ids,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use domain::change::{ChangeId, ChangeKind, RunStatus, StepStatus};
 use domain::lifecycle::Event;
 use domain::plan::Operation;
+use domain::settle::Target;
 use rand::Rng;
 use serde_json::json;
 
@@ -24,7 +25,7 @@ use crate::Engine;
 use super::lock::{HEARTBEAT, STALE_AFTER_SECS};
 
 /// How the steps of a run ended.
-enum Ended {
+pub(super) enum Ended {
     Done,
     /// A step failed, and why.
     Failed(String),
@@ -39,6 +40,14 @@ pub(super) struct Job {
     pub(super) kind: ChangeKind,
     pub(super) environment: String,
     pub(super) commit: String,
+    /// The environment's last applied commit when the change was recorded.
+    pub(super) base_commit: Option<String>,
+    /// Steps that raise capacity wait for it to be in service.
+    pub(super) wait_for_capacity: bool,
+    /// The watch after the apply, from the rules that judged it.
+    pub(super) watch: domain::spec::Watch,
+    /// The burn rate of a page alert already firing as the apply started.
+    pub(super) burn_before: Option<f64>,
     pub(super) region: String,
     pub(super) operations: Vec<Operation>,
     pub(super) group_ids: BTreeMap<String, String>,
@@ -101,18 +110,21 @@ impl Engine {
         }
     }
 
+    /// The end of a run that no longer holds its lock, before `position`.
+    pub(super) fn lost_at(job: &Job, position: u32) -> Ended {
+        Ended::LostLock(format!(
+            "another process took the lock of {} (this one had not marked it for {STALE_AFTER_SECS} s): stopped before step {position}",
+            job.environment
+        ))
+    }
+
     /// Runs the steps one by one, each AWS call only while the run holds the lock.
     async fn run_steps(&self, job: &Job, lost: &AtomicBool) -> ServiceResult<Ended> {
         // The applier retries itself so that every attempt is recorded and audited.
         let clients = self.aws_clients(&job.region, 1).await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
         let target = job.change_id.to_string();
-        let lost_at = |position: u32| {
-            Ended::LostLock(format!(
-                "another process took the lock of {} (this one had not marked it for {STALE_AFTER_SECS} s): stopped before step {position}",
-                job.environment
-            ))
-        };
+        let lost_at = |position: u32| Self::lost_at(job, position);
         for (i, op) in job.operations.iter().enumerate() {
             let position = i as u32 + 1;
             {
@@ -123,6 +135,7 @@ impl Engine {
                     return Ok(lost_at(position));
                 }
             }
+            let settles = Target::of(&op.action, job.wait_for_capacity);
             let mut attempt = 0;
             loop {
                 if attempt > 0 && lost.load(Ordering::SeqCst) {
@@ -134,6 +147,10 @@ impl Engine {
                     other => other,
                 };
                 let (status, request_id, error, retry) = match &result {
+                    // A step that settles stays running until AWS says its work is done.
+                    Ok(request_id) if settles.is_some() => {
+                        (StepStatus::Running, request_id.clone(), None, false)
+                    }
                     Ok(request_id) => (StepStatus::Done, request_id.clone(), None, false),
                     Err(e) => {
                         let retry = e.is_retryable() && attempt < max_attempts;
@@ -187,7 +204,23 @@ impl Engine {
                     return Ok(lost_at(position + 1));
                 }
                 match error {
-                    None => break,
+                    None => {
+                        if let Some(target) = &settles {
+                            let call = applies::Attempt {
+                                status: StepStatus::Done.as_str(),
+                                attempts: attempt,
+                                request_id: request_id.as_deref(),
+                                error: None,
+                            };
+                            let settled = self
+                                .settle(job, position, op, call, target, &clients, lost)
+                                .await?;
+                            if let Some(ended) = settled {
+                                return Ok(ended);
+                            }
+                        }
+                        break;
+                    }
                     Some(_) if retry => tokio::time::sleep(backoff(attempt)).await,
                     Some(e) => {
                         return Ok(Ended::Failed(format!(
@@ -248,9 +281,35 @@ impl Engine {
             detail,
         };
         let mut superseded = Vec::new();
+        let mut watch = None;
         if error.is_none() {
-            repo_store::set_last_applied(&mut tx, &job.environment, &job.commit).await?;
-            if job.kind == ChangeKind::Commit {
+            // A revert leaves the commit it went back from unapplied, which the environment
+            // says until another commit is applied; a reconcile keeps that as it is.
+            let reverted_from = match job.kind {
+                ChangeKind::Commit => None,
+                ChangeKind::Revert => job.base_commit.clone(),
+                ChangeKind::Reconcile => repo_store::environment(&mut tx, &job.environment)
+                    .await?
+                    .and_then(|e| e.reverted_from),
+            };
+            repo_store::set_last_applied(
+                &mut tx,
+                &job.environment,
+                &job.commit,
+                reverted_from.as_deref(),
+            )
+            .await?;
+            watch = self
+                .start_watch(
+                    &mut tx,
+                    job.change_id,
+                    &job.environment,
+                    job.watch,
+                    job.burn_before,
+                    &now,
+                )
+                .await?;
+            if matches!(job.kind, ChangeKind::Commit | ChangeKind::Revert) {
                 // A reconcile made before this apply aims at the old spec.
                 for old in
                     changes::open_of_kind(&mut tx, &job.environment, Some(ChangeKind::Reconcile))
@@ -286,13 +345,17 @@ impl Engine {
                 "elapsed_ms": elapsed.as_millis() as u64,
                 "error": error,
                 "superseded": superseded,
+                "watch_minutes": watch,
             })),
             &now,
         )
         .await?;
+        let watching = watch
+            .map(|m| format!(" Its SLOs are watched for {m} minute(s)."))
+            .unwrap_or_default();
         let text = match &error {
             None => format!(
-                "change #{} applied to {} by {}: {} operation(s) in {:.1} s.{}",
+                "change #{} applied to {} by {}: {} operation(s) in {:.1} s.{watching}{}",
                 job.change_id,
                 job.environment,
                 job.actor.name,

@@ -30,6 +30,12 @@ impl Engine {
                 error: s.error,
                 started_at: s.started_at,
                 finished_at: s.finished_at,
+                settling: s
+                    .settling
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| internal(e.to_string()))?,
             });
         }
         Ok((

@@ -1,0 +1,185 @@
+//! The watch of an environment's SLOs after an apply: one row per applied change that is
+//! watched, moved from `watching` to `clean`, `degraded` or `stopped`.
+
+use domain::change::{ChangeId, WatchState, WatchView};
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WatchRow {
+    pub change_id: i64,
+    pub environment: String,
+    pub minutes: i64,
+    pub auto_revert: bool,
+    pub state: String,
+    pub started_at: String,
+    pub until_at: String,
+    pub evaluations: i64,
+    pub last_at: Option<String>,
+    pub burn: Option<f64>,
+    pub burn_before: Option<f64>,
+    pub reason: Option<String>,
+    pub revert_change: Option<i64>,
+}
+
+impl WatchRow {
+    pub fn view(&self, now: chrono::DateTime<chrono::Utc>) -> Result<WatchView, String> {
+        let mut v = WatchView {
+            state: self.state.parse()?,
+            minutes: self.minutes.max(0) as u32,
+            auto_revert: self.auto_revert,
+            started_at: self.started_at.clone(),
+            until: self.until_at.clone(),
+            evaluations: self.evaluations.max(0) as u32,
+            last_at: self.last_at.clone(),
+            burn: self.burn,
+            burn_before: self.burn_before,
+            reason: self.reason.clone(),
+            revert_change: self.revert_change,
+            watched_minutes: 0,
+        };
+        v.watched_minutes = v.minutes_at(now);
+        Ok(v)
+    }
+}
+
+const COLUMNS: &str = "change_id, environment, minutes, auto_revert, state, started_at, until_at,
+    evaluations, last_at, burn, burn_before, reason, revert_change";
+
+/// A watch to start.
+pub struct NewWatch<'a> {
+    pub change: ChangeId,
+    pub environment: &'a str,
+    pub minutes: u32,
+    pub auto_revert: bool,
+    /// The burn rate of a page alert already firing when the apply started.
+    pub burn_before: Option<f64>,
+    pub now: &'a str,
+    /// `now` + `minutes`.
+    pub until: &'a str,
+}
+
+/// Starts watching a change.
+pub async fn start(conn: &mut SqliteConnection, w: NewWatch<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO watches (change_id, environment, minutes, auto_revert, state, started_at,
+            until_at, burn_before)
+         VALUES (?, ?, ?, ?, 'watching', ?, ?, ?)
+         ON CONFLICT (change_id) DO UPDATE SET minutes = excluded.minutes,
+            auto_revert = excluded.auto_revert, state = 'watching',
+            started_at = excluded.started_at, until_at = excluded.until_at, evaluations = 0,
+            last_at = NULL, burn = NULL, burn_before = excluded.burn_before, reason = NULL,
+            revert_change = NULL",
+    )
+    .bind(w.change.0)
+    .bind(w.environment)
+    .bind(w.minutes)
+    .bind(w.auto_revert)
+    .bind(w.now)
+    .bind(w.until)
+    .bind(w.burn_before)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Watches of `environment` still running, which a newer apply ends.
+pub async fn watching_of(
+    conn: &mut SqliteConnection,
+    environment: &str,
+) -> Result<Vec<WatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM watches WHERE environment = ? AND state = 'watching'"
+    ))
+    .bind(environment)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every watch still running.
+pub async fn watching(conn: &mut SqliteConnection) -> Result<Vec<WatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM watches WHERE state = 'watching' ORDER BY until_at"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get(
+    conn: &mut SqliteConnection,
+    change: ChangeId,
+) -> Result<Option<WatchRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM watches WHERE change_id = ?"
+    ))
+    .bind(change.0)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records one evaluation: when, the burn rate seen, and why it could not be read if so.
+/// `false` when the watch is no longer running.
+pub async fn evaluated(
+    conn: &mut SqliteConnection,
+    change: ChangeId,
+    now: &str,
+    burn: Option<f64>,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE watches SET evaluations = evaluations + 1, last_at = ?, burn = ?, reason = ?
+         WHERE change_id = ? AND state = 'watching'",
+    )
+    .bind(now)
+    .bind(burn)
+    .bind(reason)
+    .bind(change.0)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected() > 0)
+}
+
+/// Ends a running watch in `state`; `false` when it was not running.
+pub async fn end(
+    conn: &mut SqliteConnection,
+    change: ChangeId,
+    state: WatchState,
+    reason: Option<&str>,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE watches SET state = ?, reason = COALESCE(?, reason), last_at = COALESCE(last_at, ?)
+         WHERE change_id = ? AND state = 'watching'",
+    )
+    .bind(state.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(change.0)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected() > 0)
+}
+
+/// Names the revert change a degraded watch recorded.
+pub async fn set_revert(
+    conn: &mut SqliteConnection,
+    change: ChangeId,
+    revert: ChangeId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE watches SET revert_change = ? WHERE change_id = ?")
+        .bind(revert.0)
+        .bind(change.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether `revert` is the revert change a watch recorded.
+pub async fn recorded_revert(
+    conn: &mut SqliteConnection,
+    revert: ChangeId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM watches WHERE revert_change = ?)")
+        .bind(revert.0)
+        .fetch_one(conn)
+        .await
+}
