@@ -522,7 +522,12 @@ impl Drift {
 pub enum PlanView {
     Planned {
         plan: crate::plan::Plan,
+        /// How long reading the live state took.
         read_ms: u64,
+        /// Requests the reading sent to AWS, each retry counted (0 in plans stored before
+        /// they were counted).
+        #[serde(default)]
+        aws_calls: u64,
     },
     Unavailable {
         reason: String,

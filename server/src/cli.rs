@@ -355,7 +355,8 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 return Ok(ExitCode::FAILURE);
             };
             // Fetch first: the plan is of the branch's head as it is now.
-            let watcher = engine::repo::Watcher::new(engine.clone(), settings.clone());
+            // Recorded, not planned: this command's plan is the one observation it makes.
+            let watcher = engine::repo::Watcher::recording_only(engine.clone(), settings.clone());
             if let Err(e) = watcher.sync(&meta).await {
                 eprintln!("tierdeck: {e}");
                 return Ok(ExitCode::FAILURE);
@@ -528,13 +529,15 @@ fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::pl
         println!("  error: {e}");
     }
     println!(
-        "{} operation{}, {} error{}; plan hash {}; live state read in {} ms",
+        "{} operation{}, {} error{}; plan hash {}; live state read in {} ms with {} AWS call{}",
         plan.operations.len(),
         if plan.operations.len() == 1 { "" } else { "s" },
         plan.errors.len(),
         if plan.errors.len() == 1 { "" } else { "s" },
         plan.hash,
-        planned.read_ms
+        planned.read_ms,
+        planned.aws_calls,
+        if planned.aws_calls == 1 { "" } else { "s" },
     );
 }
 

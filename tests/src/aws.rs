@@ -101,6 +101,103 @@ struct ProxyState {
     launch_for: Option<std::time::Duration>,
     /// Instances seen: when first seen, or `None` for those there before `launch_for` was set.
     instances: BTreeMap<String, Option<std::time::Instant>>,
+    /// The most items a page of a listing describe holds (`None`: moto's, which answers
+    /// `DescribePolicies`, `DescribeScheduledActions` and `DescribeAlarms` in one page).
+    page: Option<usize>,
+}
+
+/// The listing describes that AWS answers in pages and moto does not: (action, the list's
+/// tag, the result's tag).
+const PAGED: [(&str, &str, &str); 3] = [
+    (
+        "DescribePolicies",
+        "ScalingPolicies",
+        "DescribePoliciesResult",
+    ),
+    (
+        "DescribeScheduledActions",
+        "ScheduledUpdateGroupActions",
+        "DescribeScheduledActionsResult",
+    ),
+    ("DescribeAlarms", "MetricAlarms", "DescribeAlarmsResult"),
+];
+
+/// The `<member>` elements directly inside `<list>` of `xml`, and the text before and after
+/// them; `None` when `xml` has no such list.
+fn members<'x>(xml: &'x str, list: &str) -> Option<(&'x str, Vec<&'x str>, &'x str)> {
+    let (open, close) = (format!("<{list}>"), format!("</{list}>"));
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    let inner = &xml[start..end];
+    let mut items = Vec::new();
+    let (mut depth, mut at, mut from) = (0usize, 0usize, 0usize);
+    while at < inner.len() {
+        let rest = &inner[at..];
+        if rest.starts_with("<member>") {
+            if depth == 0 {
+                from = at;
+            }
+            depth += 1;
+            at += "<member>".len();
+        } else if rest.starts_with("</member>") {
+            depth = depth.saturating_sub(1);
+            at += "</member>".len();
+            if depth == 0 {
+                items.push(&inner[from..at]);
+            }
+        } else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    Some((&xml[..start], items, &xml[end..]))
+}
+
+/// One page of a listing describe's answer, as AWS pages it: at most `MaxRecords` items
+/// (default 50, at most 100) and no more than `page`, from the offset its `NextToken` carries,
+/// with a `NextToken` while more remain. `Err` with AWS's error for a bad parameter.
+fn paged(
+    xml: &str,
+    list: &str,
+    result: &str,
+    params: &[(String, String)],
+    page: usize,
+) -> Result<String, (&'static str, String)> {
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let max = match param("MaxRecords") {
+        None => 50,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n @ 1..=100) => n,
+            _ => {
+                return Err((
+                    "ValidationError",
+                    format!("1 validation error detected: Value '{v}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100"),
+                ))
+            }
+        },
+    };
+    let offset = match param("NextToken") {
+        None => 0,
+        Some(t) => t
+            .strip_prefix("proxy-page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or(("InvalidNextToken", format!("The token '{t}' is invalid.")))?,
+    };
+    let Some((head, items, tail)) = members(xml, list) else {
+        return Ok(xml.to_owned());
+    };
+    let take = max.min(page);
+    let shown: String = items.iter().skip(offset).take(take).copied().collect();
+    let mut out = format!("{head}{shown}{tail}");
+    if offset + take < items.len() {
+        let close = format!("</{result}>");
+        if let Some(at) = out.find(&close) {
+            out.insert_str(
+                at,
+                &format!("<NextToken>proxy-page-{}</NextToken>", offset + take),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The settings `ModifyDBInstance` may carry, by their Query parameter and response tag.
@@ -291,6 +388,15 @@ impl FaultProxy {
         state.launch_for = Some(d);
     }
 
+    /// From now on `DescribePolicies`, `DescribeScheduledActions` and `DescribeAlarms` answer
+    /// in pages of at most `items` (and `MaxRecords`), each but the last with a `NextToken`, as
+    /// AWS answers long listings (moto answers them whole), and `DescribeAutoScalingGroups`
+    /// refuses more names than its `MaxRecords`. AWS may return fewer items than
+    /// `MaxRecords` asks for; a reader must follow `NextToken` to the end.
+    pub fn pages_of(&self, items: usize) {
+        self.shared.state.lock().unwrap().page = Some(items.max(1));
+    }
+
     /// Lets every call through again.
     pub fn heal(&self) {
         self.shared.state.lock().unwrap().rules.clear();
@@ -425,6 +531,36 @@ async fn forward(
     }
     let rewrite = matches!(action.as_str(), "DescribeDBInstances" | "ModifyDBInstance");
     let launching = action == "DescribeAutoScalingGroups";
+    let paging = PAGED
+        .iter()
+        .find(|(a, _, _)| *a == action)
+        .and_then(|&(_, list, result)| Some((list, result, s.state.lock().unwrap().page?)));
+    let params = if paging.is_some() {
+        url_decode_pairs(&body)
+    } else {
+        Vec::new()
+    };
+    // AWS takes no more group names than `MaxRecords` (50 unless raised, at most 100).
+    if launching && s.state.lock().unwrap().page.is_some() {
+        let params = url_decode_pairs(&body);
+        let names = params
+            .iter()
+            .filter(|(k, _)| k.starts_with("AutoScalingGroupNames.member."))
+            .count();
+        let max = params
+            .iter()
+            .find(|(k, _)| k == "MaxRecords")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(50);
+        if names > max.min(100) {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "ValidationError",
+                &format!("{names} group names are more than MaxRecords ({max}) allows"),
+            );
+        }
+    }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = s
         .http
@@ -450,6 +586,20 @@ async fn forward(
                         rewrite_modifying(&String::from_utf8_lossy(&bytes), &state.modifying);
                     bytes = Bytes::from(text);
                 }
+                if let Some((list, result, page)) = paging {
+                    match paged(
+                        &String::from_utf8_lossy(&bytes),
+                        list,
+                        result,
+                        &params,
+                        page,
+                    ) {
+                        Ok(text) => bytes = Bytes::from(text),
+                        Err((code, message)) => {
+                            return aws_error(StatusCode::BAD_REQUEST, "Sender", code, &message)
+                        }
+                    }
+                }
                 if let (true, Some(d)) = (launching, state.launch_for) {
                     let text = rewrite_launching(
                         &String::from_utf8_lossy(&bytes),
@@ -469,5 +619,59 @@ async fn forward(
             out
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{members, paged};
+
+    const POLICIES: &str = "<DescribePoliciesResponse><DescribePoliciesResult><ScalingPolicies>\
+<member><PolicyName>a</PolicyName><Alarms><member><AlarmName>x</AlarmName></member></Alarms></member>\
+<member><PolicyName>b</PolicyName></member>\
+<member><PolicyName>c</PolicyName></member>\
+</ScalingPolicies></DescribePoliciesResult><ResponseMetadata/></DescribePoliciesResponse>";
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn members_are_the_lists_own_not_those_nested_in_them() {
+        let (_, items, _) = members(POLICIES, "ScalingPolicies").unwrap();
+        assert_eq!(items.len(), 3);
+        assert!(items[0].contains("<AlarmName>x</AlarmName></member></Alarms></member>"));
+        assert!(members(POLICIES, "MetricAlarms").is_none());
+    }
+
+    #[test]
+    fn pages_follow_next_token_to_the_end() {
+        let page = |p: &[(&str, &str)]| {
+            paged(
+                POLICIES,
+                "ScalingPolicies",
+                "DescribePoliciesResult",
+                &params(p),
+                2,
+            )
+        };
+        let first = page(&[]).unwrap();
+        assert!(first.contains("<PolicyName>a</PolicyName>") && first.contains(">b<"));
+        assert!(!first.contains(">c<"));
+        assert!(first.contains("<NextToken>proxy-page-2</NextToken></DescribePoliciesResult>"));
+        let last = page(&[("NextToken", "proxy-page-2")]).unwrap();
+        assert!(last.contains(">c<") && !last.contains(">a<") && !last.contains("NextToken"));
+        let one = page(&[("MaxRecords", "1")]).unwrap();
+        assert!(one.contains(">a<") && !one.contains(">b<") && one.contains("proxy-page-1"));
+        assert_eq!(
+            page(&[("MaxRecords", "101")]).unwrap_err().0,
+            "ValidationError"
+        );
+        assert_eq!(
+            page(&[("NextToken", "x")]).unwrap_err().0,
+            "InvalidNextToken"
+        );
     }
 }

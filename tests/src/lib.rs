@@ -74,6 +74,31 @@ pub fn site_root() -> PathBuf {
     site
 }
 
+/// The settings of a panel watching `repo_url`: see [`TestApp::watching`].
+fn watching_env(
+    repo_url: &str,
+    poll_secs: u64,
+    aws_endpoint: Option<&str>,
+    more: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("TIERDECK_REPO__URL".to_owned(), repo_url.to_owned()),
+        (
+            "TIERDECK_REPO__POLL_INTERVAL_SECS".to_owned(),
+            poll_secs.to_string(),
+        ),
+        (
+            "TIERDECK_REPO__WEBHOOK_SECRET".to_owned(),
+            WEBHOOK_SECRET.to_owned(),
+        ),
+    ];
+    if let Some(url) = aws_endpoint {
+        env.push(("TIERDECK_AWS__ENDPOINT_URL".to_owned(), url.to_owned()));
+    }
+    env.extend(more.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env
+}
+
 /// A running panel with its own database.
 pub struct TestApp {
     pub base: String,
@@ -111,22 +136,20 @@ impl TestApp {
         aws_endpoint: Option<&str>,
         more: &[(&str, &str)],
     ) -> TestApp {
-        let mut env = vec![
-            ("TIERDECK_REPO__URL".to_owned(), repo_url.to_owned()),
-            (
-                "TIERDECK_REPO__POLL_INTERVAL_SECS".to_owned(),
-                poll_secs.to_string(),
-            ),
-            (
-                "TIERDECK_REPO__WEBHOOK_SECRET".to_owned(),
-                WEBHOOK_SECRET.to_owned(),
-            ),
-        ];
-        if let Some(url) = aws_endpoint {
-            env.push(("TIERDECK_AWS__ENDPOINT_URL".to_owned(), url.to_owned()));
-        }
-        env.extend(more.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let env = watching_env(repo_url, poll_secs, aws_endpoint, more);
         Self::spawn_with(Options { env }).await
+    }
+
+    /// [`TestApp::watching`] on the database and data folder in `dir` (made by a command run
+    /// there first, see [`cli_with`]).
+    pub async fn watching_in(
+        dir: tempfile::TempDir,
+        repo_url: &str,
+        poll_secs: u64,
+        aws_endpoint: Option<&str>,
+    ) -> TestApp {
+        let env = watching_env(repo_url, poll_secs, aws_endpoint, &[]);
+        Self::start_in(dir, env).await
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {

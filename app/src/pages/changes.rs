@@ -154,11 +154,16 @@ fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoV
             <p class="notice error" role="alert">"No plan right now: " {reason} "." {when}</p>
         }
         .into_any(),
-        Some(PlanView::Planned { plan, read_ms }) => {
+        Some(PlanView::Planned {
+            plan,
+            read_ms,
+            aws_calls,
+        }) => {
             let summary = format!(
-                "{} operation{}; live state read in {read_ms} ms; plan hash {}.",
+                "{} operation{}; live state read in {read_ms} ms with {aws_calls} AWS call{}; plan hash {}.",
                 plan.operations.len(),
                 if plan.operations.len() == 1 { "" } else { "s" },
+                if aws_calls == 1 { "" } else { "s" },
                 plan.hash.chars().take(12).collect::<String>()
             );
             let notes = plan.notes.clone();

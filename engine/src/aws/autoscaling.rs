@@ -4,7 +4,8 @@ use std::future::Future;
 
 use aws_sdk_autoscaling::operation::RequestId;
 use aws_sdk_autoscaling::types::{
-    LifecycleState, MetricType, PredefinedMetricSpecification, TargetTrackingConfiguration,
+    AutoScalingGroup, LifecycleState, MetricType, PredefinedMetricSpecification, ScalingPolicy,
+    ScheduledUpdateGroupAction, TargetTrackingConfiguration,
 };
 use aws_sdk_autoscaling::Client;
 use domain::observed::{ObservedPolicy, ObservedScheduledAction, PolicySettings};
@@ -30,11 +31,21 @@ pub struct GroupSnapshot {
 }
 
 pub trait AutoScalingApi: Send + Sync {
-    /// `None` when there is no group of that name.
-    fn describe_group(
+    /// These groups with their managed policies and scheduled actions; groups that do not
+    /// exist are left out. One `DescribeAutoScalingGroups` per 100 names, and the policies and
+    /// scheduled actions of the account in pages of 100 (one group: that group's only), so the
+    /// calls grow with the pages, not with the groups.
+    fn describe_groups(
         &self,
-        name: &str,
-    ) -> impl Future<Output = AwsResult<Option<GroupSnapshot>>> + Send;
+        names: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<GroupSnapshot>>> + Send;
+
+    /// These groups' capacity and instances in service, in one `DescribeAutoScalingGroups`
+    /// per 100 names; groups that do not exist are left out.
+    fn capacities(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<GroupCapacity>>> + Send;
 
     /// The group's instances in service and still launching, in one
     /// `DescribeAutoScalingGroups` (a settling step's poll); `None` when there is no group.
@@ -86,7 +97,7 @@ pub trait AutoScalingApi: Send + Sync {
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 
     /// Where each of these groups' instance type comes from, in one paginated
-    /// `DescribeAutoScalingGroups` per 50 names; groups that do not exist are left out.
+    /// `DescribeAutoScalingGroups` per 100 names; groups that do not exist are left out.
     fn instance_sources(
         &self,
         names: &[String],
@@ -97,6 +108,22 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         group: &str,
     ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
+}
+
+/// A group's capacity as Auto Scaling describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+}
+
+/// A group's capacity and its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCapacity {
+    pub name: String,
+    pub capacity: Capacity,
+    pub instances: InstanceCount,
 }
 
 /// A group's instances by where they are in their lifecycle.
@@ -152,7 +179,11 @@ pub struct AutoScaling {
 impl AutoScaling {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(config)
+                    .interceptor(super::calls::CountRequests)
+                    .build(),
+            ),
         }
     }
 
@@ -170,186 +201,256 @@ fn int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-impl AutoScalingApi for AutoScaling {
-    async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
-        let out = self
-            .client
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(name)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    format!("reading the instances of autoscaling group {name}"),
-                    "autoscaling:DescribeAutoScalingGroups",
-                    e,
-                )
-            })?;
-        let Some(g) = out
-            .auto_scaling_groups()
-            .iter()
-            .find(|g| g.auto_scaling_group_name() == Some(name))
-        else {
-            return Ok(None);
-        };
-        let mut count = InstanceCount {
-            in_service: 0,
-            launching: 0,
-        };
-        for i in g.instances() {
-            match i.lifecycle_state() {
-                Some(LifecycleState::InService) => count.in_service += 1,
-                Some(
-                    LifecycleState::Pending
-                    | LifecycleState::PendingWait
-                    | LifecycleState::PendingProceed,
-                ) => count.launching += 1,
-                _ => {}
-            }
+/// Names per `DescribeAutoScalingGroups` and items per page of the describe calls: AWS's
+/// maximum `MaxRecords` (its default is 50, and a call may name no more groups than that).
+const PAGE: usize = 100;
+
+/// A described group's instances by lifecycle state.
+fn instance_count(g: &AutoScalingGroup) -> InstanceCount {
+    let mut count = InstanceCount {
+        in_service: 0,
+        launching: 0,
+    };
+    for i in g.instances() {
+        match i.lifecycle_state() {
+            Some(LifecycleState::InService) => count.in_service += 1,
+            Some(
+                LifecycleState::Pending
+                | LifecycleState::PendingWait
+                | LifecycleState::PendingProceed,
+            ) => count.launching += 1,
+            _ => {}
         }
-        Ok(Some(count))
     }
+    count
+}
 
-    async fn describe_group(&self, name: &str) -> AwsResult<Option<GroupSnapshot>> {
-        let what = format!("reading autoscaling group {name}");
-        let out = self
-            .client
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(name)
-            .send()
-            .await
-            .map_err(|e| classify(&what, "autoscaling:DescribeAutoScalingGroups", e))?;
-        let Some(g) = out
-            .auto_scaling_groups()
-            .iter()
-            .find(|g| g.auto_scaling_group_name() == Some(name))
-        else {
-            return Ok(None);
-        };
-        let in_service = g
-            .instances()
-            .iter()
-            .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
-            .count() as u32;
-
-        let policies_out = self
-            .client
-            .describe_policies()
-            .auto_scaling_group_name(name)
-            .send()
-            .await
-            .map_err(|e| classify(&what, "autoscaling:DescribePolicies", e))?;
-        let mut policies = Vec::new();
-        let mut other_policies = 0;
-        for p in policies_out.scaling_policies() {
-            let policy_name = p.policy_name().unwrap_or_default();
-            if !policy_name.starts_with(MANAGED_PREFIX) {
-                other_policies += 1;
-                continue;
-            }
-            let settings = match p.target_tracking_configuration() {
-                Some(tt) => PolicySettings::TargetTracking {
-                    target_percent: tt.target_value().unwrap_or_default(),
-                },
-                None => PolicySettings::Step {
-                    adjustment: p.scaling_adjustment().unwrap_or_default(),
-                    cooldown_seconds: count(p.cooldown()),
-                },
-            };
-            policies.push((
-                ObservedPolicy {
-                    name: policy_name.to_owned(),
-                    settings,
-                },
-                p.policy_arn().unwrap_or_default().to_owned(),
-            ));
-        }
-
-        let actions_out = self
-            .client
-            .describe_scheduled_actions()
-            .auto_scaling_group_name(name)
-            .send()
-            .await
-            .map_err(|e| classify(&what, "autoscaling:DescribeScheduledActions", e))?;
-        let scheduled_actions = actions_out
-            .scheduled_update_group_actions()
-            .iter()
-            .filter(|a| a.auto_scaling_group_name() == Some(name))
-            .map(|a| ObservedScheduledAction {
-                name: a.scheduled_action_name().unwrap_or_default().to_owned(),
-                recurrence: a.recurrence().unwrap_or_default().to_owned(),
-                timezone: a.time_zone().unwrap_or("UTC").to_owned(),
-                min: a.min_size().map(|v| v.max(0) as u32),
-                max: a.max_size().map(|v| v.max(0) as u32),
-                desired: a.desired_capacity().map(|v| v.max(0) as u32),
-            })
-            .collect();
-
-        Ok(Some(GroupSnapshot {
-            name: name.to_owned(),
-            min: count(g.min_size()),
-            max: count(g.max_size()),
-            desired: count(g.desired_capacity()),
-            in_service,
-            policies,
-            other_policies,
-            scheduled_actions,
-        }))
+fn capacity(g: &AutoScalingGroup) -> Capacity {
+    Capacity {
+        min: count(g.min_size()),
+        max: count(g.max_size()),
+        desired: count(g.desired_capacity()),
     }
+}
 
-    async fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>> {
+/// A managed policy as tierdeck reads it, with its ARN; `None` for a policy tierdeck does not
+/// manage.
+fn managed_policy(p: &ScalingPolicy) -> Option<(ObservedPolicy, String)> {
+    let policy_name = p.policy_name().unwrap_or_default();
+    if !policy_name.starts_with(MANAGED_PREFIX) {
+        return None;
+    }
+    let settings = match p.target_tracking_configuration() {
+        Some(tt) => PolicySettings::TargetTracking {
+            target_percent: tt.target_value().unwrap_or_default(),
+        },
+        None => PolicySettings::Step {
+            adjustment: p.scaling_adjustment().unwrap_or_default(),
+            cooldown_seconds: count(p.cooldown()),
+        },
+    };
+    Some((
+        ObservedPolicy {
+            name: policy_name.to_owned(),
+            settings,
+        },
+        p.policy_arn().unwrap_or_default().to_owned(),
+    ))
+}
+
+fn scheduled_action(a: &ScheduledUpdateGroupAction) -> ObservedScheduledAction {
+    ObservedScheduledAction {
+        name: a.scheduled_action_name().unwrap_or_default().to_owned(),
+        recurrence: a.recurrence().unwrap_or_default().to_owned(),
+        timezone: a.time_zone().unwrap_or("UTC").to_owned(),
+        min: a.min_size().map(|v| v.max(0) as u32),
+        max: a.max_size().map(|v| v.max(0) as u32),
+        desired: a.desired_capacity().map(|v| v.max(0) as u32),
+    }
+}
+
+impl AutoScaling {
+    /// The named groups as Auto Scaling describes them, every page of every batch; `what` is
+    /// what the reading is for, in an error.
+    async fn groups(&self, names: &[String], what: &str) -> AwsResult<Vec<AutoScalingGroup>> {
         let mut out = Vec::new();
-        for chunk in names.chunks(50) {
+        for batch in names.chunks(PAGE) {
             let mut pages = self
                 .client
                 .describe_auto_scaling_groups()
-                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .set_auto_scaling_group_names(Some(batch.to_vec()))
+                .max_records(PAGE as i32)
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    classify(
-                        "reading the groups' launch templates",
-                        "autoscaling:DescribeAutoScalingGroups",
-                        e,
-                    )
-                })?;
-                for g in page.auto_scaling_groups() {
-                    let Some(name) = g.auto_scaling_group_name() else {
-                        continue;
-                    };
-                    let template = |t: &aws_sdk_autoscaling::types::LaunchTemplateSpecification| {
-                        InstanceSource::Template(TemplateRef {
-                            id: t.launch_template_id().map(str::to_owned),
-                            name: t.launch_template_name().map(str::to_owned),
-                            version: t.version().unwrap_or("$Default").to_owned(),
+                let page =
+                    page.map_err(|e| classify(what, "autoscaling:DescribeAutoScalingGroups", e))?;
+                out.extend(
+                    page.auto_scaling_groups()
+                        .iter()
+                        .filter(|g| {
+                            g.auto_scaling_group_name()
+                                .is_some_and(|n| batch.iter().any(|b| b == n))
                         })
-                    };
-                    let source = if let Some(t) = g.launch_template() {
-                        template(t)
-                    } else if let Some(m) = g.mixed_instances_policy() {
-                        let lt = m.launch_template();
-                        let overrides: Vec<String> = lt
-                            .map(|l| {
-                                l.overrides()
-                                    .iter()
-                                    .filter_map(|o| o.instance_type().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        match lt.and_then(|l| l.launch_template_specification()) {
-                            Some(t) if overrides.is_empty() => template(t),
-                            _ => InstanceSource::Mixed(overrides),
-                        }
-                    } else if let Some(c) = g.launch_configuration_name() {
-                        InstanceSource::LaunchConfiguration(c.to_owned())
-                    } else {
-                        InstanceSource::Unknown
-                    };
-                    out.push((name.to_owned(), source));
-                }
+                        .cloned(),
+                );
             }
+        }
+        Ok(out)
+    }
+
+    /// The scaling policies of `group`, or of the account when `None`, every page.
+    async fn policies(&self, group: Option<&str>, what: &str) -> AwsResult<Vec<ScalingPolicy>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .describe_policies()
+            .set_auto_scaling_group_name(group.map(str::to_owned))
+            .max_records(PAGE as i32)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(what, "autoscaling:DescribePolicies", e))?;
+            out.extend_from_slice(page.scaling_policies());
+        }
+        Ok(out)
+    }
+
+    /// The scheduled actions of `group`, or of the account when `None`, every page.
+    async fn scheduled_actions(
+        &self,
+        group: Option<&str>,
+        what: &str,
+    ) -> AwsResult<Vec<ScheduledUpdateGroupAction>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .describe_scheduled_actions()
+            .set_auto_scaling_group_name(group.map(str::to_owned))
+            .max_records(PAGE as i32)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| classify(what, "autoscaling:DescribeScheduledActions", e))?;
+            out.extend_from_slice(page.scheduled_update_group_actions());
+        }
+        Ok(out)
+    }
+}
+
+impl AutoScalingApi for AutoScaling {
+    async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
+        let what = format!("reading the instances of autoscaling group {name}");
+        let groups = self.groups(&[name.to_owned()], &what).await?;
+        Ok(groups.first().map(instance_count))
+    }
+
+    async fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>> {
+        let groups = self
+            .groups(names, "reading the capacity of the autoscaling groups")
+            .await?;
+        Ok(groups
+            .iter()
+            .map(|g| GroupCapacity {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                capacity: capacity(g),
+                instances: instance_count(g),
+            })
+            .collect())
+    }
+
+    async fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>> {
+        let what = match names {
+            [one] => format!("reading autoscaling group {one}"),
+            _ => format!("reading {} autoscaling groups", names.len()),
+        };
+        let groups = self.groups(names, &what).await?;
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One group: its own policies and actions; more: the account's, in pages, kept for
+        // these groups.
+        let only = match names {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let (policies, actions) = futures::try_join!(
+            self.policies(only, &what),
+            self.scheduled_actions(only, &what)
+        )?;
+        Ok(groups
+            .iter()
+            .map(|g| {
+                let name = g.auto_scaling_group_name().unwrap_or_default();
+                let own_policies = policies
+                    .iter()
+                    .filter(|p| p.auto_scaling_group_name() == Some(name));
+                let mut managed = Vec::new();
+                let mut other_policies = 0;
+                for p in own_policies {
+                    match managed_policy(p) {
+                        Some(m) => managed.push(m),
+                        None => other_policies += 1,
+                    }
+                }
+                let c = capacity(g);
+                GroupSnapshot {
+                    name: name.to_owned(),
+                    min: c.min,
+                    max: c.max,
+                    desired: c.desired,
+                    in_service: instance_count(g).in_service,
+                    policies: managed,
+                    other_policies,
+                    scheduled_actions: actions
+                        .iter()
+                        .filter(|a| a.auto_scaling_group_name() == Some(name))
+                        .map(scheduled_action)
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    async fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>> {
+        let groups = self
+            .groups(names, "reading the groups' launch templates")
+            .await?;
+        let mut out = Vec::new();
+        for g in &groups {
+            let Some(name) = g.auto_scaling_group_name() else {
+                continue;
+            };
+            let template = |t: &aws_sdk_autoscaling::types::LaunchTemplateSpecification| {
+                InstanceSource::Template(TemplateRef {
+                    id: t.launch_template_id().map(str::to_owned),
+                    name: t.launch_template_name().map(str::to_owned),
+                    version: t.version().unwrap_or("$Default").to_owned(),
+                })
+            };
+            let source = if let Some(t) = g.launch_template() {
+                template(t)
+            } else if let Some(m) = g.mixed_instances_policy() {
+                let lt = m.launch_template();
+                let overrides: Vec<String> = lt
+                    .map(|l| {
+                        l.overrides()
+                            .iter()
+                            .filter_map(|o| o.instance_type().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match lt.and_then(|l| l.launch_template_specification()) {
+                    Some(t) if overrides.is_empty() => template(t),
+                    _ => InstanceSource::Mixed(overrides),
+                }
+            } else if let Some(c) = g.launch_configuration_name() {
+                InstanceSource::LaunchConfiguration(c.to_owned())
+            } else {
+                InstanceSource::Unknown
+            };
+            out.push((name.to_owned(), source));
         }
         Ok(out)
     }

@@ -20,7 +20,7 @@ pub struct AlarmSnapshot {
 }
 
 pub trait CloudWatchApi: Send + Sync {
-    /// Alarms whose name starts with `prefix`.
+    /// Alarms whose name starts with `prefix`, every page (100 alarms a page, AWS's most).
     fn describe_alarms(
         &self,
         prefix: &str,
@@ -56,7 +56,11 @@ pub struct CloudWatch {
 impl CloudWatch {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
+                    .interceptor(super::calls::CountRequests)
+                    .build(),
+            ),
         }
     }
 }
@@ -68,6 +72,7 @@ impl CloudWatchApi for CloudWatch {
             .client
             .describe_alarms()
             .alarm_name_prefix(prefix)
+            .max_records(100)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

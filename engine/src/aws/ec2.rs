@@ -111,7 +111,11 @@ pub struct Ec2 {
 impl Ec2 {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(config)
+                    .interceptor(super::calls::CountRequests)
+                    .build(),
+            ),
         }
     }
 

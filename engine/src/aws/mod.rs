@@ -5,6 +5,7 @@
 //! keep the SDK error.
 
 pub mod autoscaling;
+pub mod calls;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod execute;

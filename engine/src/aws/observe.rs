@@ -1,13 +1,12 @@
 //! Reading the live state of the resources a spec names.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use domain::observed::{ObservedAlarm, ObservedGroup, ObservedState};
 use domain::spec::EnvironmentSpec;
-use futures::future::try_join_all;
 
-use super::autoscaling::{AutoScaling, AutoScalingApi};
+use super::autoscaling::{AutoScaling, AutoScalingApi, MANAGED_PREFIX};
 use super::cloudwatch::{CloudWatch, CloudWatchApi};
 use super::ec2::{Ec2, Ec2Api};
 use super::rds::{Rds, RdsApi};
@@ -40,55 +39,97 @@ pub struct Observation {
     pub state: ObservedState,
     /// Wall time of the whole observation (calls run concurrently).
     pub elapsed: Duration,
+    /// Requests it sent to AWS, each retry counted.
+    pub calls: u64,
 }
 
-async fn group<A: AutoScalingApi, C: CloudWatchApi>(
+/// The alarm name prefix shared by every group's alarms: `tierdeck-<group>-cpu-` for one group,
+/// else `tierdeck-` and the names' common beginning.
+fn alarm_prefix(names: &[String]) -> String {
+    match names {
+        [one] => domain::plan::policy_name(one, ""),
+        [first, rest @ ..] => {
+            let len = rest.iter().fold(first.len(), |len, n| {
+                first[..len]
+                    .char_indices()
+                    .zip(n.chars())
+                    .find(|((_, a), b)| a != b)
+                    .map_or(len.min(n.len()), |((i, _), _)| i)
+            });
+            format!("{MANAGED_PREFIX}{}", &first[..len])
+        }
+        [] => MANAGED_PREFIX.to_owned(),
+    }
+}
+
+/// The groups with their alarms: the groups in batches, the alarms in one paginated call by
+/// their shared prefix, each given to the group whose prefix it carries (the longest, should
+/// one group's name begin another's).
+async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
     a: &A,
     c: &C,
-    name: &str,
-) -> AwsResult<Option<ObservedGroup>> {
-    let Some(g) = a.describe_group(name).await? else {
-        return Ok(None);
-    };
-    // Alarms call policies by ARN; the plan names them by policy name.
-    let by_arn: HashMap<&str, &str> = g
-        .policies
+    names: &[String],
+) -> AwsResult<Vec<ObservedGroup>> {
+    let groups = a.describe_groups(names).await?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let alarms = c.describe_alarms(&alarm_prefix(names)).await?;
+    let prefixes: Vec<(String, usize)> = groups
         .iter()
-        .map(|(p, arn)| (arn.as_str(), p.name.as_str()))
+        .enumerate()
+        .map(|(i, g)| (domain::plan::policy_name(&g.name, ""), i))
         .collect();
-    let prefix = domain::plan::policy_name(name, "");
-    let alarms = c
-        .describe_alarms(&prefix)
-        .await?
-        .into_iter()
-        .filter_map(|a| {
-            let policy = a
-                .actions
-                .iter()
-                .find_map(|arn| by_arn.get(arn.as_str()))
-                .map(|p| (*p).to_owned());
-            Some(ObservedAlarm {
-                name: a.name,
-                threshold: a.threshold,
-                comparison: a.comparison?,
-                policy: policy.unwrap_or_default(),
+    let mut own: Vec<Vec<ObservedAlarm>> = vec![Vec::new(); groups.len()];
+    for alarm in alarms {
+        let Some(&(_, i)) = prefixes
+            .iter()
+            .filter(|(p, _)| alarm.name.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+        else {
+            continue;
+        };
+        let Some(comparison) = alarm.comparison else {
+            continue;
+        };
+        // Alarms call policies by ARN; the plan names them by policy name.
+        let policy = alarm
+            .actions
+            .iter()
+            .find_map(|arn| {
+                groups[i]
+                    .policies
+                    .iter()
+                    .find(|(_, a)| a == arn)
+                    .map(|(p, _)| p.name.clone())
             })
+            .unwrap_or_default();
+        own[i].push(ObservedAlarm {
+            name: alarm.name,
+            threshold: alarm.threshold,
+            comparison,
+            policy,
+        });
+    }
+    Ok(groups
+        .into_iter()
+        .zip(own)
+        .map(|(g, alarms)| ObservedGroup {
+            name: g.name,
+            min: g.min,
+            max: g.max,
+            desired: g.desired,
+            in_service: g.in_service,
+            policies: g.policies.into_iter().map(|(p, _)| p).collect(),
+            alarms,
+            scheduled_actions: g.scheduled_actions,
+            other_policies: g.other_policies,
         })
-        .collect();
-    Ok(Some(ObservedGroup {
-        name: g.name,
-        min: g.min,
-        max: g.max,
-        desired: g.desired,
-        in_service: g.in_service,
-        policies: g.policies.into_iter().map(|(p, _)| p).collect(),
-        alarms,
-        scheduled_actions: g.scheduled_actions,
-        other_policies: g.other_policies,
-    }))
+        .collect())
 }
 
-/// Reads every group, database and security group the spec names, concurrently.
+/// Reads every group, database and security group the spec names, concurrently, in batches:
+/// the calls grow with the pages of what is read, not with the groups.
 pub async fn observe<A, E, R, C>(
     clients: &Clients<A, E, R, C>,
     spec: &EnvironmentSpec,
@@ -99,17 +140,33 @@ where
     R: RdsApi,
     C: CloudWatchApi,
 {
+    let (observation, calls) = super::calls::counted(read(clients, spec)).await;
+    observation.map(|o| Observation { calls, ..o })
+}
+
+async fn read<A, E, R, C>(
+    clients: &Clients<A, E, R, C>,
+    spec: &EnvironmentSpec,
+) -> AwsResult<Observation>
+where
+    A: AutoScalingApi,
+    E: Ec2Api,
+    R: RdsApi,
+    C: CloudWatchApi,
+{
     let started = Instant::now();
-    let groups = try_join_all(
-        spec.autoscaling_groups
-            .iter()
-            .map(|g| group(&clients.autoscaling, &clients.cloudwatch, &g.name)),
-    );
-    let databases = try_join_all(
-        spec.databases
-            .iter()
-            .map(|d| clients.rds.describe_instance(&d.identifier)),
-    );
+    let names: Vec<String> = spec
+        .autoscaling_groups
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
+    let groups = groups(&clients.autoscaling, &clients.cloudwatch, &names);
+    let ids: Vec<String> = spec
+        .databases
+        .iter()
+        .map(|d| d.identifier.clone())
+        .collect();
+    let databases = clients.rds.describe_instances(&ids);
     let sg_names: Vec<String> = spec
         .security_groups
         .iter()
@@ -121,12 +178,10 @@ where
     let state = ObservedState {
         groups: groups
             .into_iter()
-            .flatten()
             .map(|g| (g.name.clone(), g))
             .collect::<BTreeMap<_, _>>(),
         databases: databases
             .into_iter()
-            .flatten()
             .map(|d| (d.identifier.clone(), d))
             .collect(),
         security_groups: security_groups
@@ -137,5 +192,40 @@ where
     Ok(Observation {
         state,
         elapsed: started.elapsed(),
+        calls: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alarm_prefix;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_alarm_prefix_is_what_every_group_shares() {
+        assert_eq!(
+            alarm_prefix(&names(&["petclinic-prod-web"])),
+            "tierdeck-petclinic-prod-web-cpu-"
+        );
+        assert_eq!(
+            alarm_prefix(&names(&["petclinic-prod-web", "petclinic-prod-was"])),
+            "tierdeck-petclinic-prod-w"
+        );
+        assert_eq!(
+            alarm_prefix(&names(&["large-000", "large-001", "large-199"])),
+            "tierdeck-large-"
+        );
+        assert_eq!(alarm_prefix(&names(&["web", "web-2"])), "tierdeck-web");
+        assert_eq!(alarm_prefix(&names(&["web-2", "web"])), "tierdeck-web");
+        assert_eq!(
+            alarm_prefix(&names(&["ärzte-a", "ärzte-b"])),
+            "tierdeck-ärzte-"
+        );
+        assert_eq!(alarm_prefix(&names(&["éa", "èa"])), "tierdeck-");
+        assert_eq!(alarm_prefix(&names(&["a", "b"])), "tierdeck-");
+        assert_eq!(alarm_prefix(&[]), "tierdeck-");
+    }
 }

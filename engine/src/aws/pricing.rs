@@ -37,7 +37,11 @@ pub struct Pricing {
 impl Pricing {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(
+                aws_sdk_pricing::config::Builder::from(config)
+                    .interceptor(super::calls::CountRequests)
+                    .build(),
+            ),
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use aws_sdk_rds::operation::RequestId;
+use aws_sdk_rds::types::{DbInstance, Filter};
 use aws_sdk_rds::Client;
 use domain::observed::ObservedDatabase;
 use domain::plan::DbSetting;
@@ -15,6 +16,13 @@ pub trait RdsApi: Send + Sync {
         &self,
         identifier: &str,
     ) -> impl Future<Output = AwsResult<Option<ObservedDatabase>>> + Send;
+
+    /// These instances, in one `DescribeDBInstances` filtered by `db-instance-id` per 100
+    /// identifiers (every page); instances that do not exist are left out.
+    fn describe_instances(
+        &self,
+        identifiers: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<ObservedDatabase>>> + Send;
 
     /// Modifies the instance at once (not at the next maintenance window).
     fn modify_instance(
@@ -32,12 +40,55 @@ pub struct Rds {
 impl Rds {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(
+                aws_sdk_rds::config::Builder::from(config)
+                    .interceptor(super::calls::CountRequests)
+                    .build(),
+            ),
         }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+}
+
+/// A DB instance as tierdeck reads it.
+fn observed(db: &DbInstance) -> ObservedDatabase {
+    let mut pending = Vec::new();
+    let mut values = domain::observed::PendingValues::default();
+    if let Some(p) = db.pending_modified_values() {
+        values = domain::observed::PendingValues {
+            instance_class: p.db_instance_class().map(str::to_owned),
+            multi_az: p.multi_az(),
+            allocated_storage_gb: p.allocated_storage().map(|v| v.max(0) as u32),
+            backup_retention_days: p.backup_retention_period().map(|v| v.max(0) as u32),
+        };
+        if let Some(c) = p.db_instance_class() {
+            pending.push(format!("instance_class → {c}"));
+        }
+        if let Some(m) = p.multi_az() {
+            pending.push(format!("multi_az → {m}"));
+        }
+        if let Some(s) = p.allocated_storage() {
+            pending.push(format!("allocated_storage_gb → {s}"));
+        }
+        if let Some(b) = p.backup_retention_period() {
+            pending.push(format!("backup_retention_days → {b}"));
+        }
+    }
+    ObservedDatabase {
+        identifier: db.db_instance_identifier().unwrap_or_default().to_owned(),
+        instance_class: db.db_instance_class().unwrap_or_default().to_owned(),
+        multi_az: db.multi_az().unwrap_or(false),
+        allocated_storage_gb: db.allocated_storage().unwrap_or_default().max(0) as u32,
+        backup_retention_days: db.backup_retention_period().unwrap_or_default().max(0) as u32,
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        status: db.db_instance_status().unwrap_or_default().to_owned(),
+        engine: db.engine().unwrap_or_default().to_owned(),
+        storage_type: db.storage_type().unwrap_or_default().to_owned(),
+        pending_modifications: pending,
+        pending: values,
     }
 }
 
@@ -64,48 +115,43 @@ impl RdsApi for Rds {
                 };
             }
         };
-        let Some(db) = out
+        Ok(out
             .db_instances()
             .iter()
             .find(|d| d.db_instance_identifier() == Some(identifier))
-        else {
-            return Ok(None);
-        };
-        let mut pending = Vec::new();
-        let mut values = domain::observed::PendingValues::default();
-        if let Some(p) = db.pending_modified_values() {
-            values = domain::observed::PendingValues {
-                instance_class: p.db_instance_class().map(str::to_owned),
-                multi_az: p.multi_az(),
-                allocated_storage_gb: p.allocated_storage().map(|v| v.max(0) as u32),
-                backup_retention_days: p.backup_retention_period().map(|v| v.max(0) as u32),
-            };
-            if let Some(c) = p.db_instance_class() {
-                pending.push(format!("instance_class → {c}"));
-            }
-            if let Some(m) = p.multi_az() {
-                pending.push(format!("multi_az → {m}"));
-            }
-            if let Some(s) = p.allocated_storage() {
-                pending.push(format!("allocated_storage_gb → {s}"));
-            }
-            if let Some(b) = p.backup_retention_period() {
-                pending.push(format!("backup_retention_days → {b}"));
+            .map(observed))
+    }
+
+    async fn describe_instances(&self, identifiers: &[String]) -> AwsResult<Vec<ObservedDatabase>> {
+        let mut out = Vec::new();
+        for batch in identifiers.chunks(100) {
+            let mut pages = self
+                .client
+                .describe_db_instances()
+                .filters(
+                    Filter::builder()
+                        .name("db-instance-id")
+                        .set_values(Some(batch.to_vec()))
+                        .build(),
+                )
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map_err(|e| classify("reading the databases", "rds:DescribeDBInstances", e))?;
+                out.extend(
+                    page.db_instances()
+                        .iter()
+                        .filter(|d| {
+                            d.db_instance_identifier()
+                                .is_some_and(|i| batch.iter().any(|b| b == i))
+                        })
+                        .map(observed),
+                );
             }
         }
-        Ok(Some(ObservedDatabase {
-            identifier: identifier.to_owned(),
-            instance_class: db.db_instance_class().unwrap_or_default().to_owned(),
-            multi_az: db.multi_az().unwrap_or(false),
-            allocated_storage_gb: db.allocated_storage().unwrap_or_default().max(0) as u32,
-            backup_retention_days: db.backup_retention_period().unwrap_or_default().max(0) as u32,
-            deletion_protection: db.deletion_protection().unwrap_or(false),
-            status: db.db_instance_status().unwrap_or_default().to_owned(),
-            engine: db.engine().unwrap_or_default().to_owned(),
-            storage_type: db.storage_type().unwrap_or_default().to_owned(),
-            pending_modifications: pending,
-            pending: values,
-        }))
+        Ok(out)
     }
 
     async fn modify_instance(

@@ -247,6 +247,8 @@ pub struct Watcher {
     /// A fetch's thread has not returned yet (it may hang past its timeout: libgit2 cannot be
     /// interrupted from outside, so a new fetch is not started beside it).
     fetching: Arc<AtomicBool>,
+    /// Whether a sync plans the changes it records, in the background.
+    plans: bool,
 }
 
 impl Watcher {
@@ -257,11 +259,38 @@ impl Watcher {
             wake: Notify::new(),
             lock: Mutex::new(()),
             fetching: Arc::default(),
+            plans: true,
+        })
+    }
+
+    /// A watcher whose syncs record changes without planning them: for a command that plans
+    /// once itself and exits (`tierdeck plan`). The server plans what is left unplanned when
+    /// it starts watching.
+    pub fn recording_only(engine: Engine, settings: RepoSettings) -> Arc<Watcher> {
+        Arc::new(Watcher {
+            engine,
+            settings,
+            wake: Notify::new(),
+            lock: Mutex::new(()),
+            fetching: Arc::default(),
+            plans: false,
         })
     }
 
     pub fn settings(&self) -> &RepoSettings {
         &self.settings
+    }
+
+    /// Plans these changes in the background, each stored with its change.
+    fn spawn_plans(&self, ids: &[ChangeId]) {
+        for &id in ids {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.refresh_plan(&crate::auth::Caller::System, id).await {
+                    tracing::warn!(change = %id, error = %e, "planning a change failed");
+                }
+            });
+        }
     }
 
     /// Asks the loop to fetch now (a webhook arrived).
@@ -273,6 +302,10 @@ impl Watcher {
     /// the remote fails.
     pub async fn run(self: Arc<Self>) {
         let system = RequestMeta::default();
+        match self.engine.unplanned().await {
+            Ok(ids) => self.spawn_plans(&ids),
+            Err(e) => tracing::warn!(error = %e, "finding the changes left unplanned failed"),
+        }
         loop {
             let failures = match self.sync(&system).await {
                 Ok(_) => 0,
@@ -538,13 +571,8 @@ impl Watcher {
         outcome.elapsed_ms = started.elapsed().as_millis();
         // Plans read AWS, which can be slow or down: they are made after the fetch, in the
         // background, and stored with each change.
-        for id in outcome.changes.clone() {
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.refresh_plan(&crate::auth::Caller::System, id).await {
-                    tracing::warn!(change = %id, error = %e, "planning a change failed");
-                }
-            });
+        if self.plans {
+            self.spawn_plans(&outcome.changes);
         }
         if !outcome.changes.is_empty() {
             tracing::info!(head = %head_text, changes = ?outcome.changes, "recorded changes");

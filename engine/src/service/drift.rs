@@ -237,8 +237,8 @@ impl Engine {
             )));
         };
         let (drift, planned) = self.check_drift_planned(env).await?;
-        let (plan, read_ms) = match (drift, planned) {
-            (Drift::Drifted { .. }, Some(p)) => (p.plan, p.read_ms),
+        let (plan, read_ms, aws_calls) = match (drift, planned) {
+            (Drift::Drifted { .. }, Some(p)) => (p.plan, p.read_ms, p.aws_calls),
             (Drift::Unknown { error, .. }, _) => {
                 return Err(ServiceError::Unavailable(format!(
                     "the drift of {env} cannot be checked: {error}"
@@ -283,6 +283,7 @@ impl Engine {
         let view = domain::change::PlanView::Planned {
             plan: plan.clone(),
             read_ms,
+            aws_calls,
         };
         let mut tx = self.store.begin_write().await?;
         let earlier = changes::open_of_kind(&mut tx, env, Some(ChangeKind::Reconcile)).await?;

@@ -62,6 +62,8 @@ impl Base {
 pub struct Planned {
     pub plan: Plan,
     pub read_ms: u64,
+    /// Requests the reading sent to AWS.
+    pub aws_calls: u64,
     pub region: String,
     /// Security group ids by name, from the same observation (rules name groups by id).
     pub group_ids: BTreeMap<String, String>,
@@ -82,6 +84,7 @@ impl Engine {
         Ok(Planned {
             plan: plan(spec, &observed.state, sets_desired),
             read_ms: observed.elapsed.as_millis() as u64,
+            aws_calls: observed.calls,
             region,
             group_ids: observed
                 .state
@@ -157,6 +160,12 @@ impl Engine {
         Ok((head, self.plan_spec(&spec, &sets_desired).await?))
     }
 
+    /// Open changes that were never planned.
+    pub async fn unplanned(&self) -> ServiceResult<Vec<ChangeId>> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(changes::unplanned(&mut conn).await?)
+    }
+
     /// Plans a change that can still be applied against live AWS now, and stores the plan with
     /// the change (see [`Engine::record_plan`]); `None` for changes that cannot be applied.
     pub async fn refresh_plan(
@@ -229,6 +238,7 @@ impl Engine {
         let view = PlanView::Planned {
             plan: p.plan.clone(),
             read_ms: p.read_ms,
+            aws_calls: p.aws_calls,
         };
         let now = now_text();
         let mut tx = self.store.begin_write().await?;

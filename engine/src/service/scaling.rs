@@ -66,18 +66,24 @@ impl Engine {
                 .aws_clients(&region, self.settings.aws.max_attempts)
                 .await;
             let env = spec.environment.name.clone();
+            let names: Vec<String> = spec
+                .autoscaling_groups
+                .iter()
+                .map(|g| g.name.clone())
+                .collect();
+            let lives = clients.autoscaling.capacities(&names).await?;
             for g in &spec.autoscaling_groups {
-                let Some(live) = clients.autoscaling.describe_group(&g.name).await? else {
+                let Some(live) = lives.iter().find(|l| l.name == g.name) else {
                     continue;
                 };
                 let activities = clients.autoscaling.scaling_activities(&g.name).await?;
                 let snapshot = SnapshotRow {
                     group_name: g.name.clone(),
                     at: now_text(),
-                    min: i64::from(live.min),
-                    max: i64::from(live.max),
-                    desired: i64::from(live.desired),
-                    in_service: i64::from(live.in_service),
+                    min: i64::from(live.capacity.min),
+                    max: i64::from(live.capacity.max),
+                    desired: i64::from(live.capacity.desired),
+                    in_service: i64::from(live.instances.in_service),
                 };
                 let mut tx = self.store.begin_write().await?;
                 let same = scaling::latest(&mut tx, &env, &g.name)

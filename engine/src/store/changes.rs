@@ -430,6 +430,18 @@ pub async fn open_of_kind(
     rows.into_iter().map(Change::try_from).collect()
 }
 
+/// Open changes that were never planned (recorded by `tierdeck plan`, or their background plan
+/// did not finish), oldest first.
+pub async fn unplanned(conn: &mut SqliteConnection) -> Result<Vec<ChangeId>, sqlx::Error> {
+    let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT id FROM changes WHERE plan IS NULL AND status IN ({}) ORDER BY id",
+        open_statuses()
+    ))
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| ChangeId(id)).collect())
+}
+
 pub async fn get(conn: &mut SqliteConnection, id: ChangeId) -> Result<Option<Change>, sqlx::Error> {
     let row: Option<ChangeRow> = sqlx::query_as(&format!("{SELECT} WHERE id = ?"))
         .bind(id.0)

@@ -7,10 +7,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::AppState;
@@ -31,6 +33,33 @@ struct RequestLabels {
 struct RouteLabels {
     method: String,
     route: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AwsLabels {
+    service: String,
+    action: String,
+}
+
+/// The requests sent to AWS, read from the engine's count at each scrape.
+#[derive(Debug)]
+struct AwsCalls;
+
+impl Collector for AwsCalls {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let totals = engine::aws::calls::totals();
+        let mut family = encoder.encode_descriptor(
+            "aws_calls",
+            "Requests sent to AWS by service and action, each retry counted",
+            None,
+            MetricType::Counter,
+        )?;
+        for (service, action, n) in totals {
+            let labels = AwsLabels { service, action };
+            ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -67,6 +96,7 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("logins", "Sign-in attempts by outcome", logins.clone());
+        registry.register_collector(Box::new(AwsCalls));
         Self {
             registry,
             requests,
