@@ -1,18 +1,24 @@
 //! Plan timings against the AWS emulator (not run by the test suite):
 //!
-//! `cargo bench -p tierdeck-tests --bench plan` after `cargo xtask build --release`.
+//! `cargo bench -p tierdeck-tests --bench plan` after `cargo xtask build --release` (the bench
+//! runs the release binary beside it; `TIERDECK_BIN` names another).
 //!
 //! 1. `examples/petclinic` prod: 20 plans through `POST /api/v1/changes/{id}/plan`, with the
-//!    time tierdeck spent reading the live state (its describe calls run concurrently), next to
-//!    the same describe calls made one after another from here (their summed time);
-//! 2. applying prod: the first full apply, then a one-field change;
-//! 3. a synthetic environment of 200 groups.
+//!    time tierdeck spent reading the live state and the AWS calls it made, next to the same
+//!    describe calls made one after another from here (their summed time);
+//! 2. server-side rendering: requests per second of the overview and a change page against
+//!    `/healthz`, 32 connections on loopback;
+//! 3. applying prod: the first full apply, then a one-field change;
+//! 4. a synthetic environment of 200 groups: calls, p50 and p95 of its first plan against moto,
+//!    then, applied (400 policies and alarms, 200 scheduled actions), of a one-field change read
+//!    through the tests' AWS proxy paging by 100 as AWS does, and the server's peak resident
+//!    memory.
 
 use std::time::Instant;
 
-use tierdeck_tests::aws::query;
+use tierdeck_tests::aws::{query, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEJIN};
-use tierdeck_tests::{wait_for, Api, Moto, TestApp};
+use tierdeck_tests::{approve_and_apply, wait_for, Api, Moto, TestApp, NO_APPROVAL_FLOOR};
 
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -25,16 +31,27 @@ fn report(what: &str, mut ms: Vec<f64>) {
     );
 }
 
-async fn plans(moto: &Moto, repo: &SpecRepo, env: &str, n: usize) {
-    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+/// Plans `env`'s newest change `n` times, AWS at `aws`, reported as `label`; returns the panel (still running) and
+/// the change.
+async fn plans(aws: &str, repo: &SpecRepo, env: &str, label: &str, n: usize) -> (TestApp, i64) {
+    let app = TestApp::watching(&repo.url(), 3600, Some(aws)).await;
     let api = app.api_as("vic", "viewer").await;
     let change = wait_for("the change", 60, || async {
         api.changes(env).await.into_iter().next()
     })
     .await;
-    let path = format!("/api/v1/changes/{}/plan", change["id"]);
+    let id = change["id"].as_i64().unwrap();
+    timed_plans(&api, label, id, n).await;
+    (app, id)
+}
+
+/// Plans change `id` `n` times once its background plan is made, and reports the timings.
+async fn timed_plans(api: &Api, env: &str, id: i64, n: usize) {
+    // The background plan first, so that the timed plans run alone.
+    api.planned(id).await;
+    let path = format!("/api/v1/changes/{id}/plan");
     let (mut total, mut read) = (Vec::new(), Vec::new());
-    let mut ops = 0;
+    let (mut ops, mut calls) = (0, 0);
     for _ in 0..n {
         let start = Instant::now();
         let res = api.post(&path).await;
@@ -43,9 +60,111 @@ async fn plans(moto: &Moto, repo: &SpecRepo, env: &str, n: usize) {
         total.push(start.elapsed().as_secs_f64() * 1000.0);
         read.push(v["read_ms"].as_f64().unwrap());
         ops = v["plan"]["operations"].as_array().unwrap().len();
+        calls = v["aws_calls"].as_u64().unwrap();
     }
-    report(&format!("{env}: plan round trip ({ops} operations)"), total);
+    report(
+        &format!("{env}: plan round trip ({ops} operations, {calls} AWS calls)"),
+        total,
+    );
     report(&format!("{env}: live state read inside it"), read);
+}
+
+/// The 200 groups applied (400 policies and alarms, 200 scheduled actions), then a one-field
+/// change planned through the tests' AWS proxy, which pages listings by 100 as AWS does.
+async fn large_applied(moto: &Moto, large: &SpecRepo) {
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.pages_of(100);
+    let app =
+        TestApp::watching_with(&large.url(), 3600, Some(&proxy.url), &[NO_APPROVAL_FLOOR]).await;
+    let olga = app.api_as("olga", "operator").await;
+    let ann = app.api_as("ann", "approver").await;
+    let id = wait_for("the change", 60, || async {
+        olga.changes("large").await.into_iter().next()
+    })
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let started = Instant::now();
+    let d = approve_and_apply(&[&ann], &olga, id).await;
+    assert_eq!(d["summary"]["status"], "applied", "{}", d["apply"]["error"]);
+    println!(
+        "large: first apply ({} steps) in {:.1} s",
+        d["apply"]["steps"].as_array().map_or(0, Vec::len),
+        started.elapsed().as_secs_f64()
+    );
+    let commit = large.commit(
+        ("Bench", "bench@example.com"),
+        "Let one group reach 9",
+        large.replace_in(
+            "environments/large/autoscaling.yaml",
+            "name: large-000\n    tier: web\n    min: 1\n    max: 8",
+            "name: large-000\n    tier: web\n    min: 1\n    max: 9",
+        ),
+    );
+    assert_eq!(olga.post("/api/v1/sync").await.status(), 200);
+    let id = olga.change_for("large", &commit).await["id"]
+        .as_i64()
+        .unwrap();
+    timed_plans(&olga, "large, applied, AWS-paged", id, 10).await;
+    if let Some(mib) = app.pid().and_then(peak_rss_mib) {
+        println!("large: the server's peak resident memory {mib:.1} MiB");
+    }
+    drop(app);
+    // The same change from a fresh panel against moto itself (each listing in one answer).
+    let (_app, _) = plans(&moto.url, large, "large", "large, applied, moto", 10).await;
+}
+
+/// The peak resident memory of process `pid` so far, in MiB (Linux's `VmHWM`).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Requests per second of `path` over `secs` seconds with `conns` connections, each a client
+/// signed in as the same viewer; panics on any answer but 200.
+async fn throughput(client: &tierdeck_tests::Client, path: &str, conns: usize, secs: u64) -> f64 {
+    let url = client.url(path);
+    let until = Instant::now() + std::time::Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let http = client.http.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < until {
+                let res = http.get(&url).send().await.expect("GET");
+                assert_eq!(res.status(), 200, "{url}");
+                res.bytes().await.expect("body");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / secs as f64
+}
+
+async fn ssr(app: &TestApp, change: i64) {
+    let client = app.login_new("reader", "viewer").await;
+    let healthz = throughput(&client, "/healthz", 32, 5).await;
+    for path in ["/".to_owned(), format!("/changes/{change}")] {
+        let rps = throughput(&client, &path, 32, 5).await;
+        println!(
+            "SSR {path}: {rps:.0} requests/s at 32 connections, {:.0} % of /healthz ({healthz:.0}/s)",
+            100.0 * rps / healthz
+        );
+    }
 }
 
 /// The describe calls a prod plan makes, one after another; returns their summed time.
@@ -122,7 +241,8 @@ async fn timed_apply(api: &Api, id: &serde_json::Value) -> f64 {
 }
 
 async fn applies(moto: &Moto, repo: &SpecRepo) {
-    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    let app =
+        TestApp::watching_with(&repo.url(), 3600, Some(&moto.url), &[NO_APPROVAL_FLOOR]).await;
     let api = app.api_as("olga", "operator").await;
     let id = api.change_for("prod", &repo.head()).await["id"].clone();
     let d = api.planned(&id).await;
@@ -142,16 +262,21 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
     );
 }
 
-fn synthetic_repo(groups: usize) -> SpecRepo {
+/// An environment `large` of `groups` groups of min `min`.
+fn synthetic_repo(groups: usize, min: u32) -> SpecRepo {
     let repo = SpecRepo::petclinic();
     repo.commit(("Bench", "bench@example.com"), "A large environment", |work| {
         let dir = work.join("environments/large");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("environment.yaml"), "environment:\n  name: large\n  region: ap-northeast-2\n").unwrap();
+        std::fs::write(
+            dir.join("environment.yaml"),
+            format!("environment:\n  name: large\n  region: ap-northeast-2\n  guardrails: {{ min_instances: {min} }}\n"),
+        )
+        .unwrap();
         let mut text = String::from("autoscaling_groups:\n");
         for i in 0..groups {
             text.push_str(&format!(
-                "  - name: large-{i:03}\n    tier: web\n    min: 2\n    max: 8\n    cpu_scaling: {{ scale_out_above: 50, scale_in_below: 30 }}\n    schedule:\n      - {{ name: large-{i:03}-night, cron: \"0 0 * * *\", timezone: Asia/Seoul, min: 2 }}\n"
+                "  - name: large-{i:03}\n    tier: web\n    min: {min}\n    max: 8\n    cpu_scaling: {{ scale_out_above: 50, scale_in_below: 30 }}\n    schedule:\n      - {{ name: large-{i:03}-night, cron: \"0 0 * * *\", timezone: Asia/Seoul, min: 2 }}\n"
             ));
         }
         std::fs::write(dir.join("autoscaling.yaml"), text).unwrap();
@@ -164,7 +289,9 @@ async fn main() {
     let moto = Moto::start().await;
     let repo = SpecRepo::petclinic_ungated();
     moto.sandbox(&repo.work).await;
-    plans(&moto, &repo, "prod", 20).await;
+    let (app, change) = plans(&moto.url, &repo, "prod", "prod", 20).await;
+    ssr(&app, change).await;
+    drop(app);
     let floor: Vec<f64> = {
         let mut v = Vec::new();
         for _ in 0..20 {
@@ -175,12 +302,15 @@ async fn main() {
     report("prod: the same describe calls in turn, summed", floor);
     applies(&moto, &repo).await;
 
-    let large = synthetic_repo(200);
+    let large = synthetic_repo(200, 2);
     let started = Instant::now();
     moto.sandbox(&large.work).await;
     println!(
         "sandbox of 200 groups created in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    plans(&moto, &large, "large", 5).await;
+    let (app, _) = plans(&moto.url, &large, "large", "large", 10).await;
+    drop(app);
+    // Applied with min 1: moto refuses to launch hundreds more instances.
+    large_applied(&moto, &synthetic_repo(200, 1)).await;
 }

@@ -213,6 +213,11 @@ impl TestApp {
         }
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// What the process wrote to its standard output so far (its log at `warn`).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()

@@ -365,17 +365,17 @@ impl AutoScalingApi for AutoScaling {
             [one] => format!("reading autoscaling group {one}"),
             _ => format!("reading {} autoscaling groups", names.len()),
         };
-        let groups = self.groups(names, &what).await?;
-        if groups.is_empty() {
+        if names.is_empty() {
             return Ok(Vec::new());
         }
         // One group: its own policies and actions; more: the account's, in pages, kept for
-        // these groups.
+        // these groups. The three listings run at once.
         let only = match names {
             [one] => Some(one.as_str()),
             _ => None,
         };
-        let (policies, actions) = futures::try_join!(
+        let (groups, policies, actions) = futures::try_join!(
+            self.groups(names, &what),
             self.policies(only, &what),
             self.scheduled_actions(only, &what)
         )?;

@@ -62,19 +62,21 @@ fn alarm_prefix(names: &[String]) -> String {
     }
 }
 
-/// The groups with their alarms: the groups in batches, the alarms in one paginated call by
-/// their shared prefix, each given to the group whose prefix it carries (the longest, should
+/// The groups with their alarms: the groups in batches, the alarms in one paginated listing by
+/// their shared prefix (both at once), each given to the group whose prefix it carries (the longest, should
 /// one group's name begin another's).
 async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
     a: &A,
     c: &C,
     names: &[String],
 ) -> AwsResult<Vec<ObservedGroup>> {
-    let groups = a.describe_groups(names).await?;
-    if groups.is_empty() {
+    if names.is_empty() {
         return Ok(Vec::new());
     }
-    let alarms = c.describe_alarms(&alarm_prefix(names)).await?;
+    // The alarms' prefix comes from the names alone: both are read at once.
+    let prefix = alarm_prefix(names);
+    let (groups, alarms) =
+        futures::try_join!(a.describe_groups(names), c.describe_alarms(&prefix))?;
     let prefixes: Vec<(String, usize)> = groups
         .iter()
         .enumerate()
