@@ -234,6 +234,14 @@ pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
     engine.audit_verify(&caller).await.map_err(ssr::fail)
 }
 
+/// The chain's state for the overview: walked whole at most once a minute, and between
+/// walks only the events written since.
+#[server(prefix = "/sfn", endpoint = "audit_chain_recent")]
+pub async fn audit_chain_recent() -> Result<ChainReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.audit_verify_recent(&caller).await.map_err(ssr::fail)
+}
+
 use domain::change::{
     ChangeDetail, ChangeSummary, EnvironmentDetail, EnvironmentSummary, RepoStatus,
 };

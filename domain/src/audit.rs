@@ -158,7 +158,7 @@ impl ChainReport {
 
 /// Checks events in sequence order, one at a time, so a caller can stream a large log through
 /// it without holding it in memory.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ChainVerifier {
     last: Option<(i64, String)>,
     rows: u64,
@@ -195,6 +195,12 @@ impl ChainVerifier {
         };
         self.last = Some((e.seq, stored.hash.clone()));
         self.broken.is_none()
+    }
+
+    /// The sequence number of the last event fed (0 before the first): a check resumed from a
+    /// clone of this verifier goes on with the events after it.
+    pub fn last_seq(&self) -> i64 {
+        self.last.as_ref().map_or(0, |(seq, _)| *seq)
     }
 
     /// Ends the check against the stored head (`None` when the log was never written).

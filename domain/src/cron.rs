@@ -129,6 +129,12 @@ impl Cron {
         &self.text
     }
 
+    /// Whether the expression's minute field holds `minute` (0–59): a minute it leaves out never
+    /// fires, whatever the hour and day.
+    pub fn names_minute(&self, minute: u32) -> bool {
+        self.sets[0] & (1 << minute) != 0
+    }
+
     /// Whether the expression fires at this wall-clock minute (`weekday`: 0 = Sunday).
     pub fn matches(&self, minute: u32, hour: u32, day: u32, month: u32, weekday: u32) -> bool {
         let has = |field: usize, v: u32| self.sets[field] & (1 << v) != 0;

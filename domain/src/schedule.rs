@@ -8,7 +8,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, Offset, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cron::Cron;
@@ -85,7 +85,33 @@ fn firings(
         t += Duration::minutes(1);
     }
     let mut seen = std::collections::HashSet::new();
+    let offset = |at: DateTime<Utc>| at.with_timezone(&tz).offset().fix().local_minus_utc();
+    // Minute by minute, but a whole UTC hour whose two ends have the same whole-minute offset
+    // (zones change offset at most once an hour) is read as one: only the minutes whose local
+    // minute the expression names get the full look. A week's preview makes a few hundred
+    // zone conversions instead of ten thousand.
+    let mut uniform_until = t;
+    let mut shift = 0;
     while t < to {
+        if t >= uniform_until {
+            let hour_end = (t + Duration::hours(1))
+                .with_minute(0)
+                .unwrap_or(to)
+                .min(to);
+            let last = hour_end - Duration::minutes(1);
+            let off = offset(t);
+            if off % 60 == 0 && off == offset(last) {
+                uniform_until = hour_end;
+                shift = off / 60;
+            }
+        }
+        if t < uniform_until {
+            let local_minute = (i64::from(t.minute()) + i64::from(shift)).rem_euclid(60);
+            if !cron.names_minute(local_minute as u32) {
+                t += Duration::minutes(1);
+                continue;
+            }
+        }
         let l = t.with_timezone(&tz);
         let fires = cron.matches(
             l.minute(),
@@ -287,6 +313,70 @@ mod tests {
         assert!(p.groups.iter().all(|g| g.same_minute.is_empty()));
         // At the start the wind-down of the evening before holds.
         assert_eq!(p.groups[0].start.text(), "2–3 (3)");
+    }
+
+    /// `firings` as it was written first: every minute converted to the zone.
+    fn firings_minute_by_minute(
+        cron: &Cron,
+        tz: chrono_tz::Tz,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(DateTime<Utc>, String)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut t = from;
+        while t < to {
+            let l = t.with_timezone(&tz);
+            let wd = l.weekday().num_days_from_sunday();
+            if cron.matches(l.minute(), l.hour(), l.day(), l.month(), wd) {
+                let local = l.format("%Y-%m-%d %H:%M").to_string();
+                if seen.insert(local.clone()) {
+                    out.push((t, local));
+                }
+            }
+            t += Duration::minutes(1);
+        }
+        out
+    }
+
+    #[test]
+    fn hour_at_a_time_firings_equal_minute_by_minute_in_odd_zones_and_transitions() {
+        let zones = [
+            "America/New_York",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe", // moves by 30 minutes
+            "Europe/London",
+            "Asia/Seoul",
+        ];
+        let crons = [
+            "30 1 * * *",
+            "*/15 2 * * *",
+            "0,45 * * * 0",
+            "59 23 31 * *",
+            "* 3 * * *",
+        ];
+        // Around the northern (March, November) and southern (April, October) changes.
+        let starts = [
+            utc(2026, 3, 7, 13, 7),
+            utc(2026, 10, 31, 22, 0),
+            utc(2026, 4, 3, 0, 31),
+            utc(2026, 10, 2, 12, 0),
+        ];
+        for z in zones {
+            let tz = chrono_tz::Tz::from_str(z).unwrap();
+            for c in crons {
+                let cron = Cron::parse(c).unwrap();
+                for from in starts {
+                    let to = from + Duration::days(3);
+                    assert_eq!(
+                        firings(&cron, tz, from, to),
+                        firings_minute_by_minute(&cron, tz, from, to),
+                        "{z} `{c}` from {from}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -88,6 +88,11 @@ pub struct Engine {
     pub(crate) cost_facts: service::cost::FactsCache,
     /// Costs computed, reused while their inputs hold.
     pub(crate) cost_results: service::cost::CostCache,
+    /// The last intact chain check for the overview, and when its full walk began
+    /// ([`Engine::audit_verify_recent`]).
+    pub(crate) chain_checked: service::audit::ChainChecked,
+    /// Specs and commit headers read from the mirror, by commit.
+    pub(crate) reads: repo::read_cache::ReadCache,
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -114,6 +119,8 @@ impl Engine {
             clients: Default::default(),
             cost_facts: Default::default(),
             cost_results: Default::default(),
+            reads: Default::default(),
+            chain_checked: Default::default(),
         }
     }
 

@@ -13,6 +13,10 @@
 //!    then, applied (400 policies and alarms, 200 scheduled actions), of a one-field change read
 //!    through the tests' AWS proxy paging by 100 as AWS does, and the server's peak resident
 //!    memory.
+//!
+//! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`; all when none):
+//! `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_SECS` (default 5)
+//! sets how long each SSR path is loaded, to profile the server meanwhile.
 
 use std::time::Instant;
 
@@ -157,9 +161,14 @@ async fn throughput(client: &tierdeck_tests::Client, path: &str, conns: usize, s
 
 async fn ssr(app: &TestApp, change: i64) {
     let client = app.login_new("reader", "viewer").await;
-    let healthz = throughput(&client, "/healthz", 32, 5).await;
+    // `TIERDECK_BENCH_SSR_SECS` runs each longer (to profile the server meanwhile).
+    let secs = std::env::var("TIERDECK_BENCH_SSR_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let healthz = throughput(&client, "/healthz", 32, secs).await;
     for path in ["/".to_owned(), format!("/changes/{change}")] {
-        let rps = throughput(&client, &path, 32, 5).await;
+        let rps = throughput(&client, &path, 32, secs).await;
         println!(
             "SSR {path}: {rps:.0} requests/s at 32 connections, {:.0} % of /healthz ({healthz:.0}/s)",
             100.0 * rps / healthz
@@ -286,31 +295,45 @@ fn synthetic_repo(groups: usize, min: u32) -> SpecRepo {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench -p tierdeck-tests --bench plan -- ssr` runs the named parts only.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
     let moto = Moto::start().await;
     let repo = SpecRepo::petclinic_ungated();
     moto.sandbox(&repo.work).await;
-    let (app, change) = plans(&moto.url, &repo, "prod", "prod", 20).await;
-    ssr(&app, change).await;
-    drop(app);
-    let floor: Vec<f64> = {
-        let mut v = Vec::new();
-        for _ in 0..20 {
-            v.push(describes_in_turn(&moto).await);
+    if runs("prod") || runs("ssr") {
+        let (app, change) = plans(&moto.url, &repo, "prod", "prod", 20).await;
+        if runs("ssr") {
+            ssr(&app, change).await;
         }
-        v
-    };
-    report("prod: the same describe calls in turn, summed", floor);
-    applies(&moto, &repo).await;
-
-    let large = synthetic_repo(200, 2);
-    let started = Instant::now();
-    moto.sandbox(&large.work).await;
-    println!(
-        "sandbox of 200 groups created in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let (app, _) = plans(&moto.url, &large, "large", "large", 10).await;
-    drop(app);
-    // Applied with min 1: moto refuses to launch hundreds more instances.
-    large_applied(&moto, &synthetic_repo(200, 1)).await;
+    }
+    if runs("prod") {
+        let floor: Vec<f64> = {
+            let mut v = Vec::new();
+            for _ in 0..20 {
+                v.push(describes_in_turn(&moto).await);
+            }
+            v
+        };
+        report("prod: the same describe calls in turn, summed", floor);
+    }
+    if runs("apply") {
+        applies(&moto, &repo).await;
+    }
+    if runs("large") {
+        let large = synthetic_repo(200, 2);
+        let started = Instant::now();
+        moto.sandbox(&large.work).await;
+        println!(
+            "sandbox of 200 groups created in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let (app, _) = plans(&moto.url, &large, "large", "large", 10).await;
+        drop(app);
+        // Applied with min 1: moto refuses to launch hundreds more instances.
+        large_applied(&moto, &synthetic_repo(200, 1)).await;
+    }
 }

@@ -243,7 +243,16 @@ async fn a_commit_that_loosens_prods_rules_is_judged_by_the_applied_ones_and_loo
         .any(|n| n.as_str().unwrap().contains("floor")));
     assert_eq!(d["actions"]["apply_needs_emergency"], false);
     assert_eq!(approve(&team.ann, next_id).await.status(), 200);
-    let d = until_done(&team.ann, next_id).await;
+    // The system starts the apply after the approval: wait until it has run, not only until
+    // nothing is applying.
+    let d = wait_for("the automatic apply", 90, || async {
+        let d = team
+            .ann
+            .get_json(&format!("/api/v1/changes/{next_id}"))
+            .await;
+        (d["summary"]["status"] != "approved" && d["summary"]["status"] != "applying").then_some(d)
+    })
+    .await;
     assert_eq!(d["summary"]["status"], "applied", "{d:#}");
     assert_eq!(d["apply"]["started_by"], "system");
 }

@@ -7,7 +7,7 @@ use domain::change::RepoStatus;
 use domain::Role;
 
 use crate::api::{
-    audit_chain, load_environments, load_panel_status, load_repo_status, load_slo_overview,
+    audit_chain_recent, load_environments, load_panel_status, load_repo_status, load_slo_overview,
     load_waiting, SyncNow,
 };
 use crate::components::{short, ActionResult, ErrorBox};
@@ -85,7 +85,7 @@ pub fn Overview() -> impl IntoView {
     let status = Resource::new(|| (), |_| load_panel_status());
     let repo = Resource::new(move || sync.version().get(), |_| load_repo_status());
     let envs = Resource::new(move || sync.version().get(), |_| load_environments());
-    let chain = Resource::new(|| (), |_| audit_chain());
+    let chain = Resource::new(|| (), |_| audit_chain_recent());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);

@@ -3,6 +3,7 @@
 //! its last applied state.
 
 pub mod git;
+pub(crate) mod read_cache;
 pub mod webhook;
 
 use std::collections::HashMap;

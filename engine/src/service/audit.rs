@@ -16,6 +16,12 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 const EXPORT_BATCH: u32 = 500;
 const VERIFY_BATCH: u32 = 2000;
+/// The last intact check's verifier and when its full walk began.
+pub(crate) type ChainChecked =
+    std::sync::Arc<tokio::sync::Mutex<Option<(ChainVerifier, std::time::Instant)>>>;
+
+/// How long the overview's chain check may build on an earlier walk before walking it all.
+pub const FULL_WALK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Parses a filter time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` (UTC, as a browser's
 /// `datetime-local` field sends it) or a date (midnight UTC).
@@ -162,12 +168,37 @@ impl Engine {
     /// Walks the whole chain from the first event and compares the end with the stored head.
     pub async fn audit_verify(&self, caller: &Caller) -> ServiceResult<ChainReport> {
         caller.require(Role::Viewer)?;
+        Ok(self.walk_chain(ChainVerifier::new()).await?.1)
+    }
+
+    /// The chain's state for a page that shows it on every view (the overview): the whole
+    /// chain walked at most once per [`FULL_WALK_EVERY`], and between walks only the events
+    /// written since, linked on from where the last check ended. An altered old row shows
+    /// here within that time, and at once on the audit page and `tierdeck audit verify`.
+    pub async fn audit_verify_recent(&self, caller: &Caller) -> ServiceResult<ChainReport> {
+        caller.require(Role::Viewer)?;
+        // One check at a time: the ones waiting find it done and read only what is newer.
+        let mut last = self.chain_checked.lock().await;
+        let (from, walked_at) = match &*last {
+            Some((verifier, at)) if at.elapsed() < FULL_WALK_EVERY => (verifier.clone(), *at),
+            _ => (ChainVerifier::new(), std::time::Instant::now()),
+        };
+        let (verifier, report) = self.walk_chain(from).await?;
+        *last = report.is_intact().then_some((verifier, walked_at));
+        Ok(report)
+    }
+
+    /// Feeds `verifier` the events after the last it saw and compares the end with the stored
+    /// head; returns the verifier as it stood before that comparison, and the report.
+    async fn walk_chain(
+        &self,
+        mut verifier: ChainVerifier,
+    ) -> ServiceResult<(ChainVerifier, ChainReport)> {
         // One read transaction: the head and every batch from one snapshot, so an event
         // written meanwhile is not taken for a cut chain.
         let mut conn = self.store.pool().begin().await?;
         let head = audit::head(&mut conn).await?;
-        let mut verifier = ChainVerifier::new();
-        let mut after = 0;
+        let mut after = verifier.last_seq();
         'batches: loop {
             let rows = audit::chain_batch(&mut conn, after, VERIFY_BATCH).await?;
             let Some(last) = rows.last() else { break };
@@ -183,7 +214,10 @@ impl Engine {
             }
         }
         drop(conn);
-        Ok(verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))))
+        let report = verifier
+            .clone()
+            .finish(head.as_ref().map(|(s, h)| (*s, h.as_str())));
+        Ok((verifier, report))
     }
 }
 
@@ -226,6 +260,68 @@ mod tests {
             assert!(report.is_intact(), "{report:?}");
         }
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_recent_check_reads_only_new_events_and_the_full_walk_sees_an_old_edit() {
+        use crate::auth::Actor;
+        use crate::store::audit::{append, NewEvent};
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let engine = Engine::new(store.clone(), crate::EngineSettings::default());
+        let meta = crate::RequestMeta::default();
+        let write = |n: usize| {
+            let (store, meta) = (store.clone(), meta.clone());
+            async move {
+                for _ in 0..n {
+                    let mut tx = store.begin_write().await.unwrap();
+                    let event = NewEvent {
+                        actor: Actor::system(),
+                        action: "test.event",
+                        environment: None,
+                        target: None,
+                        detail: serde_json::json!({}),
+                        meta: &meta,
+                    };
+                    append(&mut tx, event).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }
+        };
+        write(3).await;
+        let first = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        assert_eq!((first.rows_checked, first.is_intact()), (3, true));
+        write(2).await;
+        let resumed = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        assert_eq!((resumed.rows_checked, resumed.is_intact()), (5, true));
+
+        // Someone with the file edits an event already checked.
+        let mut conn = store.pool().acquire().await.unwrap();
+        for sql in [
+            "DROP TRIGGER audit_events_append_only_update",
+            "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        write(1).await;
+        // Within the minute the recent check links the new event on; the full walk (the audit
+        // page, the API, the CLI) names the edit at once…
+        let recent = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        assert_eq!((recent.rows_checked, recent.is_intact()), (6, true));
+        let full = engine.audit_verify(&Caller::System).await.unwrap();
+        assert_eq!(
+            full.broken,
+            Some(domain::audit::Break::Altered { seq: 2 }),
+            "{full:?}"
+        );
+        // …and once the last full walk is a minute old, so does the recent check.
+        if let Some((_, at)) = engine.chain_checked.lock().await.as_mut() {
+            *at -= FULL_WALK_EVERY;
+        }
+        let walked = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        assert!(!walked.is_intact(), "{walked:?}");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use domain::Role;
 
 use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
-use crate::repo::git::Mirror;
 use crate::service::drift::drift_of;
 use crate::store::{applies, changes, repo as repo_store};
 use crate::Engine;
@@ -30,20 +29,7 @@ impl Engine {
             return Ok(None);
         };
         let head = match (&s.head_commit, &self.settings.repo) {
-            (Some(h), Some(settings)) => {
-                let (dir, remote, h) = (
-                    settings.mirror_dir.clone(),
-                    settings.remote.clone(),
-                    h.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    let m = Mirror::open(&dir, remote).ok()?;
-                    m.commit_info(git2::Oid::from_str(&h).ok()?).ok()
-                })
-                .await
-                .ok()
-                .flatten()
-            }
+            (Some(h), Some(settings)) => self.reads.commit(settings, h).await.ok(),
             _ => None,
         };
         Ok(Some(RepoStatus {
@@ -112,30 +98,15 @@ impl Engine {
         let applying = applies::lock(&mut conn, name).await?.map(|l| l.change_id);
         drop(conn);
         let (spec, errors) = match (&head, &self.settings.repo) {
-            (Some(h), Some(settings)) => {
-                let (dir, remote, h, env_name) = (
-                    settings.mirror_dir.clone(),
-                    settings.remote.clone(),
-                    h.clone(),
-                    name.to_owned(),
-                );
-                let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                    let m = Mirror::open(&dir, remote)?;
-                    let (files, mut errors) = m.env_files(git2::Oid::from_str(&h)?, &env_name)?;
-                    match domain::spec::load_environment(&env_name, &files) {
-                        Ok(spec) if errors.is_empty() => Ok((Some(spec), errors)),
-                        Ok(_) => Ok((None, errors)),
-                        Err(es) => {
-                            errors.extend(es);
-                            Ok((None, errors))
-                        }
-                    }
-                })
+            (Some(h), Some(settings)) => match &*self
+                .reads
+                .spec(settings, h, name)
                 .await
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the spec: {e}")))?
-                .map_err(ServiceError::Internal)?;
-                loaded
-            }
+                .map_err(ServiceError::Internal)?
+            {
+                Ok(spec) => (Some(spec.clone()), Vec::new()),
+                Err(errors) => (None, errors.clone()),
+            },
             _ => (None, Vec::new()),
         };
         let schedule = spec

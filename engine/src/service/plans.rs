@@ -14,7 +14,6 @@ use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
 use crate::aws::AwsError;
 use crate::error::{ServiceError, ServiceResult};
-use crate::repo::git::Mirror;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
 use crate::Engine;
@@ -105,34 +104,29 @@ impl Engine {
         let settings = self.settings.repo.clone().ok_or_else(|| {
             ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
         })?;
-        let (env, commit) = (env.to_owned(), commit.to_owned());
-        tokio::task::spawn_blocking(move || -> ServiceResult<_> {
-            let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
-            let load = |c: &str| -> ServiceResult<Result<EnvironmentSpec, String>> {
-                let oid = git2::Oid::from_str(c).map_err(|e| ServiceError::Internal(e.into()))?;
-                let (files, errors) = m.env_files(oid, &env)?;
-                Ok(match domain::spec::load_environment(&env, &files) {
-                    Ok(s) if errors.is_empty() => Ok(s),
-                    Ok(_) => Err(format!("{} files are not text", errors.len())),
-                    Err(es) => Err(format!("{} spec errors", es.len())),
-                })
-            };
-            let spec = load(&commit)?
-                .map_err(|why| ServiceError::Conflict(format!("the spec at {commit} has {why}")))?;
-            let base = match applied {
-                Some(a) => match load(&a)? {
-                    Ok(spec) => Base::Spec {
-                        commit: a,
-                        spec: Box::new(spec),
-                    },
-                    Err(_) => Base::Unreadable { commit: a },
+        let spec = match &*self.reads.spec(&settings, commit, env).await? {
+            Ok(spec) => spec.clone(),
+            Err(errors) => {
+                let first = errors.first().map_or(String::new(), |e| {
+                    format!(" (first: {}:{}: {})", e.file, e.line, e.message)
+                });
+                return Err(ServiceError::Conflict(format!(
+                    "the spec at {commit} has {} errors{first}",
+                    errors.len()
+                )));
+            }
+        };
+        let base = match applied {
+            Some(a) => match &*self.reads.spec(&settings, &a, env).await? {
+                Ok(spec) => Base::Spec {
+                    commit: a,
+                    spec: Box::new(spec.clone()),
                 },
-                None => Base::Never,
-            };
-            Ok((spec, base))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the spec: {e}")))?
+                Err(_) => Base::Unreadable { commit: a },
+            },
+            None => Base::Never,
+        };
+        Ok((spec, base))
     }
 
     /// The plan of an environment at the tracked branch's head (for `tierdeck plan`).
