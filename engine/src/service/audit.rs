@@ -225,33 +225,33 @@ impl Engine {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_chain_verified_while_events_are_written_is_intact() {
+    /// Appends `n` system events, one transaction each.
+    async fn write_events(store: crate::Store, n: usize) {
         use crate::auth::Actor;
         use crate::store::audit::{append, NewEvent};
+        let meta = crate::RequestMeta::default();
+        for _ in 0..n {
+            let mut tx = store.begin_write().await.unwrap();
+            let event = NewEvent {
+                actor: Actor::system(),
+                action: "test.event",
+                environment: None,
+                target: None,
+                detail: serde_json::json!({}),
+                meta: &meta,
+            };
+            append(&mut tx, event).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chain_verified_while_events_are_written_is_intact() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
         let engine = Engine::new(store.clone(), crate::EngineSettings::default());
-        let meta = crate::RequestMeta::default();
-        let write = |n: usize| {
-            let (store, meta) = (store.clone(), meta.clone());
-            async move {
-                for _ in 0..n {
-                    let mut tx = store.begin_write().await.unwrap();
-                    let event = NewEvent {
-                        actor: Actor::system(),
-                        action: "test.event",
-                        environment: None,
-                        target: None,
-                        detail: serde_json::json!({}),
-                        meta: &meta,
-                    };
-                    append(&mut tx, event).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-            }
-        };
+        let write = |n: usize| write_events(store.clone(), n);
         // More than a batch, so a verify reads in several steps.
         write(VERIFY_BATCH as usize + 100).await;
         let writer = tokio::spawn(write(400));
@@ -264,31 +264,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_recent_check_reads_only_new_events_and_the_full_walk_sees_an_old_edit() {
-        use crate::auth::Actor;
-        use crate::store::audit::{append, NewEvent};
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
         let engine = Engine::new(store.clone(), crate::EngineSettings::default());
-        let meta = crate::RequestMeta::default();
-        let write = |n: usize| {
-            let (store, meta) = (store.clone(), meta.clone());
-            async move {
-                for _ in 0..n {
-                    let mut tx = store.begin_write().await.unwrap();
-                    let event = NewEvent {
-                        actor: Actor::system(),
-                        action: "test.event",
-                        environment: None,
-                        target: None,
-                        detail: serde_json::json!({}),
-                        meta: &meta,
-                    };
-                    append(&mut tx, event).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-            }
-        };
+        let write = |n: usize| write_events(store.clone(), n);
         write(3).await;
         let first = engine.audit_verify_recent(&Caller::System).await.unwrap();
         assert_eq!((first.rows_checked, first.is_intact()), (3, true));
