@@ -1,0 +1,187 @@
+//! From YAML files to an [`EnvironmentSpec`], collecting every error with its position rather
+//! than stopping at the first.
+
+mod autoscaling;
+mod database;
+mod environment;
+mod fields;
+mod security;
+mod slo;
+
+use std::collections::HashMap;
+
+use self::autoscaling::autoscaling_group;
+use self::database::database;
+use self::environment::environment;
+use self::fields::{list, unique, Cx};
+use self::security::security_group;
+use self::slo::{monitoring, slo};
+use super::model::*;
+use super::yaml::{self, Node, Pos, Value};
+use super::{SourceFile, SpecError};
+
+/// The top-level keys of spec format v1.
+pub const TOP_LEVEL: [&str; 6] = [
+    "environment",
+    "autoscaling_groups",
+    "databases",
+    "security_groups",
+    "slos",
+    "monitoring",
+];
+
+fn named_list<T>(
+    cx: &mut Cx,
+    node: &Node,
+    key: &str,
+    what: &str,
+    parse: impl Fn(&mut Cx, &Node, usize) -> Option<T>,
+    name_of: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut seen = HashMap::new();
+    if let Some(items) = list(cx, node, key) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(v) = parse(cx, item, i) {
+                let name = name_of(&v).to_owned();
+                let before = cx.errors.len();
+                unique(cx, &mut seen, &name, item.pos, what);
+                if cx.errors.len() == before {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Loads one environment from its files (paths relative to the spec repository's root).
+pub fn load_environment(
+    folder: &str,
+    files: &[SourceFile],
+) -> Result<EnvironmentSpec, Vec<SpecError>> {
+    let mut errors = Vec::new();
+    // Which file set each top-level key, and where.
+    let mut owners: HashMap<&str, (String, Pos)> = HashMap::new();
+    let mut env = None;
+    let mut spec = EnvironmentSpec {
+        environment: EnvironmentSettings {
+            name: folder.to_owned(),
+            region: None,
+            approvals: Approvals::default(),
+            auto_apply: false,
+            change_windows: Vec::new(),
+            guardrails: Guardrails::default(),
+            cost: CostPolicy::default(),
+            watch: Watch::default(),
+            wait_for_capacity: false,
+            loc: Loc::default(),
+        },
+        autoscaling_groups: Vec::new(),
+        databases: Vec::new(),
+        security_groups: Vec::new(),
+        slos: Vec::new(),
+        monitoring: Monitoring::default(),
+    };
+    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut bytes = 0;
+    for (index, file) in sorted.into_iter().enumerate() {
+        let mut cx = Cx {
+            file: &file.path,
+            errors: &mut errors,
+        };
+        if let Some(why) = crate::spec::size_refusal(index, file.text.len(), bytes) {
+            cx.err(Pos { line: 1, col: 1 }, why);
+            continue;
+        }
+        bytes += file.text.len();
+        let doc = match yaml::parse(&file.text) {
+            Ok(d) => d,
+            Err(e) => {
+                cx.err(e.pos, e.message);
+                continue;
+            }
+        };
+        let Value::Map(entries) = &doc.value else {
+            if !doc.is_null() {
+                cx.err(
+                    doc.pos,
+                    format!(
+                        "a spec file is a mapping of top-level keys ({}), found {}",
+                        TOP_LEVEL.join(", "),
+                        doc.kind()
+                    ),
+                );
+            }
+            continue;
+        };
+        for (k, v) in entries {
+            let Value::Scalar { text: key, .. } = &k.value else {
+                cx.err(k.pos, "top-level keys must be plain names");
+                continue;
+            };
+            let Some(key) = TOP_LEVEL.iter().find(|t| **t == key.as_str()) else {
+                cx.err(
+                    k.pos,
+                    format!(
+                        "unknown top-level key `{key}`; expected one of {}",
+                        TOP_LEVEL.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if let Some((other, pos)) = owners.get(key) {
+                cx.err(k.pos, format!("`{key}` is already set in {other}:{}; each top-level key belongs in one file", pos.line));
+                continue;
+            }
+            owners.insert(key, (file.path.clone(), k.pos));
+            match *key {
+                "environment" => env = environment(&mut cx, v, folder),
+                "autoscaling_groups" => {
+                    spec.autoscaling_groups = named_list(
+                        &mut cx,
+                        v,
+                        key,
+                        "autoscaling group",
+                        autoscaling_group,
+                        |g| &g.name,
+                    )
+                }
+                "databases" => {
+                    spec.databases =
+                        named_list(&mut cx, v, key, "database", database, |d| &d.identifier)
+                }
+                "security_groups" => {
+                    spec.security_groups =
+                        named_list(&mut cx, v, key, "security group", security_group, |s| {
+                            &s.name
+                        })
+                }
+                "slos" => spec.slos = named_list(&mut cx, v, key, "SLO", slo, |s| &s.name),
+                "monitoring" => {
+                    if let Some(m) = monitoring(&mut cx, v) {
+                        spec.monitoring = m;
+                    }
+                }
+                _ => unreachable!("every top-level key is handled"),
+            }
+        }
+    }
+    match env {
+        Some(e) => spec.environment = e,
+        None if !owners.contains_key("environment") => errors.push(SpecError {
+            file: format!("environments/{folder}/"),
+            line: 1,
+            col: 1,
+            message: "no file of this environment sets the top-level key `environment`".into(),
+        }),
+        None => {}
+    }
+    if errors.is_empty() {
+        Ok(spec)
+    } else {
+        crate::spec::sort_errors(&mut errors);
+        Err(errors)
+    }
+}
