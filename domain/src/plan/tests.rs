@@ -2,9 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use super::scaling::desired_scaling;
+use super::schedule::scheduled;
+use super::security::rule_of;
 use super::*;
 use crate::observed::*;
 use crate::spec::fixtures::prod;
+use crate::spec::Source;
 
 /// A live state that already matches the spec.
 fn converged(spec: &EnvironmentSpec) -> ObservedState {
