@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use engine::service::users::NewUser;
-use engine::{Caller, Engine, EngineSettings, RequestMeta, Store};
+use engine::{Caller, Engine, RequestMeta};
 
+use crate::boot::open_engine;
 use crate::config::Config;
+use crate::spec_tree::valid_tree;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -202,123 +204,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
-    let store = Store::open(&config.database.path).await?;
-    store.migrate().await?;
-    let repo = config
-        .repo
-        .url
-        .as_ref()
-        .map(|url| engine::repo::RepoSettings {
-            remote: engine::repo::git::Remote {
-                url: url.clone(),
-                branch: config.repo.branch.clone(),
-                token: config.repo.token.as_ref().map(|t| t.expose().to_owned()),
-                ssh_key: config.repo.ssh_key_path.clone(),
-            },
-            // The mirror lives beside the database, in the data folder.
-            mirror_dir: config
-                .database
-                .path
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("spec-mirror.git"),
-            poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
-            fetch_timeout: std::time::Duration::from_secs(config.repo.fetch_timeout_secs),
-        });
-    let attempt_timeout = std::time::Duration::from_secs(config.aws.attempt_timeout_secs);
-    let aws = engine::aws::AwsSettings {
-        endpoint_url: config.aws.endpoint_url.clone(),
-        default_region: config.aws.region.clone(),
-        max_attempts: config.aws.max_attempts,
-        attempt_timeout,
-        // Every attempt, the backoff between them, and some slack.
-        operation_timeout: attempt_timeout * config.aws.max_attempts
-            + std::time::Duration::from_secs(10),
-    };
-    let n = &config.notifications;
-    let notify = engine::service::notify::NotifySettings {
-        slack_url: n.slack_url.as_ref().map(|s| s.expose().to_owned()),
-        webhook_url: n.webhook_url.as_ref().map(|s| s.expose().to_owned()),
-        max_attempts: n.max_attempts,
-        first_retry: std::time::Duration::from_secs(n.first_retry_secs),
-    };
-    Ok(Engine::new(
-        store,
-        EngineSettings {
-            repo,
-            aws,
-            approval_lifetime: std::time::Duration::from_secs(
-                config.approvals.lifetime_hours * 3600,
-            ),
-            policy: domain::policy::Floor {
-                min_approvals: config.policy.min_approvals,
-                allow_auto_apply: config.policy.allow_auto_apply,
-            },
-            notify,
-            public_url: config.server.public_url.clone(),
-            prometheus: config
-                .prometheus
-                .url
-                .clone()
-                .map(|url| engine::prometheus::PromSettings {
-                    url,
-                    timeout: std::time::Duration::from_secs(config.prometheus.timeout_secs),
-                    cache_for: std::time::Duration::from_secs(config.prometheus.cache_secs),
-                }),
-            cost: cost_settings(config)?,
-            apply: engine::service::apply::ApplySettings {
-                settle_database: secs(config.apply.settle_database_timeout_secs),
-                settle_capacity: secs(config.apply.settle_capacity_timeout_secs),
-                settle_poll_max: secs(config.apply.settle_poll_max_secs),
-                watch_interval: secs(config.apply.watch_interval_secs),
-            },
-            ..EngineSettings::default()
-        },
-    ))
-}
-
-fn secs(n: u64) -> std::time::Duration {
-    std::time::Duration::from_secs(n)
-}
-
-/// `[cost]`, with the price file read and checked now: an error names its file and line.
-fn cost_settings(config: &Config) -> anyhow::Result<engine::service::cost::CostSettings> {
-    let c = &config.cost;
-    let price_file = match &c.price_file {
-        None => None,
-        Some(path) => {
-            let name = path.display().to_string();
-            let meta = std::fs::metadata(path)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
-            if meta.len() > 1024 * 1024 {
-                anyhow::bail!("configuration: `cost.price_file` {name} is larger than 1 MiB");
-            }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
-            let file = domain::cost::parse_price_file(&name, &text)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file`: {e}"))?;
-            Some(std::sync::Arc::new(file))
-        }
-    };
-    // A panel on an emulator never asks AWS itself for prices unless told where to.
-    let emulated = config.aws.endpoint_url.is_some() && c.price_list_endpoint.is_none();
-    let price_list_off = if !c.price_list {
-        "the Price List API is off (cost.price_list)".to_owned()
-    } else {
-        "the AWS endpoint is an emulator (aws.endpoint_url) and cost.price_list_endpoint is not set"
-            .to_owned()
-    };
-    Ok(engine::service::cost::CostSettings {
-        price_file,
-        price_list: c.price_list && !emulated,
-        price_list_off,
-        price_list_endpoint: c.price_list_endpoint.clone(),
-        price_list_region: c.price_list_region.clone(),
-        price_list_ttl: std::time::Duration::from_secs(c.price_list_cache_hours * 3600),
-    })
 }
 
 /// Commands that work on the database directly, as tierdeck itself (`system` in the audit log).
@@ -539,19 +424,6 @@ fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::pl
         planned.aws_calls,
         if planned.aws_calls == 1 { "" } else { "s" },
     );
-}
-
-/// The spec repository at `root`, or `None` after printing its errors.
-pub(crate) fn valid_tree(root: &std::path::Path) -> Option<engine::specs::Validation> {
-    let v = engine::specs::validate_tree(root);
-    if v.errors.is_empty() {
-        return Some(v);
-    }
-    for e in &v.errors {
-        eprintln!("{e}");
-    }
-    eprintln!("tierdeck: the spec repository has errors; fix them first");
-    None
 }
 
 fn slo_rules(env: &str, spec_root: &std::path::Path) -> ExitCode {

@@ -110,7 +110,7 @@ pub fn run(
         Ok(f) => f,
         Err(e) => return fail(e, 2),
     };
-    let Some(v) = crate::cli::valid_tree(root) else {
+    let Some(v) = crate::spec_tree::valid_tree(root) else {
         return ExitCode::FAILURE;
     };
     let Some((_, spec)) = v.environments.iter().find(|(n, _)| n == env) else {

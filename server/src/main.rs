@@ -1,9 +1,11 @@
 //! `tierdeck`: the panel's server and its command line.
 
+mod boot;
 mod cli;
 mod config;
 mod cost;
 mod http;
+mod spec_tree;
 
 use std::process::ExitCode;
 

@@ -11,8 +11,8 @@ use engine::service::identity::SessionAuth;
 use engine::{Principal, RequestAuth, RequestMeta, ServiceError};
 use tower_sessions::Session;
 
-use super::api::ApiError;
-use super::AppState;
+use super::error::ApiError;
+use super::state::AppState;
 
 /// The session key holding [`SessionAuth`].
 pub const SESSION_AUTH: &str = "auth";

@@ -11,9 +11,9 @@ use engine::{RequestAuth, ServiceError};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::api::ApiError;
 use super::auth::SESSION_AUTH;
-use super::AppState;
+use super::error::ApiError;
+use super::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {

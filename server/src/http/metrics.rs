@@ -7,6 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use engine::Engine;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -14,8 +15,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-
-use super::AppState;
 
 /// Latency buckets in seconds; 0.4 s is the panel's own latency objective line.
 const BUCKETS: [f64; 12] = [
@@ -134,7 +133,7 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 
 /// Counts and times every request by its route pattern (never the raw path: that would let
 /// anyone grow the label set).
-pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = method_label(req.method()).to_owned();
     let route = match req.extensions().get::<MatchedPath>() {
@@ -143,7 +142,6 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
         None => "unmatched".to_owned(),
     };
     let res = next.run(req).await;
-    let metrics: &Arc<Metrics> = &st.metrics;
     metrics
         .latency
         .get_or_create(&RouteLabels {
@@ -162,9 +160,9 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     res
 }
 
-pub async fn render(State(st): State<AppState>) -> Response {
+pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut out = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &st.metrics.registry) {
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
         tracing::error!(error = %e, "encoding metrics");
     }
     (
@@ -178,9 +176,9 @@ pub async fn render(State(st): State<AppState>) -> Response {
 }
 
 /// Liveness, plus whether the database answers.
-pub async fn healthz(State(st): State<AppState>) -> Response {
+pub async fn healthz(State(engine): State<Engine>) -> Response {
     match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(st.engine.store.pool())
+        .fetch_one(engine.store.pool())
         .await
     {
         Ok(_) => (axum::http::StatusCode::OK, "ok\n").into_response(),

@@ -3,23 +3,20 @@
 
 mod api;
 mod auth;
+mod error;
 mod login;
 mod metrics;
+mod state;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::body::Body;
-use axum::extract::FromRef;
 use axum::http::Request;
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use engine::Engine;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -28,38 +25,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
-
-pub use metrics::Metrics;
-
-type RenderFn = Arc<
-    dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
->;
-
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-    pub leptos: LeptosOptions,
-    pub metrics: Arc<Metrics>,
-    /// `scheme://host[:port]` that state-changing requests must come from; `None`: the
-    /// request's own `Host`.
-    pub public_origin: Option<String>,
-    pub trust_forwarded_for: bool,
-    /// Renders a page through Leptos outside its own route (the sign-in page after a failed
-    /// attempt, with the status that goes with it).
-    pub render_page: RenderFn,
-    /// The spec repository's watcher, when `repo.url` is set.
-    pub watcher: Option<Arc<engine::repo::Watcher>>,
-    pub webhook_secret: Option<crate::config::Secret>,
-    /// Sessions end this long after sign-in.
-    pub session_max_secs: i64,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(s: &AppState) -> Self {
-        s.leptos.clone()
-    }
-}
+use metrics::Metrics;
+use state::{AppState, RenderFn};
 
 /// Where the built site is: the configured folder, `site` beside the binary, or `target/site`.
 fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
@@ -112,7 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .init();
 
     let site_root = site_root(&config)?;
-    let engine = crate::cli::open_engine(&config).await?;
+    let engine = crate::boot::open_engine(&config).await?;
     let session_store = SqliteStore::new(engine.store.pool().clone());
     session_store
         .migrate()

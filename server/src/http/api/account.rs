@@ -1,0 +1,47 @@
+//! The account-wide handlers for admins and token owners: API tokens and the notification
+//! delivery log.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use engine::{Caller, RequestAuth};
+
+use crate::http::auth::ApiUser;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+
+/// `GET /api/v1/tokens`: every live API token of every user (admins).
+pub(super) async fn tokens(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::user::TokenSummary>>, ApiError> {
+    Ok(Json(st.engine.list_all_tokens(&Caller::User(p)).await?))
+}
+
+/// `POST /api/v1/tokens/{id}/revoke`: revokes a token (its owner, or an admin for anyone's).
+pub(super) async fn revoke_token(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no token `{id}`"),
+        )
+    })?;
+    st.engine
+        .revoke_token(&Caller::User(p), id, &auth.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/notifications`: the delivery log (admins).
+pub(super) async fn notifications(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::notify::Delivery>>, ApiError> {
+    Ok(Json(st.engine.notification_log(&Caller::User(p)).await?))
+}
