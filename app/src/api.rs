@@ -77,7 +77,7 @@ pub async fn load_panel_status() -> Result<PanelStatus, ServerFnError> {
 #[server(prefix = "/sfn", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.list_users(&caller).await.map_err(ssr::fail)
+    engine.users().list_users(&caller).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "create_user")]
@@ -95,6 +95,7 @@ pub async fn create_user(
         password,
     };
     engine
+        .users()
         .create_user(&caller, new, &auth.meta)
         .await
         .map_err(ssr::fail)
@@ -104,6 +105,7 @@ pub async fn create_user(
 pub async fn set_role(name: String, role: String) -> Result<UserSummary, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .users()
         .set_role(&caller, &name, &role, &auth.meta)
         .await
         .map_err(ssr::fail)
@@ -113,6 +115,7 @@ pub async fn set_role(name: String, role: String) -> Result<UserSummary, ServerF
 pub async fn set_disabled(name: String, disabled: bool) -> Result<UserSummary, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .users()
         .set_disabled(&caller, &name, disabled, &auth.meta)
         .await
         .map_err(ssr::fail)
@@ -122,6 +125,7 @@ pub async fn set_disabled(name: String, disabled: bool) -> Result<UserSummary, S
 pub async fn reset_password(name: String, password: String) -> Result<String, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .users()
         .reset_password(&caller, &name, &password, &auth.meta)
         .await
         .map_err(ssr::fail)?;
@@ -142,6 +146,7 @@ pub async fn change_password(
         )));
     }
     let epoch = engine
+        .users()
         .change_own_password(&caller, &current_password, &new_password, &auth.meta)
         .await
         .map_err(ssr::fail)?;
@@ -185,7 +190,11 @@ pub async fn list_my_tokens() -> Result<Vec<TokenSummary>, ServerFnError> {
         .principal
         .map(|p| p.name.to_string())
         .unwrap_or_default();
-    engine.list_tokens(&caller, &me).await.map_err(ssr::fail)
+    engine
+        .tokens()
+        .list_tokens(&caller, &me)
+        .await
+        .map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "create_token")]
@@ -197,6 +206,7 @@ pub async fn create_token(label: String) -> Result<NewToken, ServerFnError> {
         .map(|p| p.name.to_string())
         .unwrap_or_default();
     let created = engine
+        .tokens()
         .create_token(&caller, &me, &label, &auth.meta)
         .await
         .map_err(ssr::fail)?;
@@ -210,13 +220,18 @@ pub async fn create_token(label: String) -> Result<NewToken, ServerFnError> {
 #[server(prefix = "/sfn", endpoint = "list_all_tokens")]
 pub async fn list_all_tokens() -> Result<Vec<TokenSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.list_all_tokens(&caller).await.map_err(ssr::fail)
+    engine
+        .tokens()
+        .list_all_tokens(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "revoke_token")]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .tokens()
         .revoke_token(&caller, id, &auth.meta)
         .await
         .map_err(ssr::fail)
@@ -225,13 +240,21 @@ pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
 #[server(prefix = "/sfn", endpoint = "audit_page")]
 pub async fn load_audit_page(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.audit_page(&caller, &query).await.map_err(ssr::fail)
+    engine
+        .audit()
+        .audit_page(&caller, &query)
+        .await
+        .map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "audit_chain")]
 pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.audit_verify(&caller).await.map_err(ssr::fail)
+    engine
+        .audit()
+        .audit_verify(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 /// The chain's state for the overview: walked whole at most once a minute, and between
@@ -239,7 +262,11 @@ pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
 #[server(prefix = "/sfn", endpoint = "audit_chain_recent")]
 pub async fn audit_chain_recent() -> Result<ChainReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.audit_verify_recent(&caller).await.map_err(ssr::fail)
+    engine
+        .audit()
+        .audit_verify_recent(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 use domain::change::{
@@ -249,13 +276,21 @@ use domain::change::{
 #[server(prefix = "/sfn", endpoint = "repo_status")]
 pub async fn load_repo_status() -> Result<Option<RepoStatus>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.repo_status(&caller).await.map_err(ssr::fail)
+    engine
+        .changes()
+        .repo_status(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "environments")]
 pub async fn load_environments() -> Result<Vec<EnvironmentSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.list_environments(&caller).await.map_err(ssr::fail)
+    engine
+        .changes()
+        .list_environments(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "environment")]
@@ -265,6 +300,7 @@ pub async fn load_environment(
 ) -> Result<EnvironmentDetail, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .changes()
         .environment_detail(&caller, &name, hours)
         .await
         .map_err(ssr::fail)
@@ -274,6 +310,7 @@ pub async fn load_environment(
 pub async fn load_cost(env: String) -> Result<domain::cost::CostReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .cost()
         .environment_cost(&caller, &env)
         .await
         .map_err(ssr::fail)
@@ -286,6 +323,7 @@ pub async fn load_changes(
 ) -> Result<Vec<ChangeSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .changes()
         .list_changes(&caller, env.as_deref(), status.as_deref())
         .await
         .map_err(ssr::fail)
@@ -295,6 +333,7 @@ pub async fn load_changes(
 pub async fn load_change(id: i64) -> Result<ChangeDetail, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .changes()
         .change_detail(&caller, domain::change::ChangeId(id))
         .await
         .map_err(ssr::fail)
@@ -305,7 +344,7 @@ pub async fn load_change(id: i64) -> Result<ChangeDetail, ServerFnError> {
 pub async fn sync_now() -> Result<String, ServerFnError> {
     let (_, caller, auth) = ssr::caller().await?;
     caller.require(domain::Role::Operator).map_err(ssr::fail)?;
-    let watcher = use_context::<Option<std::sync::Arc<engine::repo::Watcher>>>()
+    let watcher = use_context::<Option<std::sync::Arc<engine::service::repo_sync::Watcher>>>()
         .flatten()
         .ok_or_else(|| {
             ssr::fail(engine::ServiceError::Unavailable(
@@ -325,6 +364,7 @@ pub async fn sync_now() -> Result<String, ServerFnError> {
 pub async fn load_apply_state(id: i64) -> Result<domain::change::ApplyState, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .changes()
         .apply_state(&caller, domain::change::ChangeId(id))
         .await
         .map_err(ssr::fail)
@@ -339,6 +379,7 @@ pub async fn apply_change(
 ) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .applies()
         .apply_change(
             &caller,
             &auth.meta,
@@ -354,6 +395,7 @@ pub async fn apply_change(
 pub async fn revert_change(id: i64) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .reverts()
         .revert(&caller, &auth.meta, domain::change::ChangeId(id))
         .await
         .map(|id| id.0)
@@ -367,6 +409,7 @@ pub async fn approve_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .reviews()
         .approve(
             &caller,
             &auth.meta,
@@ -384,6 +427,7 @@ pub async fn reject_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .reviews()
         .reject(
             &caller,
             &auth.meta,
@@ -401,6 +445,7 @@ pub async fn comment_change(
 ) -> Result<(), ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .reviews()
         .comment(
             &caller,
             &auth.meta,
@@ -415,14 +460,22 @@ pub async fn comment_change(
 #[server(prefix = "/sfn", endpoint = "waiting")]
 pub async fn load_waiting() -> Result<Vec<ChangeSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.waiting_for(&caller).await.map_err(ssr::fail)
+    engine
+        .reviews()
+        .waiting_for(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 /// The notification delivery log (admins).
 #[server(prefix = "/sfn", endpoint = "notifications")]
 pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.notification_log(&caller).await.map_err(ssr::fail)
+    engine
+        .notifications()
+        .notification_log(&caller)
+        .await
+        .map_err(ssr::fail)
 }
 
 /// Plans a change against live AWS now.
@@ -430,6 +483,7 @@ pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, Serve
 pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .plans()
         .refresh_plan(&caller, domain::change::ChangeId(id))
         .await
         .map(|_| ())
@@ -441,6 +495,7 @@ pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {
 pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
+        .drift()
         .reconcile(&caller, &auth.meta, &env)
         .await
         .map(|id| id.0)
@@ -452,6 +507,7 @@ pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
 pub async fn load_slo(env: String) -> Result<domain::slo::SloReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .slo()
         .slo_report(&caller, &env, None)
         .await
         .map_err(ssr::fail)
@@ -465,6 +521,7 @@ pub async fn load_scaling(
 ) -> Result<domain::scaling::ScalingHistory, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .scaling()
         .scaling_history(&caller, &env, hours)
         .await
         .map_err(ssr::fail)
@@ -478,6 +535,7 @@ pub async fn load_monitoring(
 ) -> Result<domain::monitoring::MonitoringReport, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
+        .slo()
         .monitoring(&caller, &env, &range, None)
         .await
         .map_err(ssr::fail)
@@ -487,11 +545,16 @@ pub async fn load_monitoring(
 #[server(prefix = "/sfn", endpoint = "slo_overview")]
 pub async fn load_slo_overview() -> Result<Vec<domain::slo::SloReport>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    let envs = engine.list_environments(&caller).await.map_err(ssr::fail)?;
+    let envs = engine
+        .changes()
+        .list_environments(&caller)
+        .await
+        .map_err(ssr::fail)?;
     let mut out = Vec::new();
     for e in envs {
         out.push(
             engine
+                .slo()
                 .slo_report(&caller, &e.name, None)
                 .await
                 .map_err(ssr::fail)?,

@@ -5,77 +5,37 @@
 pub mod auth;
 pub mod aws;
 pub mod error;
+mod holder;
+pub(crate) mod memo;
 pub mod prometheus;
 pub mod repo;
 pub mod service;
+pub mod settings;
 pub mod specs;
 pub mod store;
 
 pub use auth::{Caller, Principal, RequestAuth, RequestMeta};
 pub use error::ServiceError;
+pub use holder::Holder;
+pub use settings::EngineSettings;
 pub use store::Store;
 
 use std::time::Duration;
-
-/// Settings the services need, taken from the configuration at start.
-#[derive(Debug, Clone)]
-pub struct EngineSettings {
-    /// Failed sign-ins for one user name from one client address within `throttle_window` that
-    /// make further attempts of that pair wait.
-    pub throttle_max_failures: u32,
-    /// Failed sign-ins from one address, whatever the names, that make every attempt from it
-    /// wait (higher: teammates behind one NAT or proxy share it).
-    pub throttle_max_per_address: u32,
-    pub throttle_window: Duration,
-    /// The spec repository, when one is configured.
-    pub repo: Option<repo::RepoSettings>,
-    pub aws: aws::AwsSettings,
-    /// Approvals stop counting after this long.
-    pub approval_lifetime: Duration,
-    /// The panel's floor under every environment's rules (`[policy]`).
-    pub policy: domain::policy::Floor,
-    pub notify: service::notify::NotifySettings,
-    /// The panel's address as people reach it, for links in notifications.
-    pub public_url: Option<String>,
-    pub prometheus: Option<prometheus::PromSettings>,
-    /// Where prices come from (`[cost]`).
-    pub cost: service::cost::CostSettings,
-    /// What an apply waits for after its calls, and the watch after it (`[apply]`).
-    pub apply: service::apply::ApplySettings,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            throttle_max_failures: 5,
-            throttle_max_per_address: 50,
-            throttle_window: Duration::from_secs(15 * 60),
-            repo: None,
-            aws: aws::AwsSettings::default(),
-            approval_lifetime: Duration::from_secs(24 * 3600),
-            policy: domain::policy::Floor::default(),
-            notify: service::notify::NotifySettings::default(),
-            public_url: None,
-            prometheus: None,
-            cost: service::cost::CostSettings::default(),
-            apply: service::apply::ApplySettings::default(),
-        }
-    }
-}
 
 /// Sign-ins whose password is hashed at once; others wait up to [`HASH_WAIT`].
 pub const MAX_HASHES: usize = 4;
 /// How long a sign-in waits for a hash to be free before it is refused (503).
 pub const HASH_WAIT: Duration = Duration::from_secs(5);
 
-/// The handle every door holds: cheap to clone.
+/// The handle every door holds: cheap to clone. It holds what the services share (the store,
+/// the settings, the AWS and Prometheus clients, what is kept between requests); the services
+/// themselves are reached through it (`engine.reviews().approve(…)`, see [`service`]).
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub store: Store,
     pub settings: EngineSettings,
     /// This process, as the holder of environment locks.
-    pub holder: service::apply::Holder,
-    /// AWS clients per region and attempt count, built once so connections are reused.
+    pub holder: Holder,
     /// The Prometheus client, when one is configured.
     pub prometheus: Option<prometheus::Prometheus>,
     /// Wakes the notification worker.
@@ -85,14 +45,15 @@ pub struct Engine {
     /// Throttled sign-ins and rejected webhooks, summed per source per minute.
     pub refusals: std::sync::Arc<auth::refusals::RefusalLog>,
     /// Facts about environments read from AWS for their cost, reused for a while.
-    pub(crate) cost_facts: service::cost::FactsCache,
+    pub(crate) cost_facts: memo::FactsCache,
     /// Costs computed, reused while their inputs hold.
-    pub(crate) cost_results: service::cost::CostCache,
+    pub(crate) cost_results: memo::CostCache,
     /// The last intact chain check for the overview, and when its full walk began
-    /// ([`Engine::audit_verify_recent`]).
-    pub(crate) chain_checked: service::audit::ChainChecked,
+    /// (the audit service's `audit_verify_recent`).
+    pub(crate) chain_checked: memo::ChainChecked,
     /// Specs and commit headers read from the mirror, by commit.
     pub(crate) reads: repo::read_cache::ReadCache,
+    /// AWS clients per region and attempt count, built once so connections are reused.
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
@@ -115,7 +76,7 @@ impl Engine {
             refusals: Default::default(),
             store,
             settings,
-            holder: service::apply::Holder::this_process(),
+            holder: Holder::this_process(),
             clients: Default::default(),
             cost_facts: Default::default(),
             cost_results: Default::default(),

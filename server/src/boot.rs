@@ -41,7 +41,7 @@ pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             + std::time::Duration::from_secs(10),
     };
     let n = &config.notifications;
-    let notify = engine::service::notify::NotifySettings {
+    let notify = engine::settings::NotifySettings {
         slack_url: n.slack_url.as_ref().map(|s| s.expose().to_owned()),
         webhook_url: n.webhook_url.as_ref().map(|s| s.expose().to_owned()),
         max_attempts: n.max_attempts,
@@ -71,7 +71,7 @@ pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                     cache_for: std::time::Duration::from_secs(config.prometheus.cache_secs),
                 }),
             cost: cost_settings(config)?,
-            apply: engine::service::apply::ApplySettings {
+            apply: engine::settings::ApplySettings {
                 settle_database: secs(config.apply.settle_database_timeout_secs),
                 settle_capacity: secs(config.apply.settle_capacity_timeout_secs),
                 settle_poll_max: secs(config.apply.settle_poll_max_secs),
@@ -87,7 +87,7 @@ fn secs(n: u64) -> std::time::Duration {
 }
 
 /// `[cost]`, with the price file read and checked now: an error names its file and line.
-fn cost_settings(config: &Config) -> anyhow::Result<engine::service::cost::CostSettings> {
+fn cost_settings(config: &Config) -> anyhow::Result<engine::settings::CostSettings> {
     let c = &config.cost;
     let price_file = match &c.price_file {
         None => None,
@@ -113,7 +113,7 @@ fn cost_settings(config: &Config) -> anyhow::Result<engine::service::cost::CostS
         "the AWS endpoint is an emulator (aws.endpoint_url) and cost.price_list_endpoint is not set"
             .to_owned()
     };
-    Ok(engine::service::cost::CostSettings {
+    Ok(engine::settings::CostSettings {
         price_file,
         price_list: c.price_list && !emulated,
         price_list_off,

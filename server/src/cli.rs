@@ -241,12 +241,15 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
             };
             // Fetch first: the plan is of the branch's head as it is now.
             // Recorded, not planned: this command's plan is the one observation it makes.
-            let watcher = engine::repo::Watcher::recording_only(engine.clone(), settings.clone());
+            let watcher = engine::service::repo_sync::Watcher::recording_only(
+                engine.clone(),
+                settings.clone(),
+            );
             if let Err(e) = watcher.sync(&meta).await {
                 eprintln!("tierdeck: {e}");
                 return Ok(ExitCode::FAILURE);
             }
-            match engine.plan_head(&caller, &env).await {
+            match engine.plans().plan_head(&caller, &env).await {
                 Ok((head, planned)) => {
                     print_plan(&env, &head, &settings.remote.branch, &planned);
                     Ok(if planned.plan.errors.is_empty() {
@@ -271,6 +274,7 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let r = engine
+                .users()
                 .create_user(
                     &caller,
                     NewUser {
@@ -287,70 +291,81 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         }
         Command::User(UserCommand::SetRole { name, role }) => done(
             engine
+                .users()
                 .set_role(&caller, &name, &role, &meta)
                 .await
                 .map(|u| println!("{} is now {}", u.name, u.role)),
         ),
         Command::User(UserCommand::Disable { name }) => done(
             engine
+                .users()
                 .set_disabled(&caller, &name, true, &meta)
                 .await
                 .map(|u| println!("{} is disabled", u.name)),
         ),
         Command::User(UserCommand::Enable { name }) => done(
             engine
+                .users()
                 .set_disabled(&caller, &name, false, &meta)
                 .await
                 .map(|u| println!("{} is enabled", u.name)),
         ),
-        Command::User(UserCommand::List) => done(engine.list_users(&caller).await.map(|users| {
-            println!("{:<24} {:<9} {:<9} EMAIL", "NAME", "ROLE", "STATUS");
-            for u in users {
-                println!(
-                    "{:<24} {:<9} {:<9} {}",
-                    u.name,
-                    u.role,
-                    if u.disabled { "disabled" } else { "active" },
-                    u.email.unwrap_or_default()
-                );
-            }
-        })),
+        Command::User(UserCommand::List) => {
+            done(engine.users().list_users(&caller).await.map(|users| {
+                println!("{:<24} {:<9} {:<9} EMAIL", "NAME", "ROLE", "STATUS");
+                for u in users {
+                    println!(
+                        "{:<24} {:<9} {:<9} {}",
+                        u.name,
+                        u.role,
+                        if u.disabled { "disabled" } else { "active" },
+                        u.email.unwrap_or_default()
+                    );
+                }
+            }))
+        }
         Command::Token(TokenCommand::Create { user, label }) => done(
             engine
+                .tokens()
                 .create_token(&caller, &user, &label, &meta)
                 .await
                 .map(|t| println!("{}", t.secret)),
         ),
         Command::Token(TokenCommand::Revoke { id }) => done(
             engine
+                .tokens()
                 .revoke_token(&caller, id, &meta)
                 .await
                 .map(|()| println!("token {id} revoked")),
         ),
-        Command::Token(TokenCommand::List { user }) => {
-            done(engine.list_tokens(&caller, &user).await.map(|tokens| {
-                println!(
-                    "{:<6} {:<14} {:<24} {:<26} STATUS",
-                    "ID", "PREFIX", "LABEL", "LAST USED"
-                );
-                for t in tokens {
+        Command::Token(TokenCommand::List { user }) => done(
+            engine
+                .tokens()
+                .list_tokens(&caller, &user)
+                .await
+                .map(|tokens| {
                     println!(
-                        "{:<6} {:<14} {:<24} {:<26} {}",
-                        t.id,
-                        t.prefix,
-                        t.label,
-                        t.last_used_at.unwrap_or_else(|| "never".into()),
-                        if t.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        }
+                        "{:<6} {:<14} {:<24} {:<26} STATUS",
+                        "ID", "PREFIX", "LABEL", "LAST USED"
                     );
-                }
-            }))
-        }
+                    for t in tokens {
+                        println!(
+                            "{:<6} {:<14} {:<24} {:<26} {}",
+                            t.id,
+                            t.prefix,
+                            t.label,
+                            t.last_used_at.unwrap_or_else(|| "never".into()),
+                            if t.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                        );
+                    }
+                }),
+        ),
         Command::Audit(AuditCommand::Verify) => {
-            let report = engine.audit_verify(&caller).await?;
+            let report = engine.audit().audit_verify(&caller).await?;
             match report.broken {
                 None => {
                     println!("audit chain intact: {} rows verified", report.rows_checked);

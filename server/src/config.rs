@@ -60,7 +60,7 @@ pub struct ApplyConfig {
 
 impl Default for ApplyConfig {
     fn default() -> Self {
-        let d = engine::service::apply::ApplySettings::default();
+        let d = engine::settings::ApplySettings::default();
         Self {
             settle_database_timeout_secs: d.settle_database.as_secs(),
             settle_capacity_timeout_secs: d.settle_capacity.as_secs(),

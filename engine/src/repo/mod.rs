@@ -1,6 +1,7 @@
-//! Watching the spec repository: a bare mirror fetched every poll interval and at once on a
-//! webhook; each fetch records a change for every environment whose folder moved away from
-//! its last applied state.
+//! Reading the spec repository: the bare mirror (`git`), specs and commit headers by commit
+//! (`read_cache`), the webhook's signature (`webhook`), and what a fetch means for each
+//! environment ([`plan_work`]): a change to record, or a folder back to its applied state. The
+//! watcher that fetches and records is `service::repo_sync`.
 
 pub mod git;
 pub(crate) mod read_cache;
@@ -8,39 +9,21 @@ pub mod webhook;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use domain::change::{ChangeId, ChangeKind, ChangeStatus, CommitInfo, FileDiff, Person};
-use domain::lifecycle::Event;
+use domain::change::{CommitInfo, FileDiff, Person};
 use domain::policy::{Applied, Floor};
 use domain::spec::{
     load_environment, semantic_diff, valid_environment_name, EnvironmentSpec, FieldEdit, SpecError,
 };
 use git2::Oid;
-use serde::Serialize;
-use serde_json::json;
-use tokio::sync::{Mutex, Notify};
 
-use crate::auth::{Actor, RequestMeta};
-use crate::error::ServiceError;
-use crate::store::audit::{append, NewEvent};
-use crate::store::changes::{self, Audit};
-use crate::store::{now_text, repo as repo_store};
-use crate::Engine;
-
-/// The longest wait between attempts while the remote keeps failing.
-const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// On first sight of a repository, how far back to look for the commit that last touched an
 /// environment (older ones are named by the head commit), and for the authors of a change to an
 /// environment never applied.
 const FIRST_SIGHT_DEPTH: usize = 200;
 /// Commits looked at in one fetch; a larger push is taken as a whole at its head.
-const MAX_NEW_COMMITS: usize = 5_000;
-/// How long a fetch waits for the cost of its new changes (for their notifications).
-const COST_WAIT: Duration = Duration::from_secs(5);
-
+pub(crate) const MAX_NEW_COMMITS: usize = 5_000;
 #[derive(Debug, Clone)]
 pub struct RepoSettings {
     pub remote: git::Remote,
@@ -52,46 +35,36 @@ pub struct RepoSettings {
     pub fetch_timeout: Duration,
 }
 
-/// What one sync did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SyncOutcome {
-    pub head: Option<String>,
-    pub new_commits: usize,
-    pub changes: Vec<ChangeId>,
-    pub superseded: Vec<ChangeId>,
-    pub force_push: bool,
-    pub elapsed_ms: u128,
+pub(crate) struct Known {
+    pub(crate) last_applied: Option<String>,
+    pub(crate) has_changes: bool,
 }
 
-struct Known {
-    last_applied: Option<String>,
-    has_changes: bool,
-}
-
-struct Planned {
-    env: String,
-    commit: CommitInfo,
-    base: Option<String>,
-    files: Vec<FileDiff>,
-    edits: Vec<FieldEdit>,
-    errors: Vec<SpecError>,
+/// A change worked out from the mirror, for the changes service to record.
+pub(crate) struct Detected {
+    pub(crate) env: String,
+    pub(crate) commit: CommitInfo,
+    pub(crate) base: Option<String>,
+    pub(crate) files: Vec<FileDiff>,
+    pub(crate) edits: Vec<FieldEdit>,
+    pub(crate) errors: Vec<SpecError>,
     /// Judged by the rules that hold for the change, not only its own.
-    violations: Vec<domain::guardrails::Violation>,
-    authors: Vec<Person>,
+    pub(crate) violations: Vec<domain::guardrails::Violation>,
+    pub(crate) authors: Vec<Person>,
     /// The rules the change edits.
-    policy_edits: Vec<String>,
+    pub(crate) policy_edits: Vec<String>,
     /// Approvals the rules that judge it require.
-    approvals_required: u8,
+    pub(crate) approvals_required: u8,
     /// Its spec, the applied spec and the cost limits that judge it, for its cost.
-    costing: Option<(
+    pub(crate) costing: Option<(
         domain::spec::EnvironmentSpec,
         Option<domain::spec::EnvironmentSpec>,
         domain::spec::CostPolicy,
     )>,
 }
 
-enum EnvWork {
-    Record(Box<Planned>),
+pub(crate) enum EnvWork {
+    Record(Box<Detected>),
     /// The folder is back to its last applied state: open changes are moot.
     BackToApplied(String),
 }
@@ -153,7 +126,7 @@ fn authors(
 
 /// Works out, from the mirror alone, what each environment needs: each change judged by the
 /// rules of what is applied and the panel's `floor`.
-fn plan_work(
+pub(crate) fn plan_work(
     m: &git::Mirror,
     head: Oid,
     new_commits: &[Oid],
@@ -212,7 +185,7 @@ fn plan_work(
             }
             Err(errors) => (Vec::new(), errors, Vec::new()),
         };
-        out.push(EnvWork::Record(Box::new(Planned {
+        out.push(EnvWork::Record(Box::new(Detected {
             commit: m.commit_info(commit)?,
             base: applied.map(|a| a.to_string()),
             files: m.env_diff(applied, commit, &env)?,
@@ -227,414 +200,4 @@ fn plan_work(
         })));
     }
     Ok(out)
-}
-
-/// Clears a flag when dropped: the end of a fetch's thread, however it ends.
-struct Flag(Arc<AtomicBool>);
-
-impl Drop for Flag {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
-/// The repository watcher: one per panel.
-pub struct Watcher {
-    engine: Engine,
-    settings: RepoSettings,
-    wake: Notify,
-    /// One sync at a time, whoever asks.
-    lock: Mutex<()>,
-    /// A fetch's thread has not returned yet (it may hang past its timeout: libgit2 cannot be
-    /// interrupted from outside, so a new fetch is not started beside it).
-    fetching: Arc<AtomicBool>,
-    /// Whether a sync plans the changes it records, in the background.
-    plans: bool,
-}
-
-impl Watcher {
-    pub fn new(engine: Engine, settings: RepoSettings) -> Arc<Watcher> {
-        Arc::new(Watcher {
-            engine,
-            settings,
-            wake: Notify::new(),
-            lock: Mutex::new(()),
-            fetching: Arc::default(),
-            plans: true,
-        })
-    }
-
-    /// A watcher whose syncs record changes without planning them: for a command that plans
-    /// once itself and exits (`tierdeck plan`). The server plans what is left unplanned when
-    /// it starts watching.
-    pub fn recording_only(engine: Engine, settings: RepoSettings) -> Arc<Watcher> {
-        Arc::new(Watcher {
-            engine,
-            settings,
-            wake: Notify::new(),
-            lock: Mutex::new(()),
-            fetching: Arc::default(),
-            plans: false,
-        })
-    }
-
-    pub fn settings(&self) -> &RepoSettings {
-        &self.settings
-    }
-
-    /// Plans these changes in the background, each stored with its change.
-    fn spawn_plans(&self, ids: &[ChangeId]) {
-        for &id in ids {
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.refresh_plan(&crate::auth::Caller::System, id).await {
-                    tracing::warn!(change = %id, error = %e, "planning a change failed");
-                }
-            });
-        }
-    }
-
-    /// Asks the loop to fetch now (a webhook arrived).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Polls forever: every poll interval, at once when woken, and with growing pauses while
-    /// the remote fails.
-    pub async fn run(self: Arc<Self>) {
-        let system = RequestMeta::default();
-        match self.engine.unplanned().await {
-            Ok(ids) => self.spawn_plans(&ids),
-            Err(e) => tracing::warn!(error = %e, "finding the changes left unplanned failed"),
-        }
-        loop {
-            let failures = match self.sync(&system).await {
-                Ok(_) => 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "spec repository sync failed");
-                    self.failures().await
-                }
-            };
-            let pause = if failures == 0 {
-                self.settings.poll_interval
-            } else {
-                let factor = 2u32.saturating_pow((failures as u32).min(10));
-                self.settings
-                    .poll_interval
-                    .saturating_mul(factor)
-                    .min(MAX_BACKOFF)
-            };
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = self.wake.notified() => {}
-            }
-        }
-    }
-
-    async fn failures(&self) -> i64 {
-        let Ok(mut conn) = self.engine.store.pool().acquire().await else {
-            return 1;
-        };
-        repo_store::state(&mut conn)
-            .await
-            .ok()
-            .flatten()
-            .map_or(1, |s| s.consecutive_failures.max(1))
-    }
-
-    /// Fetches and records changes; returns what happened.
-    pub async fn sync(&self, meta: &RequestMeta) -> Result<SyncOutcome, ServiceError> {
-        // One bound for the whole request: waiting for a sync already running, then this one.
-        let bound = self.settings.fetch_timeout;
-        let deadline = Instant::now() + bound;
-        let Ok(_guard) = tokio::time::timeout_at(deadline.into(), self.lock.lock()).await else {
-            return Err(ServiceError::Unavailable(format!(
-                "a sync of the spec repository has been running for over {} s; try again later",
-                bound.as_secs()
-            )));
-        };
-        let started = Instant::now();
-        let remote = self.settings.remote.clone();
-        let (old_head, was_failing, known) = {
-            let mut conn = self.engine.store.pool().acquire().await?;
-            repo_store::configure(&mut conn, &remote.url, &remote.branch).await?;
-            let state = repo_store::state(&mut conn).await?;
-            let mut known = HashMap::new();
-            for e in repo_store::environments(&mut conn).await? {
-                let has_changes = changes::any_for(&mut conn, &e.name).await?;
-                known.insert(
-                    e.name,
-                    Known {
-                        last_applied: e.last_applied_commit,
-                        has_changes,
-                    },
-                );
-            }
-            (
-                state.as_ref().and_then(|s| s.head_commit.clone()),
-                state.as_ref().is_some_and(|s| s.consecutive_failures > 0),
-                known,
-            )
-        };
-
-        let dir = self.settings.mirror_dir.clone();
-        let floor = self.engine.settings.policy.clone();
-        let old = old_head.as_deref().and_then(|h| Oid::from_str(h).ok());
-        let fetching = self.fetching.clone();
-        let in_flight = fetching.swap(true, Ordering::SeqCst);
-        let task = (!in_flight).then(|| {
-            tokio::task::spawn_blocking(move || {
-                let _done = Flag(fetching);
-                let m = git::Mirror::open(&dir, remote)?;
-                let head = m.fetch(deadline)?;
-                if Some(head) == old {
-                    return Ok((head, 0, false, Vec::new()));
-                }
-                let force = old.is_some_and(|o| m.has_commit(o) && !m.is_ancestor(o, head));
-                let new_commits = match old {
-                    Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
-                    None => Vec::new(),
-                };
-                let work = plan_work(&m, head, &new_commits, &known, &floor)?;
-                Ok::<_, anyhow::Error>((head, new_commits.len(), force, work))
-            })
-        });
-        let fetched = match task {
-            None => Err(anyhow::anyhow!(
-                "the previous fetch has not returned after {} s: the remote may be hanging",
-                bound.as_secs()
-            )),
-            Some(task) => match tokio::time::timeout_at(deadline.into(), task).await {
-                Ok(joined) => joined.map_err(|e| {
-                    ServiceError::Internal(anyhow::anyhow!("the git task failed: {e}"))
-                })?,
-                Err(_) => Err(anyhow::anyhow!(
-                    "fetching the spec repository did not finish within {} s",
-                    bound.as_secs()
-                )),
-            },
-        };
-
-        let (head, new_commits, force_push, work) = match fetched {
-            Ok(v) => v,
-            Err(e) => {
-                let message = domain::redact::in_text(&format!("{e:#}"), &self.settings.remote.url);
-                let mut tx = self.engine.store.begin_write().await?;
-                let failures = repo_store::fetch_failed(&mut tx, &message, &now_text()).await?;
-                // Audited when it starts failing, not on every poll.
-                if failures == 1 {
-                    system_event(
-                        &mut tx,
-                        meta,
-                        "repo.fetch_failed",
-                        None,
-                        Some(&domain::redact::url(&self.settings.remote.url)),
-                        json!({ "error": message }),
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-                return Err(ServiceError::Unavailable(format!(
-                    "fetching the spec repository failed: {message}"
-                )));
-            }
-        };
-
-        // What each new change does to the monthly cost, for its notification: bounded, so an
-        // AWS that does not answer delays no fetch by more than a few seconds.
-        let mut costs: HashMap<String, domain::cost::ChangeCostReport> = HashMap::new();
-        let costing = async {
-            for w in &work {
-                if let EnvWork::Record(p) = w {
-                    if let Some((spec, base, limits)) = &p.costing {
-                        if let Ok(c) = self.engine.change_cost(spec, base.as_ref(), limits).await {
-                            costs.insert(p.env.clone(), c);
-                        }
-                    }
-                }
-            }
-        };
-        let _ = tokio::time::timeout(COST_WAIT, costing).await;
-
-        let now = now_text();
-        let head_text = head.to_string();
-        let mut outcome = SyncOutcome {
-            head: Some(head_text.clone()),
-            new_commits,
-            force_push,
-            ..SyncOutcome::default()
-        };
-        let mut tx = self.engine.store.begin_write().await?;
-        if was_failing {
-            system_event(
-                &mut tx,
-                meta,
-                "repo.fetch_recovered",
-                None,
-                Some(&domain::redact::url(&self.settings.remote.url)),
-                json!({ "head": head_text }),
-            )
-            .await?;
-        }
-        if force_push {
-            system_event(
-                &mut tx,
-                meta,
-                "repo.force_push",
-                None,
-                Some(&self.settings.remote.branch),
-                json!({ "from": old_head, "to": head_text }),
-            )
-            .await?;
-        }
-        for w in work {
-            match w {
-                EnvWork::Record(p) => {
-                    repo_store::ensure_environment(&mut tx, &p.env, &now).await?;
-                    if changes::exists(&mut tx, &p.env, &p.commit.sha).await? {
-                        continue;
-                    }
-                    let change = changes::create(
-                        &mut tx,
-                        changes::NewChange {
-                            environment: &p.env,
-                            kind: ChangeKind::Commit,
-                            commit: &p.commit,
-                            base_commit: p.base.as_deref(),
-                            files: &p.files,
-                            semantic_diff: &p.edits,
-                            spec_errors: &p.errors,
-                            guardrails: &p.violations,
-                            authors: &p.authors,
-                            policy_edits: &p.policy_edits,
-                            plan: None,
-                            reverts: None,
-                        },
-                        "change.detected",
-                        Audit {
-                            actor: Actor::system(),
-                            meta,
-                            detail: json!({
-                                "commit": p.commit.sha,
-                                "author": p.commit.author_email,
-                                "authors": p.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
-                                "edits": p.edits.len(),
-                                "errors": p.errors.len(),
-                                "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
-                                "policy_edits": p.policy_edits,
-                            }),
-                        },
-                        &now,
-                    )
-                    .await?;
-                    let id = change.id;
-                    outcome.superseded.extend(
-                        supersede_open(&mut tx, meta, &p.env, Some((id, &p.commit.sha)), &now)
-                            .await?,
-                    );
-                    let cost = costs.get(&p.env);
-                    let extra = cost.is_some_and(|c| c.verdict.extra_approval.is_some());
-                    let required = p.approvals_required + u8::from(extra);
-                    if change.status == ChangeStatus::Pending && required > 0 {
-                        let cost_line = cost
-                            .filter(|c| c.cost.moves())
-                            .map(|c| format!(" Cost: {}.", c.cost.text()))
-                            .unwrap_or_default();
-                        let text = format!(
-                            "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
-                            p.env,
-                            p.commit.subject(),
-                            p.commit.author_name,
-                            self.engine.change_link(id)
-                        );
-                        self.engine
-                            .queue_notification(
-                                &mut tx,
-                                "approval_needed",
-                                Some(&p.env),
-                                Some(&change),
-                                &text,
-                            )
-                            .await?;
-                    }
-                    outcome.changes.push(id);
-                }
-                EnvWork::BackToApplied(env) => {
-                    outcome
-                        .superseded
-                        .extend(supersede_open(&mut tx, meta, &env, None, &now).await?);
-                }
-            }
-        }
-        repo_store::fetch_ok(&mut tx, &head_text, &now).await?;
-        tx.commit().await?;
-        self.engine.wake_notifier();
-        outcome.elapsed_ms = started.elapsed().as_millis();
-        // Plans read AWS, which can be slow or down: they are made after the fetch, in the
-        // background, and stored with each change.
-        if self.plans {
-            self.spawn_plans(&outcome.changes);
-        }
-        if !outcome.changes.is_empty() {
-            tracing::info!(head = %head_text, changes = ?outcome.changes, "recorded changes");
-        }
-        Ok(outcome)
-    }
-}
-
-/// Records an event of tierdeck's own (the watcher) in the caller's transaction.
-async fn system_event(
-    tx: &mut sqlx::SqliteConnection,
-    meta: &RequestMeta,
-    action: &str,
-    environment: Option<&str>,
-    target: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<i64, sqlx::Error> {
-    append(
-        tx,
-        NewEvent {
-            actor: Actor::system(),
-            action,
-            environment,
-            target,
-            detail,
-            meta,
-        },
-    )
-    .await
-}
-
-/// Marks an environment's open changes superseded — by a newer change, or because the folder
-/// is back to its applied state — each through the lifecycle, with its audit event; returns
-/// their ids.
-async fn supersede_open(
-    tx: &mut sqlx::SqliteConnection,
-    meta: &RequestMeta,
-    env: &str,
-    by: Option<(ChangeId, &str)>,
-    now: &str,
-) -> Result<Vec<ChangeId>, ServiceError> {
-    let mut done = Vec::new();
-    for old in changes::open_of_kind(tx, env, None).await? {
-        if by.is_some_and(|(id, _)| id == old.id) {
-            continue;
-        }
-        let detail = match by {
-            Some((id, commit)) => {
-                json!({ "by": id, "commit": old.commit.sha, "newer_commit": commit })
-            }
-            None => {
-                json!({ "commit": old.commit.sha, "reason": "the folder is back to its last applied state" })
-            }
-        };
-        let audit = Audit {
-            actor: Actor::system(),
-            meta,
-            detail,
-        };
-        changes::transition(tx, &old, Event::Supersede, by.map(|(id, _)| id), audit, now).await?;
-        done.push(old.id);
-    }
-    Ok(done)
 }

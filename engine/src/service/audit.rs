@@ -10,16 +10,11 @@ use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
 use crate::store::{audit, format_time};
-use crate::Engine;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 const EXPORT_BATCH: u32 = 500;
 const VERIFY_BATCH: u32 = 2000;
-/// The last intact check's verifier and when its full walk began.
-pub(crate) type ChainChecked =
-    std::sync::Arc<tokio::sync::Mutex<Option<(ChainVerifier, std::time::Instant)>>>;
-
 /// How long the overview's chain check may build on an earlier walk before walking it all.
 pub const FULL_WALK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -72,7 +67,12 @@ fn filter_of(q: &AuditQuery) -> ServiceResult<audit::Filter> {
     })
 }
 
-impl Engine {
+crate::service::handle!(
+    /// The audit log.
+    AuditLog
+);
+
+impl AuditLog<'_> {
     /// Records an event on its own, for things that change no other state (a webhook refused).
     pub async fn record_event(
         &self,
@@ -250,13 +250,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
-        let engine = Engine::new(store.clone(), crate::EngineSettings::default());
+        let engine = crate::Engine::new(store.clone(), crate::EngineSettings::default());
         let write = |n: usize| write_events(store.clone(), n);
         // More than a batch, so a verify reads in several steps.
         write(VERIFY_BATCH as usize + 100).await;
         let writer = tokio::spawn(write(400));
         for _ in 0..20 {
-            let report = engine.audit_verify(&Caller::System).await.unwrap();
+            let report = engine.audit().audit_verify(&Caller::System).await.unwrap();
             assert!(report.is_intact(), "{report:?}");
         }
         writer.await.unwrap();
@@ -267,13 +267,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
-        let engine = Engine::new(store.clone(), crate::EngineSettings::default());
+        let engine = crate::Engine::new(store.clone(), crate::EngineSettings::default());
         let write = |n: usize| write_events(store.clone(), n);
         write(3).await;
-        let first = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        let first = engine
+            .audit()
+            .audit_verify_recent(&Caller::System)
+            .await
+            .unwrap();
         assert_eq!((first.rows_checked, first.is_intact()), (3, true));
         write(2).await;
-        let resumed = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        let resumed = engine
+            .audit()
+            .audit_verify_recent(&Caller::System)
+            .await
+            .unwrap();
         assert_eq!((resumed.rows_checked, resumed.is_intact()), (5, true));
 
         // Someone with the file edits an event already checked.
@@ -288,9 +296,13 @@ mod tests {
         write(1).await;
         // Within the minute the recent check links the new event on; the full walk (the audit
         // page, the API, the CLI) names the edit at once…
-        let recent = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        let recent = engine
+            .audit()
+            .audit_verify_recent(&Caller::System)
+            .await
+            .unwrap();
         assert_eq!((recent.rows_checked, recent.is_intact()), (6, true));
-        let full = engine.audit_verify(&Caller::System).await.unwrap();
+        let full = engine.audit().audit_verify(&Caller::System).await.unwrap();
         assert_eq!(
             full.broken,
             Some(domain::audit::Break::Altered { seq: 2 }),
@@ -300,7 +312,11 @@ mod tests {
         if let Some((_, at)) = engine.chain_checked.lock().await.as_mut() {
             *at -= FULL_WALK_EVERY;
         }
-        let walked = engine.audit_verify_recent(&Caller::System).await.unwrap();
+        let walked = engine
+            .audit()
+            .audit_verify_recent(&Caller::System)
+            .await
+            .unwrap();
         assert!(!walked.is_intact(), "{walked:?}");
     }
 

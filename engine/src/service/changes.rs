@@ -1,16 +1,20 @@
 //! Reading the spec repository's state, environments and changes.
 
+use domain::change::ChangeKind;
 use domain::change::{
     ChangeDetail, ChangeId, ChangeStatus, ChangeSummary, EnvironmentDetail, EnvironmentSummary,
     RepoStatus,
 };
+use domain::lifecycle::Event;
 use domain::Role;
+use serde_json::json;
 
-use crate::auth::Caller;
+use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
+use crate::repo::Detected;
 use crate::service::drift::drift_of;
+use crate::store::changes::Audit;
 use crate::store::{applies, changes, repo as repo_store};
-use crate::Engine;
 
 const LIST_LIMIT: u32 = 200;
 
@@ -20,7 +24,128 @@ fn next_minute() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(now - now.rem_euclid(60) + 60, 0).unwrap_or_default()
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Environments and changes as the pages read them.
+    Changes
+);
+
+impl Changes<'_> {
+    /// Records a change the watcher detected, in the watcher's transaction, with its audit
+    /// event; marks the environment's older open changes superseded, and queues the "needs
+    /// approval" notification. `None` when this commit's change exists already; else the new
+    /// change and the ones it superseded.
+    pub(crate) async fn record_detected(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        meta: &RequestMeta,
+        p: &Detected,
+        cost: Option<&domain::cost::ChangeCostReport>,
+        now: &str,
+    ) -> ServiceResult<Option<(ChangeId, Vec<ChangeId>)>> {
+        repo_store::ensure_environment(&mut *tx, &p.env, now).await?;
+        if changes::exists(&mut *tx, &p.env, &p.commit.sha).await? {
+            return Ok(None);
+        }
+        let change = changes::create(
+            &mut *tx,
+            changes::NewChange {
+                environment: &p.env,
+                kind: ChangeKind::Commit,
+                commit: &p.commit,
+                base_commit: p.base.as_deref(),
+                files: &p.files,
+                semantic_diff: &p.edits,
+                spec_errors: &p.errors,
+                guardrails: &p.violations,
+                authors: &p.authors,
+                policy_edits: &p.policy_edits,
+                plan: None,
+                reverts: None,
+            },
+            "change.detected",
+            Audit {
+                actor: Actor::system(),
+                meta,
+                detail: json!({
+                    "commit": p.commit.sha,
+                    "author": p.commit.author_email,
+                    "authors": p.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
+                    "edits": p.edits.len(),
+                    "errors": p.errors.len(),
+                    "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
+                    "policy_edits": p.policy_edits,
+                }),
+            },
+            now,
+        )
+        .await?;
+        let id = change.id;
+        let superseded = self
+            .supersede_open(&mut *tx, meta, &p.env, Some((id, &p.commit.sha)), now)
+            .await?;
+        let extra = cost.is_some_and(|c| c.verdict.extra_approval.is_some());
+        let required = p.approvals_required + u8::from(extra);
+        if change.status == ChangeStatus::Pending && required > 0 {
+            let cost_line = cost
+                .filter(|c| c.cost.moves())
+                .map(|c| format!(" Cost: {}.", c.cost.text()))
+                .unwrap_or_default();
+            let text = format!(
+                "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
+                p.env,
+                p.commit.subject(),
+                p.commit.author_name,
+                self.notifications().change_link(id)
+            );
+            self.notifications()
+                .queue_notification(
+                    &mut *tx,
+                    "approval_needed",
+                    Some(&p.env),
+                    Some(&change),
+                    &text,
+                )
+                .await?;
+        }
+        Ok(Some((id, superseded)))
+    }
+
+    /// Marks an environment's open changes superseded — by a newer change, or because the folder
+    /// is back to its applied state — each through the lifecycle, with its audit event; returns
+    /// their ids.
+    pub(crate) async fn supersede_open(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        meta: &RequestMeta,
+        env: &str,
+        by: Option<(ChangeId, &str)>,
+        now: &str,
+    ) -> ServiceResult<Vec<ChangeId>> {
+        let mut done = Vec::new();
+        for old in changes::open_of_kind(tx, env, None).await? {
+            if by.is_some_and(|(id, _)| id == old.id) {
+                continue;
+            }
+            let detail = match by {
+                Some((id, commit)) => {
+                    json!({ "by": id, "commit": old.commit.sha, "newer_commit": commit })
+                }
+                None => {
+                    json!({ "commit": old.commit.sha, "reason": "the folder is back to its last applied state" })
+                }
+            };
+            let audit = Audit {
+                actor: Actor::system(),
+                meta,
+                detail,
+            };
+            changes::transition(tx, &old, Event::Supersede, by.map(|(id, _)| id), audit, now)
+                .await?;
+            done.push(old.id);
+        }
+        Ok(done)
+    }
+
     /// The spec repository's fetch state; `None` until it was first synced.
     pub async fn repo_status(&self, caller: &Caller) -> ServiceResult<Option<RepoStatus>> {
         caller.require(Role::Viewer)?;
@@ -168,9 +293,9 @@ impl Engine {
         id: ChangeId,
     ) -> ServiceResult<domain::change::ApplyState> {
         caller.require(Role::Viewer)?;
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         let mut conn = self.store.pool().acquire().await?;
-        let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let (apply, runs) = self.applies().latest_apply(&mut conn, id).await?;
         let watch = self.watch_of(&mut conn, id).await?;
         Ok(domain::change::ApplyState {
             status: change.status,
@@ -199,16 +324,16 @@ impl Engine {
         id: ChangeId,
     ) -> ServiceResult<ChangeDetail> {
         caller.require(Role::Viewer)?;
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         // The specs are read once: the rules that judge the change, and the schedule before
         // and after when the change edits schedules.
         let edits_schedule = change
             .semantic_diff
             .iter()
             .any(|e| e.path.contains(".schedule"));
-        let judged = self.judge(&change).await?;
+        let judged = self.gates().judge(&change).await?;
         let mut conn = self.store.pool().acquire().await?;
-        let (apply, runs) = self.latest_apply(&mut conn, id).await?;
+        let (apply, runs) = self.applies().latest_apply(&mut conn, id).await?;
         let watch = self.watch_of(&mut conn, id).await?;
         let revert = match change.status {
             ChangeStatus::Applied | ChangeStatus::Degraded => {
@@ -222,8 +347,10 @@ impl Engine {
             _ => None,
         };
         let policy = judged.as_ref().map(|j| &j.policy);
-        let (approvals, actions, change_windows) =
-            self.review_view(caller, &mut conn, &change, policy).await?;
+        let (approvals, actions, change_windows) = self
+            .reviews()
+            .review_view(caller, &mut conn, &change, policy)
+            .await?;
         drop(conn);
         let schedule = judged.as_ref().filter(|_| edits_schedule).map(|j| {
             let from = next_minute();

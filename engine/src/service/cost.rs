@@ -3,14 +3,13 @@
 //! database's engine and storage type) and the prices from the price file or the AWS Price List
 //! API (cached in the database for a day).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::cost::{
     self, ChangeCostReport, CostReport, DatabaseFacts, EnvironmentCost, Facts, Period, PriceBook,
-    PriceFile, PriceKey, Ran,
+    PriceKey, Ran,
 };
 use domain::spec::EnvironmentSpec;
 use domain::Role;
@@ -23,7 +22,6 @@ use crate::aws::rds::RdsApi;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::prices::{self, PriceRow};
 use crate::store::{format_time, repo as repo_store, scaling};
-use crate::Engine;
 
 /// How long facts read from AWS are reused.
 const FACTS_TTL: Duration = Duration::from_secs(10 * 60);
@@ -32,56 +30,15 @@ const FACTS_KEPT: usize = 64;
 /// Days of scaling history the "what ran" figures cover.
 pub const RAN_DAYS: u32 = 30;
 
-/// Where prices come from (`[cost]`).
-#[derive(Debug, Clone)]
-pub struct CostSettings {
-    /// Overrides the Price List API; serves offline and against the emulator.
-    pub price_file: Option<Arc<PriceFile>>,
-    /// Ask the AWS Price List API for what the price file does not settle.
-    pub price_list: bool,
-    /// Why it is off, for the figures it leaves unpriced.
-    pub price_list_off: String,
-    /// The Price List API's address (tests point it at a loopback server).
-    pub price_list_endpoint: Option<String>,
-    /// The region of the Price List endpoint (`us-east-1`).
-    pub price_list_region: String,
-    /// How long a price read from the API is kept.
-    pub price_list_ttl: Duration,
-}
-
-impl Default for CostSettings {
-    fn default() -> Self {
-        Self {
-            price_file: None,
-            price_list: true,
-            price_list_off: String::new(),
-            price_list_endpoint: None,
-            price_list_region: "us-east-1".into(),
-            price_list_ttl: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-impl CostSettings {
-    pub fn currency(&self) -> String {
-        self.price_file
-            .as_ref()
-            .map(|f| f.currency.clone())
-            .unwrap_or_else(|| "USD".into())
-    }
-}
-
-/// Facts read from AWS, reused for [`FACTS_TTL`].
-pub type FactsCache = Arc<tokio::sync::Mutex<HashMap<String, (Instant, Facts, Vec<String>)>>>;
-
-/// Costs computed, by what they were computed from (spec, facts, prices, month): a change page
-/// viewed by many computes its figures once. Held while computing, so that at most one runs.
-pub type CostCache = Arc<tokio::sync::Mutex<HashMap<u64, EnvironmentCost>>>;
-
 /// Costs kept at once.
 const COSTS_KEPT: usize = 256;
 
-impl Engine {
+crate::service::handle!(
+    /// Costs of environments and changes.
+    Costs
+);
+
+impl Costs<'_> {
     /// The facts `spec` needs from AWS, and warnings (a spec's instance type that differs from
     /// the launch template; AWS that could not be read, with what was assumed instead).
     pub(crate) async fn cost_facts(&self, spec: &EnvironmentSpec) -> (Facts, Vec<String>) {
@@ -400,7 +357,7 @@ impl Engine {
                 ))
             }
         };
-        let (spec, _) = self.specs_at(env, &commit, None).await?;
+        let (spec, _) = self.plans().specs_at(env, &commit, None).await?;
         let (cost, warnings) = self.spec_cost(&spec).await?;
         let until = Utc::now();
         let since = until - chrono::Duration::days(i64::from(RAN_DAYS));

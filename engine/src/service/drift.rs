@@ -20,7 +20,6 @@ use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
 use crate::store::repo::EnvironmentRow;
 use crate::store::{applies, now_text, repo as repo_store};
-use crate::Engine;
 
 /// The drift an environment row records.
 pub fn drift_of(row: &EnvironmentRow) -> Drift {
@@ -67,7 +66,12 @@ fn operation_lines(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Drift between the applied spec and AWS.
+    Drifts
+);
+
+impl Drifts<'_> {
     /// Plans the last applied spec of `env` against live AWS and records the result; drift
     /// appearing, changing and clearing are audited. Skipped while the environment is applied.
     pub async fn check_drift(&self, env: &str) -> ServiceResult<Drift> {
@@ -88,8 +92,8 @@ impl Engine {
             return Ok((drift_of(&row), None));
         }
         let planned = async {
-            let (spec, _) = self.specs_at(env, &applied, None).await?;
-            self.plan_spec(&spec, &BTreeSet::new()).await
+            let (spec, _) = self.plans().specs_at(env, &applied, None).await?;
+            self.plans().plan_spec(&spec, &BTreeSet::new()).await
         }
         .await;
         let now = now_text();
@@ -139,7 +143,8 @@ impl Engine {
                 "{env} drifted from its last applied commit: {}",
                 operation_lines(plan).join("; ")
             );
-            self.queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
+            self.notifications()
+                .queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
                 .await?;
         }
         // The live state moved: the plans of the environment's open changes may be stale.
@@ -165,7 +170,7 @@ impl Engine {
             .await?;
         }
         tx.commit().await?;
-        self.wake_notifier();
+        self.notifications().wake_notifier();
         if moved {
             self.spawn_replans(env).await?;
         }
@@ -181,9 +186,13 @@ impl Engine {
             changes::open_of_kind(&mut conn, env, None).await?
         };
         for change in open.into_iter().filter(|c| c.plan_hash.is_some()) {
-            let engine = self.clone();
+            let engine = self.0.clone();
             tokio::spawn(async move {
-                if let Err(e) = engine.refresh_plan(&Caller::System, change.id).await {
+                if let Err(e) = engine
+                    .plans()
+                    .refresh_plan(&Caller::System, change.id)
+                    .await
+                {
                     tracing::warn!(change = %change.id, error = %e, "planning a change after drift failed");
                 }
             });

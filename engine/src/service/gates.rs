@@ -16,7 +16,6 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::service::plans::Base;
 use crate::store::changes::Change;
 use crate::store::{reviews, watches};
-use crate::Engine;
 
 /// A change's spec, the applied spec it is judged against, and the rules that result.
 pub(crate) struct Judged {
@@ -28,10 +27,16 @@ pub(crate) struct Judged {
     pub cost: Option<ChangeCostReport>,
 }
 
-impl Engine {
+crate::service::handle!(
+    /// The rules a change is judged by.
+    Gates
+);
+
+impl Gates<'_> {
     /// The rules that judge `change`; `None` when its spec cannot be read (it is invalid).
     pub(crate) async fn judge(&self, change: &Change) -> ServiceResult<Option<Judged>> {
         let specs = self
+            .plans()
             .specs_at(
                 &change.environment,
                 &change.commit.sha,
@@ -47,7 +52,11 @@ impl Engine {
                         policy::automatic_revert(&mut policy);
                     }
                 }
-                let cost = match self.change_cost(&spec, base.spec(), &policy.cost).await {
+                let cost = match self
+                    .cost()
+                    .change_cost(&spec, base.spec(), &policy.cost)
+                    .await
+                {
                     Ok(c) => {
                         domain::cost::apply_verdict(&mut policy, &c.verdict);
                         Some(c)

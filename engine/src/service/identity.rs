@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{token, Principal, RequestMeta, TokenRef};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::{now_text, tokens, users};
-use crate::Engine;
 
 /// What a session stores about its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +34,12 @@ fn principal(row: users::UserRow, token: Option<TokenRef>) -> ServiceResult<Prin
     })
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Who a session or a token is.
+    Identity
+);
+
+impl Identity<'_> {
     /// The principal of a session, or `None` when the session is no longer good.
     pub async fn session_principal(&self, auth: SessionAuth) -> ServiceResult<Option<Principal>> {
         let mut conn = self.store.pool().acquire().await?;

@@ -9,7 +9,6 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::service::identity::SessionAuth;
 use crate::store::audit::{append, NewEvent};
 use crate::store::{login_failures, users};
-use crate::Engine;
 
 /// User names longer than this are cut before they are stored in the audit log.
 const MAX_RECORDED_NAME: usize = 128;
@@ -21,7 +20,12 @@ fn recorded_name(raw: &str) -> String {
 /// The address a failure is counted against when the edge could not tell.
 const UNKNOWN_ADDR: &str = "unknown";
 
-impl Engine {
+crate::service::handle!(
+    /// Signing in and out.
+    Sessions
+);
+
+impl Sessions<'_> {
     /// Checks a name and password. On success returns the principal and what the session must
     /// store; every outcome is audited (throttled ones once per source per minute).
     ///
@@ -119,9 +123,15 @@ impl Engine {
                     epoch: row.auth_epoch,
                     signed_in_at: now_ms / 1000,
                 };
-                let principal = self.session_principal(auth).await?.ok_or_else(|| {
-                    ServiceError::Unauthenticated("the account changed while signing in".into())
-                })?;
+                let principal =
+                    self.identity()
+                        .session_principal(auth)
+                        .await?
+                        .ok_or_else(|| {
+                            ServiceError::Unauthenticated(
+                                "the account changed while signing in".into(),
+                            )
+                        })?;
                 Ok((principal, auth))
             }
             Err(reason) => {
@@ -206,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
-        let engine = Engine::new(store, crate::EngineSettings::default());
+        let engine = crate::Engine::new(store, crate::EngineSettings::default());
         // Every hash slot is taken (a flood of sign-ins in progress).
         let held = engine
             .hashing
@@ -216,6 +226,7 @@ mod tests {
             .unwrap();
         let started = std::time::Instant::now();
         let refused = engine
+            .sessions()
             .login("alice", "wrong", &RequestMeta::default())
             .await
             .unwrap_err();
@@ -227,6 +238,7 @@ mod tests {
         drop(held);
         // With a slot free the attempt is checked (and fails: there is no alice).
         let failed = engine
+            .sessions()
             .login("alice", "wrong", &RequestMeta::default())
             .await
             .unwrap_err();

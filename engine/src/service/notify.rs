@@ -14,43 +14,6 @@ use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::notifications::{self, NewNotification};
 use crate::store::{format_time, now_text};
-use crate::Engine;
-
-/// Where notifications go. Its `Debug` shows only the receivers' hosts: their URLs are secrets.
-#[derive(Clone)]
-pub struct NotifySettings {
-    /// Receives `{"text": "…"}` (Slack incoming webhooks and compatible receivers).
-    pub slack_url: Option<String>,
-    /// Receives `{"event", "environment", "change", "text", "at"}`.
-    pub webhook_url: Option<String>,
-    /// Delivery attempts before a notification is given up.
-    pub max_attempts: u32,
-    /// The wait after the first failed attempt; it doubles after each failure.
-    pub first_retry: Duration,
-}
-
-impl std::fmt::Debug for NotifySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = |u: &Option<String>| u.as_deref().map(domain::redact::origin);
-        f.debug_struct("NotifySettings")
-            .field("slack_url", &shown(&self.slack_url))
-            .field("webhook_url", &shown(&self.webhook_url))
-            .field("max_attempts", &self.max_attempts)
-            .field("first_retry", &self.first_retry)
-            .finish()
-    }
-}
-
-impl Default for NotifySettings {
-    fn default() -> Self {
-        Self {
-            slack_url: None,
-            webhook_url: None,
-            max_attempts: 6,
-            first_retry: Duration::from_secs(2),
-        }
-    }
-}
 
 fn text_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -59,7 +22,12 @@ fn text_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Outgoing notifications.
+    Notifications
+);
+
+impl Notifications<'_> {
     /// A link to a change for a message, when the panel's public URL is known.
     pub(crate) fn change_link(&self, id: domain::change::ChangeId) -> String {
         match &self.settings.public_url {

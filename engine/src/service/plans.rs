@@ -16,7 +16,6 @@ use crate::aws::AwsError;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
-use crate::Engine;
 
 impl From<AwsError> for ServiceError {
     fn from(e: AwsError) -> Self {
@@ -68,7 +67,12 @@ pub struct Planned {
     pub group_ids: BTreeMap<String, String>,
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Plans against live AWS.
+    Plans
+);
+
+impl Plans<'_> {
     /// Plans `spec` against what AWS runs now.
     pub async fn plan_spec(
         &self,
@@ -200,7 +204,7 @@ impl Engine {
                     && fresh.status == ChangeStatus::Pending
                     && fresh.current_plan().is_some_and(|(_, errors)| !errors)
                 {
-                    self.spawn_auto_apply(id);
+                    self.applies().spawn_auto_apply(id);
                 }
                 view
             }

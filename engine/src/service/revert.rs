@@ -19,7 +19,6 @@ use crate::service::plans::short;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
 use crate::store::repo::EnvironmentRow;
-use crate::Engine;
 
 /// The facts [`approval::may_revert`] looks at.
 pub(crate) fn revert_facts<'a>(
@@ -41,7 +40,12 @@ pub(crate) fn revert_facts<'a>(
     }
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Reverting an applied change.
+    Reverts
+);
+
+impl Reverts<'_> {
     /// Records a revert of applied change `id` (to the commit applied before it) and plans it
     /// in the background. Returns the revert's id.
     pub async fn revert(
@@ -51,10 +55,10 @@ impl Engine {
         id: ChangeId,
     ) -> ServiceResult<ChangeId> {
         let revert = self.record_revert(caller, meta, id, None).await?;
-        let engine = self.clone();
+        let engine = self.0.clone();
         let rid = revert.id;
         tokio::spawn(async move {
-            if let Err(e) = engine.refresh_plan(&Caller::System, rid).await {
+            if let Err(e) = engine.plans().refresh_plan(&Caller::System, rid).await {
                 tracing::warn!(change = %rid, error = %e, "planning a revert failed");
             }
         });
@@ -69,7 +73,7 @@ impl Engine {
         id: ChangeId,
         alert: Option<&str>,
     ) -> ServiceResult<Change> {
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         let env = change.environment.clone();
         let row = {
             let mut conn = self.store.pool().acquire().await?;

@@ -15,7 +15,6 @@ use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
 use crate::store::reviews::{self, NewReview};
-use crate::Engine;
 
 /// The longest comment or reason kept.
 const MAX_COMMENT: usize = 2000;
@@ -43,7 +42,12 @@ async fn change_in(tx: &mut sqlx::SqliteConnection, id: ChangeId) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
 }
 
-impl Engine {
+crate::service::handle!(
+    /// Approvals, rejections and comments.
+    Reviews
+);
+
+impl Reviews<'_> {
     /// Approvals, what the caller may do and the change windows in words, for the change page,
     /// under the rules that judge the change (`None`: its spec cannot be read). The error
     /// budget is not read for a page: the apply checks it.
@@ -58,7 +62,10 @@ impl Engine {
             return Ok((None, None, String::new()));
         };
         let hash = change.current_plan().map(|(h, _)| h);
-        let approvals = self.approvals_of(conn, change.id, policy, hash).await?;
+        let approvals = self
+            .gates()
+            .approvals_of(conn, change.id, policy, hash)
+            .await?;
         let actions = caller
             .principal()
             .map(|_| approval::actions(&context(caller, change, &approvals, policy, None)));
@@ -78,8 +85,9 @@ impl Engine {
             return Err(ServiceError::Denied("only people approve changes".into()));
         };
         let comment = comment_text("comment", comment, false)?;
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         let policy = self
+            .gates()
             .judge(&change)
             .await?
             .ok_or_else(|| {
@@ -95,6 +103,7 @@ impl Engine {
         let change = change_in(&mut tx, id).await?;
         let hash = change.current_plan().map(|(h, _)| h.to_owned());
         let approvals = self
+            .gates()
             .approvals_of(&mut tx, id, &policy, hash.as_deref())
             .await?;
         approval::may_approve(&context(caller, &change, &approvals, &policy, None))?;
@@ -139,28 +148,29 @@ impl Engine {
                 "change #{id} ({}, {subject}) is approved ({counted} of {required}); last approval by {}.{}",
                 change.environment,
                 p.name,
-                self.change_link(id)
+                self.notifications().change_link(id)
             )
         } else {
             format!(
                 "{} approved change #{id} ({}, {subject}): {counted} of {required} approvals.{}",
                 p.name,
                 change.environment,
-                self.change_link(id)
+                self.notifications().change_link(id)
             )
         };
-        self.queue_notification(
-            &mut tx,
-            "approved",
-            Some(&change.environment),
-            Some(&change),
-            &text,
-        )
-        .await?;
+        self.notifications()
+            .queue_notification(
+                &mut tx,
+                "approved",
+                Some(&change.environment),
+                Some(&change),
+                &text,
+            )
+            .await?;
         tx.commit().await?;
-        self.wake_notifier();
+        self.notifications().wake_notifier();
         if complete && policy.auto_apply {
-            self.spawn_auto_apply(id);
+            self.applies().spawn_auto_apply(id);
         }
         Ok(())
     }
@@ -213,18 +223,19 @@ impl Engine {
             change.environment,
             first_line(&change.commit.message),
             reason.as_deref().unwrap_or_default(),
-            self.change_link(id)
+            self.notifications().change_link(id)
         );
-        self.queue_notification(
-            &mut tx,
-            "rejected",
-            Some(&change.environment),
-            Some(&change),
-            &text,
-        )
-        .await?;
+        self.notifications()
+            .queue_notification(
+                &mut tx,
+                "rejected",
+                Some(&change.environment),
+                Some(&change),
+                &text,
+            )
+            .await?;
         tx.commit().await?;
-        self.wake_notifier();
+        self.notifications().wake_notifier();
         Ok(())
     }
 
@@ -292,8 +303,8 @@ impl Engine {
         };
         let mut out = Vec::new();
         for id in ids {
-            let change = self.change(id).await?;
-            let policy = self.judge(&change).await?.map(|j| j.policy);
+            let change = self.plans().change(id).await?;
+            let policy = self.gates().judge(&change).await?.map(|j| j.policy);
             let mut conn = self.store.pool().acquire().await?;
             let (_, actions, _) = self
                 .review_view(caller, &mut conn, &change, policy.as_ref())

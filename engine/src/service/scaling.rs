@@ -14,7 +14,6 @@ use crate::aws::autoscaling::AutoScalingApi;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::scaling::{self, ActivityRow, SnapshotRow};
 use crate::store::{format_time, now_text, repo as repo_store};
-use crate::Engine;
 
 fn unix(t: &str) -> i64 {
     DateTime::parse_from_rfc3339(t)
@@ -29,7 +28,12 @@ fn count(v: i64) -> u32 {
 /// The longest history asked for: 90 days.
 const MAX_HOURS: u32 = 24 * 90;
 
-impl Engine {
+crate::service::handle!(
+    /// Scaling history.
+    Scaling
+);
+
+impl Scaling<'_> {
     /// The spec of each environment at the branch head (environments whose spec has errors are
     /// left out).
     async fn head_specs(&self) -> ServiceResult<Vec<EnvironmentSpec>> {
@@ -47,7 +51,7 @@ impl Engine {
         };
         let mut out = Vec::new();
         for e in envs {
-            match self.specs_at(&e.name, &head, None).await {
+            match self.plans().specs_at(&e.name, &head, None).await {
                 Ok((spec, _)) => out.push(spec),
                 Err(ServiceError::Internal(err)) => return Err(ServiceError::Internal(err)),
                 Err(_) => {}
@@ -187,7 +191,7 @@ impl Engine {
         // The scheduled actions that fired in the range, by the spec at the head.
         let mut scheduled = Vec::new();
         if let Some(head) = head {
-            if let Ok((spec, _)) = self.specs_at(env, &head, None).await {
+            if let Ok((spec, _)) = self.plans().specs_at(env, &head, None).await {
                 for g in &spec.autoscaling_groups {
                     let p = domain::schedule::group_preview(g, since, hours);
                     scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {

@@ -9,7 +9,6 @@ use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::prometheus::{PromError, Prometheus};
 use crate::store::repo as repo_store;
-use crate::Engine;
 
 /// Queries one SLO's status needs: the window's request rate and error ratio, and the error
 /// ratio over each burn window.
@@ -49,7 +48,12 @@ async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, P
     Ok(status)
 }
 
-impl Engine {
+crate::service::handle!(
+    /// SLO status and monitoring.
+    Slos
+);
+
+impl Slos<'_> {
     fn prometheus(&self) -> Result<&Prometheus, String> {
         self.prometheus.as_ref().ok_or_else(|| {
             "Prometheus is not configured: set [prometheus] url (TIERDECK_PROMETHEUS__URL)".into()
@@ -124,7 +128,7 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl Slos<'_> {
     /// The monitoring charts of an environment's spec at the branch head over `range` (`1h`,
     /// `6h`, `24h`, `7d`), ending at `end` (Unix time; `None`: now).
     pub async fn monitoring(
@@ -226,7 +230,7 @@ impl Engine {
                     ServiceError::Unavailable("the spec repository was never fetched".into())
                 })?
         };
-        Ok(self.specs_at(env, &head, None).await?.0)
+        Ok(self.plans().specs_at(env, &head, None).await?.0)
     }
 }
 

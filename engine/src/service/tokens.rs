@@ -8,7 +8,6 @@ use crate::auth::{token, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
 use crate::store::{now_text, tokens, users};
-use crate::Engine;
 
 const MAX_LABEL: usize = 64;
 
@@ -40,7 +39,12 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
-impl Engine {
+crate::service::handle!(
+    /// API tokens.
+    Tokens
+);
+
+impl Tokens<'_> {
     pub async fn create_token(
         &self,
         caller: &Caller,

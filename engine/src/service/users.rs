@@ -8,7 +8,6 @@ use crate::auth::{password, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
 use crate::store::{now_text, tokens, users};
-use crate::Engine;
 
 /// A new user, as typed in a form or on the command line.
 #[derive(Debug, Clone)]
@@ -48,7 +47,12 @@ async fn find(conn: &mut sqlx::SqliteConnection, name: &UserName) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no user named `{name}`")))
 }
 
-impl Engine {
+crate::service::handle!(
+    /// People and their roles.
+    Users
+);
+
+impl Users<'_> {
     pub async fn create_user(
         &self,
         caller: &Caller,

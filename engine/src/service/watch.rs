@@ -16,7 +16,6 @@ use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::watches::{self, WatchRow};
 use crate::store::{format_time, now_text};
-use crate::Engine;
 
 async fn watch_event(
     tx: &mut sqlx::SqliteConnection,
@@ -56,7 +55,12 @@ fn watched(mut spec: EnvironmentSpec, base: Option<&EnvironmentSpec>) -> Environ
     spec
 }
 
-impl Engine {
+crate::service::handle!(
+    /// The SLO watch after an apply.
+    Watches
+);
+
+impl Watches<'_> {
     /// Starts the watch of `change`, just applied, in the apply's transaction; a newer apply
     /// ends the watches of the environment before it. Returns the minutes watched (`None`: no
     /// watch).
@@ -151,6 +155,7 @@ impl Engine {
     /// The SLOs watched after `change` (see [`watched`]).
     async fn watched_spec(&self, change: &Change) -> ServiceResult<EnvironmentSpec> {
         let (spec, base) = self
+            .plans()
             .specs_at(
                 &change.environment,
                 &change.commit.sha,
@@ -172,7 +177,7 @@ impl Engine {
         if spec.slos.is_empty() || self.prometheus.is_none() {
             return None;
         }
-        match self.slo_statuses(&spec, None).await {
+        match self.slo().slo_statuses(&spec, None).await {
             Ok(statuses) => {
                 let r = domain::slo::watch_reading(&statuses);
                 r.alert.and(r.burn_now)
@@ -183,10 +188,11 @@ impl Engine {
 
     async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<()> {
         let id = ChangeId(w.change_id);
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         let reading = match self.watched_spec(&change).await {
             Ok(spec) if spec.slos.is_empty() => Err("the environment has no SLOs".to_owned()),
             Ok(spec) => self
+                .slo()
                 .slo_statuses(&spec, None)
                 .await
                 .map(|s| domain::slo::watch_reading(&s)),
@@ -287,7 +293,8 @@ impl Engine {
                 "it is itself a revert, which tierdeck never reverts by itself".into(),
             )),
             _ => {
-                self.record_revert(&Caller::System, &meta, change.id, Some(alert))
+                self.reverts()
+                    .record_revert(&Caller::System, &meta, change.id, Some(alert))
                     .await
             }
         };
@@ -305,29 +312,33 @@ impl Engine {
                 "change #{} ({}) is DEGRADED: the watch after its apply saw {alert}, burning {burn_text} the error budget. {then}{}",
                 change.id,
                 change.environment,
-                self.change_link(change.id)
+                self.notifications().change_link(change.id)
             );
-            self.queue_notification(
-                &mut tx,
-                "degraded",
-                Some(&change.environment),
-                Some(change),
-                &text,
-            )
-            .await?;
+            self.notifications()
+                .queue_notification(
+                    &mut tx,
+                    "degraded",
+                    Some(&change.environment),
+                    Some(change),
+                    &text,
+                )
+                .await?;
             tx.commit().await?;
         }
-        self.wake_notifier();
+        self.notifications().wake_notifier();
         let Ok(revert) = revert else {
             return Ok(());
         };
-        self.refresh_plan(&Caller::System, revert.id).await?;
+        self.plans()
+            .refresh_plan(&Caller::System, revert.id)
+            .await?;
         if w.auto_revert {
             let reason = format!(
                 "auto-revert: the watch after change #{} saw {alert} (burn {burn_text})",
                 change.id
             );
-            self.apply_change(&Caller::System, &meta, revert.id, Some(&reason))
+            self.applies()
+                .apply_change(&Caller::System, &meta, revert.id, Some(&reason))
                 .await?;
         }
         Ok(())

@@ -71,7 +71,7 @@ pub async fn resolve(State(st): State<AppState>, mut req: Request, next: Next) -
         client_addr: client_addr(req.headers(), peer, st.trust_forwarded_for),
     };
     let principal = if let Some(token) = bearer(req.headers()) {
-        match st.engine.token_principal(token, &meta).await {
+        match st.engine.identity().token_principal(token, &meta).await {
             Ok(p) => Some(p),
             Err(e) => return ApiError::from(e).into_response(),
         }
@@ -104,7 +104,7 @@ async fn session_principal(
     let principal = if session_over(auth.signed_in_at, now, st.session_max_secs) {
         None
     } else {
-        st.engine.session_principal(auth).await?
+        st.engine.identity().session_principal(auth).await?
     };
     if principal.is_some() {
         // A write at most once a minute keeps an active session from its idle end.

@@ -79,6 +79,7 @@ pub async fn login(
     };
     match st
         .engine
+        .sessions()
         .login(&form.username, &form.password, &auth.meta)
         .await
     {
@@ -165,7 +166,7 @@ pub async fn logout(
 ) -> Response {
     if let Some(p) = &auth.principal {
         if p.token.is_none() {
-            if let Err(e) = st.engine.logout(p, &auth.meta).await {
+            if let Err(e) = st.engine.sessions().logout(p, &auth.meta).await {
                 return ApiError::from(e).into_response();
             }
         }

@@ -108,24 +108,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .settings
         .repo
         .clone()
-        .map(|settings| engine::repo::Watcher::new(engine.clone(), settings));
+        .map(|settings| engine::service::repo_sync::Watcher::new(engine.clone(), settings));
     if let Some(w) = &watcher {
         tokio::spawn(w.clone().run());
     }
     // Applies cut short by an earlier stop are marked before anyone can look at them.
     engine
+        .applies()
         .recover_applies()
         .await
         .map_err(|e| anyhow::anyhow!("marking interrupted applies: {e}"))?;
-    tokio::spawn(engine.clone().notification_worker());
-    tokio::spawn(engine.clone().scaling_poller(
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.notifications().notification_worker().await }
+    });
+    let scaling = (
         std::time::Duration::from_secs(config.pollers.scaling_interval_secs),
         std::time::Duration::from_secs(config.pollers.scaling_retention_days.max(1) * 86_400),
-    ));
-    tokio::spawn(engine.clone().drift_poller(std::time::Duration::from_secs(
-        config.pollers.drift_interval_secs,
-    )));
-    tokio::spawn(engine.clone().watch_poller());
+    );
+    let drift = std::time::Duration::from_secs(config.pollers.drift_interval_secs);
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.scaling().scaling_poller(scaling.0, scaling.1).await }
+    });
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.drift().drift_poller(drift).await }
+    });
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.watches().watch_poller().await }
+    });
     let context = {
         let engine = engine.clone();
         let watcher = watcher.clone();

@@ -32,7 +32,7 @@ pub(super) struct AppState {
     /// attempt, with the status that goes with it).
     pub render_page: RenderFn,
     /// The spec repository's watcher, when `repo.url` is set.
-    pub watcher: Option<Arc<engine::repo::Watcher>>,
+    pub watcher: Option<Arc<engine::service::repo_sync::Watcher>>,
     pub webhook_secret: Option<Secret>,
     /// Sessions end this long after sign-in.
     pub session_max_secs: i64,

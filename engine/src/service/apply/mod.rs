@@ -1,23 +1,18 @@
 //! Applying a change: plan again and compare the hash, check the gates, take the environment's
 //! lock, then run the operations one at a time, each step written before and after its AWS
-//! call. This file holds the gates and the start; `lock` the lock's holder and liveness,
-//! `runner` the steps and the end of a run, `recovery` runs cut short, `view` the page's
+//! call. This file holds the gates and the start; `runner` the steps and the end of a run, `recovery` runs cut short, `view` the page's
 //! read of a run.
 //!
 //! The lock lives in the database so it survives restarts. Its holder is a process (host, pid
 //! and a random id per start) that beats every few seconds; a lock whose process died on this
 //! host, or that stopped beating, is free, and its run is marked `interrupted`.
 
-mod lock;
 mod recovery;
 mod runner;
 mod settle;
 mod view;
 
-pub use lock::Holder;
 use runner::Job;
-
-use std::time::Duration;
 
 use chrono::Utc;
 use domain::approval;
@@ -35,33 +30,13 @@ use crate::store::applies::{self, LockRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store};
-use crate::Engine;
 
-/// What an apply waits for after its calls, and the watch after it (`[apply]`).
-#[derive(Debug, Clone)]
-pub struct ApplySettings {
-    /// How long a step waits for its database to be `available` with nothing pending.
-    pub settle_database: Duration,
-    /// How long a step waits for raised capacity to be in service.
-    pub settle_capacity: Duration,
-    /// The longest pause between two polls of a settling step.
-    pub settle_poll_max: Duration,
-    /// How often a watch evaluates the SLO burn-rate alerts.
-    pub watch_interval: Duration,
-}
+crate::service::handle!(
+    /// Applying changes.
+    Applies
+);
 
-impl Default for ApplySettings {
-    fn default() -> Self {
-        Self {
-            settle_database: Duration::from_secs(3600),
-            settle_capacity: Duration::from_secs(900),
-            settle_poll_max: Duration::from_secs(30),
-            watch_interval: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Engine {
+impl Applies<'_> {
     /// Records why an apply was refused and returns the refusal.
     async fn refuse(
         &self,
@@ -111,11 +86,11 @@ impl Engine {
     ) -> ServiceResult<i64> {
         caller.require(Role::Operator)?;
         let emergency = emergency.map(str::trim).filter(|r| !r.is_empty());
-        let change = self.change(id).await?;
+        let change = self.plans().change(id).await?;
         if let Err(why) = lifecycle::transition(change.status, Event::StartApply) {
             return Err(self.refuse(caller, meta, &change, why).await);
         }
-        let Some(judged) = self.judge(&change).await? else {
+        let Some(judged) = self.gates().judge(&change).await? else {
             let why = Refusal::conflict(format!(
                 "change {id} has spec errors; fix them in a new commit"
             ));
@@ -125,7 +100,7 @@ impl Engine {
 
         // Plan again: the live state may have moved since the plan people reviewed.
         let sets_desired = groups_setting_desired(&semantic_diff(judged.base.spec(), &judged.spec));
-        let planned = self.plan_spec(&judged.spec, &sets_desired).await?;
+        let planned = self.plans().plan_spec(&judged.spec, &sets_desired).await?;
         if planned.plan.hash.as_str() != change.plan_hash.as_deref().unwrap_or_default() {
             let why = match &change.plan_hash {
                 Some(old) => format!(
@@ -136,6 +111,7 @@ impl Engine {
                 None => "this change had no plan yet".to_owned(),
             };
             let (_, voided) = self
+                .plans()
                 .record_plan(
                     caller,
                     meta,
@@ -170,15 +146,23 @@ impl Engine {
         }
         let approvals = {
             let mut conn = self.store.pool().acquire().await?;
-            self.approvals_of(&mut conn, id, policy, Some(&planned.plan.hash))
+            self.gates()
+                .approvals_of(&mut conn, id, policy, Some(&planned.plan.hash))
                 .await?
         };
         // The error-budget policy: with the availability budget spent, only emergencies.
-        let budget_spent = self.budget_refusal(&judged.spec, &policy.budget_slos).await;
+        let budget_spent = self
+            .slo()
+            .budget_refusal(&judged.spec, &policy.budget_slos)
+            .await;
         // The watch after the apply compares with a page alert already firing now.
         let burn_before = match policy.watch.minutes {
             0 => None,
-            _ => self.burn_before(&judged.spec, judged.base.spec()).await,
+            _ => {
+                self.watches()
+                    .burn_before(&judged.spec, judged.base.spec())
+                    .await
+            }
         };
         let gate = approval::may_apply(&context(
             caller,
@@ -320,19 +304,20 @@ impl Engine {
                 actor.name,
                 change.environment,
                 crate::service::reviews::first_line(&change.commit.message),
-                self.change_link(id)
+                self.notifications().change_link(id)
             );
-            self.queue_notification(
-                &mut tx,
-                "emergency_apply",
-                Some(&change.environment),
-                Some(&change),
-                &text,
-            )
-            .await?;
+            self.notifications()
+                .queue_notification(
+                    &mut tx,
+                    "emergency_apply",
+                    Some(&change.environment),
+                    Some(&change),
+                    &text,
+                )
+                .await?;
         }
         tx.commit().await?;
-        self.wake_notifier();
+        self.notifications().wake_notifier();
 
         let job = Job {
             run_id,
@@ -350,18 +335,22 @@ impl Engine {
             actor,
             meta: meta.clone(),
         };
-        let engine = self.clone();
-        tokio::spawn(async move { engine.run(job).await });
+        let engine = self.0.clone();
+        tokio::spawn(async move { engine.applies().run(job).await });
         Ok(run_id)
     }
 
     /// Applies a change as `system` when its environment has `auto_apply` and the gates pass;
     /// a refusal is audited like any other and leaves the change as it is.
     pub(crate) fn spawn_auto_apply(&self, id: ChangeId) {
-        let engine = self.clone();
+        let engine = self.0.clone();
         tokio::spawn(async move {
             let meta = RequestMeta::default();
-            match engine.apply_change(&Caller::System, &meta, id, None).await {
+            match engine
+                .applies()
+                .apply_change(&Caller::System, &meta, id, None)
+                .await
+            {
                 Ok(run) => tracing::info!(change = %id, run, "auto-apply started"),
                 Err(e) => tracing::warn!(change = %id, error = %e, "auto-apply did not start"),
             }

@@ -6,15 +6,15 @@ use domain::change::{ChangeId, ChangeStatus, RunStatus};
 use domain::lifecycle::Event;
 use serde_json::json;
 
+use super::Applies;
 use crate::auth::{Actor, RequestMeta};
 use crate::error::ServiceResult;
 use crate::store::applies::{self, RunRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
 use crate::store::now_text;
-use crate::Engine;
 
-impl Engine {
+impl Applies<'_> {
     /// Marks a run whose process died `interrupted`, with its change; in the caller's
     /// transaction.
     pub(super) async fn interrupt(

@@ -13,6 +13,7 @@ use domain::settle::Target;
 use rand::Rng;
 use serde_json::json;
 
+use super::Applies;
 use crate::auth::{Actor, RequestMeta};
 use crate::aws::execute::{already_done, execute};
 use crate::error::{ServiceError, ServiceResult};
@@ -20,9 +21,8 @@ use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
 use crate::store::{now_text, repo as repo_store};
-use crate::Engine;
 
-use super::lock::{HEARTBEAT, STALE_AFTER_SECS};
+use crate::holder::{HEARTBEAT, STALE_AFTER_SECS};
 
 /// How the steps of a run ended.
 pub(super) enum Ended {
@@ -60,14 +60,14 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
 }
 
-impl Engine {
+impl Applies<'_> {
     /// Runs the steps of a started apply and records how it ended.
     pub(super) async fn run(self, job: Job) {
         let started = Instant::now();
         // Set when the lock is no longer this run's: the runner stops before its next call.
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = {
-            let engine = self.clone();
+            let engine = self.0.clone();
             let (env, run_id, lost) = (job.environment.clone(), job.run_id, lost.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(HEARTBEAT);
@@ -102,10 +102,10 @@ impl Engine {
         }
         // The live state changed: check drift now rather than at the next tick.
         // And the scaling history gets the new capacity without waiting for its poller.
-        if let Err(e) = self.poll_scaling().await {
+        if let Err(e) = self.scaling().poll_scaling().await {
             tracing::warn!(error = %e, "scaling history poll after apply failed");
         }
-        if let Err(e) = self.check_drift(&job.environment).await {
+        if let Err(e) = self.drift().check_drift(&job.environment).await {
             tracing::warn!(environment = %job.environment, error = %e, "drift check after apply failed");
         }
     }
@@ -300,6 +300,7 @@ impl Engine {
             )
             .await?;
             watch = self
+                .watches()
                 .start_watch(
                     &mut tx,
                     job.change_id,
@@ -361,26 +362,27 @@ impl Engine {
                 job.actor.name,
                 job.operations.len(),
                 elapsed.as_secs_f64(),
-                self.change_link(job.change_id)
+                self.notifications().change_link(job.change_id)
             ),
             Some(e) => format!(
                 "applying change #{} to {} FAILED: {e}{}",
                 job.change_id,
                 job.environment,
-                self.change_link(job.change_id)
+                self.notifications().change_link(job.change_id)
             ),
         };
         let notice = if error.is_none() { "applied" } else { "failed" };
-        self.queue_notification(
-            &mut tx,
-            notice,
-            Some(&job.environment),
-            Some(&change),
-            &text,
-        )
-        .await?;
+        self.notifications()
+            .queue_notification(
+                &mut tx,
+                notice,
+                Some(&job.environment),
+                Some(&change),
+                &text,
+            )
+            .await?;
         tx.commit().await?;
-        self.wake_notifier();
+        self.notifications().wake_notifier();
         tracing::info!(change = %job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
         Ok(())
     }

@@ -11,16 +11,16 @@ use domain::plan::Operation;
 use domain::settle::{self, Kind, Target};
 use serde_json::json;
 
+use super::Applies;
 use crate::aws::observe::Clients;
 use crate::error::ServiceResult;
 use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
 use crate::store::now_text;
-use crate::Engine;
 
 use super::runner::{Ended, Job};
 
-impl Engine {
+impl Applies<'_> {
     /// Waits for `target` after the call of step `position` succeeded (`call`: that call, as
     /// the step records it once settled). `None`: settled, go on; `Some`: how the run ends.
     #[allow(clippy::too_many_arguments)]

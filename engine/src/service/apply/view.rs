@@ -2,11 +2,11 @@
 
 use domain::change::{ApplyRun, ApplyStep, ChangeId};
 
+use super::Applies;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::applies::{self};
-use crate::Engine;
 
-impl Engine {
+impl Applies<'_> {
     /// The latest apply of a change with its steps, and how many there were.
     pub(crate) async fn latest_apply(
         &self,

@@ -15,7 +15,9 @@ pub(super) async fn tokens(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
 ) -> Result<Json<Vec<domain::user::TokenSummary>>, ApiError> {
-    Ok(Json(st.engine.list_all_tokens(&Caller::User(p)).await?))
+    Ok(Json(
+        st.engine.tokens().list_all_tokens(&Caller::User(p)).await?,
+    ))
 }
 
 /// `POST /api/v1/tokens/{id}/revoke`: revokes a token (its owner, or an admin for anyone's).
@@ -33,6 +35,7 @@ pub(super) async fn revoke_token(
         )
     })?;
     st.engine
+        .tokens()
         .revoke_token(&Caller::User(p), id, &auth.meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -43,5 +46,10 @@ pub(super) async fn notifications(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
 ) -> Result<Json<Vec<domain::notify::Delivery>>, ApiError> {
-    Ok(Json(st.engine.notification_log(&Caller::User(p)).await?))
+    Ok(Json(
+        st.engine
+            .notifications()
+            .notification_log(&Caller::User(p))
+            .await?,
+    ))
 }

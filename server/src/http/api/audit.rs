@@ -21,7 +21,9 @@ pub(super) async fn audit(
     ApiUser(p): ApiUser,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<domain::audit::AuditPage>, ApiError> {
-    Ok(Json(st.engine.audit_page(&Caller::User(p), &q).await?))
+    Ok(Json(
+        st.engine.audit().audit_page(&Caller::User(p), &q).await?,
+    ))
 }
 
 /// The verification state of the whole chain.
@@ -29,7 +31,9 @@ pub(super) async fn audit_verify(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
 ) -> Result<Json<domain::audit::ChainReport>, ApiError> {
-    Ok(Json(st.engine.audit_verify(&Caller::User(p)).await?))
+    Ok(Json(
+        st.engine.audit().audit_verify(&Caller::User(p)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +58,10 @@ pub(super) async fn audit_export(
             format!("format: expected csv or json, not `{format}`"),
         ));
     }
-    let events = st.engine.audit_export(&Caller::User(p), &q.filter)?;
+    let events = st
+        .engine
+        .audit()
+        .audit_export(&Caller::User(p), &q.filter)?;
     let (body, content_type) = if format == "csv" {
         let header_row = futures::stream::once(async {
             Ok::<_, std::io::Error>(bytes::Bytes::from_static(CSV_HEADER.as_bytes()))

@@ -26,6 +26,7 @@ pub(super) async fn changes(
 ) -> Result<Json<Vec<ChangeSummary>>, ApiError> {
     Ok(Json(
         st.engine
+            .changes()
             .list_changes(&Caller::User(p), q.env.as_deref(), q.status.as_deref())
             .await?,
     ))
@@ -48,7 +49,12 @@ pub(super) async fn change(
     Path(id): Path<String>,
 ) -> Result<Json<ChangeDetail>, ApiError> {
     let id = change_id(&id)?;
-    Ok(Json(st.engine.change_detail(&Caller::User(p), id).await?))
+    Ok(Json(
+        st.engine
+            .changes()
+            .change_detail(&Caller::User(p), id)
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/changes/{id}/plan`: plans the change against live AWS now.
@@ -58,7 +64,9 @@ pub(super) async fn replan(
     Path(id): Path<String>,
 ) -> Result<Json<Option<domain::change::PlanView>>, ApiError> {
     let id = change_id(&id)?;
-    Ok(Json(st.engine.refresh_plan(&Caller::User(p), id).await?))
+    Ok(Json(
+        st.engine.plans().refresh_plan(&Caller::User(p), id).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,11 +104,12 @@ pub(super) async fn apply(
         .map_err(ServiceError::from)?;
     let caller = Caller::User(p);
     st.engine
+        .applies()
         .apply_change(&caller, &auth.meta, id, emergency)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(st.engine.change_detail(&caller, id).await?),
+        Json(st.engine.changes().change_detail(&caller, id).await?),
     ))
 }
 
@@ -114,10 +123,10 @@ pub(super) async fn revert(
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let id = change_id(&id)?;
     let caller = Caller::User(p);
-    let revert = st.engine.revert(&caller, &auth.meta, id).await?;
+    let revert = st.engine.reverts().revert(&caller, &auth.meta, id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(st.engine.change_detail(&caller, revert).await?),
+        Json(st.engine.changes().change_detail(&caller, revert).await?),
     ))
 }
 
@@ -150,22 +159,28 @@ pub(super) async fn review(
     let status = match review {
         Review::Approve => {
             engine
+                .reviews()
                 .approve(&caller, meta, id, req.comment.as_deref())
                 .await?;
             StatusCode::OK
         }
         Review::Reject => {
             engine
+                .reviews()
                 .reject(&caller, meta, id, req.reason.as_deref())
                 .await?;
             StatusCode::OK
         }
         Review::Comment => {
             engine
+                .reviews()
                 .comment(&caller, meta, id, req.comment.as_deref())
                 .await?;
             StatusCode::CREATED
         }
     };
-    Ok((status, Json(st.engine.change_detail(&caller, id).await?)))
+    Ok((
+        status,
+        Json(st.engine.changes().change_detail(&caller, id).await?),
+    ))
 }

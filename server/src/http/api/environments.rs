@@ -16,7 +16,12 @@ pub(super) async fn environments(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
 ) -> Result<Json<Vec<EnvironmentSummary>>, ApiError> {
-    Ok(Json(st.engine.list_environments(&Caller::User(p)).await?))
+    Ok(Json(
+        st.engine
+            .changes()
+            .list_environments(&Caller::User(p))
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +40,7 @@ pub(super) async fn environment(
 ) -> Result<Json<EnvironmentDetail>, ApiError> {
     Ok(Json(
         st.engine
+            .changes()
             .environment_detail(&Caller::User(p), &env, q.hours.unwrap_or(24))
             .await?,
     ))
@@ -56,6 +62,7 @@ pub(super) async fn scaling(
 ) -> Result<Json<domain::scaling::ScalingHistory>, ApiError> {
     Ok(Json(
         st.engine
+            .scaling()
             .scaling_history(&Caller::User(p), &env, q.hours.unwrap_or(24))
             .await?,
     ))
@@ -79,6 +86,7 @@ pub(super) async fn monitoring(
 ) -> Result<Json<domain::monitoring::MonitoringReport>, ApiError> {
     Ok(Json(
         st.engine
+            .slo()
             .monitoring(
                 &Caller::User(p),
                 &env,
@@ -104,7 +112,10 @@ pub(super) async fn slo(
     Query(q): Query<SloQuery>,
 ) -> Result<Json<domain::slo::SloReport>, ApiError> {
     Ok(Json(
-        st.engine.slo_report(&Caller::User(p), &env, q.at).await?,
+        st.engine
+            .slo()
+            .slo_report(&Caller::User(p), &env, q.at)
+            .await?,
     ))
 }
 
@@ -116,7 +127,10 @@ pub(super) async fn cost(
     Path(env): Path<String>,
 ) -> Result<Json<domain::cost::CostReport>, ApiError> {
     Ok(Json(
-        st.engine.environment_cost(&Caller::User(p), &env).await?,
+        st.engine
+            .cost()
+            .environment_cost(&Caller::User(p), &env)
+            .await?,
     ))
 }
 
@@ -128,9 +142,13 @@ pub(super) async fn reconcile(
     Path(env): Path<String>,
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let caller = Caller::User(p);
-    let id = st.engine.reconcile(&caller, &auth.meta, &env).await?;
+    let id = st
+        .engine
+        .drift()
+        .reconcile(&caller, &auth.meta, &env)
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(st.engine.change_detail(&caller, id).await?),
+        Json(st.engine.changes().change_detail(&caller, id).await?),
     ))
 }

@@ -21,7 +21,7 @@ pub(super) async fn sync(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
     Extension(auth): Extension<RequestAuth>,
-) -> Result<Json<engine::repo::SyncOutcome>, ApiError> {
+) -> Result<Json<engine::service::repo_sync::SyncOutcome>, ApiError> {
     p.require(Role::Operator)?;
     let Some(w) = &st.watcher else {
         return Err(ServiceError::Unavailable(
@@ -58,6 +58,7 @@ pub(super) async fn git_hook(
     ) {
         Ok(source) => {
             st.engine
+                .audit()
                 .record_event(
                     Actor::system(),
                     "webhook.accepted",
@@ -78,6 +79,7 @@ pub(super) async fn git_hook(
                 .count(&format!("webhook {source}"), std::time::Instant::now())
             {
                 st.engine
+                    .audit()
                     .record_event(
                         Actor::system(),
                         "webhook.rejected",

@@ -9,9 +9,9 @@ use rand::Rng;
 use crate::store::applies::LockRow;
 
 /// How often a running apply marks its lock as alive.
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(5);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A lock not marked for this long is free, whoever holds it.
-pub(super) const STALE_AFTER_SECS: i64 = 30;
+pub(crate) const STALE_AFTER_SECS: i64 = 30;
 
 /// This process, as a lock holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Holder {
     }
 
     /// Whether the process holding `lock` still runs.
-    pub(super) fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
+    pub(crate) fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
         if lock.holder_id == self.id {
             return true;
         }
