@@ -352,7 +352,8 @@ pub async fn sync_now() -> Result<String, ServerFnError> {
             ))
         })?;
     let outcome = watcher.sync(&auth.meta).await.map_err(ssr::fail)?;
-    let head: String = outcome.head.unwrap_or_default().chars().take(10).collect();
+    let head = outcome.head.unwrap_or_default();
+    let head = domain::commit::short_sha(&head);
     Ok(match outcome.changes.len() {
         0 => format!("Fetched {head}: nothing new."),
         1 => format!("Fetched {head}: 1 new change."),

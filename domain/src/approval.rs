@@ -7,8 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::change::{ChangeStatus, Person};
-use crate::lifecycle::{transition, Event, Refusal};
+use crate::commit::Person;
+use crate::lifecycle::{transition, ChangeStatus, Event, Refusal};
 use crate::policy::Windows;
 use crate::Role;
 
@@ -280,7 +280,7 @@ pub struct RevertFacts<'a> {
 /// degraded) change that is what its environment runs now, to the different commit applied
 /// before it.
 pub fn may_revert(f: &RevertFacts<'_>) -> Result<(), Refusal> {
-    let short = crate::change::short_sha;
+    let short = crate::commit::short_sha;
     if f.role < Role::Operator {
         return Err(Refusal::forbidden(format!(
             "Reverting needs the operator role (you are {}).",

@@ -5,77 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::commit::{short_sha, CommitInfo, Person};
+pub use crate::lifecycle::ChangeStatus;
 use crate::spec::{FieldEdit, SpecError};
-
-/// Where a change stands (ARCHITECTURE.md, "Changes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeStatus {
-    Invalid,
-    Blocked,
-    Pending,
-    Approved,
-    Rejected,
-    Superseded,
-    Applying,
-    Applied,
-    Failed,
-    Interrupted,
-    /// Applied, and the watch after the apply saw a page-level SLO alert.
-    Degraded,
-}
-
-impl ChangeStatus {
-    pub const ALL: [ChangeStatus; 11] = [
-        ChangeStatus::Invalid,
-        ChangeStatus::Blocked,
-        ChangeStatus::Pending,
-        ChangeStatus::Approved,
-        ChangeStatus::Rejected,
-        ChangeStatus::Superseded,
-        ChangeStatus::Applying,
-        ChangeStatus::Applied,
-        ChangeStatus::Failed,
-        ChangeStatus::Interrupted,
-        ChangeStatus::Degraded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeStatus::Invalid => "invalid",
-            ChangeStatus::Blocked => "blocked",
-            ChangeStatus::Pending => "pending",
-            ChangeStatus::Approved => "approved",
-            ChangeStatus::Rejected => "rejected",
-            ChangeStatus::Superseded => "superseded",
-            ChangeStatus::Applying => "applying",
-            ChangeStatus::Applied => "applied",
-            ChangeStatus::Failed => "failed",
-            ChangeStatus::Interrupted => "interrupted",
-            ChangeStatus::Degraded => "degraded",
-        }
-    }
-
-    /// Whether a newer commit of the same environment replaces this change: it is not over
-    /// and not being applied. A failed or interrupted change is open: what is left of it can
-    /// be approved and applied again.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ChangeStatus::Invalid
-                | ChangeStatus::Blocked
-                | ChangeStatus::Pending
-                | ChangeStatus::Approved
-                | ChangeStatus::Failed
-                | ChangeStatus::Interrupted
-        )
-    }
-
-    /// The open statuses, as stored.
-    pub fn open() -> impl Iterator<Item = ChangeStatus> {
-        ChangeStatus::ALL.into_iter().filter(|s| s.is_open())
-    }
-}
 
 /// A change's id: the row id of the `changes` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,30 +17,6 @@ pub struct ChangeId(pub i64);
 impl fmt::Display for ChangeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// Someone who wrote or committed a commit, as git records them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Person {
-    pub name: String,
-    /// Lower case.
-    pub email: String,
-}
-
-impl fmt::Display for ChangeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ChangeStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ChangeStatus::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown status `{s}`"))
     }
 }
 
@@ -132,35 +40,6 @@ pub struct FileDiff {
     /// The diff was longer than the panel keeps; the rest is in git.
     pub truncated: bool,
     pub binary: bool,
-}
-
-/// A commit as a change names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitInfo {
-    pub sha: String,
-    pub author_name: String,
-    pub author_email: String,
-    /// RFC 3339, UTC.
-    pub committed_at: String,
-    pub message: String,
-}
-
-/// A commit id as people read it: its first 10 characters (ids are hex, so any cut is safe;
-/// anything else is cut at a character boundary).
-pub fn short_sha(sha: &str) -> &str {
-    let end = sha.char_indices().nth(10).map_or(sha.len(), |(i, _)| i);
-    &sha[..end]
-}
-
-impl CommitInfo {
-    pub fn short_sha(&self) -> &str {
-        short_sha(&self.sha)
-    }
-
-    /// The message's first line.
-    pub fn subject(&self) -> &str {
-        self.message.lines().next().unwrap_or_default()
-    }
 }
 
 /// Where a change came from.

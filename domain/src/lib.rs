@@ -8,6 +8,7 @@
 pub mod approval;
 pub mod audit;
 pub mod change;
+pub mod commit;
 pub mod cost;
 pub mod cron;
 #[cfg(test)]

@@ -4,8 +4,95 @@
 //! they check.
 
 use std::fmt;
+use std::str::FromStr;
 
-use crate::change::ChangeStatus;
+use serde::{Deserialize, Serialize};
+
+/// Where a change stands (ARCHITECTURE.md, "Changes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    Invalid,
+    Blocked,
+    Pending,
+    Approved,
+    Rejected,
+    Superseded,
+    Applying,
+    Applied,
+    Failed,
+    Interrupted,
+    /// Applied, and the watch after the apply saw a page-level SLO alert.
+    Degraded,
+}
+
+impl ChangeStatus {
+    pub const ALL: [ChangeStatus; 11] = [
+        ChangeStatus::Invalid,
+        ChangeStatus::Blocked,
+        ChangeStatus::Pending,
+        ChangeStatus::Approved,
+        ChangeStatus::Rejected,
+        ChangeStatus::Superseded,
+        ChangeStatus::Applying,
+        ChangeStatus::Applied,
+        ChangeStatus::Failed,
+        ChangeStatus::Interrupted,
+        ChangeStatus::Degraded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Invalid => "invalid",
+            ChangeStatus::Blocked => "blocked",
+            ChangeStatus::Pending => "pending",
+            ChangeStatus::Approved => "approved",
+            ChangeStatus::Rejected => "rejected",
+            ChangeStatus::Superseded => "superseded",
+            ChangeStatus::Applying => "applying",
+            ChangeStatus::Applied => "applied",
+            ChangeStatus::Failed => "failed",
+            ChangeStatus::Interrupted => "interrupted",
+            ChangeStatus::Degraded => "degraded",
+        }
+    }
+
+    /// Whether a newer commit of the same environment replaces this change: it is not over
+    /// and not being applied. A failed or interrupted change is open: what is left of it can
+    /// be approved and applied again.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ChangeStatus::Invalid
+                | ChangeStatus::Blocked
+                | ChangeStatus::Pending
+                | ChangeStatus::Approved
+                | ChangeStatus::Failed
+                | ChangeStatus::Interrupted
+        )
+    }
+
+    /// The open statuses, as stored.
+    pub fn open() -> impl Iterator<Item = ChangeStatus> {
+        ChangeStatus::ALL.into_iter().filter(|s| s.is_open())
+    }
+}
+
+impl fmt::Display for ChangeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChangeStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChangeStatus::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown status `{s}`"))
+    }
+}
 
 /// What kind of "no" a refusal is: it decides the HTTP status at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -232,7 +232,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         Applied::Unreadable { commit } => {
             notes.push(format!(
                 "The last applied spec ({}) cannot be read: this change is judged as a policy change by its own rules and the panel's floor.",
-                crate::change::short_sha(commit)
+                crate::commit::short_sha(commit)
             ));
             (
                 Basis::AppliedUnreadable {
@@ -247,13 +247,13 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
             if e.is_empty() {
                 notes.push(format!(
                     "The rules are those of the last applied commit {}.",
-                    crate::change::short_sha(commit)
+                    crate::commit::short_sha(commit)
                 ));
             } else {
                 notes.push(format!(
                     "A policy change: it edits {}. It is judged by the stricter of the last applied rules ({}) and its own, needs at least one approval and is never applied by itself; its rules hold from the next change on.",
                     e.join(", "),
-                    crate::change::short_sha(commit)
+                    crate::commit::short_sha(commit)
                 ));
             }
             (

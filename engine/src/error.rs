@@ -26,6 +26,13 @@ pub enum ServiceError {
     /// Something tierdeck depends on (the spec repository, AWS, Prometheus) is not there.
     #[error("{0}")]
     Unavailable(String),
+    /// AWS refused a call that the panel's credentials may not make; `action` is its IAM
+    /// action, for the policy to grant.
+    #[error("{message}")]
+    AwsDenied { action: String, message: String },
+    /// AWS refused a request as invalid (a value it does not take).
+    #[error("{0}")]
+    Rejected(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
     /// A fault of ours or of the machine; the cause is logged, never shown.
@@ -50,6 +57,8 @@ impl ServiceError {
             ServiceError::Invalid { .. } => "invalid",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Unavailable(_) => "unavailable",
+            ServiceError::AwsDenied { .. } => "aws_access_denied",
+            ServiceError::Rejected(_) => "rejected",
             ServiceError::Throttled { .. } => "throttled",
             ServiceError::Internal(_) => "internal",
         }
@@ -64,6 +73,8 @@ impl ServiceError {
             ServiceError::Invalid { .. } => 422,
             ServiceError::Conflict(_) => 409,
             ServiceError::Unavailable(_) => 503,
+            ServiceError::AwsDenied { .. } => 403,
+            ServiceError::Rejected(_) => 422,
             ServiceError::Throttled { .. } => 429,
             ServiceError::Internal(_) => 500,
         }
@@ -81,15 +92,6 @@ impl From<domain::lifecycle::Refusal> for ServiceError {
                 field,
                 message: r.message,
             },
-        }
-    }
-}
-
-impl From<crate::store::changes::TransitionError> for ServiceError {
-    fn from(e: crate::store::changes::TransitionError) -> Self {
-        match e {
-            crate::store::changes::TransitionError::Refused(r) => r.into(),
-            crate::store::changes::TransitionError::Store(e) => e.into(),
         }
     }
 }

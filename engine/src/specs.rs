@@ -3,24 +3,14 @@
 
 use std::path::Path;
 
-use domain::spec::{
-    load_environment, valid_environment_name, EnvironmentSpec, SourceFile, SpecError,
-};
+use domain::spec::folder::{folder_name_error, load_folder, read_folder, whole_file, FolderEntry};
+use domain::spec::{EnvironmentSpec, SourceFile, SpecError};
 
 /// One environment's files, paths relative to the repository's root.
 #[derive(Debug, Clone)]
 pub struct EnvironmentFiles {
     pub name: String,
     pub files: Vec<SourceFile>,
-}
-
-fn whole_file(file: String, message: String) -> SpecError {
-    SpecError {
-        file,
-        line: 1,
-        col: 1,
-        message,
-    }
 }
 
 /// Reads `environments/<name>/*.yaml` below `root`. Problems with the layout itself (no
@@ -53,16 +43,12 @@ pub fn read_tree(root: &Path) -> (Vec<EnvironmentFiles>, Vec<SpecError>) {
         if name.starts_with('.') {
             continue;
         }
-        if !valid_environment_name(&name) {
-            errors.push(whole_file(
-                format!("environments/{name}/"),
-                "an environment's folder name is lower-case letters, digits, `-` and `_`".into(),
-            ));
+        if let Some(e) = folder_name_error(&name) {
+            errors.push(e);
             continue;
         }
-        let mut files = Vec::new();
-        let mut listing: Vec<_> = match std::fs::read_dir(folder.path()) {
-            Ok(l) => l.filter_map(Result::ok).collect(),
+        let listing = match std::fs::read_dir(folder.path()) {
+            Ok(l) => l.filter_map(Result::ok),
             Err(e) => {
                 errors.push(whole_file(
                     format!("environments/{name}/"),
@@ -71,37 +57,20 @@ pub fn read_tree(root: &Path) -> (Vec<EnvironmentFiles>, Vec<SpecError>) {
                 continue;
             }
         };
-        listing.sort_by_key(|e| e.file_name());
-        let (mut index, mut bytes) = (0, 0);
-        for entry in listing {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let rel = format!("environments/{name}/{file_name}");
-            if file_name.ends_with(".yml") {
-                errors.push(whole_file(
-                    rel,
-                    "this file is not read: spec files end in .yaml".into(),
-                ));
-                continue;
-            }
-            if !file_name.ends_with(".yaml") || !entry.path().is_file() {
-                continue;
-            }
-            let size = entry.metadata().map_or(0, |m| m.len()) as usize;
-            if let Some(why) = domain::spec::size_refusal(index, size, bytes) {
-                errors.push(whole_file(rel, why));
-                index += 1;
-                continue;
-            }
-            index += 1;
-            bytes += size;
-            match std::fs::read(entry.path()) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => files.push(SourceFile { path: rel, text }),
-                    Err(_) => errors.push(whole_file(rel, "the file is not UTF-8 text".into())),
-                },
-                Err(e) => errors.push(whole_file(rel, format!("cannot read the file: {e}"))),
-            }
-        }
+        let entries = listing
+            .map(|e| FolderEntry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                is_file: e.path().is_file(),
+                size: e.metadata().map_or(0, |m| m.len()) as usize,
+            })
+            .collect();
+        let dir = folder.path();
+        let Ok((files, found)) = read_folder(&name, entries, |e| {
+            Ok::<_, std::convert::Infallible>(
+                std::fs::read(dir.join(&e.name)).map_err(|e| e.to_string()),
+            )
+        });
+        errors.extend(found);
         envs.push(EnvironmentFiles { name, files });
     }
     if envs.is_empty() && errors.is_empty() {
@@ -125,7 +94,7 @@ pub fn validate_tree(root: &Path) -> Validation {
     let (envs, mut errors) = read_tree(root);
     let mut environments = Vec::new();
     for env in envs {
-        match load_environment(&env.name, &env.files) {
+        match load_folder(&env.name, &env.files, Vec::new()) {
             Ok(spec) => environments.push((env.name, spec)),
             Err(es) => errors.extend(es),
         }

@@ -413,7 +413,7 @@ fn validate(root: &std::path::Path) -> ExitCode {
 }
 
 fn print_plan(env: &str, head: &str, branch: &str, planned: &engine::service::plans::Planned) {
-    let short: String = head.chars().take(10).collect();
+    let short = domain::commit::short_sha(head);
     println!(
         "Plan for {env} at {short} (branch {branch}) against {}:",
         planned.region

@@ -71,17 +71,18 @@ fn period_of(month: Option<&str>) -> Result<Period, String> {
 fn spec_at(root: &Path, rev: &str, env: &str) -> Result<EnvironmentSpec, String> {
     let m = engine::repo::git::Mirror::local(root).map_err(|e| format!("{e:#}"))?;
     let oid = m.resolve(rev).map_err(|e| format!("{e:#}"))?;
-    let (files, errors) = m.env_files(oid, env).map_err(|e| format!("{e:#}"))?;
-    if let Some(e) = errors.first() {
-        return Err(format!("at {rev}: {e}"));
-    }
-    if files.is_empty() {
+    if m.env_tree(oid, env)
+        .map_err(|e| format!("{e:#}"))?
+        .is_none()
+    {
         return Err(format!("there is no environment `{env}` at {rev}"));
     }
-    domain::spec::load_environment(env, &files).map_err(|es| {
-        let shown: Vec<String> = es.iter().map(ToString::to_string).collect();
-        format!("the spec at {rev} has errors:\n{}", shown.join("\n"))
-    })
+    engine::repo::load_at(&m, oid, env)
+        .map_err(|e| format!("{e:#}"))?
+        .map_err(|es| {
+            let shown: Vec<String> = es.iter().map(ToString::to_string).collect();
+            format!("the spec at {rev} has errors:\n{}", shown.join("\n"))
+        })
 }
 
 pub fn run(

@@ -3,6 +3,7 @@
 //! file, line and column. This module is pure: callers hand it the files' text.
 
 pub mod diff;
+pub mod folder;
 mod load;
 pub mod model;
 pub(crate) mod yaml;

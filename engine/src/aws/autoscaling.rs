@@ -340,12 +340,14 @@ impl AutoScaling {
 }
 
 impl AutoScalingApi for AutoScaling {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %name))]
     async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
         let what = format!("reading the instances of autoscaling group {name}");
         let groups = self.groups(&[name.to_owned()], &what).await?;
         Ok(groups.first().map(instance_count))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %super::names(names)))]
     async fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>> {
         let groups = self
             .groups(names, "reading the capacity of the autoscaling groups")
@@ -360,6 +362,7 @@ impl AutoScalingApi for AutoScaling {
             .collect())
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups+DescribePolicies+DescribeScheduledActions", resource = %super::names(names)))]
     async fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>> {
         let what = match names {
             [one] => format!("reading autoscaling group {one}"),
@@ -413,6 +416,7 @@ impl AutoScalingApi for AutoScaling {
             .collect())
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %super::names(names)))]
     async fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>> {
         let groups = self
             .groups(names, "reading the groups' launch templates")
@@ -455,6 +459,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "UpdateAutoScalingGroup", resource = %group))]
     async fn set_capacity(
         &self,
         group: &str,
@@ -480,6 +485,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "PutScalingPolicy", resource = %format_args!("{group}/{policy}")))]
     async fn put_policy(
         &self,
         group: &str,
@@ -523,6 +529,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribePolicies", resource = %format_args!("{group}/{policy}")))]
     async fn policy_arn(&self, group: &str, policy: &str) -> AwsResult<String> {
         let what = format!("finding scaling policy {policy} of {group}");
         let out = self
@@ -541,6 +548,7 @@ impl AutoScalingApi for AutoScaling {
             .ok_or_else(|| AwsError::not_found(what, "there is no such policy"))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DeletePolicy", resource = %format_args!("{group}/{policy}")))]
     async fn delete_policy(&self, group: &str, policy: &str) -> AwsResult<Option<String>> {
         let out = self
             .client
@@ -559,6 +567,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "PutScheduledUpdateGroupAction", resource = %format_args!("{group}/{}", action.name)))]
     async fn put_scheduled_action(
         &self,
         group: &str,
@@ -586,6 +595,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DeleteScheduledAction", resource = %format_args!("{group}/{name}")))]
     async fn delete_scheduled_action(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
         let out = self
             .client
@@ -604,6 +614,7 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeScalingActivities", resource = %group))]
     async fn scaling_activities(&self, group: &str) -> AwsResult<Vec<Activity>> {
         let out = self
             .client

@@ -1,6 +1,7 @@
 //! Counting what tierdeck sends to AWS: every request (each retry is one more) by service and
 //! action for `/metrics`, and the requests one piece of work made (an observation) for its
-//! report. An SDK interceptor on every client does the counting.
+//! report. An SDK interceptor on every client does the counting, and logs each attempt (with
+//! its number) inside the adapter's `aws` span (service, action, resource).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,6 +12,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -58,6 +60,9 @@ impl Intercept for CountRequests {
             .load::<Metadata>()
             .map(|m| (m.service().to_owned(), m.name().to_owned()))
             .unwrap_or_else(|| ("unknown".to_owned(), "unknown".to_owned()));
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        // Inside the adapter's `aws` span, which names the resource.
+        tracing::debug!(service, action, attempt, "AWS request");
         *TOTALS
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -66,6 +66,7 @@ impl CloudWatch {
 }
 
 impl CloudWatchApi for CloudWatch {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "cloudwatch", action = "DescribeAlarms", resource = %format_args!("{prefix}*")))]
     async fn describe_alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmSnapshot>> {
         let mut out = Vec::new();
         let mut pages = self
@@ -103,6 +104,7 @@ impl CloudWatchApi for CloudWatch {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "cloudwatch", action = "PutMetricAlarm", resource = %a.name))]
     async fn put_cpu_alarm(&self, a: &CpuAlarm<'_>) -> AwsResult<Option<String>> {
         let out = self
             .client
@@ -144,6 +146,7 @@ impl CloudWatchApi for CloudWatch {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "cloudwatch", action = "DeleteAlarms", resource = %name))]
     async fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>> {
         let out = self
             .client

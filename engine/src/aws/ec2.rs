@@ -135,6 +135,7 @@ fn protocol(p: &str) -> Option<Protocol> {
 }
 
 impl Ec2Api for Ec2 {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeLaunchTemplateVersions", resource = ?t))]
     async fn template_instance_type(&self, t: &TemplateRef) -> AwsResult<Option<String>> {
         let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
         let out = self
@@ -160,6 +161,7 @@ impl Ec2Api for Ec2 {
             .map(|t| t.as_str().to_owned()))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSecurityGroups", resource = %super::names(names)))]
     async fn describe_security_groups(
         &self,
         names: &[String],
@@ -269,6 +271,7 @@ impl Ec2Api for Ec2 {
         Ok(groups)
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "AuthorizeSecurityGroupIngress", resource = %group_id))]
     async fn authorize_ingress(
         &self,
         group_id: &str,
@@ -292,6 +295,7 @@ impl Ec2Api for Ec2 {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "RevokeSecurityGroupIngress", resource = %group_id))]
     async fn revoke_ingress(
         &self,
         group_id: &str,
@@ -315,6 +319,7 @@ impl Ec2Api for Ec2 {
         Ok(out.request_id().map(str::to_owned))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSecurityGroups", resource = %name))]
     async fn group_id(&self, name: &str) -> AwsResult<String> {
         let what = format!("finding security group {name}");
         let out = self

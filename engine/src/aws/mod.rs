@@ -125,6 +125,31 @@ impl AwsError {
 
 pub type AwsResult<T> = Result<T, AwsError>;
 
+/// Resources named in a call's tracing span: one name, or the first and how many more.
+pub(crate) fn names(list: &[String]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+    }
+}
+
+/// An AWS failure keeps its class up to the API: throttled, down or unreachable is 503, access
+/// denied 403 naming the IAM action, a missing resource 404, a refused request 422.
+impl From<AwsError> for crate::error::ServiceError {
+    fn from(e: AwsError) -> Self {
+        use crate::error::ServiceError;
+        tracing::warn!(error = ?e, "AWS call failed");
+        let message = e.to_string();
+        match e.kind {
+            AwsErrorKind::Retryable => ServiceError::Unavailable(message),
+            AwsErrorKind::AccessDenied { action } => ServiceError::AwsDenied { action, message },
+            AwsErrorKind::NotFound => ServiceError::NotFound(message),
+            AwsErrorKind::Rejected => ServiceError::Rejected(message),
+        }
+    }
+}
+
 const THROTTLING: [&str; 7] = [
     "Throttling",
     "ThrottlingException",
@@ -220,5 +245,37 @@ where
         code,
         request_id,
         source: Some(Box::new(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ServiceError;
+
+    #[test]
+    fn an_aws_failure_keeps_its_class_up_to_the_api() {
+        let denied = AwsError::plain(
+            "reading groups",
+            "access denied: the credentials may not call autoscaling:DescribeAutoScalingGroups",
+            AwsErrorKind::AccessDenied {
+                action: "autoscaling:DescribeAutoScalingGroups".into(),
+            },
+        );
+        let e = ServiceError::from(denied);
+        assert_eq!((e.status(), e.code()), (403, "aws_access_denied"));
+        assert!(
+            matches!(&e, ServiceError::AwsDenied { action, .. } if action == "autoscaling:DescribeAutoScalingGroups")
+        );
+        let cases = [
+            (AwsErrorKind::Retryable, 503, "unavailable"),
+            (AwsErrorKind::NotFound, 404, "not_found"),
+            (AwsErrorKind::Rejected, 422, "rejected"),
+        ];
+        for (kind, status, code) in cases {
+            let e = ServiceError::from(AwsError::plain("x", "y", kind));
+            assert_eq!((e.status(), e.code()), (status, code));
+            assert_eq!(e.to_string(), "x: y");
+        }
     }
 }

@@ -47,6 +47,7 @@ impl Pricing {
 }
 
 impl PricingApi for Pricing {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "pricing", action = "GetProducts", resource = %service))]
     async fn products(&self, service: &str, filters: &[(&str, String)]) -> AwsResult<Vec<String>> {
         let what = format!("reading prices of {service}");
         let mut built = Vec::new();

@@ -93,6 +93,7 @@ fn observed(db: &DbInstance) -> ObservedDatabase {
 }
 
 impl RdsApi for Rds {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "rds", action = "DescribeDBInstances", resource = %identifier))]
     async fn describe_instance(&self, identifier: &str) -> AwsResult<Option<ObservedDatabase>> {
         let out = match self
             .client
@@ -122,6 +123,7 @@ impl RdsApi for Rds {
             .map(observed))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "rds", action = "DescribeDBInstances", resource = %super::names(identifiers)))]
     async fn describe_instances(&self, identifiers: &[String]) -> AwsResult<Vec<ObservedDatabase>> {
         let mut out = Vec::new();
         for batch in identifiers.chunks(100) {
@@ -154,6 +156,7 @@ impl RdsApi for Rds {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "rds", action = "ModifyDBInstance", resource = %identifier))]
     async fn modify_instance(
         &self,
         identifier: &str,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use domain::change::{CommitInfo, FileDiff, FileStatus};
+use domain::spec::folder::{read_folder, FolderEntry};
 use domain::spec::{SourceFile, SpecError};
 use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository, Tree};
 
@@ -239,49 +240,34 @@ impl Mirror {
         commit: Oid,
         env: &str,
     ) -> anyhow::Result<(Vec<SourceFile>, Vec<SpecError>)> {
-        let mut files = Vec::new();
-        let mut errors = Vec::new();
         let Some(tree_id) = self.env_tree(commit, env)? else {
-            return Ok((files, errors));
+            return Ok((Vec::new(), Vec::new()));
         };
         let tree = self.repo.find_tree(tree_id)?;
         let odb = self.repo.odb()?;
-        let (mut index, mut bytes) = (0, 0);
+        let mut entries = Vec::new();
         for entry in tree.iter() {
             let Ok(name) = entry.name() else { continue };
-            if !name.ends_with(".yaml") || entry.kind() != Some(git2::ObjectType::Blob) {
-                continue;
-            }
-            let path = format!("environments/{env}/{name}");
+            let is_file = entry.kind() == Some(git2::ObjectType::Blob);
             // The size from the object's header: a hostile blob is never loaded.
-            let (size, _) = odb.read_header(entry.id())?;
-            if let Some(why) = domain::spec::size_refusal(index, size, bytes) {
-                errors.push(SpecError {
-                    file: path,
-                    line: 1,
-                    col: 1,
-                    message: why,
-                });
-                index += 1;
-                continue;
-            }
-            index += 1;
-            bytes += size;
-            let blob = self.repo.find_blob(entry.id())?;
-            match std::str::from_utf8(blob.content()) {
-                Ok(t) => files.push(SourceFile {
-                    path,
-                    text: t.to_owned(),
-                }),
-                Err(_) => errors.push(SpecError {
-                    file: path,
-                    line: 1,
-                    col: 1,
-                    message: "the file is not UTF-8 text".into(),
-                }),
-            }
+            let size = if is_file {
+                odb.read_header(entry.id())?.0
+            } else {
+                0
+            };
+            entries.push(FolderEntry {
+                name: name.to_owned(),
+                is_file,
+                size,
+            });
         }
-        Ok((files, errors))
+        read_folder(env, entries, |e| {
+            let id = tree
+                .get_name(&e.name)
+                .ok_or_else(|| anyhow!("{} left the tree while it was read", e.name))?
+                .id();
+            Ok(Ok(self.repo.find_blob(id)?.content().to_vec()))
+        })
     }
 
     /// Per-file unified diffs of `environments/<env>/` from `base` (`None`: nothing) to `commit`.

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use domain::change::{CommitInfo, FileDiff, Person};
 use domain::policy::{Applied, Floor};
-use domain::spec::{
-    load_environment, semantic_diff, valid_environment_name, EnvironmentSpec, FieldEdit, SpecError,
-};
+use domain::spec::folder::load_folder;
+use domain::spec::{semantic_diff, EnvironmentSpec, FieldEdit, SpecError};
 use git2::Oid;
 
 /// On first sight of a repository, how far back to look for the commit that last touched an
@@ -69,30 +68,15 @@ pub(crate) enum EnvWork {
     BackToApplied(String),
 }
 
-pub(crate) fn load_at(
+/// The spec of `env` at `commit`, or every error of its folder and its files: how every reader
+/// of the mirror (changes, plans, reverts, `tierdeck cost --against`) loads a spec.
+pub fn load_at(
     m: &git::Mirror,
     commit: Oid,
     env: &str,
 ) -> anyhow::Result<Result<EnvironmentSpec, Vec<SpecError>>> {
-    let (files, mut errors) = m.env_files(commit, env)?;
-    if !valid_environment_name(env) {
-        errors.push(SpecError {
-            file: format!("environments/{env}/"),
-            line: 1,
-            col: 1,
-            message: "an environment's folder name is lower-case letters, digits, `-` and `_`"
-                .into(),
-        });
-    }
-    Ok(match load_environment(env, &files) {
-        Ok(spec) if errors.is_empty() => Ok(spec),
-        Ok(_) => Err(errors),
-        Err(es) => {
-            errors.extend(es);
-            domain::spec::sort_errors(&mut errors);
-            Err(errors)
-        }
-    })
+    let (files, errors) = m.env_files(commit, env)?;
+    Ok(load_folder(env, &files, errors))
 }
 
 fn touches(m: &git::Mirror, commit: Oid, env: &str) -> bool {

@@ -261,7 +261,7 @@ impl Drifts<'_> {
             _ => {
                 return Err(ServiceError::Conflict(format!(
                     "{env} has no drift: AWS matches the last applied commit {}",
-                    domain::change::short_sha(&applied)
+                    domain::commit::short_sha(&applied)
                 )))
             }
         };
@@ -278,7 +278,7 @@ impl Drifts<'_> {
             message: format!(
                 "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
                 plan.operations.len(),
-                domain::change::short_sha(&applied)
+                domain::commit::short_sha(&applied)
             ),
         };
         // The one who asked for it is its author: someone else approves it.

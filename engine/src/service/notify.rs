@@ -11,7 +11,7 @@ use serde_json::json;
 use sqlx::SqliteConnection;
 
 use crate::auth::Caller;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::ServiceResult;
 use crate::store::notifications::{self, NewNotification};
 use crate::store::{format_time, now_text};
 
@@ -202,11 +202,5 @@ impl Notifications<'_> {
                 delivered_at: r.delivered_at,
             })
             .collect())
-    }
-}
-
-impl From<reqwest::Error> for ServiceError {
-    fn from(e: reqwest::Error) -> Self {
-        ServiceError::Unavailable(e.without_url().to_string())
     }
 }

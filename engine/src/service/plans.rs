@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use domain::change::{groups_setting_desired, ChangeId, ChangeStatus, PlanView};
+use domain::commit::short_sha;
 use domain::lifecycle::Event;
 use domain::plan::{plan, Plan};
 use domain::policy::Applied;
@@ -12,17 +13,9 @@ use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
-use crate::aws::AwsError;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
-
-impl From<AwsError> for ServiceError {
-    fn from(e: AwsError) -> Self {
-        tracing::warn!(error = ?e, "AWS call failed");
-        ServiceError::Unavailable(e.to_string())
-    }
-}
 
 /// The spec an environment's last applied commit holds, as a change is judged against it.
 #[derive(Debug, Clone)]
@@ -254,7 +247,11 @@ impl Plans<'_> {
         let mut voided = 0;
         if moved {
             let old = current.plan_hash.as_deref().unwrap_or_default();
-            let reason = format!("{why}: plan {} is now {}", short(old), short(&p.plan.hash));
+            let reason = format!(
+                "{why}: plan {} is now {}",
+                short_sha(old),
+                short_sha(&p.plan.hash)
+            );
             voided = reviews::void_approvals(&mut tx, change.id, &reason, &now).await?;
             // A plan moving is a lifecycle event when there was something to void or the change
             // leaves approved, failed or interrupted for pending.
@@ -293,5 +290,3 @@ impl Plans<'_> {
             .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
     }
 }
-
-pub(crate) use domain::change::short_sha as short;

@@ -15,10 +15,10 @@ use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::repo::{git::Mirror, load_at};
 use crate::service::known_environment;
-use crate::service::plans::short;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
 use crate::store::repo::EnvironmentRow;
+use domain::commit::short_sha;
 
 /// The facts [`approval::may_revert`] looks at.
 pub(crate) fn revert_facts<'a>(
@@ -133,8 +133,8 @@ impl Reverts<'_> {
             committed_at: now.clone(),
             message: format!(
                 "Revert change #{id} in {env}{why}: back to {} from {}",
-                short(&target),
-                short(&current)
+                short_sha(&target),
+                short_sha(&current)
             ),
         };
         // The one who asked for it is its author: someone else approves it.

@@ -340,6 +340,15 @@ pub enum TransitionError {
     Store(#[from] sqlx::Error),
 }
 
+impl From<TransitionError> for crate::error::ServiceError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::Refused(r) => r.into(),
+            TransitionError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Moves `change` by `event`: the lifecycle decides the new status, which is written with the
 /// event's audit record in the caller's transaction. `superseded_by` names the newer change of
 /// a [`Event::Supersede`]. A change whose stored status is no longer `change.status` (another

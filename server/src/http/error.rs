@@ -15,6 +15,8 @@ pub(super) struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// The IAM action AWS refused, for an `aws_access_denied` answer.
+    action: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            action: None,
         }
     }
 }
@@ -37,22 +40,27 @@ impl From<ServiceError> for ApiError {
             ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
+        let action = match &e {
+            ServiceError::AwsDenied { action, .. } => Some(action.clone()),
+            _ => None,
+        };
         Self {
             status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code: e.code(),
             message: e.to_string(),
             retry_after,
+            action,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (
-            self.status,
-            Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response();
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(action) = self.action {
+            error["action"] = json!(action);
+        }
+        let mut res = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

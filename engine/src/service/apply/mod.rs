@@ -25,11 +25,11 @@ use serde_json::json;
 use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
 use crate::service::gates::context;
-use crate::service::plans::short;
 use crate::store::applies::{self, LockRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store};
+use domain::commit::short_sha;
 
 crate::service::handle!(
     /// Applying changes.
@@ -105,8 +105,8 @@ impl Applies<'_> {
             let why = match &change.plan_hash {
                 Some(old) => format!(
                     "the live state changed since the plan was made (plan {} is now {})",
-                    short(old),
-                    short(&planned.plan.hash)
+                    short_sha(old),
+                    short_sha(&planned.plan.hash)
                 ),
                 None => "this change had no plan yet".to_owned(),
             };
@@ -209,7 +209,7 @@ impl Applies<'_> {
             let why = Refusal::conflict(format!(
                 "{} moved on since change {id} was recorded (last applied {}): apply its newer change instead",
                 change.environment,
-                env.last_applied_commit.as_deref().map(short).unwrap_or("nothing")
+                env.last_applied_commit.as_deref().map(short_sha).unwrap_or("nothing")
             ));
             return Err(self.refuse(caller, meta, &change, why).await);
         }
