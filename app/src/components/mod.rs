@@ -1,5 +1,11 @@
 //! Pieces shared by the pages.
 
+mod change_table;
+mod loaded;
+
+pub use change_table::ChangeTable;
+pub use loaded::Loaded;
+
 use domain::user::Me;
 use domain::Role;
 use leptos::prelude::*;
@@ -76,7 +82,7 @@ pub fn utc(t: &str) -> String {
 
 /// The first 10 characters of a commit id.
 pub fn short(sha: &str) -> String {
-    domain::change::short_sha(sha).to_owned()
+    domain::commit::short_sha(sha).to_owned()
 }
 
 /// An id for a file's diff on the change page, to link errors to.

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken};
-use crate::components::{ActionResult, ErrorBox};
+use crate::components::{ActionResult, ErrorBox, Loaded};
 use crate::CurrentUser;
 
 #[component]
@@ -83,32 +83,24 @@ pub fn Account() -> impl IntoView {
                 <input id="token-label" name="label" required maxlength="64" placeholder="ci-pipeline" />
                 <button type="submit">"Create token"</button>
             </ActionForm>
-            <Suspense fallback=|| view! { <p aria-busy="true">"Loading tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"You have no API tokens."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap">
-                                <table class="tokens">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Label"</th>
-                                            <th scope="col">"Token"</th>
-                                            <th scope="col">"Created"</th>
-                                            <th scope="col">"Last used"</th>
-                                            <th scope="col">"Status"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=tokens loading="Loading tokens…" empty_when=Vec::is_empty empty=|| view! { <p class="muted">"You have no API tokens."</p> } let:list>
+                <div class="table-wrap">
+                    <table class="tokens">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Label"</th>
+                                <th scope="col">"Token"</th>
+                                <th scope="col">"Created"</th>
+                                <th scope="col">"Last used"</th>
+                                <th scope="col">"Status"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </Loaded>
         </section>
     }
 }

@@ -9,7 +9,7 @@ use crate::api::{
     list_all_tokens, list_users, load_notifications, CreateUser, ResetPassword, RevokeToken,
     SetDisabled, SetRole,
 };
-use crate::components::{utc, ActionResult, ErrorBox};
+use crate::components::{utc, ActionResult, Loaded};
 use crate::CurrentUser;
 
 #[component]
@@ -98,31 +98,24 @@ pub fn Admin() -> impl IntoView {
                 format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
             } />
             <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions and tokens ended.") />
-            <Suspense fallback=|| view! { <p aria-busy="true">"Loading users…"</p> }>
-                {move || Suspend::new(async move {
-                    match users.await {
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap">
-                                <table class="users">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Name"</th>
-                                            <th scope="col">"E-mail"</th>
-                                            <th scope="col">"Role"</th>
-                                            <th scope="col">"Status"</th>
-                                            <th scope="col">"Password"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {list.into_iter().map(|user| view! { <UserRow user set_role set_disabled reset /> }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=users loading="Loading users…" let:list>
+                <div class="table-wrap">
+                    <table class="users">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"E-mail"</th>
+                                <th scope="col">"Role"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"Password"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.into_iter().map(|user| view! { <UserRow user set_role set_disabled reset /> }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </Loaded>
             <section class="card" aria-labelledby="new-user-h">
                 <h2 id="new-user-h">"New user"</h2>
                 <ActionForm action=create attr:class="stack">
@@ -152,45 +145,37 @@ fn Tokens() -> impl IntoView {
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
             <ActionResult value=Signal::derive(move || revoke.value().get()) ok=|()| "Token revoked.".to_owned() />
-            <Suspense fallback=|| view! { <p aria-busy="true">"Loading tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No live tokens."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap">
-                                <table class="tokens">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Owner"</th>
-                                            <th scope="col">"Label"</th>
-                                            <th scope="col">"Prefix"</th>
-                                            <th scope="col">"Last used (UTC)"</th>
-                                            <th scope="col"><span class="visually-hidden">"Revoke"</span></th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {list.into_iter().map(|t| view! {
-                                            <tr>
-                                                <td>{t.owner.clone()}</td>
-                                                <td>{t.label.clone()}</td>
-                                                <td><code>{t.prefix.clone()}</code></td>
-                                                <td>{t.last_used_at.as_deref().map(utc).unwrap_or_else(|| "never".to_owned())}</td>
-                                                <td>
-                                                    <ActionForm action=revoke attr:class="inline">
-                                                        <input type="hidden" name="id" value=t.id.to_string() />
-                                                        <button type="submit" class="secondary">"Revoke"</button>
-                                                    </ActionForm>
-                                                </td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=tokens loading="Loading tokens…" empty_when=Vec::is_empty empty=|| view! { <p class="muted">"No live tokens."</p> } let:list>
+                <div class="table-wrap">
+                    <table class="tokens">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Owner"</th>
+                                <th scope="col">"Label"</th>
+                                <th scope="col">"Prefix"</th>
+                                <th scope="col">"Last used (UTC)"</th>
+                                <th scope="col"><span class="visually-hidden">"Revoke"</span></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.into_iter().map(|t| view! {
+                                <tr>
+                                    <td>{t.owner.clone()}</td>
+                                    <td>{t.label.clone()}</td>
+                                    <td><code>{t.prefix.clone()}</code></td>
+                                    <td>{t.last_used_at.as_deref().map(utc).unwrap_or_else(|| "never".to_owned())}</td>
+                                    <td>
+                                        <ActionForm action=revoke attr:class="inline">
+                                            <input type="hidden" name="id" value=t.id.to_string() />
+                                            <button type="submit" class="secondary">"Revoke"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </Loaded>
         </section>
     }
 }
@@ -204,43 +189,35 @@ fn Deliveries() -> impl IntoView {
             <h2 id="deliveries-h">"Notifications"</h2>
             <p class="muted">"Webhooks sent for approvals, applies, failures, drift and emergencies (newest first). Set "
                 <code>"[notifications] slack_url"</code> " or " <code>"webhook_url"</code> " to send them."</p>
-            <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match log.await {
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p>"Nothing sent yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <div class="table-wrap">
-                                <table class="deliveries">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"When (UTC)"</th>
-                                            <th scope="col">"Event"</th>
-                                            <th scope="col">"To"</th>
-                                            <th scope="col">"Status"</th>
-                                            <th scope="col">"Attempts"</th>
-                                            <th scope="col">"Message"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {list.into_iter().map(|d| view! {
-                                            <tr>
-                                                <td>{utc(&d.created_at)}</td>
-                                                <td>{d.event}</td>
-                                                <td>{d.receiver}</td>
-                                                <td><span class=format!("badge delivery-{}", d.status)>{d.status.clone()}</span>
-                                                    {d.last_error.map(|e| view! { <br /><span class="step-error">{e}</span> })}</td>
-                                                <td class="num">{d.attempts}</td>
-                                                <td>{d.text}</td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=log empty_when=Vec::is_empty empty=|| view! { <p>"Nothing sent yet."</p> } let:list>
+                <div class="table-wrap">
+                    <table class="deliveries">
+                        <thead>
+                            <tr>
+                                <th scope="col">"When (UTC)"</th>
+                                <th scope="col">"Event"</th>
+                                <th scope="col">"To"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"Attempts"</th>
+                                <th scope="col">"Message"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.into_iter().map(|d| view! {
+                                <tr>
+                                    <td>{utc(&d.created_at)}</td>
+                                    <td>{d.event}</td>
+                                    <td>{d.receiver}</td>
+                                    <td><span class=format!("badge delivery-{}", d.status)>{d.status.clone()}</span>
+                                        {d.last_error.map(|e| view! { <br /><span class="step-error">{e}</span> })}</td>
+                                    <td class="num">{d.attempts}</td>
+                                    <td>{d.text}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </Loaded>
         </section>
     }
 }

@@ -1,13 +1,13 @@
 //! The audit log: filters, keyset pages (newest first), exports, and the chain's state.
 
-use domain::audit::{AuditEntry, AuditQuery, ChainReport};
+use domain::audit::{AuditEntry, AuditPage, AuditQuery, ChainReport};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::{audit_chain, load_audit_page};
-use crate::components::ErrorBox;
+use crate::components::Loaded;
 
 const FILTERS: [&str; 5] = ["actor", "action", "env", "since", "until"];
 
@@ -101,14 +101,9 @@ pub fn Audit() -> impl IntoView {
     view! {
         <Title text="Audit" />
         <h1>"Audit log"</h1>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match chain.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(r) => view! { <ChainState report=r /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=chain quiet=true let:r>
+            <ChainState report=r />
+        </Loaded>
         <form class="filters" method="get" action="/audit" role="search" aria-label="Filter events">
             <label>"Actor" <input name="actor" value=value("actor") placeholder="alice" /></label>
             <label>"Action" <input name="action" value=value("action") placeholder="login" /></label>
@@ -126,53 +121,44 @@ pub fn Audit() -> impl IntoView {
             " · "
             <a href=move || export("json") rel="external" download="tierdeck-audit.json">"JSON"</a>
         </p>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading events…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(p) if p.events.is_empty() => {
-                        view! { <p class="card empty-state">"No events match these filters."</p> }.into_any()
-                    }
-                    Ok(p) => {
-                        let next = p.next_cursor.map(|c| {
-                            let f = filters();
-                            if f.is_empty() { format!("/audit?cursor={c}") } else { format!("/audit?{f}&cursor={c}") }
-                        });
-                        let first = query.with_untracked(|m| m.get("cursor").is_some()).then(|| {
-                            let f = filters();
-                            if f.is_empty() { "/audit".to_owned() } else { format!("/audit?{f}") }
-                        });
-                        view! {
-                            <div class="table-wrap">
-                                <table class="audit">
-                                    <caption class="visually-hidden">"Audit events, newest first"</caption>
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"#"</th>
-                                            <th scope="col">"Time (UTC)"</th>
-                                            <th scope="col">"Actor"</th>
-                                            <th scope="col">"Action"</th>
-                                            <th scope="col">"Environment"</th>
-                                            <th scope="col">"Target"</th>
-                                            <th scope="col">"Detail"</th>
-                                            <th scope="col">"Client"</th>
-                                            <th scope="col">"Hash"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {p.events.into_iter().map(|e| view! { <EventRow e /> }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                            <nav class="pager" aria-label="Pages">
-                                {first.map(|href| view! { <a href=href>"← Newest"</a> })}
-                                {next.map(|href| view! { <a href=href rel="next">"Older →"</a> })}
-                            </nav>
-                        }
-                        .into_any()
-                    }
+        <Loaded resource=page loading="Loading events…" empty_when=|p: &AuditPage| p.events.is_empty() empty=|| view! { <p class="card empty-state">"No events match these filters."</p> } let:p>
+            {
+                let next = p.next_cursor.map(|c| {
+                    let f = filters();
+                    if f.is_empty() { format!("/audit?cursor={c}") } else { format!("/audit?{f}&cursor={c}") }
+                });
+                let first = query.with_untracked(|m| m.get("cursor").is_some()).then(|| {
+                    let f = filters();
+                    if f.is_empty() { "/audit".to_owned() } else { format!("/audit?{f}") }
+                });
+                view! {
+                    <div class="table-wrap">
+                        <table class="audit">
+                            <caption class="visually-hidden">"Audit events, newest first"</caption>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"#"</th>
+                                    <th scope="col">"Time (UTC)"</th>
+                                    <th scope="col">"Actor"</th>
+                                    <th scope="col">"Action"</th>
+                                    <th scope="col">"Environment"</th>
+                                    <th scope="col">"Target"</th>
+                                    <th scope="col">"Detail"</th>
+                                    <th scope="col">"Client"</th>
+                                    <th scope="col">"Hash"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {p.events.into_iter().map(|e| view! { <EventRow e /> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    <nav class="pager" aria-label="Pages">
+                        {first.map(|href| view! { <a href=href>"← Newest"</a> })}
+                        {next.map(|href| view! { <a href=href rel="next">"Older →"</a> })}
+                    </nav>
                 }
-            })}
-        </Suspense>
+            }
+        </Loaded>
     }
 }

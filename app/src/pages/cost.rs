@@ -6,7 +6,7 @@ use domain::cost::{money, money_delta, Band, ChangeCostReport, CostReport, HourC
 use leptos::prelude::*;
 
 use crate::api::load_cost;
-use crate::components::{short, step_path, ErrorBox};
+use crate::components::{short, step_path, Loaded};
 
 const W: f64 = 720.0;
 const H: f64 = 140.0;
@@ -206,14 +206,9 @@ pub fn EnvironmentCost(env: String) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="cost-h">
             <h2 id="cost-h">"Cost per month"</h2>
-            <Suspense fallback=|| view! { <p aria-busy="true">"Pricing…"</p> }>
-                {move || Suspend::new(async move {
-                    match report.await {
-                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                        Ok(r) => report_view(r).into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=report loading="Pricing…" let:r>
+                {report_view(r)}
+            </Loaded>
         </section>
     }
 }

@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::{
-    short, utc, ActionResult, DriftBadge, ErrorBox, Operations, SpecErrors, StatusBadge,
+    short, utc, ActionResult, ChangeTable, DriftBadge, Loaded, Operations, SpecErrors, StatusBadge,
 };
 use crate::CurrentUser;
 
@@ -42,22 +42,14 @@ pub fn Environments() -> impl IntoView {
     view! {
         <Title text="Environments" />
         <h1>"Environments"</h1>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match envs.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
-                        <section class="card empty-state">
-                            <p><strong>"No environments yet."</strong>" Each folder environments/<name>/ of the spec repository is one."</p>
-                            <p>"Set " <code>"[repo] url"</code> " in tierdeck.toml (or " <code>"TIERDECK_REPO__URL"</code> ") to the spec repository; environments appear after its first fetch."</p>
-                        </section>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=envs empty_when=Vec::is_empty empty=|| view! {
+            <section class="card empty-state">
+                <p><strong>"No environments yet."</strong>" Each folder environments/<name>/ of the spec repository is one."</p>
+                <p>"Set " <code>"[repo] url"</code> " in tierdeck.toml (or " <code>"TIERDECK_REPO__URL"</code> ") to the spec repository; environments appear after its first fetch."</p>
+            </section>
+        } let:list>
+            <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
+        </Loaded>
     }
 }
 
@@ -254,56 +246,49 @@ pub fn Environment() -> impl IntoView {
         |(name, _, hours)| load_environment(name, hours),
     );
     view! {
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Err(e) => view! { <Title text="Environment" /><h1>"Environment"</h1><ErrorBox error=e /> }.into_any(),
-                    Ok(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule, reverted }) => view! {
-                        <Title text=name.clone() />
-                        <h1>"Environment " {name.clone()}</h1>
-                        <p class="lede">
-                            "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
-                            "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
-                            " Each change's page shows its plan against live AWS."
-                        </p>
-                        {applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
-                        {reverted.map(|r| view! {
-                            <p class="notice reverted" role="status">{format!(
-                                "Reverted to {}; the branch's {} is not applied. It stays so until a newer commit is applied: tierdeck does not apply {} again by itself.",
-                                short(&r.to), short(&r.from), short(&r.from)
-                            )}</p>
-                        })}
-                        <section class="card" aria-labelledby="drift-h">
-                            <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
-                            <DriftView drift env=name.clone() may_reconcile reconcile />
-                        </section>
-                        {(!errors.is_empty()).then(|| view! {
-                            <section class="card" aria-labelledby="errors-h">
-                                <h2 id="errors-h">"The spec at the head has errors"</h2>
-                                <SpecErrors errors />
-                            </section>
-                        })}
-                        {spec.map(|spec| view! { <SpecView spec /> })}
-                        {schedule.map(|p| {
-                            let base = format!("/environments/{name}");
-                            let week = p.hours > 48;
-                            view! {
-                                <section class="card" aria-labelledby="preview-h">
-                                    <h2 id="preview-h">"Schedule preview: the next " {if week { "7 days" } else { "24 hours" }}</h2>
-                                    <p class="muted">"What the scheduled actions of the spec at the branch head set, in their own time zones (daylight saving included). "
-                                        <a href=format!("{base}?preview=24h")>"24 hours"</a> " · " <a href=format!("{base}?preview=7d")>"7 days"</a></p>
-                                    <crate::pages::schedule::SchedulePreview preview=p />
-                                </section>
-                            }
-                        })}
-                        <crate::pages::cost::EnvironmentCost env=name.clone() />
-                        <section class="card" aria-labelledby="recent-h">
-                            <h2 id="recent-h">"Recent changes"</h2>
-                            <crate::pages::changes::ChangeTable changes=recent_changes />
-                        </section>
-                    }.into_any(),
+        <Loaded resource=detail title="Environment" let(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule, reverted })>
+            <Title text=name.clone() />
+            <h1>"Environment " {name.clone()}</h1>
+            <p class="lede">
+                "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
+                "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
+                " Each change's page shows its plan against live AWS."
+            </p>
+            {applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
+            {reverted.map(|r| view! {
+                <p class="notice reverted" role="status">{format!(
+                    "Reverted to {}; the branch's {} is not applied. It stays so until a newer commit is applied: tierdeck does not apply {} again by itself.",
+                    short(&r.to), short(&r.from), short(&r.from)
+                )}</p>
+            })}
+            <section class="card" aria-labelledby="drift-h">
+                <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
+                <DriftView drift env=name.clone() may_reconcile reconcile />
+            </section>
+            {(!errors.is_empty()).then(|| view! {
+                <section class="card" aria-labelledby="errors-h">
+                    <h2 id="errors-h">"The spec at the head has errors"</h2>
+                    <SpecErrors errors />
+                </section>
+            })}
+            {spec.map(|spec| view! { <SpecView spec /> })}
+            {schedule.map(|p| {
+                let base = format!("/environments/{name}");
+                let week = p.hours > 48;
+                view! {
+                    <section class="card" aria-labelledby="preview-h">
+                        <h2 id="preview-h">"Schedule preview: the next " {if week { "7 days" } else { "24 hours" }}</h2>
+                        <p class="muted">"What the scheduled actions of the spec at the branch head set, in their own time zones (daylight saving included). "
+                            <a href=format!("{base}?preview=24h")>"24 hours"</a> " · " <a href=format!("{base}?preview=7d")>"7 days"</a></p>
+                        <crate::pages::schedule::SchedulePreview preview=p />
+                    </section>
                 }
             })}
-        </Suspense>
+            <crate::pages::cost::EnvironmentCost env=name.clone() />
+            <section class="card" aria-labelledby="recent-h">
+                <h2 id="recent-h">"Recent changes"</h2>
+                <ChangeTable changes=recent_changes />
+            </section>
+        </Loaded>
     }
 }

@@ -4,13 +4,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use domain::change::RepoStatus;
+use domain::slo::SloReport;
 use domain::Role;
 
 use crate::api::{
     audit_chain_recent, load_environments, load_panel_status, load_repo_status, load_slo_overview,
     load_waiting, SyncNow,
 };
-use crate::components::{short, ActionResult, ErrorBox};
+use crate::components::{short, ActionResult, ChangeTable, Loaded};
 use crate::pages::environments::EnvironmentCard;
 use crate::CurrentUser;
 
@@ -95,103 +96,66 @@ pub fn Overview() -> impl IntoView {
         <Title text="Overview" />
         <h1>"Overview"</h1>
         {me.map(|me| view! { <p class="lede">"Signed in as " <strong>{me.name}</strong> " (" {me.role.to_string()} ")."</p> })}
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match status.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(s) => {
-                        let configured = s.repo_url.is_some();
-                        view! {
-                        <div class="cards">
-                            <section class="card" aria-labelledby="repo-h">
-                                <h2 id="repo-h">"Spec repository"</h2>
-                                <Suspense fallback=|| ()>
-                                    {move || {
-                                        let url = s.repo_url.clone();
-                                        let branch = s.repo_branch.clone();
-                                        Suspend::new(async move {
-                                            match repo.await {
-                                                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                                                Ok(status) => view! { <RepoCard status configured_url=url branch /> }.into_any(),
-                                            }
-                                        })
-                                    }}
-                                </Suspense>
-                                {(may_sync && configured).then(|| view! {
-                                    <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
-                                    <ActionForm action=sync attr:class="inline">
-                                        <button type="submit" class="secondary">"Fetch now"</button>
-                                    </ActionForm>
-                                })}
-                            </section>
-                            <section class="card" aria-labelledby="aws-h">
-                                <h2 id="aws-h">"AWS"</h2>
-                                <p>"Default region " <code>{s.aws_region}</code> ". "
-                                {match s.aws_endpoint {
-                                    Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
-                                    None => view! { "Credentials come from the default AWS chain." }.into_any(),
-                                }}</p>
-                                <p class="muted">"Each change is planned against the live state of the resources its spec names; operators apply it from its page, one recorded step at a time. Applied environments are checked for drift every few minutes."</p>
-                            </section>
-                            <section class="card" aria-labelledby="prom-h">
-                                <h2 id="prom-h">"Prometheus"</h2>
-                                {match s.prometheus_url {
-                                    Some(u) => view! { <p>"Configured: " <code>{u}</code> "."</p> }.into_any(),
-                                    None => view! { <p>"Not configured. Set " <code>"[prometheus] url"</code> " (or " <code>"TIERDECK_PROMETHEUS__URL"</code> ")."</p> }.into_any(),
-                                }}
-                                <p class="muted">"Monitoring charts and SLO budgets come from it; without it those pages say why and the rest works."</p>
-                            </section>
-                        </div>
-                    }.into_any()
-                    }
+        <Loaded resource=status let:s>
+            {
+                let configured = s.repo_url.is_some();
+                let url = s.repo_url.clone();
+                let branch = s.repo_branch.clone();
+                view! {
+                    <div class="cards">
+                        <section class="card" aria-labelledby="repo-h">
+                            <h2 id="repo-h">"Spec repository"</h2>
+                            <Loaded resource=repo quiet=true let:status>
+                                <RepoCard status configured_url=url.clone() branch=branch.clone() />
+                            </Loaded>
+                            {(may_sync && configured).then(|| view! {
+                                <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
+                                <ActionForm action=sync attr:class="inline">
+                                    <button type="submit" class="secondary">"Fetch now"</button>
+                                </ActionForm>
+                            })}
+                        </section>
+                        <section class="card" aria-labelledby="aws-h">
+                            <h2 id="aws-h">"AWS"</h2>
+                            <p>"Default region " <code>{s.aws_region}</code> ". "
+                            {match s.aws_endpoint {
+                                Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
+                                None => view! { "Credentials come from the default AWS chain." }.into_any(),
+                            }}</p>
+                            <p class="muted">"Each change is planned against the live state of the resources its spec names; operators apply it from its page, one recorded step at a time. Applied environments are checked for drift every few minutes."</p>
+                        </section>
+                        <section class="card" aria-labelledby="prom-h">
+                            <h2 id="prom-h">"Prometheus"</h2>
+                            {match s.prometheus_url {
+                                Some(u) => view! { <p>"Configured: " <code>{u}</code> "."</p> }.into_any(),
+                                None => view! { <p>"Not configured. Set " <code>"[prometheus] url"</code> " (or " <code>"TIERDECK_PROMETHEUS__URL"</code> ")."</p> }.into_any(),
+                            }}
+                            <p class="muted">"Monitoring charts and SLO budgets come from it; without it those pages say why and the rest works."</p>
+                        </section>
+                    </div>
                 }
-            })}
-        </Suspense>
+            }
+        </Loaded>
         {may_review.then(|| view! {
             <section class="card waiting" aria-labelledby="waiting-h">
                 <h2 id="waiting-h">"Waiting for you"</h2>
-                <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        match waiting.await {
-                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                            Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing waits for your approval."</p> }.into_any(),
-                            Ok(changes) => view! { <crate::pages::changes::ChangeTable changes /> }.into_any(),
-                        }
-                    })}
-                </Suspense>
+                <Loaded resource=waiting empty_when=Vec::is_empty empty=|| view! { <p class="muted">"Nothing waits for your approval."</p> } let:changes>
+                    <ChangeTable changes />
+                </Loaded>
             </section>
         })}
         <h2>"Environments"</h2>
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match envs.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match slos.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    // Nothing to say without SLOs or without Prometheus (its card says how to set it up).
-                    Ok(reports) if reports.iter().all(|r| r.slos.is_empty() && r.error.as_deref().is_none_or(|e| e.contains("not configured"))) => ().into_any(),
-                    Ok(reports) => view! { <SloSummary reports /> }.into_any(),
-                }
-            })}
-        </Suspense>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match chain.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(r) => view! { <crate::pages::audit::ChainState report=r /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=envs empty_when=Vec::is_empty empty=|| view! {
+            <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
+        } let:list>
+            <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
+        </Loaded>
+        // Nothing to say without SLOs or without Prometheus (its card says how to set it up).
+        <Loaded resource=slos quiet=true empty_when={|reports: &Vec<SloReport>| reports.iter().all(|r| r.slos.is_empty() && r.error.as_deref().is_none_or(|e| e.contains("not configured")))} let:reports>
+            <SloSummary reports />
+        </Loaded>
+        <Loaded resource=chain quiet=true let:r>
+            <crate::pages::audit::ChainState report=r />
+        </Loaded>
     }
 }
