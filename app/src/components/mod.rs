@@ -1,6 +1,7 @@
 //! Pieces shared by the pages.
 
 mod change_table;
+pub mod chart;
 mod loaded;
 
 pub use change_table::ChangeTable;

@@ -7,67 +7,40 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::load_monitoring;
+use crate::components::chart::{top_of, utc_time, ChartSpec, Frame, Series, TimeChart};
 use crate::components::{EnvTabs, ErrorBox};
 
 const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
-const W: f64 = 320.0;
-const H: f64 = 110.0;
-const PAD: f64 = 18.0;
+const FRAME: Frame = Frame::new(320.0, 110.0, 18.0);
 
 fn time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|t| t.format("%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+    utc_time(t, "%m-%d %H:%M UTC")
 }
 
 #[component]
 fn LineChart(chart: Chart, start: i64, end: i64) -> impl IntoView {
-    let span = (end - start).max(1) as f64;
-    let top = chart.points.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
-    let top = if top > 0.0 { top * 1.1 } else { 1.0 };
-    let x_of = |t: i64| PAD + (t - start) as f64 / span * (W - 2.0 * PAD);
-    let y_of = |v: f64| H - PAD - v / top * (H - 2.0 * PAD);
-    let d = chart
-        .points
-        .iter()
-        .enumerate()
-        .map(|(i, (t, v))| {
-            format!(
-                "{}{:.1},{:.1}",
-                if i == 0 { "M" } else { " L" },
-                x_of(*t),
-                y_of(*v)
-            )
-        })
-        .collect::<String>();
     let unit = chart.unit;
-    let last = chart.points.last().map(|(_, v)| unit.format(*v));
-    let dots = chart
+    let top = top_of(chart.points.iter().map(|(_, v)| *v), 1.1);
+    let last = chart
+        .points
+        .last()
+        .map(|(_, v)| unit.format(*v))
+        .unwrap_or_else(|| "no data".into());
+    let titles = chart
         .points
         .iter()
-        .map(|(t, v)| {
-            let title = format!("{}: {}", time(*t), unit.format(*v));
-            view! { <circle cx=format!("{:.1}", x_of(*t)) cy=format!("{:.1}", y_of(*v)) r="2"><title>{title}</title></circle> }
-        })
-        .collect_view();
-    let label = format!(
-        "{}: {}",
-        chart.title,
-        last.clone().unwrap_or_else(|| "no data".into())
-    );
+        .map(|(t, v)| format!("{}: {}", time(*t), unit.format(*v)))
+        .collect();
+    let label = format!("{}: {last}", chart.title);
+    let spec = ChartSpec::new(FRAME, (start, end), (0.0, top))
+        .value_labels(0.0, -8.0, vec![(top, unit.format(top))])
+        .time_labels(time(start), time(end))
+        .series(Series::line("series", chart.points).dots(2.0, titles));
     view! {
-        <figure class="line-chart">
-            <figcaption><strong>{chart.title.clone()}</strong> " " <span class="muted">{last.unwrap_or_else(|| "no data".into())}</span></figcaption>
+        <TimeChart spec class="line-chart" label>
+            <figcaption><strong>{chart.title}</strong> " " <span class="muted">{last}</span></figcaption>
             {chart.error.map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label>
-                <line class="axis" x1=format!("{PAD}") x2=format!("{}", W - PAD) y1=format!("{:.1}", H - PAD) y2=format!("{:.1}", H - PAD) />
-                <text class="tick" x="0" y="10">{unit.format(top)}</text>
-                <text class="tick" x=format!("{PAD}") y=format!("{H}")>{time(start)}</text>
-                <text class="tick end" x=format!("{}", W - PAD) y=format!("{H}")>{time(end)}</text>
-                <path class="series" d=d />
-                {dots}
-            </svg>
-        </figure>
+        </TimeChart>
     }
 }
 

@@ -8,11 +8,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::load_scaling;
-use crate::components::{step_path, EnvTabs, ErrorBox};
+use crate::components::chart::{
+    top_of, utc_time, ChartSpec, Frame, Marker, Reach, Series, TimeChart,
+};
+use crate::components::{EnvTabs, ErrorBox};
 
-const W: f64 = 640.0;
-const H: f64 = 140.0;
-const PAD: f64 = 24.0;
+const FRAME: Frame = Frame::new(640.0, 140.0, 24.0);
 
 /// Ranges the page offers: label and hours.
 const RANGES: [(&str, u32); 4] = [("1h", 1), ("6h", 6), ("24h", 24), ("7d", 168)];
@@ -26,17 +27,10 @@ fn HistoryChart(
     applies: Vec<ApplyMark>,
     scheduled: Vec<ScheduledMark>,
 ) -> impl IntoView {
-    let span = (until - since).max(1) as f64;
-    let x_of = |t: i64| PAD + ((t.max(since) - since) as f64 / span) * (W - 2.0 * PAD);
-    let top = g.snapshots.iter().map(|s| s.max).max().unwrap_or(1).max(1) as f64;
-    let y_of = |v: u32| H - PAD - f64::from(v) / top * (H - 2.0 * PAD);
-    let line = |f: fn(&Snapshot) -> u32| -> String {
-        let pts: Vec<(f64, f64)> = g
-            .snapshots
-            .iter()
-            .map(|s| (x_of(s.at), y_of(f(s))))
-            .collect();
-        step_path(&pts, W - PAD)
+    let top = top_of(g.snapshots.iter().map(|s| f64::from(s.max)), 1.0);
+    let line = |class, f: fn(&Snapshot) -> u32| {
+        let pts = g.snapshots.iter().map(|s| (s.at, f64::from(f(s))));
+        Series::step(class, pts.collect())
     };
     let label = format!(
         "{}: capacity over the range, {} change{}",
@@ -44,66 +38,45 @@ fn HistoryChart(
         g.snapshots.len(),
         if g.snapshots.len() == 1 { "" } else { "s" }
     );
-    let points = g
+    let titles = g
         .snapshots
         .iter()
         .map(|s| {
-            let title = format!(
+            format!(
                 "{}: min {} max {} desired {} in service {}",
-                chrono::DateTime::from_timestamp(s.at, 0)
-                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                    .unwrap_or_default(),
+                utc_time(s.at, "%Y-%m-%d %H:%M UTC"),
                 s.min,
                 s.max,
                 s.desired,
                 s.in_service
-            );
-            view! { <circle cx=format!("{:.1}", x_of(s.at)) cy=format!("{:.1}", y_of(s.desired)) r="3"><title>{title}</title></circle> }
+            )
         })
-        .collect_view();
-    let apply_marks = applies
-        .into_iter()
-        .map(|a| {
-            let x = format!("{:.1}", x_of(a.at));
-            view! {
-                <a href=format!("/changes/{}", a.change_id)>
-                    <line class="apply" x1=x.clone() x2=x y1=format!("{PAD}") y2=format!("{:.1}", H - PAD)>
-                        <title>{format!("apply of change #{} ({})", a.change_id, a.status)}</title>
-                    </line>
-                </a>
-            }
-        })
-        .collect_view();
+        .collect();
+    let apply_marks = applies.into_iter().map(|a| {
+        let title = format!("apply of change #{} ({})", a.change_id, a.status);
+        Marker::rule(a.at, "apply", Reach::Full, title).link(format!("/changes/{}", a.change_id))
+    });
     let schedule_marks = scheduled
         .into_iter()
         .filter(|m| m.group == g.group)
         .map(|m| {
-            let x = format!("{:.1}", x_of(m.at));
-            view! {
-                <line class="scheduled" x1=x.clone() x2=x y1=format!("{:.1}", H - PAD) y2=format!("{:.1}", H - PAD - 8.0)>
-                    <title>{format!("{} {}", m.local, m.action)}</title>
-                </line>
-            }
-        })
-        .collect_view();
+            let title = format!("{} {}", m.local, m.action);
+            Marker::rule(m.at, "scheduled", Reach::Tick(8.0), title)
+        });
+    let spec = ChartSpec::new(FRAME, (since, until), (0.0, top))
+        .clamp_time()
+        .value_labels(2.0, 4.0, vec![(top, top.to_string()), (0.0, "0".into())])
+        .markers(apply_marks.chain(schedule_marks))
+        .series(line("max", |s| s.max))
+        .series(line("min", |s| s.min))
+        .series(line("in-service", |s| s.in_service))
+        .series(line("desired", |s| s.desired).dots(3.0, titles));
     view! {
-        <figure class="capacity-chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label>
-                <line class="axis" x1=format!("{PAD}") x2=format!("{}", W - PAD) y1=format!("{:.1}", H - PAD) y2=format!("{:.1}", H - PAD) />
-                <text class="tick" x="2" y=format!("{:.1}", y_of(top as u32) + 4.0)>{top as u32}</text>
-                <text class="tick" x="2" y=format!("{:.1}", H - PAD + 4.0)>"0"</text>
-                {apply_marks}
-                {schedule_marks}
-                <path class="max" d=line(|s| s.max) />
-                <path class="min" d=line(|s| s.min) />
-                <path class="in-service" d=line(|s| s.in_service) />
-                <path class="desired" d=line(|s| s.desired) />
-                {points}
-            </svg>
+        <TimeChart spec class="capacity-chart" label caption_below=true>
             <figcaption>{g.group.clone()} " — " <span class="key max">"max"</span> " " <span class="key min">"min"</span> " "
                 <span class="key desired">"desired"</span> " " <span class="key in-service">"in service"</span>
                 " · tall lines: applies, short ticks: scheduled actions"</figcaption>
-        </figure>
+        </TimeChart>
     }
 }
 

@@ -5,84 +5,54 @@ use chrono::DateTime;
 use domain::schedule::{table, Capacity, GroupPreview, Preview};
 use leptos::prelude::*;
 
-use crate::components::step_path;
+use crate::components::chart::{top_of, ChartSpec, Frame, Marker, Reach, Series, TimeChart};
 
-const W: f64 = 600.0;
-const H: f64 = 120.0;
-const PAD: f64 = 24.0;
+const FRAME: Frame = Frame::new(600.0, 120.0, 24.0);
 
 #[component]
 pub fn CapacityChart(g: GroupPreview, from: String, hours: u32) -> impl IntoView {
-    let start = DateTime::parse_from_rfc3339(&from)
-        .map(|t| t.timestamp())
-        .unwrap_or_default();
-    let span = f64::from(hours.max(1)) * 3600.0;
-    let top = g
-        .steps
-        .iter()
-        .map(|s| s.capacity.max)
-        .chain([g.start.max])
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let x_of = |at: &str| {
-        let t = DateTime::parse_from_rfc3339(at)
-            .map(|t| t.timestamp())
-            .unwrap_or(start);
-        PAD + (t - start) as f64 / span * (W - 2.0 * PAD)
+    let seconds = |at: &str| DateTime::parse_from_rfc3339(at).map(|t| t.timestamp());
+    let start = seconds(&from).unwrap_or_default();
+    let end = start + i64::from(hours.max(1)) * 3600;
+    let at = |s: &str| seconds(s).unwrap_or(start);
+    let top = top_of(
+        g.steps
+            .iter()
+            .map(|s| f64::from(s.capacity.max))
+            .chain([f64::from(g.start.max)]),
+        1.0,
+    );
+    // From the capacity now through each step's.
+    let line = |class, f: &dyn Fn(&Capacity) -> Option<u32>| {
+        let caps = g.steps.iter().map(|s| (at(&s.at), &s.capacity));
+        let pts = [(start, &g.start)].into_iter().chain(caps);
+        Series::step(
+            class,
+            pts.filter_map(|(t, c)| Some((t, f64::from(f(c)?))))
+                .collect(),
+        )
     };
-    let y_of = |v: u32| H - PAD - f64::from(v) / top * (H - 2.0 * PAD);
-    let series = |f: &dyn Fn(&Capacity) -> Option<u32>| -> Vec<(f64, f64)> {
-        let mut pts = Vec::new();
-        if let Some(v) = f(&g.start) {
-            pts.push((PAD, y_of(v)));
-        }
-        for s in &g.steps {
-            if let Some(v) = f(&s.capacity) {
-                pts.push((x_of(&s.at), y_of(v)));
-            }
-        }
-        pts
-    };
-    let end = W - PAD;
-    let max_path = step_path(&series(&|c| Some(c.max)), end);
-    let min_path = step_path(&series(&|c| Some(c.min)), end);
-    let desired_path = step_path(&series(&|c| c.desired), end);
     let label = format!(
         "{}: capacity over the next {hours} hours, {} scheduled change{}",
         g.group,
         g.steps.len(),
         if g.steps.len() == 1 { "" } else { "s" }
     );
-    let marks = g
-        .steps
-        .iter()
-        .map(|s| {
-            let x = x_of(&s.at);
-            let title = format!("{} {}: {}", s.local, s.action, s.capacity.text());
-            view! {
-                <g class="mark">
-                    <line x1=format!("{x:.1}") x2=format!("{x:.1}") y1=format!("{PAD}") y2=format!("{:.1}", H - PAD) />
-                    <circle cx=format!("{x:.1}") cy=format!("{:.1}", y_of(s.capacity.max)) r="4"><title>{title}</title></circle>
-                </g>
-            }
-        })
-        .collect_view();
+    let marks = g.steps.iter().map(|s| {
+        let title = format!("{} {}: {}", s.local, s.action, s.capacity.text());
+        Marker::rule(at(&s.at), "mark", Reach::Full, title).dot(f64::from(s.capacity.max), 4.0)
+    });
+    let spec = ChartSpec::new(FRAME, (start, end), (0.0, top))
+        .value_labels(2.0, 4.0, vec![(top, top.to_string()), (0.0, "0".into())])
+        .time_labels("now".into(), format!("+{hours} h"))
+        .markers(marks)
+        .series(line("max", &|c| Some(c.max)))
+        .series(line("min", &|c| Some(c.min)))
+        .series(line("desired", &|c| c.desired));
     view! {
-        <figure class="capacity-chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=label.clone()>
-                <line class="axis" x1=format!("{PAD}") x2=format!("{end}") y1=format!("{:.1}", H - PAD) y2=format!("{:.1}", H - PAD) />
-                <text class="tick" x="2" y=format!("{:.1}", y_of(top as u32) + 4.0)>{top as u32}</text>
-                <text class="tick" x="2" y=format!("{:.1}", H - PAD + 4.0)>"0"</text>
-                <text class="tick" x=format!("{PAD}") y=format!("{H}")>"now"</text>
-                <text class="tick end" x=format!("{end}") y=format!("{H}")>{format!("+{hours} h")}</text>
-                {marks}
-                <path class="max" d=max_path />
-                <path class="min" d=min_path />
-                <path class="desired" d=desired_path />
-            </svg>
+        <TimeChart spec class="capacity-chart" label caption_below=true>
             <figcaption>{g.group.clone()} " — " <span class="key max">"max"</span> " " <span class="key min">"min"</span> " " <span class="key desired">"desired"</span></figcaption>
-        </figure>
+        </TimeChart>
     }
 }
 

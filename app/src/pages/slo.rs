@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::load_slo;
+use crate::components::chart::{utc_time, ChartSpec, Frame, Series, TimeChart};
 use crate::components::{EnvTabs, ErrorBox};
 
 /// `259,200` for people.
@@ -65,49 +66,22 @@ fn BudgetBar(remaining_percent: f64) -> impl IntoView {
 /// The budget left over the past window, a point a day; the zero line is where it is spent.
 #[component]
 fn BudgetChart(points: Vec<(i64, f64)>) -> impl IntoView {
-    let (w, h, pad) = (320.0, 90.0, 16.0);
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return view! { <p class="muted">"No budget history yet."</p> }.into_any();
-    };
-    let (t0, t1) = (first.0, last.0.max(first.0 + 1));
+    let start = points.first().map_or(0, |p| p.0);
+    let (end, now) = points.last().copied().unwrap_or((start, 0.0));
     let lo = points.iter().map(|p| p.1).fold(0.0_f64, f64::min);
-    let hi = 100.0_f64;
-    let x = |t: i64| pad + (t - t0) as f64 / (t1 - t0) as f64 * (w - 2.0 * pad);
-    let y = |v: f64| h - pad - (v - lo) / (hi - lo).max(1.0) * (h - 2.0 * pad);
-    let d: String = points
+    let titles = points
         .iter()
-        .enumerate()
-        .map(|(i, (t, v))| {
-            format!(
-                "{}{:.1},{:.1}",
-                if i == 0 { "M" } else { " L" },
-                x(*t),
-                y(*v)
-            )
-        })
+        .map(|(t, v)| format!("{}: {v:.1} % left", utc_time(*t, "%Y-%m-%d")))
         .collect();
-    let dots = points
-        .iter()
-        .map(|(t, v)| {
-            let day = chrono::DateTime::from_timestamp(*t, 0)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="2"><title>{format!("{day}: {v:.1} % left")}</title></circle> }
-        })
-        .collect_view();
+    let spec = ChartSpec::new(Frame::new(320.0, 90.0, 16.0), (start, end), (lo, 100.0))
+        .value_labels(0.0, 3.0, vec![(100.0, "100 %".into()), (0.0, "0".into())])
+        .series(Series::line("series", points).dots(2.0, titles))
+        .empty("No budget history yet.");
     view! {
-        <figure class="line-chart budget-history">
+        <TimeChart spec class="line-chart budget-history" label=format!("budget left: {now:.1} % now")>
             <figcaption class="muted">"Budget left over the past window"</figcaption>
-            <svg viewBox=format!("0 0 {w} {h}") role="img" aria-label=format!("budget left: {:.1} % now", last.1)>
-                <line class="axis" x1=format!("{pad}") x2=format!("{}", w - pad) y1=format!("{:.1}", y(0.0)) y2=format!("{:.1}", y(0.0)) />
-                <text class="tick" x="0" y=format!("{:.1}", y(100.0) + 3.0)>"100 %"</text>
-                <text class="tick" x="0" y=format!("{:.1}", y(0.0) + 3.0)>"0"</text>
-                <path class="series" d=d />
-                {dots}
-            </svg>
-        </figure>
+        </TimeChart>
     }
-    .into_any()
 }
 
 #[component]
@@ -151,9 +125,7 @@ fn SloCard(s: SloStatus) -> impl IntoView {
 
 #[component]
 fn Report(report: SloReport) -> impl IntoView {
-    let when = chrono::DateTime::from_timestamp(report.at, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
+    let when = utc_time(report.at, "%Y-%m-%d %H:%M UTC");
     view! {
         {report.error.map(|e| view! { <p class="notice error" role="alert">"No SLO numbers: " {e}</p> })}
         {(report.slos.is_empty()).then(|| view! { <p class="muted">"No SLOs to show."</p> })}
