@@ -54,7 +54,7 @@ fn the_iam_policy_grants_exactly_the_actions_the_adapters_call() {
         "docs/iam-policy.json is out of step with engine/src/aws: missing {missing:?}, never called {unused:?}"
     );
     // Every action the planner names is one of them.
-    let plan = std::fs::read_to_string(workspace().join("domain/src/plan.rs")).unwrap();
+    let plan = std::fs::read_to_string(workspace().join("domain/src/plan/mod.rs")).unwrap();
     for line in plan.lines().filter(|l| l.contains("=> \"")) {
         if let Some(call) = line.split('"').nth(1).filter(|c| c.contains(':')) {
             assert!(granted.contains(call), "the plan names {call}");
