@@ -546,20 +546,5 @@ pub async fn load_monitoring(
 #[server(prefix = "/sfn", endpoint = "slo_overview")]
 pub async fn load_slo_overview() -> Result<Vec<domain::slo::SloReport>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    let envs = engine
-        .changes()
-        .list_environments(&caller)
-        .await
-        .map_err(ssr::fail)?;
-    let mut out = Vec::new();
-    for e in envs {
-        out.push(
-            engine
-                .slo()
-                .slo_report(&caller, &e.name, None)
-                .await
-                .map_err(ssr::fail)?,
-        );
-    }
-    Ok(out)
+    engine.slo().reports(&caller).await.map_err(ssr::fail)
 }

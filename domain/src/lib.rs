@@ -1,7 +1,10 @@
 //! tierdeck's pure core.
 //!
 //! Plain data and the rules over it: roles, validated names, the audit hash chain, the spec
-//! format and its validation, cron expressions. Nothing here
+//! format and its validation, cron expressions, the change lifecycle, the planner, policy and
+//! approvals, SLO and cost arithmetic. The vocabulary (`commit`, `lifecycle`, `spec`) sits below
+//! the rules (`policy`, `approval`, `plan`), and the read models the pages show (`change`)
+//! above them; no module imports one that imports it back. Nothing here
 //! does I/O or knows about a web framework, a database or AWS, so it builds for the browser too
 //! (Cargo enforces that: see this crate's dependencies).
 

@@ -1,6 +1,14 @@
 //! Everything in tierdeck that does I/O, on the server only: the SQLite store, authentication,
 //! the audit log and the services that the pages and the REST API both call. A rule lives here
 //! once; the two doors stay thin.
+//!
+//! Three layers, each using only those below it:
+//! - the parts: [`store`] (one module per table), [`auth`], [`repo`] (the git mirror and what
+//!   a fetch means), [`aws`] (one adapter per AWS service), [`prometheus`], [`specs`];
+//! - the handle, [`Engine`] (this file, [`settings`], `memo`, `holder`): what the services
+//!   share, cheap to clone;
+//! - the services, [`service`]: one handle each, reached through the engine
+//!   (`engine.changes()`, `engine.reviews()`…), so each call names the service it uses.
 
 pub mod auth;
 pub mod aws;
@@ -31,7 +39,11 @@ pub const HASH_WAIT: Duration = Duration::from_secs(5);
 /// the settings, the AWS and Prometheus clients, what is kept between requests); the services
 /// themselves are reached through it (`engine.reviews().approve(…)`, see [`service`]).
 #[derive(Debug, Clone)]
-pub struct Engine {
+pub struct Engine(std::sync::Arc<Context>);
+
+/// What the services share, behind the [`Engine`] handle (which derefs to it).
+#[derive(Debug)]
+pub struct Context {
     pub store: Store,
     pub settings: EngineSettings,
     /// This process, as the holder of environment locks.
@@ -53,10 +65,25 @@ pub struct Engine {
     pub(crate) chain_checked: memo::ChainChecked,
     /// Specs and commit headers read from the mirror, by commit.
     pub(crate) reads: repo::read_cache::ReadCache,
+    /// Reads of the store the pages make on every request, kept until the next write
+    /// ([`memo::ByCommits`]): users by id (who a session is), the spec repository's state,
+    /// the environments list, and the environments' names with the branch head.
+    pub(crate) users_read: memo::ByCommits<i64, Option<store::users::UserRow>>,
+    pub(crate) repo_read: memo::ByCommits<(), Option<domain::change::RepoStatus>>,
+    pub(crate) environments_read:
+        memo::ByCommits<(), std::sync::Arc<Vec<domain::change::EnvironmentSummary>>>,
+    pub(crate) heads_read: memo::ByCommits<(), (Vec<String>, Option<String>)>,
     /// AWS clients per region and attempt count, built once so connections are reused.
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
     >,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.0
+    }
 }
 
 impl Engine {
@@ -69,7 +96,7 @@ impl Engine {
                 .map_err(|e| tracing::error!(error = %e, "Prometheus is off"))
                 .ok()
         });
-        Self {
+        Self(std::sync::Arc::new(Context {
             prometheus,
             notify_wake: Default::default(),
             hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HASHES)),
@@ -82,7 +109,11 @@ impl Engine {
             cost_results: Default::default(),
             reads: Default::default(),
             chain_checked: Default::default(),
-        }
+            users_read: Default::default(),
+            repo_read: Default::default(),
+            environments_read: Default::default(),
+            heads_read: Default::default(),
+        }))
     }
 
     /// The region of an environment's resources: its own, or the panel's default.

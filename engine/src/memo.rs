@@ -1,9 +1,10 @@
 //! What the engine keeps between requests, held by its handle and used by one service each:
-//! cost facts and results, and the overview's last audit chain check.
+//! cost facts and results, the overview's last audit chain check, and reads of the store kept
+//! until the next write ([`ByCommits`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use domain::audit::ChainVerifier;
 use domain::cost::{EnvironmentCost, Facts};
@@ -19,3 +20,81 @@ pub type CostCache = Arc<Mutex<HashMap<u64, EnvironmentCost>>>;
 
 /// The last intact check's verifier and when its full walk began.
 pub(crate) type ChainChecked = Arc<Mutex<Option<(ChainVerifier, Instant)>>>;
+
+/// The longest a read of the store is kept even when this process wrote nothing since: other
+/// processes (`tierdeck users …` on the same database) write without being counted.
+pub(crate) const READ_KEPT: Duration = Duration::from_secs(1);
+
+/// A read of the store, kept while the store's commit count stays where it was when the read
+/// began (and at most [`READ_KEPT`]). A read that saw the count move while it ran is not kept.
+#[derive(Debug)]
+pub(crate) struct ByCommits<K, V> {
+    /// The commit count the entries were read at, and each entry with when it was read.
+    slot: std::sync::Mutex<Kept<K, V>>,
+    /// Entries kept at once; the whole map is emptied beyond it.
+    limit: usize,
+}
+
+type Kept<K, V> = (u64, HashMap<K, (Instant, V)>);
+
+impl<K: std::hash::Hash + Eq, V: Clone> ByCommits<K, V> {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            slot: std::sync::Mutex::new((0, HashMap::new())),
+            limit,
+        }
+    }
+
+    /// The value kept for `key` at commit count `commits`.
+    pub(crate) fn get(&self, commits: u64, key: &K) -> Option<V> {
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.0 != commits {
+            return None;
+        }
+        slot.1
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < READ_KEPT)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value`, read from count `before` to count `after`.
+    pub(crate) fn put(&self, before: u64, after: u64, key: K, value: V) {
+        if before != after {
+            return;
+        }
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.0 != before {
+            *slot = (before, HashMap::new());
+        }
+        if slot.1.len() >= self.limit {
+            slot.1.clear();
+        }
+        slot.1.insert(key, (Instant::now(), value));
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Default for ByCommits<K, V> {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_is_kept_until_the_next_commit_and_never_when_one_came_during_it() {
+        let m: ByCommits<&str, u32> = ByCommits::new(2);
+        m.put(3, 3, "a", 1);
+        assert_eq!(m.get(3, &"a"), Some(1));
+        assert_eq!(m.get(4, &"a"), None, "a commit since: read again");
+        m.put(4, 5, "b", 2);
+        assert_eq!(m.get(5, &"b"), None, "a commit came while it was read");
+        m.put(5, 5, "a", 1);
+        m.put(5, 5, "b", 2);
+        m.put(5, 5, "c", 3);
+        assert_eq!(m.get(5, &"a"), None, "bounded");
+        assert_eq!(m.get(5, &"c"), Some(3));
+    }
+}

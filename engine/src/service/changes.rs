@@ -149,6 +149,17 @@ impl Changes<'_> {
     /// The spec repository's fetch state; `None` until it was first synced.
     pub async fn repo_status(&self, caller: &Caller) -> ServiceResult<Option<RepoStatus>> {
         caller.require(Role::Viewer)?;
+        let before = self.store.commits();
+        if let Some(kept) = self.repo_read.get(before, &()) {
+            return Ok(kept);
+        }
+        let status = self.read_repo_status().await?;
+        self.repo_read
+            .put(before, self.store.commits(), (), status.clone());
+        Ok(status)
+    }
+
+    async fn read_repo_status(&self) -> ServiceResult<Option<RepoStatus>> {
         let mut conn = self.store.pool().acquire().await?;
         let Some(s) = repo_store::state(&mut conn).await? else {
             return Ok(None);
@@ -174,23 +185,36 @@ impl Changes<'_> {
         caller: &Caller,
     ) -> ServiceResult<Vec<EnvironmentSummary>> {
         caller.require(Role::Viewer)?;
+        let before = self.store.commits();
+        if let Some(kept) = self.environments_read.get(before, &()) {
+            return Ok(kept.as_ref().clone());
+        }
+        let list = self.read_environments().await?;
+        self.environments_read.put(
+            before,
+            self.store.commits(),
+            (),
+            std::sync::Arc::new(list.clone()),
+        );
+        Ok(list)
+    }
+
+    async fn read_environments(&self) -> ServiceResult<Vec<EnvironmentSummary>> {
         let mut conn = self.store.pool().acquire().await?;
         let envs = repo_store::environments(&mut conn).await?;
         let counts = changes::per_environment(&mut conn).await?;
         let locks = applies::locks(&mut conn).await?;
+        let latest_ids: Vec<i64> = counts.iter().filter_map(|(_, _, l)| *l).collect();
+        let latest = changes::summaries(&mut conn, &latest_ids).await?;
         let mut out = Vec::new();
         for e in envs {
-            let (open, latest) = counts
+            let (open, latest_id) = counts
                 .iter()
                 .find(|(n, _, _)| *n == e.name)
                 .map(|(_, o, l)| (*o, *l))
                 .unwrap_or((0, None));
-            let latest_change = match latest {
-                Some(id) => changes::get(&mut conn, ChangeId(id))
-                    .await?
-                    .map(|c| c.summary()),
-                None => None,
-            };
+            let latest_change =
+                latest_id.and_then(|id| latest.iter().find(|c| c.id == id).cloned());
             out.push(EnvironmentSummary {
                 drift: drift_of(&e),
                 applying: locks

@@ -82,18 +82,56 @@ impl Slos<'_> {
         caller.require(Role::Viewer)?;
         let at = at.map(|t| unix_time("at", t)).transpose()?;
         let spec = self.head_spec(env).await?;
+        Ok(self.report(env, &spec, at).await)
+    }
+
+    /// Every environment's SLO report at the branch head, for the overview: the environments
+    /// and the head are read once, each spec comes from the read cache.
+    pub async fn reports(&self, caller: &Caller) -> ServiceResult<Vec<SloReport>> {
+        caller.require(Role::Viewer)?;
+        let before = self.store.commits();
+        let (names, head) = match self.heads_read.get(before, &()) {
+            Some(kept) => kept,
+            None => {
+                let mut conn = self.store.pool().acquire().await?;
+                let names: Vec<String> = repo_store::environments(&mut conn)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.name)
+                    .collect();
+                let head = repo_store::state(&mut conn)
+                    .await?
+                    .and_then(|s| s.head_commit);
+                let read = (names, head);
+                self.heads_read
+                    .put(before, self.store.commits(), (), read.clone());
+                read
+            }
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for env in names {
+            let head = head.as_deref().ok_or_else(|| {
+                ServiceError::Unavailable("the spec repository was never fetched".into())
+            })?;
+            let spec = self.plans().specs_at(&env, head, None).await?.0;
+            out.push(self.report(&env, &spec, None).await);
+        }
+        Ok(out)
+    }
+
+    async fn report(&self, env: &str, spec: &EnvironmentSpec, at: Option<i64>) -> SloReport {
         let at_time = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
-        let (slos, error) = match self.slo_statuses(&spec, at).await {
+        let (slos, error) = match self.slo_statuses(spec, at).await {
             Ok(s) => (s, None),
             Err(e) => (Vec::new(), Some(e)),
         };
-        Ok(SloReport {
+        SloReport {
             environment: env.to_owned(),
             at: at_time,
             queries: spec.slos.len() * QUERIES_PER_SLO,
             slos,
             error,
-        })
+        }
     }
 
     /// The error-budget policy: `Some(reason)` when the budget of one of `slos` (the judging

@@ -459,6 +459,26 @@ pub async fn get(conn: &mut SqliteConnection, id: ChangeId) -> Result<Option<Cha
     row.map(Change::try_from).transpose()
 }
 
+/// The summaries of changes `ids` (a list's columns only: no diffs, no plan), in id order;
+/// ids that do not exist are left out.
+pub async fn summaries(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<ChangeSummary>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT_SUMMARY);
+    q.push(" WHERE id IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    let rows: Vec<SummaryRow> = q.build_query_as().fetch_all(conn).await?;
+    rows.into_iter().map(ChangeSummary::try_from).collect()
+}
+
 pub async fn list(
     conn: &mut SqliteConnection,
     environment: Option<&str>,

@@ -16,6 +16,8 @@ pub mod watches;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +30,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Transactions committed through this pool (a commit hook on every connection counts
+    /// them): what the engine reads from the store is kept while this stays the same.
+    commits: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -44,12 +49,27 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // A local file does not drop connections: no ping before each use (a round trip to
+        // the connection's thread).
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = commits.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                let counted = counted.clone();
+                Box::pin(async move {
+                    conn.lock_handle().await?.set_commit_hook(move || {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        true
+                    });
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .with_context(|| format!("opening the database {}", path.display()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, commits })
     }
 
     /// Brings the schema up to date.
@@ -62,6 +82,13 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// How many write transactions this process has committed: a read of the store taken at
+    /// one count holds until the count moves (writes of other processes are not counted; see
+    /// [`crate::memo::ByCommits`]).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
     }
 
     /// A write transaction that takes SQLite's write lock at once. A deferred `BEGIN` that
@@ -79,4 +106,43 @@ pub fn now_text() -> String {
 
 pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod commit_count_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_move_the_commit_count_and_reads_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let start = store.commits();
+        assert!(start >= 1, "the table's creation was a commit");
+        let _: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
+        let _: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.commits(), start, "reads commit nothing");
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.commits(), start + 2);
+    }
 }
