@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const FIELDS: [(&str, u32, u32); 5] = [
     ("minute", 0, 59),
@@ -18,8 +18,9 @@ const MONTHS: [&str; 12] = [
 ];
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
-/// A parsed expression: the set of allowed values of each field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A parsed expression: its text (fields one space apart) and the set of allowed values of
+/// each field. Serialised as its text, which is parsed again when read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
     text: String,
     /// Bit `n` set: value `n` allowed.
@@ -33,6 +34,26 @@ pub struct Cron {
 impl fmt::Display for Cron {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Cron {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cron {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Cron::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Cron {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Cron::parse(s)
     }
 }
 
@@ -168,6 +189,19 @@ mod tests {
         assert!(sunday.matches(0, 0, 1, 11, 0));
         let both = Cron::parse("0 0 1 * 1").unwrap();
         assert!(both.matches(0, 0, 1, 6, 3) && both.matches(0, 0, 9, 6, 1));
+    }
+
+    #[test]
+    fn an_expression_is_serialised_as_its_text_and_parsed_when_read_back() {
+        let c = Cron::parse("50  18 * *   MON-FRI").unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, "\"50 18 * * MON-FRI\"");
+        let back: Cron = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert!(back.matches(50, 18, 2, 11, 1));
+        for bad in ["\"0 0 * *\"", "\"60 0 * * *\"", "5", "null"] {
+            assert!(serde_json::from_str::<Cron>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -54,23 +54,25 @@ fn is_world(cidr: &str) -> bool {
 pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
     let mut out = Vec::new();
     for g in &spec.autoscaling_groups {
-        if g.min < limits.min_instances {
+        if g.capacity.min() < limits.min_instances {
             out.push(violation(
                 "min-instances",
                 &g.loc,
                 format!(
                     "group {}: min {} is below the guardrail min_instances {} (high availability: at least {} instances per tier)",
-                    g.name, g.min, limits.min_instances, limits.min_instances
+                    g.name, g.capacity.min(), limits.min_instances, limits.min_instances
                 ),
             ));
         }
-        if g.max > limits.max_instances {
+        if g.capacity.max() > limits.max_instances {
             out.push(violation(
                 "max-instances",
                 &g.loc,
                 format!(
                     "group {}: max {} is above the guardrail max_instances {} (cost control)",
-                    g.name, g.max, limits.max_instances
+                    g.name,
+                    g.capacity.max(),
+                    limits.max_instances
                 ),
             ));
         }
@@ -92,7 +94,7 @@ pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
             }
         }
         for a in &g.schedule {
-            if let Some(min) = a.min.filter(|m| *m < limits.min_instances) {
+            if let Some(min) = a.capacity.min().filter(|m| *m < limits.min_instances) {
                 out.push(violation(
                     "min-instances",
                     &a.loc,
@@ -102,7 +104,7 @@ pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
                     ),
                 ));
             }
-            if let Some(max) = a.max.filter(|m| *m > limits.max_instances) {
+            if let Some(max) = a.capacity.max().filter(|m| *m > limits.max_instances) {
                 out.push(violation(
                     "max-instances",
                     &a.loc,
@@ -185,10 +187,18 @@ mod tests {
     #[test]
     fn capacity_outside_the_limits_is_named_with_its_place() {
         let mut spec = prod_spec();
-        spec.autoscaling_groups[0].min = 1;
-        spec.autoscaling_groups[1].max = 12;
-        spec.autoscaling_groups[1].schedule[3].max = Some(9);
-        spec.autoscaling_groups[0].schedule[0].min = Some(0);
+        spec.autoscaling_groups[0].capacity =
+            spec.autoscaling_groups[0].capacity.with_min(1).unwrap();
+        spec.autoscaling_groups[1].capacity =
+            spec.autoscaling_groups[1].capacity.with_max(12).unwrap();
+        spec.autoscaling_groups[1].schedule[3].capacity = spec.autoscaling_groups[1].schedule[3]
+            .capacity
+            .with_max(Some(9))
+            .unwrap();
+        spec.autoscaling_groups[0].schedule[0].capacity = spec.autoscaling_groups[0].schedule[0]
+            .capacity
+            .with_min(Some(0))
+            .unwrap();
         let v = check(&spec, &spec.environment.guardrails);
         assert_eq!(
             v.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),

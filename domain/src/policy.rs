@@ -8,8 +8,6 @@
 //! approved by at least one person. An environment never applied is judged by the floor and
 //! its own rules, and is not applied by itself the first time.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -380,10 +378,7 @@ pub fn in_change_window(windows: &[ChangeWindow], now: DateTime<Utc>) -> bool {
         return true;
     }
     windows.iter().any(|w| {
-        let Ok(tz) = chrono_tz::Tz::from_str(&w.timezone) else {
-            return false;
-        };
-        let local = now.with_timezone(&tz);
+        let local = now.with_timezone(&w.timezone.tz());
         let minute = (local.hour() * 60 + local.minute()) as u16;
         let today = Weekday::ALL[local.weekday().num_days_from_monday() as usize];
         let yesterday = Weekday::ALL[(local.weekday().num_days_from_monday() as usize + 6) % 7];
@@ -412,7 +407,7 @@ pub fn windows_text(windows: &[ChangeWindow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{TimeOfDay, Weekday};
+    use crate::spec::{TimeOfDay, TimeZone, Weekday};
 
     fn spec(yaml_env: &str) -> EnvironmentSpec {
         let files = vec![
@@ -529,7 +524,7 @@ mod tests {
             days: vec![Weekday::Tue],
             start: TimeOfDay(22 * 60),
             end: TimeOfDay(23 * 60),
-            timezone: "Asia/Seoul".into(),
+            timezone: "Asia/Seoul".parse().unwrap(),
         };
         let old = spec(STRICT);
         let mut new = old.clone();
@@ -569,7 +564,7 @@ mod tests {
             days: vec![Weekday::Fri],
             start: TimeOfDay(22 * 60),
             end: TimeOfDay(2 * 60),
-            timezone: "UTC".into(),
+            timezone: TimeZone::UTC,
         }];
         assert!(in_change_window(&night, at("2026-11-27T23:00:00Z"))); // Fri 23:00
         assert!(in_change_window(&night, at("2026-11-28T01:00:00Z"))); // Sat 01:00

@@ -6,8 +6,6 @@
 //! of the week before applied. Two actions of one group at the same minute are flagged: Auto
 //! Scaling does not say which runs last.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Datelike, Duration, Offset, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -150,11 +148,7 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
     let to = from + Duration::hours(i64::from(hours));
     let mut all: Vec<Firing> = Vec::new();
     for (i, a) in g.schedule.iter().enumerate() {
-        let (Ok(cron), Ok(tz)) = (Cron::parse(&a.cron), chrono_tz::Tz::from_str(&a.timezone))
-        else {
-            continue; // the loader refuses these; a preview of the rest is still useful
-        };
-        for (at, local) in firings(&cron, tz, look_back, to) {
+        for (at, local) in firings(&a.cron, a.timezone.tz(), look_back, to) {
             all.push(Firing {
                 at,
                 local: format!("{local} {}", a.timezone),
@@ -165,9 +159,9 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
     // Same instant: the order of the spec, so the preview is stable.
     all.sort_by_key(|f| (f.at, f.action));
     let mut state = Capacity {
-        min: g.min,
-        max: g.max,
-        desired: g.desired,
+        min: g.capacity.min(),
+        max: g.capacity.max(),
+        desired: g.capacity.desired(),
     };
     let mut start = None;
     let mut steps = Vec::new();
@@ -177,7 +171,12 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
             start = Some(state);
         }
         let a = &g.schedule[f.action];
-        apply(&mut state, a.min, a.max, a.desired);
+        apply(
+            &mut state,
+            a.capacity.min(),
+            a.capacity.max(),
+            a.capacity.desired(),
+        );
         if f.at >= from {
             let at = f.at.to_rfc3339();
             if k > 0 && all[k - 1].at == f.at && all[k - 1].at >= from {
@@ -198,7 +197,7 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
         }
     }
     GroupPreview {
-        group: g.name.clone(),
+        group: g.name.to_string(),
         start: start.unwrap_or(state),
         steps,
         same_minute,
@@ -258,7 +257,8 @@ pub fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::spec::fixtures::prod;
-    use crate::spec::{Loc, ScheduledAction};
+    use crate::spec::{CapacityChange, Loc, ScheduledAction};
+    use std::str::FromStr;
 
     fn action(
         name: &str,
@@ -270,11 +270,9 @@ mod tests {
     ) -> ScheduledAction {
         ScheduledAction {
             name: name.into(),
-            cron: cron.into(),
-            timezone: tz.into(),
-            min,
-            max,
-            desired,
+            cron: cron.parse().unwrap(),
+            timezone: tz.parse().unwrap(),
+            capacity: CapacityChange::new(min, max, desired).unwrap(),
             loc: Loc::default(),
         }
     }

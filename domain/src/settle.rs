@@ -164,8 +164,7 @@ mod tests {
         assert_eq!(Target::of(&set(CapacityField::Max, 4, 8), true), None);
         let modify = Action::ModifyDatabase {
             identifier: "petclinic-prod-db".into(),
-            settings: vec![DbSetting {
-                field: "instance_class".into(),
+            settings: vec![DbSetting::InstanceClass {
                 before: "db.t3.medium".into(),
                 after: "db.t3.large".into(),
             }],

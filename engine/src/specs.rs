@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(names, ["prod", "staging"]);
         let prod = &v.environments[0].1;
         assert_eq!(prod.autoscaling_groups.len(), 2);
-        assert_eq!(prod.autoscaling_groups[1].schedule[3].min, Some(5));
+        assert_eq!(
+            prod.autoscaling_groups[1].schedule[3].capacity.min(),
+            Some(5)
+        );
         assert_eq!(prod.security_groups.len(), 5);
         assert_eq!(prod.slos.len(), 3);
     }

@@ -28,7 +28,7 @@ fn facts(spec: &EnvironmentSpec, file: &PriceFile) -> Facts {
             .iter()
             .map(|d| {
                 (
-                    d.identifier.clone(),
+                    d.identifier.to_string(),
                     DatabaseFacts {
                         engine: file.database_engine.clone(),
                         storage_type: file.storage_type.clone(),

@@ -97,27 +97,27 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 <thead><tr><th scope="col">"Group"</th><th scope="col">"Tier"</th><th scope="col">"Min"</th><th scope="col">"Desired"</th><th scope="col">"Max"</th><th scope="col">"CPU scaling"</th></tr></thead>
                 <tbody>{spec.autoscaling_groups.iter().map(|g| view! {
                     <tr>
-                        <th scope="row"><code>{g.name.clone()}</code></th>
+                        <th scope="row"><code>{g.name.to_string()}</code></th>
                         <td>{g.tier.clone()}</td>
-                        <td class="num">{g.min}</td>
-                        <td class="num">{opt(g.desired)}</td>
-                        <td class="num">{g.max}</td>
+                        <td class="num">{g.capacity.min()}</td>
+                        <td class="num">{opt(g.capacity.desired())}</td>
+                        <td class="num">{g.capacity.max()}</td>
                         <td>{g.cpu_scaling.as_ref().map(cpu_summary).unwrap_or_else(|| "none".into())}</td>
                     </tr>
                 }).collect_view()}</tbody>
             </table></div>
             {spec.autoscaling_groups.iter().filter(|g| !g.schedule.is_empty()).map(|g| view! {
-                <h3>"Schedule of " <code>{g.name.clone()}</code></h3>
+                <h3>"Schedule of " <code>{g.name.to_string()}</code></h3>
                 <div class="table-wrap"><table>
                     <thead><tr><th scope="col">"Action"</th><th scope="col">"Cron"</th><th scope="col">"Time zone"</th><th scope="col">"Min"</th><th scope="col">"Desired"</th><th scope="col">"Max"</th></tr></thead>
                     <tbody>{g.schedule.iter().map(|a| view! {
                         <tr title=action_summary(a)>
                             <th scope="row">{a.name.clone()}</th>
-                            <td><code>{a.cron.clone()}</code></td>
-                            <td>{a.timezone.clone()}</td>
-                            <td class="num">{opt(a.min)}</td>
-                            <td class="num">{opt(a.desired)}</td>
-                            <td class="num">{opt(a.max)}</td>
+                            <td><code>{a.cron.to_string()}</code></td>
+                            <td>{a.timezone.to_string()}</td>
+                            <td class="num">{opt(a.capacity.min())}</td>
+                            <td class="num">{opt(a.capacity.desired())}</td>
+                            <td class="num">{opt(a.capacity.max())}</td>
                         </tr>
                     }).collect_view()}</tbody>
                 </table></div>
@@ -131,7 +131,7 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                 <thead><tr><th scope="col">"Identifier"</th><th scope="col">"Class"</th><th scope="col">"Multi-AZ"</th><th scope="col">"Storage (GB)"</th><th scope="col">"Backups (days)"</th><th scope="col">"Deletion protection"</th></tr></thead>
                 <tbody>{spec.databases.iter().map(|d| view! {
                     <tr>
-                        <th scope="row"><code>{d.identifier.clone()}</code></th>
+                        <th scope="row"><code>{d.identifier.to_string()}</code></th>
                         <td>{opt(d.instance_class.clone())}</td>
                         <td>{opt(d.multi_az)}</td>
                         <td class="num">{opt(d.allocated_storage_gb)}</td>

@@ -384,7 +384,7 @@ fn priced(book: &PriceBook, key: PriceKey, sources: &mut Vec<String>) -> Result<
 
 /// A group's instance type and where it comes from: AWS's launch template first, else the spec.
 fn instance_type_of(g: &AutoscalingGroup, facts: &Facts) -> Option<(String, &'static str)> {
-    match facts.instance_types.get(&g.name) {
+    match facts.instance_types.get(g.name.as_str()) {
         Some(t) => Some((t.clone(), "launch template")),
         None => g.instance_type.clone().map(|t| (t, "spec")),
     }
@@ -402,7 +402,7 @@ impl DatabaseInputs {
     fn of(d: &Database, facts: &Facts) -> DatabaseInputs {
         let f = facts
             .databases
-            .get(&d.identifier)
+            .get(d.identifier.as_str())
             .cloned()
             .unwrap_or_default();
         DatabaseInputs {
@@ -460,9 +460,9 @@ pub fn environment_cost(
         let segs = segments(g, period.from, period.to);
         let hours = instance_hours(&segs, to, from, to).scale(scale);
         let flat = Capacity {
-            min: g.min,
-            max: g.max,
-            desired: g.desired,
+            min: g.capacity.min(),
+            max: g.capacity.max(),
+            desired: g.capacity.desired(),
         };
         let flat_hours = Band {
             floor: f64::from(flat.min),
@@ -506,7 +506,7 @@ pub fn environment_cost(
             }
         }
         groups.push(GroupCost {
-            group: g.name.clone(),
+            group: g.name.to_string(),
             instance_type,
             instance_type_from,
             monthly: per.map(|p| hours.scale(p)),
@@ -558,7 +558,7 @@ pub fn environment_cost(
         }
         unpriced.extend(why.iter().cloned());
         databases.push(DatabaseCost {
-            identifier: d.identifier.clone(),
+            identifier: d.identifier.to_string(),
             instance_class: class,
             multi_az,
             allocated_storage_gb: storage,
@@ -574,7 +574,7 @@ pub fn environment_cost(
     }
 
     EnvironmentCost {
-        environment: spec.environment.name.clone(),
+        environment: spec.environment.name.to_string(),
         region: facts.region.clone(),
         currency: currency.to_owned(),
         period_from: period.from.to_rfc3339(),

@@ -1,6 +1,6 @@
 use super::*;
 use crate::schedule::utc;
-use crate::spec::{load_environment, SourceFile};
+use crate::spec::{load_environment, Capacity, CapacityChange, SourceFile};
 
 const PRICES: &str = r#"
 source: test prices
@@ -168,20 +168,18 @@ fn a_daylight_saving_switch_counts_the_hour_that_does_not_happen() {
     // month, $157.97 at $0.10 (the naive daily pattern × 730/24 would say $158.17).
     let mut s = spec(6, "");
     let mut g = s.autoscaling_groups[0].clone();
-    g.name = "ny".into();
+    g.name = "ny".parse().unwrap();
     g.instance_type = Some("t3.large".into());
-    g.desired = None;
+    g.capacity = Capacity::new(g.capacity.min(), g.capacity.max(), None).unwrap();
     g.schedule.truncate(2);
     for (a, (cron, min)) in g
         .schedule
         .iter_mut()
         .zip([("0 1 * * *", 4), ("0 3 * * *", 2)])
     {
-        a.cron = cron.into();
-        a.timezone = "America/New_York".into();
-        a.min = Some(min);
-        a.max = Some(min);
-        a.desired = None;
+        a.cron = cron.parse().unwrap();
+        a.timezone = "America/New_York".parse().unwrap();
+        a.capacity = CapacityChange::new(Some(min), Some(min), None).unwrap();
     }
     s.autoscaling_groups = vec![g];
     s.databases.clear();

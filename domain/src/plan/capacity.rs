@@ -16,9 +16,15 @@ pub(super) fn plan_capacity(
     let desired = if o.autoscaled() && !enforce_desired {
         None
     } else {
-        g.desired
+        g.capacity.desired()
     };
-    capacity_steps(o, g.min, g.max, desired, &mut p.capacity);
+    capacity_steps(
+        o,
+        g.capacity.min(),
+        g.capacity.max(),
+        desired,
+        &mut p.capacity,
+    );
 }
 
 /// Capacity steps from the observed triple to the wanted one, in the safe order: raise max,

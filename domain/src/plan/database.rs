@@ -46,16 +46,13 @@ pub(super) fn plan_database(
     }
     let mut settings = Vec::new();
     let mut risks = Vec::new();
-    let mut set = |field: &str, before: String, after: String| {
-        settings.push(DbSetting {
-            field: field.to_owned(),
-            before,
-            after,
-        });
-    };
+    let mut set = |s: DbSetting| settings.push(s);
     if let Some(c) = &d.instance_class {
         if c != class {
-            set("instance_class", class.clone(), c.clone());
+            set(DbSetting::InstanceClass {
+                before: class.clone(),
+                after: c.clone(),
+            });
             risks.push(if multi_az {
                 "a class change restarts the database: it fails over to the standby (about a minute of errors)".to_owned()
             } else {
@@ -65,7 +62,10 @@ pub(super) fn plan_database(
     }
     if let Some(m) = d.multi_az {
         if m != multi_az {
-            set("multi_az", multi_az.to_string(), m.to_string());
+            set(DbSetting::MultiAz {
+                before: multi_az,
+                after: m,
+            });
             risks.push(if m {
                 "adds a standby in a second zone (performance dips while it syncs)".to_owned()
             } else {
@@ -82,17 +82,19 @@ pub(super) fn plan_database(
                 ),
             });
         } else if s != storage {
-            set("allocated_storage_gb", storage.to_string(), s.to_string());
+            set(DbSetting::AllocatedStorageGb {
+                before: storage,
+                after: s,
+            });
             risks.push("storage grows in place; no new change to storage for 6 hours".to_owned());
         }
     }
     if let Some(b) = d.backup_retention_days {
         if b != retention {
-            set(
-                "backup_retention_days",
-                retention.to_string(),
-                b.to_string(),
-            );
+            set(DbSetting::BackupRetentionDays {
+                before: retention,
+                after: b,
+            });
             if b == 0 {
                 risks.push("automated backups off: no point-in-time recovery".to_owned());
             }
@@ -100,11 +102,10 @@ pub(super) fn plan_database(
     }
     if let Some(dp) = d.deletion_protection {
         if dp != o.deletion_protection {
-            set(
-                "deletion_protection",
-                o.deletion_protection.to_string(),
-                dp.to_string(),
-            );
+            set(DbSetting::DeletionProtection {
+                before: o.deletion_protection,
+                after: dp,
+            });
             if !dp {
                 risks.push("deletion protection off: the database can be deleted".to_owned());
             }
@@ -130,12 +131,12 @@ pub(super) fn plan_database(
     if !settings.is_empty() {
         let change = settings
             .iter()
-            .map(|s| format!("{} {} → {}", s.field, s.before, s.after))
+            .map(|s| format!("{} {} → {}", s.field(), s.before(), s.after()))
             .collect::<Vec<_>>()
             .join(", ");
         p.databases.push(op(
             Action::ModifyDatabase {
-                identifier: d.identifier.clone(),
+                identifier: d.identifier.to_string(),
                 settings,
             },
             resource,

@@ -21,6 +21,7 @@ use crate::spec::EnvironmentSpec;
 
 mod capacity;
 mod database;
+mod db_setting;
 mod scaling;
 mod schedule;
 mod security;
@@ -43,13 +44,7 @@ impl fmt::Display for CapacityField {
     }
 }
 
-/// One database setting to change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DbSetting {
-    pub field: String,
-    pub before: String,
-    pub after: String,
-}
+pub use db_setting::{DbSetting, DbValue};
 
 /// What an operation does, with the values the AWS call needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,9 +254,9 @@ pub fn plan(
     }
 
     for g in &spec.autoscaling_groups {
-        match observed.groups.get(&g.name) {
+        match observed.groups.get(g.name.as_str()) {
             Some(o) => {
-                capacity::plan_capacity(g, o, edits_desired.contains(&g.name), &mut p);
+                capacity::plan_capacity(g, o, edits_desired.contains(g.name.as_str()), &mut p);
                 scaling::plan_scaling(g, o, &mut p);
                 schedule::plan_schedule(g, o, &mut p);
             }
@@ -270,7 +265,7 @@ pub fn plan(
     }
 
     for d in &spec.databases {
-        match observed.databases.get(&d.identifier) {
+        match observed.databases.get(d.identifier.as_str()) {
             Some(o) => database::plan_database(d, o, &mut p, &mut errors, &mut notes),
             None => errors.push(missing("database", &d.identifier)),
         }

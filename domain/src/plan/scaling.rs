@@ -94,7 +94,7 @@ pub(super) fn plan_scaling(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Phas
         if before != Some(*settings) {
             p.put_policies.push(op(
                 Action::PutPolicy {
-                    group: g.name.clone(),
+                    group: g.name.to_string(),
                     policy: name.clone(),
                     before,
                     after: *settings,
@@ -120,7 +120,7 @@ pub(super) fn plan_scaling(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Phas
         if !same {
             p.put_alarms.push(op(
                 Action::PutAlarm {
-                    group: g.name.clone(),
+                    group: g.name.to_string(),
                     alarm: alarm.clone(),
                     policy: policy.clone(),
                     comparison: *comparison,
@@ -151,7 +151,7 @@ pub(super) fn plan_scaling(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Phas
     {
         p.delete_alarms.push(op(
             Action::DeleteAlarm {
-                group: g.name.clone(),
+                group: g.name.to_string(),
                 alarm: a.name.clone(),
             },
             resource.clone(),
@@ -171,7 +171,7 @@ pub(super) fn plan_scaling(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Phas
     {
         p.delete_policies.push(op(
             Action::DeletePolicy {
-                group: g.name.clone(),
+                group: g.name.to_string(),
                 policy: pol.name.clone(),
             },
             resource.clone(),

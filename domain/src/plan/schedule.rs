@@ -17,11 +17,11 @@ fn action_text(a: &ObservedScheduledAction) -> String {
 pub(super) fn scheduled(a: &ScheduledAction) -> ObservedScheduledAction {
     ObservedScheduledAction {
         name: a.name.clone(),
-        recurrence: a.cron.clone(),
-        timezone: a.timezone.clone(),
-        min: a.min,
-        max: a.max,
-        desired: a.desired,
+        recurrence: a.cron.to_string(),
+        timezone: a.timezone.to_string(),
+        min: a.capacity.min(),
+        max: a.capacity.max(),
+        desired: a.capacity.desired(),
     }
 }
 
@@ -39,7 +39,7 @@ pub(super) fn plan_schedule(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Pha
         if before.as_ref() != Some(&after) {
             p.put_schedules.push(op(
                 Action::PutScheduledAction {
-                    group: g.name.clone(),
+                    group: g.name.to_string(),
                     after: after.clone(),
                     before: before.clone(),
                 },
@@ -68,7 +68,7 @@ pub(super) fn plan_schedule(g: &AutoscalingGroup, o: &ObservedGroup, p: &mut Pha
     {
         p.delete_schedules.push(op(
             Action::DeleteScheduledAction {
-                group: g.name.clone(),
+                group: g.name.to_string(),
                 before: b.clone(),
             },
             resource.clone(),

@@ -8,7 +8,7 @@ use super::security::rule_of;
 use super::*;
 use crate::observed::*;
 use crate::spec::fixtures::prod;
-use crate::spec::Source;
+use crate::spec::{Capacity, CapacityChange, Source};
 
 /// A live state that already matches the spec.
 fn converged(spec: &EnvironmentSpec) -> ObservedState {
@@ -16,13 +16,13 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
     for g in &spec.autoscaling_groups {
         let want = desired_scaling(g);
         o.groups.insert(
-            g.name.clone(),
+            g.name.to_string(),
             ObservedGroup {
-                name: g.name.clone(),
-                min: g.min,
-                max: g.max,
-                desired: g.desired.unwrap_or(g.min),
-                in_service: g.desired.unwrap_or(g.min),
+                name: g.name.to_string(),
+                min: g.capacity.min(),
+                max: g.capacity.max(),
+                desired: g.capacity.desired().unwrap_or(g.capacity.min()),
+                in_service: g.capacity.desired().unwrap_or(g.capacity.min()),
                 policies: want
                     .policies
                     .iter()
@@ -48,9 +48,9 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
     }
     for d in &spec.databases {
         o.databases.insert(
-            d.identifier.clone(),
+            d.identifier.to_string(),
             ObservedDatabase {
-                identifier: d.identifier.clone(),
+                identifier: d.identifier.to_string(),
                 instance_class: d.instance_class.clone().unwrap(),
                 multi_az: d.multi_az.unwrap(),
                 allocated_storage_gb: d.allocated_storage_gb.unwrap(),
@@ -99,9 +99,7 @@ fn capacity_widens_before_it_narrows() {
         .iter_mut()
         .find(|g| g.name == WAS)
         .unwrap();
-    g.min = 3;
-    g.max = 10;
-    g.desired = Some(6);
+    g.capacity = Capacity::new(3, 10, Some(6)).unwrap();
     let edits = BTreeSet::from([WAS.to_owned()]);
     assert_eq!(
         lines(&plan(&spec, &live, &edits)),
@@ -122,8 +120,7 @@ fn capacity_widens_before_it_narrows() {
         .iter_mut()
         .find(|g| g.name == WAS)
         .unwrap();
-    g.max = 4;
-    g.desired = Some(4);
+    g.capacity = Capacity::new(2, 4, Some(4)).unwrap();
     assert_eq!(
         lines(&plan(&spec, &live, &BTreeSet::from([WAS.to_owned()]))),
         [
@@ -153,7 +150,7 @@ fn desired_is_the_autoscalers_unless_the_change_edits_it() {
         .iter_mut()
         .find(|g| g.name == WAS)
         .unwrap()
-        .max = 4;
+        .capacity = Capacity::new(2, 4, Some(2)).unwrap();
     let steps = lines(&plan(&spec, &live, &BTreeSet::new()));
     assert_eq!(steps[0], "autoscaling group petclinic-prod-was: desired 5 → 4 [autoscaling:UpdateAutoScalingGroup] — lower capacity: 1 of the 5 running instances will be terminated (desired moved into the new range)");
     assert_eq!(
@@ -210,7 +207,7 @@ fn scheduled_actions_are_written_then_stale_ones_deleted() {
         .iter_mut()
         .find(|a| a.name == "was-peak")
         .unwrap()
-        .max = Some(8);
+        .capacity = CapacityChange::new(Some(5), Some(8), None).unwrap();
     g.schedule.retain(|a| a.name != "was-business");
     live.groups
         .get_mut(WAS)
@@ -335,7 +332,7 @@ fn the_hash_follows_the_operations_and_the_values_they_start_from() {
         .iter_mut()
         .find(|g| g.name == WAS)
         .unwrap()
-        .max = 10;
+        .capacity = Capacity::new(2, 10, Some(2)).unwrap();
     let live = converged(&prod());
     let a = plan(&spec, &live, &BTreeSet::new());
     let b = plan(&spec, &live, &BTreeSet::new());

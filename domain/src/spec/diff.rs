@@ -124,7 +124,11 @@ pub fn cpu_summary(c: &CpuScaling) -> String {
 
 pub fn action_summary(a: &ScheduledAction) -> String {
     let mut parts = vec![format!("cron \"{}\" {}", a.cron, a.timezone)];
-    for (k, v) in [("min", a.min), ("max", a.max), ("desired", a.desired)] {
+    for (k, v) in [
+        ("min", a.capacity.min()),
+        ("max", a.capacity.max()),
+        ("desired", a.capacity.desired()),
+    ] {
         if let Some(v) = v {
             parts.push(format!("{k} {v}"));
         }
@@ -252,9 +256,10 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                 format!(
                     "tier {}, min {}, max {}{}",
                     a.tier,
-                    a.min,
-                    a.max,
-                    a.desired
+                    a.capacity.min(),
+                    a.capacity.max(),
+                    a.capacity
+                        .desired()
                         .map(|d| format!(", desired {d}"))
                         .unwrap_or_default()
                 ),
@@ -262,13 +267,30 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
             (Some(b), None) => out.whole(
                 p,
                 EditKind::Removed,
-                format!("tier {}, min {}, max {}", b.tier, b.min, b.max),
+                format!(
+                    "tier {}, min {}, max {}",
+                    b.tier,
+                    b.capacity.min(),
+                    b.capacity.max()
+                ),
             ),
             (Some(b), Some(a)) => {
                 out.field(format!("{p}.tier"), Some(&b.tier), Some(&a.tier));
-                out.field(format!("{p}.min"), Some(b.min), Some(a.min));
-                out.field(format!("{p}.max"), Some(b.max), Some(a.max));
-                out.field(format!("{p}.desired"), b.desired, a.desired);
+                out.field(
+                    format!("{p}.min"),
+                    Some(b.capacity.min()),
+                    Some(a.capacity.min()),
+                );
+                out.field(
+                    format!("{p}.max"),
+                    Some(b.capacity.max()),
+                    Some(a.capacity.max()),
+                );
+                out.field(
+                    format!("{p}.desired"),
+                    b.capacity.desired(),
+                    a.capacity.desired(),
+                );
                 out.field(
                     format!("{p}.instance_type"),
                     b.instance_type.as_ref(),
@@ -291,9 +313,13 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                                 Some(&sb.timezone),
                                 Some(&sa.timezone),
                             );
-                            out.field(format!("{sp}.min"), sb.min, sa.min);
-                            out.field(format!("{sp}.max"), sb.max, sa.max);
-                            out.field(format!("{sp}.desired"), sb.desired, sa.desired);
+                            out.field(format!("{sp}.min"), sb.capacity.min(), sa.capacity.min());
+                            out.field(format!("{sp}.max"), sb.capacity.max(), sa.capacity.max());
+                            out.field(
+                                format!("{sp}.desired"),
+                                sb.capacity.desired(),
+                                sa.capacity.desired(),
+                            );
                         }
                         (None, None) => {}
                     }

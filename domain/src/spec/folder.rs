@@ -80,13 +80,13 @@ pub fn folder_name_error(env: &str) -> Option<SpecError> {
 }
 
 /// The spec of environment `env` from its folder's files and the errors found reading them:
-/// the folder's name is checked, the files loaded, and every error comes back in file order.
+/// the folder's name is checked (by [`load_environment`], since the spec holds it as an
+/// [`super::EnvName`]), the files loaded, and every error comes back in file order.
 pub fn load_folder(
     env: &str,
     files: &[SourceFile],
     mut errors: Vec<SpecError>,
 ) -> Result<EnvironmentSpec, Vec<SpecError>> {
-    errors.extend(folder_name_error(env));
     match load_environment(env, files) {
         Ok(spec) if errors.is_empty() => Ok(spec),
         Ok(_) => Err(errors),

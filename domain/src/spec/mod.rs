@@ -6,6 +6,7 @@ pub mod diff;
 pub mod folder;
 mod load;
 pub mod model;
+mod values;
 pub(crate) mod yaml;
 
 pub use diff::{semantic_diff, EditKind, FieldEdit};
@@ -126,7 +127,7 @@ pub(crate) mod fixtures {
             ],
             start: TimeOfDay(600),
             end: TimeOfDay(1020),
-            timezone: "Asia/Seoul".into(),
+            timezone: "Asia/Seoul".parse().unwrap(),
         }]
     }
 

@@ -5,6 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cron::Cron;
+
+pub use super::values::{
+    capacity_problems, Capacity, CapacityChange, EnvName, ResourceName, TimeZone, MAX_CAPACITY,
+};
+
 /// Where a piece of the spec was written: a file of the spec repository and a 1-based line
 /// and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -32,7 +38,7 @@ pub struct EnvironmentSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentSettings {
-    pub name: String,
+    pub name: EnvName,
     /// `None`: the configuration's default region.
     pub region: Option<String>,
     pub approvals: Approvals,
@@ -141,7 +147,7 @@ pub struct ChangeWindow {
     pub days: Vec<Weekday>,
     pub start: TimeOfDay,
     pub end: TimeOfDay,
-    pub timezone: String,
+    pub timezone: TimeZone,
 }
 
 /// The seed's goals as limits; overridable per environment.
@@ -167,11 +173,11 @@ impl Default for Guardrails {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AutoscalingGroup {
     /// The existing group's name.
-    pub name: String,
+    pub name: ResourceName,
     pub tier: String,
-    pub min: u32,
-    pub max: u32,
-    pub desired: Option<u32>,
+    /// Serialised as the group's own `min`, `max` and `desired`.
+    #[serde(flatten)]
+    pub capacity: Capacity,
     /// The instance type, for pricing offline; AWS's launch template is the truth (a mismatch
     /// is a plan warning).
     #[serde(default)]
@@ -198,17 +204,17 @@ pub enum CpuScaling {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledAction {
     pub name: String,
-    pub cron: String,
-    pub timezone: String,
-    pub min: Option<u32>,
-    pub max: Option<u32>,
-    pub desired: Option<u32>,
+    pub cron: Cron,
+    pub timezone: TimeZone,
+    /// Serialised as the action's own `min`, `max` and `desired`.
+    #[serde(flatten)]
+    pub capacity: CapacityChange,
     pub loc: Loc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Database {
-    pub identifier: String,
+    pub identifier: ResourceName,
     /// `None`: not managed by tierdeck.
     pub instance_class: Option<String>,
     pub multi_az: Option<bool>,

@@ -160,13 +160,13 @@ where
     let names: Vec<String> = spec
         .autoscaling_groups
         .iter()
-        .map(|g| g.name.clone())
+        .map(|g| g.name.to_string())
         .collect();
     let groups = groups(&clients.autoscaling, &clients.cloudwatch, &names);
     let ids: Vec<String> = spec
         .databases
         .iter()
-        .map(|d| d.identifier.clone())
+        .map(|d| d.identifier.to_string())
         .collect();
     let databases = clients.rds.describe_instances(&ids);
     let sg_names: Vec<String> = spec

@@ -150,7 +150,7 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
     for g in &spec.autoscaling_groups {
         let exists = asg
             .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&g.name)
+            .auto_scaling_group_names(g.name.as_str())
             .send()
             .await
             .map_err(|e| {
@@ -207,7 +207,7 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
         }
         // Deliberately unlike the spec: a smaller group, so the first plan has work to do.
         asg.create_auto_scaling_group()
-            .auto_scaling_group_name(&g.name)
+            .auto_scaling_group_name(g.name.as_str())
             .launch_template(
                 LaunchTemplateSpecification::builder()
                     .launch_template_name(&template)
@@ -303,7 +303,7 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
     for d in &spec.databases {
         let exists = match rds
             .describe_db_instances()
-            .db_instance_identifier(&d.identifier)
+            .db_instance_identifier(d.identifier.as_str())
             .send()
             .await
         {
@@ -324,7 +324,7 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
             continue;
         }
         rds.create_db_instance()
-            .db_instance_identifier(&d.identifier)
+            .db_instance_identifier(d.identifier.as_str())
             .db_instance_class("db.t3.small")
             .engine("mysql")
             .master_username("petclinic")

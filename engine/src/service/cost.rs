@@ -46,12 +46,12 @@ impl Costs<'_> {
         let names: Vec<String> = spec
             .autoscaling_groups
             .iter()
-            .map(|g| g.name.clone())
+            .map(|g| g.name.to_string())
             .collect();
         let dbs: Vec<String> = spec
             .databases
             .iter()
-            .map(|d| d.identifier.clone())
+            .map(|d| d.identifier.to_string())
             .collect();
         let key = format!("{region}|{}|{}", names.join(","), dbs.join(","));
         let (mut facts, mut warnings) = {
@@ -70,7 +70,8 @@ impl Costs<'_> {
             }
         };
         for g in &spec.autoscaling_groups {
-            if let (Some(said), Some(runs)) = (&g.instance_type, facts.instance_types.get(&g.name))
+            if let (Some(said), Some(runs)) =
+                (&g.instance_type, facts.instance_types.get(g.name.as_str()))
             {
                 if said != runs {
                     warnings.push(format!(

@@ -73,7 +73,7 @@ impl Scaling<'_> {
             let names: Vec<String> = spec
                 .autoscaling_groups
                 .iter()
-                .map(|g| g.name.clone())
+                .map(|g| g.name.to_string())
                 .collect();
             let lives = clients.autoscaling.capacities(&names).await?;
             for g in &spec.autoscaling_groups {
@@ -82,7 +82,7 @@ impl Scaling<'_> {
                 };
                 let activities = clients.autoscaling.scaling_activities(&g.name).await?;
                 let snapshot = SnapshotRow {
-                    group_name: g.name.clone(),
+                    group_name: g.name.to_string(),
                     at: now_text(),
                     min: i64::from(live.capacity.min),
                     max: i64::from(live.capacity.max),
@@ -111,7 +111,7 @@ impl Scaling<'_> {
                         &env,
                         &ActivityRow {
                             activity_id: a.id,
-                            group_name: g.name.clone(),
+                            group_name: g.name.to_string(),
                             status: a.status,
                             description: a.description,
                             cause: a.cause,
@@ -195,7 +195,7 @@ impl Scaling<'_> {
                 for g in &spec.autoscaling_groups {
                     let p = domain::schedule::group_preview(g, since, hours);
                     scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {
-                        group: g.name.clone(),
+                        group: g.name.to_string(),
                         action: s.action,
                         at: unix(&s.at),
                         local: s.local,

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::fields::{item_path, list, number, text, timezone, uint, unique, Cx, Fields};
-use crate::cron::Cron;
+use super::fields::{item_path, list, number, parsed, text, timezone, uint, unique, Cx, Fields};
 use crate::spec::model::*;
 use crate::spec::yaml::{Node, Pos};
 
@@ -108,29 +107,21 @@ fn capacity_order(
     desired: Option<u32>,
     max: Option<u32>,
 ) -> bool {
-    let mut ok = true;
-    if let (Some(a), Some(b)) = (min, max) {
-        if a > b {
-            cx.err(pos, format!("`{path}`: min {a} is above max {b}"));
-            ok = false;
-        }
+    // The values come from `uint` within 0–MAX_CAPACITY, so only their order can be wrong.
+    let problems = capacity_problems(min, desired, max);
+    for p in &problems {
+        cx.err(pos, format!("`{path}`: {p}"));
     }
-    if let (Some(a), Some(d)) = (min, desired) {
-        if d < a {
-            cx.err(pos, format!("`{path}`: desired {d} is below min {a}"));
-            ok = false;
-        }
-    }
-    if let (Some(d), Some(b)) = (desired, max) {
-        if d > b {
-            cx.err(pos, format!("`{path}`: desired {d} is above max {b}"));
-            ok = false;
-        }
-    }
-    ok
+    problems.is_empty()
 }
 
-fn scheduled_action(cx: &mut Cx, node: &Node, path: &str) -> Option<ScheduledAction> {
+/// The action's name and the action; the action is `None` (its errors reported) when a value
+/// it needs has an error but its name can still be checked for duplicates.
+fn scheduled_action(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+) -> Option<(String, Option<ScheduledAction>)> {
     let f = Fields::new(
         cx,
         node,
@@ -138,22 +129,13 @@ fn scheduled_action(cx: &mut Cx, node: &Node, path: &str) -> Option<ScheduledAct
         &["name", "cron", "timezone", "min", "max", "desired"],
     )?;
     let name = f.read_required(cx, "name", text);
-    let cron = f.required(cx, "cron").and_then(|n| {
-        let s = text(cx, n, &f.sub("cron"))?;
-        match Cron::parse(&s) {
-            Ok(c) => Some(c.as_str().to_owned()),
-            Err(e) => {
-                cx.err(n.pos, format!("`{}`: {e}", f.sub("cron")));
-                None
-            }
-        }
-    });
-    let tz = f.get("timezone").map_or(Some("UTC".to_owned()), |n| {
-        timezone(cx, n, &f.sub("timezone"))
-    });
-    let min = f.uint(cx, "min", 0, 10_000);
-    let max = f.uint(cx, "max", 0, 10_000);
-    let desired = f.uint(cx, "desired", 0, 10_000);
+    let cron = f.read_required(cx, "cron", parsed);
+    let tz = f
+        .get("timezone")
+        .map_or(Some(TimeZone::UTC), |n| timezone(cx, n, &f.sub("timezone")));
+    let min = f.uint(cx, "min", 0, MAX_CAPACITY);
+    let max = f.uint(cx, "max", 0, MAX_CAPACITY);
+    let desired = f.uint(cx, "desired", 0, MAX_CAPACITY);
     if f.get("min").is_none() && f.get("max").is_none() && f.get("desired").is_none() {
         cx.err(
             f.pos,
@@ -164,15 +146,17 @@ fn scheduled_action(cx: &mut Cx, node: &Node, path: &str) -> Option<ScheduledAct
     if !ordered {
         return None;
     }
-    Some(ScheduledAction {
-        name: name?,
-        cron: cron?,
-        timezone: tz?,
-        min,
-        max,
-        desired,
+    let (name, cron, timezone) = (name?, cron?, tz?);
+    // `None` only when none of the three could be read, an error already reported.
+    let capacity = CapacityChange::new(min, max, desired).ok();
+    let action = capacity.map(|capacity| ScheduledAction {
+        name: name.clone(),
+        cron,
+        timezone,
+        capacity,
         loc: cx.loc(node.pos),
-    })
+    });
+    Some((name, action))
 }
 
 /// An EC2 instance type as AWS names them: `family.size`, lower-case letters, digits and `-`.
@@ -209,11 +193,11 @@ pub(super) fn autoscaling_group(
         "schedule",
     ];
     let f = Fields::new(cx, node, &path, &allowed)?;
-    let name = f.read_required(cx, "name", text);
+    let name = f.read_required(cx, "name", parsed);
     let tier = f.read_required(cx, "tier", text);
-    let min = f.required_uint(cx, "min", 0, 10_000);
-    let max = f.required_uint(cx, "max", 0, 10_000);
-    let desired = f.uint(cx, "desired", 0, 10_000);
+    let min = f.required_uint(cx, "min", 0, MAX_CAPACITY);
+    let max = f.required_uint(cx, "max", 0, MAX_CAPACITY);
+    let desired = f.uint(cx, "desired", 0, MAX_CAPACITY);
     let ordered = capacity_order(cx, &path, f.pos, min, desired, max);
     let instance_type = f.read(cx, "instance_type", instance_type);
     let cpu = f
@@ -224,21 +208,21 @@ pub(super) fn autoscaling_group(
     if let Some(items) = f.read(cx, "schedule", list) {
         for (i, item) in items.iter().enumerate() {
             let p = item_path(&format!("{path}.schedule"), item, "name", i);
-            if let Some(a) = scheduled_action(cx, item, &p) {
-                unique(cx, &mut seen, &a.name, item.pos, "scheduled action");
-                schedule.push(a);
+            if let Some((name, a)) = scheduled_action(cx, item, &p) {
+                unique(cx, &mut seen, &name, item.pos, "scheduled action");
+                schedule.extend(a);
             }
         }
     }
     if !ordered {
         return None;
     }
+    // Checked in order above, each within 0–MAX_CAPACITY.
+    let capacity = Capacity::new(min?, max?, desired).ok()?;
     Some(AutoscalingGroup {
         name: name?,
         tier: tier?,
-        min: min?,
-        max: max?,
-        desired,
+        capacity,
         instance_type,
         cpu_scaling: match cpu {
             None => None,

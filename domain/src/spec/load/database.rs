@@ -1,6 +1,6 @@
 //! The `databases` section (database.yaml).
 
-use super::fields::{boolean, item_path, text, Cx, Fields};
+use super::fields::{boolean, item_path, parsed, text, Cx, Fields};
 use crate::spec::model::*;
 use crate::spec::yaml::Node;
 
@@ -15,7 +15,7 @@ pub(super) fn database(cx: &mut Cx, node: &Node, index: usize) -> Option<Databas
     ];
     let path = item_path("databases", node, "identifier", index);
     let f = Fields::new(cx, node, &path, &allowed)?;
-    let identifier = f.read_required(cx, "identifier", text);
+    let identifier = f.read_required(cx, "identifier", parsed);
     let instance_class = f.get("instance_class").and_then(|n| {
         let c = text(cx, n, &f.sub("instance_class"))?;
         if !c.starts_with("db.") || c.split('.').count() != 3 {

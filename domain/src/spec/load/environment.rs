@@ -93,8 +93,10 @@ pub(super) fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<Envi
         .unwrap_or_default();
     let watch = f.get("watch").map(|n| watch(cx, n)).unwrap_or_default();
     let wait_for_capacity = f.read(cx, "wait_for_capacity", boolean).unwrap_or(false);
+    // A name equal to a folder that is no environment's name: the loader reports the folder.
+    let name = name?.parse().ok()?;
     Some(EnvironmentSettings {
-        name: name?,
+        name,
         region,
         approvals,
         auto_apply,

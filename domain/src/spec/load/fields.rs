@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use crate::spec::model::Loc;
+use crate::spec::model::{Loc, TimeZone};
 use crate::spec::yaml::{Node, Pos, Value};
 use crate::spec::SpecError;
 
@@ -263,16 +263,20 @@ pub(super) fn list<'n>(cx: &mut Cx, node: &'n Node, path: &str) -> Option<&'n [N
     }
 }
 
-pub(super) fn timezone(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
-    let tz = text(cx, node, path)?;
-    if chrono_tz::Tz::from_str(&tz).is_err() {
-        cx.err(
-            node.pos,
-            format!("`{path}`: `{tz}` is not an IANA time zone (like Asia/Seoul or UTC)"),
-        );
-        return None;
+pub(super) fn timezone(cx: &mut Cx, node: &Node, path: &str) -> Option<TimeZone> {
+    parsed(cx, node, path)
+}
+
+/// Text parsed by its type's `FromStr`, whose error follows the path.
+pub(super) fn parsed<T: FromStr<Err = String>>(cx: &mut Cx, node: &Node, path: &str) -> Option<T> {
+    let s = text(cx, node, path)?;
+    match s.parse() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            cx.err(node.pos, format!("`{path}`: {e}"));
+            None
+        }
     }
-    Some(tz)
 }
 
 /// Reports a second item with the same name.

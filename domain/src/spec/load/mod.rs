@@ -64,25 +64,8 @@ pub fn load_environment(
     // Which file set each top-level key, and where.
     let mut owners: HashMap<&str, (String, Pos)> = HashMap::new();
     let mut env = None;
-    let mut spec = EnvironmentSpec {
-        environment: EnvironmentSettings {
-            name: folder.to_owned(),
-            region: None,
-            approvals: Approvals::default(),
-            auto_apply: false,
-            change_windows: Vec::new(),
-            guardrails: Guardrails::default(),
-            cost: CostPolicy::default(),
-            watch: Watch::default(),
-            wait_for_capacity: false,
-            loc: Loc::default(),
-        },
-        autoscaling_groups: Vec::new(),
-        databases: Vec::new(),
-        security_groups: Vec::new(),
-        slos: Vec::new(),
-        monitoring: Monitoring::default(),
-    };
+    // Every section but `environment`, which comes in at the end.
+    let mut spec = Sections::default();
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let mut bytes = 0;
@@ -168,20 +151,38 @@ pub fn load_environment(
             }
         }
     }
-    match env {
-        Some(e) => spec.environment = e,
-        None if !owners.contains_key("environment") => errors.push(SpecError {
+    errors.extend(crate::spec::folder::folder_name_error(folder));
+    if env.is_none() && !owners.contains_key("environment") {
+        errors.push(SpecError {
             file: format!("environments/{folder}/"),
             line: 1,
             col: 1,
             message: "no file of this environment sets the top-level key `environment`".into(),
+        });
+    }
+    // No `environment` with no error: `environment` reports every problem it returns `None`
+    // for, but for a name that is its folder's, whose problem is the folder's error above.
+    match env {
+        Some(environment) if errors.is_empty() => Ok(EnvironmentSpec {
+            environment,
+            autoscaling_groups: spec.autoscaling_groups,
+            databases: spec.databases,
+            security_groups: spec.security_groups,
+            slos: spec.slos,
+            monitoring: spec.monitoring,
         }),
-        None => {}
+        _ => {
+            crate::spec::sort_errors(&mut errors);
+            Err(errors)
+        }
     }
-    if errors.is_empty() {
-        Ok(spec)
-    } else {
-        crate::spec::sort_errors(&mut errors);
-        Err(errors)
-    }
+}
+
+#[derive(Default)]
+struct Sections {
+    autoscaling_groups: Vec<AutoscalingGroup>,
+    databases: Vec<Database>,
+    security_groups: Vec<SecurityGroup>,
+    slos: Vec<Slo>,
+    monitoring: Monitoring,
 }
