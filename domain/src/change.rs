@@ -65,8 +65,10 @@ pub struct ChangeSummary {
     pub kind: ChangeKind,
     pub status: ChangeStatus,
     pub commit: CommitInfo,
-    pub edits: usize,
-    pub errors: usize,
+    /// How many field edits its semantic diff holds.
+    pub edit_count: usize,
+    /// How many spec errors it has (a change's detail lists them in `spec_errors`).
+    pub spec_error_count: usize,
     /// The rules it edits (approvals, auto-apply, windows, guardrails, the budget's SLO):
     /// empty unless it is a policy change.
     #[serde(default)]
@@ -83,9 +85,11 @@ impl ChangeSummary {
     }
 }
 
-/// A change with everything the change page shows.
+/// A change with everything the change page shows: in JSON, the fields of its
+/// [`ChangeSummary`] (as the list shows it) and the detail's beside them, at one level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeDetail {
+    #[serde(flatten)]
     pub summary: ChangeSummary,
     /// The environment's last applied commit when the change was recorded (`None`: never applied).
     pub base_commit: Option<String>,
@@ -395,11 +399,14 @@ impl Drift {
     }
 }
 
-/// A plan as the change page shows it: planned, or why there is none right now.
+/// A plan as the change page shows it: planned, or why there is none right now. In JSON (and
+/// as stored in `changes.plan`) a planned one is the plan's fields beside `state`, `read_ms`
+/// and `aws_calls`: `{"state": "planned", "operations": […], "errors": […], "hash": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PlanView {
     Planned {
+        #[serde(flatten)]
         plan: crate::plan::Plan,
         /// How long reading the live state took.
         read_ms: u64,
@@ -440,7 +447,7 @@ pub struct RepoStatus {
     pub consecutive_failures: i64,
 }
 
-/// An environment in the list.
+/// An environment in the list (and, with more beside it, in its detail).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentSummary {
     pub name: String,
@@ -452,17 +459,17 @@ pub struct EnvironmentSummary {
     pub latest_change: Option<ChangeSummary>,
 }
 
-/// One environment as its page shows it: the desired spec at the tracked branch's head.
+/// One environment as its page shows it: the desired spec at the tracked branch's head. In
+/// JSON, the fields of its [`EnvironmentSummary`] (as the list shows it) and the detail's
+/// beside them, at one level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentDetail {
-    pub name: String,
-    pub last_applied_commit: Option<String>,
-    pub drift: Drift,
-    pub applying: Option<i64>,
+    #[serde(flatten)]
+    pub summary: EnvironmentSummary,
     pub head_commit: Option<String>,
-    /// `None` when the spec at the head has errors (listed in `errors`).
+    /// `None` when the spec at the head has errors (listed in `spec_errors`).
     pub spec: Option<crate::spec::EnvironmentSpec>,
-    pub errors: Vec<SpecError>,
+    pub spec_errors: Vec<SpecError>,
     pub recent_changes: Vec<ChangeSummary>,
     /// The spec's schedules over the coming hours (`None` when the spec has errors).
     #[serde(default)]
@@ -478,4 +485,109 @@ pub struct EnvironmentDetail {
 pub struct Reverted {
     pub to: String,
     pub from: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> ChangeSummary {
+        ChangeSummary {
+            id: 7,
+            environment: "prod".into(),
+            kind: ChangeKind::Commit,
+            status: ChangeStatus::Pending,
+            commit: CommitInfo {
+                sha: "abc".into(),
+                author: Person {
+                    name: "Ana".into(),
+                    email: "ana@example.com".into(),
+                },
+                committed_at: "2026-12-03T09:00:00Z".into(),
+                message: "raise max".into(),
+            },
+            edit_count: 1,
+            spec_error_count: 0,
+            policy_edits: Vec::new(),
+            reverts: None,
+            created_at: "2026-12-03T09:00:01.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_plan_is_one_object_beside_its_state_and_round_trips() {
+        let view = PlanView::Planned {
+            plan: crate::plan::Plan {
+                operations: Vec::new(),
+                errors: vec![crate::plan::PlanError {
+                    resource: "database db".into(),
+                    message: "does not exist".into(),
+                }],
+                hash: "h".into(),
+                notes: vec!["db is modifying".into()],
+            },
+            read_ms: 12,
+            aws_calls: 6,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "state": "planned",
+                "operations": [],
+                "errors": [{"resource": "database db", "message": "does not exist"}],
+                "hash": "h",
+                "notes": ["db is modifying"],
+                "read_ms": 12,
+                "aws_calls": 6,
+            })
+        );
+        assert_eq!(serde_json::from_value::<PlanView>(json).unwrap(), view);
+        // Plans stored before `aws_calls` and `notes` existed.
+        let old = serde_json::json!({"state": "planned", "operations": [], "errors": [], "hash": "h", "read_ms": 3});
+        assert!(matches!(
+            serde_json::from_value::<PlanView>(old).unwrap(),
+            PlanView::Planned { aws_calls: 0, ref plan, .. } if plan.notes.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_change_detail_is_the_list_item_with_more_beside_it() {
+        let detail = ChangeDetail {
+            summary: summary(),
+            base_commit: None,
+            files: Vec::new(),
+            semantic_diff: Vec::new(),
+            spec_errors: Vec::new(),
+            guardrails: Vec::new(),
+            superseded_by: None,
+            authors: Vec::new(),
+            policy: None,
+            approvals: None,
+            actions: None,
+            change_windows: String::new(),
+            plan: Some(PlanView::Unavailable {
+                reason: "AWS is unreachable".into(),
+            }),
+            planned_at: None,
+            apply: None,
+            schedule: None,
+            runs: 0,
+            cost: None,
+            watch: None,
+            revert: None,
+        };
+        let json = serde_json::to_value(&detail).unwrap();
+        let item = serde_json::to_value(summary()).unwrap();
+        for (k, v) in item.as_object().unwrap() {
+            assert_eq!(&json[k], v, "{k}");
+        }
+        assert_eq!(json["commit"]["author"]["email"], "ana@example.com");
+        assert!(json.get("summary").is_none());
+        assert_eq!(json["plan"]["state"], "unavailable");
+        assert_eq!(
+            serde_json::from_value::<ChangeDetail>(json).unwrap(),
+            detail
+        );
+    }
 }

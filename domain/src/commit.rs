@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitInfo {
     pub sha: String,
-    pub author_name: String,
-    pub author_email: String,
+    /// Who wrote it: the same shape as a change's `authors`.
+    pub author: Person,
     /// RFC 3339, UTC.
     pub committed_at: String,
     pub message: String,

@@ -186,8 +186,9 @@ pub struct TierCharts {
 pub struct MonitoringReport {
     pub environment: String,
     pub range: String,
-    pub start: i64,
-    pub end: i64,
+    /// Unix seconds.
+    pub start_unix: i64,
+    pub end_unix: i64,
     pub tiers: Vec<TierCharts>,
     pub service: Vec<Chart>,
     /// Why there is nothing at all (Prometheus down or not configured).

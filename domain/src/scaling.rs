@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Unix seconds.
-    pub at: i64,
+    pub at_unix: i64,
     pub min: u32,
     pub max: u32,
     pub desired: u32,
@@ -37,7 +37,7 @@ pub struct ApplyMark {
     pub change_id: i64,
     pub run_id: i64,
     /// Unix seconds.
-    pub at: i64,
+    pub at_unix: i64,
     pub status: String,
 }
 
@@ -47,7 +47,7 @@ pub struct ScheduledMark {
     pub group: String,
     pub action: String,
     /// Unix seconds.
-    pub at: i64,
+    pub at_unix: i64,
     pub local: String,
 }
 
@@ -55,8 +55,8 @@ pub struct ScheduledMark {
 pub struct ScalingHistory {
     pub environment: String,
     /// Unix seconds.
-    pub since: i64,
-    pub until: i64,
+    pub since_unix: i64,
+    pub until_unix: i64,
     pub groups: Vec<GroupHistory>,
     pub activities: Vec<Activity>,
     pub applies: Vec<ApplyMark>,

@@ -1,5 +1,5 @@
 //! SLO arithmetic (Google SRE Workbook, "Alerting on SLOs"): error ratios, the error budget in
-//! requests, burn rates and the multi-window alert rules. The numbers come from Prometheus; the
+//! events (what the SLO's `total` query counts: requests, for an HTTP service), burn rates and the multi-window alert rules. The numbers come from Prometheus; the
 //! rules are here, pure.
 
 use serde::{Deserialize, Serialize};
@@ -110,32 +110,34 @@ pub fn error_ratio(indicator: &Indicator, first: f64, total: f64) -> Option<f64>
     Some(ratio.clamp(0.0, 1.0))
 }
 
-/// The error budget over the SLO's window, in requests.
+/// The error budget over the SLO's window, counted in events: what the SLO's `total` query
+/// counts (requests, for an HTTP service), the bad ones being its errors (or the events that
+/// are not good).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
-    /// Requests in the window.
-    pub requests: f64,
-    /// Failed requests the objective allows.
-    pub allowed: f64,
-    /// Failed requests so far.
-    pub spent: f64,
-    /// `allowed − spent` (negative when overspent).
-    pub remaining: f64,
+    /// Events in the window.
+    pub total_events: f64,
+    /// Bad events the objective allows.
+    pub allowed_events: f64,
+    /// Bad events so far.
+    pub spent_events: f64,
+    /// `allowed_events − spent_events` (negative when overspent).
+    pub remaining_events: f64,
     /// `1 − error ratio / (1 − objective)`, as a percentage (negative when overspent).
     pub remaining_percent: f64,
 }
 
-/// The budget from the window's request rate (per second) and error ratio.
+/// The budget from the window's event rate (per second) and error ratio.
 pub fn budget(objective_percent: f64, window_days: u32, total_rate: f64, ratio: f64) -> Budget {
-    let requests = total_rate * f64::from(window_days) * 86_400.0;
+    let total = total_rate * f64::from(window_days) * 86_400.0;
     let allowed_ratio = 1.0 - objective_percent / 100.0;
-    let allowed = requests * allowed_ratio;
-    let spent = requests * ratio;
+    let allowed = total * allowed_ratio;
+    let spent = total * ratio;
     Budget {
-        requests,
-        allowed,
-        spent,
-        remaining: allowed - spent,
+        total_events: total,
+        allowed_events: allowed,
+        spent_events: spent,
+        remaining_events: allowed - spent,
         remaining_percent: if allowed_ratio > 0.0 {
             (1.0 - ratio / allowed_ratio) * 100.0
         } else {
@@ -194,10 +196,11 @@ pub fn alert(burns: &[Burn]) -> (Severity, Option<AlertRule>) {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloStatus {
     pub name: String,
-    pub objective: f64,
+    /// The spec's `objective`: the percentage of good events it aims at.
+    pub objective_percent: f64,
     pub window_days: u32,
     /// `1 − error ratio` over the window, as a percentage; `None` without traffic.
-    pub sli: Option<f64>,
+    pub sli_percent: Option<f64>,
     pub error_ratio: Option<f64>,
     pub budget: Option<Budget>,
     pub burns: Vec<Burn>,
@@ -228,9 +231,9 @@ pub fn status(
     let (severity, rule) = alert(&burns);
     SloStatus {
         name: slo.name.clone(),
-        objective: slo.objective,
+        objective_percent: slo.objective,
         window_days: slo.window_days,
-        sli: window_ratio.map(|r| (1.0 - r) * 100.0),
+        sli_percent: window_ratio.map(|r| (1.0 - r) * 100.0),
         error_ratio: window_ratio,
         budget: window_ratio.map(|r| budget(slo.objective, slo.window_days, window_total_rate, r)),
         burns,
@@ -244,8 +247,8 @@ pub fn status(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloReport {
     pub environment: String,
-    /// Unix time the numbers are for.
-    pub at: i64,
+    /// Unix time (seconds) the numbers are for.
+    pub at_unix: i64,
     pub slos: Vec<SloStatus>,
     /// Why there are no numbers (Prometheus down, not configured, a query refused).
     pub error: Option<String>,
@@ -379,7 +382,7 @@ pub fn alert_is_new(reading: &WatchReading, before: Option<f64>) -> bool {
 pub fn budget_exhausted(statuses: &[SloStatus]) -> Option<&SloStatus> {
     statuses
         .iter()
-        .find(|s| s.name == "availability" && s.budget.is_some_and(|b| b.remaining <= 0.0))
+        .find(|s| s.name == "availability" && s.budget.is_some_and(|b| b.remaining_events <= 0.0))
 }
 
 #[cfg(test)]
@@ -404,15 +407,15 @@ mod tests {
     fn the_seed_figures_hold() {
         // 100 requests/s for 30 days, 99.9 %: 259,200,000 requests, 259,200 may fail.
         let b = budget(99.9, 30, 100.0, 0.0);
-        assert!((b.requests - 259_200_000.0).abs() < 1e-3);
-        assert!((b.allowed - 259_200.0).abs() < 1e-3);
+        assert!((b.total_events - 259_200_000.0).abs() < 1e-3);
+        assert!((b.allowed_events - 259_200.0).abs() < 1e-3);
         let b = budget(99.9, 30, 200.0, 0.0);
-        assert!((b.allowed - 518_400.0).abs() < 1e-3);
+        assert!((b.allowed_events - 518_400.0).abs() < 1e-3);
         // 144,000 failed of 259,200,000: 55.56 % of the budget spent.
         let ratio = 144_000.0 / 259_200_000.0;
         let b = budget(99.9, 30, 100.0, ratio);
-        assert!((b.spent - 144_000.0).abs() < 1e-3);
-        assert!((b.remaining - 115_200.0).abs() < 1e-3);
+        assert!((b.spent_events - 144_000.0).abs() < 1e-3);
+        assert!((b.remaining_events - 115_200.0).abs() < 1e-3);
         assert!((b.remaining_percent - 44.444).abs() < 1e-2);
     }
 
@@ -464,7 +467,7 @@ mod tests {
         assert_eq!(s.alert, Severity::Page);
         assert_eq!(s.alert_rule.as_deref(), Some("14.4× over 1h and 5m"));
         assert!((s.burns[0].rate.unwrap() - 20.0).abs() < 1e-9);
-        assert_eq!(s.sli, Some(100.0));
+        assert_eq!(s.sli_percent, Some(100.0));
     }
 
     #[test]
@@ -480,7 +483,7 @@ mod tests {
     #[test]
     fn only_a_spent_availability_budget_stops_applies() {
         let spent = status(&availability(), 100.0, Some(0.002), &[Some(0.0); 5]);
-        assert!(spent.budget.unwrap().remaining < 0.0);
+        assert!(spent.budget.unwrap().remaining_events < 0.0);
         assert!(budget_exhausted(std::slice::from_ref(&spent)).is_some());
         let mut latency = spent.clone();
         latency.name = "latency-400ms".into();

@@ -63,7 +63,7 @@ async fn timed_plans(api: &Api, env: &str, id: i64, n: usize) {
         let v: serde_json::Value = res.json().await.unwrap();
         total.push(start.elapsed().as_secs_f64() * 1000.0);
         read.push(v["read_ms"].as_f64().unwrap());
-        ops = v["plan"]["operations"].as_array().unwrap().len();
+        ops = v["operations"].as_array().unwrap().len();
         calls = v["aws_calls"].as_u64().unwrap();
     }
     report(
@@ -90,7 +90,7 @@ async fn large_applied(moto: &Moto, large: &SpecRepo) {
         .unwrap();
     let started = Instant::now();
     let d = approve_and_apply(&[&ann], &olga, id).await;
-    assert_eq!(d["summary"]["status"], "applied", "{}", d["apply"]["error"]);
+    assert_eq!(d["status"], "applied", "{}", d["apply"]["error"]);
     println!(
         "large: first apply ({} steps) in {:.1} s",
         d["apply"]["steps"].as_array().map_or(0, Vec::len),
@@ -243,7 +243,7 @@ async fn timed_apply(api: &Api, id: &serde_json::Value) -> f64 {
     assert_eq!(res.status(), 202);
     wait_for("the apply", 300, || async {
         let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] == "applied").then_some(())
+        (d["status"] == "applied").then_some(())
     })
     .await;
     start.elapsed().as_secs_f64() * 1000.0
@@ -255,7 +255,7 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
     let api = app.api_as("olga", "operator").await;
     let id = api.change_for("prod", &repo.head()).await["id"].clone();
     let d = api.planned(&id).await;
-    let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
+    let n = d["plan"]["operations"].as_array().unwrap().len();
     println!(
         "prod: first full apply ({n} operations): {:.0} ms",
         timed_apply(&api, &id).await
@@ -264,7 +264,7 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
     assert_eq!(api.post("/api/v1/sync").await.status(), 200);
     let id = api.change_for("prod", &commit).await["id"].clone();
     let d = api.planned(&id).await;
-    let n = d["plan"]["plan"]["operations"].as_array().unwrap().len();
+    let n = d["plan"]["operations"].as_array().unwrap().len();
     println!(
         "prod: one-field change apply ({n} operation): {:.0} ms",
         timed_apply(&api, &id).await

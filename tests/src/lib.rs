@@ -489,7 +489,7 @@ pub async fn approve_and_apply(approvers: &[&Api], operator: &Api, id: i64) -> s
     assert_eq!(res.status(), 202);
     wait_for("the apply to end", 90, || async {
         let d = operator.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] != "applying" && d["apply"]["status"] != "applying").then_some(d)
+        (d["status"] != "applying" && d["apply"]["status"] != "applying").then_some(d)
     })
     .await
 }
@@ -600,7 +600,7 @@ impl Api {
 
     /// The status of change `id`.
     pub async fn status_of(&self, id: i64) -> String {
-        self.get_json(&format!("/api/v1/changes/{id}")).await["summary"]["status"]
+        self.get_json(&format!("/api/v1/changes/{id}")).await["status"]
             .as_str()
             .unwrap()
             .to_owned()

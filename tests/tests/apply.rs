@@ -20,7 +20,7 @@ async fn apply(api: &Api, id: i64) -> (Value, Duration) {
     assert_eq!(status, 202, "{body:#}");
     let detail = wait_for(&format!("change {id} to finish applying"), 120, || async {
         let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] != "applying").then_some(d)
+        (d["status"] != "applying").then_some(d)
     })
     .await;
     (detail, started.elapsed())
@@ -71,10 +71,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     let head = repo.head();
     let id = op.change_for("prod", &head).await["id"].as_i64().unwrap();
     let plan = op.planned(id).await;
-    assert_eq!(
-        plan["plan"]["plan"]["operations"].as_array().unwrap().len(),
-        36
-    );
+    assert_eq!(plan["plan"]["operations"].as_array().unwrap().len(), 36);
 
     // Only operators apply.
     let res = viewer.post(&format!("/api/v1/changes/{id}/apply")).await;
@@ -85,7 +82,7 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     );
 
     let (detail, _) = apply(&op, id).await;
-    assert_eq!(detail["summary"]["status"], "applied", "{detail:#}");
+    assert_eq!(detail["status"], "applied", "{detail:#}");
     assert_eq!(detail["apply"]["status"], "applied");
     assert_eq!(step_statuses(&detail), vec!["done"; 36]);
     for s in steps(&detail) {
@@ -214,13 +211,13 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     let res = op.post("/api/v1/environments/prod/reconcile").await;
     assert_eq!(res.status(), 201);
     let rc: Value = res.json().await.unwrap();
-    assert_eq!(rc["summary"]["kind"], "reconcile");
-    assert_eq!(rc["summary"]["status"], "pending");
-    assert_eq!(rc["summary"]["commit"]["sha"], head.as_str());
-    assert_eq!(rc["plan"]["plan"]["operations"][0]["change"], "max 5 → 8");
-    let rc_id = rc["summary"]["id"].as_i64().unwrap();
+    assert_eq!(rc["kind"], "reconcile");
+    assert_eq!(rc["status"], "pending");
+    assert_eq!(rc["commit"]["sha"], head.as_str());
+    assert_eq!(rc["plan"]["operations"][0]["change"], "max 5 → 8");
+    let rc_id = rc["id"].as_i64().unwrap();
     let (done, _) = apply(&op, rc_id).await;
-    assert_eq!(done["summary"]["status"], "applied", "{done:#}");
+    assert_eq!(done["status"], "applied", "{done:#}");
     assert_eq!(tag_value(&group_xml(&moto.url, WEB).await, "MaxSize"), "8");
     wait_for("prod to be in sync again", 30, || async {
         (environment(&op, "prod").await["drift"]["state"] == "in_sync").then_some(())
@@ -238,14 +235,14 @@ async fn an_applied_change_matches_aws_and_drift_is_found_and_reconciled() {
     assert_eq!(op.post("/api/v1/sync").await.status(), 200);
     let one = op.change_for("prod", &commit).await["id"].as_i64().unwrap();
     let p = op.planned(one).await;
-    let ops = p["plan"]["plan"]["operations"].as_array().unwrap();
+    let ops = p["plan"]["operations"].as_array().unwrap();
     assert_eq!(ops.len(), 1, "{p:#}");
     assert_eq!(
         ops[0]["aws_call"],
         "autoscaling:PutScheduledUpdateGroupAction"
     );
     let (done, _) = apply(&op, one).await;
-    assert_eq!(done["summary"]["status"], "applied", "{done:#}");
+    assert_eq!(done["status"], "applied", "{done:#}");
     let actions = query(
         &moto.url,
         "autoscaling",
@@ -290,7 +287,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
     proxy.fail("UpdateAutoScalingGroup", Fault::Throttle, Some(2));
     proxy.fail("PutScheduledUpdateGroupAction", Fault::ServerError, None);
     let (detail, _) = apply(&op, id).await;
-    assert_eq!(detail["summary"]["status"], "failed", "{detail:#}");
+    assert_eq!(detail["status"], "failed", "{detail:#}");
     assert_eq!(detail["apply"]["status"], "failed");
     let statuses = step_statuses(&detail);
     assert_eq!(statuses[..20], vec!["done"; 20]);
@@ -341,7 +338,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
     );
     let left = op.planned(id).await;
     assert_eq!(
-        left["plan"]["plan"]["operations"].as_array().unwrap().len(),
+        left["plan"]["operations"].as_array().unwrap().len(),
         16,
         "what is left: {left:#}"
     );
@@ -349,7 +346,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
     // A call that never answers times out, is retried, then fails.
     proxy.fail("ModifyDBInstance", Fault::Hang, None);
     let (detail, took) = apply(&op, id).await;
-    assert_eq!(detail["summary"]["status"], "failed", "{detail:#}");
+    assert_eq!(detail["status"], "failed", "{detail:#}");
     let s = steps(&detail);
     let last = s.last().unwrap();
     assert_eq!(last["status"], "failed");
@@ -367,7 +364,7 @@ async fn throttling_and_server_errors_are_retried_then_fail_cleanly_and_hangs_ti
     proxy.heal();
     op.post(&format!("/api/v1/changes/{id}/plan")).await;
     let (detail, _) = apply(&op, id).await;
-    assert_eq!(detail["summary"]["status"], "applied", "{detail:#}");
+    assert_eq!(detail["status"], "applied", "{detail:#}");
     assert_eq!(detail["runs"], 3);
 }
 
@@ -411,7 +408,7 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
     };
 
     let d = op.get_json(&format!("/api/v1/changes/{id}")).await;
-    assert_eq!(d["summary"]["status"], "interrupted", "{d:#}");
+    assert_eq!(d["status"], "interrupted", "{d:#}");
     assert_eq!(d["apply"]["status"], "interrupted");
     let statuses = step_statuses(&d);
     assert_eq!(statuses[..35], vec!["done"; 35]);
@@ -434,11 +431,11 @@ async fn a_process_killed_during_an_apply_leaves_it_interrupted_and_a_new_plan_f
     let res = op.post(&format!("/api/v1/changes/{id}/plan")).await;
     assert_eq!(res.status(), 200);
     let left: Value = res.json().await.unwrap();
-    let ops = left["plan"]["operations"].as_array().unwrap();
+    let ops = left["operations"].as_array().unwrap();
     assert_eq!(ops.len(), 1, "{left:#}");
     assert_eq!(ops[0]["aws_call"], "rds:ModifyDBInstance");
     let (detail, _) = apply(&op, id).await;
-    assert_eq!(detail["summary"]["status"], "applied", "{detail:#}");
+    assert_eq!(detail["status"], "applied", "{detail:#}");
     let out = app.cli_plan("prod", &repo.url(), &moto.url).await;
     assert!(out.contains("No changes: prod matches its spec."), "{out}");
 }
@@ -484,7 +481,7 @@ async fn scaling_history_records_capacity_before_and_after_an_apply() {
     .await;
     op.planned(id).await;
     let (d, _) = apply(&op, id).await;
-    assert_eq!(d["summary"]["status"], "applied");
+    assert_eq!(d["status"], "applied");
     let h = wait_for("the new capacity recorded", 30, || async {
         let h = op.get_json("/api/v1/environments/prod/scaling").await;
         (web(&h).last() == Some(&(2, 8))).then_some(h)

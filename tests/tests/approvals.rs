@@ -123,7 +123,7 @@ async fn roles_may_do_what_their_role_allows_through_the_api_and_the_page_forms(
     let res = approve(&admin, id).await;
     assert_eq!(res.status(), 200);
     let d: Value = res.json().await.unwrap();
-    assert_eq!(d["summary"]["status"], "approved");
+    assert_eq!(d["status"], "approved");
     assert_eq!(d["approvals"]["counted"], 2);
     assert_eq!(d["approvals"]["reviews"][0]["comment"], "looks right");
 
@@ -206,7 +206,7 @@ async fn authors_cannot_approve_and_new_commits_or_live_changes_void_approvals()
         "{message}"
     );
     let d = ann.get_json(&format!("/api/v1/changes/{second}")).await;
-    assert_eq!(d["summary"]["status"], "pending");
+    assert_eq!(d["status"], "pending");
     assert_eq!(d["approvals"]["counted"], 0);
     let reasons: Vec<&str> = d["approvals"]["reviews"]
         .as_array()

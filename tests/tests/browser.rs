@@ -524,7 +524,7 @@ async fn an_operator_sees_a_step_settle_and_the_watch_run_then_clicks_revert() {
     assert_eq!(res.status(), 202);
     wait_for("the first apply to end", 60, || async {
         let d = api.get_json(&format!("/api/v1/changes/{first}")).await;
-        (d["summary"]["status"] == "applied").then_some(())
+        (d["status"] == "applied").then_some(())
     })
     .await;
     let base = repo.head();
@@ -778,7 +778,7 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     );
     wait_for("prod applied", 60, || async {
         let d = ops.get_json(&format!("/api/v1/changes/{first}")).await;
-        (d["summary"]["status"] == "applied").then_some(())
+        (d["status"] == "applied").then_some(())
     })
     .await;
 

@@ -41,7 +41,7 @@ async fn an_alias_bomb_in_the_spec_repository_is_an_invalid_change_and_the_panel
     let env = api.get("/api/v1/environments/prod").await;
     assert_eq!(env.status(), 200);
     let env: Value = env.json().await.unwrap();
-    assert!(env["spec"].is_null() && !env["errors"].as_array().unwrap().is_empty());
+    assert!(env["spec"].is_null() && !env["spec_errors"].as_array().unwrap().is_empty());
     // And a restart reads the same commit again without dying.
     let app = app.kill_and_restart().await;
     let api = app.api_as("val", "viewer").await;

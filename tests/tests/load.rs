@@ -76,10 +76,7 @@ async fn two_hundred_readers_while_an_apply_runs_get_no_error_and_the_apply_comp
     }
     let applied = wait_for("the apply under load", 120, || async {
         let d = op.get_json(&format!("/api/v1/changes/{id}")).await;
-        let s = d["summary"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let s = d["status"].as_str().unwrap_or_default().to_owned();
         (s != "applying").then_some(s)
     })
     .await;

@@ -68,11 +68,11 @@ async fn an_operator_reverts_an_applied_change_and_the_branch_head_waits_for_a_n
     let res = olga.post(&format!("/api/v1/changes/{second}/revert")).await;
     assert_eq!(res.status(), 201);
     let r: Value = res.json().await.unwrap();
-    let revert = r["summary"]["id"].as_i64().unwrap();
-    assert_eq!(r["summary"]["kind"], "revert");
-    assert_eq!(r["summary"]["reverts"], second);
-    assert_eq!(r["summary"]["status"], "pending");
-    assert_eq!(r["summary"]["commit"]["sha"], first_commit);
+    let revert = r["id"].as_i64().unwrap();
+    assert_eq!(r["kind"], "revert");
+    assert_eq!(r["reverts"], second);
+    assert_eq!(r["status"], "pending");
+    assert_eq!(r["commit"]["sha"], first_commit);
     assert_eq!(r["base_commit"], narrow);
     assert_eq!(r["authors"][0]["email"], "olga@petclinic.example");
     let edits = r["semantic_diff"].to_string();
@@ -85,7 +85,7 @@ async fn an_operator_reverts_an_applied_change_and_the_branch_head_waits_for_a_n
         .unwrap()
         .contains("+    max: 8"));
     let planned = olga.planned(revert).await;
-    let ops = planned["plan"]["plan"]["operations"].to_string();
+    let ops = planned["plan"]["operations"].to_string();
     assert!(ops.contains("max 6 → 8"), "{ops}");
     assert_eq!(
         planned["policy"]["required_approvals"], 2,
@@ -102,7 +102,7 @@ async fn an_operator_reverts_an_applied_change_and_the_branch_head_waits_for_a_n
     .await;
     assert_eq!(code, 403);
     let d = approve_and_apply(&[&ann, &bo], &olga, revert).await;
-    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
     assert_eq!(web_max(&moto.url).await, "8");
 
     let env = olga.get_json("/api/v1/environments/prod").await;
@@ -133,7 +133,7 @@ async fn an_operator_reverts_an_applied_change_and_the_branch_head_waits_for_a_n
     let c = olga.get_json(&format!("/api/v1/changes/{third}")).await;
     assert_eq!(c["base_commit"], first_commit);
     let planned = olga.planned(third).await;
-    let ops = planned["plan"]["plan"]["operations"].to_string();
+    let ops = planned["plan"]["operations"].to_string();
     assert!(ops.contains("max 8 → 7"), "{ops}");
     approve_and_apply(&[&ann, &bo], &olga, third).await;
     let env = olga.get_json("/api/v1/environments/prod").await;

@@ -19,7 +19,7 @@ async fn apply(api: &Api, id: i64) -> Value {
     );
     wait_for(&format!("change {id} to finish applying"), 120, || async {
         let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
-        (d["summary"]["status"] != "applying").then_some(d)
+        (d["status"] != "applying").then_some(d)
     })
     .await
 }
@@ -76,7 +76,7 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
         .as_i64()
         .unwrap();
     let d = apply(&op, first).await;
-    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
     assert_eq!(d["watch"]["state"], "watching", "{:#}", d["watch"]);
     assert_eq!(web_max(&moto.url).await, "8");
 
@@ -103,7 +103,7 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     assert_eq!(op.post("/api/v1/sync").await.status(), 200);
     let id = op.change_for("prod", &narrow).await["id"].as_i64().unwrap();
     let d = apply(&op, id).await;
-    assert_eq!(d["summary"]["status"], "applied", "{:#}", d["apply"]);
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
     assert_eq!(web_max(&moto.url).await, "6");
     let earlier = op.get_json(&format!("/api/v1/changes/{first}")).await;
     assert_eq!(earlier["watch"]["state"], "stopped");
@@ -117,7 +117,7 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     let d = wait_for("the watch to see the spike", 60, || async {
         let d = op.get_json(&format!("/api/v1/changes/{id}")).await;
         // Degraded first, then its revert is recorded.
-        (d["summary"]["status"] == "degraded" && d["watch"]["revert_change"].is_i64()).then_some(d)
+        (d["status"] == "degraded" && d["watch"]["revert_change"].is_i64()).then_some(d)
     })
     .await;
     let w = &d["watch"];
@@ -133,17 +133,13 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     // The revert goes back to the first commit, applied at once by tierdeck.
     let r = wait_for("the revert to be applied", 90, || async {
         let r = op.get_json(&format!("/api/v1/changes/{revert}")).await;
-        matches!(
-            r["summary"]["status"].as_str(),
-            Some("applied" | "degraded")
-        )
-        .then_some(r)
+        matches!(r["status"].as_str(), Some("applied" | "degraded")).then_some(r)
     })
     .await;
     traffic.fail(0.0);
-    assert_eq!(r["summary"]["kind"], "revert");
-    assert_eq!(r["summary"]["reverts"], id);
-    assert_eq!(r["summary"]["commit"]["sha"], before);
+    assert_eq!(r["kind"], "revert");
+    assert_eq!(r["reverts"], id);
+    assert_eq!(r["commit"]["sha"], before);
     assert_eq!(r["apply"]["started_by"], "system");
     assert!(
         r["policy"]["notes"]

@@ -33,8 +33,8 @@ pub fn ChangeTable(changes: Vec<ChangeSummary>) -> impl IntoView {
                                 <td>{c.environment.clone()}</td>
                                 <td><StatusBadge status=c.status />{c.is_policy_change().then(|| view! { " " <span class="badge policy" title=c.policy_edits.join(", ")>"policy change"</span> })}</td>
                                 <td><a href=href><code>{c.commit.short_sha().to_owned()}</code> " " <span class="subject">{c.commit.subject().to_owned()}</span></a></td>
-                                <td>{c.commit.author_name.clone()}</td>
-                                <td class="num">{if c.errors > 0 { format!("{} errors", c.errors) } else { c.edits.to_string() }}</td>
+                                <td>{c.commit.author.name.clone()}</td>
+                                <td class="num">{if c.spec_error_count > 0 { format!("{} errors", c.spec_error_count) } else { c.edit_count.to_string() }}</td>
                                 <td>{c.created_at.replace('T', " ").trim_end_matches('Z').to_owned()}</td>
                             </tr>
                         }

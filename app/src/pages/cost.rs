@@ -58,7 +58,7 @@ fn WeekChart(week: Vec<HourCost>, currency: String) -> impl IntoView {
         .enumerate()
         .filter(|(i, _)| i % 24 == 0)
         .map(|(i, h)| {
-            let label = DateTime::from_timestamp(h.at, 0)
+            let label = DateTime::from_timestamp(h.at_unix, 0)
                 .map(|t| t.format("%a %d").to_string())
                 .unwrap_or_default();
             let x = x_of(i);
@@ -73,7 +73,7 @@ fn WeekChart(week: Vec<HourCost>, currency: String) -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let when = DateTime::from_timestamp(h.at, 0)
+            let when = DateTime::from_timestamp(h.at_unix, 0)
                 .map(|t| t.format("%a %H:00 UTC").to_string())
                 .unwrap_or_default();
             let title = format!(
@@ -90,7 +90,7 @@ fn WeekChart(week: Vec<HourCost>, currency: String) -> impl IntoView {
         .collect_view();
     let label = format!(
         "Hourly cost over the week from {}: at most {} an hour",
-        DateTime::from_timestamp(week[0].at, 0)
+        DateTime::from_timestamp(week[0].at_unix, 0)
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
         money(top, &currency)

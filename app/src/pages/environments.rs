@@ -246,7 +246,7 @@ pub fn Environment() -> impl IntoView {
         |(name, _, hours)| load_environment(name, hours),
     );
     view! {
-        <Loaded resource=detail title="Environment" let(EnvironmentDetail { name, last_applied_commit, head_commit, spec, errors, recent_changes, drift, applying, schedule, reverted })>
+        <Loaded resource=detail title="Environment" let(EnvironmentDetail { summary: EnvironmentSummary { name, last_applied_commit, drift, applying, .. }, head_commit, spec, spec_errors: errors, recent_changes, schedule, reverted })>
             <Title text=name.clone() />
             <h1>"Environment " {name.clone()}</h1>
             <p class="lede">

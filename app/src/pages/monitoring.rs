@@ -46,7 +46,7 @@ fn LineChart(chart: Chart, start: i64, end: i64) -> impl IntoView {
 
 #[component]
 fn Report(r: MonitoringReport) -> impl IntoView {
-    let (start, end) = (r.start, r.end);
+    let (start, end) = (r.start_unix, r.end_unix);
     view! {
         {r.error.map(|e| view! { <p class="notice error" role="alert">"No monitoring data: " {e}</p> })}
         {(!r.service.is_empty()).then(|| view! {

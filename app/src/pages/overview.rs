@@ -35,7 +35,7 @@ fn RepoCard(
             <p><code>{s.url.clone()}</code> " · branch " <code>{s.branch.clone()}</code></p>
             {s.head.clone().map(|h| view! {
                 <p>"Head " <code>{short(&h.sha)}</code> " " <span class="subject">{h.subject().to_owned()}</span>
-                " — " {h.author_name.clone()}</p>
+                " — " {h.author.name.clone()}</p>
             })}
             <p class="muted">"Last fetch: " {s.last_fetch_at.clone().unwrap_or_else(|| "never".into())}
             {s.last_success_at.clone().map(|t| format!(" · last success: {t}"))}</p>

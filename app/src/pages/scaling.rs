@@ -29,7 +29,7 @@ fn HistoryChart(
 ) -> impl IntoView {
     let top = top_of(g.snapshots.iter().map(|s| f64::from(s.max)), 1.0);
     let line = |class, f: fn(&Snapshot) -> u32| {
-        let pts = g.snapshots.iter().map(|s| (s.at, f64::from(f(s))));
+        let pts = g.snapshots.iter().map(|s| (s.at_unix, f64::from(f(s))));
         Series::step(class, pts.collect())
     };
     let label = format!(
@@ -44,7 +44,7 @@ fn HistoryChart(
         .map(|s| {
             format!(
                 "{}: min {} max {} desired {} in service {}",
-                utc_time(s.at, "%Y-%m-%d %H:%M UTC"),
+                utc_time(s.at_unix, "%Y-%m-%d %H:%M UTC"),
                 s.min,
                 s.max,
                 s.desired,
@@ -54,14 +54,15 @@ fn HistoryChart(
         .collect();
     let apply_marks = applies.into_iter().map(|a| {
         let title = format!("apply of change #{} ({})", a.change_id, a.status);
-        Marker::rule(a.at, "apply", Reach::Full, title).link(format!("/changes/{}", a.change_id))
+        Marker::rule(a.at_unix, "apply", Reach::Full, title)
+            .link(format!("/changes/{}", a.change_id))
     });
     let schedule_marks = scheduled
         .into_iter()
         .filter(|m| m.group == g.group)
         .map(|m| {
             let title = format!("{} {}", m.local, m.action);
-            Marker::rule(m.at, "scheduled", Reach::Tick(8.0), title)
+            Marker::rule(m.at_unix, "scheduled", Reach::Tick(8.0), title)
         });
     let spec = ChartSpec::new(FRAME, (since, until), (0.0, top))
         .clamp_time()
@@ -82,7 +83,7 @@ fn HistoryChart(
 
 #[component]
 fn History(h: ScalingHistory) -> impl IntoView {
-    let (since, until) = (h.since, h.until);
+    let (since, until) = (h.since_unix, h.until_unix);
     let empty = h.groups.is_empty();
     view! {
         {empty.then(|| view! { <p class="muted">"No capacity recorded in this range yet: tierdeck records each group every minute while it can reach AWS."</p> })}

@@ -91,10 +91,10 @@ fn SloCard(s: SloStatus) -> impl IntoView {
     view! {
         <section class="card slo" aria-labelledby=labelled>
             <h2 id=id>{s.name.clone()} " " <AlertBadge severity=s.alert /></h2>
-            <p>"Objective " <strong>{format!("{} %", s.objective)}</strong> " over " {s.window_days} " days; now "
-                <strong>{percent(s.sli, 3)}</strong> " (error ratio " {s.error_ratio.map(|r| format!("{:.4} %", r * 100.0)).unwrap_or_else(|| "—".into())} ")."</p>
+            <p>"Objective " <strong>{format!("{} %", s.objective_percent)}</strong> " over " {s.window_days} " days; now "
+                <strong>{percent(s.sli_percent, 3)}</strong> " (error ratio " {s.error_ratio.map(|r| format!("{:.4} %", r * 100.0)).unwrap_or_else(|| "—".into())} ")."</p>
             {s.alert_rule.map(|r| view! { <p class="notice error" role="alert">"Alert: burning " {r} "."</p> })}
-            {s.budget.filter(|b| b.remaining <= 0.0).map(|_| view! {
+            {s.budget.filter(|b| b.remaining_events <= 0.0).map(|_| view! {
                 <p class="notice error" role="alert">"The error budget is spent."
                     {(s.name == "availability").then_some(" Under the error-budget policy tierdeck refuses applies other than emergencies until it recovers.")}</p>
             })}
@@ -102,10 +102,10 @@ fn SloCard(s: SloStatus) -> impl IntoView {
                 Some(b) => view! {
                     <BudgetBar remaining_percent=b.remaining_percent />
                     <dl class="facts">
-                        <dt>"Requests in the window"</dt><dd>{grouped(b.requests)}</dd>
-                        <dt>"Failures allowed"</dt><dd>{grouped(b.allowed)}</dd>
-                        <dt>"Failures so far"</dt><dd>{grouped(b.spent)}</dd>
-                        <dt>"Budget left"</dt><dd>{grouped(b.remaining)} " (" {format!("{:.1} %", b.remaining_percent)} ")"</dd>
+                        <dt>"Requests in the window"</dt><dd>{grouped(b.total_events)}</dd>
+                        <dt>"Failures allowed"</dt><dd>{grouped(b.allowed_events)}</dd>
+                        <dt>"Failures so far"</dt><dd>{grouped(b.spent_events)}</dd>
+                        <dt>"Budget left"</dt><dd>{grouped(b.remaining_events)} " (" {format!("{:.1} %", b.remaining_percent)} ")"</dd>
                     </dl>
                 }.into_any(),
                 None => view! { <p class="muted">"No requests in the window: no budget to show."</p> }.into_any(),
@@ -125,7 +125,7 @@ fn SloCard(s: SloStatus) -> impl IntoView {
 
 #[component]
 fn Report(report: SloReport) -> impl IntoView {
-    let when = utc_time(report.at, "%Y-%m-%d %H:%M UTC");
+    let when = utc_time(report.at_unix, "%Y-%m-%d %H:%M UTC");
     view! {
         {report.error.map(|e| view! { <p class="notice error" role="alert">"No SLO numbers: " {e}</p> })}
         {(report.slos.is_empty()).then(|| view! { <p class="muted">"No SLOs to show."</p> })}

@@ -292,7 +292,7 @@ impl DatabaseCost {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HourCost {
     /// Unix seconds, the hour's start.
-    pub at: i64,
+    pub at_unix: i64,
     pub band: Band,
 }
 
@@ -449,8 +449,8 @@ pub fn environment_cost(
     let mut flat_monthly = Band::default();
     let mut week: Vec<HourCost> = (from..week_end)
         .step_by(3600)
-        .map(|at| HourCost {
-            at,
+        .map(|at_unix| HourCost {
+            at_unix,
             band: Band::default(),
         })
         .collect();
@@ -501,7 +501,7 @@ pub fn environment_cost(
             monthly = monthly.plus(hours.scale(per));
             flat_monthly = flat_monthly.plus(flat_hours.scale(per));
             for h in &mut week {
-                let b = instance_hours(&segs, to, h.at, h.at + 3600).scale(per);
+                let b = instance_hours(&segs, to, h.at_unix, h.at_unix + 3600).scale(per);
                 h.band = h.band.plus(b);
             }
         }

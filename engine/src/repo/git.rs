@@ -176,8 +176,10 @@ impl Mirror {
         let t = chrono::DateTime::from_timestamp(c.time().seconds(), 0).unwrap_or_default();
         Ok(CommitInfo {
             sha: oid.to_string(),
-            author_name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
-            author_email: String::from_utf8_lossy(author.email_bytes()).to_lowercase(),
+            author: domain::change::Person {
+                name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+                email: String::from_utf8_lossy(author.email_bytes()).to_lowercase(),
+            },
             committed_at: crate::store::format_time(t),
             message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
         })

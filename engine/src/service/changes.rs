@@ -68,7 +68,7 @@ impl Changes<'_> {
                 meta,
                 detail: json!({
                     "commit": p.commit.sha,
-                    "author": p.commit.author_email,
+                    "author": p.commit.author.email,
                     "authors": p.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
                     "edits": p.edits.len(),
                     "errors": p.errors.len(),
@@ -94,7 +94,7 @@ impl Changes<'_> {
                 "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
                 p.env,
                 p.commit.subject(),
-                p.commit.author_name,
+                p.commit.author.name,
                 self.notifications().change_link(id)
             );
             self.notifications()
@@ -244,6 +244,7 @@ impl Changes<'_> {
             .await?
             .and_then(|s| s.head_commit);
         let recent_changes = changes::list(&mut conn, Some(name), None, 10).await?;
+        let open_changes = changes::open_count(&mut conn, name).await?;
         let applying = applies::lock(&mut conn, name).await?.map(|l| l.change_id);
         drop(conn);
         let (spec, errors) = match (&head, &self.settings.repo) {
@@ -269,15 +270,19 @@ impl Changes<'_> {
             _ => None,
         };
         Ok(EnvironmentDetail {
+            summary: EnvironmentSummary {
+                drift: drift_of(&env),
+                applying,
+                name: env.name,
+                last_applied_commit: env.last_applied_commit,
+                open_changes,
+                latest_change: recent_changes.first().cloned(),
+            },
             reverted,
             schedule,
-            drift: drift_of(&env),
-            applying,
-            name: env.name,
-            last_applied_commit: env.last_applied_commit,
             head_commit: head,
             spec,
-            errors,
+            spec_errors: errors,
             recent_changes,
         })
     }

@@ -272,8 +272,10 @@ impl Drifts<'_> {
         let now = now_text();
         let commit = domain::change::CommitInfo {
             sha: applied.clone(),
-            author_name: name.clone(),
-            author_email: email.to_lowercase(),
+            author: Person {
+                name: name.clone(),
+                email: email.to_lowercase(),
+            },
             committed_at: now.clone(),
             message: format!(
                 "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",

@@ -128,8 +128,10 @@ impl Reverts<'_> {
         };
         let commit = CommitInfo {
             sha: target.clone(),
-            author_name: name.clone(),
-            author_email: email.to_lowercase(),
+            author: Person {
+                name: name.clone(),
+                email: email.to_lowercase(),
+            },
             committed_at: now.clone(),
             message: format!(
                 "Revert change #{id} in {env}{why}: back to {} from {}",

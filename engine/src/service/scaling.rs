@@ -174,7 +174,7 @@ impl Scaling<'_> {
         let mut groups: Vec<GroupHistory> = Vec::new();
         for s in snapshots {
             let snap = Snapshot {
-                at: unix(&s.at),
+                at_unix: unix(&s.at),
                 min: count(s.min),
                 max: count(s.max),
                 desired: count(s.desired),
@@ -197,7 +197,7 @@ impl Scaling<'_> {
                     scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {
                         group: g.name.to_string(),
                         action: s.action,
-                        at: unix(&s.at),
+                        at_unix: unix(&s.at),
                         local: s.local,
                     }));
                 }
@@ -205,8 +205,8 @@ impl Scaling<'_> {
         }
         Ok(ScalingHistory {
             environment: env.to_owned(),
-            since: since.timestamp(),
-            until: until.timestamp(),
+            since_unix: since.timestamp(),
+            until_unix: until.timestamp(),
             groups,
             activities: activities
                 .into_iter()
@@ -225,7 +225,7 @@ impl Scaling<'_> {
                 .map(|(change_id, run_id, started, _, status)| ApplyMark {
                     change_id,
                     run_id,
-                    at: unix(&started),
+                    at_unix: unix(&started),
                     status,
                 })
                 .collect(),

@@ -127,7 +127,7 @@ impl Slos<'_> {
         };
         SloReport {
             environment: env.to_owned(),
-            at: at_time,
+            at_unix: at_time,
             queries: spec.slos.len() * QUERIES_PER_SLO,
             slos,
             error,
@@ -155,7 +155,7 @@ impl Slos<'_> {
                 let b = s.budget.expect("an exhausted budget exists");
                 format!(
                     "the availability error budget of {} is spent ({:.0} failed requests of {:.0} allowed over {} days, {:.1} % left): the error-budget policy allows only emergency applies",
-                    spec.environment.name, b.spent, b.allowed, s.window_days, b.remaining_percent
+                    spec.environment.name, b.spent_events, b.allowed_events, s.window_days, b.remaining_percent
                 )
             }),
             Err(e) => {
@@ -209,8 +209,8 @@ impl Slos<'_> {
         let mut report = MonitoringReport {
             environment: env.to_owned(),
             range: label.to_owned(),
-            start,
-            end,
+            start_unix: start,
+            end_unix: end,
             tiers: Vec::new(),
             service: Vec::new(),
             error: None,

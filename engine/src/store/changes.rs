@@ -59,8 +59,8 @@ impl Change {
             kind: self.kind,
             status: self.status,
             commit: self.commit.clone(),
-            edits: self.semantic_diff.len(),
-            errors: self.spec_errors.len(),
+            edit_count: self.semantic_diff.len(),
+            spec_error_count: self.spec_errors.len(),
             policy_edits: self.policy_edits.clone(),
             reverts: self.reverts.map(|c| c.0),
             created_at: self.created_at.clone(),
@@ -82,8 +82,10 @@ impl From<CommitColumns> for CommitInfo {
     fn from(c: CommitColumns) -> Self {
         CommitInfo {
             sha: c.commit_sha,
-            author_name: c.author_name,
-            author_email: c.author_email,
+            author: Person {
+                name: c.author_name,
+                email: c.author_email,
+            },
             committed_at: c.committed_at,
             message: c.message,
         }
@@ -168,12 +170,9 @@ impl TryFrom<ChangeRow> for Change {
         let id = r.id;
         let mut authors: Vec<Person> = json(id, "authors", &r.authors)?;
         let commit = CommitInfo::from(r.commit);
-        if authors.is_empty() && !commit.author_email.is_empty() {
+        if authors.is_empty() && !commit.author.email.is_empty() {
             // Recorded before authors were kept: the commit's author.
-            authors.push(Person {
-                name: commit.author_name.clone(),
-                email: commit.author_email.clone(),
-            });
+            authors.push(commit.author.clone());
         }
         Ok(Change {
             id: ChangeId(id),
@@ -211,8 +210,8 @@ impl TryFrom<SummaryRow> for ChangeSummary {
             kind: kind(id, &r.kind)?,
             status: status(id, &r.status)?,
             commit: r.commit.into(),
-            edits: edits.len(),
-            errors: errors.len(),
+            edit_count: edits.len(),
+            spec_error_count: errors.len(),
             policy_edits: json(id, "policy_edits", &r.policy_edits)?,
             reverts: r.reverts,
             created_at: r.created_at,
@@ -293,8 +292,8 @@ pub async fn create(
     .bind(c.kind.as_str())
     .bind(&c.commit.sha)
     .bind(c.base_commit)
-    .bind(&c.commit.author_name)
-    .bind(&c.commit.author_email)
+    .bind(&c.commit.author.name)
+    .bind(&c.commit.author.email)
     .bind(&c.commit.committed_at)
     .bind(&c.commit.message)
     .bind(status.as_str())
@@ -530,6 +529,20 @@ pub async fn per_environment(
     .await
 }
 
+/// How many open changes an environment has (as [`per_environment`] counts them).
+pub async fn open_count(
+    conn: &mut SqliteConnection,
+    environment: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM changes WHERE environment = ? AND status IN ({})",
+        open_statuses()
+    ))
+    .bind(environment)
+    .fetch_one(conn)
+    .await
+}
+
 /// Stores the latest plan of a change. A plan that could not be made keeps the hash of the
 /// last one that was: approvals are pinned to plans, not to AWS being reachable.
 pub async fn set_plan(
@@ -555,4 +568,96 @@ pub async fn set_plan(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plans as stored before migration 0009: the plan nested in the view.
+    const OLD_PLANNED: &str = r#"{"state":"planned","plan":{"operations":[{"action":{"kind":"set_capacity","group":"web","field":"max","before":7,"after":8},"resource":"autoscaling group web","change":"max 7 → 8","aws_call":"autoscaling:UpdateAutoScalingGroup","risk":null}],"errors":[],"hash":"abc","notes":["db modifying"]},"read_ms":12,"aws_calls":6}"#;
+    const OLD_WITHOUT_CALLS: &str = r#"{"state":"planned","plan":{"operations":[],"errors":[{"resource":"database db","message":"does not exist"}],"hash":"def"},"read_ms":3}"#;
+    const UNAVAILABLE: &str = r#"{"state":"unavailable","reason":"AWS is unreachable"}"#;
+
+    async fn plan_of(c: &mut SqliteConnection, id: i64) -> Option<PlanView> {
+        get(c, ChangeId(id)).await.unwrap().unwrap().plan
+    }
+
+    #[tokio::test]
+    async fn migration_0009_flattens_stored_plans_and_they_read_back() {
+        assert!(crate::store::MIGRATOR.version_exists(9), "0009 is embedded");
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = store.pool().acquire().await.unwrap();
+        sqlx::query("INSERT INTO environments (name, created_at) VALUES ('prod', 't')")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        for (id, plan) in [
+            (1, Some(OLD_PLANNED)),
+            (2, Some(OLD_WITHOUT_CALLS)),
+            (3, Some(UNAVAILABLE)),
+            (4, None),
+        ] {
+            sqlx::query(
+                "INSERT INTO changes (id, environment, kind, commit_sha, author_name, author_email,
+                    committed_at, message, status, file_diff, semantic_diff, spec_errors, plan,
+                    created_at, updated_at)
+                 VALUES (?, 'prod', 'commit', ?, 'a', 'a@x', 't', 'm', 'pending', '[]', '[]',
+                    '[]', ?, 't', 't')",
+            )
+            .bind(id)
+            .bind(format!("commit{id}"))
+            .bind(plan)
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        }
+        // The old shape no longer reads …
+        assert!(get(&mut c, ChangeId(1)).await.is_err());
+        // … until the migration rewrites it (run again here: the store is migrated already,
+        // and running it twice changes nothing more).
+        let script = include_str!("../../../migrations/0009_flat_plan_view.sql");
+        for _ in 0..2 {
+            sqlx::raw_sql(script).execute(&mut *c).await.unwrap();
+        }
+        let stored: String = sqlx::query_scalar("SELECT plan FROM changes WHERE id = 1")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert!(stored.get("plan").is_none(), "{stored}");
+        assert_eq!(stored["operations"][0]["risk"], serde_json::Value::Null);
+        match plan_of(&mut c, 1).await {
+            Some(PlanView::Planned {
+                plan,
+                read_ms,
+                aws_calls,
+            }) => {
+                assert_eq!((plan.hash.as_str(), read_ms, aws_calls), ("abc", 12, 6));
+                assert_eq!(plan.operations[0].change, "max 7 → 8");
+                assert_eq!(plan.operations[0].risk, None);
+                assert_eq!(plan.notes, ["db modifying"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match plan_of(&mut c, 2).await {
+            Some(PlanView::Planned {
+                plan, aws_calls, ..
+            }) => {
+                assert_eq!((plan.hash.as_str(), aws_calls), ("def", 0));
+                assert_eq!(plan.errors[0].resource, "database db");
+                assert!(plan.notes.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            plan_of(&mut c, 3).await,
+            Some(PlanView::Unavailable {
+                reason: "AWS is unreachable".into()
+            })
+        );
+        assert_eq!(plan_of(&mut c, 4).await, None);
+    }
 }

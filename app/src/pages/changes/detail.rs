@@ -217,14 +217,14 @@ pub fn Change() -> impl IntoView {
                         <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
                     })}
                     {reconcile.then(|| view! {
-                        <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author_name.clone()} " asked."</p>
+                        <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author.name.clone()} " asked."</p>
                     })}
                     {reverts.map(|r| view! {
-                        <p class="notice" role="status">"A revert of " <a href=format!("/changes/{r}")>"change #" {r}</a> ": it applies again " <code>{short(&c.sha)}</code> ", the commit applied before it, as " {c.author_name.clone()} " asked."</p>
+                        <p class="notice" role="status">"A revert of " <a href=format!("/changes/{r}")>"change #" {r}</a> ": it applies again " <code>{short(&c.sha)}</code> ", the commit applied before it, as " {c.author.name.clone()} " asked."</p>
                     })}
                     <section class="card commit" aria-labelledby="commit-h">
                         <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
-                        <p>{c.author_name.clone()} " <" {c.author_email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
+                        <p>{c.author.name.clone()} " <" {c.author.email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
                         <pre class="message">{c.message.clone()}</pre>
                         {(!authors.is_empty()).then(|| view! {
                             <p class="authors">"Authors (everyone who wrote or committed a commit of this environment since the last apply): "

@@ -30,8 +30,9 @@ pub(super) struct EnvironmentQuery {
     hours: Option<u32>,
 }
 
-/// `GET /api/v1/environments/{env}?hours=`: the desired spec at the tracked branch's head,
-/// drift, the change being applied, recent changes and the schedule preview.
+/// `GET /api/v1/environments/{env}?hours=`: the environment as the list shows it (drift, the
+/// change being applied, open changes) with the desired spec at the tracked branch's head,
+/// recent changes and the schedule preview beside it.
 pub(super) async fn environment(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
@@ -104,7 +105,8 @@ pub(super) struct SloQuery {
 }
 
 /// `GET /api/v1/environments/{env}/slo?at=`: per SLO the objective, window, SLI, error ratio,
-/// budget in requests, burn rates and alert state; `error` when Prometheus cannot answer.
+/// budget in events (what its `total` query counts), burn rates and alert state; `error` when
+/// Prometheus cannot answer.
 pub(super) async fn slo(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
