@@ -68,8 +68,10 @@ pub fn ActionResult<O>(
 where
     O: Clone + Send + Sync + 'static,
 {
+    // `try_get`: while a page streams, a result whose component was already dropped (the
+    // section re-rendered) renders nothing instead of panicking.
     move || {
-        value.get().map(|r| match r {
+        value.try_get().flatten().map(|r| match r {
             Ok(o) => view! { <p class="notice ok" role="status">{ok.run(o)}</p> }.into_any(),
             Err(e) => view! { <ErrorBox error=e /> }.into_any(),
         })
