@@ -14,7 +14,7 @@ pub mod auth;
 pub mod aws;
 pub mod error;
 mod holder;
-pub(crate) mod memo;
+pub mod memo;
 pub mod prometheus;
 pub mod repo;
 pub mod service;

@@ -28,7 +28,7 @@ pub(crate) const READ_KEPT: Duration = Duration::from_secs(1);
 /// A read of the store, kept while the store's commit count stays where it was when the read
 /// began (and at most [`READ_KEPT`]). A read that saw the count move while it ran is not kept.
 #[derive(Debug)]
-pub(crate) struct ByCommits<K, V> {
+pub struct ByCommits<K, V> {
     /// The commit count the entries were read at, and each entry with when it was read.
     slot: std::sync::Mutex<Kept<K, V>>,
     /// Entries kept at once; the whole map is emptied beyond it.
@@ -38,7 +38,7 @@ pub(crate) struct ByCommits<K, V> {
 type Kept<K, V> = (u64, HashMap<K, (Instant, V)>);
 
 impl<K: std::hash::Hash + Eq, V: Clone> ByCommits<K, V> {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         Self {
             slot: std::sync::Mutex::new((0, HashMap::new())),
             limit,
@@ -55,6 +55,26 @@ impl<K: std::hash::Hash + Eq, V: Clone> ByCommits<K, V> {
             .get(key)
             .filter(|(at, _)| at.elapsed() < READ_KEPT)
             .map(|(_, v)| v.clone())
+    }
+
+    /// The value kept for `key`, or what `read` reads from `store` (kept when no commit came
+    /// while it ran).
+    pub async fn get_or_read<E, Fut>(
+        &self,
+        store: &crate::Store,
+        key: K,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let before = store.commits();
+        if let Some(kept) = self.get(before, &key) {
+            return Ok(kept);
+        }
+        let value = read().await?;
+        self.put(before, store.commits(), key, value.clone());
+        Ok(value)
     }
 
     /// Keeps `value`, read from count `before` to count `after`.

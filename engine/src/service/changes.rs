@@ -149,14 +149,9 @@ impl Changes<'_> {
     /// The spec repository's fetch state; `None` until it was first synced.
     pub async fn repo_status(&self, caller: &Caller) -> ServiceResult<Option<RepoStatus>> {
         caller.require(Role::Viewer)?;
-        let before = self.store.commits();
-        if let Some(kept) = self.repo_read.get(before, &()) {
-            return Ok(kept);
-        }
-        let status = self.read_repo_status().await?;
         self.repo_read
-            .put(before, self.store.commits(), (), status.clone());
-        Ok(status)
+            .get_or_read(&self.store, (), || self.read_repo_status())
+            .await
     }
 
     async fn read_repo_status(&self) -> ServiceResult<Option<RepoStatus>> {
@@ -185,18 +180,13 @@ impl Changes<'_> {
         caller: &Caller,
     ) -> ServiceResult<Vec<EnvironmentSummary>> {
         caller.require(Role::Viewer)?;
-        let before = self.store.commits();
-        if let Some(kept) = self.environments_read.get(before, &()) {
-            return Ok(kept.as_ref().clone());
-        }
-        let list = self.read_environments().await?;
-        self.environments_read.put(
-            before,
-            self.store.commits(),
-            (),
-            std::sync::Arc::new(list.clone()),
-        );
-        Ok(list)
+        let list = self
+            .environments_read
+            .get_or_read(&self.store, (), || async {
+                self.read_environments().await.map(std::sync::Arc::new)
+            })
+            .await?;
+        Ok(list.as_ref().clone())
     }
 
     async fn read_environments(&self) -> ServiceResult<Vec<EnvironmentSummary>> {

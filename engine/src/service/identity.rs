@@ -42,17 +42,13 @@ crate::service::handle!(
 impl Identity<'_> {
     /// The principal of a session, or `None` when the session is no longer good.
     pub async fn session_principal(&self, auth: SessionAuth) -> ServiceResult<Option<Principal>> {
-        let before = self.store.commits();
-        let row = match self.users_read.get(before, &auth.user_id) {
-            Some(row) => row,
-            None => {
+        let row = self
+            .users_read
+            .get_or_read(&self.store, auth.user_id, || async {
                 let mut conn = self.store.pool().acquire().await?;
-                let row = users::by_id(&mut conn, auth.user_id).await?;
-                self.users_read
-                    .put(before, self.store.commits(), auth.user_id, row.clone());
-                row
-            }
-        };
+                users::by_id(&mut conn, auth.user_id).await
+            })
+            .await?;
         match row {
             Some(row) if row.disabled_at.is_none() && row.auth_epoch == auth.epoch => {
                 principal(row, None).map(Some)

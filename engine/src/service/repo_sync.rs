@@ -240,8 +240,7 @@ impl Watcher {
                         &mut tx,
                         meta,
                         "repo.fetch_failed",
-                        None,
-                        Some(&domain::redact::url(&self.settings.remote.url)),
+                        &domain::redact::url(&self.settings.remote.url),
                         json!({ "error": message }),
                     )
                     .await?;
@@ -288,8 +287,7 @@ impl Watcher {
                 &mut tx,
                 meta,
                 "repo.fetch_recovered",
-                None,
-                Some(&domain::redact::url(&self.settings.remote.url)),
+                &domain::redact::url(&self.settings.remote.url),
                 json!({ "head": head_text }),
             )
             .await?;
@@ -299,8 +297,7 @@ impl Watcher {
                 &mut tx,
                 meta,
                 "repo.force_push",
-                None,
-                Some(&self.settings.remote.branch),
+                &self.settings.remote.branch,
                 json!({ "from": old_head, "to": head_text }),
             )
             .await?;
@@ -345,13 +342,13 @@ impl Watcher {
     }
 }
 
-/// Records an event of tierdeck's own (the watcher) in the caller's transaction.
+/// Records an event of tierdeck's own (the watcher) about the repository (`target`: its
+/// redacted URL or branch) in the caller's transaction.
 async fn system_event(
     tx: &mut sqlx::SqliteConnection,
     meta: &RequestMeta,
     action: &str,
-    environment: Option<&str>,
-    target: Option<&str>,
+    target: &str,
     detail: serde_json::Value,
 ) -> Result<i64, sqlx::Error> {
     append(
@@ -359,8 +356,8 @@ async fn system_event(
         NewEvent {
             actor: Actor::system(),
             action,
-            environment,
-            target,
+            environment: None,
+            target: Some(target),
             detail,
             meta,
         },

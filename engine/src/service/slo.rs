@@ -89,10 +89,9 @@ impl Slos<'_> {
     /// and the head are read once, each spec comes from the read cache.
     pub async fn reports(&self, caller: &Caller) -> ServiceResult<Vec<SloReport>> {
         caller.require(Role::Viewer)?;
-        let before = self.store.commits();
-        let (names, head) = match self.heads_read.get(before, &()) {
-            Some(kept) => kept,
-            None => {
+        let (names, head) = self
+            .heads_read
+            .get_or_read(&self.store, (), || async {
                 let mut conn = self.store.pool().acquire().await?;
                 let names: Vec<String> = repo_store::environments(&mut conn)
                     .await?
@@ -102,12 +101,9 @@ impl Slos<'_> {
                 let head = repo_store::state(&mut conn)
                     .await?
                     .and_then(|s| s.head_commit);
-                let read = (names, head);
-                self.heads_read
-                    .put(before, self.store.commits(), (), read.clone());
-                read
-            }
-        };
+                Ok::<_, sqlx::Error>((names, head))
+            })
+            .await?;
         let mut out = Vec::with_capacity(names.len());
         for env in names {
             let head = head.as_deref().ok_or_else(|| {
