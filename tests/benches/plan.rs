@@ -13,9 +13,17 @@
 //!    then, applied (400 policies and alarms, 200 scheduled actions), of a one-field change read
 //!    through the tests' AWS proxy paging by 100 as AWS does, and the server's peak resident
 //!    memory.
+//! 5. terraform on the same emulator: `tests/benches/terraform/main.tf` (prod's groups with
+//!    their launch templates, policies, alarms and schedules, the security groups with their
+//!    rules, the database) applied to a moto of its own, then `TIERDECK_BENCH_TF_RUNS`
+//!    (default 10) runs of `terraform plan -refresh=true` and of `-refresh=false` (terraform's
+//!    own overhead), the AWS calls of each counted in one more plan through a counting proxy,
+//!    and tierdeck's plan of the state terraform applied beside them. Skipped, in one line,
+//!    without `terraform` (`TIERDECK_TERRAFORM`, or on `PATH`) or the AWS provider 5.100.0
+//!    under `/opt/tf-plugins` (`TIERDECK_TF_PLUGINS`); terraform talks to loopback only.
 //!
-//! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`; all when none):
-//! `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_SECS` (default 5)
+//! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`, `terraform`; all when
+//! none): `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_SECS` (default 5)
 //! sets how long each SSR path is loaded, to profile the server meanwhile.
 
 use std::time::Instant;
@@ -336,4 +344,325 @@ async fn main() {
         // Applied with min 1: moto refuses to launch hundreds more instances.
         large_applied(&moto, &synthetic_repo(200, 1)).await;
     }
+    if runs("terraform") {
+        let n = std::env::var("TIERDECK_BENCH_TF_RUNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10);
+        terraform(n).await;
+    }
+}
+
+/// Where `terraform` and the AWS provider are: the binary (`TIERDECK_TERRAFORM`, or
+/// `terraform` on `PATH`) and the plugin folder holding `hashicorp/aws` 5.100.0 in the
+/// unpacked mirror layout (`TIERDECK_TF_PLUGINS`, or `/opt/tf-plugins`); why not otherwise.
+fn terraform_tools() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    use std::path::PathBuf;
+    let bin = match std::env::var_os("TIERDECK_TERRAFORM") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("terraform"))
+                .find(|p| p.is_file())
+        }),
+    }
+    .filter(|p| p.is_file())
+    .ok_or("no terraform binary on PATH (nor TIERDECK_TERRAFORM)")?;
+    let plugins = std::env::var_os("TIERDECK_TF_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/tf-plugins"));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let provider = plugins.join(format!(
+        "registry.terraform.io/hashicorp/aws/{TF_AWS_PROVIDER}/{}_{arch}/terraform-provider-aws_v{TF_AWS_PROVIDER}_x5",
+        std::env::consts::OS
+    ));
+    if !provider.is_file() {
+        return Err(format!(
+            "no AWS provider {TF_AWS_PROVIDER} under {} (nor TIERDECK_TF_PLUGINS)",
+            plugins.display()
+        ));
+    }
+    Ok((bin, plugins))
+}
+
+/// The AWS provider version `tests/benches/terraform/main.tf` pins.
+const TF_AWS_PROVIDER: &str = "5.100.0";
+
+/// Terraform in a working folder, offline: its plugins from a local folder, no checkpoint, no
+/// prompts, fake credentials, no shared AWS config or instance metadata, and every
+/// non-loopback HTTP(S) request sent to a closed loopback port (Go's HTTP client never proxies
+/// loopback addresses, so the emulator and the call counter are reached directly).
+struct Terraform {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    ami: String,
+}
+
+impl Terraform {
+    fn command(&self, endpoint: &str, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            let upper = k.to_ascii_uppercase();
+            if upper.starts_with("TF_") || upper.starts_with("AWS_") || upper.ends_with("_PROXY") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("TF_VAR_endpoint", endpoint)
+            .env("TF_VAR_ami", &self.ami)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `terraform ARGS` with AWS at `endpoint`; its exit code and standard output.
+    /// Panics when it fails (exit code 1, or any but those in `ok`).
+    async fn run(&self, endpoint: &str, args: &[&str], ok: &[i32]) -> (i32, String) {
+        let out = self
+            .command(endpoint, args)
+            .output()
+            .await
+            .expect("running terraform");
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            code == 0 || ok.contains(&code),
+            "terraform {}: exit {code}\n{stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (code, stdout)
+    }
+}
+
+/// A proxy in front of the emulator that counts the calls through it by service (the
+/// signature's credential scope) and action (Query's `Action`, JSON's `X-Amz-Target` or the
+/// operation in a Smithy RPC v2 path).
+struct CallCounter {
+    url: String,
+    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Counting {
+    upstream: String,
+    http: reqwest::Client,
+    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
+}
+
+impl CallCounter {
+    async fn start(upstream: &str) -> CallCounter {
+        let calls = std::sync::Arc::default();
+        let state = Counting {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            calls: std::sync::Arc::clone(&calls),
+        };
+        let app = axum::Router::new()
+            .fallback(count_and_forward)
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        CallCounter { url, calls, task }
+    }
+
+    /// The calls counted since the last `take`, by `service:Action`.
+    fn take(&self) -> std::collections::BTreeMap<String, u32> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+impl Drop for CallCounter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn count_and_forward(
+    axum::extract::State(s): axum::extract::State<Counting>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let service = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("?")
+        .to_owned();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let action = header("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .map(str::to_owned)
+        .or_else(|| {
+            String::from_utf8_lossy(&body)
+                .split('&')
+                .find_map(|p| p.strip_prefix("Action=").map(str::to_owned))
+        })
+        .or_else(|| {
+            path.split_once("/operation/")
+                .map(|(_, op)| op.trim_end_matches('/').to_owned())
+        })
+        .unwrap_or_else(|| format!("{method} {}", uri.path()));
+    *s.calls
+        .lock()
+        .unwrap()
+        .entry(format!("{service}:{action}"))
+        .or_default() += 1;
+    let mut req = s
+        .http
+        .request(method, format!("{}{path}", s.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    match req.send().await {
+        Ok(res) => {
+            let status = res.status();
+            let headers = res.headers().clone();
+            let bytes = res.bytes().await.unwrap_or_default();
+            let mut out = axum::response::Response::new(axum::body::Body::from(bytes));
+            *out.status_mut() = status;
+            for (name, value) in &headers {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out.headers_mut().insert(name, value.clone());
+                }
+            }
+            out
+        }
+        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// `calls` as `total (service:Action n, …)`, the most frequent first.
+fn calls_text(calls: &std::collections::BTreeMap<String, u32>) -> String {
+    let mut by: Vec<(&String, &u32)> = calls.iter().collect();
+    by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let each: Vec<String> = by.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    format!(
+        "{} ({})",
+        calls.values().sum::<u32>(),
+        if each.is_empty() {
+            "none".to_owned()
+        } else {
+            each.join(", ")
+        }
+    )
+}
+
+/// `examples/petclinic`'s prod as `tests/benches/terraform/main.tf` writes it, applied by
+/// `terraform apply` to an emulator of its own (the shared one holds the sandbox's resources
+/// of the same names), then `runs` timed `terraform plan`s with and without refreshing, each
+/// kind's AWS calls counted in one more plan through a counting proxy, and tierdeck's plan of
+/// the same state beside them. Skipped, in one line, without terraform or the provider.
+async fn terraform(runs: usize) {
+    let (bin, plugins) = match terraform_tools() {
+        Ok(t) => t,
+        Err(why) => {
+            println!("terraform: skipped: {why}");
+            return;
+        }
+    };
+    let moto = Moto::start().await;
+    let images = query(&moto.url, "ec2", "DescribeImages", &[("Owner.1", "amazon")]).await;
+    let ami = tierdeck_tests::aws::tag_value(&images, "imageId");
+    let dir = tempfile::tempdir().unwrap();
+    let config = tierdeck_tests::workspace().join("tests/benches/terraform/main.tf");
+    std::fs::copy(&config, dir.path().join("main.tf")).expect("tests/benches/terraform/main.tf");
+    std::fs::write(dir.path().join("cli.tfrc"), "disable_checkpoint = true\n").unwrap();
+    let tf = Terraform { bin, dir, ami };
+    let plugin_dir = format!("-plugin-dir={}", plugins.display());
+    tf.run(
+        &moto.url,
+        &["init", "-input=false", "-no-color", &plugin_dir],
+        &[],
+    )
+    .await;
+    let started = Instant::now();
+    tf.run(
+        &moto.url,
+        &[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-lock=false",
+            "-no-color",
+        ],
+        &[],
+    )
+    .await;
+    let applied = started.elapsed().as_secs_f64();
+    let (_, list) = tf.run(&moto.url, &["state", "list"], &[]).await;
+    let resources = list.lines().filter(|l| !l.trim().is_empty()).count();
+    println!("terraform: apply of {resources} resources on moto in {applied:.1} s");
+
+    let counter = CallCounter::start(&moto.url).await;
+    for refresh in ["-refresh=true", "-refresh=false"] {
+        let args = [
+            "plan",
+            refresh,
+            "-lock=false",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+        ];
+        // Exit code 2: the plan has changes; 0: none.
+        counter.take();
+        let (code, _) = tf.run(&counter.url, &args, &[2]).await;
+        let calls = counter.take();
+        let mut ms = Vec::new();
+        let mut changes = code == 2;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let (code, _) = tf.run(&moto.url, &args, &[2]).await;
+            ms.push(start.elapsed().as_secs_f64() * 1000.0);
+            changes |= code == 2;
+        }
+        let total: u32 = calls.values().sum();
+        report(
+            &format!(
+                "terraform: plan {refresh} ({resources} resources, {}, {total} AWS calls)",
+                if changes {
+                    "with changes"
+                } else {
+                    "no changes"
+                }
+            ),
+            ms,
+        );
+        println!(
+            "terraform: AWS calls of one plan {refresh}: {}",
+            calls_text(&calls)
+        );
+    }
+    drop(counter);
+    // tierdeck's plan of the state terraform applied: the same resources read.
+    let repo = SpecRepo::petclinic_ungated();
+    let (_app, _) = plans(&moto.url, &repo, "prod", "prod as terraform applied it", 20).await;
 }
