@@ -87,7 +87,7 @@ fn firings(
     // Minute by minute, but a whole UTC hour whose two ends have the same whole-minute offset
     // (zones change offset at most once an hour) is read as one: only the minutes whose local
     // minute the expression names get the full look. A week's preview makes a few hundred
-    // zone conversions instead of ten thousand.
+    // zone conversions instead of ten thousand, and steps from one named minute to the next.
     let mut uniform_until = t;
     let mut shift = 0;
     while t < to {
@@ -106,7 +106,13 @@ fn firings(
         if t < uniform_until {
             let local_minute = (i64::from(t.minute()) + i64::from(shift)).rem_euclid(60);
             if !cron.names_minute(local_minute as u32) {
-                t += Duration::minutes(1);
+                // On to the block's next minute the expression names (or the block's end).
+                // (`to` may fall inside a minute: at least one minute on.)
+                let left = (uniform_until - t).num_minutes().max(1);
+                let skip = (1..left)
+                    .find(|k| cron.names_minute(((local_minute + k) % 60) as u32))
+                    .unwrap_or(left);
+                t += Duration::minutes(skip);
                 continue;
             }
         }
@@ -335,6 +341,17 @@ mod tests {
             t += Duration::minutes(1);
         }
         out
+    }
+
+    #[test]
+    fn a_range_that_ends_inside_a_minute_ends() {
+        let cron = Cron::parse("*/20 * * * *").unwrap();
+        let tz = chrono_tz::Tz::from_str("Asia/Seoul").unwrap();
+        let from = utc(2026, 3, 7, 13, 7);
+        let to = from + Duration::hours(3) + Duration::seconds(30);
+        let fast = firings(&cron, tz, from, to);
+        assert_eq!(fast, firings_minute_by_minute(&cron, tz, from, to));
+        assert_eq!(fast.len(), 9);
     }
 
     #[test]
