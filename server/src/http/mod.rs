@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod login;
 mod metrics;
+mod sessions;
 mod state;
 
 use std::net::SocketAddr;
@@ -81,6 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let site_root = site_root(&config)?;
     let engine = crate::boot::open_engine(&config).await?;
     let session_store = SqliteStore::new(engine.store.pool().clone());
+    let engine_store = engine.store.clone();
     session_store
         .migrate()
         .await
@@ -167,17 +169,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         render_page,
     };
 
-    let sessions = SessionManagerLayer::new(session_store)
-        .with_name("tierdeck_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies())
-        // Saved when it changes: the sign-in, and a "seen" mark at most once a minute, which
-        // moves the idle expiry on (see `auth::session_principal`).
-        .with_always_save(false)
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
-            config.server.session_idle_minutes as i64,
-        )));
+    let sessions =
+        SessionManagerLayer::new(sessions::KeptSessions::new(session_store, engine_store))
+            .with_name("tierdeck_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.secure_cookies())
+            // Saved when it changes: the sign-in, and a "seen" mark at most once a minute, which
+            // moves the idle expiry on (see `auth::session_principal`).
+            .with_always_save(false)
+            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+                config.server.session_idle_minutes as i64,
+            )));
 
     let routes = generate_route_list(app::App);
     let router = Router::new()
