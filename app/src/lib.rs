@@ -6,6 +6,7 @@
 pub mod api;
 mod components;
 mod pages;
+mod resource;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

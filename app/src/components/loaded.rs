@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::ErrorBox;
+use crate::resource::Loading;
 
 /// Waits for `resource` and shows, in its place: a loading line while it loads, its error, the
 /// `empty` view when `empty_when` says the data has nothing to show, or else the children with
@@ -14,7 +15,7 @@ use super::ErrorBox;
 #[component]
 pub fn Loaded<T, V, F>(
     /// What a server function loads.
-    resource: Resource<Result<T, ServerFnError>>,
+    resource: Loading<T>,
     /// The line shown while it loads.
     #[prop(default = "Loading…")]
     loading: &'static str,

@@ -7,6 +7,7 @@ mod loaded;
 pub use change_table::ChangeTable;
 pub use loaded::Loaded;
 
+use crate::resource::resource;
 use domain::user::Me;
 use domain::Role;
 use leptos::prelude::*;
@@ -157,7 +158,7 @@ pub fn EnvTabs(
     #[prop(into)] chosen: Signal<Option<String>>,
     #[prop(default = &[])] ranges: &'static [&'static str],
 ) -> impl IntoView {
-    let envs = Resource::new(|| (), |_| crate::api::load_environments());
+    let envs = resource(|| (), |_| crate::api::load_environments());
     view! {
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 
 use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken};
 use crate::components::{ActionResult, ErrorBox, Loaded};
+use crate::resource::resource;
 use crate::CurrentUser;
 
 #[component]
@@ -41,7 +42,7 @@ pub fn Account() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
+    let tokens = resource(
         move || (create.version().get(), revoke.version().get()),
         |_| list_my_tokens(),
     );

@@ -10,6 +10,7 @@ use crate::api::{
     SetDisabled, SetRole,
 };
 use crate::components::{utc, ActionResult, Loaded};
+use crate::resource::resource;
 use crate::CurrentUser;
 
 #[component]
@@ -74,7 +75,7 @@ pub fn Admin() -> impl IntoView {
     let set_role = ServerAction::<SetRole>::new();
     let set_disabled = ServerAction::<SetDisabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
-    let users = Resource::new(
+    let users = resource(
         move || {
             (
                 create.version().get(),
@@ -140,7 +141,7 @@ pub fn Admin() -> impl IntoView {
 #[component]
 fn Tokens() -> impl IntoView {
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || revoke.version().get(), |_| list_all_tokens());
+    let tokens = resource(move || revoke.version().get(), |_| list_all_tokens());
     view! {
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
@@ -183,7 +184,7 @@ fn Tokens() -> impl IntoView {
 /// The notification delivery log.
 #[component]
 fn Deliveries() -> impl IntoView {
-    let log = Resource::new(|| (), |_| load_notifications());
+    let log = resource(|| (), |_| load_notifications());
     view! {
         <section class="card" aria-labelledby="deliveries-h">
             <h2 id="deliveries-h">"Notifications"</h2>

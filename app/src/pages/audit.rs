@@ -8,6 +8,7 @@ use leptos_router::params::ParamsMap;
 
 use crate::api::{audit_chain, load_audit_page};
 use crate::components::Loaded;
+use crate::resource::resource;
 
 const FILTERS: [&str; 5] = ["actor", "action", "env", "since", "until"];
 
@@ -85,8 +86,8 @@ fn EventRow(e: AuditEntry) -> impl IntoView {
 #[component]
 pub fn Audit() -> impl IntoView {
     let query = use_query_map();
-    let page = Resource::new(move || query.with(query_of), load_audit_page);
-    let chain = Resource::new(|| (), |_| audit_chain());
+    let page = resource(move || query.with(query_of), load_audit_page);
+    let chain = resource(|| (), |_| audit_chain());
     let initial = query.get_untracked();
     let value = move |k: &str| initial.get(k).unwrap_or_default();
     let filters = move || query.with(filter_string);

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::api::load_cost;
 use crate::components::{short, step_path, Loaded};
+use crate::resource::resource;
 
 const W: f64 = 720.0;
 const H: f64 = 140.0;
@@ -202,7 +203,7 @@ fn report_view(r: CostReport) -> impl IntoView {
 /// The environment page's cost section: loaded on its own, so AWS reads never hold up the page.
 #[component]
 pub fn EnvironmentCost(env: String) -> impl IntoView {
-    let report = Resource::new(move || env.clone(), load_cost);
+    let report = resource(move || env.clone(), load_cost);
     view! {
         <section class="card" aria-labelledby="cost-h">
             <h2 id="cost-h">"Cost per month"</h2>

@@ -12,6 +12,7 @@ use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::{
     short, utc, ActionResult, ChangeTable, DriftBadge, Loaded, Operations, SpecErrors, StatusBadge,
 };
+use crate::resource::resource;
 use crate::CurrentUser;
 
 #[component]
@@ -38,7 +39,7 @@ pub fn EnvironmentCard(env: EnvironmentSummary) -> impl IntoView {
 
 #[component]
 pub fn Environments() -> impl IntoView {
-    let envs = Resource::new(|| (), |_| load_environments());
+    let envs = resource(|| (), |_| load_environments());
     view! {
         <Title text="Environments" />
         <h1>"Environments"</h1>
@@ -241,7 +242,7 @@ pub fn Environment() -> impl IntoView {
     let may_reconcile = use_context::<CurrentUser>()
         .and_then(|c| c.0)
         .is_some_and(|m| m.role >= Role::Operator);
-    let detail = Resource::new(
+    let detail = resource(
         move || (name(), reconcile.version().get(), hours()),
         |(name, _, hours)| load_environment(name, hours),
     );

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::load_monitoring;
 use crate::components::chart::{top_of, utc_time, ChartSpec, Frame, Series, TimeChart};
 use crate::components::{EnvTabs, ErrorBox};
+use crate::resource::resource;
 
 const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
 const FRAME: Frame = Frame::new(320.0, 110.0, 18.0);
@@ -81,7 +82,7 @@ pub fn Monitoring() -> impl IntoView {
             (q.get("env").filter(|s| !s.is_empty()), range)
         })
     };
-    let report = Resource::new(chosen, |(env, range)| async move {
+    let report = resource(chosen, |(env, range)| async move {
         match env {
             Some(e) => load_monitoring(e, range).await.map(Some),
             None => Ok(None),

@@ -13,6 +13,7 @@ use crate::api::{
 };
 use crate::components::{short, ActionResult, ChangeTable, Loaded};
 use crate::pages::environments::EnvironmentCard;
+use crate::resource::resource;
 use crate::CurrentUser;
 
 #[component]
@@ -83,15 +84,15 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
 #[component]
 pub fn Overview() -> impl IntoView {
     let sync = ServerAction::<SyncNow>::new();
-    let status = Resource::new(|| (), |_| load_panel_status());
-    let repo = Resource::new(move || sync.version().get(), |_| load_repo_status());
-    let envs = Resource::new(move || sync.version().get(), |_| load_environments());
-    let chain = Resource::new(|| (), |_| audit_chain_recent());
+    let status = resource(|| (), |_| load_panel_status());
+    let repo = resource(move || sync.version().get(), |_| load_repo_status());
+    let envs = resource(move || sync.version().get(), |_| load_environments());
+    let chain = resource(|| (), |_| audit_chain_recent());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);
-    let waiting = Resource::new(|| (), |_| load_waiting());
-    let slos = Resource::new(|| (), |_| load_slo_overview());
+    let waiting = resource(|| (), |_| load_waiting());
+    let slos = resource(|| (), |_| load_slo_overview());
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>

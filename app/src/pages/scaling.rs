@@ -12,6 +12,7 @@ use crate::components::chart::{
     top_of, utc_time, ChartSpec, Frame, Marker, Reach, Series, TimeChart,
 };
 use crate::components::{EnvTabs, ErrorBox};
+use crate::resource::resource;
 
 const FRAME: Frame = Frame::new(640.0, 140.0, 24.0);
 
@@ -126,7 +127,7 @@ pub fn Scaling() -> impl IntoView {
             (env, hours)
         })
     };
-    let history = Resource::new(chosen, |(env, hours)| async move {
+    let history = resource(chosen, |(env, hours)| async move {
         match env {
             Some(e) => load_scaling(e, hours).await.map(Some),
             None => Ok(None),

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::load_slo;
 use crate::components::chart::{utc_time, ChartSpec, Frame, Series, TimeChart};
 use crate::components::{EnvTabs, ErrorBox};
+use crate::resource::resource;
 
 /// `259,200` for people.
 pub fn grouped(x: f64) -> String {
@@ -138,7 +139,7 @@ fn Report(report: SloReport) -> impl IntoView {
 pub fn Slo() -> impl IntoView {
     let query = use_query_map();
     let chosen = move || query.with(|q| q.get("env").filter(|s| !s.is_empty()));
-    let report = Resource::new(chosen, |env| async move {
+    let report = resource(chosen, |env| async move {
         match env {
             Some(e) => load_slo(e).await.map(Some),
             None => Ok(None),

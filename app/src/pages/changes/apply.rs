@@ -12,6 +12,7 @@ use leptos::prelude::*;
 
 use crate::api::{load_apply_state, ApplyChange, RevertChange};
 use crate::components::{short, utc, ActionResult, ErrorBox};
+use crate::resource::resource;
 
 /// What a settling step waits for and how it stands, in words.
 fn settle_text(t: &Settling) -> String {
@@ -158,7 +159,7 @@ pub(super) fn ApplySection(
 ) -> impl IntoView {
     let confirm = StoredValue::new((environment, windows, operations, permission));
     let tick = RwSignal::new(0u32);
-    let state = Resource::new(
+    let state = resource(
         move || (apply.version().get(), tick.get()),
         move |_| load_apply_state(id),
     );

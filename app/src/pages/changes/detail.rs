@@ -16,6 +16,7 @@ use crate::api::{
 use crate::components::{
     file_anchor, short, ActionResult, Loaded, Operations, SpecErrors, StatusBadge,
 };
+use crate::resource::resource;
 
 /// Files with more diff lines than this start folded.
 const FOLD_LINES: usize = 300;
@@ -181,7 +182,7 @@ pub fn Change() -> impl IntoView {
     let comment = ServerAction::<CommentChange>::new();
     let revert_action = ServerAction::<RevertChange>::new();
     let finished = RwSignal::new(0u32);
-    let detail = Resource::new(
+    let detail = resource(
         move || {
             (
                 id(),

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::load_changes;
 use crate::components::{ChangeTable, Loaded};
+use crate::resource::resource;
 
 #[component]
 pub fn Changes() -> impl IntoView {
@@ -19,7 +20,7 @@ pub fn Changes() -> impl IntoView {
             )
         })
     };
-    let list = Resource::new(filters, |(env, status)| load_changes(env, status));
+    let list = resource(filters, |(env, status)| load_changes(env, status));
     let initial = query.get_untracked();
     let env_value = initial.get("env").unwrap_or_default();
     let status_value = initial.get("status").unwrap_or_default();
