@@ -73,8 +73,9 @@ pub struct Context {
     pub(crate) environments_read:
         memo::ByCommits<(), std::sync::Arc<Vec<domain::change::EnvironmentSummary>>>,
     pub(crate) heads_read: memo::ByCommits<(), (Vec<String>, Option<String>)>,
-    /// The overview's last chain report: with no commit since, there is nothing new to link on.
-    pub(crate) chain_read: memo::ByCommits<(), domain::audit::ChainReport>,
+    /// The overview's last chain report, by whether a full walk was due: with no commit since,
+    /// there is nothing new to link on.
+    pub(crate) chain_read: memo::ByCommits<bool, domain::audit::ChainReport>,
     /// AWS clients per region and attempt count, built once so connections are reused.
     clients: std::sync::Arc<
         tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,

@@ -175,11 +175,17 @@ impl AuditLog<'_> {
     /// chain walked at most once per [`FULL_WALK_EVERY`], and between walks only the events
     /// written since, linked on from where the last check ended. An altered old row shows
     /// here within that time, and at once on the audit page and `tierdeck audit verify`. With
-    /// no commit since the last check (and within a second of it), that check's report stands.
+    /// no commit since the last check (and within a second of it), that check's report stands,
+    /// unless a full walk has come due since.
     pub async fn audit_verify_recent(&self, caller: &Caller) -> ServiceResult<ChainReport> {
         caller.require(Role::Viewer)?;
+        // A check running now holds the lock: then the walk is not due for this caller.
+        let walk_due = self.chain_checked.try_lock().is_ok_and(|last| {
+            last.as_ref()
+                .is_none_or(|(_, at)| at.elapsed() >= FULL_WALK_EVERY)
+        });
         self.chain_read
-            .get_or_read(&self.store, (), || self.check_recent())
+            .get_or_read(&self.store, walk_due, || self.check_recent())
             .await
     }
 
