@@ -23,7 +23,9 @@
 //!    under `/opt/tf-plugins` (`TIERDECK_TF_PLUGINS`); terraform talks to loopback only.
 //!
 //! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`, `terraform`; all when
-//! none): `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_SECS` (default 5)
+//! none): `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_PATHS` names
+//! the pages to measure (comma-separated; the overview and a change page unless set).
+//! `TIERDECK_BENCH_SSR_SECS` (default 5)
 //! sets how long each SSR path is loaded, to profile the server meanwhile.
 
 use std::time::Instant;
@@ -175,11 +177,24 @@ async fn ssr(app: &TestApp, change: i64) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let healthz = throughput(&client, "/healthz", 32, secs).await;
-    for path in ["/".to_owned(), format!("/changes/{change}")] {
+    // `TIERDECK_BENCH_SSR_PATHS` (comma-separated) measures other pages instead.
+    let paths: Vec<String> = match std::env::var("TIERDECK_BENCH_SSR_PATHS") {
+        Ok(list) => list.split(',').map(str::to_owned).collect(),
+        Err(_) => vec!["/".to_owned(), format!("/changes/{change}")],
+    };
+    for path in paths {
         let rps = throughput(&client, &path, 32, secs).await;
+        let page = client
+            .http
+            .get(client.url(&path))
+            .send()
+            .await
+            .expect("GET");
+        let bytes = page.bytes().await.expect("body").len();
         println!(
-            "SSR {path}: {rps:.0} requests/s at 32 connections, {:.0} % of /healthz ({healthz:.0}/s)",
-            100.0 * rps / healthz
+            "SSR {path}: {rps:.0} requests/s at 32 connections, {:.0} % of /healthz ({healthz:.0}/s); page {:.1} KB",
+            100.0 * rps / healthz,
+            bytes as f64 / 1024.0
         );
     }
 }
@@ -453,113 +468,6 @@ impl Terraform {
     }
 }
 
-/// A proxy in front of the emulator that counts the calls through it by service (the
-/// signature's credential scope) and action (Query's `Action`, JSON's `X-Amz-Target` or the
-/// operation in a Smithy RPC v2 path).
-struct CallCounter {
-    url: String,
-    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct Counting {
-    upstream: String,
-    http: reqwest::Client,
-    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
-}
-
-impl CallCounter {
-    async fn start(upstream: &str) -> CallCounter {
-        let calls = std::sync::Arc::default();
-        let state = Counting {
-            upstream: upstream.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            calls: std::sync::Arc::clone(&calls),
-        };
-        let app = axum::Router::new()
-            .fallback(count_and_forward)
-            .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        CallCounter { url, calls, task }
-    }
-
-    /// The calls counted since the last `take`, by `service:Action`.
-    fn take(&self) -> std::collections::BTreeMap<String, u32> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-}
-
-impl Drop for CallCounter {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn count_and_forward(
-    axum::extract::State(s): axum::extract::State<Counting>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let service = header("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("?")
-        .to_owned();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let action = header("x-amz-target")
-        .and_then(|t| t.rsplit('.').next())
-        .map(str::to_owned)
-        .or_else(|| {
-            String::from_utf8_lossy(&body)
-                .split('&')
-                .find_map(|p| p.strip_prefix("Action=").map(str::to_owned))
-        })
-        .or_else(|| {
-            path.split_once("/operation/")
-                .map(|(_, op)| op.trim_end_matches('/').to_owned())
-        })
-        .unwrap_or_else(|| format!("{method} {}", uri.path()));
-    *s.calls
-        .lock()
-        .unwrap()
-        .entry(format!("{service}:{action}"))
-        .or_default() += 1;
-    let mut req = s
-        .http
-        .request(method, format!("{}{path}", s.upstream))
-        .body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            req = req.header(name, value);
-        }
-    }
-    match req.send().await {
-        Ok(res) => {
-            let status = res.status();
-            let headers = res.headers().clone();
-            let bytes = res.bytes().await.unwrap_or_default();
-            let mut out = axum::response::Response::new(axum::body::Body::from(bytes));
-            *out.status_mut() = status;
-            for (name, value) in &headers {
-                if name != "content-length" && name != "transfer-encoding" {
-                    out.headers_mut().insert(name, value.clone());
-                }
-            }
-            out
-        }
-        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
-}
-
 /// `calls` as `total (service:Action n, …)`, the most frequent first.
 fn calls_text(calls: &std::collections::BTreeMap<String, u32>) -> String {
     let mut by: Vec<(&String, &u32)> = calls.iter().collect();
@@ -622,7 +530,7 @@ async fn terraform(runs: usize) {
     let resources = list.lines().filter(|l| !l.trim().is_empty()).count();
     println!("terraform: apply of {resources} resources on moto in {applied:.1} s");
 
-    let counter = CallCounter::start(&moto.url).await;
+    let counter = FaultProxy::start(&moto.url).await;
     for refresh in ["-refresh=true", "-refresh=false"] {
         let args = [
             "plan",
@@ -633,9 +541,9 @@ async fn terraform(runs: usize) {
             "-detailed-exitcode",
         ];
         // Exit code 2: the plan has changes; 0: none.
-        counter.take();
+        counter.take_calls();
         let (code, _) = tf.run(&counter.url, &args, &[2]).await;
-        let calls = counter.take();
+        let calls = counter.take_calls();
         let mut ms = Vec::new();
         let mut changes = code == 2;
         for _ in 0..runs {

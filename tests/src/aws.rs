@@ -93,6 +93,8 @@ struct ProxyState {
     rules: Vec<Rule>,
     /// Calls seen per action.
     calls: BTreeMap<String, u32>,
+    /// Calls seen per `service:Action`, until [`FaultProxy::take_calls`].
+    by_service: BTreeMap<String, u32>,
     /// How long a `ModifyDBInstance` keeps its database `modifying` (`None`: moto's at once).
     modify_for: Option<std::time::Duration>,
     modifying: Vec<Modifying>,
@@ -340,7 +342,8 @@ impl FaultProxy {
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             state: Arc::default(),
-            http: reqwest::Client::new(),
+            // Loopback only: no proxy from the environment sits between it and the emulator.
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
         let app = axum::Router::new()
             .fallback(forward)
@@ -407,6 +410,12 @@ impl FaultProxy {
         let state = self.shared.state.lock().unwrap();
         state.calls.get(action).copied().unwrap_or(0)
     }
+
+    /// The calls seen since the last `take_calls`, by `service:Action` (the service as the
+    /// request's signature names it), whatever protocol each came in.
+    pub fn take_calls(&self) -> BTreeMap<String, u32> {
+        std::mem::take(&mut self.shared.state.lock().unwrap().by_service)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -415,12 +424,32 @@ impl Drop for FaultProxy {
     }
 }
 
-fn action_of(body: &[u8]) -> String {
-    url_decode_pairs(body)
+/// The call's service, from its signature's credential scope (`…/date/region/service/…`), and
+/// its action: the Query protocol's `Action`, the JSON protocol's `X-Amz-Target` or the
+/// RPC v2 CBOR path's `/operation/NAME`.
+fn call_of(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> (String, String) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let service = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("?")
+        .to_owned();
+    let action = url_decode_pairs(body)
         .into_iter()
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v)
-        .unwrap_or_default()
+        .or_else(|| {
+            header("x-amz-target")
+                .and_then(|t| t.rsplit('.').next())
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            uri.path()
+                .split_once("/operation/")
+                .map(|(_, op)| op.trim_end_matches('/').to_owned())
+        })
+        .unwrap_or_default();
+    (service, action)
 }
 
 fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -452,10 +481,14 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let action = action_of(&body);
+    let (service, action) = call_of(&headers, &uri, &body);
     let fault = {
         let mut state = s.state.lock().unwrap();
         *state.calls.entry(action.clone()).or_default() += 1;
+        *state
+            .by_service
+            .entry(format!("{service}:{action}"))
+            .or_default() += 1;
         let rule = state
             .rules
             .iter_mut()
