@@ -27,7 +27,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
 use metrics::Metrics;
-use state::{AppState, RenderFn};
+use state::{AppState, RenderFn, Shared};
 
 /// Where the built site is: the configured folder, `site` beside the binary, or `target/site`.
 fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
@@ -157,7 +157,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
         Arc::new(move |req| Box::pin(handler(req)))
     };
-    let state = AppState {
+    let state = AppState::new(Shared {
         watcher,
         webhook_secret: config.repo.webhook_secret.clone(),
         engine,
@@ -167,7 +167,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         trust_forwarded_for: config.server.trust_forwarded_for,
         session_max_secs: config.server.session_max_hours.saturating_mul(3600) as i64,
         render_page,
-    };
+    });
 
     let sessions =
         SessionManagerLayer::new(sessions::KeptSessions::new(session_store, engine_store))

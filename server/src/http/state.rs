@@ -18,9 +18,28 @@ pub(super) type RenderFn = Arc<
     dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
 >;
 
-/// Shared by every handler.
+/// Shared by every handler: one allocation, so each layer and handler that takes the state
+/// (four layers and the page route per request) clones a pointer, not the Leptos options'
+/// strings and the rest.
 #[derive(Clone)]
-pub(super) struct AppState {
+pub(super) struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub(super) struct Shared {
     pub engine: Engine,
     pub leptos: LeptosOptions,
     pub metrics: Arc<Metrics>,
