@@ -11,7 +11,7 @@ mod resource;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 use serde::{Deserialize, Serialize};
 
 use components::Header;
@@ -116,10 +116,10 @@ pub fn App() -> impl IntoView {
             {me.map(|me| view! { <Header me /> })}
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <pages::NotFound /> }>
-                    <Route path=path!("/") view=Overview />
+                    <Route path=path!("/") view=Overview ssr=SsrMode::Async />
                     <Route path=path!("/login") view=Login />
                     <Route path=path!("/changes") view=Changes />
-                    <Route path=path!("/changes/:id") view=Change />
+                    <Route path=path!("/changes/:id") view=Change ssr=SsrMode::Async />
                     <Route path=path!("/environments") view=Environments />
                     <Route path=path!("/environments/:name") view=Environment />
                     <Route path=path!("/monitoring") view=Monitoring />

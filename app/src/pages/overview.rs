@@ -91,7 +91,8 @@ pub fn Overview() -> impl IntoView {
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);
-    let waiting = resource(|| (), |_| load_waiting());
+    // Loaded only for those who may review: a viewer's page neither reads nor ships it.
+    let waiting = may_review.then(|| resource(|| (), |_| load_waiting()));
     let slos = resource(|| (), |_| load_slo_overview());
     view! {
         <Title text="Overview" />
@@ -137,7 +138,7 @@ pub fn Overview() -> impl IntoView {
                 }
             }
         </Loaded>
-        {may_review.then(|| view! {
+        {waiting.map(|waiting| view! {
             <section class="card waiting" aria-labelledby="waiting-h">
                 <h2 id="waiting-h">"Waiting for you"</h2>
                 <Loaded resource=waiting empty_when=Vec::is_empty empty=|| view! { <p class="muted">"Nothing waits for your approval."</p> } let:changes>
