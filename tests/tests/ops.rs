@@ -93,3 +93,49 @@ async fn the_command_line_refuses_bad_input_with_a_sentence() {
         "{listing}"
     );
 }
+
+#[tokio::test]
+async fn the_site_files_go_out_gzipped_to_a_browser_that_takes_gzip() {
+    let app = TestApp::spawn().await;
+    let c = app.client();
+    let plain = c.get("/pkg/tierdeck.wasm").await;
+    assert_eq!(plain.status(), 200);
+    assert_eq!(plain.headers()["content-type"], "application/wasm");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert_eq!(&plain[..4], b"\0asm");
+
+    let packed = c
+        .http
+        .get(c.url("/pkg/tierdeck.wasm"))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.status(), 200);
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["content-type"], "application/wasm");
+    let packed = packed.bytes().await.unwrap();
+    assert_eq!(&packed[..2], &[0x1f, 0x8b], "a gzip stream");
+    assert!(
+        packed.len() * 2 < plain.len(),
+        "{} gzipped bytes of {}",
+        packed.len(),
+        plain.len()
+    );
+
+    // Without gzip, the file as it is; a file that is not there is not found.
+    let css = c.get("/pkg/tierdeck.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(css.headers().get("content-encoding").is_none());
+    assert!(css.text().await.unwrap().contains('{'));
+    assert_eq!(c.get("/pkg/nothing.js").await.status(), 404);
+
+    let metrics = c.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"tierdeck_http_requests_total{method="GET",route="/pkg/*",status="200"} 3"#
+        ),
+        "{metrics}"
+    );
+}

@@ -61,7 +61,8 @@ pub fn build(release: bool) -> Result<()> {
     let pkg = staging.join("pkg");
     let stamp_path = out.join("site.stamp");
     let stamp = Stamp::of(&wasm, release)?;
-    if site.join("pkg").is_dir() && Stamp::read(&stamp_path).as_ref() == Some(&stamp) {
+    let kept = site.join("pkg").is_dir() && Stamp::read(&stamp_path).as_ref() == Some(&stamp);
+    if kept {
         // The wasm is the one the site was made from: keep its bindings.
         copy_tree(&site.join("pkg"), &pkg)?;
         eprintln!("xtask: wasm-bindgen: the wasm is unchanged, its output is kept");
@@ -80,6 +81,7 @@ pub fn build(release: bool) -> Result<()> {
         )?;
         copy_tree(&workspace.join("public"), &staging)
     })?;
+    step("gzip", || precompress(&pkg, kept))?;
     replace_dir(&staging, &site)?;
     stamp.write(&stamp_path)?;
 
@@ -285,6 +287,33 @@ fn optimise(_wasm: &Path) -> Result<()> {
         "xtask: wasm-opt skipped: this build of xtask has no binaryen \
          (`cargo run -p xtask --features wasm-opt -- build --release` adds it)"
     );
+    Ok(())
+}
+
+/// `NAME.gz` beside each file of `pkg`, for the server to send a browser that accepts gzip
+/// (its `/pkg` service prefers a `.gz` beside the file asked for). With `kept`, the bindings'
+/// files and their `.gz` were copied from the last build unchanged, so only the rest (the
+/// style sheet) is compressed again.
+fn precompress(pkg: &Path, kept: bool) -> Result<()> {
+    use std::io::Write;
+    for entry in fs::read_dir(pkg).with_context(|| format!("reading {}", pkg.display()))? {
+        let path = entry?.path();
+        if !path.is_file() || path.extension().is_some_and(|e| e == "gz") {
+            continue;
+        }
+        let mut gz = path.clone().into_os_string();
+        gz.push(".gz");
+        let gz = PathBuf::from(gz);
+        let bindings = path.extension().is_some_and(|e| e == "wasm" || e == "js");
+        if kept && bindings && gz.is_file() {
+            continue;
+        }
+        let data = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&data)?;
+        let packed = encoder.finish()?;
+        fs::write(&gz, packed).with_context(|| format!("writing {}", gz.display()))?;
+    }
     Ok(())
 }
 

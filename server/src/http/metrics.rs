@@ -136,10 +136,13 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = method_label(req.method()).to_owned();
-    let route = match req.extensions().get::<MatchedPath>() {
-        Some(p) => p.as_str().to_owned(),
-        None if req.uri().path().starts_with("/pkg/") => "/pkg/*".to_owned(),
-        None => "unmatched".to_owned(),
+    let route = if req.uri().path().starts_with("/pkg/") {
+        "/pkg/*".to_owned()
+    } else {
+        match req.extensions().get::<MatchedPath>() {
+            Some(p) => p.as_str().to_owned(),
+            None => "unmatched".to_owned(),
+        }
     };
     let res = next.run(req).await;
     metrics

@@ -198,6 +198,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }),
         )
+        // The site's files, each as its `.gz` from the build when the browser takes gzip
+        // (the wasm is a quarter of its size so); everything else falls through to Leptos.
+        .nest_service(
+            "/pkg",
+            tower_http::services::ServeDir::new(site_root.join("pkg")).precompressed_gzip(),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let leptos = leptos.clone();
             move || app::shell(leptos.clone())
