@@ -1,5 +1,7 @@
-//! tierdeck's pages: rendered on the server, hydrated in the browser. Server functions are
-//! thin calls into the engine (see [`api`]); nothing here talks to the database or AWS.
+//! tierdeck's pages: rendered on the server; the parts that act in the browser are islands
+//! (`#[island]`: the forms, the apply followed live), hydrated there and the only code in the
+//! wasm. Server functions are thin calls into the engine (see [`api`]); nothing here talks to
+//! the database or AWS.
 
 // Leptos views are deeply nested types; release builds need more room.
 #![recursion_limit = "512"]
@@ -37,6 +39,26 @@ pub struct LoginNotice {
     pub next: Option<String>,
 }
 
+/// The browser's start (called by the frontend's `hydrate`, before the islands script hydrates
+/// each island on the page): the islands' reactive root, then a marker for people and tests
+/// that the page is live, `<body data-hydrated>`. The script hydrates the islands one after the
+/// other in microtasks, and a timeout runs after those: so the marker comes after the islands.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    leptos::mount::hydrate_islands();
+    set_timeout(
+        || {
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
+}
+
 /// The whole HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -47,7 +69,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -91,20 +113,9 @@ fn login_notice_on_server() -> Option<LoginNotice> {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Computed on the server and shipped with the page, so hydration sees the same user.
-    let me = SharedValue::new(me_on_server).into_inner();
+    // Only the server renders this: islands get what they need of the user as props.
+    let me = me_on_server();
     provide_context(CurrentUser(me.clone()));
-
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        // A marker for people and tests that the page is live.
-        if let Some(body) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.body())
-        {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/tierdeck.css" />

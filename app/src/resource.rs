@@ -48,3 +48,36 @@ where
 {
     Resource::new_with_options(source, fetcher, false)
 }
+
+/// For an island: data the server loaded with the page (the island's prop), loaded again in
+/// the browser by `load` each time `trigger` changes (after the island's forms act). Only the
+/// latest load's answer is kept, should two overlap.
+pub fn reloaded<T, S, Fut>(
+    initial: T,
+    trigger: impl Fn() -> S + 'static,
+    load: impl Fn() -> Fut + 'static,
+) -> ReadSignal<Result<T, ServerFnError>>
+where
+    T: Send + Sync + 'static,
+    S: 'static,
+    Fut: Future<Output = Result<T, ServerFnError>> + 'static,
+{
+    let (data, set_data) = signal(Ok(initial));
+    let latest = StoredValue::new(0u64);
+    Effect::watch(
+        trigger,
+        move |_, _, _| {
+            latest.update_value(|n| *n += 1);
+            let this = latest.get_value();
+            let answer = load();
+            leptos::task::spawn_local(async move {
+                let answer = answer.await;
+                if latest.try_get_value() == Some(this) {
+                    set_data.set(answer);
+                }
+            });
+        },
+        false,
+    );
+    data
+}

@@ -11,33 +11,48 @@ use crate::resource::resource;
 use domain::user::Me;
 use domain::Role;
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
-/// The top bar: navigation, who is signed in, and sign-out.
+/// The top bar: navigation, who is signed in, and sign-out. Rendered by the server only: the
+/// page's link is marked `aria-current="page"` as it renders (the overview's only at `/`, the
+/// others also on the pages below theirs).
 #[component]
 pub fn Header(me: Me) -> impl IntoView {
     let is_admin = me.role == Role::Admin;
+    let here = use_location().pathname.get_untracked();
+    let current = |href: &str| {
+        let at = if href == "/" {
+            here == "/"
+        } else {
+            here.strip_prefix(href)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        at.then_some("page")
+    };
+    let link = |href: &'static str, text: &'static str| {
+        view! { <li><a href=href aria-current=current(href)>{text}</a></li> }
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/">"tierdeck"</a>
             <nav aria-label="Main">
                 <ul>
-                    <li><A href="/" exact=true>"Overview"</A></li>
-                    <li><A href="/changes">"Changes"</A></li>
-                    <li><A href="/environments">"Environments"</A></li>
-                    <li><A href="/monitoring">"Monitoring"</A></li>
-                    <li><A href="/scaling">"Scaling"</A></li>
-                    <li><A href="/slo">"SLO"</A></li>
-                    <li><A href="/audit">"Audit"</A></li>
-                    {is_admin.then(|| view! { <li><A href="/admin">"Admin"</A></li> })}
+                    {link("/", "Overview")}
+                    {link("/changes", "Changes")}
+                    {link("/environments", "Environments")}
+                    {link("/monitoring", "Monitoring")}
+                    {link("/scaling", "Scaling")}
+                    {link("/slo", "SLO")}
+                    {link("/audit", "Audit")}
+                    {is_admin.then(|| link("/admin", "Admin"))}
                 </ul>
             </nav>
             <div class="whoami">
-                <A href="/account" attr:class="user" attr:title="Your account">
+                <a href="/account" class="user" title="Your account" aria-current=current("/account")>
                     <span class="user-name">{me.name.clone()}</span>
                     " "
                     <span class=format!("role role-{}", me.role)>{me.role.to_string()}</span>
-                </A>
+                </a>
                 <form method="post" action="/logout">
                     <button type="submit" class="secondary">"Sign out"</button>
                 </form>

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 
 use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken};
 use crate::components::{ActionResult, ErrorBox, Loaded};
-use crate::resource::resource;
+use crate::resource::{reloaded, resource};
 use crate::CurrentUser;
 
 #[component]
@@ -39,13 +39,7 @@ fn TokenRow(t: TokenSummary, revoke: ServerAction<RevokeToken>) -> impl IntoView
 #[component]
 pub fn Account() -> impl IntoView {
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
-    let change = ServerAction::<ChangePassword>::new();
-    let create = ServerAction::<CreateToken>::new();
-    let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = resource(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_my_tokens(),
-    );
+    let tokens = resource(|| (), |_| list_my_tokens());
     view! {
         <Title text="Account" />
         <h1>"Your account"</h1>
@@ -53,6 +47,18 @@ pub fn Account() -> impl IntoView {
             <p class="lede">"Signed in as " <strong>{me.name}</strong> " with the " <strong>{me.role.to_string()}</strong>
             " role" {me.email.map(|e| format!(", e-mail {e}"))} "."</p>
         })}
+        <PasswordForm />
+        <Loaded resource=tokens loading="Loading tokens…" let:list>
+            <MyTokens tokens=list />
+        </Loaded>
+    }
+}
+
+/// Change your password: an island, live in the browser.
+#[island]
+fn PasswordForm() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    view! {
         <section class="card" aria-labelledby="pw-h">
             <h2 id="pw-h">"Change password"</h2>
             <ActionResult value=Signal::derive(move || change.value().get()) ok=|()| "Password changed. Your other sessions were signed out.".to_owned() />
@@ -66,6 +72,21 @@ pub fn Account() -> impl IntoView {
                 <button type="submit">"Change password"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// Your API tokens, with the forms to create and revoke them: an island, the list loaded
+/// again in the browser after each.
+#[island]
+fn MyTokens(tokens: Vec<TokenSummary>) -> impl IntoView {
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = reloaded(
+        tokens,
+        move || (create.version().get(), revoke.version().get()),
+        list_my_tokens,
+    );
+    view! {
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
             <p class="muted">"A token acts as you, with your role, for scripts: send it as " <code>"Authorization: Bearer TOKEN"</code> "."</p>
@@ -84,24 +105,28 @@ pub fn Account() -> impl IntoView {
                 <input id="token-label" name="label" required maxlength="64" placeholder="ci-pipeline" />
                 <button type="submit">"Create token"</button>
             </ActionForm>
-            <Loaded resource=tokens loading="Loading tokens…" empty_when=Vec::is_empty empty=|| view! { <p class="muted">"You have no API tokens."</p> } let:list>
-                <div class="table-wrap">
-                    <table class="tokens">
-                        <thead>
-                            <tr>
-                                <th scope="col">"Label"</th>
-                                <th scope="col">"Token"</th>
-                                <th scope="col">"Created"</th>
-                                <th scope="col">"Last used"</th>
-                                <th scope="col">"Status"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
-                        </tbody>
-                    </table>
-                </div>
-            </Loaded>
+            {move || match tokens.get() {
+                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="muted">"You have no API tokens."</p> }.into_any(),
+                Ok(list) => view! {
+                    <div class="table-wrap">
+                        <table class="tokens">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Label"</th>
+                                    <th scope="col">"Token"</th>
+                                    <th scope="col">"Created"</th>
+                                    <th scope="col">"Last used"</th>
+                                    <th scope="col">"Status"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+            }}
         </section>
     }
 }

@@ -1,6 +1,6 @@
 //! Administration: create users, change roles, disable and enable, reset passwords.
 
-use domain::user::UserSummary;
+use domain::user::{TokenSummary, UserSummary};
 use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,8 +9,8 @@ use crate::api::{
     list_all_tokens, list_users, load_notifications, CreateUser, ResetPassword, RevokeToken,
     SetDisabled, SetRole,
 };
-use crate::components::{utc, ActionResult, Loaded};
-use crate::resource::resource;
+use crate::components::{utc, ActionResult, ErrorBox, Loaded};
+use crate::resource::{reloaded, resource};
 use crate::CurrentUser;
 
 #[component]
@@ -71,11 +71,41 @@ pub fn Admin() -> impl IntoView {
     let is_admin = use_context::<CurrentUser>()
         .and_then(|c| c.0)
         .is_some_and(|me| me.role == Role::Admin);
+    view! {
+        <Title text="Admin" />
+        <h1>"Users"</h1>
+        {if is_admin {
+            let users = resource(|| (), |_| list_users());
+            let tokens = resource(|| (), |_| list_all_tokens());
+            view! {
+                <Loaded resource=users loading="Loading users…" let:list>
+                    <Users users=list />
+                </Loaded>
+                <Loaded resource=tokens loading="Loading tokens…" let:list>
+                    <Tokens tokens=list />
+                </Loaded>
+                <Deliveries />
+            }
+            .into_any()
+        } else {
+            view! {
+                <p class="notice" role="status">"This page is for admins. Ask an admin if you need a user created or a role changed."</p>
+            }
+            .into_any()
+        }}
+    }
+}
+
+/// The users, with the forms to change each and to create one: an island, the list loaded
+/// again in the browser after each form acts.
+#[island]
+fn Users(users: Vec<UserSummary>) -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let set_role = ServerAction::<SetRole>::new();
     let set_disabled = ServerAction::<SetDisabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
-    let users = resource(
+    let users = reloaded(
+        users,
         move || {
             (
                 create.version().get(),
@@ -84,22 +114,18 @@ pub fn Admin() -> impl IntoView {
                 reset.version().get(),
             )
         },
-        |_| list_users(),
+        list_users,
     );
     view! {
-        <Title text="Admin" />
-        <h1>"Users"</h1>
-        {(!is_admin).then(|| view! {
-            <p class="notice" role="status">"This page is for admins. Ask an admin if you need a user created or a role changed."</p>
-        })}
-        <Show when=move || is_admin>
-            <ActionResult value=Signal::derive(move || create.value().get()) ok=|u: UserSummary| format!("Created {} ({}).", u.name, u.role) />
-            <ActionResult value=Signal::derive(move || set_role.value().get()) ok=|u: UserSummary| format!("{} is now {}.", u.name, u.role) />
-            <ActionResult value=Signal::derive(move || set_disabled.value().get()) ok=|u: UserSummary| {
-                format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
-            } />
-            <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions and tokens ended.") />
-            <Loaded resource=users loading="Loading users…" let:list>
+        <ActionResult value=Signal::derive(move || create.value().get()) ok=|u: UserSummary| format!("Created {} ({}).", u.name, u.role) />
+        <ActionResult value=Signal::derive(move || set_role.value().get()) ok=|u: UserSummary| format!("{} is now {}.", u.name, u.role) />
+        <ActionResult value=Signal::derive(move || set_disabled.value().get()) ok=|u: UserSummary| {
+            format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
+        } />
+        <ActionResult value=Signal::derive(move || reset.value().get()) ok=|n: String| format!("Password of {n} reset; their sessions and tokens ended.") />
+        {move || match users.get() {
+            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+            Ok(list) => view! {
                 <div class="table-wrap">
                     <table class="users">
                         <thead>
@@ -116,37 +142,39 @@ pub fn Admin() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-            </Loaded>
-            <section class="card" aria-labelledby="new-user-h">
-                <h2 id="new-user-h">"New user"</h2>
-                <ActionForm action=create attr:class="stack">
-                    <label for="new-name">"User name"</label>
-                    <input id="new-name" name="name" required pattern="[a-z0-9][a-z0-9._\\-]{0,63}" autocomplete="off" />
-                    <label for="new-email">"E-mail (matches their commits)"</label>
-                    <input id="new-email" name="email" type="email" autocomplete="off" />
-                    <label for="new-role">"Role"</label>
-                    <select id="new-role" name="role"><RoleOptions selected=Role::Viewer /></select>
-                    <label for="new-password">"Password (at least 10 characters)"</label>
-                    <input id="new-password" name="password" type="password" minlength="10" required autocomplete="new-password" />
-                    <button type="submit">"Create user"</button>
-                </ActionForm>
-            </section>
-            <Tokens />
-            <Deliveries />
-        </Show>
+            }.into_any(),
+        }}
+        <section class="card" aria-labelledby="new-user-h">
+            <h2 id="new-user-h">"New user"</h2>
+            <ActionForm action=create attr:class="stack">
+                <label for="new-name">"User name"</label>
+                <input id="new-name" name="name" required pattern="[a-z0-9][a-z0-9._\\-]{0,63}" autocomplete="off" />
+                <label for="new-email">"E-mail (matches their commits)"</label>
+                <input id="new-email" name="email" type="email" autocomplete="off" />
+                <label for="new-role">"Role"</label>
+                <select id="new-role" name="role"><RoleOptions selected=Role::Viewer /></select>
+                <label for="new-password">"Password (at least 10 characters)"</label>
+                <input id="new-password" name="password" type="password" minlength="10" required autocomplete="new-password" />
+                <button type="submit">"Create user"</button>
+            </ActionForm>
+        </section>
     }
 }
 
-/// Every live API token, with a button to revoke each.
-#[component]
-fn Tokens() -> impl IntoView {
+/// Every live API token, with a button to revoke each: an island, the list loaded again in
+/// the browser after a revoke.
+#[island]
+fn Tokens(tokens: Vec<TokenSummary>) -> impl IntoView {
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = resource(move || revoke.version().get(), |_| list_all_tokens());
+    let tokens = reloaded(tokens, move || revoke.version().get(), list_all_tokens);
     view! {
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
             <ActionResult value=Signal::derive(move || revoke.value().get()) ok=|()| "Token revoked.".to_owned() />
-            <Loaded resource=tokens loading="Loading tokens…" empty_when=Vec::is_empty empty=|| view! { <p class="muted">"No live tokens."</p> } let:list>
+            {move || match tokens.get() {
+                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="muted">"No live tokens."</p> }.into_any(),
+                Ok(list) => view! {
                 <div class="table-wrap">
                     <table class="tokens">
                         <thead>
@@ -176,7 +204,8 @@ fn Tokens() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-            </Loaded>
+                }.into_any(),
+            }}
         </section>
     }
 }

@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::{
-    short, utc, ActionResult, ChangeTable, DriftBadge, Loaded, Operations, SpecErrors, StatusBadge,
+    short, utc, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations, SpecErrors, StatusBadge,
 };
 use crate::resource::resource;
 use crate::CurrentUser;
@@ -180,16 +180,19 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
     }
 }
 
-/// What the last drift check found, and the reconcile button when there is drift.
-#[component]
-fn DriftView(
-    drift: Drift,
-    env: String,
-    may_reconcile: bool,
-    reconcile: ServerAction<ReconcileEnvironment>,
-) -> impl IntoView {
-    let result = view! {
-        <ActionResult value=Signal::derive(move || reconcile.value().get()) ok=|id: i64| format!("Created change #{id}: open it from the list below to review and apply it.") />
+/// What the last drift check found, and the reconcile button when there is drift: an island,
+/// live in the browser for that button.
+#[island]
+fn DriftView(drift: Drift, env: String, may_reconcile: bool) -> impl IntoView {
+    let reconcile = ServerAction::<ReconcileEnvironment>::new();
+    let result = move || {
+        reconcile.value().get().map(|r| match r {
+            Ok(id) => view! {
+                <p class="notice ok" role="status">"Created " <a href=format!("/changes/{id}")>"change #" {id}</a> ": open it to review and apply it."</p>
+            }
+            .into_any(),
+            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+        })
     };
     match drift {
         Drift::Unchecked => view! {
@@ -238,13 +241,12 @@ pub fn Environment() -> impl IntoView {
             24
         }
     };
-    let reconcile = ServerAction::<ReconcileEnvironment>::new();
     let may_reconcile = use_context::<CurrentUser>()
         .and_then(|c| c.0)
         .is_some_and(|m| m.role >= Role::Operator);
     let detail = resource(
-        move || (name(), reconcile.version().get(), hours()),
-        |(name, _, hours)| load_environment(name, hours),
+        move || (name(), hours()),
+        |(name, hours)| load_environment(name, hours),
     );
     view! {
         <Loaded resource=detail title="Environment" let(EnvironmentDetail { summary: EnvironmentSummary { name, last_applied_commit, drift, applying, .. }, head_commit, spec, spec_errors: errors, recent_changes, schedule, reverted })>
@@ -264,7 +266,7 @@ pub fn Environment() -> impl IntoView {
             })}
             <section class="card" aria-labelledby="drift-h">
                 <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
-                <DriftView drift env=name.clone() may_reconcile reconcile />
+                <DriftView drift env=name.clone() may_reconcile />
             </section>
             {(!errors.is_empty()).then(|| view! {
                 <section class="card" aria-labelledby="errors-h">

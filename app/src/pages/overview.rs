@@ -11,9 +11,9 @@ use crate::api::{
     audit_chain_recent, load_environments, load_panel_status, load_repo_status, load_slo_overview,
     load_waiting, SyncNow,
 };
-use crate::components::{short, ActionResult, ChangeTable, Loaded};
+use crate::components::{short, ActionResult, ChangeTable, ErrorBox, Loaded};
 use crate::pages::environments::EnvironmentCard;
-use crate::resource::resource;
+use crate::resource::{reloaded, resource};
 use crate::CurrentUser;
 
 #[component]
@@ -52,6 +52,31 @@ fn RepoCard(
     }
 }
 
+/// The spec repository's card below its heading, live in the browser: "Fetch now" (for those
+/// who may) and the repository's state read again after it.
+#[island]
+fn RepoLive(
+    status: Option<RepoStatus>,
+    configured_url: Option<String>,
+    branch: String,
+    may_sync: bool,
+) -> impl IntoView {
+    let sync = ServerAction::<SyncNow>::new();
+    let status = reloaded(status, move || sync.version().get(), load_repo_status);
+    view! {
+        {move || match status.get() {
+            Ok(status) => view! { <RepoCard status configured_url=configured_url.clone() branch=branch.clone() /> }.into_any(),
+            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+        }}
+        {may_sync.then(|| view! {
+            <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
+            <ActionForm action=sync attr:class="inline">
+                <button type="submit" class="secondary">"Fetch now"</button>
+            </ActionForm>
+        })}
+    }
+}
+
 /// Each environment's SLOs in a line: alert state and budget left.
 #[component]
 fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
@@ -83,10 +108,9 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let sync = ServerAction::<SyncNow>::new();
     let status = resource(|| (), |_| load_panel_status());
-    let repo = resource(move || sync.version().get(), |_| load_repo_status());
-    let envs = resource(move || sync.version().get(), |_| load_environments());
+    let repo = resource(|| (), |_| load_repo_status());
+    let envs = resource(|| (), |_| load_environments());
     let chain = resource(|| (), |_| audit_chain_recent());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
@@ -108,14 +132,8 @@ pub fn Overview() -> impl IntoView {
                         <section class="card" aria-labelledby="repo-h">
                             <h2 id="repo-h">"Spec repository"</h2>
                             <Loaded resource=repo quiet=true let:status>
-                                <RepoCard status configured_url=url.clone() branch=branch.clone() />
+                                <RepoLive status configured_url=url.clone() branch=branch.clone() may_sync=may_sync && configured />
                             </Loaded>
-                            {(may_sync && configured).then(|| view! {
-                                <ActionResult value=Signal::derive(move || sync.value().get()) ok=|m: String| m />
-                                <ActionForm action=sync attr:class="inline">
-                                    <button type="submit" class="secondary">"Fetch now"</button>
-                                </ActionForm>
-                            })}
                         </section>
                         <section class="card" aria-labelledby="aws-h">
                             <h2 id="aws-h">"AWS"</h2>

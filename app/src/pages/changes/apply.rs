@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use domain::approval::Permission;
 use domain::change::{
-    ApplyRun, ChangeStatus, SettleState, Settling, StepStatus, WatchState, WatchView,
+    ApplyRun, ApplyState, ChangeStatus, SettleState, Settling, StepStatus, WatchState, WatchView,
 };
 use domain::plan::Operation;
 use leptos::prelude::*;
 
 use crate::api::{load_apply_state, ApplyChange, RevertChange};
 use crate::components::{short, utc, ActionResult, ErrorBox};
-use crate::resource::resource;
+use crate::resource::reloaded;
 
 /// What a settling step waits for and how it stands, in words.
 fn settle_text(t: &Settling) -> String {
@@ -154,14 +154,16 @@ pub(super) fn ApplySection(
     operations: Vec<Operation>,
     apply: ServerAction<ApplyChange>,
     finished: RwSignal<u32>,
-    /// The change's status when the page loaded it (its actions were worked out then).
-    loaded_status: ChangeStatus,
+    /// The apply as the page loaded it with the change (whose actions were worked out then).
+    loaded: ApplyState,
 ) -> impl IntoView {
     let confirm = StoredValue::new((environment, windows, operations, permission));
     let tick = RwSignal::new(0u32);
-    let state = resource(
+    let loaded_status = loaded.status;
+    let state = reloaded(
+        loaded,
         move || (apply.version().get(), tick.get()),
-        move |_| load_apply_state(id),
+        move || load_apply_state(id),
     );
     // While steps run, ask again every second, and every two while the watch after the apply
     // runs; when the run ends, and when the watch ends, reload the whole change (its status and
@@ -170,8 +172,8 @@ pub(super) fn ApplySection(
     let was_running = StoredValue::new(loaded_status == ChangeStatus::Applying);
     let was_watching = StoredValue::new(false);
     Effect::new(move |_| {
-        // Nothing to go by until the first answer.
-        let Some(Ok(now)) = state.get() else {
+        // Nothing to go by after a failed look (the section says why).
+        let Ok(now) = state.get() else {
             return;
         };
         let running = now.status == ChangeStatus::Applying;
@@ -194,61 +196,59 @@ pub(super) fn ApplySection(
     });
     view! {
         <ActionResult value=Signal::derive(move || apply.value().get()) ok=|run: i64| format!("Apply started (run {run}); the steps below follow it.") />
-        <Transition fallback=|| view! { <p aria-busy="true">"Loading the apply…"</p> }>
-            {move || Suspend::new(async move {
-                match state.await {
-                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(s) => {
-                        let (env, windows, ops, permission) = confirm.get_value();
-                        let can_apply = s.status != ChangeStatus::Applying
-                            && permission.as_ref().is_some_and(Permission::allowed);
-                        let again = matches!(s.status, ChangeStatus::Failed | ChangeStatus::Interrupted);
-                        let why_not = match (&permission, s.status) {
-                            (_, ChangeStatus::Applying) => None,
-                            (Some(Permission::Denied(why)), _) => Some(why.clone()),
-                            _ => None,
-                        };
-                        let risky: Vec<Operation> = ops.iter().filter(|o| o.risk.is_some()).cloned().collect();
-                        view! {
-                            {why_not.map(|why| view! { <p class="muted why-not">"Apply: " {why}</p> })}
-                            {can_apply.then(|| view! {
-                                <ActionForm action=apply attr:class="stack confirm-apply">
-                                    <input type="hidden" name="id" value=id.to_string() />
-                                    <p><strong>{format!("Apply {} operation{} to {env}.", ops.len(), if ops.len() == 1 { "" } else { "s" })}</strong>
-                                        " tierdeck plans again first and stops if the plan differs from the one above."</p>
-                                    {(!risky.is_empty()).then(|| view! {
-                                        <p>"Risks:"</p>
-                                        <ul class="risks">{risky.into_iter().map(|o| view! {
-                                            <li><span class="resource">{o.resource}</span> ": " <code>{o.change}</code> " — " <span class="risk">{o.risk.unwrap_or_default()}</span></li>
-                                        }).collect_view()}</ul>
-                                    })}
-                                    {needs_emergency.then(|| view! {
-                                        <p class="notice error" role="alert">"Outside the change windows (" {windows.clone()} "): this is an emergency apply. It is audited and everyone is notified."</p>
-                                        <label>"Why it cannot wait" <textarea name="emergency_reason" required=true rows="2"></textarea></label>
-                                    })}
-                                    <div class="buttons">
-                                        <button type="submit">{match (again, needs_emergency) {
-                                            (_, true) => "Apply as an emergency",
-                                            (true, false) => "Apply again",
-                                            (false, false) => "Apply",
-                                        }}</button>
-                                    </div>
-                                </ActionForm>
-                                {again.then(|| view! { <p class="muted">"Plan again first: the plan shows what is left, and an apply only runs the plan you see."</p> })}
-                            })}
-                            {s.watch.map(|watch| view! { <WatchLine watch /> })}
-                            {match s.apply {
-                                Some(run) => view! {
-                                    {(s.runs > 1).then(|| view! { <p class="muted">"Applied " {s.runs} " times; the latest run is shown."</p> })}
-                                    <ApplySteps run />
-                                }.into_any(),
-                                None => view! { <p class="muted">"Not applied yet."</p> }.into_any(),
-                            }}
-                        }.into_any()
-                    }
+        {move || {
+            match state.get() {
+                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                Ok(s) => {
+                    let (env, windows, ops, permission) = confirm.get_value();
+                    let can_apply = s.status != ChangeStatus::Applying
+                        && permission.as_ref().is_some_and(Permission::allowed);
+                    let again = matches!(s.status, ChangeStatus::Failed | ChangeStatus::Interrupted);
+                    let why_not = match (&permission, s.status) {
+                        (_, ChangeStatus::Applying) => None,
+                        (Some(Permission::Denied(why)), _) => Some(why.clone()),
+                        _ => None,
+                    };
+                    let risky: Vec<Operation> = ops.iter().filter(|o| o.risk.is_some()).cloned().collect();
+                    view! {
+                        {why_not.map(|why| view! { <p class="muted why-not">"Apply: " {why}</p> })}
+                        {can_apply.then(|| view! {
+                            <ActionForm action=apply attr:class="stack confirm-apply">
+                                <input type="hidden" name="id" value=id.to_string() />
+                                <p><strong>{format!("Apply {} operation{} to {env}.", ops.len(), if ops.len() == 1 { "" } else { "s" })}</strong>
+                                    " tierdeck plans again first and stops if the plan differs from the one above."</p>
+                                {(!risky.is_empty()).then(|| view! {
+                                    <p>"Risks:"</p>
+                                    <ul class="risks">{risky.into_iter().map(|o| view! {
+                                        <li><span class="resource">{o.resource}</span> ": " <code>{o.change}</code> " — " <span class="risk">{o.risk.unwrap_or_default()}</span></li>
+                                    }).collect_view()}</ul>
+                                })}
+                                {needs_emergency.then(|| view! {
+                                    <p class="notice error" role="alert">"Outside the change windows (" {windows.clone()} "): this is an emergency apply. It is audited and everyone is notified."</p>
+                                    <label>"Why it cannot wait" <textarea name="emergency_reason" required=true rows="2"></textarea></label>
+                                })}
+                                <div class="buttons">
+                                    <button type="submit">{match (again, needs_emergency) {
+                                        (_, true) => "Apply as an emergency",
+                                        (true, false) => "Apply again",
+                                        (false, false) => "Apply",
+                                    }}</button>
+                                </div>
+                            </ActionForm>
+                            {again.then(|| view! { <p class="muted">"Plan again first: the plan shows what is left, and an apply only runs the plan you see."</p> })}
+                        })}
+                        {s.watch.map(|watch| view! { <WatchLine watch /> })}
+                        {match s.apply {
+                            Some(run) => view! {
+                                {(s.runs > 1).then(|| view! { <p class="muted">"Applied " {s.runs} " times; the latest run is shown."</p> })}
+                                <ApplySteps run />
+                            }.into_any(),
+                            None => view! { <p class="muted">"Not applied yet."</p> }.into_any(),
+                        }}
+                    }.into_any()
                 }
-            })}
-        </Transition>
+            }
+        }}
     }
 }
 

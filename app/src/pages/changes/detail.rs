@@ -1,7 +1,9 @@
 //! One change: its commit, what it changes, its plan, the rules that judge it, its reviews, its
 //! apply and its files' diffs.
 
-use domain::change::{ChangeDetail, ChangeKind, ChangeStatus, FileDiff, FileStatus, PlanView};
+use domain::change::{
+    ApplyState, ChangeDetail, ChangeKind, ChangeStatus, FileDiff, FileStatus, PlanView,
+};
 use domain::spec::EditKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,9 +16,9 @@ use crate::api::{
     RevertChange,
 };
 use crate::components::{
-    file_anchor, short, ActionResult, Loaded, Operations, SpecErrors, StatusBadge,
+    file_anchor, short, ActionResult, ErrorBox, Loaded, Operations, SpecErrors, StatusBadge,
 };
-use crate::resource::resource;
+use crate::resource::{reloaded, resource};
 
 /// Files with more diff lines than this start folded.
 const FOLD_LINES: usize = 300;
@@ -175,152 +177,228 @@ pub fn Change() -> impl IntoView {
                 .unwrap_or(-1)
         })
     };
-    let apply = ServerAction::<ApplyChange>::new();
-    let replan = ServerAction::<ReplanChange>::new();
-    let approve = ServerAction::<ApproveChange>::new();
-    let reject = ServerAction::<RejectChange>::new();
-    let comment = ServerAction::<CommentChange>::new();
-    let revert_action = ServerAction::<RevertChange>::new();
-    let finished = RwSignal::new(0u32);
-    let detail = resource(
+    let detail = resource(id, load_change);
+    view! {
+        <Loaded resource=detail title="Change" let:detail>
+            <Title text=format!("Change {}", detail.summary.id) />
+            <ChangeLive detail />
+        </Loaded>
+    }
+}
+
+/// The forms of a change's page, and the count of applies seen to end (each loads it again).
+#[derive(Clone, Copy)]
+struct Forms {
+    apply: ServerAction<ApplyChange>,
+    replan: ServerAction<ReplanChange>,
+    approve: ServerAction<ApproveChange>,
+    reject: ServerAction<RejectChange>,
+    comment: ServerAction<CommentChange>,
+    revert: ServerAction<RevertChange>,
+    finished: RwSignal<u32>,
+}
+
+/// The change's page below its title, live in the browser: loaded again after each of its
+/// forms acts and when an apply or its watch ends.
+#[island]
+fn ChangeLive(detail: ChangeDetail) -> impl IntoView {
+    let id = detail.summary.id;
+    let forms = Forms {
+        apply: ServerAction::new(),
+        replan: ServerAction::new(),
+        approve: ServerAction::new(),
+        reject: ServerAction::new(),
+        comment: ServerAction::new(),
+        revert: ServerAction::new(),
+        finished: RwSignal::new(0),
+    };
+    let detail = reloaded(
+        detail,
         move || {
             (
-                id(),
-                approve.version().get() + reject.version().get() + comment.version().get(),
-                replan.version().get(),
-                apply.version().get(),
-                finished.get(),
-                revert_action.version().get(),
+                forms.approve.version().get()
+                    + forms.reject.version().get()
+                    + forms.comment.version().get(),
+                forms.replan.version().get(),
+                forms.apply.version().get(),
+                forms.finished.get(),
+                forms.revert.version().get(),
             )
         },
-        |(id, ..)| load_change(id),
+        move || load_change(id),
     );
+    move || match detail.get() {
+        Ok(d) => change_view(d, forms).into_any(),
+        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+    }
+}
+
+fn change_view(
+    ChangeDetail {
+        summary,
+        base_commit,
+        files,
+        semantic_diff,
+        spec_errors,
+        guardrails,
+        superseded_by,
+        authors,
+        policy,
+        approvals,
+        actions,
+        change_windows,
+        plan,
+        planned_at,
+        apply: latest_run,
+        runs,
+        schedule,
+        cost,
+        watch,
+        revert,
+    }: ChangeDetail,
+    Forms {
+        apply,
+        replan,
+        approve,
+        reject,
+        comment,
+        revert: revert_action,
+        finished,
+    }: Forms,
+) -> impl IntoView {
+    let base_for_revert = base_commit.clone();
+    let operations = match &plan {
+        Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
+        _ => Vec::new(),
+    };
+    let apply_permission = actions.as_ref().map(|a| a.apply.clone());
+    let needs_emergency = actions.as_ref().is_some_and(|a| a.apply_needs_emergency);
+    let environment = summary.environment.clone();
+    let c = summary.commit.clone();
+    let change_id = summary.id;
+    let apply_state = ApplyState {
+        status: summary.status,
+        apply: latest_run,
+        runs,
+        watch,
+    };
+    let open = !matches!(
+        summary.status,
+        ChangeStatus::Applied
+            | ChangeStatus::Superseded
+            | ChangeStatus::Rejected
+            | ChangeStatus::Invalid
+    );
+    let reconcile = summary.kind == ChangeKind::Reconcile;
+    let reverts = summary
+        .reverts
+        .filter(|_| summary.kind == ChangeKind::Revert);
     view! {
-        <Loaded resource=detail title="Change" let(ChangeDetail { summary, base_commit, files, semantic_diff, spec_errors, guardrails, superseded_by, authors, policy, approvals, actions, change_windows, plan, planned_at, apply: _, runs: _, schedule, cost, watch: _, revert })>
-            {
-                let base_for_revert = base_commit.clone();
-                let operations = match &plan {
-                    Some(PlanView::Planned { plan, .. }) => plan.operations.clone(),
-                    _ => Vec::new(),
-                };
-                let apply_permission = actions.as_ref().map(|a| a.apply.clone());
-                let needs_emergency = actions.as_ref().is_some_and(|a| a.apply_needs_emergency);
-                let environment = summary.environment.clone();
-                let c = summary.commit.clone();
-                let change_id = summary.id;
-                let open = !matches!(summary.status, ChangeStatus::Applied | ChangeStatus::Superseded | ChangeStatus::Rejected | ChangeStatus::Invalid);
-                let reconcile = summary.kind == ChangeKind::Reconcile;
-                let reverts = summary.reverts.filter(|_| summary.kind == ChangeKind::Revert);
+        <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status />{summary.is_policy_change().then(|| view! { " " <span class="badge policy">"policy change"</span> })}</h1>
+        {superseded_by.map(|by| view! {
+            <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
+        })}
+        {reconcile.then(|| view! {
+            <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author.name.clone()} " asked."</p>
+        })}
+        {reverts.map(|r| view! {
+            <p class="notice" role="status">"A revert of " <a href=format!("/changes/{r}")>"change #" {r}</a> ": it applies again " <code>{short(&c.sha)}</code> ", the commit applied before it, as " {c.author.name.clone()} " asked."</p>
+        })}
+        <section class="card commit" aria-labelledby="commit-h">
+            <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
+            <p>{c.author.name.clone()} " <" {c.author.email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
+            <pre class="message">{c.message.clone()}</pre>
+            {(!authors.is_empty()).then(|| view! {
+                <p class="authors">"Authors (everyone who wrote or committed a commit of this environment since the last apply): "
+                    {authors.iter().map(|a| format!("{} <{}>", a.name, a.email)).collect::<Vec<_>>().join(", ")}
+                </p>
+            })}
+            <p class="muted">"Compared with " {match base_commit {
+                Some(b) => format!("the last applied commit {}", short(&b)),
+                None => "nothing: this environment was never applied".to_owned(),
+            }} "."</p>
+        </section>
+        {(!spec_errors.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="errors-h">
+                <h2 id="errors-h">"Spec errors"</h2>
+                <p>"This change cannot be approved or applied until a new commit fixes these."</p>
+                <SpecErrors errors=spec_errors />
+            </section>
+        })}
+        {(!guardrails.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="guardrails-h">
+                <h2 id="guardrails-h">"Guardrails broken"</h2>
+                <p>"This change is blocked: it cannot be approved or applied until a new commit keeps these limits."</p>
+                <ul class="spec-errors guardrails">{guardrails.into_iter().map(|v| {
+                    let href = format!("#{}", file_anchor(&v.file));
+                    view! {
+                        <li><a href=href rel="external"><code>{format!("{}:{}:{}", v.file, v.line, v.col)}</code></a>
+                        " " <span class="badge">{v.rule}</span> " " {v.message}</li>
+                    }
+                }).collect_view()}</ul>
+            </section>
+        })}
+        <section class="card" aria-labelledby="semantic-h">
+            <h2 id="semantic-h">"What changes"</h2>
+            {if semantic_diff.is_empty() {
+                view! { <p class="muted">"No field-level edits."</p> }.into_any()
+            } else {
                 view! {
-                    <Title text=format!("Change {}", summary.id) />
-                    <h1>"Change #" {summary.id} " · " <a href=format!("/environments/{}", summary.environment)>{summary.environment.clone()}</a> " " <StatusBadge status=summary.status />{summary.is_policy_change().then(|| view! { " " <span class="badge policy">"policy change"</span> })}</h1>
-                    {superseded_by.map(|by| view! {
-                        <p class="notice" role="status">"Superseded by a newer commit: " <a href=format!("/changes/{by}")>"change #" {by}</a> "."</p>
-                    })}
-                    {reconcile.then(|| view! {
-                        <p class="notice" role="status">"A reconcile: it applies the last applied commit again to undo drift, as " {c.author.name.clone()} " asked."</p>
-                    })}
-                    {reverts.map(|r| view! {
-                        <p class="notice" role="status">"A revert of " <a href=format!("/changes/{r}")>"change #" {r}</a> ": it applies again " <code>{short(&c.sha)}</code> ", the commit applied before it, as " {c.author.name.clone()} " asked."</p>
-                    })}
-                    <section class="card commit" aria-labelledby="commit-h">
-                        <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
-                        <p>{c.author.name.clone()} " <" {c.author.email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
-                        <pre class="message">{c.message.clone()}</pre>
-                        {(!authors.is_empty()).then(|| view! {
-                            <p class="authors">"Authors (everyone who wrote or committed a commit of this environment since the last apply): "
-                                {authors.iter().map(|a| format!("{} <{}>", a.name, a.email)).collect::<Vec<_>>().join(", ")}
-                            </p>
-                        })}
-                        <p class="muted">"Compared with " {match base_commit {
-                            Some(b) => format!("the last applied commit {}", short(&b)),
-                            None => "nothing: this environment was never applied".to_owned(),
-                        }} "."</p>
-                    </section>
-                    {(!spec_errors.is_empty()).then(|| view! {
-                        <section class="card" aria-labelledby="errors-h">
-                            <h2 id="errors-h">"Spec errors"</h2>
-                            <p>"This change cannot be approved or applied until a new commit fixes these."</p>
-                            <SpecErrors errors=spec_errors />
-                        </section>
-                    })}
-                    {(!guardrails.is_empty()).then(|| view! {
-                        <section class="card" aria-labelledby="guardrails-h">
-                            <h2 id="guardrails-h">"Guardrails broken"</h2>
-                            <p>"This change is blocked: it cannot be approved or applied until a new commit keeps these limits."</p>
-                            <ul class="spec-errors guardrails">{guardrails.into_iter().map(|v| {
-                                let href = format!("#{}", file_anchor(&v.file));
-                                view! {
-                                    <li><a href=href rel="external"><code>{format!("{}:{}:{}", v.file, v.line, v.col)}</code></a>
-                                    " " <span class="badge">{v.rule}</span> " " {v.message}</li>
-                                }
-                            }).collect_view()}</ul>
-                        </section>
-                    })}
-                    <section class="card" aria-labelledby="semantic-h">
-                        <h2 id="semantic-h">"What changes"</h2>
-                        {if semantic_diff.is_empty() {
-                            view! { <p class="muted">"No field-level edits."</p> }.into_any()
-                        } else {
-                            view! {
-                                <ul class="edits">{semantic_diff.into_iter().map(|e| {
-                                    let class = match e.kind { EditKind::Added => "added", EditKind::Removed => "removed", EditKind::Changed => "changed" };
-                                    view! { <li class=class><code>{e.to_string()}</code></li> }
-                                }).collect_view()}</ul>
-                            }.into_any()
+                    <ul class="edits">{semantic_diff.into_iter().map(|e| {
+                        let class = match e.kind { EditKind::Added => "added", EditKind::Removed => "removed", EditKind::Changed => "changed" };
+                        view! { <li class=class><code>{e.to_string()}</code></li> }
+                    }).collect_view()}</ul>
+                }.into_any()
+            }}
+        </section>
+        {cost.map(|report| view! { <crate::pages::cost::ChangeCost report /> })}
+        {schedule.map(|pair| view! {
+            <section class="card" aria-labelledby="schedule-h">
+                <h2 id="schedule-h">"Schedule: the next 24 hours, before and after"</h2>
+                <div class="side-by-side">
+                    <div>
+                        <h3>"Now (last applied)"</h3>
+                        {match pair.before {
+                            Some(p) => view! { <crate::pages::schedule::ScheduleTable preview=p /> }.into_any(),
+                            None => view! { <p class="muted">"Never applied."</p> }.into_any(),
                         }}
-                    </section>
-                    {cost.map(|report| view! { <crate::pages::cost::ChangeCost report /> })}
-                    {schedule.map(|pair| view! {
-                        <section class="card" aria-labelledby="schedule-h">
-                            <h2 id="schedule-h">"Schedule: the next 24 hours, before and after"</h2>
-                            <div class="side-by-side">
-                                <div>
-                                    <h3>"Now (last applied)"</h3>
-                                    {match pair.before {
-                                        Some(p) => view! { <crate::pages::schedule::ScheduleTable preview=p /> }.into_any(),
-                                        None => view! { <p class="muted">"Never applied."</p> }.into_any(),
-                                    }}
-                                </div>
-                                <div>
-                                    <h3>"With this change"</h3>
-                                    <crate::pages::schedule::ScheduleTable preview=pair.after />
-                                </div>
-                            </div>
-                        </section>
-                    })}
-                    <section class="card" aria-labelledby="plan-h">
-                        <h2 id="plan-h">"Plan against live AWS"</h2>
-                        <PlanSection plan planned_at />
-                        {open.then(|| view! {
-                            <ActionResult value=Signal::derive(move || replan.value().get()) ok=|_: ()| "Planned again.".to_owned() />
-                            <ActionForm action=replan attr:class="inline">
-                                <input type="hidden" name="id" value=change_id.to_string() />
-                                <button type="submit" class="secondary">"Plan again"</button>
-                            </ActionForm>
-                        })}
-                    </section>
-                    {policy.map(|p| view! { <PolicySection policy=p /> })}
-                    <section class="card" aria-labelledby="reviews-h">
-                        <h2 id="reviews-h">"Approvals"</h2>
-                        <ReviewPanel id=change_id approvals actions approve reject comment />
-                    </section>
-                    <section class="card" aria-labelledby="apply-h">
-                        <h2 id="apply-h">"Apply"</h2>
-                        <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished loaded_status=summary.status />
-                    </section>
-                    {revert.map(|permission| view! {
-                        <section class="card" aria-labelledby="revert-h">
-                            <h2 id="revert-h">"Revert"</h2>
-                            <RevertSection id=change_id base=base_for_revert.clone() permission action=revert_action />
-                        </section>
-                    })}
-                    <section aria-labelledby="files-h">
-                        <h2 id="files-h">"Files (" {files.len()} ")"</h2>
-                        {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}
-                    </section>
-                }
-            }
-        </Loaded>
+                    </div>
+                    <div>
+                        <h3>"With this change"</h3>
+                        <crate::pages::schedule::ScheduleTable preview=pair.after />
+                    </div>
+                </div>
+            </section>
+        })}
+        <section class="card" aria-labelledby="plan-h">
+            <h2 id="plan-h">"Plan against live AWS"</h2>
+            <PlanSection plan planned_at />
+            {open.then(|| view! {
+                <ActionResult value=Signal::derive(move || replan.value().get()) ok=|_: ()| "Planned again.".to_owned() />
+                <ActionForm action=replan attr:class="inline">
+                    <input type="hidden" name="id" value=change_id.to_string() />
+                    <button type="submit" class="secondary">"Plan again"</button>
+                </ActionForm>
+            })}
+        </section>
+        {policy.map(|p| view! { <PolicySection policy=p /> })}
+        <section class="card" aria-labelledby="reviews-h">
+            <h2 id="reviews-h">"Approvals"</h2>
+            <ReviewPanel id=change_id approvals actions approve reject comment />
+        </section>
+        <section class="card" aria-labelledby="apply-h">
+            <h2 id="apply-h">"Apply"</h2>
+            <ApplySection id=change_id environment permission=apply_permission needs_emergency windows=change_windows operations apply finished loaded=apply_state />
+        </section>
+        {revert.map(|permission| view! {
+            <section class="card" aria-labelledby="revert-h">
+                <h2 id="revert-h">"Revert"</h2>
+                <RevertSection id=change_id base=base_for_revert.clone() permission action=revert_action />
+            </section>
+        })}
+        <section aria-labelledby="files-h">
+            <h2 id="files-h">"Files (" {files.len()} ")"</h2>
+            {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}
+        </section>
     }
 }
