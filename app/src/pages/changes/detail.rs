@@ -180,8 +180,20 @@ pub fn Change() -> impl IntoView {
     let detail = resource(id, load_change);
     view! {
         <Loaded resource=detail title="Change" let:detail>
-            <Title text=format!("Change {}", detail.summary.id) />
-            <ChangeLive detail />
+            {
+                // A change's files never change: rendered here, they stay out of the island's
+                // props (its biggest part) and out of the wasm.
+                let mut detail = detail;
+                let files = std::mem::take(&mut detail.files);
+                view! {
+                    <Title text=format!("Change {}", detail.summary.id) />
+                    <ChangeLive detail />
+                    <section aria-labelledby="files-h">
+                        <h2 id="files-h">"Files (" {files.len()} ")"</h2>
+                        {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}
+                    </section>
+                }
+            }
         </Loaded>
     }
 }
@@ -198,8 +210,8 @@ struct Forms {
     finished: RwSignal<u32>,
 }
 
-/// The change's page below its title, live in the browser: loaded again after each of its
-/// forms acts and when an apply or its watch ends.
+/// The change's page between its title and its files, live in the browser: loaded again after
+/// each of its forms acts and when an apply or its watch ends.
 #[island]
 fn ChangeLive(detail: ChangeDetail) -> impl IntoView {
     let id = detail.summary.id;
@@ -233,11 +245,12 @@ fn ChangeLive(detail: ChangeDetail) -> impl IntoView {
     }
 }
 
+/// The change's page between its title and its files, as `ChangeLive` last loaded it.
 fn change_view(
     ChangeDetail {
         summary,
         base_commit,
-        files,
+        files: _,
         semantic_diff,
         spec_errors,
         guardrails,
@@ -396,9 +409,5 @@ fn change_view(
                 <RevertSection id=change_id base=base_for_revert.clone() permission action=revert_action />
             </section>
         })}
-        <section aria-labelledby="files-h">
-            <h2 id="files-h">"Files (" {files.len()} ")"</h2>
-            {files.into_iter().map(|file| view! { <FileDiffView file /> }).collect_view()}
-        </section>
     }
 }
