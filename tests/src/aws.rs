@@ -103,6 +103,10 @@ struct ProxyState {
     launch_for: Option<std::time::Duration>,
     /// Instances seen: when first seen, or `None` for those there before `launch_for` was set.
     instances: BTreeMap<String, Option<std::time::Instant>>,
+    /// What `DescribeScalingActivities` answers (`None`: moto's, which is always empty).
+    activities: Option<Vec<ScalingActivity>>,
+    /// Each `DescribeScalingActivities` call's `AutoScalingGroupName` and `NextToken`.
+    activity_reads: Vec<(Option<String>, Option<String>)>,
     /// The most items a page of a listing describe holds (`None`: moto's, which answers
     /// `DescribePolicies`, `DescribeScheduledActions` and `DescribeAlarms` in one page).
     page: Option<usize>,
@@ -123,6 +127,101 @@ const PAGED: [(&str, &str, &str); 3] = [
     ),
     ("DescribeAlarms", "MetricAlarms", "DescribeAlarmsResult"),
 ];
+
+/// A scaling activity as Auto Scaling reports it (the API reference's `Activity`), for
+/// [`FaultProxy::scaling_activities`].
+#[derive(Debug, Clone)]
+pub struct ScalingActivity {
+    pub id: String,
+    pub group: String,
+    /// `StatusCode`: `InProgress`, `Successful`, `Failed`, `Cancelled`, …
+    pub status: String,
+    pub description: String,
+    /// RFC 3339, UTC, as AWS writes times.
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// The time `secs` seconds ago in RFC 3339, UTC, to the second (as AWS writes times).
+pub fn rfc3339_ago(secs: u64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - secs;
+    let (days, rest) = ((t / 86_400) as i64, t % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+impl ScalingActivity {
+    fn finished(&self) -> bool {
+        matches!(self.status.as_str(), "Successful" | "Failed" | "Cancelled")
+    }
+}
+
+/// A `DescribeScalingActivities` answer of `activities` as Auto Scaling gives it: the group's
+/// when the call names one, else the account's; those in progress first, then the rest
+/// newest first; in pages ([`paged`], `MaxRecords` 100 unless told).
+fn activities_answer(
+    activities: &[ScalingActivity],
+    params: &[(String, String)],
+    page: usize,
+) -> Result<String, (&'static str, String)> {
+    let group = params
+        .iter()
+        .find(|(k, _)| k == "AutoScalingGroupName")
+        .map(|(_, v)| v.as_str());
+    let mut listed: Vec<&ScalingActivity> = activities
+        .iter()
+        .filter(|a| group.is_none_or(|g| g == a.group))
+        .collect();
+    listed.sort_by(|a, b| {
+        a.finished()
+            .cmp(&b.finished())
+            .then_with(|| b.started_at.cmp(&a.started_at))
+    });
+    let members: String = listed
+        .iter()
+        .map(|a| {
+            let end = a
+                .ended_at
+                .as_deref()
+                .map(|t| format!("<EndTime>{t}</EndTime>"))
+                .unwrap_or_default();
+            let progress = if a.finished() { 100 } else { 50 };
+            format!(
+                "<member><ActivityId>{}</ActivityId><AutoScalingGroupName>{}</AutoScalingGroupName><Description>{}</Description><Cause>At {} a user request changed the capacity.</Cause><StartTime>{}</StartTime>{end}<StatusCode>{}</StatusCode><Progress>{progress}</Progress><Details>{{}}</Details></member>",
+                a.id, a.group, a.description, a.started_at, a.started_at, a.status
+            )
+        })
+        .collect();
+    let xml = format!(
+        "<DescribeScalingActivitiesResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><DescribeScalingActivitiesResult><Activities>{members}</Activities></DescribeScalingActivitiesResult><ResponseMetadata><RequestId>fault-proxy</RequestId></ResponseMetadata></DescribeScalingActivitiesResponse>"
+    );
+    paged(
+        &xml,
+        "Activities",
+        "DescribeScalingActivitiesResult",
+        params,
+        page,
+        100,
+    )
+}
 
 /// The `<member>` elements directly inside `<list>` of `xml`, and the text before and after
 /// them; `None` when `xml` has no such list.
@@ -155,7 +254,7 @@ fn members<'x>(xml: &'x str, list: &str) -> Option<(&'x str, Vec<&'x str>, &'x s
 }
 
 /// One page of a listing describe's answer, as AWS pages it: at most `MaxRecords` items
-/// (default 50, at most 100) and no more than `page`, from the offset its `NextToken` carries,
+/// (default `default`: 50 for most, 100 for scaling activities; at most 100) and no more than `page`, from the offset its `NextToken` carries,
 /// with a `NextToken` while more remain. `Err` with AWS's error for a bad parameter.
 fn paged(
     xml: &str,
@@ -163,10 +262,11 @@ fn paged(
     result: &str,
     params: &[(String, String)],
     page: usize,
+    default: usize,
 ) -> Result<String, (&'static str, String)> {
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let max = match param("MaxRecords") {
-        None => 50,
+        None => default,
         Some(v) => match v.parse::<usize>() {
             Ok(n @ 1..=100) => n,
             _ => {
@@ -400,6 +500,19 @@ impl FaultProxy {
         self.shared.state.lock().unwrap().page = Some(items.max(1));
     }
 
+    /// From now on `DescribeScalingActivities` answers with `activities`, as Auto Scaling
+    /// would (moto answers none): see [`activities_answer`]; in pages of [`Self::pages_of`]'s
+    /// size too when set.
+    pub fn scaling_activities(&self, activities: Vec<ScalingActivity>) {
+        self.shared.state.lock().unwrap().activities = Some(activities);
+    }
+
+    /// Each `DescribeScalingActivities` call so far: the group it named (`None`: the
+    /// account's) and the `NextToken` it carried.
+    pub fn activity_reads(&self) -> Vec<(Option<String>, Option<String>)> {
+        self.shared.state.lock().unwrap().activity_reads.clone()
+    }
+
     /// Lets every call through again.
     pub fn heal(&self) {
         self.shared.state.lock().unwrap().rules.clear();
@@ -520,6 +633,25 @@ async fn forward(
         Some(Fault::Hang) => std::future::pending::<()>().await,
         None => {}
     }
+    // Scaling activities, when given: moto has none.
+    if action == "DescribeScalingActivities" {
+        let params = url_decode_pairs(&body);
+        let mut state = s.state.lock().unwrap();
+        if let Some(activities) = state.activities.clone() {
+            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            state
+                .activity_reads
+                .push((param("AutoScalingGroupName"), param("NextToken")));
+            let page = state.page.unwrap_or(usize::MAX);
+            drop(state);
+            return match activities_answer(&activities, &params, page) {
+                Ok(xml) => (StatusCode::OK, [("content-type", "text/xml")], xml).into_response(),
+                Err((code, message)) => {
+                    aws_error(StatusCode::BAD_REQUEST, "Sender", code, &message)
+                }
+            };
+        }
+    }
     // RDS's asynchronous modifications, when asked for.
     let modify_for = {
         let mut state = s.state.lock().unwrap();
@@ -626,6 +758,7 @@ async fn forward(
                         result,
                         &params,
                         page,
+                        50,
                     ) {
                         Ok(text) => bytes = Bytes::from(text),
                         Err((code, message)) => {
@@ -657,7 +790,7 @@ async fn forward(
 
 #[cfg(test)]
 mod tests {
-    use super::{members, paged};
+    use super::{activities_answer, members, paged, rfc3339_ago, tag_values, ScalingActivity};
 
     const POLICIES: &str = "<DescribePoliciesResponse><DescribePoliciesResult><ScalingPolicies>\
 <member><PolicyName>a</PolicyName><Alarms><member><AlarmName>x</AlarmName></member></Alarms></member>\
@@ -680,6 +813,39 @@ mod tests {
     }
 
     #[test]
+    fn times_ago_are_rfc3339_in_utc() {
+        let now = rfc3339_ago(0);
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(now.starts_with("20") && now.ends_with('Z'), "{now}");
+        assert!(rfc3339_ago(86_400) < now && rfc3339_ago(400 * 86_400) < rfc3339_ago(86_400));
+    }
+
+    #[test]
+    fn scaling_activities_come_in_progress_first_then_newest_first_by_group() {
+        let a = |id: &str, group: &str, status: &str, ago: u64| ScalingActivity {
+            id: id.into(),
+            group: group.into(),
+            status: status.into(),
+            description: format!("activity {id}"),
+            started_at: rfc3339_ago(ago),
+            ended_at: None,
+        };
+        let all = [
+            a("old", "g1", "Successful", 900),
+            a("new", "g2", "Successful", 10),
+            a("running", "g1", "InProgress", 5000),
+        ];
+        let ids = |xml: &str| tag_values(xml, "ActivityId");
+        let account = activities_answer(&all, &[], usize::MAX).unwrap();
+        assert_eq!(ids(&account), ["running", "new", "old"]);
+        let g1 = activities_answer(&all, &params(&[("AutoScalingGroupName", "g1")]), 1).unwrap();
+        assert_eq!(ids(&g1), ["running"]);
+        assert!(
+            g1.contains("<NextToken>proxy-page-1</NextToken></DescribeScalingActivitiesResult>")
+        );
+    }
+
+    #[test]
     fn pages_follow_next_token_to_the_end() {
         let page = |p: &[(&str, &str)]| {
             paged(
@@ -688,6 +854,7 @@ mod tests {
                 "DescribePoliciesResult",
                 &params(p),
                 2,
+                50,
             )
         };
         let first = page(&[]).unwrap();

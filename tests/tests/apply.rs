@@ -506,3 +506,96 @@ async fn scaling_history_records_capacity_before_and_after_an_apply() {
     );
     assert!(html.contains("petclinic-prod-web"));
 }
+
+#[tokio::test]
+async fn scaling_activities_are_read_for_the_account_by_the_page_and_kept_for_its_groups() {
+    use tierdeck_tests::aws::{rfc3339_ago, ScalingActivity};
+    let moto = Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    // Auto Scaling's order: in progress first, then newest first; moto has no activities.
+    let activity = |id: &str, group: &str, status: &str, ago: u64| ScalingActivity {
+        id: id.into(),
+        group: group.into(),
+        status: status.into(),
+        description: format!("Launching a new EC2 instance ({id})"),
+        started_at: rfc3339_ago(ago),
+        ended_at: (status != "InProgress").then(|| rfc3339_ago(ago.saturating_sub(60))),
+    };
+    let mut activities = vec![
+        activity("web-running", WEB, "InProgress", 3 * 3600),
+        activity("other-team", "other-team-asg", "Successful", 5 * 60),
+        activity("web-recent", WEB, "Successful", 10 * 60),
+        activity("was-recent", WAS, "Successful", 20 * 60),
+        activity("web-last-week", WEB, "Successful", 7 * 86_400),
+    ];
+    // Older than AWS's six weeks: a reader that stops at the first one too old asks for none
+    // of the pages from here on.
+    for i in 0..4 {
+        activities.push(activity(
+            &format!("ancient-{i}"),
+            WEB,
+            "Successful",
+            (60 + i) * 86_400,
+        ));
+    }
+    proxy.scaling_activities(activities.clone());
+    proxy.pages_of(2);
+    let repo = SpecRepo::petclinic_ungated();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[("TIERDECK_POLLERS__SCALING_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let api = app.api_as("vic", "viewer").await;
+    api.change_for("prod", &repo.head()).await;
+    let ids = |h: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = h["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let path = "/api/v1/environments/prod/scaling?hours=2160";
+    let kept = |status: &str| {
+        vec![
+            ("was-recent".to_owned(), "Successful".to_owned()),
+            ("web-last-week".to_owned(), "Successful".to_owned()),
+            ("web-recent".to_owned(), "Successful".to_owned()),
+            ("web-running".to_owned(), status.to_owned()),
+        ]
+    };
+    wait_for("prod's activities recorded", 30, || async {
+        (ids(&api.get_json(path).await) == kept("InProgress")).then_some(())
+    })
+    .await;
+    // The running one ends; it started before the hour each poll looks back, and is still read.
+    activities[0].status = "Successful".into();
+    activities[0].ended_at = Some(rfc3339_ago(0));
+    proxy.scaling_activities(activities);
+    wait_for("the running activity's end recorded", 30, || async {
+        (ids(&api.get_json(path).await) == kept("Successful")).then_some(())
+    })
+    .await;
+    let reads = proxy.activity_reads();
+    assert!(reads.len() >= 4, "{reads:?}");
+    assert!(
+        reads.iter().all(|(group, _)| group.is_none()),
+        "two groups: the account's activities, not a call per group: {reads:?}"
+    );
+    assert!(
+        reads
+            .iter()
+            .all(|(_, token)| !matches!(token.as_deref(), Some("proxy-page-6" | "proxy-page-8"))),
+        "no page past the first activity too old: {reads:?}"
+    );
+}

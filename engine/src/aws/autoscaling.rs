@@ -4,8 +4,9 @@ use std::future::Future;
 
 use aws_sdk_autoscaling::operation::RequestId;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, LifecycleState, MetricType, PredefinedMetricSpecification, ScalingPolicy,
-    ScheduledUpdateGroupAction, TargetTrackingConfiguration,
+    AutoScalingGroup, LifecycleState, MetricType, PredefinedMetricSpecification,
+    ScalingActivityStatusCode, ScalingPolicy, ScheduledUpdateGroupAction,
+    TargetTrackingConfiguration,
 };
 use aws_sdk_autoscaling::Client;
 use domain::observed::{ObservedPolicy, ObservedScheduledAction, PolicySettings};
@@ -103,12 +104,21 @@ pub trait AutoScalingApi: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = AwsResult<Vec<(String, InstanceSource)>>> + Send;
 
-    /// The group's recent scaling activities, newest first.
+    /// These groups' scaling activities in progress or started at or after `since_unix`, newest
+    /// first. One group: its own; more: the account's, in pages of 100, kept for these groups.
+    /// Auto Scaling lists the activities in progress first, then the rest newest first, so the
+    /// reading stops at the first finished one older than `since_unix` (and after
+    /// [`ACTIVITY_PAGES`] pages at most).
     fn scaling_activities(
         &self,
-        group: &str,
+        groups: &[String],
+        since_unix: i64,
     ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
 }
+
+/// The most pages of scaling activities one reading takes (100 activities a page): a poll of
+/// an account busy with other groups' activities stays bounded.
+pub const ACTIVITY_PAGES: usize = 20;
 
 /// A group's capacity as Auto Scaling describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +168,8 @@ pub enum InstanceSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
     pub id: String,
+    /// The group it belongs to.
+    pub group: String,
     pub status: String,
     pub description: String,
     pub cause: String,
@@ -614,36 +626,69 @@ impl AutoScalingApi for AutoScaling {
         Ok(out.request_id().map(str::to_owned))
     }
 
-    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeScalingActivities", resource = %group))]
-    async fn scaling_activities(&self, group: &str) -> AwsResult<Vec<Activity>> {
-        let out = self
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeScalingActivities", resource = %super::names(groups)))]
+    async fn scaling_activities(
+        &self,
+        groups: &[String],
+        since_unix: i64,
+    ) -> AwsResult<Vec<Activity>> {
+        let what = match groups {
+            [] => return Ok(Vec::new()),
+            [one] => format!("reading the scaling activities of {one}"),
+            _ => format!("reading the scaling activities of {} groups", groups.len()),
+        };
+        let only = match groups {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        let mut pages = self
             .client
             .describe_scaling_activities()
-            .auto_scaling_group_name(group)
-            .max_records(100)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    format!("reading the scaling activities of {group}"),
-                    "autoscaling:DescribeScalingActivities",
-                    e,
-                )
-            })?;
-        Ok(out
-            .activities()
-            .iter()
-            .map(|a| Activity {
-                id: a.activity_id().unwrap_or_default().to_owned(),
-                status: a
-                    .status_code()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-                description: a.description().unwrap_or_default().to_owned(),
-                cause: a.cause().unwrap_or_default().to_owned(),
-                started_at: a.start_time().and_then(rfc3339).unwrap_or_default(),
-                ended_at: a.end_time().and_then(rfc3339),
-            })
-            .collect())
+            .set_auto_scaling_group_name(only)
+            .max_records(PAGE as i32)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        for _ in 0..ACTIVITY_PAGES {
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page =
+                page.map_err(|e| classify(&what, "autoscaling:DescribeScalingActivities", e))?;
+            let mut older = false;
+            for a in page.activities() {
+                let finished = a.status_code().is_some_and(|s| {
+                    matches!(
+                        s,
+                        ScalingActivityStatusCode::Successful
+                            | ScalingActivityStatusCode::Failed
+                            | ScalingActivityStatusCode::Cancelled
+                    )
+                });
+                if finished && a.start_time().is_some_and(|t| t.secs() < since_unix) {
+                    older = true;
+                    break;
+                }
+                let group = a.auto_scaling_group_name().unwrap_or_default();
+                if groups.iter().any(|g| g == group) {
+                    out.push(Activity {
+                        id: a.activity_id().unwrap_or_default().to_owned(),
+                        group: group.to_owned(),
+                        status: a
+                            .status_code()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        description: a.description().unwrap_or_default().to_owned(),
+                        cause: a.cause().unwrap_or_default().to_owned(),
+                        started_at: a.start_time().and_then(rfc3339).unwrap_or_default(),
+                        ended_at: a.end_time().and_then(rfc3339),
+                    });
+                }
+            }
+            if older {
+                break;
+            }
+        }
+        Ok(out)
     }
 }

@@ -75,12 +75,27 @@ impl Scaling<'_> {
                 .iter()
                 .map(|g| g.name.to_string())
                 .collect();
-            let lives = clients.autoscaling.capacities(&names).await?;
+            // The activities since an hour before now (status changes of recent ones come
+            // in) or the start of the oldest one still in progress here, whichever is older;
+            // AWS's six weeks on the environment's first poll.
+            let since = {
+                let mut conn = self.store.pool().acquire().await?;
+                let now = Utc::now().timestamp();
+                if scaling::has_history(&mut conn, &env).await? {
+                    let unfinished = scaling::oldest_unfinished(&mut conn, &env).await?;
+                    (now - 3600).min(unfinished.as_deref().map_or(i64::MAX, unix))
+                } else {
+                    now - 42 * 86_400
+                }
+            };
+            let (lives, activities) = futures::try_join!(
+                clients.autoscaling.capacities(&names),
+                clients.autoscaling.scaling_activities(&names, since)
+            )?;
             for g in &spec.autoscaling_groups {
                 let Some(live) = lives.iter().find(|l| l.name == g.name) else {
                     continue;
                 };
-                let activities = clients.autoscaling.scaling_activities(&g.name).await?;
                 let snapshot = SnapshotRow {
                     group_name: g.name.to_string(),
                     at: now_text(),
@@ -89,10 +104,9 @@ impl Scaling<'_> {
                     desired: i64::from(live.capacity.desired),
                     in_service: i64::from(live.instances.in_service),
                 };
-                let mut tx = self.store.begin_write().await?;
-                let same = scaling::latest(&mut tx, &env, &g.name)
-                    .await?
-                    .is_some_and(|l| {
+                let own: Vec<_> = activities.iter().filter(|a| a.group == g.name).collect();
+                let unchanged = |l: Option<SnapshotRow>| {
+                    l.is_some_and(|l| {
                         (l.min, l.max, l.desired, l.in_service)
                             == (
                                 snapshot.min,
@@ -100,23 +114,34 @@ impl Scaling<'_> {
                                 snapshot.desired,
                                 snapshot.in_service,
                             )
-                    });
-                if !same {
+                    })
+                };
+                // Nothing new, nothing written: a poll of an idle shop commits nothing (and so
+                // leaves the pages' kept reads standing).
+                if own.is_empty() {
+                    let mut conn = self.store.pool().acquire().await?;
+                    if unchanged(scaling::latest(&mut conn, &env, &g.name).await?) {
+                        continue;
+                    }
+                }
+                // Read again under the write lock: an apply's own poll may run beside this one.
+                let mut tx = self.store.begin_write().await?;
+                if !unchanged(scaling::latest(&mut tx, &env, &g.name).await?) {
                     scaling::insert_snapshot(&mut tx, &env, &snapshot).await?;
                     written += 1;
                 }
-                for a in activities {
+                for a in own {
                     scaling::insert_activity(
                         &mut tx,
                         &env,
                         &ActivityRow {
-                            activity_id: a.id,
+                            activity_id: a.id.clone(),
                             group_name: g.name.to_string(),
-                            status: a.status,
-                            description: a.description,
-                            cause: a.cause,
-                            started_at: a.started_at,
-                            ended_at: a.ended_at,
+                            status: a.status.clone(),
+                            description: a.description.clone(),
+                            cause: a.cause.clone(),
+                            started_at: a.started_at.clone(),
+                            ended_at: a.ended_at.clone(),
                         },
                     )
                     .await?;

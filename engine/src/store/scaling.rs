@@ -23,6 +23,35 @@ pub struct ActivityRow {
     pub ended_at: Option<String>,
 }
 
+/// Whether the environment has any scaling history yet (a snapshot of one of its groups).
+pub async fn has_history(
+    conn: &mut SqliteConnection,
+    environment: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM group_snapshots WHERE environment = ? LIMIT 1")
+            .bind(environment)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// When the oldest activity of the environment still recorded as in progress started (RFC
+/// 3339), if any: the next reading goes back that far to see how it ended.
+pub async fn oldest_unfinished(
+    conn: &mut SqliteConnection,
+    environment: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let (oldest,): (Option<String>,) = sqlx::query_as(
+        "SELECT MIN(started_at) FROM scaling_activities WHERE environment = ?
+         AND status NOT IN ('Successful', 'Failed', 'Cancelled')",
+    )
+    .bind(environment)
+    .fetch_one(conn)
+    .await?;
+    Ok(oldest)
+}
+
 /// The newest snapshot of a group.
 pub async fn latest(
     conn: &mut SqliteConnection,
