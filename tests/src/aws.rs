@@ -169,6 +169,22 @@ pub fn rfc3339_ago(secs: u64) -> String {
 }
 
 impl ScalingActivity {
+    /// An activity of `group` that started `secs_ago`; one that is over ended a minute later.
+    pub fn started_ago(id: &str, group: &str, status: &str, secs_ago: u64) -> Self {
+        let mut a = ScalingActivity {
+            id: id.into(),
+            group: group.into(),
+            status: status.into(),
+            description: format!("Launching a new EC2 instance ({id})"),
+            started_at: rfc3339_ago(secs_ago),
+            ended_at: None,
+        };
+        if a.finished() {
+            a.ended_at = Some(rfc3339_ago(secs_ago.saturating_sub(60)));
+        }
+        a
+    }
+
     fn finished(&self) -> bool {
         matches!(self.status.as_str(), "Successful" | "Failed" | "Cancelled")
     }
@@ -822,14 +838,7 @@ mod tests {
 
     #[test]
     fn scaling_activities_come_in_progress_first_then_newest_first_by_group() {
-        let a = |id: &str, group: &str, status: &str, ago: u64| ScalingActivity {
-            id: id.into(),
-            group: group.into(),
-            status: status.into(),
-            description: format!("activity {id}"),
-            started_at: rfc3339_ago(ago),
-            ended_at: None,
-        };
+        let a = ScalingActivity::started_ago;
         let all = [
             a("old", "g1", "Successful", 900),
             a("new", "g2", "Successful", 10),

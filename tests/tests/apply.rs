@@ -513,14 +513,7 @@ async fn scaling_activities_are_read_for_the_account_by_the_page_and_kept_for_it
     let moto = Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     // Auto Scaling's order: in progress first, then newest first; moto has no activities.
-    let activity = |id: &str, group: &str, status: &str, ago: u64| ScalingActivity {
-        id: id.into(),
-        group: group.into(),
-        status: status.into(),
-        description: format!("Launching a new EC2 instance ({id})"),
-        started_at: rfc3339_ago(ago),
-        ended_at: (status != "InProgress").then(|| rfc3339_ago(ago.saturating_sub(60))),
-    };
+    let activity = ScalingActivity::started_ago;
     let mut activities = vec![
         activity("web-running", WEB, "InProgress", 3 * 3600),
         activity("other-team", "other-team-asg", "Successful", 5 * 60),
