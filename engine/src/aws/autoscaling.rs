@@ -632,14 +632,17 @@ impl AutoScalingApi for AutoScaling {
         groups: &[String],
         since_unix: i64,
     ) -> AwsResult<Vec<Activity>> {
-        let what = match groups {
+        // One group: its own activities; more: the account's.
+        let (what, only) = match groups {
             [] => return Ok(Vec::new()),
-            [one] => format!("reading the scaling activities of {one}"),
-            _ => format!("reading the scaling activities of {} groups", groups.len()),
-        };
-        let only = match groups {
-            [one] => Some(one.clone()),
-            _ => None,
+            [one] => (
+                format!("reading the scaling activities of {one}"),
+                Some(one.clone()),
+            ),
+            _ => (
+                format!("reading the scaling activities of {} groups", groups.len()),
+                None,
+            ),
         };
         let mut pages = self
             .client

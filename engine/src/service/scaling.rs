@@ -2,6 +2,7 @@
 //! changes and keeps Auto Scaling's activities; the history with tierdeck's applies and the
 //! scheduled actions that fired, for the Scaling page and the API.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ use domain::spec::EnvironmentSpec;
 use domain::Role;
 
 use crate::auth::Caller;
-use crate::aws::autoscaling::AutoScalingApi;
+use crate::aws::autoscaling::{self as asg, AutoScalingApi};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::scaling::{self, ActivityRow, SnapshotRow};
 use crate::store::{format_time, now_text, repo as repo_store};
@@ -88,10 +89,14 @@ impl Scaling<'_> {
                     now - 42 * 86_400
                 }
             };
-            let (lives, activities) = futures::try_join!(
+            let (lives, read) = futures::try_join!(
                 clients.autoscaling.capacities(&names),
                 clients.autoscaling.scaling_activities(&names, since)
             )?;
+            let mut activities: HashMap<String, Vec<asg::Activity>> = HashMap::new();
+            for a in read {
+                activities.entry(a.group.clone()).or_default().push(a);
+            }
             for g in &spec.autoscaling_groups {
                 let Some(live) = lives.iter().find(|l| l.name == g.name) else {
                     continue;
@@ -104,7 +109,7 @@ impl Scaling<'_> {
                     desired: i64::from(live.capacity.desired),
                     in_service: i64::from(live.instances.in_service),
                 };
-                let own: Vec<_> = activities.iter().filter(|a| a.group == g.name).collect();
+                let own = activities.remove(g.name.as_str()).unwrap_or_default();
                 let unchanged = |l: Option<SnapshotRow>| {
                     l.is_some_and(|l| {
                         (l.min, l.max, l.desired, l.in_service)
@@ -135,13 +140,13 @@ impl Scaling<'_> {
                         &mut tx,
                         &env,
                         &ActivityRow {
-                            activity_id: a.id.clone(),
-                            group_name: g.name.to_string(),
-                            status: a.status.clone(),
-                            description: a.description.clone(),
-                            cause: a.cause.clone(),
-                            started_at: a.started_at.clone(),
-                            ended_at: a.ended_at.clone(),
+                            activity_id: a.id,
+                            group_name: a.group,
+                            status: a.status,
+                            description: a.description,
+                            cause: a.cause,
+                            started_at: a.started_at,
+                            ended_at: a.ended_at,
                         },
                     )
                     .await?;
