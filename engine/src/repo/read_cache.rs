@@ -12,8 +12,9 @@ use git2::Oid;
 
 use super::{git::Mirror, load_at, RepoSettings};
 
-/// An environment's spec at a commit, or everything wrong with it.
-pub(crate) type LoadedSpec = Result<EnvironmentSpec, Vec<SpecError>>;
+/// An environment's spec at a commit (shared by every reader, not copied), or everything wrong
+/// with it.
+pub(crate) type LoadedSpec = Result<Arc<EnvironmentSpec>, Vec<SpecError>>;
 
 /// A commit and an environment's name.
 type SpecKey = (Oid, String);
@@ -51,7 +52,7 @@ impl ReadCache {
         let loaded =
             tokio::task::spawn_blocking(move || load_at(&Mirror::open(&dir, remote)?, oid, &name))
                 .await??;
-        let loaded = Arc::new(loaded);
+        let loaded = Arc::new(loaded.map(Arc::new));
         lock(&self.specs).put(key, loaded.clone(), SPECS);
         Ok(loaded)
     }

@@ -244,7 +244,7 @@ impl Changes<'_> {
                 .await
                 .map_err(ServiceError::Internal)?
             {
-                Ok(spec) => (Some(spec.clone()), Vec::new()),
+                Ok(spec) => (Some(domain::spec::EnvironmentSpec::clone(spec)), Vec::new()),
                 Err(errors) => (None, errors.clone()),
             },
             _ => (None, Vec::new()),

@@ -1,6 +1,7 @@
 //! Planning environments against live AWS.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use domain::change::{groups_setting_desired, ChangeId, ChangeStatus, PlanView};
 use domain::commit::short_sha;
@@ -14,6 +15,7 @@ use serde_json::json;
 use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
 use crate::error::{ServiceError, ServiceResult};
+use crate::repo::RepoSettings;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
 
@@ -91,6 +93,28 @@ impl Plans<'_> {
         })
     }
 
+    /// The spec of `env` at `commit` in the mirror, shared with the kept reads: for readers
+    /// that only look at it (reports, pollers), so a page does not copy a whole spec.
+    pub(crate) async fn spec_at(
+        &self,
+        env: &str,
+        commit: &str,
+    ) -> ServiceResult<Arc<EnvironmentSpec>> {
+        let settings = self.repo_settings()?;
+        match &*self.reads.spec(settings, commit, env).await? {
+            Ok(spec) => Ok(Arc::clone(spec)),
+            Err(errors) => {
+                let first = errors.first().map_or(String::new(), |e| {
+                    format!(" (first: {}:{}: {})", e.file, e.line, e.message)
+                });
+                Err(ServiceError::Conflict(format!(
+                    "the spec at {commit} has {} errors{first}",
+                    errors.len()
+                )))
+            }
+        }
+    }
+
     /// The spec of `env` at `commit` in the mirror, and at its last applied commit.
     pub(crate) async fn specs_at(
         &self,
@@ -98,32 +122,24 @@ impl Plans<'_> {
         commit: &str,
         applied: Option<String>,
     ) -> ServiceResult<(EnvironmentSpec, Base)> {
-        let settings = self.settings.repo.clone().ok_or_else(|| {
-            ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
-        })?;
-        let spec = match &*self.reads.spec(&settings, commit, env).await? {
-            Ok(spec) => spec.clone(),
-            Err(errors) => {
-                let first = errors.first().map_or(String::new(), |e| {
-                    format!(" (first: {}:{}: {})", e.file, e.line, e.message)
-                });
-                return Err(ServiceError::Conflict(format!(
-                    "the spec at {commit} has {} errors{first}",
-                    errors.len()
-                )));
-            }
-        };
+        let spec = EnvironmentSpec::clone(&*self.spec_at(env, commit).await?);
         let base = match applied {
-            Some(a) => match &*self.reads.spec(&settings, &a, env).await? {
+            Some(a) => match &*self.reads.spec(self.repo_settings()?, &a, env).await? {
                 Ok(spec) => Base::Spec {
                     commit: a,
-                    spec: Box::new(spec.clone()),
+                    spec: Box::new(EnvironmentSpec::clone(spec)),
                 },
                 Err(_) => Base::Unreadable { commit: a },
             },
             None => Base::Never,
         };
         Ok((spec, base))
+    }
+
+    fn repo_settings(&self) -> ServiceResult<&RepoSettings> {
+        self.settings.repo.as_ref().ok_or_else(|| {
+            ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
+        })
     }
 
     /// The plan of an environment at the tracked branch's head (for `tierdeck plan`).

@@ -109,7 +109,7 @@ impl Slos<'_> {
             let head = head.as_deref().ok_or_else(|| {
                 ServiceError::Unavailable("the spec repository was never fetched".into())
             })?;
-            let spec = self.plans().specs_at(&env, head, None).await?.0;
+            let spec = self.plans().spec_at(&env, head).await?;
             out.push(self.report(&env, &spec, None).await);
         }
         Ok(out)
