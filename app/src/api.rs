@@ -27,7 +27,6 @@ pub struct NewToken {
 pub(crate) mod ssr {
     use axum::http::request::Parts;
     use axum::http::{header, StatusCode};
-    use axum::Extension;
     use engine::{Caller, Engine, RequestAuth, ServiceError};
     use leptos::prelude::*;
 
@@ -35,9 +34,11 @@ pub(crate) mod ssr {
     pub async fn caller() -> Result<(Engine, Caller, RequestAuth), ServerFnError> {
         let engine = use_context::<Engine>()
             .ok_or_else(|| ServerFnError::new("the server is not set up (no engine)"))?;
-        let Extension(auth) = leptos_axum::extract::<Extension<RequestAuth>>()
-            .await
-            .map_err(|e| ServerFnError::new(format!("reading the request: {e}")))?;
+        // Read in place: extracting would copy the whole request head (headers, extensions)
+        // for each server function a page loads.
+        let auth = with_context::<Parts, _>(|p| p.extensions.get::<RequestAuth>().cloned())
+            .flatten()
+            .ok_or_else(|| ServerFnError::new("reading the request: no sign-in state"))?;
         let caller = auth.caller().map_err(fail)?;
         Ok((engine, caller, auth))
     }
@@ -51,12 +52,13 @@ pub(crate) mod ssr {
                 "internal error in a server function"
             );
         }
-        let plain_form = use_context::<Parts>().is_some_and(|p| {
+        let plain_form = with_context::<Parts, _>(|p| {
             p.headers
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("text/html"))
-        });
+        })
+        .unwrap_or(false);
         if !plain_form {
             if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
                 res.set_status(
@@ -66,12 +68,6 @@ pub(crate) mod ssr {
         }
         ServerFnError::new(e.to_string())
     }
-}
-
-#[server(prefix = "/sfn", endpoint = "panel_status")]
-pub async fn load_panel_status() -> Result<PanelStatus, ServerFnError> {
-    ssr::caller().await?;
-    use_context::<PanelStatus>().ok_or_else(|| ServerFnError::new("the server is not set up"))
 }
 
 #[server(prefix = "/sfn", endpoint = "list_users")]
@@ -253,18 +249,6 @@ pub async fn audit_chain() -> Result<ChainReport, ServerFnError> {
     engine
         .audit()
         .audit_verify(&caller)
-        .await
-        .map_err(ssr::fail)
-}
-
-/// The chain's state for the overview: walked whole at most once a minute, and between
-/// walks only the events written since.
-#[server(prefix = "/sfn", endpoint = "audit_chain_recent")]
-pub async fn audit_chain_recent() -> Result<ChainReport, ServerFnError> {
-    let (engine, caller, _) = ssr::caller().await?;
-    engine
-        .audit()
-        .audit_verify_recent(&caller)
         .await
         .map_err(ssr::fail)
 }
@@ -457,17 +441,6 @@ pub async fn comment_change(
         .map_err(ssr::fail)
 }
 
-/// Changes the caller could approve now.
-#[server(prefix = "/sfn", endpoint = "waiting")]
-pub async fn load_waiting() -> Result<Vec<ChangeSummary>, ServerFnError> {
-    let (engine, caller, _) = ssr::caller().await?;
-    engine
-        .reviews()
-        .waiting_for(&caller)
-        .await
-        .map_err(ssr::fail)
-}
-
 /// The notification delivery log (admins).
 #[server(prefix = "/sfn", endpoint = "notifications")]
 pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, ServerFnError> {
@@ -542,9 +515,54 @@ pub async fn load_monitoring(
         .map_err(ssr::fail)
 }
 
-/// Every environment's SLO report, for the overview's badges.
-#[server(prefix = "/sfn", endpoint = "slo_overview")]
-pub async fn load_slo_overview() -> Result<Vec<domain::slo::SloReport>, ServerFnError> {
+/// Everything the overview shows, in one load: the page waits for all of it anyway, and each
+/// load a page starts costs the server a task and its bookkeeping for every request. Each part
+/// keeps its own error, so a part that fails leaves the others shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewData {
+    pub status: PanelStatus,
+    pub repo: Result<Option<RepoStatus>, ServerFnError>,
+    pub environments: Result<Vec<EnvironmentSummary>, ServerFnError>,
+    /// Changes the caller could approve now; `None` for those who may not approve (their page
+    /// neither reads nor ships the list).
+    pub waiting: Option<Result<Vec<ChangeSummary>, ServerFnError>>,
+    /// Every environment's SLO report, for the badges.
+    pub slos: Result<Vec<domain::slo::SloReport>, ServerFnError>,
+    /// The audit chain's state: walked whole at most once a minute, and between walks only
+    /// the events written since.
+    pub chain: Result<ChainReport, ServerFnError>,
+}
+
+#[server(prefix = "/sfn", endpoint = "overview")]
+pub async fn load_overview() -> Result<OverviewData, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
-    engine.slo().reports(&caller).await.map_err(ssr::fail)
+    let status = with_context::<std::sync::Arc<PanelStatus>, _>(|s| PanelStatus::clone(s))
+        .ok_or_else(|| ServerFnError::new("the server is not set up"))?;
+    let may_review = caller.require(domain::Role::Approver).is_ok();
+    let (changes, reviews, slo, audit) = (
+        engine.changes(),
+        engine.reviews(),
+        engine.slo(),
+        engine.audit(),
+    );
+    let (repo, environments, waiting, slos, chain) = futures::join!(
+        changes.repo_status(&caller),
+        changes.list_environments(&caller),
+        async {
+            match may_review {
+                true => Some(reviews.waiting_for(&caller).await),
+                false => None,
+            }
+        },
+        slo.reports(&caller),
+        audit.audit_verify_recent(&caller),
+    );
+    Ok(OverviewData {
+        status,
+        repo: repo.map_err(ssr::fail),
+        environments: environments.map_err(ssr::fail),
+        waiting: waiting.map(|w| w.map_err(ssr::fail)),
+        slos: slos.map_err(ssr::fail),
+        chain: chain.map_err(ssr::fail),
+    })
 }

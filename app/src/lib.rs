@@ -85,7 +85,8 @@ pub struct CurrentUser(pub Option<domain::user::Me>);
 
 #[cfg(feature = "ssr")]
 fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
-    use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<T>().cloned())
+    // Read in place: `use_context` would copy the whole request head (headers, extensions).
+    with_context::<axum::http::request::Parts, _>(|p| p.extensions.get::<T>().cloned()).flatten()
 }
 
 #[cfg(feature = "ssr")]

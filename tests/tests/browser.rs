@@ -903,7 +903,8 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     assert!(chain["rows_checked"].as_u64().unwrap() > 40);
     assert_eq!(b.console_errors().await, Vec::<String>::new());
 
-    // A commit that breaks a guardrail is blocked.
+    // A commit that breaks a guardrail is blocked. The operator fetches it from the overview:
+    // the repository's card there is an island inside the cards the server keeps rendered.
     let bad = repo.commit(
         SEUNG,
         "One web instance at night is enough",
@@ -913,7 +914,15 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
             "name: web-night,      cron: \"0 0 * * *\",   timezone: Asia/Seoul, min: 1,",
         ),
     );
-    assert_eq!(ops.post("/api/v1/sync").await.status(), 200);
+    b.open(&format!("{}/", app.base)).await;
+    let card = "section[aria-labelledby=repo-h]";
+    click_and_see(&b, "Fetch now", card, "1 new change.").await;
+    wait_for("the card read again after the fetch", 20, || async {
+        let text = b.text_now(card).await;
+        text.contains("One web instance at night is enough")
+            .then_some(())
+    })
+    .await;
     let blocked = ops.change_for("prod", &bad).await;
     assert_eq!(blocked["status"], "blocked");
     b.open(&format!("{}/changes/{}", app.base, blocked["id"]))

@@ -1,6 +1,7 @@
 //! Every admin action, by every role: only admins may, and the refusal is a 403 with a reason.
 
-use tierdeck_tests::{TestApp, PASSWORD};
+use tierdeck_tests::git::{SpecRepo, SEUNG};
+use tierdeck_tests::{wait_for, without_markers, Client, TestApp, PASSWORD};
 
 const ROLES: [&str; 4] = ["viewer", "approver", "operator", "admin"];
 
@@ -154,4 +155,91 @@ async fn bad_input_is_refused_with_the_field_named() {
         .server_fn("set_role", &[("name", "root"), ("role", "viewer")])
         .await;
     assert_eq!(res.status(), 409, "the last admin cannot be demoted");
+}
+
+async fn overview(reader: &Client) -> String {
+    let res = reader.get("/").await;
+    assert_eq!(res.status(), 200);
+    without_markers(&res.text().await.unwrap())
+}
+
+/// The overview's top bar and cards are rendered once and then kept by what they show: each
+/// reader still gets their own name, role, links and list, and new data shows at once.
+#[tokio::test]
+async fn kept_renders_of_the_overview_are_each_readers_own_and_follow_the_data() {
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    app.add_user("ann", "approver").await;
+    app.add_user("vic", "viewer").await;
+    app.add_user("root", "admin").await;
+    let (ann, vic, root) = (
+        app.login("ann").await,
+        app.login("vic").await,
+        app.login("root").await,
+    );
+    wait_for("the environments on the overview", 20, || async {
+        overview(&vic).await.contains("Latest: ").then_some(())
+    })
+    .await;
+    // Twice each, in turns: the second time from what was kept.
+    for _ in 0..2 {
+        let page = overview(&ann).await;
+        assert!(page.contains(r#"<span class="user-name">ann</span> <span class="role role-approver">approver</span>"#), "{page}");
+        assert!(page.contains("Waiting for you"), "{page}");
+        assert!(!page.contains(r#"href="/admin""#), "{page}");
+        let page = overview(&vic).await;
+        assert!(
+            page.contains(
+                r#"<span class="user-name">vic</span> <span class="role role-viewer">viewer</span>"#
+            ),
+            "{page}"
+        );
+        assert!(!page.contains("Waiting for you"), "{page}");
+        assert!(
+            page.contains(r#"<a href="/" aria-current="page">Overview</a>"#),
+            "{page}"
+        );
+        let page = overview(&root).await;
+        assert!(
+            page.contains(r#"<span class="user-name">root</span>"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"<a href="/admin">Admin</a>"#), "{page}");
+    }
+    // Another page marks its own link, for the same reader.
+    let page = without_markers(&vic.get("/changes").await.text().await.unwrap());
+    assert!(
+        page.contains(r#"<a href="/changes" aria-current="page">Changes</a>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<a href="/">Overview</a>"#), "{page}");
+
+    // A new commit, fetched: the overview shows its change at once, for each reader.
+    let before = overview(&vic).await;
+    repo.commit(SEUNG, "Staging: keep backups four days", |work| {
+        let path = work.join("environments/staging/database.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("backup_retention_days: 1", "backup_retention_days: 4"),
+        )
+        .unwrap();
+    });
+    let olga = app.api_as("olga", "operator").await;
+    assert_eq!(olga.post("/api/v1/sync").await.status(), 200);
+    let change = wait_for("the new staging change", 20, || async {
+        olga.changes("staging").await.into_iter().find(|c| {
+            c["commit"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Staging: keep backups four days"))
+        })
+    })
+    .await;
+    let latest = format!(r#"<a href="/changes/{id}">#{id}</a>"#, id = change["id"]);
+    assert!(!before.contains(&latest), "{before}");
+    for reader in [&vic, &ann] {
+        let page = overview(reader).await;
+        assert!(page.contains(&latest), "{page}");
+        assert!(page.contains("Staging: keep backups four days"), "{page}");
+    }
 }

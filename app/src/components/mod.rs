@@ -3,9 +3,11 @@
 mod change_table;
 pub mod chart;
 mod loaded;
+mod rendered;
 
 pub use change_table::ChangeTable;
 pub use loaded::Loaded;
+pub use rendered::{rendered_by, Renders};
 
 use crate::resource::resource;
 use domain::user::Me;
@@ -13,52 +15,67 @@ use domain::Role;
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-/// The top bar: navigation, who is signed in, and sign-out. Rendered by the server only: the
-/// page's link is marked `aria-current="page"` as it renders (the overview's only at `/`, the
-/// others also on the pages below theirs).
+/// The top bar's links, in order; the admin's only for admins.
+const LINKS: [(&str, &str); 8] = [
+    ("/", "Overview"),
+    ("/changes", "Changes"),
+    ("/environments", "Environments"),
+    ("/monitoring", "Monitoring"),
+    ("/scaling", "Scaling"),
+    ("/slo", "SLO"),
+    ("/audit", "Audit"),
+    ("/admin", "Admin"),
+];
+
+/// The top bar's link for the page at `path`, marked `aria-current="page"`: the overview's
+/// only at `/`, the others also on the pages below theirs (and the account's).
+fn current_link(path: &str) -> Option<&'static str> {
+    LINKS
+        .iter()
+        .map(|(href, _)| *href)
+        .chain(["/account"])
+        .find(|href| match *href {
+            "/" => path == "/",
+            href => path
+                .strip_prefix(href)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+        })
+}
+
+/// The top bars rendered lately, by user and current link.
+static HEADERS: Renders<(Me, Option<&'static str>)> = Renders::new(32);
+
+/// The top bar: navigation, who is signed in, and sign-out. Rendered by the server only, once
+/// for each user and current link (see [`rendered_by`]).
 #[component]
 pub fn Header(me: Me) -> impl IntoView {
-    let is_admin = me.role == Role::Admin;
-    let here = use_location().pathname.get_untracked();
-    let current = |href: &str| {
-        let at = if href == "/" {
-            here == "/"
-        } else {
-            here.strip_prefix(href)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
-        at.then_some("page")
-    };
-    let link = |href: &'static str, text: &'static str| {
-        view! { <li><a href=href aria-current=current(href)>{text}</a></li> }
-    };
-    view! {
-        <header class="topbar">
-            <a class="brand" href="/">"tierdeck"</a>
-            <nav aria-label="Main">
-                <ul>
-                    {link("/", "Overview")}
-                    {link("/changes", "Changes")}
-                    {link("/environments", "Environments")}
-                    {link("/monitoring", "Monitoring")}
-                    {link("/scaling", "Scaling")}
-                    {link("/slo", "SLO")}
-                    {link("/audit", "Audit")}
-                    {is_admin.then(|| link("/admin", "Admin"))}
-                </ul>
-            </nav>
-            <div class="whoami">
-                <a href="/account" class="user" title="Your account" aria-current=current("/account")>
-                    <span class="user-name">{me.name.clone()}</span>
-                    " "
-                    <span class=format!("role role-{}", me.role)>{me.role.to_string()}</span>
-                </a>
-                <form method="post" action="/logout">
-                    <button type="submit" class="secondary">"Sign out"</button>
-                </form>
-            </div>
-        </header>
-    }
+    let current = current_link(&use_location().pathname.get_untracked());
+    rendered_by(&HEADERS, (me, current), |(me, current)| {
+        let is_current = move |href: &str| (current == Some(href)).then_some("page");
+        let links = LINKS
+            .iter()
+            .filter(|(href, _)| *href != "/admin" || me.role == Role::Admin)
+            .map(|&(href, text)| view! { <li><a href=href aria-current=is_current(href)>{text}</a></li> })
+            .collect_view();
+        view! {
+            <header class="topbar">
+                <a class="brand" href="/">"tierdeck"</a>
+                <nav aria-label="Main">
+                    <ul>{links}</ul>
+                </nav>
+                <div class="whoami">
+                    <a href="/account" class="user" title="Your account" aria-current=is_current("/account")>
+                        <span class="user-name">{me.name.clone()}</span>
+                        " "
+                        <span class=format!("role role-{}", me.role)>{me.role.to_string()}</span>
+                    </a>
+                    <form method="post" action="/logout">
+                        <button type="submit" class="secondary">"Sign out"</button>
+                    </form>
+                </div>
+            </header>
+        }
+    })
 }
 
 /// The text of a server function's error, without the framework's prefix.

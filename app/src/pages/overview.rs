@@ -4,16 +4,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use domain::change::RepoStatus;
-use domain::slo::SloReport;
 use domain::Role;
 
-use crate::api::{
-    audit_chain_recent, load_environments, load_panel_status, load_repo_status, load_slo_overview,
-    load_waiting, SyncNow,
-};
-use crate::components::{short, ActionResult, ChangeTable, ErrorBox, Loaded};
+use crate::api::{load_overview, load_repo_status, OverviewData, SyncNow};
+use crate::components::{rendered_by, short, ActionResult, ChangeTable, ErrorBox, Renders};
 use crate::pages::environments::EnvironmentCard;
-use crate::resource::{reloaded, resource};
+use crate::resource::reloaded;
 use crate::CurrentUser;
 
 #[component]
@@ -108,74 +104,99 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let status = resource(|| (), |_| load_panel_status());
-    let repo = resource(|| (), |_| load_repo_status());
-    let envs = resource(|| (), |_| load_environments());
-    let chain = resource(|| (), |_| audit_chain_recent());
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
-    let may_review = me.as_ref().is_some_and(|m| m.role >= Role::Approver);
-    // Loaded only for those who may review: a viewer's page neither reads nor ships it.
-    let waiting = may_review.then(|| resource(|| (), |_| load_waiting()));
-    let slos = resource(|| (), |_| load_slo_overview());
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
         {me.map(|me| view! { <p class="lede">"Signed in as " <strong>{me.name}</strong> " (" {me.role.to_string()} ")."</p> })}
-        <Loaded resource=status let:s>
-            {
-                let configured = s.repo_url.is_some();
-                let url = s.repo_url.clone();
-                let branch = s.repo_branch.clone();
-                view! {
-                    <div class="cards">
-                        <section class="card" aria-labelledby="repo-h">
-                            <h2 id="repo-h">"Spec repository"</h2>
-                            <Loaded resource=repo quiet=true let:status>
-                                <RepoLive status configured_url=url.clone() branch=branch.clone() may_sync=may_sync && configured />
-                            </Loaded>
-                        </section>
-                        <section class="card" aria-labelledby="aws-h">
-                            <h2 id="aws-h">"AWS"</h2>
-                            <p>"Default region " <code>{s.aws_region}</code> ". "
-                            {match s.aws_endpoint {
-                                Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
-                                None => view! { "Credentials come from the default AWS chain." }.into_any(),
-                            }}</p>
-                            <p class="muted">"Each change is planned against the live state of the resources its spec names; operators apply it from its page, one recorded step at a time. Applied environments are checked for drift every few minutes."</p>
-                        </section>
-                        <section class="card" aria-labelledby="prom-h">
-                            <h2 id="prom-h">"Prometheus"</h2>
-                            {match s.prometheus_url {
-                                Some(u) => view! { <p>"Configured: " <code>{u}</code> "."</p> }.into_any(),
-                                None => view! { <p>"Not configured. Set " <code>"[prometheus] url"</code> " (or " <code>"TIERDECK_PROMETHEUS__URL"</code> ")."</p> }.into_any(),
-                            }}
-                            <p class="muted">"Monitoring charts and SLO budgets come from it; without it those pages say why and the rest works."</p>
-                        </section>
-                    </div>
+        // Awaited directly, not through a resource: the page is rendered on the server only
+        // and waits for the whole load anyway, so a resource's tracking, task and copy of the
+        // data would buy nothing.
+        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match load_overview().await {
+                    Ok(data) => rendered_by(&CARDS, (data, may_sync), |(data, may_sync)| view! { <OverviewCards data may_sync /> }).into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
                 }
-            }
-        </Loaded>
+            })}
+        </Suspense>
+    }
+}
+
+/// The overview's cards rendered lately, by their data and whether the reader may fetch.
+static CARDS: Renders<(OverviewData, bool)> = Renders::new(8);
+
+/// The overview's cards, from its one load.
+#[component]
+fn OverviewCards(data: OverviewData, may_sync: bool) -> impl IntoView {
+    let OverviewData {
+        status: s,
+        repo,
+        environments,
+        waiting,
+        slos,
+        chain,
+    } = data;
+    let configured = s.repo_url.is_some();
+    view! {
+        <div class="cards">
+            <section class="card" aria-labelledby="repo-h">
+                <h2 id="repo-h">"Spec repository"</h2>
+                {match repo {
+                    Ok(status) => view! {
+                        <RepoLive status configured_url=s.repo_url branch=s.repo_branch may_sync=may_sync && configured />
+                    }.into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="aws-h">
+                <h2 id="aws-h">"AWS"</h2>
+                <p>"Default region " <code>{s.aws_region}</code> ". "
+                {match s.aws_endpoint {
+                    Some(e) => view! { "Endpoint override: " <code>{e}</code> "." }.into_any(),
+                    None => view! { "Credentials come from the default AWS chain." }.into_any(),
+                }}</p>
+                <p class="muted">"Each change is planned against the live state of the resources its spec names; operators apply it from its page, one recorded step at a time. Applied environments are checked for drift every few minutes."</p>
+            </section>
+            <section class="card" aria-labelledby="prom-h">
+                <h2 id="prom-h">"Prometheus"</h2>
+                {match s.prometheus_url {
+                    Some(u) => view! { <p>"Configured: " <code>{u}</code> "."</p> }.into_any(),
+                    None => view! { <p>"Not configured. Set " <code>"[prometheus] url"</code> " (or " <code>"TIERDECK_PROMETHEUS__URL"</code> ")."</p> }.into_any(),
+                }}
+                <p class="muted">"Monitoring charts and SLO budgets come from it; without it those pages say why and the rest works."</p>
+            </section>
+        </div>
         {waiting.map(|waiting| view! {
             <section class="card waiting" aria-labelledby="waiting-h">
                 <h2 id="waiting-h">"Waiting for you"</h2>
-                <Loaded resource=waiting empty_when=Vec::is_empty empty=|| view! { <p class="muted">"Nothing waits for your approval."</p> } let:changes>
-                    <ChangeTable changes />
-                </Loaded>
+                {match waiting {
+                    Ok(changes) if changes.is_empty() => view! { <p class="muted">"Nothing waits for your approval."</p> }.into_any(),
+                    Ok(changes) => view! { <ChangeTable changes /> }.into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                }}
             </section>
         })}
         <h2>"Environments"</h2>
-        <Loaded resource=envs empty_when=Vec::is_empty empty=|| view! {
-            <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
-        } let:list>
-            <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
-        </Loaded>
-        // Nothing to say without SLOs or without Prometheus (its card says how to set it up).
-        <Loaded resource=slos quiet=true empty_when={|reports: &Vec<SloReport>| reports.iter().all(|r| r.slos.is_empty() && r.error.as_deref().is_none_or(|e| e.contains("not configured")))} let:reports>
-            <SloSummary reports />
-        </Loaded>
-        <Loaded resource=chain quiet=true let:r>
-            <crate::pages::audit::ChainState report=r />
-        </Loaded>
+        {match environments {
+            Ok(list) if list.is_empty() => view! {
+                <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
+            }.into_any(),
+            Ok(list) => view! {
+                <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
+            }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        }}
+        {match slos {
+            // Nothing to say without SLOs or without Prometheus (its card says how to set it up).
+            Ok(reports) if reports.iter().all(|r| r.slos.is_empty() && r.error.as_deref().is_none_or(|e| e.contains("not configured"))) => None,
+            Ok(reports) => Some(view! { <SloSummary reports /> }.into_any()),
+            Err(error) => Some(view! { <ErrorBox error /> }.into_any()),
+        }}
+        {match chain {
+            Ok(report) => view! { <crate::pages::audit::ChainState report /> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        }}
     }
 }

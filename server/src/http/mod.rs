@@ -105,7 +105,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .site_root(site_root.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let status = panel_status(&config);
+    // Shared: the pages' context below is copied for each request.
+    let status = Arc::new(panel_status(&config));
     let watcher = engine
         .settings
         .repo
