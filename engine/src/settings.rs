@@ -33,6 +33,17 @@ pub struct EngineSettings {
     pub apply: ApplySettings,
 }
 
+impl EngineSettings {
+    /// The spec repository's settings, or why a service that reads it cannot.
+    pub(crate) fn repo(&self) -> crate::error::ServiceResult<&crate::repo::RepoSettings> {
+        self.repo.as_ref().ok_or_else(|| {
+            crate::error::ServiceError::Unavailable(
+                "no spec repository is configured: set repo.url".into(),
+            )
+        })
+    }
+}
+
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {

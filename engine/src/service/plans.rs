@@ -15,7 +15,6 @@ use serde_json::json;
 use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
 use crate::error::{ServiceError, ServiceResult};
-use crate::repo::RepoSettings;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
 
@@ -100,7 +99,7 @@ impl Plans<'_> {
         env: &str,
         commit: &str,
     ) -> ServiceResult<Arc<EnvironmentSpec>> {
-        let settings = self.repo_settings()?;
+        let settings = self.settings.repo()?;
         match &*self.reads.spec(settings, commit, env).await? {
             Ok(spec) => Ok(Arc::clone(spec)),
             Err(errors) => {
@@ -124,7 +123,7 @@ impl Plans<'_> {
     ) -> ServiceResult<(EnvironmentSpec, Base)> {
         let spec = EnvironmentSpec::clone(&*self.spec_at(env, commit).await?);
         let base = match applied {
-            Some(a) => match &*self.reads.spec(self.repo_settings()?, &a, env).await? {
+            Some(a) => match &*self.reads.spec(self.settings.repo()?, &a, env).await? {
                 Ok(spec) => Base::Spec {
                     commit: a,
                     spec: Box::new(EnvironmentSpec::clone(spec)),
@@ -134,12 +133,6 @@ impl Plans<'_> {
             None => Base::Never,
         };
         Ok((spec, base))
-    }
-
-    fn repo_settings(&self) -> ServiceResult<&RepoSettings> {
-        self.settings.repo.as_ref().ok_or_else(|| {
-            ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
-        })
     }
 
     /// The plan of an environment at the tracked branch's head (for `tierdeck plan`).

@@ -82,9 +82,7 @@ impl Reverts<'_> {
         approval::may_revert(&revert_facts(caller, &change, &row))?;
         let current = change.commit.sha.clone();
         let target = change.base_commit.clone().unwrap_or_default();
-        let settings = self.settings.repo.clone().ok_or_else(|| {
-            ServiceError::Unavailable("no spec repository is configured: set repo.url".into())
-        })?;
+        let settings = self.settings.repo()?.clone();
         let (env2, from, to) = (env.clone(), current.clone(), target.clone());
         let (spec, base, files) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
