@@ -452,6 +452,13 @@ pub async fn load_notifications() -> Result<Vec<domain::notify::Delivery>, Serve
         .map_err(ssr::fail)
 }
 
+/// The jobs not over and the latest that failed for good (admins).
+#[server(prefix = "/sfn", endpoint = "jobs")]
+pub async fn load_jobs() -> Result<Vec<domain::job::JobView>, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.jobs().list(&caller).await.map_err(ssr::fail)
+}
+
 /// Plans a change against live AWS now.
 #[server(prefix = "/sfn", endpoint = "replan")]
 pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {

@@ -138,6 +138,10 @@ pub struct ChangeDetail {
     /// Whether the caller may revert it now, and why not (`None`: it is not applied).
     #[serde(default)]
     pub revert: Option<crate::approval::Permission>,
+    /// The work tierdeck does for it in the background (planning, applying, watching,
+    /// notifying), oldest first: queued, running, retrying with the last error, done or failed.
+    #[serde(default)]
+    pub jobs: Vec<crate::job::JobView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -576,6 +580,7 @@ mod tests {
             cost: None,
             watch: None,
             revert: None,
+            jobs: Vec::new(),
         };
         let json = serde_json::to_value(&detail).unwrap();
         let item = serde_json::to_value(summary()).unwrap();

@@ -17,6 +17,7 @@ pub mod cron;
 #[cfg(test)]
 mod fuzz;
 pub mod guardrails;
+pub mod job;
 pub mod lifecycle;
 pub mod monitoring;
 pub mod notify;

@@ -101,6 +101,9 @@ pub enum RefusalKind {
     Forbidden,
     /// Not in this state: the change, its plan or its environment does not allow it now (409).
     Conflict,
+    /// Not now: another apply holds the environment, or the live state moved and the new plan
+    /// was recorded; the same request may pass in a moment (409, and a job tries again).
+    Busy,
     /// The request itself is incomplete: an emergency without a reason (422). `field` names
     /// the parameter.
     Invalid { field: &'static str },
@@ -125,6 +128,13 @@ impl Refusal {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self {
             kind: RefusalKind::Conflict,
+            message: message.into(),
+        }
+    }
+
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Busy,
             message: message.into(),
         }
     }

@@ -23,6 +23,10 @@ pub enum ServiceError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// A conflict that may pass in a moment (another apply holds the environment; the plan
+    /// moved and was recorded anew): 409 like [`ServiceError::Conflict`], and a job tries again.
+    #[error("{0}")]
+    Busy(String),
     /// Something tierdeck depends on (the spec repository, AWS, Prometheus) is not there.
     #[error("{0}")]
     Unavailable(String),
@@ -55,7 +59,7 @@ impl ServiceError {
             ServiceError::Forbidden { .. } | ServiceError::Denied(_) => "forbidden",
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Invalid { .. } => "invalid",
-            ServiceError::Conflict(_) => "conflict",
+            ServiceError::Conflict(_) | ServiceError::Busy(_) => "conflict",
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::AwsDenied { .. } => "aws_access_denied",
             ServiceError::Rejected(_) => "rejected",
@@ -71,7 +75,7 @@ impl ServiceError {
             ServiceError::Forbidden { .. } | ServiceError::Denied(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Invalid { .. } => 422,
-            ServiceError::Conflict(_) => 409,
+            ServiceError::Conflict(_) | ServiceError::Busy(_) => 409,
             ServiceError::Unavailable(_) => 503,
             ServiceError::AwsDenied { .. } => 403,
             ServiceError::Rejected(_) => 422,
@@ -88,6 +92,7 @@ impl From<domain::lifecycle::Refusal> for ServiceError {
         match r.kind {
             RefusalKind::Forbidden => ServiceError::Denied(r.message),
             RefusalKind::Conflict => ServiceError::Conflict(r.message),
+            RefusalKind::Busy => ServiceError::Busy(r.message),
             RefusalKind::Invalid { field } => ServiceError::Invalid {
                 field,
                 message: r.message,

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
@@ -14,11 +17,29 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 pub(crate) const STALE_AFTER_SECS: i64 = 30;
 
 /// This process, as a lock holder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Holder {
     pub host: String,
     pub pid: u32,
     pub id: String,
+    /// The apply runs whose steps this process is running now.
+    running: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Marks a run as running in this process until dropped.
+pub(crate) struct Running {
+    runs: Arc<Mutex<HashSet<i64>>>,
+    run: i64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        lock(&self.runs).remove(&self.run);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Holder {
@@ -39,17 +60,39 @@ impl Holder {
             host,
             pid: std::process::id(),
             id: hex::encode(id),
+            running: Arc::default(),
         }
     }
 
-    /// Whether the process holding `lock` still runs.
-    pub(crate) fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
-        if lock.holder_id == self.id {
-            return true;
+    /// Marks `run` as running its steps in this process, until the guard is dropped.
+    pub(crate) fn running(&self, run: i64) -> Running {
+        lock(&self.running).insert(run);
+        Running {
+            runs: self.running.clone(),
+            run,
         }
+    }
+
+    /// Whether the process that was `host` and `pid` is gone: a process of this host that no
+    /// longer runs, or this very pid under another id (this process, restarted). Of another
+    /// host nothing is known here (its lease or heartbeat tells).
+    pub(crate) fn process_gone(&self, host: &str, pid: i64) -> bool {
+        host == self.host
+            && (i64::from(self.pid) == pid
+                || !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// Whether the process holding `lock` still runs. This process's own lock holds while its
+    /// run's steps run here, or while it is fresh (an apply just started, its steps about to be
+    /// taken by the worker); a run that ended without recording its end frees the lock once
+    /// its heartbeat is stale, as any other process's would.
+    pub(crate) fn sees_alive(&self, lock: &LockRow, now: DateTime<Utc>) -> bool {
         let fresh = DateTime::parse_from_rfc3339(&lock.heartbeat_at)
             .map(|t| (now - t.with_timezone(&Utc)).num_seconds() < STALE_AFTER_SECS)
             .unwrap_or(false);
+        if lock.holder_id == self.id {
+            return fresh || self::lock(&self.running).contains(&lock.run_id);
+        }
         if lock.holder_host == self.host {
             // Same pid, other id: this process was restarted (a container's pid 1).
             let pid_runs = i64::from(self.pid) != lock.holder_pid
@@ -83,8 +126,8 @@ mod tests {
         let me = Holder::this_process();
         let now = Utc::now();
         let old = now - chrono::Duration::seconds(STALE_AFTER_SECS + 1);
-        // Our own lock.
-        assert!(me.sees_alive(&lock(&me.host, i64::from(me.pid), &me.id, old), now));
+        // Our own lock, fresh.
+        assert!(me.sees_alive(&lock(&me.host, i64::from(me.pid), &me.id, now), now));
         // Our pid under another id: an earlier run of this process (restarted container).
         assert!(!me.sees_alive(&lock(&me.host, i64::from(me.pid), "other", now), now));
         // A pid that does not run on this host.
@@ -92,6 +135,34 @@ mod tests {
         // Another host: alive while it beats.
         assert!(me.sees_alive(&lock("elsewhere", 1, "other", now), now));
         assert!(!me.sees_alive(&lock("elsewhere", 1, "other", old), now));
+    }
+
+    #[test]
+    fn this_processs_lock_holds_while_its_run_runs_here_and_is_free_once_stale_after() {
+        let me = Holder::this_process();
+        let now = Utc::now();
+        let old = now - chrono::Duration::seconds(STALE_AFTER_SECS + 1);
+        let mine = lock(&me.host, i64::from(me.pid), &me.id, old);
+        {
+            let _running = me.running(mine.run_id);
+            assert!(me.sees_alive(&mine, now), "its steps run here");
+        }
+        // The run ended without recording its end (a failed write): its heartbeat stopped, so
+        // the lock is free once stale, not until the process restarts.
+        assert!(!me.sees_alive(&mine, now));
+    }
+
+    #[test]
+    fn a_stopped_process_of_this_host_is_gone_and_one_of_another_host_is_not_known() {
+        let me = Holder::this_process();
+        assert!(
+            me.process_gone(&me.host, i64::from(me.pid)),
+            "this pid, restarted"
+        );
+        assert!(me.process_gone(&me.host, i64::from(u32::MAX >> 1)));
+        // A process that runs (pid 1 runs on every Linux host).
+        assert!(!me.process_gone(&me.host, 1));
+        assert!(!me.process_gone("elsewhere", i64::from(u32::MAX >> 1)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod aws;
 pub mod error;
 mod holder;
+pub mod jobs;
 pub mod memo;
 pub mod prometheus;
 pub mod repo;
@@ -50,8 +51,8 @@ pub struct Context {
     pub holder: Holder,
     /// The Prometheus client, when one is configured.
     pub prometheus: Option<prometheus::Prometheus>,
-    /// Wakes the notification worker.
-    notify_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Wakes the jobs worker once a transaction that queued a job commits.
+    pub jobs_waker: jobs::worker::Waker,
     /// Password hashes running at once (each holds about 19 MiB).
     pub(crate) hashing: std::sync::Arc<tokio::sync::Semaphore>,
     /// Throttled sign-ins and rejected webhooks, summed per source per minute.
@@ -101,7 +102,7 @@ impl Engine {
         });
         Self(std::sync::Arc::new(Context {
             prometheus,
-            notify_wake: Default::default(),
+            jobs_waker: Default::default(),
             hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HASHES)),
             refusals: Default::default(),
             store,

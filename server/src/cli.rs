@@ -240,11 +240,10 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 return Ok(ExitCode::FAILURE);
             };
             // Fetch first: the plan is of the branch's head as it is now.
-            // Recorded, not planned: this command's plan is the one observation it makes.
-            let watcher = engine::service::repo_sync::Watcher::recording_only(
-                engine.clone(),
-                settings.clone(),
-            );
+            // The changes it records are planned by the server's worker (their plan jobs wait in
+            // the database): this command's plan is the one observation it makes.
+            let watcher =
+                engine::service::repo_sync::Watcher::new(engine.clone(), settings.clone());
             if let Err(e) = watcher.sync(&meta).await {
                 eprintln!("tierdeck: {e}");
                 return Ok(ExitCode::FAILURE);

@@ -69,6 +69,8 @@ pub enum Fault {
     ServerError,
     /// Never answers.
     Hang,
+    /// 403 `AccessDenied`, as AWS answers a call the credentials' policy does not allow.
+    AccessDenied,
 }
 
 #[derive(Debug, Clone)]
@@ -647,6 +649,14 @@ async fn forward(
             )
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::AccessDenied) => {
+            return aws_error(
+                StatusCode::FORBIDDEN,
+                "Sender",
+                "AccessDenied",
+                &format!("User: arn:aws:iam::123456789012:user/tierdeck is not authorized to perform: {service}:{action}"),
+            )
+        }
         None => {}
     }
     // Scaling activities, when given: moto has none.

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    list_all_tokens, list_users, load_notifications, CreateUser, ResetPassword, RevokeToken,
-    SetDisabled, SetRole,
+    list_all_tokens, list_users, load_jobs, load_notifications, CreateUser, ResetPassword,
+    RevokeToken, SetDisabled, SetRole,
 };
 use crate::components::{utc, ActionResult, ErrorBox, Loaded};
 use crate::resource::{reloaded, resource};
@@ -84,6 +84,7 @@ pub fn Admin() -> impl IntoView {
                 <Loaded resource=tokens loading="Loading tokens…" let:list>
                     <Tokens tokens=list />
                 </Loaded>
+                <Jobs />
                 <Deliveries />
             }
             .into_any()
@@ -206,6 +207,22 @@ fn Tokens(tokens: Vec<TokenSummary>) -> impl IntoView {
                 </div>
                 }.into_any(),
             }}
+        </section>
+    }
+}
+
+/// The jobs queue: what tierdeck is doing or will do in the background, and what failed.
+#[component]
+fn Jobs() -> impl IntoView {
+    let jobs = resource(|| (), |_| load_jobs());
+    view! {
+        <section class="card" aria-labelledby="jobs-h">
+            <h2 id="jobs-h">"Background work"</h2>
+            <p class="muted">"Plans, auto-applies, applies, the watches after them and notifications not over yet, and the latest that failed for good (newest first). A job that fails for good is audited as "
+                <code>"job.failed"</code> " and announced."</p>
+            <Loaded resource=jobs empty_when=Vec::is_empty empty=|| view! { <p>"Nothing queued, running or failed."</p> } let:list>
+                <crate::pages::changes::JobList jobs=list />
+            </Loaded>
         </section>
     }
 }

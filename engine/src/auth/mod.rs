@@ -80,7 +80,7 @@ impl Caller {
 }
 
 /// The actor columns of an audit event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     pub kind: ActorKind,
     pub name: String,
@@ -117,7 +117,7 @@ impl Actor {
 }
 
 /// What the HTTP edge knows about a request that the audit log records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestMeta {
     pub client_addr: Option<String>,
 }

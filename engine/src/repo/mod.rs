@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::change::{CommitInfo, FileDiff, Person};
-use domain::policy::{Applied, Floor};
 use domain::spec::folder::load_folder;
-use domain::spec::{semantic_diff, EnvironmentSpec, FieldEdit, SpecError};
+use domain::spec::{EnvironmentSpec, FieldEdit, SpecError};
 use git2::Oid;
 
 /// On first sight of a repository, how far back to look for the commit that last touched an
@@ -39,31 +38,34 @@ pub(crate) struct Known {
     pub(crate) has_changes: bool,
 }
 
-/// A change worked out from the mirror, for the changes service to record.
-pub(crate) struct Detected {
+/// A change worked out from the mirror: which commit, against which applied commit, with its
+/// files and authors. The watcher reads its spec (kept by commit) and has it judged before it is
+/// recorded ([`Detected`]).
+pub(crate) struct Found {
     pub(crate) env: String,
     pub(crate) commit: CommitInfo,
     pub(crate) base: Option<String>,
     pub(crate) files: Vec<FileDiff>,
+    pub(crate) authors: Vec<Person>,
+}
+
+/// A change to record: what the mirror says ([`Found`]) and what its judgement says.
+pub(crate) struct Detected {
+    pub(crate) found: Found,
     pub(crate) edits: Vec<FieldEdit>,
     pub(crate) errors: Vec<SpecError>,
     /// Judged by the rules that hold for the change, not only its own.
     pub(crate) violations: Vec<domain::guardrails::Violation>,
-    pub(crate) authors: Vec<Person>,
     /// The rules the change edits.
     pub(crate) policy_edits: Vec<String>,
-    /// Approvals the rules that judge it require.
+    /// Approvals the rules that judge it require (the cost policy's extra one included).
     pub(crate) approvals_required: u8,
-    /// Its spec, the applied spec and the cost limits that judge it, for its cost.
-    pub(crate) costing: Option<(
-        domain::spec::EnvironmentSpec,
-        Option<domain::spec::EnvironmentSpec>,
-        domain::spec::CostPolicy,
-    )>,
+    /// What it does to the monthly cost, when that was known in time.
+    pub(crate) cost: Option<domain::cost::ChangeCostReport>,
 }
 
 pub(crate) enum EnvWork {
-    Record(Box<Detected>),
+    Record(Box<Found>),
     /// The folder is back to its last applied state: open changes are moot.
     BackToApplied(String),
 }
@@ -108,14 +110,13 @@ fn authors(
     Ok(people)
 }
 
-/// Works out, from the mirror alone, what each environment needs: each change judged by the
-/// rules of what is applied and the panel's `floor`.
+/// Works out, from the mirror alone, what each environment needs: a change to record (judged
+/// afterwards, by the watcher), or its folder back to its applied state.
 pub(crate) fn plan_work(
     m: &git::Mirror,
     head: Oid,
     new_commits: &[Oid],
     known: &HashMap<String, Known>,
-    floor: &Floor,
 ) -> anyhow::Result<Vec<EnvWork>> {
     let mut out = Vec::new();
     for env in m.environments(head)? {
@@ -140,46 +141,11 @@ pub(crate) fn plan_work(
                 .find(|c| touches(m, *c, &env))
                 .unwrap_or(head),
         };
-        let mut approvals_required = floor.min_approvals;
-        let mut policy_edits = Vec::new();
-        let mut costing = None;
-        let (edits, errors, violations) = match load_at(m, commit, &env)? {
-            Ok(spec) => {
-                let base = match applied {
-                    Some(a) if m.has_commit(a) => Some((a.to_string(), load_at(m, a, &env)?.ok())),
-                    Some(a) => Some((a.to_string(), None)),
-                    None => None,
-                };
-                let against = match &base {
-                    None => Applied::Never,
-                    Some((commit, Some(spec))) => Applied::Spec { commit, spec },
-                    Some((commit, None)) => Applied::Unreadable { commit },
-                };
-                let policy = domain::policy::judge(against, &spec, floor);
-                approvals_required = policy.required_approvals;
-                policy_edits = policy.edits;
-                let base_spec = base.as_ref().and_then(|(_, s)| s.as_ref());
-                let out = (
-                    semantic_diff(base_spec, &spec),
-                    Vec::new(),
-                    domain::guardrails::check(&spec, &policy.guardrails),
-                );
-                costing = Some((spec.clone(), base_spec.cloned(), policy.cost.clone()));
-                out
-            }
-            Err(errors) => (Vec::new(), errors, Vec::new()),
-        };
-        out.push(EnvWork::Record(Box::new(Detected {
+        out.push(EnvWork::Record(Box::new(Found {
             commit: m.commit_info(commit)?,
             base: applied.map(|a| a.to_string()),
             files: m.env_diff(applied, commit, &env)?,
             authors: authors(m, applied.filter(|a| m.has_commit(*a)), commit, &env)?,
-            edits,
-            errors,
-            violations,
-            policy_edits,
-            approvals_required,
-            costing,
             env,
         })));
     }

@@ -30,34 +30,35 @@ crate::service::handle!(
 );
 
 impl Changes<'_> {
-    /// Records a change the watcher detected, in the watcher's transaction, with its audit
-    /// event; marks the environment's older open changes superseded, and queues the "needs
-    /// approval" notification. `None` when this commit's change exists already; else the new
-    /// change and the ones it superseded.
+    /// Records a change the watcher detected and judged, in the watcher's transaction, with its
+    /// audit event and the job that plans it; marks the environment's older open changes
+    /// superseded, and queues the "needs approval" notification with the approvals its
+    /// judgement requires. `None` when this commit's change exists already; else the new change
+    /// and the ones it superseded.
     pub(crate) async fn record_detected(
         &self,
         tx: &mut sqlx::SqliteConnection,
         meta: &RequestMeta,
         p: &Detected,
-        cost: Option<&domain::cost::ChangeCostReport>,
         now: &str,
     ) -> ServiceResult<Option<(ChangeId, Vec<ChangeId>)>> {
-        repo_store::ensure_environment(&mut *tx, &p.env, now).await?;
-        if changes::exists(&mut *tx, &p.env, &p.commit.sha).await? {
+        let found = &p.found;
+        repo_store::ensure_environment(&mut *tx, &found.env, now).await?;
+        if changes::exists(&mut *tx, &found.env, &found.commit.sha).await? {
             return Ok(None);
         }
         let change = changes::create(
             &mut *tx,
             changes::NewChange {
-                environment: &p.env,
+                environment: &found.env,
                 kind: ChangeKind::Commit,
-                commit: &p.commit,
-                base_commit: p.base.as_deref(),
-                files: &p.files,
+                commit: &found.commit,
+                base_commit: found.base.as_deref(),
+                files: &found.files,
                 semantic_diff: &p.edits,
                 spec_errors: &p.errors,
                 guardrails: &p.violations,
-                authors: &p.authors,
+                authors: &found.authors,
                 policy_edits: &p.policy_edits,
                 plan: None,
                 reverts: None,
@@ -67,9 +68,9 @@ impl Changes<'_> {
                 actor: Actor::system(),
                 meta,
                 detail: json!({
-                    "commit": p.commit.sha,
-                    "author": p.commit.author.email,
-                    "authors": p.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
+                    "commit": found.commit.sha,
+                    "author": found.commit.author.email,
+                    "authors": found.authors.iter().map(|a| &a.email).collect::<Vec<_>>(),
                     "edits": p.edits.len(),
                     "errors": p.errors.len(),
                     "guardrails": p.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
@@ -81,27 +82,38 @@ impl Changes<'_> {
         .await?;
         let id = change.id;
         let superseded = self
-            .supersede_open(&mut *tx, meta, &p.env, Some((id, &p.commit.sha)), now)
+            .supersede_open(
+                &mut *tx,
+                meta,
+                &found.env,
+                Some((id, &found.commit.sha)),
+                now,
+            )
             .await?;
-        let extra = cost.is_some_and(|c| c.verdict.extra_approval.is_some());
-        let required = p.approvals_required + u8::from(extra);
+        // Plans read AWS, which can be slow or down: a job makes it after the fetch.
+        if change.status != ChangeStatus::Invalid {
+            self.plans().queue_plan(&mut *tx, &change, "system").await?;
+        }
+        let required = p.approvals_required;
         if change.status == ChangeStatus::Pending && required > 0 {
-            let cost_line = cost
+            let cost_line = p
+                .cost
+                .as_ref()
                 .filter(|c| c.cost.moves())
                 .map(|c| format!(" Cost: {}.", c.cost.text()))
                 .unwrap_or_default();
             let text = format!(
                 "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
-                p.env,
-                p.commit.subject(),
-                p.commit.author.name,
+                found.env,
+                found.commit.subject(),
+                found.commit.author.name,
                 self.notifications().change_link(id)
             );
             self.notifications()
                 .queue_notification(
                     &mut *tx,
                     "approval_needed",
-                    Some(&p.env),
+                    Some(&found.env),
                     Some(&change),
                     &text,
                 )
@@ -350,10 +362,11 @@ impl Changes<'_> {
             .semantic_diff
             .iter()
             .any(|e| e.path.contains(".schedule"));
-        let judged = self.gates().judge(&change).await?;
+        let judged = self.judge().judge(&change).await?;
         let mut conn = self.store.pool().acquire().await?;
         let (apply, runs) = self.applies().latest_apply(&mut conn, id).await?;
         let watch = self.watch_of(&mut conn, id).await?;
+        let jobs = self.jobs().of_change(&mut conn, id).await?;
         let revert = match change.status {
             ChangeStatus::Applied | ChangeStatus::Degraded => {
                 let row = super::known_environment(&mut conn, &change.environment).await?;
@@ -383,6 +396,7 @@ impl Changes<'_> {
         });
         let cost = judged.as_ref().and_then(|j| j.cost.clone());
         Ok(ChangeDetail {
+            jobs,
             watch,
             revert,
             cost,

@@ -147,7 +147,6 @@ impl Drifts<'_> {
                 .queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
                 .await?;
         }
-        // The live state moved: the plans of the environment's open changes may be stale.
         let moved = matches!(
             &event,
             Some((
@@ -169,35 +168,19 @@ impl Drifts<'_> {
             )
             .await?;
         }
-        tx.commit().await?;
-        self.notifications().wake_notifier();
+        // The live state moved: the plans of the environment's open changes may be stale, and
+        // are made again by jobs queued with what says so.
         if moved {
-            self.spawn_replans(env).await?;
+            for change in changes::open_of_kind(&mut tx, env, None).await? {
+                if change.plan_hash.is_some() {
+                    self.plans().queue_plan(&mut tx, &change, "system").await?;
+                }
+            }
         }
+        tx.commit().await?;
+        self.jobs_waker.wake();
         let row = self.environment_row(env).await?;
         Ok((drift_of(&row), Some(planned)))
-    }
-
-    /// Plans the open changes of `env` that have a plan again, in the background: a plan that
-    /// moved voids its approvals ([`Engine::record_plan`]).
-    async fn spawn_replans(&self, env: &str) -> ServiceResult<()> {
-        let open = {
-            let mut conn = self.store.pool().acquire().await?;
-            changes::open_of_kind(&mut conn, env, None).await?
-        };
-        for change in open.into_iter().filter(|c| c.plan_hash.is_some()) {
-            let engine = self.0.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine
-                    .plans()
-                    .refresh_plan(&Caller::System, change.id)
-                    .await
-                {
-                    tracing::warn!(change = %change.id, error = %e, "planning a change after drift failed");
-                }
-            });
-        }
-        Ok(())
     }
 
     async fn environment_row(&self, env: &str) -> ServiceResult<EnvironmentRow> {

@@ -30,8 +30,9 @@ pub mod audit;
 pub mod changes;
 pub mod cost;
 pub mod drift;
-pub mod gates;
 pub mod identity;
+pub mod jobs;
+pub mod judge;
 pub mod login;
 pub mod notify;
 pub mod plans;
@@ -70,9 +71,9 @@ impl Engine {
     pub fn plans(&self) -> plans::Plans<'_> {
         plans::Plans(self)
     }
-    /// The rules a change is judged by.
-    pub(crate) fn gates(&self) -> gates::Gates<'_> {
-        gates::Gates(self)
+    /// The one judgement of a change.
+    pub(crate) fn judge(&self) -> judge::Judge<'_> {
+        judge::Judge(self)
     }
     /// Approvals, rejections and comments.
     pub fn reviews(&self) -> reviews::Reviews<'_> {
@@ -109,6 +110,10 @@ impl Engine {
     /// The audit log.
     pub fn audit(&self) -> audit::AuditLog<'_> {
         audit::AuditLog(self)
+    }
+    /// The jobs queue, read.
+    pub fn jobs(&self) -> jobs::Jobs<'_> {
+        jobs::Jobs(self)
     }
     /// Outgoing notifications.
     pub fn notifications(&self) -> notify::Notifications<'_> {

@@ -1,10 +1,11 @@
 //! Notifications: outgoing webhooks (a Slack-compatible `{"text": …}` body, and a generic JSON
-//! body) for the workflow's events. Each is queued in the transaction of the event it reports
-//! and delivered by a background worker with retries and backoff, so a failing receiver never
-//! holds up approvals or applies.
+//! body) for the workflow's events. Each is queued in the transaction of the event it reports,
+//! with a job that delivers it (retried with growing pauses), so a failing receiver never holds
+//! up approvals or applies and a notification asked for is never lost.
 
 use std::time::Duration;
 
+use domain::job::{JobKind, Outcome};
 use domain::notify::Delivery;
 use domain::Role;
 use serde_json::json;
@@ -12,8 +13,9 @@ use sqlx::SqliteConnection;
 
 use crate::auth::Caller;
 use crate::error::ServiceResult;
+use crate::jobs::{self, worker::retry_of, Job};
+use crate::store::format_time;
 use crate::store::notifications::{self, NewNotification};
-use crate::store::{format_time, now_text};
 
 fn text_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -36,9 +38,11 @@ impl Notifications<'_> {
         }
     }
 
-    /// Queues `event` for every configured receiver, in the caller's transaction. A change that
-    /// edits the rules it is judged by is labelled here, once for every notification: the text
-    /// starts "POLICY CHANGE: " and the generic webhook's body says `policy_change`.
+    /// Queues `event` for every configured receiver, in the caller's transaction: a row of the
+    /// delivery log and a job that delivers it. A change that edits the rules it is judged by
+    /// is labelled here, once for every notification: the text starts "POLICY CHANGE: " and the
+    /// generic webhook's body says `policy_change`. The caller wakes the worker once its
+    /// transaction commits.
     pub(crate) async fn queue_notification(
         &self,
         conn: &mut SqliteConnection,
@@ -47,7 +51,8 @@ impl Notifications<'_> {
         change: Option<&crate::store::changes::Change>,
         text: &str,
     ) -> Result<(), sqlx::Error> {
-        let now = now_text();
+        let now = chrono::Utc::now();
+        let at = format_time(now);
         let change_id = change.map(|c| c.id.0);
         let policy_change = change.is_some_and(|c| !c.policy_edits.is_empty());
         let n = &self.settings.notify;
@@ -67,7 +72,7 @@ impl Notifications<'_> {
                     "change": change_id,
                     "policy_change": policy_change,
                     "text": text,
-                    "at": now,
+                    "at": at,
                 }),
             ),
         ];
@@ -75,7 +80,7 @@ impl Notifications<'_> {
             if url.is_none() {
                 continue;
             }
-            notifications::insert(
+            let id = notifications::insert(
                 conn,
                 NewNotification {
                     event,
@@ -84,60 +89,45 @@ impl Notifications<'_> {
                     receiver,
                     body: &body.to_string(),
                 },
-                &now,
+                &at,
             )
             .await?;
+            let job = Job::Notify {
+                notification: id,
+                environment: environment.map(str::to_owned),
+                change: change.map(|c| c.id),
+            };
+            let retry = retry_of(self, JobKind::Notify);
+            jobs::enqueue(conn, &job, retry.attempts, "system", now).await?;
         }
         Ok(())
     }
 
-    /// Tells the worker there is something to send (call after the transaction commits).
-    pub fn wake_notifier(&self) {
-        self.notify_wake.notify_one();
-    }
-
-    /// Delivers due notifications, for ever.
-    pub async fn notification_worker(self) {
-        let http = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "notifications are off: no HTTP client");
-                return;
-            }
-        };
-        loop {
-            match self.deliver_due(&http).await {
-                Ok(0) => {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(1), self.notify_wake.notified())
-                            .await;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "delivering notifications failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
-    async fn deliver_due(&self, http: &reqwest::Client) -> ServiceResult<usize> {
-        let due = {
+    /// Delivers notification `id` (a job's try `attempt`), and records the try in the
+    /// delivery log; the job's retry policy spaces the tries.
+    pub(crate) async fn deliver_job(&self, id: i64, attempt: u32) -> Outcome {
+        let row = async {
             let mut conn = self.store.pool().acquire().await?;
-            notifications::due(&mut conn, &now_text(), 20).await?
+            notifications::get(&mut conn, id).await
+        }
+        .await;
+        let row = match row {
+            Ok(Some(row)) if row.status == "pending" => row,
+            // Delivered or given up already (a try whose end was not recorded).
+            Ok(Some(_)) => return Outcome::Done,
+            Ok(None) => return Outcome::Final(format!("there is no notification {id}")),
+            Err(e) => return Outcome::Retry(format!("reading notification {id}: {e}")),
         };
         let n = &self.settings.notify;
-        for row in &due {
-            let url = match row.receiver.as_str() {
-                "slack" => n.slack_url.as_ref(),
-                _ => n.webhook_url.as_ref(),
-            };
-            let outcome = match url {
-                None => Err("the receiver is no longer configured".to_owned()),
-                Some(url) => http
+        let url = match row.receiver.as_str() {
+            "slack" => n.slack_url.as_ref(),
+            _ => n.webhook_url.as_ref(),
+        };
+        let sent = match url {
+            None => Err("the receiver is no longer configured".to_owned()),
+            Some(url) => match self.http_client() {
+                Err(e) => Err(e),
+                Ok(http) => http
                     .post(url)
                     .header("content-type", "application/json")
                     .body(row.body.clone())
@@ -151,33 +141,56 @@ impl Notifications<'_> {
                             Err(format!("the receiver answered {}", r.status()))
                         }
                     }),
-            };
-            let attempts = row.attempts as u32 + 1;
-            let now = chrono::Utc::now();
-            let (status, error, next) = match outcome {
-                Ok(()) => ("delivered", None, now),
-                Err(e) if attempts >= n.max_attempts || url.is_none() => ("failed", Some(e), now),
-                Err(e) => {
-                    let wait = n.first_retry * 2u32.saturating_pow(attempts - 1).min(64);
-                    let wait = chrono::Duration::from_std(wait).unwrap_or_default();
-                    ("pending", Some(e), now + wait)
-                }
-            };
-            if let Some(e) = &error {
-                tracing::warn!(notification = row.id, attempts, error = %e, "a notification was not delivered");
-            }
+            },
+        };
+        let retry = retry_of(self, JobKind::Notify);
+        let now = chrono::Utc::now();
+        let (status, error, next, outcome) = match sent {
+            Ok(()) => ("delivered", None, now, Outcome::Done),
+            Err(e) => match retry.after(attempt).filter(|_| url.is_some()) {
+                Some(pause) => (
+                    "pending",
+                    Some(e.clone()),
+                    now + chrono::Duration::from_std(pause).unwrap_or_default(),
+                    Outcome::Retry(e),
+                ),
+                None => ("failed", Some(e.clone()), now, Outcome::Final(e)),
+            },
+        };
+        if let Some(e) = &error {
+            tracing::warn!(notification = id, attempt, error = %e, "a notification was not delivered");
+        }
+        let recorded = async {
             let mut conn = self.store.pool().acquire().await?;
             notifications::attempted(
                 &mut conn,
-                row.id,
+                id,
                 status,
                 error.as_deref(),
                 &format_time(next),
                 &format_time(now),
             )
-            .await?;
+            .await
         }
-        Ok(due.len())
+        .await;
+        match recorded {
+            Ok(()) => outcome,
+            Err(e) => Outcome::Retry(format!("recording the delivery of notification {id}: {e}")),
+        }
+    }
+
+    /// The client notifications are sent with, made once.
+    fn http_client(&self) -> Result<reqwest::Client, String> {
+        static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+            std::sync::OnceLock::new();
+        CLIENT
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("no HTTP client: {e}"))
+            })
+            .clone()
     }
 
     /// The delivery log, newest first (admins).

@@ -3,8 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use chrono::Utc;
 use domain::change::{groups_setting_desired, ChangeId, ChangeStatus, PlanView};
 use domain::commit::short_sha;
+use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
 use domain::plan::{plan, Plan};
 use domain::policy::Applied;
@@ -15,6 +17,8 @@ use serde_json::json;
 use crate::auth::{Caller, RequestMeta};
 use crate::aws::observe::observe;
 use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::{self, Job};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::{now_text, repo as repo_store, reviews};
 
@@ -25,7 +29,7 @@ pub enum Base {
     Never,
     Spec {
         commit: String,
-        spec: Box<EnvironmentSpec>,
+        spec: Arc<EnvironmentSpec>,
     },
     /// Applied, but that spec cannot be read now.
     Unreadable { commit: String },
@@ -114,25 +118,32 @@ impl Plans<'_> {
         }
     }
 
-    /// The spec of `env` at `commit` in the mirror, and at its last applied commit.
+    /// The spec of `env` at `commit` in the mirror, and at its last applied commit: both read
+    /// from git once per commit and shared, not copied.
     pub(crate) async fn specs_at(
         &self,
         env: &str,
         commit: &str,
         applied: Option<String>,
-    ) -> ServiceResult<(EnvironmentSpec, Base)> {
-        let spec = EnvironmentSpec::clone(&*self.spec_at(env, commit).await?);
-        let base = match applied {
+    ) -> ServiceResult<(Arc<EnvironmentSpec>, Base)> {
+        let spec = self.spec_at(env, commit).await?;
+        let base = self.base_at(env, applied).await?;
+        Ok((spec, base))
+    }
+
+    /// The applied spec a change of `env` is judged against, `applied` being its last applied
+    /// commit.
+    pub(crate) async fn base_at(&self, env: &str, applied: Option<String>) -> ServiceResult<Base> {
+        Ok(match applied {
             Some(a) => match &*self.reads.spec(self.settings.repo()?, &a, env).await? {
                 Ok(spec) => Base::Spec {
                     commit: a,
-                    spec: Box::new(EnvironmentSpec::clone(spec)),
+                    spec: Arc::clone(spec),
                 },
                 Err(_) => Base::Unreadable { commit: a },
             },
             None => Base::Never,
-        };
-        Ok((spec, base))
+        })
     }
 
     /// The plan of an environment at the tracked branch's head (for `tierdeck plan`).
@@ -160,73 +171,123 @@ impl Plans<'_> {
         Ok((head, self.plan_spec(&spec, &sets_desired).await?))
     }
 
-    /// Open changes that were never planned.
-    pub async fn unplanned(&self) -> ServiceResult<Vec<ChangeId>> {
-        let mut conn = self.store.pool().acquire().await?;
-        Ok(changes::unplanned(&mut conn).await?)
+    /// Queues a plan job for every open change that was never planned and has none waiting.
+    pub async fn queue_unplanned(&self) -> ServiceResult<usize> {
+        let ids = {
+            let mut conn = self.store.pool().acquire().await?;
+            changes::unplanned(&mut conn).await?
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.begin_write().await?;
+        let mut queued = 0;
+        for id in ids {
+            let change = changes::get(&mut tx, id).await?;
+            if let Some(change) = change.filter(|c| c.status != ChangeStatus::Invalid) {
+                queued += usize::from(self.queue_plan(&mut tx, &change, "system").await?);
+            }
+        }
+        tx.commit().await?;
+        self.jobs_waker.wake();
+        Ok(queued)
+    }
+
+    /// Queues the job that plans `change`, in the caller's transaction; whether a new one was
+    /// queued (one may be waiting already). The caller wakes the worker after its commit.
+    pub(crate) async fn queue_plan(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        change: &Change,
+        by: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let job = Job::Plan {
+            change: change.id,
+            environment: change.environment.clone(),
+        };
+        let tries = retry_of(self, JobKind::Plan).attempts;
+        Ok(jobs::enqueue(tx, &job, tries, by, Utc::now())
+            .await?
+            .is_some())
     }
 
     /// Plans a change that can still be applied against live AWS now, and stores the plan with
-    /// the change (see [`Engine::record_plan`]); `None` for changes that cannot be applied.
+    /// the change (see [`Plans::record_plan`]); `None` for changes that cannot be applied. A
+    /// plan that cannot be made is stored as unavailable, with the reason.
     pub async fn refresh_plan(
         &self,
         caller: &Caller,
         id: ChangeId,
     ) -> ServiceResult<Option<PlanView>> {
         caller.require(Role::Viewer)?;
+        Ok(self.plan_change(caller, id).await?.map(|(view, _)| view))
+    }
+
+    /// A plan job: plans the change and stores the plan; a plan that could not be made is
+    /// tried again while AWS may come back.
+    pub(crate) async fn plan_job(&self, id: ChangeId) -> Outcome {
+        match self.plan_change(&Caller::System, id).await {
+            Ok(None | Some((_, None))) => Outcome::Done,
+            Ok(Some((_, Some(why)))) | Err(why) => outcome_of(&why),
+        }
+    }
+
+    /// Plans change `id` and stores the plan. When the rules that judge it let it apply by
+    /// itself with nothing to wait for (auto-apply and no approval required), its auto-apply is
+    /// queued in the transaction that stores the plan. Returns the view stored and, when the
+    /// plan could not be made, why.
+    async fn plan_change(
+        &self,
+        caller: &Caller,
+        id: ChangeId,
+    ) -> ServiceResult<Option<(PlanView, Option<ServiceError>)>> {
         let change = self.change(id).await?;
         // Those whose plan matters: they can be applied, or approved once a commit fixes them.
         if !change.status.is_open() || change.status == ChangeStatus::Invalid {
             return Ok(None);
         }
         let planned = async {
-            let (spec, base) = self
-                .specs_at(
-                    &change.environment,
-                    &change.commit.sha,
-                    change.base_commit.clone(),
-                )
-                .await?;
-            let sets_desired = groups_setting_desired(&semantic_diff(base.spec(), &spec));
-            let policy = domain::policy::judge(base.applied(), &spec, &self.settings.policy);
-            Ok::<_, ServiceError>((self.plan_spec(&spec, &sets_desired).await?, policy))
+            let judged =
+                self.judge().judge(&change).await?.ok_or_else(|| {
+                    ServiceError::Conflict(format!("change {id} has spec errors"))
+                })?;
+            let p = self.plan_spec(&judged.spec, &judged.sets_desired()).await?;
+            Ok::<_, ServiceError>((p, judged.applies_once_planned()))
         }
         .await;
         let meta = RequestMeta::default();
-        let view = match planned {
-            Ok((p, policy)) => {
+        match planned {
+            Ok((p, applies_itself)) => {
                 let (view, _) = self
-                    .record_plan(caller, &meta, &change, &p, "it was planned again")
+                    .record_plan(
+                        caller,
+                        &meta,
+                        &change,
+                        &p,
+                        "it was planned again",
+                        applies_itself,
+                    )
                     .await?;
-                // Nothing to wait for: an environment whose rules need no approvals applies at
-                // once, when its rules let it apply by itself.
-                let ready = policy.auto_apply && policy.required_approvals == 0;
-                let fresh = self.change(id).await?;
-                if ready
-                    && fresh.status == ChangeStatus::Pending
-                    && fresh.current_plan().is_some_and(|(_, errors)| !errors)
-                {
-                    self.applies().spawn_auto_apply(id);
-                }
-                view
+                Ok(Some((view, None)))
             }
-            Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+            Err(ServiceError::Internal(e)) => Err(ServiceError::Internal(e)),
             Err(e) => {
                 let view = PlanView::Unavailable {
                     reason: e.to_string(),
                 };
                 let mut conn = self.store.pool().acquire().await?;
                 changes::set_plan(&mut conn, id, &view, &now_text()).await?;
-                view
+                Ok(Some((view, Some(e))))
             }
-        };
-        Ok(Some(view))
+        }
     }
 
     /// Stores a new plan with its change. A plan whose hash differs from the one reviewed voids
     /// the approvals of the old one, and the change is pending again (audited, with `why`):
-    /// the one place a plan replaces another. Returns the view stored and how many approvals
-    /// were voided.
+    /// the one place a plan replaces another. `auto_apply`: the change applies itself once
+    /// planned (its rules need no approval), so a pending change whose plan has no errors gets
+    /// its auto-apply queued in the same transaction. Returns the view stored and how many
+    /// approvals were voided.
     pub(crate) async fn record_plan(
         &self,
         caller: &Caller,
@@ -234,6 +295,7 @@ impl Plans<'_> {
         change: &Change,
         p: &Planned,
         why: &str,
+        auto_apply: bool,
     ) -> ServiceResult<(PlanView, u64)> {
         let view = PlanView::Planned {
             plan: p.plan.clone(),
@@ -287,7 +349,29 @@ impl Plans<'_> {
                 .await?;
             }
         }
+        let queued = if auto_apply && p.plan.errors.is_empty() {
+            let after = changes::get(&mut tx, change.id).await?;
+            match after.filter(|c| c.status == ChangeStatus::Pending) {
+                Some(c) => {
+                    let job = Job::AutoApply {
+                        change: c.id,
+                        environment: c.environment.clone(),
+                        reason: None,
+                    };
+                    let max = retry_of(self, JobKind::AutoApply).attempts;
+                    jobs::enqueue(&mut tx, &job, max, &caller.actor().name, Utc::now())
+                        .await?
+                        .is_some()
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
         tx.commit().await?;
+        if queued {
+            self.jobs_waker.wake();
+        }
         Ok((view, voided))
     }
 

@@ -1,6 +1,6 @@
 //! The spec repository's watcher: fetches the mirror every poll interval and at once on a
-//! webhook, works out what each environment needs (`repo::plan_work`), and hands each change
-//! to the changes service to record; then plans them in the background.
+//! webhook, works out what each environment needs (`repo::plan_work`), has each change judged
+//! and hands it to the changes service to record, with the job that plans it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::change::ChangeId;
+use domain::spec::semantic_diff;
 use git2::Oid;
 use serde::Serialize;
 use serde_json::json;
@@ -15,7 +16,8 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::auth::{Actor, RequestMeta};
 use crate::error::ServiceError;
-use crate::repo::{git, plan_work, EnvWork, Known, RepoSettings, MAX_NEW_COMMITS};
+use crate::repo::{git, plan_work, Detected, EnvWork, Found, Known, RepoSettings, MAX_NEW_COMMITS};
+use crate::service::judge::RECORDING_COST_WAIT;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes;
 use crate::store::{now_text, repo as repo_store};
@@ -23,10 +25,7 @@ use crate::Engine;
 
 /// The longest wait between attempts while the remote keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
-/// How long a fetch waits for the cost of its new changes (for their notifications).
-const COST_WAIT: Duration = Duration::from_secs(5);
 
-/// What one sync did.
 /// What one sync did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncOutcome {
@@ -57,8 +56,6 @@ pub struct Watcher {
     /// A fetch's thread has not returned yet (it may hang past its timeout: libgit2 cannot be
     /// interrupted from outside, so a new fetch is not started beside it).
     fetching: Arc<AtomicBool>,
-    /// Whether a sync plans the changes it records, in the background.
-    plans: bool,
 }
 
 impl Watcher {
@@ -69,42 +66,11 @@ impl Watcher {
             wake: Notify::new(),
             lock: Mutex::new(()),
             fetching: Arc::default(),
-            plans: true,
-        })
-    }
-
-    /// A watcher whose syncs record changes without planning them: for a command that plans
-    /// once itself and exits (`tierdeck plan`). The server plans what is left unplanned when
-    /// it starts watching.
-    pub fn recording_only(engine: Engine, settings: RepoSettings) -> Arc<Watcher> {
-        Arc::new(Watcher {
-            engine,
-            settings,
-            wake: Notify::new(),
-            lock: Mutex::new(()),
-            fetching: Arc::default(),
-            plans: false,
         })
     }
 
     pub fn settings(&self) -> &RepoSettings {
         &self.settings
-    }
-
-    /// Plans these changes in the background, each stored with its change.
-    fn spawn_plans(&self, ids: &[ChangeId]) {
-        for &id in ids {
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine
-                    .plans()
-                    .refresh_plan(&crate::auth::Caller::System, id)
-                    .await
-                {
-                    tracing::warn!(change = %id, error = %e, "planning a change failed");
-                }
-            });
-        }
     }
 
     /// Asks the loop to fetch now (a webhook arrived).
@@ -116,9 +82,9 @@ impl Watcher {
     /// the remote fails.
     pub async fn run(self: Arc<Self>) {
         let system = RequestMeta::default();
-        match self.engine.plans().unplanned().await {
-            Ok(ids) => self.spawn_plans(&ids),
-            Err(e) => tracing::warn!(error = %e, "finding the changes left unplanned failed"),
+        // Changes recorded without their plan job (by a version before the jobs queue).
+        if let Err(e) = self.engine.plans().queue_unplanned().await {
+            tracing::warn!(error = %e, "queueing the plans of unplanned changes failed");
         }
         loop {
             let failures = match self.sync(&system).await {
@@ -191,7 +157,6 @@ impl Watcher {
         };
 
         let dir = self.settings.mirror_dir.clone();
-        let floor = self.engine.settings.policy.clone();
         let old = old_head.as_deref().and_then(|h| Oid::from_str(h).ok());
         let fetching = self.fetching.clone();
         let in_flight = fetching.swap(true, Ordering::SeqCst);
@@ -208,7 +173,7 @@ impl Watcher {
                     Some(o) => m.new_commits(Some(o), head, MAX_NEW_COMMITS)?,
                     None => Vec::new(),
                 };
-                let work = plan_work(&m, head, &new_commits, &known, &floor)?;
+                let work = plan_work(&m, head, &new_commits, &known)?;
                 Ok::<_, anyhow::Error>((head, new_commits.len(), force, work))
             })
         });
@@ -252,26 +217,20 @@ impl Watcher {
             }
         };
 
-        // What each new change does to the monthly cost, for its notification: bounded, so an
-        // AWS that does not answer delays no fetch by more than a few seconds.
-        let mut costs: HashMap<String, domain::cost::ChangeCostReport> = HashMap::new();
-        let costing = async {
-            for w in &work {
-                if let EnvWork::Record(p) = w {
-                    if let Some((spec, base, limits)) = &p.costing {
-                        if let Ok(c) = self
-                            .engine
-                            .cost()
-                            .change_cost(spec, base.as_ref(), limits)
-                            .await
-                        {
-                            costs.insert(p.env.clone(), c);
-                        }
-                    }
+        // Each change is judged once, its spec read through the kept reads (where its plan, its
+        // page and its apply find it again); its cost, for the notification, waited for within
+        // one bound for the whole fetch.
+        let cost_deadline = Instant::now() + RECORDING_COST_WAIT;
+        let mut judged_work = Vec::with_capacity(work.len());
+        for w in work {
+            judged_work.push(match w {
+                EnvWork::Record(found) => {
+                    let wait = cost_deadline.saturating_duration_since(Instant::now());
+                    Judging::Record(Box::new(self.judged(*found, wait).await?))
                 }
-            }
-        };
-        let _ = tokio::time::timeout(COST_WAIT, costing).await;
+                EnvWork::BackToApplied(env) => Judging::BackToApplied(env),
+            });
+        }
 
         let now = now_text();
         let head_text = head.to_string();
@@ -302,21 +261,20 @@ impl Watcher {
             )
             .await?;
         }
-        for w in work {
+        for w in judged_work {
             match w {
-                EnvWork::Record(p) => {
-                    let cost = costs.get(&p.env);
+                Judging::Record(p) => {
                     let recorded = self
                         .engine
                         .changes()
-                        .record_detected(&mut tx, meta, &p, cost, &now)
+                        .record_detected(&mut tx, meta, &p, &now)
                         .await?;
                     if let Some((id, superseded)) = recorded {
                         outcome.superseded.extend(superseded);
                         outcome.changes.push(id);
                     }
                 }
-                EnvWork::BackToApplied(env) => {
+                Judging::BackToApplied(env) => {
                     outcome.superseded.extend(
                         self.engine
                             .changes()
@@ -328,17 +286,61 @@ impl Watcher {
         }
         repo_store::fetch_ok(&mut tx, &head_text, &now).await?;
         tx.commit().await?;
-        self.engine.notifications().wake_notifier();
+        self.engine.jobs_waker.wake();
         outcome.elapsed_ms = started.elapsed().as_millis();
-        // Plans read AWS, which can be slow or down: they are made after the fetch, in the
-        // background, and stored with each change.
-        if self.plans {
-            self.spawn_plans(&outcome.changes);
-        }
         if !outcome.changes.is_empty() {
             tracing::info!(head = %head_text, changes = ?outcome.changes, "recorded changes");
         }
         Ok(outcome)
+    }
+}
+
+/// What a fetch records, each change judged.
+enum Judging {
+    Record(Box<Detected>),
+    BackToApplied(String),
+}
+
+impl Watcher {
+    /// A change found in the mirror, with its spec read (kept by commit) and judged.
+    async fn judged(&self, found: Found, cost_wait: Duration) -> Result<Detected, ServiceError> {
+        let engine = &self.engine;
+        let loaded = engine
+            .reads
+            .spec(&self.settings, &found.commit.sha, &found.env)
+            .await?;
+        let spec = match &*loaded {
+            Ok(spec) => Arc::clone(spec),
+            Err(errors) => {
+                return Ok(Detected {
+                    found,
+                    edits: Vec::new(),
+                    errors: errors.clone(),
+                    violations: Vec::new(),
+                    policy_edits: Vec::new(),
+                    approvals_required: engine.settings.policy.min_approvals,
+                    cost: None,
+                })
+            }
+        };
+        let base = engine
+            .plans()
+            .base_at(&found.env, found.base.clone())
+            .await?;
+        let edits = semantic_diff(base.spec(), &spec);
+        let judged = engine
+            .judge()
+            .judge_specs(spec, base, false, Some(cost_wait))
+            .await?;
+        Ok(Detected {
+            found,
+            edits,
+            errors: Vec::new(),
+            violations: judged.violations,
+            approvals_required: judged.policy.required_approvals,
+            policy_edits: judged.policy.edits,
+            cost: judged.cost,
+        })
     }
 }
 

@@ -1,11 +1,13 @@
 //! Reverts: a change that applies again the commit applied before another change. It is a
 //! change like any other (its diffs, its plan, judged by the rules of what is applied now);
-//! made by an operator's "Revert" or by the watch after an apply.
+//! made by an operator's "Revert" or by the watch after an apply, and planned by a job queued
+//! with it.
+
+use std::sync::Arc;
 
 use domain::approval;
 use domain::change::{ChangeId, ChangeKind, CommitInfo, Person};
 use domain::lifecycle::Event;
-use domain::policy::Applied;
 use domain::spec::semantic_diff;
 use domain::Role;
 use git2::Oid;
@@ -13,7 +15,8 @@ use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
-use crate::repo::{git::Mirror, load_at};
+use crate::repo::git::Mirror;
+use crate::service::judge::RECORDING_COST_WAIT;
 use crate::service::known_environment;
 use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
@@ -45,34 +48,54 @@ crate::service::handle!(
     Reverts
 );
 
+/// A revert worked out before it is written: its commit, diffs and judgement (read outside
+/// any transaction), for [`Reverts::write_revert`].
+pub(crate) struct Prepared {
+    /// The change it reverts.
+    reverts: ChangeId,
+    environment: String,
+    /// The commit applied now, which it goes back from.
+    from: String,
+    /// The commit applied before, which it goes back to.
+    to: String,
+    commit: CommitInfo,
+    files: Vec<domain::change::FileDiff>,
+    edits: Vec<domain::spec::FieldEdit>,
+    errors: Vec<domain::spec::SpecError>,
+    violations: Vec<domain::guardrails::Violation>,
+    policy_edits: Vec<String>,
+    authors: Vec<Person>,
+    alert: Option<String>,
+}
+
 impl Reverts<'_> {
-    /// Records a revert of applied change `id` (to the commit applied before it) and plans it
-    /// in the background. Returns the revert's id.
+    /// Records a revert of applied change `id` (to the commit applied before it), with the
+    /// job that plans it. Returns the revert's id.
     pub async fn revert(
         &self,
         caller: &Caller,
         meta: &RequestMeta,
         id: ChangeId,
     ) -> ServiceResult<ChangeId> {
-        let revert = self.record_revert(caller, meta, id, None).await?;
-        let engine = self.0.clone();
-        let rid = revert.id;
-        tokio::spawn(async move {
-            if let Err(e) = engine.plans().refresh_plan(&Caller::System, rid).await {
-                tracing::warn!(change = %rid, error = %e, "planning a revert failed");
-            }
-        });
-        Ok(rid)
+        let prepared = self.prepare_revert(caller, id, None).await?;
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        let revert = self
+            .write_revert(&mut tx, caller, meta, &prepared, &now)
+            .await?;
+        tx.commit().await?;
+        self.jobs_waker.wake();
+        Ok(revert.id)
     }
 
-    /// Records the revert of `id`; `alert`: the watch's page alert that asked for it.
-    pub(crate) async fn record_revert(
+    /// Works out the revert of `id`; `alert`: the watch's page alert that asks for it. Refused
+    /// (audited by nobody: nothing happened) when the change may not be reverted now.
+    pub(crate) async fn prepare_revert(
         &self,
         caller: &Caller,
-        meta: &RequestMeta,
         id: ChangeId,
         alert: Option<&str>,
-    ) -> ServiceResult<Change> {
+    ) -> ServiceResult<Prepared> {
         let change = self.plans().change(id).await?;
         let env = change.environment.clone();
         let row = {
@@ -80,38 +103,36 @@ impl Reverts<'_> {
             known_environment(&mut conn, &env).await?
         };
         approval::may_revert(&revert_facts(caller, &change, &row))?;
-        let current = change.commit.sha.clone();
-        let target = change.base_commit.clone().unwrap_or_default();
+        let from = change.commit.sha.clone();
+        let to = change.base_commit.clone().unwrap_or_default();
+        // The specs come from the kept reads (read from git once per commit); the files' diff
+        // from the mirror.
         let settings = self.settings.repo()?.clone();
-        let (env2, from, to) = (env.clone(), current.clone(), target.clone());
-        let (spec, base, files) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (env2, from2, to2) = (env.clone(), from.clone(), to.clone());
+        let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
-            let (from, to) = (Oid::from_str(&from)?, Oid::from_str(&to)?);
-            let spec = load_at(&m, to, &env2)?;
-            let base = load_at(&m, from, &env2)?.ok();
-            let files = m.env_diff(Some(from), to, &env2)?;
-            Ok((spec, base, files))
+            m.env_diff(Some(Oid::from_str(&from2)?), Oid::from_str(&to2)?, &env2)
         })
         .await
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the specs: {e}")))?
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the diff: {e}")))?
         .map_err(|e| ServiceError::Unavailable(format!("reading the spec repository: {e:#}")))?;
-
-        let (edits, errors, violations, policy_edits) = match &spec {
+        let loaded = self
+            .reads
+            .spec(self.settings.repo()?, &to, &env)
+            .await
+            .map_err(|e| {
+                ServiceError::Unavailable(format!("reading the spec repository: {e:#}"))
+            })?;
+        let (edits, errors, violations, policy_edits) = match &*loaded {
             Ok(spec) => {
-                let against = match &base {
-                    Some(b) => Applied::Spec {
-                        commit: &current,
-                        spec: b,
-                    },
-                    None => Applied::Unreadable { commit: &current },
-                };
-                let policy = domain::policy::judge(against, spec, &self.settings.policy);
-                (
-                    semantic_diff(base.as_ref(), spec),
-                    Vec::new(),
-                    domain::guardrails::check(spec, &policy.guardrails),
-                    policy.edits,
-                )
+                // Judged by the rules of what is applied now, the commit it goes back from.
+                let base = self.plans().base_at(&env, Some(from.clone())).await?;
+                let edits = semantic_diff(base.spec(), spec);
+                let judged = self
+                    .judge()
+                    .judge_specs(Arc::clone(spec), base, false, Some(RECORDING_COST_WAIT))
+                    .await?;
+                (edits, Vec::new(), judged.violations, judged.policy.edits)
             }
             Err(errors) => (Vec::new(), errors.clone(), Vec::new(), Vec::new()),
         };
@@ -119,22 +140,21 @@ impl Reverts<'_> {
             Caller::User(p) => (p.name.to_string(), p.email.clone().unwrap_or_default()),
             Caller::System => ("system".to_owned(), String::new()),
         };
-        let now = now_text();
         let why = match alert {
             Some(a) => format!(" after its watch saw {a}"),
             None => String::new(),
         };
         let commit = CommitInfo {
-            sha: target.clone(),
+            sha: to.clone(),
             author: Person {
                 name: name.clone(),
                 email: email.to_lowercase(),
             },
-            committed_at: now.clone(),
+            committed_at: now_text(),
             message: format!(
                 "Revert change #{id} in {env}{why}: back to {} from {}",
-                short_sha(&target),
-                short_sha(&current)
+                short_sha(&to),
+                short_sha(&from)
             ),
         };
         // The one who asked for it is its author: someone else approves it.
@@ -145,37 +165,68 @@ impl Reverts<'_> {
             })
             .into_iter()
             .collect();
-        let mut tx = self.store.begin_write().await?;
-        let earlier = changes::open_of_kind(&mut tx, &env, Some(ChangeKind::Revert)).await?;
+        Ok(Prepared {
+            reverts: id,
+            environment: env,
+            from,
+            to,
+            commit,
+            files,
+            edits,
+            errors,
+            violations,
+            policy_edits,
+            authors,
+            alert: alert.map(str::to_owned),
+        })
+    }
+
+    /// Writes a prepared revert in the caller's transaction, with its audit event and the job
+    /// that plans it; an earlier open revert of the environment is superseded. Refused when the
+    /// environment moved on since it was prepared. The caller wakes the worker after its commit.
+    pub(crate) async fn write_revert(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        caller: &Caller,
+        meta: &RequestMeta,
+        p: &Prepared,
+        now: &str,
+    ) -> ServiceResult<Change> {
+        let change = changes::get(tx, p.reverts)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {}", p.reverts)))?;
+        let row = known_environment(tx, &p.environment).await?;
+        approval::may_revert(&revert_facts(caller, &change, &row))?;
+        let earlier = changes::open_of_kind(tx, &p.environment, Some(ChangeKind::Revert)).await?;
         let revert = changes::create(
-            &mut tx,
+            tx,
             changes::NewChange {
-                environment: &env,
+                environment: &p.environment,
                 kind: ChangeKind::Revert,
-                commit: &commit,
-                base_commit: Some(&current),
-                files: &files,
-                semantic_diff: &edits,
-                spec_errors: &errors,
-                guardrails: &violations,
-                authors: &authors,
-                policy_edits: &policy_edits,
+                commit: &p.commit,
+                base_commit: Some(&p.from),
+                files: &p.files,
+                semantic_diff: &p.edits,
+                spec_errors: &p.errors,
+                guardrails: &p.violations,
+                authors: &p.authors,
+                policy_edits: &p.policy_edits,
                 plan: None,
-                reverts: Some(id),
+                reverts: Some(p.reverts),
             },
             "change.revert_created",
             Audit {
                 actor: caller.actor(),
                 meta,
                 detail: json!({
-                    "reverts": id,
-                    "to": target,
-                    "from": current,
-                    "alert": alert,
+                    "reverts": p.reverts,
+                    "to": p.to,
+                    "from": p.from,
+                    "alert": p.alert,
                     "superseded": earlier.iter().map(|c| c.id).collect::<Vec<_>>(),
                 }),
             },
-            &now,
+            now,
         )
         .await?;
         for old in &earlier {
@@ -184,10 +235,13 @@ impl Reverts<'_> {
                 meta,
                 detail: json!({ "by": revert.id, "reason": "a newer revert" }),
             };
-            changes::transition(&mut tx, old, Event::Supersede, Some(revert.id), audit, &now)
+            changes::transition(tx, old, Event::Supersede, Some(revert.id), audit, now).await?;
+        }
+        if revert.status != domain::change::ChangeStatus::Invalid {
+            self.plans()
+                .queue_plan(tx, &revert, &caller.actor().name)
                 .await?;
         }
-        tx.commit().await?;
         Ok(revert)
     }
 }

@@ -3,6 +3,7 @@
 
 use domain::approval::{self, Approvals, ChangeActions, Verdict};
 use domain::change::{ChangeId, ChangeStatus};
+use domain::job::JobKind;
 use domain::lifecycle::Event;
 use domain::policy::Policy;
 use domain::Role;
@@ -10,7 +11,9 @@ use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
-use crate::service::gates::context;
+use crate::jobs::worker::retry_of;
+use crate::jobs::{self, Job};
+use crate::service::judge::context;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::now_text;
@@ -63,7 +66,7 @@ impl Reviews<'_> {
         };
         let hash = change.current_plan().map(|(h, _)| h);
         let approvals = self
-            .gates()
+            .judge()
             .approvals_of(conn, change.id, policy, hash)
             .await?;
         let actions = caller
@@ -86,16 +89,12 @@ impl Reviews<'_> {
         };
         let comment = comment_text("comment", comment, false)?;
         let change = self.plans().change(id).await?;
-        let policy = self
-            .gates()
-            .judge(&change)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Conflict(format!(
-                    "change {id} cannot be approved: its spec has errors"
-                ))
-            })?
-            .policy;
+        let judged = self.judge().judge(&change).await?.ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "change {id} cannot be approved: its spec has errors"
+            ))
+        })?;
+        let policy = &judged.policy;
         let now = now_text();
         let mut tx = self.store.begin_write().await?;
         // Read again under the write lock: two approvals at once count once each, and the
@@ -103,10 +102,10 @@ impl Reviews<'_> {
         let change = change_in(&mut tx, id).await?;
         let hash = change.current_plan().map(|(h, _)| h.to_owned());
         let approvals = self
-            .gates()
-            .approvals_of(&mut tx, id, &policy, hash.as_deref())
+            .judge()
+            .approvals_of(&mut tx, id, policy, hash.as_deref())
             .await?;
-        approval::may_approve(&context(caller, &change, &approvals, &policy, None))?;
+        approval::may_approve(&context(caller, &change, &approvals, policy, None))?;
         let counted = approvals.counted + 1;
         let required = policy.required_approvals;
         let complete = counted >= usize::from(required);
@@ -167,11 +166,19 @@ impl Reviews<'_> {
                 &text,
             )
             .await?;
-        tx.commit().await?;
-        self.notifications().wake_notifier();
-        if complete && policy.auto_apply {
-            self.applies().spawn_auto_apply(id);
+        // The approval that completes a change of an auto-apply environment asks for its apply
+        // in the same transaction: a process that dies as it answers still applies it.
+        if complete && judged.applies_once_approved() {
+            let job = Job::AutoApply {
+                change: id,
+                environment: change.environment.clone(),
+                reason: None,
+            };
+            let tries = retry_of(self, JobKind::AutoApply).attempts;
+            jobs::enqueue(&mut tx, &job, tries, p.name.as_str(), chrono::Utc::now()).await?;
         }
+        tx.commit().await?;
+        self.jobs_waker.wake();
         Ok(())
     }
 
@@ -235,7 +242,7 @@ impl Reviews<'_> {
             )
             .await?;
         tx.commit().await?;
-        self.notifications().wake_notifier();
+        self.jobs_waker.wake();
         Ok(())
     }
 
@@ -304,7 +311,7 @@ impl Reviews<'_> {
         let mut out = Vec::new();
         for id in ids {
             let change = self.plans().change(id).await?;
-            let policy = self.gates().judge(&change).await?.map(|j| j.policy);
+            let policy = self.judge().judge(&change).await?.map(|j| j.policy);
             let mut conn = self.store.pool().acquire().await?;
             let (_, actions, _) = self
                 .review_view(caller, &mut conn, &change, policy.as_ref())

@@ -37,7 +37,7 @@ crate::service::handle!(
 impl Scaling<'_> {
     /// The spec of each environment at the branch head (environments whose spec has errors are
     /// left out).
-    async fn head_specs(&self) -> ServiceResult<Vec<EnvironmentSpec>> {
+    async fn head_specs(&self) -> ServiceResult<Vec<std::sync::Arc<EnvironmentSpec>>> {
         let (envs, head) = {
             let mut conn = self.store.pool().acquire().await?;
             (
@@ -52,8 +52,8 @@ impl Scaling<'_> {
         };
         let mut out = Vec::new();
         for e in envs {
-            match self.plans().specs_at(&e.name, &head, None).await {
-                Ok((spec, _)) => out.push(spec),
+            match self.plans().spec_at(&e.name, &head).await {
+                Ok(spec) => out.push(spec),
                 Err(ServiceError::Internal(err)) => return Err(ServiceError::Internal(err)),
                 Err(_) => {}
             }

@@ -264,7 +264,8 @@ impl Slos<'_> {
                     ServiceError::Unavailable("the spec repository was never fetched".into())
                 })?
         };
-        Ok(self.plans().specs_at(env, &head, None).await?.0)
+        let spec = self.plans().spec_at(env, &head).await?;
+        Ok(EnvironmentSpec::clone(&spec))
     }
 }
 

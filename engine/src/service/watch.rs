@@ -1,10 +1,12 @@
 //! The watch after an apply: for `environment.watch.minutes` the environment's SLO burn-rate
 //! alerts (the multi-window rules of `domain::slo`) are evaluated every `[apply]
-//! watch_interval_secs`. A page-level alert marks the change `degraded`, records a revert
-//! change and, when the rules say `watch.auto_revert`, applies it at once as `system`.
+//! watch_interval_secs`, by a job that runs again until the watch ends. A page-level alert
+//! marks the change `degraded`, records a revert change and, when the rules say
+//! `watch.auto_revert`, queues its apply as `system`.
 
 use chrono::Utc;
 use domain::change::{ChangeId, ChangeKind, WatchState};
+use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
 use domain::slo::WatchReading;
 use domain::spec::{EnvironmentSpec, Watch};
@@ -12,6 +14,8 @@ use serde_json::json;
 
 use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::{self, Job};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
 use crate::store::watches::{self, WatchRow};
@@ -123,33 +127,39 @@ impl Watches<'_> {
                 json!({ "reason": why }),
             )
             .await?;
+        } else {
+            let at = Utc::now()
+                + chrono::Duration::from_std(self.settings.apply.watch_interval)
+                    .unwrap_or_default();
+            let job = Job::Watch {
+                change,
+                environment: environment.to_owned(),
+                at,
+            };
+            let tries = retry_of(self, JobKind::Watch).attempts;
+            jobs::enqueue(tx, &job, tries, "system", Utc::now()).await?;
         }
         Ok(Some(watch.minutes))
     }
 
-    /// Evaluates every running watch once every `interval`.
-    pub async fn watch_poller(self) {
-        let mut tick = tokio::time::interval(self.settings.apply.watch_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = self.evaluate_watches().await {
-                tracing::warn!(error = %e, "watch evaluations failed");
-            }
-        }
-    }
-
-    pub async fn evaluate_watches(&self) -> ServiceResult<()> {
-        let rows = {
+    /// A watch job: evaluates the watch of `change` once, and again every `[apply]
+    /// watch_interval_secs` until it ends (clean, stopped, or degraded).
+    pub(crate) async fn watch_job(&self, change: ChangeId) -> Outcome {
+        let row = async {
             let mut conn = self.store.pool().acquire().await?;
-            watches::watching(&mut conn).await?
-        };
-        for w in rows {
-            if let Err(e) = self.evaluate_watch(&w).await {
-                tracing::warn!(change = w.change_id, error = %e, "a watch evaluation failed");
-            }
+            watches::get(&mut conn, change).await
         }
-        Ok(())
+        .await;
+        let w = match row {
+            Ok(Some(w)) if w.state == WatchState::Watching.as_str() => w,
+            Ok(_) => return Outcome::Done,
+            Err(e) => return Outcome::Retry(format!("reading the watch of change {change}: {e}")),
+        };
+        match self.evaluate_watch(&w).await {
+            Ok(true) => Outcome::Again(self.settings.apply.watch_interval),
+            Ok(false) => Outcome::Done,
+            Err(e) => outcome_of(&e),
+        }
     }
 
     /// The SLOs watched after `change` (see [`watched`]).
@@ -162,7 +172,7 @@ impl Watches<'_> {
                 change.base_commit.clone(),
             )
             .await?;
-        Ok(watched(spec, base.spec()))
+        Ok(watched(EnvironmentSpec::clone(&spec), base.spec()))
     }
 
     /// When a page alert fires as an apply of `spec` (over `base`) starts: the 5-minute burn
@@ -186,7 +196,8 @@ impl Watches<'_> {
         }
     }
 
-    async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<()> {
+    /// Evaluates a watch once; whether it goes on.
+    async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<bool> {
         let id = ChangeId(w.change_id);
         let change = self.plans().change(id).await?;
         let reading = match self.watched_spec(&change).await {
@@ -221,11 +232,12 @@ impl Watches<'_> {
         };
         let mut tx = self.store.begin_write().await?;
         if !watches::evaluated(&mut tx, id, &now, burn, why.as_deref()).await? {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(alert) = alert {
             tx.commit().await?;
-            return self.degrade(&change, w, &alert, burn).await;
+            self.degrade(&change, w, &alert, burn).await?;
+            return Ok(false);
         }
         if over {
             let state = if reading.is_ok() {
@@ -248,12 +260,13 @@ impl Watches<'_> {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(!over)
     }
 
-    /// A page-level alert during the watch: the change is `degraded` (audited, notified with
-    /// the burn rate), a revert is recorded and planned, and applied at once when the rules
-    /// say `watch.auto_revert`.
+    /// A page-level alert during the watch, in one transaction: the change is `degraded`
+    /// (audited, notified with the burn rate), a revert is recorded with the job that plans it,
+    /// and, when the rules say `watch.auto_revert`, the job that applies it at once. A revert
+    /// that cannot be applied then is refused to a person by that job, never only logged.
     async fn degrade(
         &self,
         change: &Change,
@@ -262,85 +275,97 @@ impl Watches<'_> {
         burn: Option<f64>,
     ) -> ServiceResult<()> {
         let meta = RequestMeta::default();
-        let now = now_text();
         let burn_text = burn
             .map(|b| format!("{b:.1}×"))
             .unwrap_or_else(|| "—".into());
-        {
-            let mut tx = self.store.begin_write().await?;
-            if !watches::end(&mut tx, change.id, WatchState::Degraded, Some(alert), &now).await? {
-                return Ok(());
-            }
-            changes::transition(
-                &mut tx,
-                change,
-                Event::Degrade,
-                None,
-                Audit {
-                    actor: Actor::system(),
-                    meta: &meta,
-                    detail: json!({ "alert": alert, "burn": burn, "watch_minutes": w.minutes }),
-                },
-                &now,
-            )
-            .await?;
-            tx.commit().await?;
-        }
         // A revert that degrades is not reverted in turn: that would flap between two
         // commits while the cause may be elsewhere. People decide.
-        let revert = match change.kind {
+        let prepared = match change.kind {
             ChangeKind::Revert => Err(ServiceError::Conflict(
                 "it is itself a revert, which tierdeck never reverts by itself".into(),
             )),
             _ => {
                 self.reverts()
-                    .record_revert(&Caller::System, &meta, change.id, Some(alert))
+                    .prepare_revert(&Caller::System, change.id, Some(alert))
                     .await
             }
         };
+        if let Err(ServiceError::Internal(e)) = prepared {
+            return Err(ServiceError::Internal(e));
+        }
+        let now = now_text();
+        let mut tx = self.store.begin_write().await?;
+        if !watches::end(&mut tx, change.id, WatchState::Degraded, Some(alert), &now).await? {
+            return Ok(());
+        }
+        let current = changes::get(&mut tx, change.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {}", change.id)))?;
+        changes::transition(
+            &mut tx,
+            &current,
+            Event::Degrade,
+            None,
+            Audit {
+                actor: Actor::system(),
+                meta: &meta,
+                detail: json!({ "alert": alert, "burn": burn, "watch_minutes": w.minutes }),
+            },
+            &now,
+        )
+        .await?;
+        let revert = match &prepared {
+            Ok(p) => {
+                self.reverts()
+                    .write_revert(&mut tx, &Caller::System, &meta, p, &now)
+                    .await
+            }
+            Err(e) => Err(ServiceError::Conflict(e.to_string())),
+        };
+        if let Err(ServiceError::Internal(e)) = revert {
+            return Err(ServiceError::Internal(e));
+        }
         let then = match &revert {
-            Ok(r) if w.auto_revert => format!("Revert #{} is applied at once (auto-revert).", r.id),
+            Ok(r) if w.auto_revert => {
+                let reason = format!(
+                    "auto-revert: the watch after change #{} saw {alert} (burn {burn_text})",
+                    change.id
+                );
+                let job = Job::AutoApply {
+                    change: r.id,
+                    environment: r.environment.clone(),
+                    reason: Some(reason),
+                };
+                let tries = retry_of(self, JobKind::AutoApply).attempts;
+                jobs::enqueue(&mut tx, &job, tries, "system", Utc::now()).await?;
+                format!(
+                    "Revert #{} is being applied (auto-revert); if it cannot be, you will be told why.",
+                    r.id
+                )
+            }
             Ok(r) => format!("Revert #{} waits for approval.", r.id),
             Err(e) => format!("No revert is recorded: {e}."),
         };
-        {
-            let mut tx = self.store.begin_write().await?;
-            if let Ok(r) = &revert {
-                watches::set_revert(&mut tx, change.id, r.id).await?;
-            }
-            let text = format!(
-                "change #{} ({}) is DEGRADED: the watch after its apply saw {alert}, burning {burn_text} the error budget. {then}{}",
-                change.id,
-                change.environment,
-                self.notifications().change_link(change.id)
-            );
-            self.notifications()
-                .queue_notification(
-                    &mut tx,
-                    "degraded",
-                    Some(&change.environment),
-                    Some(change),
-                    &text,
-                )
-                .await?;
-            tx.commit().await?;
+        if let Ok(r) = &revert {
+            watches::set_revert(&mut tx, change.id, r.id).await?;
         }
-        self.notifications().wake_notifier();
-        let Ok(revert) = revert else {
-            return Ok(());
-        };
-        self.plans()
-            .refresh_plan(&Caller::System, revert.id)
+        let text = format!(
+            "change #{} ({}) is DEGRADED: the watch after its apply saw {alert}, burning {burn_text} the error budget. {then}{}",
+            change.id,
+            change.environment,
+            self.notifications().change_link(change.id)
+        );
+        self.notifications()
+            .queue_notification(
+                &mut tx,
+                "degraded",
+                Some(&change.environment),
+                Some(&current),
+                &text,
+            )
             .await?;
-        if w.auto_revert {
-            let reason = format!(
-                "auto-revert: the watch after change #{} saw {alert} (burn {burn_text})",
-                change.id
-            );
-            self.applies()
-                .apply_change(&Caller::System, &meta, revert.id, Some(&reason))
-                .await?;
-        }
+        tx.commit().await?;
+        self.jobs_waker.wake();
         Ok(())
     }
 }

@@ -242,6 +242,18 @@ pub async fn steps(conn: &mut SqliteConnection, run_id: i64) -> Result<Vec<StepR
     .await
 }
 
+const RUN_COLUMNS: &str = "id, change_id, environment, started_by, plan_hash, emergency_reason,
+    status, error, started_at, finished_at";
+
+pub async fn run(conn: &mut SqliteConnection, id: i64) -> Result<Option<RunRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM apply_runs WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Runs still marked `applying` (their process may have died).
 pub async fn unfinished_runs(conn: &mut SqliteConnection) -> Result<Vec<RunRow>, sqlx::Error> {
     sqlx::query_as(

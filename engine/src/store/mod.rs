@@ -4,6 +4,7 @@
 pub mod applies;
 pub mod audit;
 pub mod changes;
+pub mod jobs;
 pub mod login_failures;
 pub mod notifications;
 pub mod prices;
@@ -106,6 +107,13 @@ pub fn now_text() -> String {
 
 pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A stored time read back.
+pub fn parse_time(t: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{t}` is not a stored time: {e}"))
 }
 
 #[cfg(test)]

@@ -29,15 +29,16 @@ pub struct NewNotification<'a> {
     pub body: &'a str,
 }
 
+/// Adds a notification to the delivery log; returns its id.
 pub async fn insert(
     conn: &mut SqliteConnection,
     n: NewNotification<'_>,
     now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO notifications (event, environment, change_id, receiver, body, status,
             next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
     )
     .bind(n.event)
     .bind(n.environment)
@@ -46,25 +47,18 @@ pub async fn insert(
     .bind(n.body)
     .bind(now)
     .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
-/// Pending deliveries whose time has come, oldest first.
-pub async fn due(
+pub async fn get(
     conn: &mut SqliteConnection,
-    now: &str,
-    limit: u32,
-) -> Result<Vec<NotificationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM notifications
-         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    id: i64,
+) -> Result<Option<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Records one delivery attempt.

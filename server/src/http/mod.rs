@@ -121,10 +121,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .recover_applies()
         .await
         .map_err(|e| anyhow::anyhow!("marking interrupted applies: {e}"))?;
-    tokio::spawn({
-        let engine = engine.clone();
-        async move { engine.notifications().notification_worker().await }
-    });
+    // The one worker of the jobs queue: plans, auto-applies, applies, what follows them, the
+    // watches after them and notifications.
+    tokio::spawn(engine::jobs::worker::Worker::new(engine.clone()).run());
     let scaling = (
         std::time::Duration::from_secs(config.pollers.scaling_interval_secs),
         std::time::Duration::from_secs(config.pollers.scaling_retention_days.max(1) * 86_400),
@@ -138,10 +137,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let engine = engine.clone();
         async move { engine.drift().drift_poller(drift).await }
     });
-    tokio::spawn({
-        let engine = engine.clone();
-        async move { engine.watches().watch_poller().await }
-    });
+
     let context = {
         let engine = engine.clone();
         let watcher = watcher.clone();

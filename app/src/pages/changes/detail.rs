@@ -268,6 +268,7 @@ fn change_view(
         cost,
         watch,
         revert,
+        jobs,
     }: ChangeDetail,
     Forms {
         apply,
@@ -409,5 +410,36 @@ fn change_view(
                 <RevertSection id=change_id base=base_for_revert.clone() permission action=revert_action />
             </section>
         })}
+        {(!jobs.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="jobs-h">
+                <h2 id="jobs-h">"Background work"</h2>
+                <JobList jobs />
+            </section>
+        })}
+    }
+}
+
+/// Jobs as a list: what each does, where it stands, its tries and last error.
+#[component]
+pub fn JobList(jobs: Vec<domain::job::JobView>) -> impl IntoView {
+    use domain::job::JobState;
+    view! {
+        <ul class="jobs">{jobs.into_iter().map(|j| {
+            let class = match j.state {
+                JobState::Failed => "job failed",
+                JobState::Retrying => "job retrying",
+                JobState::Done => "job done",
+                JobState::Queued | JobState::Running => "job open",
+            };
+            let when = match (j.state, j.finished_at) {
+                (JobState::Done | JobState::Failed, Some(t)) => format!(" · ended {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
+                (JobState::Queued | JobState::Retrying, _) => format!(" · next try {}", j.run_after.format("%Y-%m-%d %H:%M:%S UTC")),
+                _ => String::new(),
+            };
+            view! {
+                <li class=class><span class="badge">{j.state.as_str()}</span> " " {j.line()}
+                    <span class="muted">{format!(" · asked by {}{when}", j.requested_by)}</span></li>
+            }
+        }).collect_view()}</ul>
     }
 }

@@ -5,5 +5,5 @@ mod detail;
 mod list;
 mod review;
 
-pub use detail::Change;
+pub use detail::{Change, JobList};
 pub use list::Changes;

@@ -12,19 +12,21 @@ mod runner;
 mod settle;
 mod view;
 
-use runner::Job;
+pub use runner::RunJob;
 
 use chrono::Utc;
 use domain::approval;
-use domain::change::{groups_setting_desired, ChangeId};
+use domain::change::{ChangeId, ChangeStatus};
+use domain::job::{JobKind, Outcome};
 use domain::lifecycle::{self, Event, Refusal};
-use domain::spec::semantic_diff;
 use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
-use crate::service::gates::context;
+use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::{self, Job};
+use crate::service::judge::context;
 use crate::store::applies::{self, LockRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
@@ -70,7 +72,7 @@ impl Applies<'_> {
         }
     }
 
-    /// Starts applying a change; the steps run in the background. Returns the run's id.
+    /// Starts applying a change; its steps run as a job of the worker. Returns the run's id.
     ///
     /// The gates, each refusal audited: the change can be applied (not blocked, invalid,
     /// applied…); its plan, made again now, is the one on its page (else the approvals are
@@ -84,13 +86,26 @@ impl Applies<'_> {
         id: ChangeId,
         emergency: Option<&str>,
     ) -> ServiceResult<i64> {
+        self.start_apply(caller, meta, id, emergency, None).await
+    }
+
+    /// [`Applies::apply_change`]; `completes`: the auto-apply job that asked, marked done in the
+    /// transaction that starts the apply (so a crash never starts it twice nor loses it).
+    async fn start_apply(
+        &self,
+        caller: &Caller,
+        meta: &RequestMeta,
+        id: ChangeId,
+        emergency: Option<&str>,
+        completes: Option<i64>,
+    ) -> ServiceResult<i64> {
         caller.require(Role::Operator)?;
         let emergency = emergency.map(str::trim).filter(|r| !r.is_empty());
         let change = self.plans().change(id).await?;
         if let Err(why) = lifecycle::transition(change.status, Event::StartApply) {
             return Err(self.refuse(caller, meta, &change, why).await);
         }
-        let Some(judged) = self.gates().judge(&change).await? else {
+        let Some(judged) = self.judge().judge(&change).await? else {
             let why = Refusal::conflict(format!(
                 "change {id} has spec errors; fix them in a new commit"
             ));
@@ -99,8 +114,10 @@ impl Applies<'_> {
         let policy = &judged.policy;
 
         // Plan again: the live state may have moved since the plan people reviewed.
-        let sets_desired = groups_setting_desired(&semantic_diff(judged.base.spec(), &judged.spec));
-        let planned = self.plans().plan_spec(&judged.spec, &sets_desired).await?;
+        let planned = self
+            .plans()
+            .plan_spec(&judged.spec, &judged.sets_desired())
+            .await?;
         if planned.plan.hash.as_str() != change.plan_hash.as_deref().unwrap_or_default() {
             let why = match &change.plan_hash {
                 Some(old) => format!(
@@ -118,6 +135,7 @@ impl Applies<'_> {
                     &change,
                     &planned,
                     "the live state changed since the plan was made",
+                    false,
                 )
                 .await?;
             let tail = if voided > 0 {
@@ -125,8 +143,9 @@ impl Applies<'_> {
             } else {
                 String::new()
             };
-            let why =
-                Refusal::conflict(format!("{why}{tail}: review the new plan and apply again"));
+            // The new plan is recorded: the same request may pass now (when no approval was
+            // voided), which an auto-apply's next try finds out.
+            let why = Refusal::busy(format!("{why}{tail}: review the new plan and apply again"));
             return Err(self.refuse(caller, meta, &change, why).await);
         }
         if !planned.plan.errors.is_empty() {
@@ -146,7 +165,7 @@ impl Applies<'_> {
         }
         let approvals = {
             let mut conn = self.store.pool().acquire().await?;
-            self.gates()
+            self.judge()
                 .approvals_of(&mut conn, id, policy, Some(&planned.plan.hash))
                 .await?
         };
@@ -171,12 +190,13 @@ impl Applies<'_> {
             policy,
             budget_spent.as_deref(),
         ));
-        // The reason is kept when it got the apply past a gate: the windows or the budget.
+        // The reason is kept when it got the apply past a gate (the windows or the budget),
+        // with the gate it got past.
         let emergency = match gate {
             Err(why) => return Err(self.refuse(caller, meta, &change, why).await),
             Ok(None) => None,
             Ok(Some(why)) => match emergency {
-                Some(reason) => Some(reason),
+                Some(reason) => Some((reason, why)),
                 None => {
                     return Err(self
                         .refuse(caller, meta, &change, Refusal::conflict(why))
@@ -216,7 +236,7 @@ impl Applies<'_> {
         if let Some(lock) = applies::lock(&mut tx, &change.environment).await? {
             if self.holder.sees_alive(&lock, Utc::now()) {
                 drop(tx);
-                let why = Refusal::conflict(format!(
+                let why = Refusal::busy(format!(
                     "{} is being applied by change {} since {}",
                     change.environment, lock.change_id, lock.acquired_at
                 ));
@@ -241,7 +261,7 @@ impl Applies<'_> {
             &change.environment,
             &actor.name,
             &planned.plan.hash,
-            emergency,
+            emergency.as_ref().map(|(reason, _)| *reason),
             &now,
         )
         .await?;
@@ -279,13 +299,13 @@ impl Applies<'_> {
                     "approvers": approvers,
                     "required": policy.required_approvals,
                     "policy_change": policy.is_policy_change(),
-                    "emergency": emergency,
+                    "emergency": emergency.as_ref().map(|(reason, _)| reason),
                 }),
             },
             &now,
         )
         .await?;
-        if let Some(reason) = emergency {
+        if let Some((reason, gate)) = &emergency {
             let target = id.to_string();
             append(
                 &mut tx,
@@ -294,13 +314,13 @@ impl Applies<'_> {
                     action: "change.emergency_apply",
                     environment: Some(&change.environment),
                     target: Some(&target),
-                    detail: json!({ "run": run_id, "reason": reason }),
+                    detail: json!({ "run": run_id, "reason": reason, "past": gate }),
                     meta,
                 },
             )
             .await?;
             let text = format!(
-                "{} applies change #{id} ({}, {}) as an EMERGENCY outside the change windows: {reason}{}",
+                "{} applies change #{id} ({}, {}) as an EMERGENCY ({gate}): {reason}{}",
                 actor.name,
                 change.environment,
                 crate::service::reviews::first_line(&change.commit.message),
@@ -316,44 +336,71 @@ impl Applies<'_> {
                 )
                 .await?;
         }
-        tx.commit().await?;
-        self.notifications().wake_notifier();
-
-        let job = Job {
+        let run = RunJob {
             run_id,
             change_id: id,
             kind: change.kind,
-            environment: change.environment,
-            commit: change.commit.sha,
-            base_commit: change.base_commit,
+            environment: change.environment.clone(),
+            commit: change.commit.sha.clone(),
+            base_commit: change.base_commit.clone(),
             wait_for_capacity: policy.wait_for_capacity,
             watch: policy.watch,
             burn_before,
             region: planned.region,
             operations: planned.plan.operations,
             group_ids: planned.group_ids,
-            actor,
+            actor: actor.clone(),
             meta: meta.clone(),
         };
-        let engine = self.0.clone();
-        tokio::spawn(async move { engine.applies().run(job).await });
+        let at = Utc::now();
+        let tries = retry_of(self, JobKind::Apply).attempts;
+        jobs::enqueue(&mut tx, &Job::Apply(Box::new(run)), tries, &actor.name, at).await?;
+        if let Some(job) = completes {
+            crate::store::jobs::complete(&mut tx, job, at).await?;
+        }
+        tx.commit().await?;
+        self.jobs_waker.wake();
         Ok(run_id)
     }
 
-    /// Applies a change as `system` when its environment has `auto_apply` and the gates pass;
-    /// a refusal is audited like any other and leaves the change as it is.
-    pub(crate) fn spawn_auto_apply(&self, id: ChangeId) {
-        let engine = self.0.clone();
-        tokio::spawn(async move {
-            let meta = RequestMeta::default();
-            match engine
-                .applies()
-                .apply_change(&Caller::System, &meta, id, None)
-                .await
-            {
-                Ok(run) => tracing::info!(change = %id, run, "auto-apply started"),
-                Err(e) => tracing::warn!(change = %id, error = %e, "auto-apply did not start"),
+    /// An auto-apply job: applies the change as `system` (with `reason`, an emergency: an
+    /// automatic revert). A refusal that may pass later (a lock held by another apply, a plan
+    /// just made again) is tried again; one that needs a person fails the job for good, which
+    /// tells people. A change that is no longer waiting (applied, superseded…) ends it.
+    pub(crate) async fn auto_apply_job(
+        &self,
+        job: i64,
+        id: ChangeId,
+        reason: Option<&str>,
+    ) -> Outcome {
+        let meta = RequestMeta::default();
+        let change = match self.plans().change(id).await {
+            Ok(c) => c,
+            Err(e) => return outcome_of(&e),
+        };
+        if !matches!(
+            change.status,
+            ChangeStatus::Pending | ChangeStatus::Approved
+        ) {
+            tracing::info!(change = %id, status = %change.status, "auto-apply: the change no longer waits");
+            return Outcome::Done;
+        }
+        // A revert recorded by the watch is planned by its own job first; an auto-apply taken
+        // before that plan is stored plans here, so the apply compares with a plan.
+        if change.current_plan().is_none() {
+            if let Err(e) = self.plans().refresh_plan(&Caller::System, id).await {
+                return outcome_of(&e);
             }
-        });
+        }
+        match self
+            .start_apply(&Caller::System, &meta, id, reason, Some(job))
+            .await
+        {
+            Ok(run) => {
+                tracing::info!(change = %id, run, "auto-apply started");
+                Outcome::Done
+            }
+            Err(e) => outcome_of(&e),
+        }
     }
 }

@@ -47,6 +47,17 @@ impl Applies<'_> {
                     detail,
                 };
                 changes::transition(tx, &c, Event::Interrupt, None, audit, &now).await?;
+                let text = format!(
+                    "applying change #{} to {} was INTERRUPTED: tierdeck stopped during the apply (run {}, started by {}); plan again to see what is left.{}",
+                    c.id,
+                    c.environment,
+                    run.id,
+                    run.started_by,
+                    self.notifications().change_link(c.id)
+                );
+                self.notifications()
+                    .queue_notification(tx, "interrupted", Some(&c.environment), Some(&c), &text)
+                    .await?;
             }
             // The change was moved already: the run is recorded as cut short all the same.
             _ => {
@@ -68,10 +79,48 @@ impl Applies<'_> {
         Ok(())
     }
 
-    /// At start: applies whose process died become `interrupted` and their locks are freed.
-    /// Returns the changes marked.
+    /// Marks `run`, whose process stopped (or could not record its end), `interrupted` with its
+    /// change, and frees its lock.
+    pub(super) async fn interrupt_run(&self, run: &RunRow) -> ServiceResult<()> {
+        let mut tx = self.store.begin_write().await?;
+        let Some(run) = applies::run(&mut tx, run.id).await? else {
+            return Ok(());
+        };
+        if run.status != RunStatus::Applying.as_str() {
+            return Ok(());
+        }
+        self.interrupt(&mut tx, &run, &RequestMeta::default())
+            .await?;
+        applies::release(&mut tx, &run.environment, run.id).await?;
+        tx.commit().await?;
+        self.jobs_waker.wake();
+        tracing::warn!(
+            change = run.change_id,
+            run = run.id,
+            "an apply cut short is marked interrupted"
+        );
+        Ok(())
+    }
+
+    /// Applies whose process died (or stopped beating) become `interrupted` and their locks
+    /// are freed: at start, and from then on by the worker. Returns the changes marked.
     pub async fn recover_applies(&self) -> ServiceResult<Vec<i64>> {
         let meta = RequestMeta::default();
+        // A read first: with no run cut short, nothing is written.
+        {
+            let mut conn = self.store.pool().acquire().await?;
+            let now = Utc::now();
+            let mut cut_short = false;
+            for run in applies::unfinished_runs(&mut conn).await? {
+                let lock = applies::lock(&mut conn, &run.environment).await?;
+                cut_short |= !lock
+                    .as_ref()
+                    .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
+            }
+            if !cut_short {
+                return Ok(Vec::new());
+            }
+        }
         let mut tx = self.store.begin_write().await?;
         let mut marked = Vec::new();
         let now = Utc::now();
@@ -88,6 +137,7 @@ impl Applies<'_> {
             marked.push(run.change_id);
         }
         tx.commit().await?;
+        self.jobs_waker.wake();
         if !marked.is_empty() {
             tracing::warn!(changes = ?marked, "applies cut short by a stop are marked interrupted");
         }

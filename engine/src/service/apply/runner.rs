@@ -7,16 +7,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::change::{ChangeId, ChangeKind, RunStatus, StepStatus};
+use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
 use domain::plan::Operation;
 use domain::settle::Target;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Applies;
 use crate::auth::{Actor, RequestMeta};
 use crate::aws::execute::{already_done, execute};
 use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::{self, Job};
 use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
@@ -33,12 +37,13 @@ pub(super) enum Ended {
     LostLock(String),
 }
 
-/// What the runner needs, fixed when the apply starts.
-pub(super) struct Job {
+/// What the runner needs, fixed when the apply starts: the payload of its job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJob {
     pub(super) run_id: i64,
-    pub(super) change_id: ChangeId,
+    pub(crate) change_id: ChangeId,
     pub(super) kind: ChangeKind,
-    pub(super) environment: String,
+    pub(crate) environment: String,
     pub(super) commit: String,
     /// The environment's last applied commit when the change was recorded.
     pub(super) base_commit: Option<String>,
@@ -61,8 +66,57 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Applies<'_> {
-    /// Runs the steps of a started apply and records how it ended.
-    pub(super) async fn run(self, job: Job) {
+    /// An apply job: runs the steps of a started apply and records how it ended. Steps are
+    /// never run twice: a second try finds the first one's process gone (or unable to record
+    /// the end), marks the run `interrupted` with its change, and fails for good; a later plan
+    /// shows what is left.
+    pub(crate) async fn run_job(&self, job: RunJob, attempt: u32) -> Outcome {
+        let run = async {
+            let mut conn = self.store.pool().acquire().await?;
+            applies::run(&mut conn, job.run_id).await
+        }
+        .await;
+        let run = match run {
+            Ok(Some(run)) => run,
+            Ok(None) => return Outcome::Final(format!("there is no apply run {}", job.run_id)),
+            Err(e) => return Outcome::Retry(format!("reading apply run {}: {e}", job.run_id)),
+        };
+        let cut_short =
+            "tierdeck stopped during the apply; the run is interrupted: plan again to see what is left";
+        if run.status == RunStatus::Interrupted.as_str() {
+            return Outcome::Final(cut_short.to_owned());
+        }
+        if run.status != RunStatus::Applying.as_str() {
+            return Outcome::Done;
+        }
+        if attempt > 1 {
+            return match self.interrupt_run(&run).await {
+                Ok(()) => Outcome::Final(cut_short.to_owned()),
+                Err(e) => outcome_of(&e),
+            };
+        }
+        match self.run(job).await {
+            Ok(()) => Outcome::Done,
+            // The next try finds the run unfinished and interrupts it, honestly.
+            Err(e) => Outcome::Retry(format!("recording the end of the apply failed: {e}")),
+        }
+    }
+
+    /// What follows an apply (an after-apply job): a drift check now rather than at the next
+    /// tick, and the scaling history's new capacity without waiting for its poller.
+    pub(crate) async fn after_apply_job(&self, env: &str) -> Outcome {
+        let scaling = self.scaling().poll_scaling().await;
+        let drift = self.drift().check_drift(env).await;
+        match (scaling, drift) {
+            (Ok(_), Ok(_)) => Outcome::Done,
+            (Err(e), _) | (_, Err(e)) => outcome_of(&e),
+        }
+    }
+
+    /// Runs the steps of a started apply and records how it ended; an error: the end could not
+    /// be recorded.
+    async fn run(&self, job: RunJob) -> ServiceResult<()> {
+        let _running = self.holder.running(job.run_id);
         let started = Instant::now();
         // Set when the lock is no longer this run's: the runner stops before its next call.
         let lost = Arc::new(AtomicBool::new(false));
@@ -97,21 +151,14 @@ impl Applies<'_> {
         let outcome = self.run_steps(&job, &lost).await;
         heartbeat.abort();
         let finished = self.finish(&job, outcome, started.elapsed()).await;
-        if let Err(e) = finished {
+        if let Err(e) = &finished {
             tracing::error!(change = %job.change_id, error = %e, "recording the end of an apply failed");
         }
-        // The live state changed: check drift now rather than at the next tick.
-        // And the scaling history gets the new capacity without waiting for its poller.
-        if let Err(e) = self.scaling().poll_scaling().await {
-            tracing::warn!(error = %e, "scaling history poll after apply failed");
-        }
-        if let Err(e) = self.drift().check_drift(&job.environment).await {
-            tracing::warn!(environment = %job.environment, error = %e, "drift check after apply failed");
-        }
+        finished
     }
 
     /// The end of a run that no longer holds its lock, before `position`.
-    pub(super) fn lost_at(job: &Job, position: u32) -> Ended {
+    pub(super) fn lost_at(job: &RunJob, position: u32) -> Ended {
         Ended::LostLock(format!(
             "another process took the lock of {} (this one had not marked it for {STALE_AFTER_SECS} s): stopped before step {position}",
             job.environment
@@ -119,7 +166,7 @@ impl Applies<'_> {
     }
 
     /// Runs the steps one by one, each AWS call only while the run holds the lock.
-    async fn run_steps(&self, job: &Job, lost: &AtomicBool) -> ServiceResult<Ended> {
+    async fn run_steps(&self, job: &RunJob, lost: &AtomicBool) -> ServiceResult<Ended> {
         // The applier retries itself so that every attempt is recorded and audited.
         let clients = self.aws_clients(&job.region, 1).await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
@@ -238,7 +285,7 @@ impl Applies<'_> {
     /// again" plans what is left, which voids the approvals of the old plan.
     async fn finish(
         &self,
-        job: &Job,
+        job: &RunJob,
         outcome: ServiceResult<Ended>,
         elapsed: Duration,
     ) -> ServiceResult<()> {
@@ -331,6 +378,12 @@ impl Applies<'_> {
                 }
             }
         }
+        // The live state changed: drift and the scaling history are read again at once.
+        let after = Job::AfterApply {
+            environment: job.environment.clone(),
+        };
+        let tries = retry_of(self, JobKind::AfterApply).attempts;
+        jobs::enqueue(&mut tx, &after, tries, "system", chrono::Utc::now()).await?;
         let change = changes::get(&mut tx, job.change_id).await?.ok_or_else(|| {
             ServiceError::Internal(anyhow::anyhow!("change {} is gone", job.change_id))
         })?;
@@ -382,14 +435,14 @@ impl Applies<'_> {
             )
             .await?;
         tx.commit().await?;
-        self.notifications().wake_notifier();
+        self.jobs_waker.wake();
         tracing::info!(change = %job.change_id, run = job.run_id, status = %run_status, elapsed_ms = elapsed.as_millis() as u64, "apply finished");
         Ok(())
     }
 
     /// Records that a run stopped because it no longer held its lock: the process that took
     /// the lock marked the run and its change interrupted; this one writes nothing else.
-    async fn lost_lock(&self, job: &Job, why: &str) -> ServiceResult<()> {
+    async fn lost_lock(&self, job: &RunJob, why: &str) -> ServiceResult<()> {
         tracing::error!(change = %job.change_id, run = job.run_id, reason = why, "the apply stopped: its lock was taken");
         let mut tx = self.store.begin_write().await?;
         let target = job.change_id.to_string();

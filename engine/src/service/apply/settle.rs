@@ -18,7 +18,7 @@ use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
 use crate::store::now_text;
 
-use super::runner::{Ended, Job};
+use super::runner::{Ended, RunJob};
 
 impl Applies<'_> {
     /// Waits for `target` after the call of step `position` succeeded (`call`: that call, as
@@ -26,7 +26,7 @@ impl Applies<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn settle(
         &self,
-        job: &Job,
+        job: &RunJob,
         position: u32,
         op: &Operation,
         call: applies::Attempt<'_>,

@@ -1,5 +1,5 @@
-//! The account-wide handlers for admins and token owners: API tokens and the notification
-//! delivery log.
+//! The account-wide handlers for admins and token owners: API tokens, the notification
+//! delivery log and the jobs queue.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -52,4 +52,12 @@ pub(super) async fn notifications(
             .notification_log(&Caller::User(p))
             .await?,
     ))
+}
+
+/// `GET /api/v1/jobs`: the jobs not over and the latest that failed for good (admins).
+pub(super) async fn jobs(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::job::JobView>>, ApiError> {
+    Ok(Json(st.engine.jobs().list(&Caller::User(p)).await?))
 }

@@ -17,7 +17,7 @@ use axum::{Extension, Json, Router};
 use super::auth::ApiUser;
 use super::error::ApiError;
 use super::state::AppState;
-use account::{notifications, revoke_token, tokens};
+use account::{jobs, notifications, revoke_token, tokens};
 use audit::{audit, audit_export, audit_verify};
 use changes::{apply, change, changes, replan, revert, review, Review};
 use environments::{cost, environment, environments, monitoring, reconcile, scaling, slo};
@@ -49,6 +49,7 @@ pub(super) fn router() -> Router<AppState> {
             post(review).layer(Extension(Review::Comment)),
         )
         .route("/notifications", get(notifications))
+        .route("/jobs", get(jobs))
         .route("/tokens", get(tokens))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/environments/{env}/reconcile", post(reconcile))
