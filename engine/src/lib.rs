@@ -2,16 +2,21 @@
 //! the audit log and the services that the pages and the REST API both call. A rule lives here
 //! once; the two doors stay thin.
 //!
-//! Three layers, each using only those below it:
-//! - the parts: [`store`] (one module per table), [`auth`], [`repo`] (the git mirror and what
-//!   a fetch means), [`aws`] (one adapter per AWS service), [`prometheus`], [`specs`];
-//! - the handle, [`Engine`] (this file, [`settings`], `memo`, `holder`): what the services
-//!   share, cheap to clone;
-//! - the services, [`service`]: one handle each, reached through the engine
-//!   (`engine.changes()`, `engine.reviews()`…), so each call names the service it uses.
+//! Layers, each using only those below it:
+//! - the doors above the engine: the REST API, the pages' server functions, the command line,
+//!   and the two loops that act by themselves — the [`jobs`] worker and the repository
+//!   watcher ([`service::repo_sync`]);
+//! - the services, [`service`]: each built with the parts it uses and the services it calls,
+//!   which run one way (the picture is in [`service`]'s documentation);
+//! - the parts: [`store`] (one module per table, the jobs queue among them), [`auth`],
+//!   [`repo`] (the git mirror, what a fetch means, the kept reads), [`aws`] (one adapter per
+//!   AWS service, and the clients per region), [`prometheus`], [`clock`], [`specs`];
+//! - the engine, [`Engine`] (this file, [`settings`], `memo`, `holder`): where the parts are
+//!   kept and the services put together, cheap to clone.
 
 pub mod auth;
 pub mod aws;
+pub mod clock;
 pub mod error;
 mod holder;
 pub mod jobs;
@@ -22,6 +27,8 @@ pub mod service;
 pub mod settings;
 pub mod specs;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use auth::{Caller, Principal, RequestAuth, RequestMeta};
 pub use error::ServiceError;
@@ -36,9 +43,9 @@ pub const MAX_HASHES: usize = 4;
 /// How long a sign-in waits for a hash to be free before it is refused (503).
 pub const HASH_WAIT: Duration = Duration::from_secs(5);
 
-/// The handle every door holds: cheap to clone. It holds what the services share (the store,
-/// the settings, the AWS and Prometheus clients, what is kept between requests); the services
-/// themselves are reached through it (`engine.reviews().approve(…)`, see [`service`]).
+/// The handle every door holds: cheap to clone. It holds the parts (the store, the settings,
+/// the AWS and Prometheus clients, the clock, what is kept between requests) and puts the
+/// services together from them (`engine.reviews().approve(…)`, see [`service`]).
 #[derive(Debug, Clone)]
 pub struct Engine(std::sync::Arc<Context>);
 
@@ -50,7 +57,11 @@ pub struct Context {
     /// This process, as the holder of environment locks.
     pub holder: Holder,
     /// The Prometheus client, when one is configured.
-    pub prometheus: Option<prometheus::Prometheus>,
+    pub prometheus: Option<std::sync::Arc<dyn prometheus::PromApi>>,
+    /// The AWS clients per region, built once so connections are reused.
+    pub aws: aws::clients::AwsClients,
+    /// The time as the services read it.
+    pub clock: std::sync::Arc<dyn clock::Clock>,
     /// Wakes the jobs worker once a transaction that queued a job commits.
     pub jobs_waker: jobs::worker::Waker,
     /// Password hashes running at once (each holds about 19 MiB).
@@ -77,10 +88,6 @@ pub struct Context {
     /// The overview's last chain report, by whether a full walk was due: with no commit since,
     /// there is nothing new to link on.
     pub(crate) chain_read: memo::ByCommits<bool, domain::audit::ChainReport>,
-    /// AWS clients per region and attempt count, built once so connections are reused.
-    clients: std::sync::Arc<
-        tokio::sync::Mutex<std::collections::HashMap<(String, u32), aws::observe::Clients>>,
-    >,
 }
 
 impl std::ops::Deref for Engine {
@@ -91,6 +98,8 @@ impl std::ops::Deref for Engine {
 }
 
 impl Engine {
+    /// The engine over `store`: AWS through the SDK, Prometheus over HTTP when configured, the
+    /// system's clock.
     pub fn new(store: Store, settings: EngineSettings) -> Self {
         // Outgoing HTTPS (notifications) uses the crypto the AWS SDK already builds; an error
         // only means a provider was installed before.
@@ -100,15 +109,35 @@ impl Engine {
                 .map_err(|e| tracing::error!(error = %e, "Prometheus is off"))
                 .ok()
         });
+        let aws = aws::clients::AwsClients::sdk(settings.aws.clone());
+        Self::with_parts(
+            store,
+            settings,
+            aws,
+            prometheus.map(|p| std::sync::Arc::new(p) as std::sync::Arc<dyn prometheus::PromApi>),
+            std::sync::Arc::new(clock::SystemClock),
+        )
+    }
+
+    /// The engine over the parts given: what the engine's own tests build it from (the
+    /// in-memory AWS, a Prometheus that answers what a test says, a clock a test moves).
+    pub fn with_parts(
+        store: Store,
+        settings: EngineSettings,
+        aws: aws::clients::AwsClients,
+        prometheus: Option<std::sync::Arc<dyn prometheus::PromApi>>,
+        clock: std::sync::Arc<dyn clock::Clock>,
+    ) -> Self {
         Self(std::sync::Arc::new(Context {
             prometheus,
+            aws,
+            clock,
             jobs_waker: Default::default(),
             hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HASHES)),
             refusals: Default::default(),
             store,
             settings,
             holder: Holder::this_process(),
-            clients: Default::default(),
             cost_facts: Default::default(),
             cost_results: Default::default(),
             reads: Default::default(),
@@ -119,29 +148,5 @@ impl Engine {
             heads_read: Default::default(),
             chain_read: Default::default(),
         }))
-    }
-
-    /// The region of an environment's resources: its own, or the panel's default.
-    pub(crate) fn region_of(&self, spec: &domain::spec::EnvironmentSpec) -> String {
-        spec.environment
-            .region
-            .clone()
-            .unwrap_or_else(|| self.settings.aws.default_region.clone())
-    }
-
-    /// The AWS clients for `region`, making at most `max_attempts` calls per request.
-    pub async fn aws_clients(&self, region: &str, max_attempts: u32) -> aws::observe::Clients {
-        let mut cache = self.clients.lock().await;
-        let key = (region.to_owned(), max_attempts);
-        if let Some(c) = cache.get(&key) {
-            return c.clone();
-        }
-        let settings = aws::AwsSettings {
-            max_attempts,
-            ..self.settings.aws.clone()
-        };
-        let c = aws::observe::Clients::for_region(&settings, region).await;
-        cache.insert(key, c.clone());
-        c
     }
 }

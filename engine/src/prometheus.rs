@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde::Deserialize;
 
 /// How tierdeck reaches Prometheus.
@@ -128,6 +129,46 @@ fn refused(query: &str, error_type: Option<String>, error: Option<String>) -> Pr
             error_type.unwrap_or_else(|| "error".into()),
             error.unwrap_or_default()
         ),
+    }
+}
+
+/// What the services ask Prometheus: the HTTP client below, or (in the engine's tests) answers
+/// a test chooses.
+pub trait PromApi: Send + Sync + std::fmt::Debug {
+    /// The value of an instant query that yields one number; `None`: no data.
+    fn value<'a>(
+        &'a self,
+        query: &'a str,
+        at: Option<i64>,
+    ) -> BoxFuture<'a, Result<Option<f64>, PromError>>;
+
+    /// The one series of a range query.
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> BoxFuture<'a, Result<Points, PromError>>;
+}
+
+impl PromApi for Prometheus {
+    fn value<'a>(
+        &'a self,
+        query: &'a str,
+        at: Option<i64>,
+    ) -> BoxFuture<'a, Result<Option<f64>, PromError>> {
+        Box::pin(Prometheus::value(self, query, at))
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> BoxFuture<'a, Result<Points, PromError>> {
+        Box::pin(Prometheus::range(self, query, start, end, step))
     }
 }
 

@@ -6,9 +6,12 @@
 
 pub mod autoscaling;
 pub mod calls;
+pub mod clients;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod execute;
+#[cfg(test)]
+pub mod memory;
 pub mod observe;
 pub mod pricing;
 pub mod rds;

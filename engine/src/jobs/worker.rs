@@ -8,7 +8,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use domain::job::{JobKind, Outcome, Retry};
 use futures::FutureExt;
 use serde_json::json;
@@ -56,10 +55,10 @@ pub(crate) fn outcome_of(e: &ServiceError) -> Outcome {
 }
 
 /// The retry policy of `kind` under the panel's settings (notifications have their own).
-pub(crate) fn retry_of(engine: &Engine, kind: JobKind) -> Retry {
+pub(crate) fn retry_of(settings: &crate::EngineSettings, kind: JobKind) -> Retry {
     match kind {
         JobKind::Notify => {
-            let n = &engine.settings.notify;
+            let n = &settings.notify;
             Retry::new(n.max_attempts.max(1), n.first_retry, n.first_retry * 64)
         }
         k => k.retry(),
@@ -122,7 +121,7 @@ impl Worker {
         if room == 0 {
             return false;
         }
-        let now = Utc::now();
+        let now = self.engine.clock.now();
         let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let claimed = async {
             {
@@ -160,7 +159,7 @@ impl Worker {
         }
         .await;
         match next {
-            Ok(Some(at)) => (at - Utc::now())
+            Ok(Some(at)) => (at - self.engine.clock.now())
                 .to_std()
                 .unwrap_or(Duration::from_millis(10))
                 .clamp(Duration::from_millis(10), IDLE),
@@ -169,7 +168,7 @@ impl Worker {
     }
 
     async fn renew(&self) {
-        let until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let until = self.engine.clock.now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let renewed = async {
             let mut conn = self.engine.store.pool().acquire().await?;
             jobs::renew(&mut conn, &self.engine.holder.id, until).await
@@ -183,7 +182,7 @@ impl Worker {
     /// At start: jobs left running by a process of this host that no longer runs (this one,
     /// before a restart) are free to take at once, not when their lease runs out.
     async fn free_dead_holders(&self) -> Result<(), sqlx::Error> {
-        let now = Utc::now();
+        let now = self.engine.clock.now();
         let mut tx = self.engine.store.begin_write().await?;
         for row in jobs::running_elsewhere(&mut tx, &self.engine.holder.id).await? {
             let gone = match (&row.holder_host, row.holder_pid) {
@@ -242,10 +241,10 @@ async fn handle(engine: &Engine, id: i64, attempt: u32, job: Job) -> Outcome {
 /// Writes how a try ended; a job that failed for good is audited and, unless its own failure
 /// already told people (an apply's end, a notification), announced.
 async fn record(engine: &Engine, row: &JobRow, outcome: Outcome) -> Result<(), ServiceError> {
-    let now = Utc::now();
+    let now = engine.clock.now();
     let kind = row.kind().ok();
     let retry = kind.map_or(Retry::new(1, Duration::ZERO, Duration::ZERO), |k| {
-        retry_of(engine, k)
+        retry_of(&engine.settings, k)
     });
     let failures = row.failures.max(0) as u32 + 1;
     let (ending, error) = match &outcome {
@@ -336,4 +335,34 @@ async fn record(engine: &Engine, row: &JobRow, outcome: Outcome) -> Result<(), S
     tx.commit().await?;
     engine.jobs_waker.wake();
     Ok(())
+}
+
+#[cfg(test)]
+impl Worker {
+    /// Runs every job due now, one at a time, until none is due (a test's worker); returns how
+    /// many ran.
+    pub(crate) async fn drain(&self) -> usize {
+        let mut ran = 0;
+        loop {
+            let now = self.engine.clock.now();
+            let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+            let mut tx = self
+                .engine
+                .store
+                .begin_write()
+                .await
+                .expect("a write transaction");
+            let row = jobs::claim(&mut tx, self.claimant(), now, lease, 1)
+                .await
+                .expect("taking a job")
+                .pop();
+            tx.commit().await.expect("commit");
+            let Some(row) = row else {
+                return ran;
+            };
+            run_one(self.engine.clone(), row).await;
+            ran += 1;
+            assert!(ran < 500, "jobs keep coming: a loop between them?");
+        }
+    }
 }

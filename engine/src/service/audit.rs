@@ -8,7 +8,10 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::auth::{Actor, Caller, RequestMeta};
 use crate::error::{ServiceError, ServiceResult};
+use crate::memo::ByCommits;
+use crate::memo::ChainChecked;
 use crate::store::audit::{append, NewEvent};
+use crate::store::Store;
 use crate::store::{audit, format_time};
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -67,10 +70,13 @@ fn filter_of(q: &AuditQuery) -> ServiceResult<audit::Filter> {
     })
 }
 
-crate::service::handle!(
-    /// The audit log.
-    AuditLog
-);
+/// The audit log.
+#[derive(Clone, Copy)]
+pub struct AuditLog<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) chain_checked: &'a ChainChecked,
+    pub(crate) chain_read: &'a ByCommits<bool, ChainReport>,
+}
 
 impl AuditLog<'_> {
     /// Records an event on its own, for things that change no other state (a webhook refused).
@@ -185,7 +191,7 @@ impl AuditLog<'_> {
                 .is_none_or(|(_, at)| at.elapsed() >= FULL_WALK_EVERY)
         });
         self.chain_read
-            .get_or_read(&self.store, walk_due, || self.check_recent())
+            .get_or_read(self.store, walk_due, || self.check_recent())
             .await
     }
 

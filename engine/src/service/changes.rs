@@ -10,24 +10,50 @@ use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Actor, Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::memo::ByCommits;
+use crate::repo::read_cache::ReadCache;
 use crate::repo::Detected;
+use crate::service::apply::Applies;
 use crate::service::drift::drift_of;
+use crate::service::jobs::Jobs;
+use crate::service::judge::Judge;
+use crate::service::notify::Notifications;
+use crate::service::plans::Plans;
+use crate::service::reviews::Reviews;
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::changes::Audit;
+use crate::store::Store;
 use crate::store::{applies, changes, repo as repo_store};
+use std::sync::Arc;
 
 const LIST_LIMIT: u32 = 200;
 
 /// The next whole minute: previews start there.
-fn next_minute() -> chrono::DateTime<chrono::Utc> {
-    let now = chrono::Utc::now().timestamp();
+fn next_minute(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let now = now.timestamp();
     chrono::DateTime::from_timestamp(now - now.rem_euclid(60) + 60, 0).unwrap_or_default()
 }
 
-crate::service::handle!(
-    /// Environments and changes as the pages read them.
-    Changes
-);
+/// Environments and changes as the pages read them.
+#[derive(Clone, Copy)]
+pub struct Changes<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) reads: &'a ReadCache,
+    pub(crate) repo_read: &'a ByCommits<(), Option<RepoStatus>>,
+    pub(crate) environments_read: &'a ByCommits<(), Arc<Vec<EnvironmentSummary>>>,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) judge: Judge<'a>,
+    pub(crate) plans: Plans<'a>,
+    pub(crate) applies: Applies<'a>,
+    pub(crate) reviews: Reviews<'a>,
+    pub(crate) jobs: Jobs<'a>,
+    pub(crate) notifications: Notifications<'a>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Changes<'_> {
     /// Records a change the watcher detected and judged, in the watcher's transaction, with its
@@ -92,7 +118,7 @@ impl Changes<'_> {
             .await?;
         // Plans read AWS, which can be slow or down: a job makes it after the fetch.
         if change.status != ChangeStatus::Invalid {
-            self.plans().queue_plan(&mut *tx, &change, "system").await?;
+            self.plans.queue_plan(&mut *tx, &change, "system").await?;
         }
         let required = p.approvals_required;
         if change.status == ChangeStatus::Pending && required > 0 {
@@ -107,9 +133,9 @@ impl Changes<'_> {
                 found.env,
                 found.commit.subject(),
                 found.commit.author.name,
-                self.notifications().change_link(id)
+                self.notifications.change_link(id)
             );
-            self.notifications()
+            self.notifications
                 .queue_notification(
                     &mut *tx,
                     "approval_needed",
@@ -162,7 +188,7 @@ impl Changes<'_> {
     pub async fn repo_status(&self, caller: &Caller) -> ServiceResult<Option<RepoStatus>> {
         caller.require(Role::Viewer)?;
         self.repo_read
-            .get_or_read(&self.store, (), || self.read_repo_status())
+            .get_or_read(self.store, (), || self.read_repo_status())
             .await
     }
 
@@ -194,7 +220,7 @@ impl Changes<'_> {
         caller.require(Role::Viewer)?;
         let list = self
             .environments_read
-            .get_or_read(&self.store, (), || async {
+            .get_or_read(self.store, (), || async {
                 self.read_environments().await.map(std::sync::Arc::new)
             })
             .await?;
@@ -261,9 +287,9 @@ impl Changes<'_> {
             },
             _ => (None, Vec::new()),
         };
-        let schedule = spec
-            .as_ref()
-            .map(|s| domain::schedule::preview(s, next_minute(), hours.clamp(1, 24 * 14)));
+        let schedule = spec.as_ref().map(|s| {
+            domain::schedule::preview(s, next_minute(self.clock.now()), hours.clamp(1, 24 * 14))
+        });
         let reverted = match (&env.reverted_from, &env.last_applied_commit) {
             (Some(from), Some(to)) => Some(domain::change::Reverted {
                 to: to.clone(),
@@ -324,9 +350,9 @@ impl Changes<'_> {
         id: ChangeId,
     ) -> ServiceResult<domain::change::ApplyState> {
         caller.require(Role::Viewer)?;
-        let change = self.plans().change(id).await?;
+        let change = self.specs.change(id).await?;
         let mut conn = self.store.pool().acquire().await?;
-        let (apply, runs) = self.applies().latest_apply(&mut conn, id).await?;
+        let (apply, runs) = self.applies.latest_apply(&mut conn, id).await?;
         let watch = self.watch_of(&mut conn, id).await?;
         Ok(domain::change::ApplyState {
             status: change.status,
@@ -344,7 +370,7 @@ impl Changes<'_> {
     ) -> ServiceResult<Option<domain::change::WatchView>> {
         crate::store::watches::get(conn, id)
             .await?
-            .map(|w| w.view(chrono::Utc::now()))
+            .map(|w| w.view(self.clock.now()))
             .transpose()
             .map_err(|e| ServiceError::Internal(anyhow::anyhow!("the watch of change {id}: {e}")))
     }
@@ -355,18 +381,18 @@ impl Changes<'_> {
         id: ChangeId,
     ) -> ServiceResult<ChangeDetail> {
         caller.require(Role::Viewer)?;
-        let change = self.plans().change(id).await?;
+        let change = self.specs.change(id).await?;
         // The specs are read once: the rules that judge the change, and the schedule before
         // and after when the change edits schedules.
         let edits_schedule = change
             .semantic_diff
             .iter()
             .any(|e| e.path.contains(".schedule"));
-        let judged = self.judge().judge(&change).await?;
+        let judged = self.judge.judge(&change).await?;
         let mut conn = self.store.pool().acquire().await?;
-        let (apply, runs) = self.applies().latest_apply(&mut conn, id).await?;
+        let (apply, runs) = self.applies.latest_apply(&mut conn, id).await?;
         let watch = self.watch_of(&mut conn, id).await?;
-        let jobs = self.jobs().of_change(&mut conn, id).await?;
+        let jobs = self.jobs.of_change(&mut conn, id).await?;
         let revert = match change.status {
             ChangeStatus::Applied | ChangeStatus::Degraded => {
                 let row = super::known_environment(&mut conn, &change.environment).await?;
@@ -380,12 +406,12 @@ impl Changes<'_> {
         };
         let policy = judged.as_ref().map(|j| &j.policy);
         let (approvals, actions, change_windows) = self
-            .reviews()
+            .reviews
             .review_view(caller, &mut conn, &change, policy)
             .await?;
         drop(conn);
         let schedule = judged.as_ref().filter(|_| edits_schedule).map(|j| {
-            let from = next_minute();
+            let from = next_minute(self.clock.now());
             domain::change::SchedulePair {
                 before: j
                     .base

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use domain::cost::{
     self, ChangeCostReport, CostReport, DatabaseFacts, EnvironmentCost, Facts, Period, PriceBook,
     PriceKey, Ran,
@@ -16,11 +15,18 @@ use domain::Role;
 
 use crate::auth::Caller;
 use crate::aws::autoscaling::{AutoScalingApi, InstanceSource};
+use crate::aws::clients::AwsClients;
 use crate::aws::ec2::Ec2Api;
 use crate::aws::pricing::{self, Pricing, PricingApi};
 use crate::aws::rds::RdsApi;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::memo::CostCache;
+use crate::memo::FactsCache;
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::prices::{self, PriceRow};
+use crate::store::Store;
 use crate::store::{format_time, repo as repo_store, scaling};
 
 /// How long facts read from AWS are reused.
@@ -33,16 +39,23 @@ pub const RAN_DAYS: u32 = 30;
 /// Costs kept at once.
 const COSTS_KEPT: usize = 256;
 
-crate::service::handle!(
-    /// Costs of environments and changes.
-    Costs
-);
+/// Costs of environments and changes.
+#[derive(Clone, Copy)]
+pub struct Costs<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) aws: &'a AwsClients,
+    pub(crate) cost_facts: &'a FactsCache,
+    pub(crate) cost_results: &'a CostCache,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Costs<'_> {
     /// The facts `spec` needs from AWS, and warnings (a spec's instance type that differs from
     /// the launch template; AWS that could not be read, with what was assumed instead).
     pub(crate) async fn cost_facts(&self, spec: &EnvironmentSpec) -> (Facts, Vec<String>) {
-        let region = self.region_of(spec);
+        let region = self.aws.region_of(spec);
         let names: Vec<String> = spec
             .autoscaling_groups
             .iter()
@@ -103,7 +116,8 @@ impl Costs<'_> {
         dbs: &[String],
     ) -> (Facts, Vec<String>) {
         let clients = self
-            .aws_clients(region, self.settings.aws.max_attempts)
+            .aws
+            .clients(region, self.settings.aws.max_attempts)
             .await;
         let mut facts = Facts {
             region: region.to_owned(),
@@ -197,7 +211,8 @@ impl Costs<'_> {
             return Ok(book);
         }
         let since = format_time(
-            Utc::now() - chrono::Duration::from_std(settings.price_list_ttl).unwrap_or_default(),
+            self.clock.now()
+                - chrono::Duration::from_std(settings.price_list_ttl).unwrap_or_default(),
         );
         let mut api: Option<Pricing> = None;
         for k in ask {
@@ -277,7 +292,7 @@ impl Costs<'_> {
         let (facts, warnings) = self.cost_facts(spec).await;
         let book = self.price_book(&cost::price_keys(spec, &facts)).await?;
         let currency = self.settings.cost.currency();
-        let period = Period::month_of(Utc::now());
+        let period = Period::month_of(self.clock.now());
         let key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -358,9 +373,9 @@ impl Costs<'_> {
                 ))
             }
         };
-        let (spec, _) = self.plans().specs_at(env, &commit, None).await?;
+        let (spec, _) = self.specs.specs_at(env, &commit, None).await?;
         let (cost, warnings) = self.spec_cost(&spec).await?;
-        let until = Utc::now();
+        let until = self.clock.now();
         let since = until - chrono::Duration::days(i64::from(RAN_DAYS));
         let snapshots = {
             let mut conn = self.store.pool().acquire().await?;

@@ -14,12 +14,18 @@ use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Actor, Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::worker::Waker;
+use crate::service::notify::Notifications;
 use crate::service::plans::Planned;
+use crate::service::plans::Plans;
+use crate::service::spec_reads::Specs;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
 use crate::store::repo::EnvironmentRow;
-use crate::store::{applies, now_text, repo as repo_store};
+use crate::store::Store;
+use crate::store::{applies, repo as repo_store};
 
 /// The drift an environment row records.
 pub fn drift_of(row: &EnvironmentRow) -> Drift {
@@ -66,10 +72,16 @@ fn operation_lines(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-crate::service::handle!(
-    /// Drift between the applied spec and AWS.
-    Drifts
-);
+/// Drift between the applied spec and AWS.
+#[derive(Clone, Copy)]
+pub struct Drifts<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) plans: Plans<'a>,
+    pub(crate) notifications: Notifications<'a>,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Drifts<'_> {
     /// Plans the last applied spec of `env` against live AWS and records the result; drift
@@ -92,11 +104,11 @@ impl Drifts<'_> {
             return Ok((drift_of(&row), None));
         }
         let planned = async {
-            let (spec, _) = self.plans().specs_at(env, &applied, None).await?;
-            self.plans().plan_spec(&spec, &BTreeSet::new()).await
+            let (spec, _) = self.specs.specs_at(env, &applied, None).await?;
+            self.plans.plan_spec(&spec, &BTreeSet::new()).await
         }
         .await;
-        let now = now_text();
+        let now = self.clock.now_text();
         let meta = RequestMeta::default();
         let mut tx = self.store.begin_write().await?;
         let planned = match planned {
@@ -143,7 +155,7 @@ impl Drifts<'_> {
                 "{env} drifted from its last applied commit: {}",
                 operation_lines(plan).join("; ")
             );
-            self.notifications()
+            self.notifications
                 .queue_notification(&mut tx, "drift_detected", Some(env), None, &text)
                 .await?;
         }
@@ -173,7 +185,7 @@ impl Drifts<'_> {
         if moved {
             for change in changes::open_of_kind(&mut tx, env, None).await? {
                 if change.plan_hash.is_some() {
-                    self.plans().queue_plan(&mut tx, &change, "system").await?;
+                    self.plans.queue_plan(&mut tx, &change, "system").await?;
                 }
             }
         }
@@ -252,7 +264,7 @@ impl Drifts<'_> {
             Caller::User(p) => (p.name.to_string(), p.email.clone().unwrap_or_default()),
             Caller::System => ("system".to_owned(), String::new()),
         };
-        let now = now_text();
+        let now = self.clock.now_text();
         let commit = domain::change::CommitInfo {
             sha: applied.clone(),
             author: Person {

@@ -5,8 +5,12 @@ use domain::UserName;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{token, Principal, RequestMeta, TokenRef};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::store::{now_text, tokens, users};
+use crate::memo::ByCommits;
+use crate::store::users::UserRow;
+use crate::store::Store;
+use crate::store::{tokens, users};
 
 /// What a session stores about its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,17 +38,20 @@ fn principal(row: users::UserRow, token: Option<TokenRef>) -> ServiceResult<Prin
     })
 }
 
-crate::service::handle!(
-    /// Who a session or a token is.
-    Identity
-);
+/// Who a session or a token is.
+#[derive(Clone, Copy)]
+pub struct Identity<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) users_read: &'a ByCommits<i64, Option<UserRow>>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Identity<'_> {
     /// The principal of a session, or `None` when the session is no longer good.
     pub async fn session_principal(&self, auth: SessionAuth) -> ServiceResult<Option<Principal>> {
         let row = self
             .users_read
-            .get_or_read(&self.store, auth.user_id, || async {
+            .get_or_read(self.store, auth.user_id, || async {
                 let mut conn = self.store.pool().acquire().await?;
                 users::by_id(&mut conn, auth.user_id).await
             })
@@ -78,7 +85,7 @@ impl Identity<'_> {
             .ok_or_else(invalid)?;
         // Last use is kept to the minute: a script calling every second must not turn every
         // read into a write (writes queue behind each other in SQLite).
-        let now = now_text();
+        let now = self.clock.now_text();
         let fresh = row
             .last_used_at
             .as_deref()

@@ -8,6 +8,7 @@ use domain::Role;
 use crate::auth::Caller;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::jobs::{self, JobRow};
+use crate::store::Store;
 
 /// The failed jobs the Admin page lists besides those not over.
 const FAILED_SHOWN: u32 = 50;
@@ -21,10 +22,11 @@ fn views(rows: Vec<JobRow>) -> ServiceResult<Vec<JobView>> {
         .collect()
 }
 
-crate::service::handle!(
-    /// The jobs queue, read.
-    Jobs
-);
+/// The jobs queue, read.
+#[derive(Clone, Copy)]
+pub struct Jobs<'a> {
+    pub(crate) store: &'a Store,
+}
 
 impl Jobs<'_> {
     /// A change's jobs, oldest first.

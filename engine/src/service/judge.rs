@@ -20,9 +20,13 @@ use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
 
 use crate::auth::Caller;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::service::plans::Base;
+use crate::service::cost::Costs;
+use crate::service::spec_reads::{Base, Specs};
+use crate::settings::EngineSettings;
 use crate::store::changes::Change;
+use crate::store::Store;
 use crate::store::{reviews, watches};
 
 /// What judges a change, decided once.
@@ -62,10 +66,15 @@ impl Judged {
 /// that does not answer delays no fetch by more than a few seconds.
 pub(crate) const RECORDING_COST_WAIT: Duration = Duration::from_secs(5);
 
-crate::service::handle!(
-    /// The one judgement of a change.
-    Judge
-);
+/// The one judgement of a change.
+#[derive(Clone, Copy)]
+pub struct Judge<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) cost: Costs<'a>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Judge<'_> {
     /// The rules that judge recorded `change`, its specs read from the kept reads; `None`
@@ -73,7 +82,7 @@ impl Judge<'_> {
     /// recorded is judged as an automatic revert.
     pub(crate) async fn judge(&self, change: &Change) -> ServiceResult<Option<Judged>> {
         let specs = self
-            .plans()
+            .specs
             .specs_at(
                 &change.environment,
                 &change.commit.sha,
@@ -112,7 +121,7 @@ impl Judge<'_> {
         if automatic {
             policy::automatic_revert(&mut policy);
         }
-        let costs = self.cost();
+        let costs = self.cost;
         let costing = costs.change_cost(&spec, base.spec(), &policy.cost);
         let costed = match cost_wait {
             None => costing.await,
@@ -158,7 +167,7 @@ impl Judge<'_> {
         policy: &Policy,
         plan_hash: Option<&str>,
     ) -> ServiceResult<Approvals> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let lifetime = chrono::Duration::from_std(self.settings.approval_lifetime)
             .unwrap_or_else(|_| chrono::Duration::hours(24));
         let mut counted = 0;
@@ -202,6 +211,7 @@ pub(crate) fn context<'a>(
     approvals: &'a Approvals,
     policy: &'a Policy,
     budget_spent: Option<&'a str>,
+    now: chrono::DateTime<Utc>,
 ) -> Context<'a> {
     let (role, user, email) = match caller {
         Caller::User(p) => (p.role, p.name.as_str(), p.email.as_deref()),
@@ -219,6 +229,6 @@ pub(crate) fn context<'a>(
         windows: &policy.windows,
         budget_spent,
         cost_blocked: policy.cost_blocked.as_deref(),
-        now: Utc::now(),
+        now,
     }
 }

@@ -4,11 +4,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::auth::refusals::RefusalLog;
 use crate::auth::{password, Actor, Principal, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::service::identity::Identity;
 use crate::service::identity::SessionAuth;
+use crate::settings::EngineSettings;
 use crate::store::audit::{append, NewEvent};
+use crate::store::Store;
 use crate::store::{login_failures, users};
+use tokio::sync::Semaphore;
 
 /// User names longer than this are cut before they are stored in the audit log.
 const MAX_RECORDED_NAME: usize = 128;
@@ -20,10 +26,16 @@ fn recorded_name(raw: &str) -> String {
 /// The address a failure is counted against when the edge could not tell.
 const UNKNOWN_ADDR: &str = "unknown";
 
-crate::service::handle!(
-    /// Signing in and out.
-    Sessions
-);
+/// Signing in and out.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) hashing: &'a std::sync::Arc<Semaphore>,
+    pub(crate) refusals: &'a RefusalLog,
+    pub(crate) identity: Identity<'a>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Sessions<'_> {
     /// Checks a name and password. On success returns the principal and what the session must
@@ -45,7 +57,7 @@ impl Sessions<'_> {
             .client_addr
             .clone()
             .unwrap_or_else(|| UNKNOWN_ADDR.into());
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now_ms = self.clock.now().timestamp_millis();
         let window = self.settings.throttle_window;
         let since_ms = now_ms - window.as_millis() as i64;
 
@@ -123,15 +135,13 @@ impl Sessions<'_> {
                     epoch: row.auth_epoch,
                     signed_in_at: now_ms / 1000,
                 };
-                let principal =
-                    self.identity()
-                        .session_principal(auth)
-                        .await?
-                        .ok_or_else(|| {
-                            ServiceError::Unauthenticated(
-                                "the account changed while signing in".into(),
-                            )
-                        })?;
+                let principal = self
+                    .identity
+                    .session_principal(auth)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Unauthenticated("the account changed while signing in".into())
+                    })?;
                 Ok((principal, auth))
             }
             Err(reason) => {

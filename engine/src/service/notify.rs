@@ -12,10 +12,13 @@ use serde_json::json;
 use sqlx::SqliteConnection;
 
 use crate::auth::Caller;
+use crate::clock::Clock;
 use crate::error::ServiceResult;
 use crate::jobs::{self, worker::retry_of, Job};
+use crate::settings::EngineSettings;
 use crate::store::format_time;
 use crate::store::notifications::{self, NewNotification};
+use crate::store::Store;
 
 fn text_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -24,10 +27,13 @@ fn text_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-crate::service::handle!(
-    /// Outgoing notifications.
-    Notifications
-);
+/// Outgoing notifications.
+#[derive(Clone, Copy)]
+pub struct Notifications<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Notifications<'_> {
     /// A link to a change for a message, when the panel's public URL is known.
@@ -51,7 +57,7 @@ impl Notifications<'_> {
         change: Option<&crate::store::changes::Change>,
         text: &str,
     ) -> Result<(), sqlx::Error> {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let at = format_time(now);
         let change_id = change.map(|c| c.id.0);
         let policy_change = change.is_some_and(|c| !c.policy_edits.is_empty());
@@ -97,7 +103,7 @@ impl Notifications<'_> {
                 environment: environment.map(str::to_owned),
                 change: change.map(|c| c.id),
             };
-            let retry = retry_of(self, JobKind::Notify);
+            let retry = retry_of(self.settings, JobKind::Notify);
             jobs::enqueue(conn, &job, retry.attempts, "system", now).await?;
         }
         Ok(())
@@ -143,8 +149,8 @@ impl Notifications<'_> {
                     }),
             },
         };
-        let retry = retry_of(self, JobKind::Notify);
-        let now = chrono::Utc::now();
+        let retry = retry_of(self.settings, JobKind::Notify);
+        let now = self.clock.now();
         let (status, error, next, outcome) = match sent {
             Ok(()) => ("delivered", None, now, Outcome::Done),
             Err(e) => match retry.after(attempt).filter(|_| url.is_some()) {

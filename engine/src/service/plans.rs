@@ -1,57 +1,30 @@
 //! Planning environments against live AWS.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use chrono::Utc;
 use domain::change::{groups_setting_desired, ChangeId, ChangeStatus, PlanView};
 use domain::commit::short_sha;
 use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
 use domain::plan::{plan, Plan};
-use domain::policy::Applied;
 use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
+use crate::aws::clients::AwsClients;
 use crate::aws::observe::observe;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::worker::outcome_of;
+use crate::jobs::worker::Waker;
 use crate::jobs::{self, Job};
+use crate::service::judge::Judge;
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::changes::{self, Audit, Change};
-use crate::store::{now_text, repo as repo_store, reviews};
-
-/// The spec an environment's last applied commit holds, as a change is judged against it.
-#[derive(Debug, Clone)]
-pub enum Base {
-    /// Never applied.
-    Never,
-    Spec {
-        commit: String,
-        spec: Arc<EnvironmentSpec>,
-    },
-    /// Applied, but that spec cannot be read now.
-    Unreadable { commit: String },
-}
-
-impl Base {
-    pub fn spec(&self) -> Option<&EnvironmentSpec> {
-        match self {
-            Base::Spec { spec, .. } => Some(spec),
-            _ => None,
-        }
-    }
-
-    /// What the policy is judged against.
-    pub fn applied(&self) -> Applied<'_> {
-        match self {
-            Base::Never => Applied::Never,
-            Base::Spec { commit, spec } => Applied::Spec { commit, spec },
-            Base::Unreadable { commit } => Applied::Unreadable { commit },
-        }
-    }
-}
+use crate::store::Store;
+use crate::store::{repo as repo_store, reviews};
 
 /// A plan and how long reading the live state took.
 #[derive(Debug, Clone)]
@@ -65,10 +38,17 @@ pub struct Planned {
     pub group_ids: BTreeMap<String, String>,
 }
 
-crate::service::handle!(
-    /// Plans against live AWS.
-    Plans
-);
+/// Plans against live AWS.
+#[derive(Clone, Copy)]
+pub struct Plans<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) judge: Judge<'a>,
+    pub(crate) aws: &'a AwsClients,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Plans<'_> {
     /// Plans `spec` against what AWS runs now.
@@ -77,9 +57,10 @@ impl Plans<'_> {
         spec: &EnvironmentSpec,
         sets_desired: &BTreeSet<String>,
     ) -> ServiceResult<Planned> {
-        let region = self.region_of(spec);
+        let region = self.aws.region_of(spec);
         let clients = self
-            .aws_clients(&region, self.settings.aws.max_attempts)
+            .aws
+            .clients(&region, self.settings.aws.max_attempts)
             .await;
         let observed = observe(&clients, spec).await?;
         Ok(Planned {
@@ -93,56 +74,6 @@ impl Plans<'_> {
                 .values()
                 .map(|g| (g.name.clone(), g.id.clone()))
                 .collect(),
-        })
-    }
-
-    /// The spec of `env` at `commit` in the mirror, shared with the kept reads: for readers
-    /// that only look at it (reports, pollers), so a page does not copy a whole spec.
-    pub(crate) async fn spec_at(
-        &self,
-        env: &str,
-        commit: &str,
-    ) -> ServiceResult<Arc<EnvironmentSpec>> {
-        let settings = self.settings.repo()?;
-        match &*self.reads.spec(settings, commit, env).await? {
-            Ok(spec) => Ok(Arc::clone(spec)),
-            Err(errors) => {
-                let first = errors.first().map_or(String::new(), |e| {
-                    format!(" (first: {}:{}: {})", e.file, e.line, e.message)
-                });
-                Err(ServiceError::Conflict(format!(
-                    "the spec at {commit} has {} errors{first}",
-                    errors.len()
-                )))
-            }
-        }
-    }
-
-    /// The spec of `env` at `commit` in the mirror, and at its last applied commit: both read
-    /// from git once per commit and shared, not copied.
-    pub(crate) async fn specs_at(
-        &self,
-        env: &str,
-        commit: &str,
-        applied: Option<String>,
-    ) -> ServiceResult<(Arc<EnvironmentSpec>, Base)> {
-        let spec = self.spec_at(env, commit).await?;
-        let base = self.base_at(env, applied).await?;
-        Ok((spec, base))
-    }
-
-    /// The applied spec a change of `env` is judged against, `applied` being its last applied
-    /// commit.
-    pub(crate) async fn base_at(&self, env: &str, applied: Option<String>) -> ServiceResult<Base> {
-        Ok(match applied {
-            Some(a) => match &*self.reads.spec(self.settings.repo()?, &a, env).await? {
-                Ok(spec) => Base::Spec {
-                    commit: a,
-                    spec: Arc::clone(spec),
-                },
-                Err(_) => Base::Unreadable { commit: a },
-            },
-            None => Base::Never,
         })
     }
 
@@ -166,7 +97,7 @@ impl Plans<'_> {
                 })?;
             (head, env_row.last_applied_commit)
         };
-        let (spec, base) = self.specs_at(env, &head, applied).await?;
+        let (spec, base) = self.specs.specs_at(env, &head, applied).await?;
         let sets_desired = groups_setting_desired(&semantic_diff(base.spec(), &spec));
         Ok((head, self.plan_spec(&spec, &sets_desired).await?))
     }
@@ -205,8 +136,8 @@ impl Plans<'_> {
             change: change.id,
             environment: change.environment.clone(),
         };
-        let tries = retry_of(self, JobKind::Plan).attempts;
-        Ok(jobs::enqueue(tx, &job, tries, by, Utc::now())
+        let tries = JobKind::Plan.retry().attempts;
+        Ok(jobs::enqueue(tx, &job, tries, by, self.clock.now())
             .await?
             .is_some())
     }
@@ -241,14 +172,14 @@ impl Plans<'_> {
         caller: &Caller,
         id: ChangeId,
     ) -> ServiceResult<Option<(PlanView, Option<ServiceError>)>> {
-        let change = self.change(id).await?;
+        let change = self.specs.change(id).await?;
         // Those whose plan matters: they can be applied, or approved once a commit fixes them.
         if !change.status.is_open() || change.status == ChangeStatus::Invalid {
             return Ok(None);
         }
         let planned = async {
             let judged =
-                self.judge().judge(&change).await?.ok_or_else(|| {
+                self.judge.judge(&change).await?.ok_or_else(|| {
                     ServiceError::Conflict(format!("change {id} has spec errors"))
                 })?;
             let p = self.plan_spec(&judged.spec, &judged.sets_desired()).await?;
@@ -276,7 +207,7 @@ impl Plans<'_> {
                     reason: e.to_string(),
                 };
                 let mut conn = self.store.pool().acquire().await?;
-                changes::set_plan(&mut conn, id, &view, &now_text()).await?;
+                changes::set_plan(&mut conn, id, &view, &self.clock.now_text()).await?;
                 Ok(Some((view, Some(e))))
             }
         }
@@ -302,7 +233,7 @@ impl Plans<'_> {
             read_ms: p.read_ms,
             aws_calls: p.aws_calls,
         };
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         let Some(current) = changes::get(&mut tx, change.id).await? else {
             return Err(ServiceError::NotFound(format!(
@@ -358,8 +289,8 @@ impl Plans<'_> {
                         environment: c.environment.clone(),
                         reason: None,
                     };
-                    let max = retry_of(self, JobKind::AutoApply).attempts;
-                    jobs::enqueue(&mut tx, &job, max, &caller.actor().name, Utc::now())
+                    let max = JobKind::AutoApply.retry().attempts;
+                    jobs::enqueue(&mut tx, &job, max, &caller.actor().name, self.clock.now())
                         .await?
                         .is_some()
                 }
@@ -373,13 +304,5 @@ impl Plans<'_> {
             self.jobs_waker.wake();
         }
         Ok((view, voided))
-    }
-
-    /// A change by id (404 when there is none).
-    pub(crate) async fn change(&self, id: ChangeId) -> ServiceResult<Change> {
-        let mut conn = self.store.pool().acquire().await?;
-        changes::get(&mut conn, id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
     }
 }

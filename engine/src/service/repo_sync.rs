@@ -324,7 +324,7 @@ impl Watcher {
             }
         };
         let base = engine
-            .plans()
+            .specs()
             .base_at(&found.env, found.base.clone())
             .await?;
         let edits = semantic_diff(base.spec(), &spec);

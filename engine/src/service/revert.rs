@@ -14,13 +14,20 @@ use git2::Oid;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::jobs::worker::Waker;
 use crate::repo::git::Mirror;
+use crate::repo::read_cache::ReadCache;
+use crate::service::judge::Judge;
 use crate::service::judge::RECORDING_COST_WAIT;
 use crate::service::known_environment;
+use crate::service::plans::Plans;
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::changes::{self, Audit, Change};
-use crate::store::now_text;
 use crate::store::repo::EnvironmentRow;
+use crate::store::Store;
 use domain::commit::short_sha;
 
 /// The facts [`approval::may_revert`] looks at.
@@ -43,10 +50,18 @@ pub(crate) fn revert_facts<'a>(
     }
 }
 
-crate::service::handle!(
-    /// Reverting an applied change.
-    Reverts
-);
+/// Reverting an applied change.
+#[derive(Clone, Copy)]
+pub struct Reverts<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) reads: &'a ReadCache,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) judge: Judge<'a>,
+    pub(crate) plans: Plans<'a>,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 /// A revert worked out before it is written: its commit, diffs and judgement (read outside
 /// any transaction), for [`Reverts::write_revert`].
@@ -78,7 +93,7 @@ impl Reverts<'_> {
         id: ChangeId,
     ) -> ServiceResult<ChangeId> {
         let prepared = self.prepare_revert(caller, id, None).await?;
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         let revert = self
             .write_revert(&mut tx, caller, meta, &prepared, &now)
@@ -96,7 +111,7 @@ impl Reverts<'_> {
         id: ChangeId,
         alert: Option<&str>,
     ) -> ServiceResult<Prepared> {
-        let change = self.plans().change(id).await?;
+        let change = self.specs.change(id).await?;
         let env = change.environment.clone();
         let row = {
             let mut conn = self.store.pool().acquire().await?;
@@ -126,10 +141,10 @@ impl Reverts<'_> {
         let (edits, errors, violations, policy_edits) = match &*loaded {
             Ok(spec) => {
                 // Judged by the rules of what is applied now, the commit it goes back from.
-                let base = self.plans().base_at(&env, Some(from.clone())).await?;
+                let base = self.specs.base_at(&env, Some(from.clone())).await?;
                 let edits = semantic_diff(base.spec(), spec);
                 let judged = self
-                    .judge()
+                    .judge
                     .judge_specs(Arc::clone(spec), base, false, Some(RECORDING_COST_WAIT))
                     .await?;
                 (edits, Vec::new(), judged.violations, judged.policy.edits)
@@ -150,7 +165,7 @@ impl Reverts<'_> {
                 name: name.clone(),
                 email: email.to_lowercase(),
             },
-            committed_at: now_text(),
+            committed_at: self.clock.now_text(),
             message: format!(
                 "Revert change #{id} in {env}{why}: back to {} from {}",
                 short_sha(&to),
@@ -238,7 +253,7 @@ impl Reverts<'_> {
             changes::transition(tx, old, Event::Supersede, Some(revert.id), audit, now).await?;
         }
         if revert.status != domain::change::ChangeStatus::Invalid {
-            self.plans()
+            self.plans
                 .queue_plan(tx, &revert, &caller.actor().name)
                 .await?;
         }

@@ -10,14 +10,18 @@ use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::jobs::worker::retry_of;
+use crate::jobs::worker::Waker;
 use crate::jobs::{self, Job};
 use crate::service::judge::context;
+use crate::service::judge::Judge;
+use crate::service::notify::Notifications;
+use crate::service::spec_reads::Specs;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
-use crate::store::now_text;
 use crate::store::reviews::{self, NewReview};
+use crate::store::Store;
 
 /// The longest comment or reason kept.
 const MAX_COMMENT: usize = 2000;
@@ -45,10 +49,16 @@ async fn change_in(tx: &mut sqlx::SqliteConnection, id: ChangeId) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
 }
 
-crate::service::handle!(
-    /// Approvals, rejections and comments.
-    Reviews
-);
+/// Approvals, rejections and comments.
+#[derive(Clone, Copy)]
+pub struct Reviews<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) judge: Judge<'a>,
+    pub(crate) notifications: Notifications<'a>,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Reviews<'_> {
     /// Approvals, what the caller may do and the change windows in words, for the change page,
@@ -66,12 +76,19 @@ impl Reviews<'_> {
         };
         let hash = change.current_plan().map(|(h, _)| h);
         let approvals = self
-            .judge()
+            .judge
             .approvals_of(conn, change.id, policy, hash)
             .await?;
-        let actions = caller
-            .principal()
-            .map(|_| approval::actions(&context(caller, change, &approvals, policy, None)));
+        let actions = caller.principal().map(|_| {
+            approval::actions(&context(
+                caller,
+                change,
+                &approvals,
+                policy,
+                None,
+                self.clock.now(),
+            ))
+        });
         Ok((Some(approvals), actions, policy.windows.text()))
     }
 
@@ -88,24 +105,31 @@ impl Reviews<'_> {
             return Err(ServiceError::Denied("only people approve changes".into()));
         };
         let comment = comment_text("comment", comment, false)?;
-        let change = self.plans().change(id).await?;
-        let judged = self.judge().judge(&change).await?.ok_or_else(|| {
+        let change = self.specs.change(id).await?;
+        let judged = self.judge.judge(&change).await?.ok_or_else(|| {
             ServiceError::Conflict(format!(
                 "change {id} cannot be approved: its spec has errors"
             ))
         })?;
         let policy = &judged.policy;
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         // Read again under the write lock: two approvals at once count once each, and the
         // approval pins the plan stored now.
         let change = change_in(&mut tx, id).await?;
         let hash = change.current_plan().map(|(h, _)| h.to_owned());
         let approvals = self
-            .judge()
+            .judge
             .approvals_of(&mut tx, id, policy, hash.as_deref())
             .await?;
-        approval::may_approve(&context(caller, &change, &approvals, policy, None))?;
+        approval::may_approve(&context(
+            caller,
+            &change,
+            &approvals,
+            policy,
+            None,
+            self.clock.now(),
+        ))?;
         let counted = approvals.counted + 1;
         let required = policy.required_approvals;
         let complete = counted >= usize::from(required);
@@ -147,17 +171,17 @@ impl Reviews<'_> {
                 "change #{id} ({}, {subject}) is approved ({counted} of {required}); last approval by {}.{}",
                 change.environment,
                 p.name,
-                self.notifications().change_link(id)
+                self.notifications.change_link(id)
             )
         } else {
             format!(
                 "{} approved change #{id} ({}, {subject}): {counted} of {required} approvals.{}",
                 p.name,
                 change.environment,
-                self.notifications().change_link(id)
+                self.notifications.change_link(id)
             )
         };
-        self.notifications()
+        self.notifications
             .queue_notification(
                 &mut tx,
                 "approved",
@@ -174,8 +198,8 @@ impl Reviews<'_> {
                 environment: change.environment.clone(),
                 reason: None,
             };
-            let tries = retry_of(self, JobKind::AutoApply).attempts;
-            jobs::enqueue(&mut tx, &job, tries, p.name.as_str(), chrono::Utc::now()).await?;
+            let tries = JobKind::AutoApply.retry().attempts;
+            jobs::enqueue(&mut tx, &job, tries, p.name.as_str(), self.clock.now()).await?;
         }
         tx.commit().await?;
         self.jobs_waker.wake();
@@ -195,7 +219,7 @@ impl Reviews<'_> {
             return Err(ServiceError::Denied("only people reject changes".into()));
         };
         let reason = comment_text("reason", reason, true)?;
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         let change = change_in(&mut tx, id).await?;
         reviews::insert(
@@ -230,9 +254,9 @@ impl Reviews<'_> {
             change.environment,
             first_line(&change.commit.message),
             reason.as_deref().unwrap_or_default(),
-            self.notifications().change_link(id)
+            self.notifications.change_link(id)
         );
-        self.notifications()
+        self.notifications
             .queue_notification(
                 &mut tx,
                 "rejected",
@@ -259,7 +283,7 @@ impl Reviews<'_> {
             return Err(ServiceError::Denied("only people review changes".into()));
         };
         let text = comment_text("comment", text, true)?;
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         let change = change_in(&mut tx, id).await?;
         reviews::insert(
@@ -310,8 +334,8 @@ impl Reviews<'_> {
         };
         let mut out = Vec::new();
         for id in ids {
-            let change = self.plans().change(id).await?;
-            let policy = self.judge().judge(&change).await?.map(|j| j.policy);
+            let change = self.specs.change(id).await?;
+            let policy = self.judge.judge(&change).await?.map(|j| j.policy);
             let mut conn = self.store.pool().acquire().await?;
             let (_, actions, _) = self
                 .review_view(caller, &mut conn, &change, policy.as_ref())

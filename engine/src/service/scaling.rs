@@ -5,16 +5,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use domain::scaling::{Activity, ApplyMark, GroupHistory, ScalingHistory, ScheduledMark, Snapshot};
 use domain::spec::EnvironmentSpec;
 use domain::Role;
 
 use crate::auth::Caller;
 use crate::aws::autoscaling::{self as asg, AutoScalingApi};
+use crate::aws::clients::AwsClients;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::scaling::{self, ActivityRow, SnapshotRow};
-use crate::store::{format_time, now_text, repo as repo_store};
+use crate::store::Store;
+use crate::store::{format_time, repo as repo_store};
 
 fn unix(t: &str) -> i64 {
     DateTime::parse_from_rfc3339(t)
@@ -29,10 +34,15 @@ fn count(v: i64) -> u32 {
 /// The longest history asked for: 90 days.
 const MAX_HOURS: u32 = 24 * 90;
 
-crate::service::handle!(
-    /// Scaling history.
-    Scaling
-);
+/// Scaling history.
+#[derive(Clone, Copy)]
+pub struct Scaling<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) aws: &'a AwsClients,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Scaling<'_> {
     /// The spec of each environment at the branch head (environments whose spec has errors are
@@ -52,7 +62,7 @@ impl Scaling<'_> {
         };
         let mut out = Vec::new();
         for e in envs {
-            match self.plans().spec_at(&e.name, &head).await {
+            match self.specs.spec_at(&e.name, &head).await {
                 Ok(spec) => out.push(spec),
                 Err(ServiceError::Internal(err)) => return Err(ServiceError::Internal(err)),
                 Err(_) => {}
@@ -66,9 +76,10 @@ impl Scaling<'_> {
     pub async fn poll_scaling(&self) -> ServiceResult<usize> {
         let mut written = 0;
         for spec in self.head_specs().await? {
-            let region = self.region_of(&spec);
+            let region = self.aws.region_of(&spec);
             let clients = self
-                .aws_clients(&region, self.settings.aws.max_attempts)
+                .aws
+                .clients(&region, self.settings.aws.max_attempts)
                 .await;
             let env = spec.environment.name.clone();
             let names: Vec<String> = spec
@@ -81,7 +92,7 @@ impl Scaling<'_> {
             // AWS's six weeks on the environment's first poll.
             let since = {
                 let mut conn = self.store.pool().acquire().await?;
-                let now = Utc::now().timestamp();
+                let now = self.clock.now().timestamp();
                 if scaling::has_history(&mut conn, &env).await? {
                     let unfinished = scaling::oldest_unfinished(&mut conn, &env).await?;
                     (now - 3600).min(unfinished.as_deref().map_or(i64::MAX, unix))
@@ -103,7 +114,7 @@ impl Scaling<'_> {
                 };
                 let snapshot = SnapshotRow {
                     group_name: g.name.to_string(),
-                    at: now_text(),
+                    at: self.clock.now_text(),
                     min: i64::from(live.capacity.min),
                     max: i64::from(live.capacity.max),
                     desired: i64::from(live.capacity.desired),
@@ -166,7 +177,8 @@ impl Scaling<'_> {
             if let Err(e) = self.poll_scaling().await {
                 tracing::warn!(error = %e, "scaling history poll failed");
             }
-            let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+            let before =
+                self.clock.now() - chrono::Duration::from_std(retention).unwrap_or_default();
             if let Ok(mut conn) = self.store.pool().acquire().await {
                 if let Err(e) = scaling::prune(&mut conn, &format_time(before)).await {
                     tracing::warn!(error = %e, "pruning scaling history failed");
@@ -186,7 +198,7 @@ impl Scaling<'_> {
         // Bounded once, for the history and the schedule marks alike: the preview below walks
         // every hour it is given.
         let hours = hours.clamp(1, MAX_HOURS);
-        let until = Utc::now();
+        let until = self.clock.now();
         let since = until - chrono::Duration::hours(i64::from(hours));
         let since_text = format_time(since);
         let (snapshots, activities, applies, head) = {
@@ -221,7 +233,7 @@ impl Scaling<'_> {
         // The scheduled actions that fired in the range, by the spec at the head.
         let mut scheduled = Vec::new();
         if let Some(head) = head {
-            if let Ok((spec, _)) = self.plans().specs_at(env, &head, None).await {
+            if let Ok((spec, _)) = self.specs.specs_at(env, &head, None).await {
                 for g in &spec.autoscaling_groups {
                     let p = domain::schedule::group_preview(g, since, hours);
                     scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {

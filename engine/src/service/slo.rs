@@ -6,16 +6,25 @@ use domain::Role;
 use futures::future::try_join_all;
 
 use crate::auth::Caller;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::prometheus::{PromError, Prometheus};
+use crate::prometheus::PromApi;
+use crate::prometheus::PromError;
+use crate::service::spec_reads::Specs;
 use crate::store::repo as repo_store;
+use crate::store::Store;
 
 /// Queries one SLO's status needs: the window's request rate and error ratio, and the error
 /// ratio over each burn window.
 /// (and the budget over the past window: one range query).
 pub const QUERIES_PER_SLO: usize = 3 + BURN_WINDOWS.len();
 
-async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, PromError> {
+async fn one(
+    prom: &dyn PromApi,
+    s: &Slo,
+    at: Option<i64>,
+    now: i64,
+) -> Result<SloStatus, PromError> {
     let window = slo::days(s.window_days);
     let (_, total) = slo::queries(&s.indicator, &window);
     let mut asks = vec![total, slo::error_ratio_query(&s.indicator, &window)];
@@ -24,7 +33,7 @@ async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, P
             .iter()
             .map(|w| slo::error_ratio_query(&s.indicator, w)),
     );
-    let end = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let end = at.unwrap_or(now);
     let end = end - end.rem_euclid(3600);
     let window_secs = i64::from(s.window_days) * 86_400;
     let history = prom.range(&asks[1], end - window_secs, end, 86_400);
@@ -48,14 +57,19 @@ async fn one(prom: &Prometheus, s: &Slo, at: Option<i64>) -> Result<SloStatus, P
     Ok(status)
 }
 
-crate::service::handle!(
-    /// SLO status and monitoring.
-    Slos
-);
+/// SLO status and monitoring.
+#[derive(Clone, Copy)]
+pub struct Slos<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) prometheus: Option<&'a dyn PromApi>,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) heads_read: &'a crate::memo::ByCommits<(), (Vec<String>, Option<String>)>,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Slos<'_> {
-    fn prometheus(&self) -> Result<&Prometheus, String> {
-        self.prometheus.as_ref().ok_or_else(|| {
+    fn prometheus(&self) -> Result<&dyn PromApi, String> {
+        self.prometheus.ok_or_else(|| {
             "Prometheus is not configured: set [prometheus] url (TIERDECK_PROMETHEUS__URL)".into()
         })
     }
@@ -67,9 +81,13 @@ impl Slos<'_> {
         at: Option<i64>,
     ) -> Result<Vec<SloStatus>, String> {
         let prom = self.prometheus()?;
-        try_join_all(spec.slos.iter().map(|s| one(prom, s, at)))
-            .await
-            .map_err(|e| e.to_string())
+        try_join_all(
+            spec.slos
+                .iter()
+                .map(|s| one(prom, s, at, self.clock.now().timestamp())),
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// The SLO report of an environment's spec at the branch head.
@@ -91,7 +109,7 @@ impl Slos<'_> {
         caller.require(Role::Viewer)?;
         let (names, head) = self
             .heads_read
-            .get_or_read(&self.store, (), || async {
+            .get_or_read(self.store, (), || async {
                 let mut conn = self.store.pool().acquire().await?;
                 let names: Vec<String> = repo_store::environments(&mut conn)
                     .await?
@@ -109,14 +127,14 @@ impl Slos<'_> {
             let head = head.as_deref().ok_or_else(|| {
                 ServiceError::Unavailable("the spec repository was never fetched".into())
             })?;
-            let spec = self.plans().spec_at(&env, head).await?;
+            let spec = self.specs.spec_at(&env, head).await?;
             out.push(self.report(&env, &spec, None).await);
         }
         Ok(out)
     }
 
     async fn report(&self, env: &str, spec: &EnvironmentSpec, at: Option<i64>) -> SloReport {
-        let at_time = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let at_time = at.unwrap_or_else(|| self.clock.now().timestamp());
         let (slos, error) = match self.slo_statuses(spec, at).await {
             Ok(s) => (s, None),
             Err(e) => (Vec::new(), Some(e)),
@@ -191,7 +209,7 @@ impl Slos<'_> {
             })?;
         let end = end.map(|t| unix_time("end", t)).transpose()?;
         let spec = self.head_spec(env).await?;
-        let end = end.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let end = end.unwrap_or_else(|| self.clock.now().timestamp());
         let end = end - end.rem_euclid(step);
         let start = end - secs;
         let tier_panels: Vec<(String, Vec<Panel>)> = spec
@@ -264,7 +282,7 @@ impl Slos<'_> {
                     ServiceError::Unavailable("the spec repository was never fetched".into())
                 })?
         };
-        let spec = self.plans().spec_at(env, &head).await?;
+        let spec = self.specs.spec_at(env, &head).await?;
         Ok(EnvironmentSpec::clone(&spec))
     }
 }

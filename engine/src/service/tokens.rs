@@ -5,9 +5,11 @@ use domain::{Role, UserName};
 use serde_json::json;
 
 use crate::auth::{token, Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
-use crate::store::{now_text, tokens, users};
+use crate::store::Store;
+use crate::store::{tokens, users};
 
 const MAX_LABEL: usize = 64;
 
@@ -39,10 +41,12 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
-crate::service::handle!(
-    /// API tokens.
-    Tokens
-);
+/// API tokens.
+#[derive(Clone, Copy)]
+pub struct Tokens<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Tokens<'_> {
     pub async fn create_token(
@@ -83,7 +87,7 @@ impl Tokens<'_> {
             label,
             &token::display_prefix(&secret),
             &token::digest(&secret),
-            &now_text(),
+            &self.clock.now_text(),
         )
         .await?;
         append(
@@ -120,7 +124,7 @@ impl Tokens<'_> {
         if row.revoked_at.is_some() {
             return Ok(());
         }
-        tokens::revoke(&mut tx, id, &now_text()).await?;
+        tokens::revoke(&mut tx, id, &self.clock.now_text()).await?;
         append(
             &mut tx,
             NewEvent {

@@ -5,9 +5,11 @@ use domain::{Email, Password, Role, UserName};
 use serde_json::json;
 
 use crate::auth::{password, Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
-use crate::store::{now_text, tokens, users};
+use crate::store::Store;
+use crate::store::{tokens, users};
 
 /// A new user, as typed in a form or on the command line.
 #[derive(Debug, Clone)]
@@ -47,10 +49,12 @@ async fn find(conn: &mut sqlx::SqliteConnection, name: &UserName) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no user named `{name}`")))
 }
 
-crate::service::handle!(
-    /// People and their roles.
-    Users
-);
+/// People and their roles.
+#[derive(Clone, Copy)]
+pub struct Users<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Users<'_> {
     pub async fn create_user(
@@ -88,7 +92,7 @@ impl Users<'_> {
                 )));
             }
         }
-        let now = now_text();
+        let now = self.clock.now_text();
         let id = users::insert(
             &mut tx,
             name.as_str(),
@@ -148,7 +152,7 @@ impl Users<'_> {
                 "`{name}` is the last enabled admin; make another admin first"
             )));
         }
-        users::set_role(&mut tx, row.id, role.as_str(), &now_text()).await?;
+        users::set_role(&mut tx, row.id, role.as_str(), &self.clock.now_text()).await?;
         append(
             &mut tx,
             NewEvent {
@@ -193,7 +197,7 @@ impl Users<'_> {
                 "`{name}` is the last enabled admin; make another admin first"
             )));
         }
-        let now = now_text();
+        let now = self.clock.now_text();
         users::set_disabled(&mut tx, row.id, disabled, &now).await?;
         let (action, detail) = if disabled {
             let revoked = tokens::revoke_all_for_user(&mut tx, row.id, &now).await?;
@@ -233,7 +237,7 @@ impl Users<'_> {
         let hash = password::hash(&pw).await?;
         let mut tx = self.store.begin_write().await?;
         let row = find(&mut tx, &name).await?;
-        let now = now_text();
+        let now = self.clock.now_text();
         users::set_password(&mut tx, row.id, &hash, &now).await?;
         // A reset means the account may be someone else's: its tokens end with its sessions.
         let revoked = tokens::revoke_all_for_user(&mut tx, row.id, &now).await?;
@@ -280,7 +284,7 @@ impl Users<'_> {
         }
         let hash = password::hash(&pw).await?;
         let mut tx = self.store.begin_write().await?;
-        let epoch = users::set_password(&mut tx, me.user_id, &hash, &now_text()).await?;
+        let epoch = users::set_password(&mut tx, me.user_id, &hash, &self.clock.now_text()).await?;
         append(
             &mut tx,
             NewEvent {

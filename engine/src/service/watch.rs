@@ -4,7 +4,6 @@
 //! marks the change `degraded`, records a revert change and, when the rules say
 //! `watch.auto_revert`, queues its apply as `system`.
 
-use chrono::Utc;
 use domain::change::{ChangeId, ChangeKind, WatchState};
 use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
@@ -13,13 +12,22 @@ use domain::spec::{EnvironmentSpec, Watch};
 use serde_json::json;
 
 use crate::auth::{Actor, Caller, RequestMeta};
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::worker::outcome_of;
+use crate::jobs::worker::Waker;
 use crate::jobs::{self, Job};
+use crate::prometheus::PromApi;
+use crate::service::notify::Notifications;
+use crate::service::revert::Reverts;
+use crate::service::slo::Slos;
+use crate::service::spec_reads::Specs;
+use crate::settings::EngineSettings;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
+use crate::store::format_time;
 use crate::store::watches::{self, WatchRow};
-use crate::store::{format_time, now_text};
+use crate::store::Store;
 
 async fn watch_event(
     tx: &mut sqlx::SqliteConnection,
@@ -59,10 +67,19 @@ fn watched(mut spec: EnvironmentSpec, base: Option<&EnvironmentSpec>) -> Environ
     spec
 }
 
-crate::service::handle!(
-    /// The SLO watch after an apply.
-    Watches
-);
+/// The SLO watch after an apply.
+#[derive(Clone, Copy)]
+pub struct Watches<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) prometheus: Option<&'a dyn PromApi>,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) slo: Slos<'a>,
+    pub(crate) reverts: Reverts<'a>,
+    pub(crate) notifications: Notifications<'a>,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Watches<'_> {
     /// Starts the watch of `change`, just applied, in the apply's transaction; a newer apply
@@ -94,7 +111,8 @@ impl Watches<'_> {
         if watch.minutes == 0 {
             return Ok(None);
         }
-        let until = format_time(Utc::now() + chrono::Duration::minutes(i64::from(watch.minutes)));
+        let until =
+            format_time(self.clock.now() + chrono::Duration::minutes(i64::from(watch.minutes)));
         watches::start(
             tx,
             watches::NewWatch {
@@ -128,7 +146,7 @@ impl Watches<'_> {
             )
             .await?;
         } else {
-            let at = Utc::now()
+            let at = self.clock.now()
                 + chrono::Duration::from_std(self.settings.apply.watch_interval)
                     .unwrap_or_default();
             let job = Job::Watch {
@@ -136,8 +154,8 @@ impl Watches<'_> {
                 environment: environment.to_owned(),
                 at,
             };
-            let tries = retry_of(self, JobKind::Watch).attempts;
-            jobs::enqueue(tx, &job, tries, "system", Utc::now()).await?;
+            let tries = JobKind::Watch.retry().attempts;
+            jobs::enqueue(tx, &job, tries, "system", self.clock.now()).await?;
         }
         Ok(Some(watch.minutes))
     }
@@ -165,7 +183,7 @@ impl Watches<'_> {
     /// The SLOs watched after `change` (see [`watched`]).
     async fn watched_spec(&self, change: &Change) -> ServiceResult<EnvironmentSpec> {
         let (spec, base) = self
-            .plans()
+            .specs
             .specs_at(
                 &change.environment,
                 &change.commit.sha,
@@ -187,7 +205,7 @@ impl Watches<'_> {
         if spec.slos.is_empty() || self.prometheus.is_none() {
             return None;
         }
-        match self.slo().slo_statuses(&spec, None).await {
+        match self.slo.slo_statuses(&spec, None).await {
             Ok(statuses) => {
                 let r = domain::slo::watch_reading(&statuses);
                 r.alert.and(r.burn_now)
@@ -199,19 +217,19 @@ impl Watches<'_> {
     /// Evaluates a watch once; whether it goes on.
     async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<bool> {
         let id = ChangeId(w.change_id);
-        let change = self.plans().change(id).await?;
+        let change = self.specs.change(id).await?;
         let reading = match self.watched_spec(&change).await {
             Ok(spec) if spec.slos.is_empty() => Err("the environment has no SLOs".to_owned()),
             Ok(spec) => self
-                .slo()
+                .slo
                 .slo_statuses(&spec, None)
                 .await
                 .map(|s| domain::slo::watch_reading(&s)),
             Err(e) => Err(e.to_string()),
         };
-        let now = now_text();
+        let now = self.clock.now_text();
         let over = chrono::DateTime::parse_from_rfc3339(&w.until_at)
-            .map_or(true, |until| Utc::now() >= until);
+            .map_or(true, |until| self.clock.now() >= until);
         let (burn, why, alert) = match &reading {
             Ok(r) if domain::slo::alert_is_new(r, w.burn_before) => (r.burn, None, r.alert.clone()),
             // Firing before the apply and no worse: the change may well be the fix.
@@ -285,7 +303,7 @@ impl Watches<'_> {
                 "it is itself a revert, which tierdeck never reverts by itself".into(),
             )),
             _ => {
-                self.reverts()
+                self.reverts
                     .prepare_revert(&Caller::System, change.id, Some(alert))
                     .await
             }
@@ -293,7 +311,7 @@ impl Watches<'_> {
         if let Err(ServiceError::Internal(e)) = prepared {
             return Err(ServiceError::Internal(e));
         }
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         if !watches::end(&mut tx, change.id, WatchState::Degraded, Some(alert), &now).await? {
             return Ok(());
@@ -316,7 +334,7 @@ impl Watches<'_> {
         .await?;
         let revert = match &prepared {
             Ok(p) => {
-                self.reverts()
+                self.reverts
                     .write_revert(&mut tx, &Caller::System, &meta, p, &now)
                     .await
             }
@@ -336,8 +354,8 @@ impl Watches<'_> {
                     environment: r.environment.clone(),
                     reason: Some(reason),
                 };
-                let tries = retry_of(self, JobKind::AutoApply).attempts;
-                jobs::enqueue(&mut tx, &job, tries, "system", Utc::now()).await?;
+                let tries = JobKind::AutoApply.retry().attempts;
+                jobs::enqueue(&mut tx, &job, tries, "system", self.clock.now()).await?;
                 format!(
                     "Revert #{} is being applied (auto-revert); if it cannot be, you will be told why.",
                     r.id
@@ -353,9 +371,9 @@ impl Watches<'_> {
             "change #{} ({}) is DEGRADED: the watch after its apply saw {alert}, burning {burn_text} the error budget. {then}{}",
             change.id,
             change.environment,
-            self.notifications().change_link(change.id)
+            self.notifications.change_link(change.id)
         );
-        self.notifications()
+        self.notifications
             .queue_notification(
                 &mut tx,
                 "degraded",
@@ -367,5 +385,158 @@ impl Watches<'_> {
         tx.commit().await?;
         self.jobs_waker.wake();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::change::{ChangeId, ChangeKind, ChangeStatus};
+
+    use crate::auth::{Caller, RequestMeta};
+    use crate::testing::{TestEngine, SHOP};
+
+    async fn apply(t: &TestEngine, id: ChangeId) {
+        t.drain().await;
+        t.engine
+            .applies()
+            .apply_change(&Caller::System, &RequestMeta::default(), id, None)
+            .await
+            .expect("the apply starts");
+        t.drain().await;
+        assert_eq!(t.change(id).await.status, ChangeStatus::Applied);
+    }
+
+    /// The shop applied, then a second change applied on top of it; returns the second.
+    async fn second_change_applied(t: &TestEngine) -> ChangeId {
+        let first = *t.sync().await.changes.last().unwrap();
+        apply(t, first).await;
+        let sha = t.edit(
+            "environments/shop/autoscaling.yaml",
+            "    max: 4\n",
+            "    max: 6\n",
+            "Up to six web servers",
+        );
+        t.sync().await;
+        let id = t.change_for("shop", &sha).await;
+        apply(t, id).await;
+        assert_eq!(t.aws.state().groups["shop-web"].max, 6);
+        id
+    }
+
+    /// The revert recorded for `id`.
+    async fn revert_of(t: &TestEngine, id: ChangeId) -> ChangeId {
+        let mut conn = t.engine.store.pool().acquire().await.unwrap();
+        let (r,): (i64,) = sqlx::query_as("SELECT id FROM changes WHERE reverts = ?")
+            .bind(id.0)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        ChangeId(r)
+    }
+
+    #[tokio::test]
+    async fn a_quiet_watch_ends_clean_when_its_minutes_are_over() {
+        let t = TestEngine::new(SHOP).await;
+        let id = second_change_applied(&t).await;
+        for _ in 0..11 {
+            t.advance(chrono::Duration::seconds(61));
+            t.drain().await;
+        }
+        let mut conn = t.engine.store.pool().acquire().await.unwrap();
+        let w = crate::store::watches::get(&mut conn, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.state, "clean");
+        assert!(w.evaluations >= 10, "every minute: {}", w.evaluations);
+        assert_eq!(t.change(id).await.status, ChangeStatus::Applied);
+        assert!(t
+            .jobs_of(id)
+            .await
+            .contains(&("watch".to_owned(), "done".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn a_page_alert_after_an_apply_degrades_it_and_its_revert_applies_itself() {
+        let t = TestEngine::new(SHOP).await;
+        let id = second_change_applied(&t).await;
+
+        // Half the requests fail: a burn of 500× the budget, a page alert on every window.
+        t.prom.answer(0.5);
+        t.advance(chrono::Duration::seconds(61));
+        t.drain().await;
+
+        assert_eq!(t.change(id).await.status, ChangeStatus::Degraded);
+        let revert = revert_of(&t, id).await;
+        let r = t.change(revert).await;
+        assert_eq!(r.kind, ChangeKind::Revert);
+        assert_eq!(
+            r.status,
+            ChangeStatus::Applied,
+            "applied at once (auto-revert)"
+        );
+        assert_eq!(t.aws.state().groups["shop-web"].max, 4, "back as it was");
+        let jobs = t.jobs_of(revert).await;
+        for kind in ["plan", "auto_apply", "apply"] {
+            assert!(
+                jobs.iter().any(|(k, s)| k == kind && s == "done"),
+                "{kind}: {jobs:?}"
+            );
+        }
+        let actions = t.audit_actions().await;
+        for a in [
+            "change.degraded",
+            "change.revert_created",
+            "change.emergency_apply",
+        ] {
+            assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_automatic_revert_that_cannot_be_applied_is_told_to_people_not_only_logged() {
+        let t = TestEngine::with_settings(SHOP, |s| {
+            s.notify.webhook_url = Some("http://127.0.0.1:9/hook".into());
+        })
+        .await;
+        let id = second_change_applied(&t).await;
+        // The group is gone behind tierdeck's back: the revert's plan has an error.
+        t.aws.state().groups.remove("shop-web");
+        t.prom.answer(0.5);
+        t.advance(chrono::Duration::seconds(61));
+        t.drain().await;
+
+        assert_eq!(t.change(id).await.status, ChangeStatus::Degraded);
+        let revert = revert_of(&t, id).await;
+        assert_ne!(t.change(revert).await.status, ChangeStatus::Applied);
+        let jobs = t.jobs_of(revert).await;
+        assert!(
+            jobs.contains(&("auto_apply".to_owned(), "failed".to_owned())),
+            "{jobs:?}"
+        );
+        let actions = t.audit_actions().await;
+        assert!(
+            actions.iter().any(|a| a == "change.apply_refused"),
+            "{actions:?}"
+        );
+        assert!(actions.iter().any(|a| a == "job.failed"), "{actions:?}");
+        // The degraded notice promised nothing it could not keep; the refusal has its own.
+        let mut conn = t.engine.store.pool().acquire().await.unwrap();
+        let texts: Vec<String> = sqlx::query_scalar("SELECT body FROM notifications ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let degraded = texts.iter().find(|b| b.contains("DEGRADED")).unwrap();
+        assert!(
+            degraded
+                .contains("is being applied (auto-revert); if it cannot be, you will be told why"),
+            "{degraded}"
+        );
+        assert!(
+            texts.iter().any(|b| b.contains(&format!(
+                "could not apply the change by itself for change #{revert}"
+            )) && b.contains("It waits for a person")),
+            "{texts:#?}"
+        );
     }
 }

@@ -10,11 +10,12 @@
 mod recovery;
 mod runner;
 mod settle;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use runner::RunJob;
 
-use chrono::Utc;
 use domain::approval;
 use domain::change::{ChangeId, ChangeStatus};
 use domain::job::{JobKind, Outcome};
@@ -23,20 +24,48 @@ use domain::Role;
 use serde_json::json;
 
 use crate::auth::{Caller, RequestMeta};
+use crate::aws::clients::AwsClients;
+use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
-use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::worker::outcome_of;
+use crate::jobs::worker::Waker;
 use crate::jobs::{self, Job};
+use crate::service::drift::Drifts;
 use crate::service::judge::context;
+use crate::service::judge::Judge;
+use crate::service::notify::Notifications;
+use crate::service::plans::Plans;
+use crate::service::scaling::Scaling;
+use crate::service::slo::Slos;
+use crate::service::spec_reads::Specs;
+use crate::service::watch::Watches;
+use crate::settings::EngineSettings;
 use crate::store::applies::{self, LockRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit, Change};
-use crate::store::{now_text, repo as repo_store};
+use crate::store::repo as repo_store;
+use crate::store::Store;
+use crate::Holder;
 use domain::commit::short_sha;
 
-crate::service::handle!(
-    /// Applying changes.
-    Applies
-);
+/// Applying changes.
+#[derive(Clone, Copy)]
+pub struct Applies<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) holder: &'a Holder,
+    pub(crate) aws: &'a AwsClients,
+    pub(crate) specs: Specs<'a>,
+    pub(crate) plans: Plans<'a>,
+    pub(crate) judge: Judge<'a>,
+    pub(crate) slo: Slos<'a>,
+    pub(crate) watches: Watches<'a>,
+    pub(crate) notifications: Notifications<'a>,
+    pub(crate) scaling: Scaling<'a>,
+    pub(crate) drift: Drifts<'a>,
+    pub(crate) jobs_waker: &'a Waker,
+    pub(crate) clock: &'a dyn Clock,
+}
 
 impl Applies<'_> {
     /// Records why an apply was refused and returns the refusal.
@@ -101,11 +130,11 @@ impl Applies<'_> {
     ) -> ServiceResult<i64> {
         caller.require(Role::Operator)?;
         let emergency = emergency.map(str::trim).filter(|r| !r.is_empty());
-        let change = self.plans().change(id).await?;
+        let change = self.specs.change(id).await?;
         if let Err(why) = lifecycle::transition(change.status, Event::StartApply) {
             return Err(self.refuse(caller, meta, &change, why).await);
         }
-        let Some(judged) = self.judge().judge(&change).await? else {
+        let Some(judged) = self.judge.judge(&change).await? else {
             let why = Refusal::conflict(format!(
                 "change {id} has spec errors; fix them in a new commit"
             ));
@@ -115,7 +144,7 @@ impl Applies<'_> {
 
         // Plan again: the live state may have moved since the plan people reviewed.
         let planned = self
-            .plans()
+            .plans
             .plan_spec(&judged.spec, &judged.sets_desired())
             .await?;
         if planned.plan.hash.as_str() != change.plan_hash.as_deref().unwrap_or_default() {
@@ -128,7 +157,7 @@ impl Applies<'_> {
                 None => "this change had no plan yet".to_owned(),
             };
             let (_, voided) = self
-                .plans()
+                .plans
                 .record_plan(
                     caller,
                     meta,
@@ -165,20 +194,20 @@ impl Applies<'_> {
         }
         let approvals = {
             let mut conn = self.store.pool().acquire().await?;
-            self.judge()
+            self.judge
                 .approvals_of(&mut conn, id, policy, Some(&planned.plan.hash))
                 .await?
         };
         // The error-budget policy: with the availability budget spent, only emergencies.
         let budget_spent = self
-            .slo()
+            .slo
             .budget_refusal(&judged.spec, &policy.budget_slos)
             .await;
         // The watch after the apply compares with a page alert already firing now.
         let burn_before = match policy.watch.minutes {
             0 => None,
             _ => {
-                self.watches()
+                self.watches
                     .burn_before(&judged.spec, judged.base.spec())
                     .await
             }
@@ -189,6 +218,7 @@ impl Applies<'_> {
             &approvals,
             policy,
             budget_spent.as_deref(),
+            self.clock.now(),
         ));
         // The reason is kept when it got the apply past a gate (the windows or the budget),
         // with the gate it got past.
@@ -212,7 +242,7 @@ impl Applies<'_> {
             .collect();
 
         let actor = caller.actor();
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         let change = changes::get(&mut tx, id)
             .await?
@@ -234,7 +264,7 @@ impl Applies<'_> {
             return Err(self.refuse(caller, meta, &change, why).await);
         }
         if let Some(lock) = applies::lock(&mut tx, &change.environment).await? {
-            if self.holder.sees_alive(&lock, Utc::now()) {
+            if self.holder.sees_alive(&lock, self.clock.now()) {
                 drop(tx);
                 let why = Refusal::busy(format!(
                     "{} is being applied by change {} since {}",
@@ -324,9 +354,9 @@ impl Applies<'_> {
                 actor.name,
                 change.environment,
                 crate::service::reviews::first_line(&change.commit.message),
-                self.notifications().change_link(id)
+                self.notifications.change_link(id)
             );
-            self.notifications()
+            self.notifications
                 .queue_notification(
                     &mut tx,
                     "emergency_apply",
@@ -352,8 +382,8 @@ impl Applies<'_> {
             actor: actor.clone(),
             meta: meta.clone(),
         };
-        let at = Utc::now();
-        let tries = retry_of(self, JobKind::Apply).attempts;
+        let at = self.clock.now();
+        let tries = JobKind::Apply.retry().attempts;
         jobs::enqueue(&mut tx, &Job::Apply(Box::new(run)), tries, &actor.name, at).await?;
         if let Some(job) = completes {
             crate::store::jobs::complete(&mut tx, job, at).await?;
@@ -374,7 +404,7 @@ impl Applies<'_> {
         reason: Option<&str>,
     ) -> Outcome {
         let meta = RequestMeta::default();
-        let change = match self.plans().change(id).await {
+        let change = match self.specs.change(id).await {
             Ok(c) => c,
             Err(e) => return outcome_of(&e),
         };
@@ -388,7 +418,7 @@ impl Applies<'_> {
         // A revert recorded by the watch is planned by its own job first; an auto-apply taken
         // before that plan is stored plans here, so the apply compares with a plan.
         if change.current_plan().is_none() {
-            if let Err(e) = self.plans().refresh_plan(&Caller::System, id).await {
+            if let Err(e) = self.plans.refresh_plan(&Caller::System, id).await {
                 return outcome_of(&e);
             }
         }

@@ -1,7 +1,6 @@
 //! Runs cut short: a run whose process died is marked `interrupted` with its change, at start
 //! or when its stale lock is taken.
 
-use chrono::Utc;
 use domain::change::{ChangeId, ChangeStatus, RunStatus};
 use domain::lifecycle::Event;
 use serde_json::json;
@@ -12,7 +11,6 @@ use crate::error::ServiceResult;
 use crate::store::applies::{self, RunRow};
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
-use crate::store::now_text;
 
 impl Applies<'_> {
     /// Marks a run whose process died `interrupted`, with its change; in the caller's
@@ -23,7 +21,7 @@ impl Applies<'_> {
         run: &RunRow,
         meta: &RequestMeta,
     ) -> ServiceResult<()> {
-        let now = now_text();
+        let now = self.clock.now_text();
         let cut = applies::interrupt_steps(tx, run.id, &now).await?;
         applies::finish_run(
             tx,
@@ -53,9 +51,9 @@ impl Applies<'_> {
                     c.environment,
                     run.id,
                     run.started_by,
-                    self.notifications().change_link(c.id)
+                    self.notifications.change_link(c.id)
                 );
-                self.notifications()
+                self.notifications
                     .queue_notification(tx, "interrupted", Some(&c.environment), Some(&c), &text)
                     .await?;
             }
@@ -109,7 +107,7 @@ impl Applies<'_> {
         // A read first: with no run cut short, nothing is written.
         {
             let mut conn = self.store.pool().acquire().await?;
-            let now = Utc::now();
+            let now = self.clock.now();
             let mut cut_short = false;
             for run in applies::unfinished_runs(&mut conn).await? {
                 let lock = applies::lock(&mut conn, &run.environment).await?;
@@ -123,7 +121,7 @@ impl Applies<'_> {
         }
         let mut tx = self.store.begin_write().await?;
         let mut marked = Vec::new();
-        let now = Utc::now();
+        let now = self.clock.now();
         for run in applies::unfinished_runs(&mut tx).await? {
             let lock = applies::lock(&mut tx, &run.environment).await?;
             let held = lock

@@ -19,12 +19,12 @@ use super::Applies;
 use crate::auth::{Actor, RequestMeta};
 use crate::aws::execute::{already_done, execute};
 use crate::error::{ServiceError, ServiceResult};
-use crate::jobs::worker::{outcome_of, retry_of};
+use crate::jobs::worker::outcome_of;
 use crate::jobs::{self, Job};
 use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
 use crate::store::changes::{self, Audit};
-use crate::store::{now_text, repo as repo_store};
+use crate::store::repo as repo_store;
 
 use crate::holder::{HEARTBEAT, STALE_AFTER_SECS};
 
@@ -105,8 +105,8 @@ impl Applies<'_> {
     /// What follows an apply (an after-apply job): a drift check now rather than at the next
     /// tick, and the scaling history's new capacity without waiting for its poller.
     pub(crate) async fn after_apply_job(&self, env: &str) -> Outcome {
-        let scaling = self.scaling().poll_scaling().await;
-        let drift = self.drift().check_drift(env).await;
+        let scaling = self.scaling.poll_scaling().await;
+        let drift = self.drift.check_drift(env).await;
         match (scaling, drift) {
             (Ok(_), Ok(_)) => Outcome::Done,
             (Err(e), _) | (_, Err(e)) => outcome_of(&e),
@@ -120,16 +120,17 @@ impl Applies<'_> {
         let started = Instant::now();
         // Set when the lock is no longer this run's: the runner stops before its next call.
         let lost = Arc::new(AtomicBool::new(false));
+        // The heartbeat lives as long as the run: its task is this run's, aborted at its end.
         let heartbeat = {
-            let engine = self.0.clone();
+            let store = self.store.clone();
             let (env, run_id, lost) = (job.environment.clone(), job.run_id, lost.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(HEARTBEAT);
                 loop {
                     tick.tick().await;
                     let beat = async {
-                        let mut conn = engine.store.pool().acquire().await?;
-                        applies::heartbeat(&mut conn, &env, run_id, &now_text()).await
+                        let mut conn = store.pool().acquire().await?;
+                        applies::heartbeat(&mut conn, &env, run_id, &crate::store::now_text()).await
                     }
                     .await;
                     match beat {
@@ -168,7 +169,7 @@ impl Applies<'_> {
     /// Runs the steps one by one, each AWS call only while the run holds the lock.
     async fn run_steps(&self, job: &RunJob, lost: &AtomicBool) -> ServiceResult<Ended> {
         // The applier retries itself so that every attempt is recorded and audited.
-        let clients = self.aws_clients(&job.region, 1).await;
+        let clients = self.aws.clients(&job.region, 1).await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
         let target = job.change_id.to_string();
         let lost_at = |position: u32| Self::lost_at(job, position);
@@ -177,7 +178,13 @@ impl Applies<'_> {
             {
                 let mut conn = self.store.pool().acquire().await?;
                 if lost.load(Ordering::SeqCst)
-                    || !applies::step_started(&mut conn, job.run_id, position, &now_text()).await?
+                    || !applies::step_started(
+                        &mut conn,
+                        job.run_id,
+                        position,
+                        &self.clock.now_text(),
+                    )
+                    .await?
                 {
                     return Ok(lost_at(position));
                 }
@@ -220,7 +227,7 @@ impl Applies<'_> {
                         request_id: request_id.as_deref(),
                         error: error.as_deref(),
                     },
-                    &now_text(),
+                    &self.clock.now_text(),
                 )
                 .await?;
                 append(
@@ -298,7 +305,7 @@ impl Applies<'_> {
                 Some(format!("tierdeck could not record a step: {e}"))
             }
         };
-        let now = now_text();
+        let now = self.clock.now_text();
         let mut tx = self.store.begin_write().await?;
         // Fenced: the run's end is written only while it holds the lock.
         if !applies::holds(&mut tx, &job.environment, job.run_id).await? {
@@ -347,7 +354,7 @@ impl Applies<'_> {
             )
             .await?;
             watch = self
-                .watches()
+                .watches
                 .start_watch(
                     &mut tx,
                     job.change_id,
@@ -382,8 +389,8 @@ impl Applies<'_> {
         let after = Job::AfterApply {
             environment: job.environment.clone(),
         };
-        let tries = retry_of(self, JobKind::AfterApply).attempts;
-        jobs::enqueue(&mut tx, &after, tries, "system", chrono::Utc::now()).await?;
+        let tries = JobKind::AfterApply.retry().attempts;
+        jobs::enqueue(&mut tx, &after, tries, "system", self.clock.now()).await?;
         let change = changes::get(&mut tx, job.change_id).await?.ok_or_else(|| {
             ServiceError::Internal(anyhow::anyhow!("change {} is gone", job.change_id))
         })?;
@@ -415,17 +422,17 @@ impl Applies<'_> {
                 job.actor.name,
                 job.operations.len(),
                 elapsed.as_secs_f64(),
-                self.notifications().change_link(job.change_id)
+                self.notifications.change_link(job.change_id)
             ),
             Some(e) => format!(
                 "applying change #{} to {} FAILED: {e}{}",
                 job.change_id,
                 job.environment,
-                self.notifications().change_link(job.change_id)
+                self.notifications.change_link(job.change_id)
             ),
         };
         let notice = if error.is_none() { "applied" } else { "failed" };
-        self.notifications()
+        self.notifications
             .queue_notification(
                 &mut tx,
                 notice,

@@ -12,11 +12,10 @@ use domain::settle::{self, Kind, Target};
 use serde_json::json;
 
 use super::Applies;
-use crate::aws::observe::Clients;
+use crate::aws::clients::Live;
 use crate::error::ServiceResult;
 use crate::store::applies;
 use crate::store::audit::{append, NewEvent};
-use crate::store::now_text;
 
 use super::runner::{Ended, RunJob};
 
@@ -31,7 +30,7 @@ impl Applies<'_> {
         op: &Operation,
         call: applies::Attempt<'_>,
         target: &Target,
-        clients: &Clients,
+        clients: &Live,
         lost: &AtomicBool,
     ) -> ServiceResult<Option<Ended>> {
         let a = &self.settings.apply;
@@ -45,7 +44,7 @@ impl Applies<'_> {
             state: SettleState::Settling,
             last_seen: String::new(),
             polls: 0,
-            since: now_text(),
+            since: self.clock.now_text(),
             timeout_secs: timeout.as_secs(),
             elapsed_ms: None,
         };
@@ -97,8 +96,14 @@ impl Applies<'_> {
                     error: failure.as_deref(),
                     ..call
                 };
-                recorded = applies::step_attempted(&mut tx, job.run_id, position, end, &now_text())
-                    .await?;
+                recorded = applies::step_attempted(
+                    &mut tx,
+                    job.run_id,
+                    position,
+                    end,
+                    &self.clock.now_text(),
+                )
+                .await?;
                 let target_id = job.change_id.to_string();
                 append(
                     &mut tx,

@@ -1,0 +1,629 @@
+//! An in-memory AWS for the engine's unit tests: the four adapter traits over plain maps, so
+//! the apply, settle, revert and watch logic runs in milliseconds without a network. It keeps
+//! what the adapters read back the way AWS does for what tierdeck manages (capacity, managed
+//! policies and their alarms, scheduled actions, database settings, ingress rules), counts
+//! every call, fails chosen calls, and — as real AWS does and the emulator does not — takes
+//! time: a launched instance is `Pending` for some polls, a modified database is `modifying`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use domain::observed::{
+    ObservedDatabase, ObservedPolicy, ObservedRule, ObservedScheduledAction, ObservedSecurityGroup,
+    PendingValues, PolicySettings,
+};
+use domain::plan::{CapacityField, DbSetting};
+use domain::spec::EnvironmentSpec;
+
+use super::autoscaling::{
+    Activity, AutoScalingApi, Capacity, GroupCapacity, GroupSnapshot, InstanceCount,
+    InstanceSource, TemplateRef,
+};
+use super::cloudwatch::{AlarmSnapshot, CloudWatchApi, CpuAlarm};
+use super::ec2::Ec2Api;
+use super::rds::RdsApi;
+use super::{AwsError, AwsErrorKind, AwsResult};
+
+/// One Auto Scaling group.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub in_service: u32,
+    /// Launching instances, each with the polls it still stays `Pending`.
+    pub launching: Vec<u32>,
+    pub policies: BTreeMap<String, PolicySettings>,
+    /// Policies not made by tierdeck.
+    pub other_policies: usize,
+    pub scheduled: BTreeMap<String, ObservedScheduledAction>,
+    pub activities: Vec<Activity>,
+}
+
+/// A chosen failure: the next `times` calls of `action` (every call when `None`) fail so.
+#[derive(Debug, Clone)]
+struct Fault {
+    action: &'static str,
+    kind: AwsErrorKind,
+    code: &'static str,
+    times: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub groups: BTreeMap<String, Group>,
+    pub databases: BTreeMap<String, ObservedDatabase>,
+    /// Security groups by name.
+    pub security_groups: BTreeMap<String, ObservedSecurityGroup>,
+    pub alarms: BTreeMap<String, AlarmSnapshot>,
+    /// Every call made, by action, in order.
+    pub calls: Vec<&'static str>,
+    /// How many polls a launched instance stays `Pending`.
+    pub launch_polls: u32,
+    /// How many describes a modified database stays `modifying`, its changes pending.
+    pub modify_polls: u32,
+    /// Polls left of each database being modified, and the values it moves to.
+    modifying: BTreeMap<String, (u32, Vec<DbSetting>)>,
+    faults: Vec<Fault>,
+}
+
+/// The in-memory AWS: every adapter of a test's clients answers from it.
+#[derive(Debug, Default)]
+pub struct MemoryAws {
+    state: Mutex<State>,
+}
+
+const ACCOUNT: &str = "123456789012";
+
+fn arn(group: &str, policy: &str) -> String {
+    format!("arn:aws:autoscaling:ap-northeast-2:{ACCOUNT}:scalingPolicy:{group}:{policy}")
+}
+
+fn request_id(state: &State) -> Option<String> {
+    Some(format!("memory-{}", state.calls.len()))
+}
+
+impl MemoryAws {
+    /// An AWS that runs what `spec` names, as a team's account looks before tierdeck: each
+    /// group at one instance (min 1, max 2) with nothing managed, each database small with its
+    /// defaults, each security group without rules.
+    pub fn running(spec: &EnvironmentSpec) -> Self {
+        let aws = MemoryAws::default();
+        {
+            let mut s = aws.state();
+            for g in &spec.autoscaling_groups {
+                s.groups.insert(
+                    g.name.to_string(),
+                    Group {
+                        min: 1,
+                        max: 2,
+                        desired: 1,
+                        in_service: 1,
+                        ..Group::default()
+                    },
+                );
+            }
+            for d in &spec.databases {
+                s.databases.insert(
+                    d.identifier.to_string(),
+                    ObservedDatabase {
+                        identifier: d.identifier.to_string(),
+                        instance_class: "db.t3.micro".into(),
+                        multi_az: false,
+                        allocated_storage_gb: 20,
+                        backup_retention_days: 1,
+                        deletion_protection: false,
+                        status: "available".into(),
+                        engine: "mysql".into(),
+                        storage_type: "gp2".into(),
+                        pending_modifications: Vec::new(),
+                        pending: PendingValues::default(),
+                    },
+                );
+            }
+            for (i, sg) in spec.security_groups.iter().enumerate() {
+                s.security_groups.insert(
+                    sg.name.clone(),
+                    ObservedSecurityGroup {
+                        name: sg.name.clone(),
+                        id: format!("sg-{i:08x}"),
+                        ingress: Vec::new(),
+                    },
+                );
+            }
+        }
+        aws
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails the next `times` calls of `action` (every call when `None`) as throttled.
+    pub fn throttle(&self, action: &'static str, times: Option<u32>) {
+        self.state().faults.push(Fault {
+            action,
+            kind: AwsErrorKind::Retryable,
+            code: "Throttling",
+            times,
+        });
+    }
+
+    /// Refuses every call of `action` as access denied.
+    pub fn deny(&self, action: &'static str) {
+        self.state().faults.push(Fault {
+            action,
+            kind: AwsErrorKind::AccessDenied {
+                action: action.to_owned(),
+            },
+            code: "AccessDenied",
+            times: None,
+        });
+    }
+
+    /// How many calls of `action` were made.
+    pub fn calls(&self, action: &str) -> usize {
+        self.state().calls.iter().filter(|c| **c == action).count()
+    }
+
+    /// Counts a call of `action` and answers with its fault, if one is set.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the adapters' own error, as the SDK's adapters return it"
+    )]
+    fn call(&self, action: &'static str) -> AwsResult<std::sync::MutexGuard<'_, State>> {
+        let mut s = self.state();
+        s.calls.push(action);
+        let hit = s
+            .faults
+            .iter_mut()
+            .find(|f| f.action == action && f.times.is_none_or(|n| n > 0));
+        if let Some(f) = hit {
+            if let Some(n) = &mut f.times {
+                *n -= 1;
+            }
+            return Err(AwsError {
+                what: format!("calling {action}"),
+                message: format!("{}: the in-memory AWS fails this call", f.code),
+                kind: f.kind.clone(),
+                code: Some(f.code.to_owned()),
+                request_id: None,
+                source: None,
+            });
+        }
+        Ok(s)
+    }
+}
+
+impl State {
+    #[expect(
+        clippy::result_large_err,
+        reason = "the adapters' own error, as the SDK's adapters return it"
+    )]
+    fn group(&mut self, name: &str) -> AwsResult<&mut Group> {
+        self.groups.get_mut(name).ok_or_else(|| {
+            AwsError::rejected(
+                format!("changing autoscaling group {name}"),
+                "ValidationError: the group does not exist",
+            )
+        })
+    }
+
+    /// One describe of a group's instances: launching ones come closer to service.
+    fn tick_launches(&mut self, name: &str) {
+        if let Some(g) = self.groups.get_mut(name) {
+            let mut done = 0;
+            g.launching.retain_mut(|left| {
+                if *left == 0 {
+                    done += 1;
+                    false
+                } else {
+                    *left -= 1;
+                    true
+                }
+            });
+            g.in_service += done;
+        }
+    }
+
+    /// One describe of a database: a modification in progress comes closer to its end.
+    fn tick_modification(&mut self, id: &str) {
+        let Some((left, settings)) = self.modifying.get_mut(id) else {
+            return;
+        };
+        if *left > 0 {
+            *left -= 1;
+            return;
+        }
+        let settings = std::mem::take(settings);
+        self.modifying.remove(id);
+        if let Some(db) = self.databases.get_mut(id) {
+            for s in settings {
+                apply_setting(db, &s);
+            }
+            db.status = "available".into();
+            db.pending_modifications.clear();
+            db.pending = PendingValues::default();
+        }
+    }
+}
+
+fn apply_setting(db: &mut ObservedDatabase, s: &DbSetting) {
+    match s {
+        DbSetting::InstanceClass { after, .. } => db.instance_class = after.clone(),
+        DbSetting::MultiAz { after, .. } => db.multi_az = *after,
+        DbSetting::AllocatedStorageGb { after, .. } => db.allocated_storage_gb = *after,
+        DbSetting::BackupRetentionDays { after, .. } => db.backup_retention_days = *after,
+        DbSetting::DeletionProtection { after, .. } => db.deletion_protection = *after,
+    }
+}
+
+impl AutoScalingApi for MemoryAws {
+    async fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>> {
+        let s = self.call("DescribeAutoScalingGroups")?;
+        Ok(names
+            .iter()
+            .filter_map(|n| s.groups.get(n).map(|g| (n, g)))
+            .map(|(n, g)| GroupSnapshot {
+                name: n.clone(),
+                min: g.min,
+                max: g.max,
+                desired: g.desired,
+                in_service: g.in_service,
+                policies: g
+                    .policies
+                    .iter()
+                    .map(|(p, settings)| {
+                        (
+                            ObservedPolicy {
+                                name: p.clone(),
+                                settings: *settings,
+                            },
+                            arn(n, p),
+                        )
+                    })
+                    .collect(),
+                other_policies: g.other_policies,
+                scheduled_actions: g.scheduled.values().cloned().collect(),
+            })
+            .collect())
+    }
+
+    async fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>> {
+        let s = self.call("DescribeAutoScalingGroups")?;
+        Ok(names
+            .iter()
+            .filter_map(|n| s.groups.get(n).map(|g| (n, g)))
+            .map(|(n, g)| GroupCapacity {
+                name: n.clone(),
+                capacity: Capacity {
+                    min: g.min,
+                    max: g.max,
+                    desired: g.desired,
+                },
+                instances: InstanceCount {
+                    in_service: g.in_service,
+                    launching: g.launching.len() as u32,
+                },
+            })
+            .collect())
+    }
+
+    async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
+        let mut s = self.call("DescribeAutoScalingGroups")?;
+        s.tick_launches(name);
+        Ok(s.groups.get(name).map(|g| InstanceCount {
+            in_service: g.in_service,
+            launching: g.launching.len() as u32,
+        }))
+    }
+
+    async fn set_capacity(
+        &self,
+        group: &str,
+        field: CapacityField,
+        value: u32,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("UpdateAutoScalingGroup")?;
+        let polls = s.launch_polls;
+        let g = s.group(group)?;
+        match field {
+            CapacityField::Min => g.min = value,
+            CapacityField::Max => g.max = value,
+            CapacityField::Desired => g.desired = value,
+        }
+        // Auto Scaling keeps desired within [min, max], launching or terminating to match.
+        g.desired = g.desired.clamp(g.min, g.max.max(g.min));
+        let running = g.in_service + g.launching.len() as u32;
+        if g.desired > running {
+            g.launching
+                .extend(std::iter::repeat_n(polls, (g.desired - running) as usize));
+        } else {
+            let mut extra = running - g.desired;
+            while extra > 0 && g.launching.pop().is_some() {
+                extra -= 1;
+            }
+            g.in_service -= extra.min(g.in_service);
+        }
+        Ok(request_id(&s))
+    }
+
+    async fn put_policy(
+        &self,
+        group: &str,
+        policy: &str,
+        settings: &PolicySettings,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("PutScalingPolicy")?;
+        s.group(group)?
+            .policies
+            .insert(policy.to_owned(), *settings);
+        Ok(request_id(&s))
+    }
+
+    async fn policy_arn(&self, group: &str, policy: &str) -> AwsResult<String> {
+        let mut s = self.call("DescribePolicies")?;
+        match s.group(group)?.policies.contains_key(policy) {
+            true => Ok(arn(group, policy)),
+            false => Err(AwsError::not_found(
+                format!("finding policy {policy} of {group}"),
+                "there is no such policy",
+            )),
+        }
+    }
+
+    async fn delete_policy(&self, group: &str, policy: &str) -> AwsResult<Option<String>> {
+        let mut s = self.call("DeletePolicy")?;
+        match s.group(group)?.policies.remove(policy) {
+            Some(_) => Ok(request_id(&s)),
+            None => Err(AwsError::not_found(
+                format!("deleting policy {policy} of {group}"),
+                "there is no such policy",
+            )),
+        }
+    }
+
+    async fn put_scheduled_action(
+        &self,
+        group: &str,
+        action: &ObservedScheduledAction,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("PutScheduledUpdateGroupAction")?;
+        s.group(group)?
+            .scheduled
+            .insert(action.name.clone(), action.clone());
+        Ok(request_id(&s))
+    }
+
+    async fn delete_scheduled_action(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
+        let mut s = self.call("DeleteScheduledAction")?;
+        match s.group(group)?.scheduled.remove(name) {
+            Some(_) => Ok(request_id(&s)),
+            None => Err(AwsError::not_found(
+                format!("deleting scheduled action {name} of {group}"),
+                "there is no such action",
+            )),
+        }
+    }
+
+    async fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>> {
+        let s = self.call("DescribeAutoScalingGroups")?;
+        Ok(names
+            .iter()
+            .filter(|n| s.groups.contains_key(*n))
+            .map(|n| {
+                (
+                    n.clone(),
+                    InstanceSource::Template(TemplateRef {
+                        id: None,
+                        name: Some(format!("{n}-lt")),
+                        version: "$Default".into(),
+                    }),
+                )
+            })
+            .collect())
+    }
+
+    async fn scaling_activities(
+        &self,
+        groups: &[String],
+        _since_unix: i64,
+    ) -> AwsResult<Vec<Activity>> {
+        let s = self.call("DescribeScalingActivities")?;
+        Ok(groups
+            .iter()
+            .filter_map(|g| s.groups.get(g))
+            .flat_map(|g| g.activities.iter().cloned())
+            .collect())
+    }
+}
+
+impl Ec2Api for MemoryAws {
+    async fn describe_security_groups(
+        &self,
+        names: &[String],
+    ) -> AwsResult<Vec<ObservedSecurityGroup>> {
+        let s = self.call("DescribeSecurityGroups")?;
+        Ok(names
+            .iter()
+            .filter_map(|n| s.security_groups.get(n).cloned())
+            .collect())
+    }
+
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        _source_id: Option<&str>,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("AuthorizeSecurityGroupIngress")?;
+        let Some(g) = s.security_groups.values_mut().find(|g| g.id == group_id) else {
+            return Err(AwsError::not_found(
+                format!("changing security group {group_id}"),
+                "InvalidGroup.NotFound",
+            ));
+        };
+        if g.ingress.iter().any(|r| same_rule(r, rule)) {
+            return Err(AwsError {
+                code: Some("InvalidPermission.Duplicate".into()),
+                ..AwsError::rejected("authorizing ingress", "the rule exists")
+            });
+        }
+        g.ingress.push(rule.clone());
+        Ok(request_id(&s))
+    }
+
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rule: &ObservedRule,
+        _source_id: Option<&str>,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("RevokeSecurityGroupIngress")?;
+        let Some(g) = s.security_groups.values_mut().find(|g| g.id == group_id) else {
+            return Err(AwsError::not_found(
+                format!("changing security group {group_id}"),
+                "InvalidGroup.NotFound",
+            ));
+        };
+        let before = g.ingress.len();
+        g.ingress.retain(|r| !same_rule(r, rule));
+        if g.ingress.len() == before {
+            return Err(AwsError {
+                code: Some("InvalidPermission.NotFound".into()),
+                ..AwsError::rejected("revoking ingress", "there is no such rule")
+            });
+        }
+        Ok(request_id(&s))
+    }
+
+    async fn group_id(&self, name: &str) -> AwsResult<String> {
+        let s = self.call("DescribeSecurityGroups")?;
+        s.security_groups
+            .get(name)
+            .map(|g| g.id.clone())
+            .ok_or_else(|| {
+                AwsError::not_found(
+                    format!("finding security group {name}"),
+                    "InvalidGroup.NotFound",
+                )
+            })
+    }
+
+    async fn template_instance_type(&self, _template: &TemplateRef) -> AwsResult<Option<String>> {
+        let _s = self.call("DescribeLaunchTemplateVersions")?;
+        Ok(Some("t3.medium".into()))
+    }
+}
+
+/// Two rules are one rule in AWS when their protocol, ports and source agree (a description
+/// is not part of a rule's identity).
+fn same_rule(a: &ObservedRule, b: &ObservedRule) -> bool {
+    a.protocol == b.protocol && a.ports == b.ports && a.source == b.source
+}
+
+impl RdsApi for MemoryAws {
+    async fn describe_instance(&self, identifier: &str) -> AwsResult<Option<ObservedDatabase>> {
+        let mut s = self.call("DescribeDBInstances")?;
+        s.tick_modification(identifier);
+        Ok(s.databases.get(identifier).cloned())
+    }
+
+    async fn describe_instances(&self, identifiers: &[String]) -> AwsResult<Vec<ObservedDatabase>> {
+        let mut s = self.call("DescribeDBInstances")?;
+        for id in identifiers {
+            s.tick_modification(id);
+        }
+        Ok(identifiers
+            .iter()
+            .filter_map(|id| s.databases.get(id).cloned())
+            .collect())
+    }
+
+    async fn modify_instance(
+        &self,
+        identifier: &str,
+        settings: &[DbSetting],
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("ModifyDBInstance")?;
+        let polls = s.modify_polls;
+        let Some(db) = s.databases.get_mut(identifier) else {
+            return Err(AwsError::not_found(
+                format!("modifying database {identifier}"),
+                "DBInstanceNotFound",
+            ));
+        };
+        if !db.takes_modifications() {
+            return Err(AwsError {
+                code: Some("InvalidDBInstanceState".into()),
+                ..AwsError::rejected(
+                    format!("modifying database {identifier}"),
+                    format!("the instance is {}", db.status),
+                )
+            });
+        }
+        if polls == 0 {
+            for setting in settings {
+                apply_setting(db, setting);
+            }
+        } else {
+            db.status = "modifying".into();
+            for setting in settings {
+                match setting {
+                    DbSetting::InstanceClass { after, .. } => {
+                        db.pending.instance_class = Some(after.clone())
+                    }
+                    DbSetting::MultiAz { after, .. } => db.pending.multi_az = Some(*after),
+                    DbSetting::AllocatedStorageGb { after, .. } => {
+                        db.pending.allocated_storage_gb = Some(*after)
+                    }
+                    DbSetting::BackupRetentionDays { after, .. } => {
+                        db.pending.backup_retention_days = Some(*after)
+                    }
+                    // Applied at once, as RDS does.
+                    DbSetting::DeletionProtection { after, .. } => db.deletion_protection = *after,
+                }
+                db.pending_modifications.push(setting.field().to_owned());
+            }
+            s.modifying
+                .insert(identifier.to_owned(), (polls, settings.to_vec()));
+        }
+        Ok(request_id(&s))
+    }
+}
+
+impl CloudWatchApi for MemoryAws {
+    async fn describe_alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmSnapshot>> {
+        let s = self.call("DescribeAlarms")?;
+        Ok(s.alarms
+            .values()
+            .filter(|a| a.name.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_cpu_alarm(&self, alarm: &CpuAlarm<'_>) -> AwsResult<Option<String>> {
+        let mut s = self.call("PutMetricAlarm")?;
+        s.alarms.insert(
+            alarm.name.to_owned(),
+            AlarmSnapshot {
+                name: alarm.name.to_owned(),
+                threshold: alarm.threshold,
+                comparison: Some(alarm.comparison),
+                actions: vec![alarm.policy_arn.to_owned()],
+            },
+        );
+        Ok(request_id(&s))
+    }
+
+    async fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>> {
+        let mut s = self.call("DeleteAlarms")?;
+        match s.alarms.remove(name) {
+            Some(_) => Ok(request_id(&s)),
+            None => Err(AwsError::not_found(
+                format!("deleting alarm {name}"),
+                "ResourceNotFound",
+            )),
+        }
+    }
+}
