@@ -169,10 +169,17 @@ pub enum Event {
     Interrupt,
     /// The watch after the apply saw a page-level SLO alert.
     Degrade,
+    /// What is applied moved under an open change (a revert was applied): it is judged again
+    /// against it, with new diffs, and needs a new plan and new approvals. Its facts decide
+    /// where it lands, as for a new change ([`initial`]).
+    Rebase {
+        has_spec_errors: bool,
+        breaks_guardrails: bool,
+    },
 }
 
 impl Event {
-    pub const ALL: [Event; 10] = [
+    pub const ALL: [Event; 11] = [
         Event::Approve { complete: false },
         Event::Approve { complete: true },
         Event::Reject,
@@ -183,6 +190,10 @@ impl Event {
         Event::Fail,
         Event::Interrupt,
         Event::Degrade,
+        Event::Rebase {
+            has_spec_errors: false,
+            breaks_guardrails: false,
+        },
     ];
 
     /// The audit action that records it.
@@ -197,6 +208,7 @@ impl Event {
             Event::Fail => "change.apply_failed",
             Event::Interrupt => "change.interrupted",
             Event::Degrade => "change.degraded",
+            Event::Rebase { .. } => "change.rejudged",
         }
     }
 }
@@ -213,6 +225,7 @@ impl fmt::Display for Event {
             Event::Fail => "fail",
             Event::Interrupt => "interrupt",
             Event::Degrade => "degrade",
+            Event::Rebase { .. } => "be judged again",
         })
     }
 }
@@ -287,6 +300,15 @@ pub fn transition(status: ChangeStatus, event: Event) -> Result<ChangeStatus, Re
         (Event::Degrade, _) => Err(Refusal::conflict(format!(
             "It cannot degrade: it is {status}, not applied."
         ))),
+
+        (
+            Event::Rebase {
+                has_spec_errors,
+                breaks_guardrails,
+            },
+            s,
+        ) if s.is_open() => Ok(initial(has_spec_errors, breaks_guardrails)),
+        (Event::Rebase { .. }, _) => refused("judged again"),
     }
 }
 
@@ -305,19 +327,19 @@ mod tests {
         let approve = E::Approve { complete: false };
         let complete = E::Approve { complete: true };
         #[rustfmt::skip]
-        let table: [(S, [Result<S, RefusalKind>; 10]); 11] = [
-            //                approve        complete         reject           replan           supersede          start            applied          fail            interrupt           degrade
-            (S::Invalid,     [no,            no,              no,              no,              ok(S::Superseded), no,              no,              no,              no,                 no]),
-            (S::Blocked,     [no,            no,              ok(S::Rejected), ok(S::Blocked),  ok(S::Superseded), no,              no,              no,              no,                 no]),
-            (S::Pending,     [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
-            (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
-            (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
-            (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
-            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted), no]),
-            (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no,                 ok(S::Degraded)]),
-            (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no]),
-            (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no,                 no]),
-            (S::Degraded,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no]),
+        let table: [(S, [Result<S, RefusalKind>; 11]); 11] = [
+            //                approve        complete         reject           replan           supersede          start            applied          fail            interrupt           degrade          rebase
+            (S::Invalid,     [no,            no,              no,              no,              ok(S::Superseded), no,              no,              no,              no,                 no,              ok(S::Pending)]),
+            (S::Blocked,     [no,            no,              ok(S::Rejected), ok(S::Blocked),  ok(S::Superseded), no,              no,              no,              no,                 no,              ok(S::Pending)]),
+            (S::Pending,     [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no,              ok(S::Pending)]),
+            (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no,              ok(S::Pending)]),
+            (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no,              no]),
+            (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no,              no]),
+            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted), no,              no]),
+            (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no,                 ok(S::Degraded), no]),
+            (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no,              ok(S::Pending)]),
+            (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no,                 no,              ok(S::Pending)]),
+            (S::Degraded,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no,              no]),
         ];
         assert_eq!(E::ALL[0], approve);
         assert_eq!(E::ALL[1], complete);
@@ -336,6 +358,23 @@ mod tests {
                 assert_eq!(got, expected, "{status} + {event}");
             }
         }
+    }
+
+    #[test]
+    fn a_change_judged_again_lands_where_its_new_facts_put_it() {
+        let rebase = |e, g| Event::Rebase {
+            has_spec_errors: e,
+            breaks_guardrails: g,
+        };
+        assert_eq!(transition(S::Approved, rebase(false, true)), Ok(S::Blocked));
+        assert_eq!(transition(S::Blocked, rebase(false, false)), Ok(S::Pending));
+        assert_eq!(transition(S::Pending, rebase(true, false)), Ok(S::Invalid));
+        assert_eq!(
+            transition(S::Applying, rebase(false, false))
+                .unwrap_err()
+                .message,
+            "It cannot be judged again: it is being applied now."
+        );
     }
 
     #[test]

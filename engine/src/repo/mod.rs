@@ -141,13 +141,24 @@ pub(crate) fn plan_work(
                 .find(|c| touches(m, *c, &env))
                 .unwrap_or(head),
         };
-        out.push(EnvWork::Record(Box::new(Found {
-            commit: m.commit_info(commit)?,
-            base: applied.map(|a| a.to_string()),
-            files: m.env_diff(applied, commit, &env)?,
-            authors: authors(m, applied.filter(|a| m.has_commit(*a)), commit, &env)?,
-            env,
-        })));
+        out.push(EnvWork::Record(Box::new(found(m, env, commit, applied)?)));
     }
     Ok(out)
+}
+
+/// Environment `env` at `commit`, against its last applied commit `applied`: the commit's
+/// header, the folder's diff and the authors since.
+pub(crate) fn found(
+    m: &git::Mirror,
+    env: String,
+    commit: Oid,
+    applied: Option<Oid>,
+) -> anyhow::Result<Found> {
+    Ok(Found {
+        commit: m.commit_info(commit)?,
+        base: applied.map(|a| a.to_string()),
+        files: m.env_diff(applied, commit, &env)?,
+        authors: authors(m, applied.filter(|a| m.has_commit(*a)), commit, &env)?,
+        env,
+    })
 }

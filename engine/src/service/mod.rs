@@ -12,6 +12,7 @@
 //! doors (http, pages, CLI) · jobs worker · repository watcher
 //!   changes (the pages' reads)
 //!   applies ──► watches ──► reverts ──► plans ──► judge ──► cost ──► specs
+//!           └─► reverts (settling open changes after a revert)
 //!           └─► drift ───► plans          reviews ──► judge, plans
 //!           └─► scaling, slo, notifications
 //!   users, tokens, sessions ──► identity · audit · jobs (read)
@@ -157,6 +158,7 @@ impl Engine {
             judge: self.judge(),
             slo: self.slo(),
             watches: self.watches(),
+            reverts: self.reverts(),
             notifications: self.notifications(),
             scaling: self.scaling(),
             drift: self.drift(),
@@ -173,6 +175,7 @@ impl Engine {
             specs: self.specs(),
             judge: self.judge(),
             plans: self.plans(),
+            notifications: self.notifications(),
             jobs_waker: &self.jobs_waker,
             clock: self.clock(),
         }

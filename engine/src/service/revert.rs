@@ -13,7 +13,7 @@ use domain::Role;
 use git2::Oid;
 use serde_json::json;
 
-use crate::auth::{Caller, RequestMeta};
+use crate::auth::{Actor, Caller, RequestMeta};
 use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::jobs::worker::Waker;
@@ -22,6 +22,7 @@ use crate::repo::read_cache::ReadCache;
 use crate::service::judge::Judge;
 use crate::service::judge::RECORDING_COST_WAIT;
 use crate::service::known_environment;
+use crate::service::notify::Notifications;
 use crate::service::plans::Plans;
 use crate::service::spec_reads::Specs;
 use crate::settings::EngineSettings;
@@ -59,6 +60,7 @@ pub struct Reverts<'a> {
     pub(crate) specs: Specs<'a>,
     pub(crate) judge: Judge<'a>,
     pub(crate) plans: Plans<'a>,
+    pub(crate) notifications: Notifications<'a>,
     pub(crate) jobs_waker: &'a Waker,
     pub(crate) clock: &'a dyn Clock,
 }
@@ -258,5 +260,200 @@ impl Reverts<'_> {
                 .await?;
         }
         Ok(revert)
+    }
+}
+
+impl Reverts<'_> {
+    /// Judges the open commit changes of `env` again when what is applied moved under them (a
+    /// revert was applied): each gets new diffs, a new judgement, its approvals voided, a new
+    /// plan job and a notification, so none re-applies the reverted value unseen nor is refused
+    /// for a newer change that does not exist. Returns the changes judged again.
+    pub(crate) async fn settle_open_changes(&self, env: &str) -> ServiceResult<Vec<ChangeId>> {
+        let (applied, stale) = {
+            let mut conn = self.store.pool().acquire().await?;
+            let row = known_environment(&mut conn, env).await?;
+            let stale: Vec<Change> =
+                changes::open_of_kind(&mut conn, env, Some(ChangeKind::Commit))
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.base_commit != row.last_applied_commit)
+                    .collect();
+            (row.last_applied_commit, stale)
+        };
+        let mut done = Vec::new();
+        for change in stale {
+            let settings = self.settings.repo()?.clone();
+            let (env2, commit, base) = (env.to_owned(), change.commit.sha.clone(), applied.clone());
+            let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
+                let base = base.as_deref().map(Oid::from_str).transpose()?;
+                crate::repo::found(&m, env2, Oid::from_str(&commit)?, base)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the diff: {e}")))?
+            .map_err(|e| {
+                ServiceError::Unavailable(format!("reading the spec repository: {e:#}"))
+            })?;
+            let loaded = self
+                .reads
+                .spec(self.settings.repo()?, &change.commit.sha, env)
+                .await
+                .map_err(|e| {
+                    ServiceError::Unavailable(format!("reading the spec repository: {e:#}"))
+                })?;
+            let (edits, errors, violations, policy_edits) = match &*loaded {
+                Ok(spec) => {
+                    let base = self.specs.base_at(env, applied.clone()).await?;
+                    let edits = semantic_diff(base.spec(), spec);
+                    let judged = self
+                        .judge
+                        .judge_specs(Arc::clone(spec), base, false, Some(RECORDING_COST_WAIT))
+                        .await?;
+                    (edits, Vec::new(), judged.violations, judged.policy.edits)
+                }
+                Err(errors) => (Vec::new(), errors.clone(), Vec::new(), Vec::new()),
+            };
+            let now = self.clock.now_text();
+            let meta = RequestMeta::default();
+            let mut tx = self.store.begin_write().await?;
+            let Some(current) = changes::get(&mut tx, change.id).await? else {
+                continue;
+            };
+            if current.status != change.status || current.base_commit != change.base_commit {
+                continue;
+            }
+            let why = format!(
+                "what {env} runs moved under it: {} is applied now, not {}",
+                applied.as_deref().map(short_sha).unwrap_or("nothing"),
+                change
+                    .base_commit
+                    .as_deref()
+                    .map(short_sha)
+                    .unwrap_or("nothing"),
+            );
+            let voided =
+                crate::store::reviews::void_approvals(&mut tx, change.id, &why, &now).await?;
+            let status = changes::rejudge(
+                &mut tx,
+                &current,
+                changes::Rejudged {
+                    base_commit: applied.as_deref(),
+                    files: &found.files,
+                    semantic_diff: &edits,
+                    spec_errors: &errors,
+                    guardrails: &violations,
+                    authors: &found.authors,
+                    policy_edits: &policy_edits,
+                },
+                Audit {
+                    actor: Actor::system(),
+                    meta: &meta,
+                    detail: json!({
+                        "reason": why,
+                        "base_commit": applied,
+                        "old_base_commit": change.base_commit,
+                        "voided": voided,
+                        "edits": edits.len(),
+                    }),
+                },
+                &now,
+            )
+            .await?;
+            if let Some(c) = changes::get(&mut tx, change.id).await? {
+                if status != domain::change::ChangeStatus::Invalid {
+                    self.plans.queue_plan(&mut tx, &c, "system").await?;
+                }
+                let text = format!(
+                    "change #{} ({}, {}) was judged again: {why}. Its diff now shows everything it changes against that commit; {voided} approval(s) are void and it is {status}.{}",
+                    c.id,
+                    env,
+                    crate::service::reviews::first_line(&c.commit.message),
+                    self.notifications.change_link(c.id)
+                );
+                self.notifications
+                    .queue_notification(&mut tx, "rejudged", Some(env), Some(&c), &text)
+                    .await?;
+            }
+            tx.commit().await?;
+            self.jobs_waker.wake();
+            done.push(change.id);
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::change::{ChangeId, ChangeStatus, PlanView};
+
+    use crate::auth::{Caller, RequestMeta};
+    use crate::testing::{TestEngine, SHOP};
+
+    async fn apply(t: &TestEngine, id: ChangeId) {
+        t.drain().await;
+        t.engine
+            .applies()
+            .apply_change(&Caller::System, &RequestMeta::default(), id, None)
+            .await
+            .expect("the apply starts");
+        t.drain().await;
+        assert_eq!(t.change(id).await.status, ChangeStatus::Applied);
+    }
+
+    #[tokio::test]
+    async fn a_revert_applied_judges_the_open_change_again_against_what_is_applied_now() {
+        let t = TestEngine::new(SHOP).await;
+        let first = *t.sync().await.changes.last().unwrap();
+        apply(&t, first).await;
+        let first_sha = t.change(first).await.commit.sha;
+        let six = t.edit(
+            "environments/shop/autoscaling.yaml",
+            "    max: 4\n",
+            "    max: 6\n",
+            "Up to six",
+        );
+        t.sync().await;
+        let b = t.change_for("shop", &six).await;
+        apply(&t, b).await;
+        // A change on top of the applied one waits; meanwhile the applied one is reverted.
+        let three = t.edit(
+            "environments/shop/autoscaling.yaml",
+            "    min: 2\n    max: 6\n    desired: 2\n",
+            "    min: 3\n    max: 6\n    desired: 3\n",
+            "At least three",
+        );
+        t.sync().await;
+        let c = t.change_for("shop", &three).await;
+        t.drain().await;
+        assert_eq!(t.change(c).await.base_commit.as_deref(), Some(six.as_str()));
+        let revert = t
+            .engine
+            .reverts()
+            .revert(&Caller::System, &RequestMeta::default(), b)
+            .await
+            .unwrap();
+        apply(&t, revert).await;
+        assert_eq!(t.aws.state().groups["shop-web"].max, 4);
+
+        // The open change now compares with what runs: its diff shows the reverted value it
+        // would raise again, its plan is new, and it can be applied (no "newer change" to wait
+        // for).
+        let change = t.change(c).await;
+        assert_eq!(change.base_commit.as_deref(), Some(first_sha.as_str()));
+        assert_eq!(change.status, ChangeStatus::Pending);
+        let paths: Vec<String> = change.semantic_diff.iter().map(|e| e.to_string()).collect();
+        assert!(paths.iter().any(|p| p.contains(".max: 4 → 6")), "{paths:?}");
+        assert!(paths.iter().any(|p| p.contains(".min: 2 → 3")), "{paths:?}");
+        let Some(PlanView::Planned { plan, .. }) = &change.plan else {
+            panic!("planned again: {:?}", change.plan);
+        };
+        assert!(plan.operations.len() >= 2, "{plan:#?}");
+        assert!(t
+            .audit_actions()
+            .await
+            .contains(&"change.rejudged".to_owned()));
+        apply(&t, c).await;
+        let s = t.aws.state();
+        assert_eq!((s.groups["shop-web"].min, s.groups["shop-web"].max), (3, 6));
     }
 }

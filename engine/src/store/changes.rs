@@ -329,6 +329,72 @@ pub async fn create(
         .ok_or_else(|| decode_error(id, "not found after insert"))
 }
 
+/// What an open change is judged on again when what is applied moved under it.
+pub struct Rejudged<'a> {
+    pub base_commit: Option<&'a str>,
+    pub files: &'a [FileDiff],
+    pub semantic_diff: &'a [FieldEdit],
+    pub spec_errors: &'a [SpecError],
+    pub guardrails: &'a [Violation],
+    pub authors: &'a [Person],
+    pub policy_edits: &'a [String],
+}
+
+/// Judges open `change` again against a new applied commit: its base, diffs, errors,
+/// guardrails, authors and policy edits are replaced, its plan cleared (a job plans it again),
+/// and its status is what the lifecycle's [`Event::Rebase`] gives, with the audit event, in the
+/// caller's transaction. Refused as a conflict when another request moved it meanwhile.
+pub async fn rejudge(
+    conn: &mut SqliteConnection,
+    change: &Change,
+    r: Rejudged<'_>,
+    audit: Audit<'_>,
+    now: &str,
+) -> Result<ChangeStatus, TransitionError> {
+    let event = Event::Rebase {
+        has_spec_errors: !r.spec_errors.is_empty(),
+        breaks_guardrails: !r.guardrails.is_empty(),
+    };
+    let to = lifecycle::transition(change.status, event)?;
+    let moved = sqlx::query(
+        "UPDATE changes SET status = ?, base_commit = ?, file_diff = ?, semantic_diff = ?,
+            spec_errors = ?, guardrails = ?, authors = ?, policy_edits = ?, plan = NULL,
+            plan_hash = NULL, planned_at = NULL, updated_at = ?
+         WHERE id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(r.base_commit)
+    .bind(text(&r.files))
+    .bind(text(&r.semantic_diff))
+    .bind(text(&r.spec_errors))
+    .bind(text(&r.guardrails))
+    .bind(text(&r.authors))
+    .bind(text(&r.policy_edits))
+    .bind(now)
+    .bind(change.id.0)
+    .bind(change.status.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Err(Refusal::conflict(format!("Change {} moved on meanwhile.", change.id)).into());
+    }
+    let target = change.id.to_string();
+    append(
+        conn,
+        NewEvent {
+            actor: audit.actor,
+            action: event.action(),
+            environment: Some(&change.environment),
+            target: Some(&target),
+            detail: with_statuses(audit.detail, Some(change.status), to),
+            meta: audit.meta,
+        },
+    )
+    .await?;
+    Ok(to)
+}
+
 /// Why a change could not be moved.
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {

@@ -60,6 +60,7 @@ pub struct Applies<'a> {
     pub(crate) judge: Judge<'a>,
     pub(crate) slo: Slos<'a>,
     pub(crate) watches: Watches<'a>,
+    pub(crate) reverts: crate::service::revert::Reverts<'a>,
     pub(crate) notifications: Notifications<'a>,
     pub(crate) scaling: Scaling<'a>,
     pub(crate) drift: Drifts<'a>,
@@ -255,12 +256,27 @@ impl Applies<'_> {
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("environment row missing")))?;
         if env.last_applied_commit != change.base_commit {
+            let newer = changes::open_of_kind(&mut tx, &change.environment, None)
+                .await?
+                .into_iter()
+                .any(|c| c.id > id);
             drop(tx);
-            let why = Refusal::conflict(format!(
-                "{} moved on since change {id} was recorded (last applied {}): apply its newer change instead",
-                change.environment,
-                env.last_applied_commit.as_deref().map(short_sha).unwrap_or("nothing")
-            ));
+            let applied = env
+                .last_applied_commit
+                .as_deref()
+                .map(short_sha)
+                .unwrap_or("nothing");
+            let why = if newer {
+                Refusal::conflict(format!(
+                    "{} moved on since change {id} was recorded (last applied {applied}): apply its newer change instead",
+                    change.environment,
+                ))
+            } else {
+                Refusal::busy(format!(
+                    "{} moved on since change {id} was recorded (last applied {applied}): it is being judged again against what is applied now; review its new diff and plan, then apply",
+                    change.environment,
+                ))
+            };
             return Err(self.refuse(caller, meta, &change, why).await);
         }
         if let Some(lock) = applies::lock(&mut tx, &change.environment).await? {

@@ -103,13 +103,16 @@ impl Applies<'_> {
     }
 
     /// What follows an apply (an after-apply job): a drift check now rather than at the next
-    /// tick, and the scaling history's new capacity without waiting for its poller.
+    /// tick, the scaling history's new capacity without waiting for its poller, and the open
+    /// changes judged again when a revert moved what they compare with.
     pub(crate) async fn after_apply_job(&self, env: &str) -> Outcome {
         let scaling = self.scaling.poll_scaling().await;
         let drift = self.drift.check_drift(env).await;
-        match (scaling, drift) {
-            (Ok(_), Ok(_)) => Outcome::Done,
-            (Err(e), _) | (_, Err(e)) => outcome_of(&e),
+        // A revert applied moves what open changes of the environment compare with.
+        let settled = self.reverts.settle_open_changes(env).await;
+        match (scaling, drift, settled) {
+            (Ok(_), Ok(_), Ok(_)) => Outcome::Done,
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => outcome_of(&e),
         }
     }
 
