@@ -45,6 +45,15 @@ pub(crate) mod ssr {
 
     /// Converts a service error for the browser: the sentence, and the status for script
     /// callers (a plain form post is sent back to its page instead).
+    /// An environment's name from a request; one no environment can have names none.
+    pub fn env(name: &str) -> Result<domain::spec::EnvName, ServerFnError> {
+        name.parse().map_err(|_| {
+            fail(ServiceError::NotFound(format!(
+                "there is no environment `{name}`"
+            )))
+        })
+    }
+
     pub fn fail(e: ServiceError) -> ServerFnError {
         if let ServiceError::Internal(cause) = &e {
             tracing::error!(
@@ -285,7 +294,7 @@ pub async fn load_environment(
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .changes()
-        .environment_detail(&caller, &name, hours)
+        .environment_detail(&caller, &ssr::env(&name)?, hours)
         .await
         .map_err(ssr::fail)
 }
@@ -295,7 +304,7 @@ pub async fn load_cost(env: String) -> Result<domain::cost::CostReport, ServerFn
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .cost()
-        .environment_cost(&caller, &env)
+        .environment_cost(&caller, &ssr::env(&env)?)
         .await
         .map_err(ssr::fail)
 }
@@ -306,9 +315,11 @@ pub async fn load_changes(
     status: Option<String>,
 ) -> Result<Vec<ChangeSummary>, ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
+    let (env, status) = domain::change::list_filters(env.as_deref(), status.as_deref())
+        .map_err(|(field, message)| ssr::fail(engine::ServiceError::invalid(field, message)))?;
     engine
         .changes()
-        .list_changes(&caller, env.as_deref(), status.as_deref())
+        .list_changes(&caller, env.as_ref(), status)
         .await
         .map_err(ssr::fail)
 }
@@ -477,7 +488,7 @@ pub async fn reconcile_environment(env: String) -> Result<i64, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;
     engine
         .drift()
-        .reconcile(&caller, &auth.meta, &env)
+        .reconcile(&caller, &auth.meta, &ssr::env(&env)?)
         .await
         .map(|id| id.0)
         .map_err(ssr::fail)
@@ -489,7 +500,7 @@ pub async fn load_slo(env: String) -> Result<domain::slo::SloReport, ServerFnErr
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .slo()
-        .slo_report(&caller, &env, None)
+        .slo_report(&caller, &ssr::env(&env)?, None)
         .await
         .map_err(ssr::fail)
 }
@@ -503,7 +514,7 @@ pub async fn load_scaling(
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .scaling()
-        .scaling_history(&caller, &env, hours)
+        .scaling_history(&caller, &ssr::env(&env)?, hours)
         .await
         .map_err(ssr::fail)
 }
@@ -517,7 +528,7 @@ pub async fn load_monitoring(
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .slo()
-        .monitoring(&caller, &env, &range, None)
+        .monitoring(&caller, &ssr::env(&env)?, &range, None)
         .await
         .map_err(ssr::fail)
 }

@@ -9,6 +9,37 @@ pub use crate::commit::{short_sha, CommitInfo, Person};
 pub use crate::lifecycle::ChangeStatus;
 use crate::spec::{FieldEdit, SpecError};
 
+/// A list of changes filtered by environment and status.
+pub type ListFilters = (Option<crate::spec::EnvName>, Option<ChangeStatus>);
+
+/// The filters of a list of changes, read from a request's text: blank is no filter; an
+/// environment that cannot exist and an unknown status are errors naming the parameter.
+pub fn list_filters(
+    env: Option<&str>,
+    status: Option<&str>,
+) -> Result<ListFilters, (&'static str, String)> {
+    fn blank(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    let env = blank(env)
+        .map(|e| e.parse().map_err(|why| ("env", why)))
+        .transpose()?;
+    let status = blank(status)
+        .map(|s| {
+            s.parse::<ChangeStatus>().map_err(|_| {
+                (
+                    "status",
+                    format!(
+                        "`{s}` is not a status; use one of {}",
+                        ChangeStatus::ALL.map(ChangeStatus::as_str).join(", ")
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    Ok((env, status))
+}
+
 /// A change's id: the row id of the `changes` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -553,6 +584,21 @@ mod tests {
             serde_json::from_value::<PlanView>(old).unwrap(),
             PlanView::Planned { aws_calls: 0, ref plan, .. } if plan.notes.is_empty()
         ));
+    }
+
+    #[test]
+    fn list_filters_are_read_from_text_and_name_the_bad_parameter() {
+        assert_eq!(list_filters(None, Some(" ")), Ok((None, None)));
+        let (env, status) = list_filters(Some("prod"), Some("pending")).unwrap();
+        assert_eq!(env.unwrap().as_str(), "prod");
+        assert_eq!(status, Some(ChangeStatus::Pending));
+        assert_eq!(list_filters(Some("Prod!"), None).unwrap_err().0, "env");
+        let (field, why) = list_filters(None, Some("done")).unwrap_err();
+        assert_eq!(field, "status");
+        assert!(
+            why.starts_with("`done` is not a status; use one of invalid, blocked"),
+            "{why}"
+        );
     }
 
     #[test]

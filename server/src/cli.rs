@@ -233,6 +233,13 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
             unreachable!("handled by run")
         }
         Command::Plan { env } => {
+            let env: domain::spec::EnvName = match env.parse() {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!("tierdeck: {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
             let Some(settings) = engine.settings.repo.clone() else {
                 eprintln!(
                     "tierdeck: no spec repository is configured: set repo.url (TIERDECK_REPO__URL)"

@@ -6,6 +6,7 @@ use domain::change::{
     RepoStatus,
 };
 use domain::lifecycle::Event;
+use domain::spec::EnvName;
 use domain::Role;
 use serde_json::json;
 
@@ -262,9 +263,10 @@ impl Changes<'_> {
     pub async fn environment_detail(
         &self,
         caller: &Caller,
-        name: &str,
+        name: &EnvName,
         hours: u32,
     ) -> ServiceResult<EnvironmentDetail> {
+        let name = name.as_str();
         caller.require(Role::Viewer)?;
         let mut conn = self.store.pool().acquire().await?;
         let env = super::known_environment(&mut conn, name).await?;
@@ -318,28 +320,18 @@ impl Changes<'_> {
     pub async fn list_changes(
         &self,
         caller: &Caller,
-        environment: Option<&str>,
-        status: Option<&str>,
+        environment: Option<&EnvName>,
+        status: Option<ChangeStatus>,
     ) -> ServiceResult<Vec<ChangeSummary>> {
         caller.require(Role::Viewer)?;
-        let environment = environment.map(str::trim).filter(|s| !s.is_empty());
-        let status = status
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<ChangeStatus>().map_err(|_| {
-                    ServiceError::invalid(
-                        "status",
-                        format!(
-                            "`{s}` is not a status; use one of {}",
-                            ChangeStatus::ALL.map(ChangeStatus::as_str).join(", ")
-                        ),
-                    )
-                })
-            })
-            .transpose()?;
         let mut conn = self.store.pool().acquire().await?;
-        Ok(changes::list(&mut conn, environment, status, LIST_LIMIT).await?)
+        Ok(changes::list(
+            &mut conn,
+            environment.map(EnvName::as_str),
+            status,
+            LIST_LIMIT,
+        )
+        .await?)
     }
 
     /// The status and latest apply of a change, without its diffs and spec: cheap enough to

@@ -10,6 +10,7 @@ use domain::cost::{
     self, ChangeCostReport, CostReport, DatabaseFacts, EnvironmentCost, Facts, Period, PriceBook,
     PriceKey, Ran,
 };
+use domain::spec::EnvName;
 use domain::spec::EnvironmentSpec;
 use domain::Role;
 
@@ -352,7 +353,12 @@ impl Costs<'_> {
 
     /// `GET /api/v1/environments/{env}/cost`: the applied spec's monthly cost (or the branch
     /// head's, never applied), with what ran over the last 30 days.
-    pub async fn environment_cost(&self, caller: &Caller, env: &str) -> ServiceResult<CostReport> {
+    pub async fn environment_cost(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+    ) -> ServiceResult<CostReport> {
+        let env = env.as_str();
         caller.require(Role::Viewer)?;
         let started = Instant::now();
         let (row, head) = {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use domain::change::{ChangeId, ChangeKind, Drift, Person};
 use domain::lifecycle::Event;
 use domain::plan::Plan;
+use domain::spec::EnvName;
 use domain::Role;
 use serde_json::json;
 
@@ -231,8 +232,9 @@ impl Drifts<'_> {
         &self,
         caller: &Caller,
         meta: &RequestMeta,
-        env: &str,
+        env: &EnvName,
     ) -> ServiceResult<ChangeId> {
+        let env = env.as_str();
         caller.require(Role::Operator)?;
         let row = self.environment_row(env).await?;
         let Some(applied) = row.last_applied_commit.clone() else {

@@ -7,6 +7,7 @@ use domain::commit::short_sha;
 use domain::job::{JobKind, Outcome};
 use domain::lifecycle::Event;
 use domain::plan::{plan, Plan};
+use domain::spec::EnvName;
 use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
 use serde_json::json;
@@ -78,7 +79,12 @@ impl Plans<'_> {
     }
 
     /// The plan of an environment at the tracked branch's head (for `tierdeck plan`).
-    pub async fn plan_head(&self, caller: &Caller, env: &str) -> ServiceResult<(String, Planned)> {
+    pub async fn plan_head(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+    ) -> ServiceResult<(String, Planned)> {
+        let env = env.as_str();
         caller.require(Role::Viewer)?;
         let (head, applied) = {
             let mut conn = self.store.pool().acquire().await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use domain::scaling::{Activity, ApplyMark, GroupHistory, ScalingHistory, ScheduledMark, Snapshot};
+use domain::spec::EnvName;
 use domain::spec::EnvironmentSpec;
 use domain::Role;
 
@@ -191,9 +192,10 @@ impl Scaling<'_> {
     pub async fn scaling_history(
         &self,
         caller: &Caller,
-        env: &str,
+        env: &EnvName,
         hours: u32,
     ) -> ServiceResult<ScalingHistory> {
+        let env = env.as_str();
         caller.require(Role::Viewer)?;
         // Bounded once, for the history and the schedule marks alike: the preview below walks
         // every hour it is given.

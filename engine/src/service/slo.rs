@@ -1,6 +1,7 @@
 //! SLO status from Prometheus, and the error-budget gate.
 
 use domain::slo::{self, SloReport, SloStatus, BURN_WINDOWS};
+use domain::spec::EnvName;
 use domain::spec::{EnvironmentSpec, Slo};
 use domain::Role;
 use futures::future::try_join_all;
@@ -94,9 +95,10 @@ impl Slos<'_> {
     pub async fn slo_report(
         &self,
         caller: &Caller,
-        env: &str,
+        env: &EnvName,
         at: Option<i64>,
     ) -> ServiceResult<SloReport> {
+        let env = env.as_str();
         caller.require(Role::Viewer)?;
         let at = at.map(|t| unix_time("at", t)).transpose()?;
         let spec = self.head_spec(env).await?;
@@ -186,10 +188,11 @@ impl Slos<'_> {
     pub async fn monitoring(
         &self,
         caller: &Caller,
-        env: &str,
+        env: &EnvName,
         range: &str,
         end: Option<i64>,
     ) -> ServiceResult<domain::monitoring::MonitoringReport> {
+        let env = env.as_str();
         use domain::monitoring::{
             service_panels, tier_panels, Chart, MonitoringReport, Panel, TierCharts, RANGES,
         };

@@ -24,10 +24,12 @@ pub(super) async fn changes(
     ApiUser(p): ApiUser,
     Query(q): Query<ChangesQuery>,
 ) -> Result<Json<Vec<ChangeSummary>>, ApiError> {
+    let (env, status) = domain::change::list_filters(q.env.as_deref(), q.status.as_deref())
+        .map_err(|(field, message)| ServiceError::invalid(field, message))?;
     Ok(Json(
         st.engine
             .changes()
-            .list_changes(&Caller::User(p), q.env.as_deref(), q.status.as_deref())
+            .list_changes(&Caller::User(p), env.as_ref(), status)
             .await?,
     ))
 }

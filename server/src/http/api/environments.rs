@@ -5,12 +5,24 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::change::{ChangeDetail, EnvironmentDetail, EnvironmentSummary};
+use domain::spec::EnvName;
 use engine::{Caller, RequestAuth};
 use serde::Deserialize;
 
 use crate::http::auth::ApiUser;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+
+/// An environment's name from the path; a name no environment can have names none (404).
+fn env_name(env: &str) -> Result<EnvName, ApiError> {
+    env.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no environment `{env}`"),
+        )
+    })
+}
 
 pub(super) async fn environments(
     State(st): State<AppState>,
@@ -42,7 +54,7 @@ pub(super) async fn environment(
     Ok(Json(
         st.engine
             .changes()
-            .environment_detail(&Caller::User(p), &env, q.hours.unwrap_or(24))
+            .environment_detail(&Caller::User(p), &env_name(&env)?, q.hours.unwrap_or(24))
             .await?,
     ))
 }
@@ -64,7 +76,7 @@ pub(super) async fn scaling(
     Ok(Json(
         st.engine
             .scaling()
-            .scaling_history(&Caller::User(p), &env, q.hours.unwrap_or(24))
+            .scaling_history(&Caller::User(p), &env_name(&env)?, q.hours.unwrap_or(24))
             .await?,
     ))
 }
@@ -90,7 +102,7 @@ pub(super) async fn monitoring(
             .slo()
             .monitoring(
                 &Caller::User(p),
-                &env,
+                &env_name(&env)?,
                 q.range.as_deref().unwrap_or("1h"),
                 q.end,
             )
@@ -116,7 +128,7 @@ pub(super) async fn slo(
     Ok(Json(
         st.engine
             .slo()
-            .slo_report(&Caller::User(p), &env, q.at)
+            .slo_report(&Caller::User(p), &env_name(&env)?, q.at)
             .await?,
     ))
 }
@@ -131,7 +143,7 @@ pub(super) async fn cost(
     Ok(Json(
         st.engine
             .cost()
-            .environment_cost(&Caller::User(p), &env)
+            .environment_cost(&Caller::User(p), &env_name(&env)?)
             .await?,
     ))
 }
@@ -147,7 +159,7 @@ pub(super) async fn reconcile(
     let id = st
         .engine
         .drift()
-        .reconcile(&caller, &auth.meta, &env)
+        .reconcile(&caller, &auth.meta, &env_name(&env)?)
         .await?;
     Ok((
         StatusCode::CREATED,
