@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod axis;
 pub mod change;
 pub mod commit;
 pub mod cost;
@@ -31,6 +32,7 @@ pub mod schedule;
 pub mod settle;
 pub mod slo;
 pub mod spec;
+pub mod time;
 pub mod user;
 
 pub use role::Role;
