@@ -4,15 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::axis::Axis;
 use crate::slo::{error_ratio_query, queries};
 use crate::spec::{Indicator, Slo};
 
 /// Ranges the page offers: label, seconds, and the step between points (about 120 points).
-pub const RANGES: [(&str, i64, i64); 4] = [
+pub const RANGES: [(&str, i64, i64); 5] = [
     ("1h", 3_600, 30),
     ("6h", 21_600, 180),
     ("24h", 86_400, 720),
     ("7d", 604_800, 5_040),
+    ("30d", 2_592_000, 21_600),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,49 @@ impl Unit {
                     (1.0, "B/s")
                 };
                 format!("{:.1} {u}", v / d)
+            }
+        }
+    }
+}
+
+impl Unit {
+    /// The narrowest value axis of this unit: a quiet chart reads 0–0.2 % of errors, 0–10 %
+    /// of CPU, 0–100 ms, not a flat line on a 0–1 axis.
+    pub fn min_span(self) -> f64 {
+        match self {
+            Unit::Percent => 10.0,
+            Unit::Ratio => 0.002,
+            Unit::PerSecond => 1.0,
+            Unit::Seconds => 0.1,
+            Unit::BytesPerSecond => 1_000.0,
+        }
+    }
+
+    /// The value axis for `values` of this unit.
+    pub fn axis(self, values: impl IntoIterator<Item = f64>) -> Axis {
+        Axis::for_values(values, self.min_span(), 0.0)
+    }
+
+    /// A tick of `axis` with its unit, as precise as the axis's step needs: `0.05 %`, `40 %`,
+    /// `250 ms`, `1.5 MB/s`.
+    pub fn tick(self, v: f64, axis: &Axis) -> String {
+        match self {
+            Unit::Percent => format!("{v:.d$} %", d = axis.decimals(1.0)),
+            Unit::Ratio => format!("{:.d$} %", v * 100.0, d = axis.decimals(100.0)),
+            Unit::PerSecond => format!("{v:.d$} /s", d = axis.decimals(1.0)),
+            Unit::Seconds if axis.hi >= 2.0 => format!("{v:.d$} s", d = axis.decimals(1.0)),
+            Unit::Seconds => format!("{:.d$} ms", v * 1000.0, d = axis.decimals(1000.0)),
+            Unit::BytesPerSecond => {
+                let (div, unit) = if axis.hi >= 1e9 {
+                    (1e9, "GB/s")
+                } else if axis.hi >= 1e6 {
+                    (1e6, "MB/s")
+                } else if axis.hi >= 1e3 {
+                    (1e3, "kB/s")
+                } else {
+                    (1.0, "B/s")
+                };
+                format!("{:.d$} {unit}", v / div, d = axis.decimals(1.0 / div))
             }
         }
     }
@@ -189,6 +234,12 @@ pub struct MonitoringReport {
     /// Unix seconds.
     pub start_unix: i64,
     pub end_unix: i64,
+    /// Seconds between points: a longer gap is missing samples.
+    #[serde(default)]
+    pub step: i64,
+    /// The zone the environment's times are shown in (see `time::environment_zone`).
+    #[serde(default = "crate::time::utc_name")]
+    pub time_zone: String,
     pub tiers: Vec<TierCharts>,
     pub service: Vec<Chart>,
     /// Why there is nothing at all (Prometheus down or not configured).
@@ -200,6 +251,56 @@ pub struct MonitoringReport {
 mod tests {
     use super::*;
     use crate::spec::fixtures::prod;
+
+    #[test]
+    fn axis_ticks_carry_their_unit_as_precise_as_the_step() {
+        let cases: [(Unit, &[f64], &[&str]); 7] = [
+            (
+                Unit::Ratio,
+                &[0.0, 0.0, 0.0],
+                &["0.00 %", "0.05 %", "0.10 %", "0.15 %", "0.20 %"],
+            ),
+            (
+                Unit::Ratio,
+                &[0.0, 0.2],
+                &["0 %", "5 %", "10 %", "15 %", "20 %"],
+            ),
+            (
+                Unit::Percent,
+                &[12.0, 48.7],
+                &["0 %", "20 %", "40 %", "60 %"],
+            ),
+            (
+                Unit::Percent,
+                &[0.0],
+                &["0.0 %", "2.5 %", "5.0 %", "7.5 %", "10.0 %"],
+            ),
+            (
+                Unit::PerSecond,
+                &[40.0, 312.0],
+                &["0 /s", "100 /s", "200 /s", "300 /s", "400 /s"],
+            ),
+            (
+                Unit::Seconds,
+                &[0.12, 0.38],
+                &["0 ms", "100 ms", "200 ms", "300 ms", "400 ms"],
+            ),
+            (
+                Unit::BytesPerSecond,
+                &[3_000.0, 1_500_000.0],
+                &["0.0 MB/s", "0.5 MB/s", "1.0 MB/s", "1.5 MB/s"],
+            ),
+        ];
+        for (unit, values, want) in cases {
+            let axis = unit.axis(values.iter().copied());
+            let ticks: Vec<String> = axis
+                .ticks()
+                .into_iter()
+                .map(|v| unit.tick(v, &axis))
+                .collect();
+            assert_eq!(ticks, want, "{unit:?} {values:?}");
+        }
+    }
 
     #[test]
     fn a_bucket_query_after_a_non_ascii_character_does_not_panic() {

@@ -192,6 +192,62 @@ pub fn alert(burns: &[Burn]) -> (Severity, Option<AlertRule>) {
         .unwrap_or((Severity::Ok, None))
 }
 
+/// What an SLO's badge says, on every page, card and in the API: the one reading of its
+/// figures a reader acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloState {
+    /// No events in the window: nothing to judge (a quiet service, or a query that counts
+    /// nothing).
+    NoData,
+    /// Budget left and no alert burning.
+    Ok,
+    /// A page or ticket alert fires: the budget goes faster than the window allows.
+    Burning,
+    /// Nothing left of the budget (or less than nothing).
+    Spent,
+}
+
+impl SloState {
+    /// The badge's word: `spent`, `burning`, `ok`, `no data`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SloState::NoData => "no data",
+            SloState::Ok => "ok",
+            SloState::Burning => "burning",
+            SloState::Spent => "spent",
+        }
+    }
+
+    /// The stylesheet's class for the badge: `slo-no-data`, `slo-ok`, …
+    pub fn class(self) -> &'static str {
+        match self {
+            SloState::NoData => "slo-no-data",
+            SloState::Ok => "slo-ok",
+            SloState::Burning => "slo-burning",
+            SloState::Spent => "slo-spent",
+        }
+    }
+
+    /// The state of several SLOs together (an environment's card): the worst of them, spent
+    /// before burning before ok; no data only when none has any.
+    pub fn worst(states: impl IntoIterator<Item = SloState>) -> Option<SloState> {
+        states.into_iter().max()
+    }
+}
+
+/// The badge of an SLO from its figures: **spent** when the budget left is zero or less,
+/// **burning** when a page or ticket alert fires, **no data** without events in the window,
+/// **ok** otherwise. A spent budget is never shown as ok, whatever the burn rate is now.
+pub fn state(budget: Option<&Budget>, alert: Severity) -> SloState {
+    match (budget, alert) {
+        (Some(b), _) if b.remaining_events <= 0.0 => SloState::Spent,
+        (_, Severity::Page | Severity::Ticket) => SloState::Burning,
+        (None, Severity::Ok) => SloState::NoData,
+        (Some(_), Severity::Ok) => SloState::Ok,
+    }
+}
+
 /// One SLO as its page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloStatus {
@@ -205,6 +261,8 @@ pub struct SloStatus {
     pub budget: Option<Budget>,
     pub burns: Vec<Burn>,
     pub alert: Severity,
+    /// The badge: see [`state`].
+    pub state: SloState,
     /// The rule that fired, in words: `14.4× over 1h and 5m`.
     pub alert_rule: Option<String>,
     /// The budget left (percent) over the past window, a point a day: (Unix seconds, percent).
@@ -229,15 +287,17 @@ pub fn status(
         })
         .collect();
     let (severity, rule) = alert(&burns);
+    let budget = window_ratio.map(|r| budget(slo.objective, slo.window_days, window_total_rate, r));
     SloStatus {
         name: slo.name.clone(),
         objective_percent: slo.objective,
         window_days: slo.window_days,
         sli_percent: window_ratio.map(|r| (1.0 - r) * 100.0),
         error_ratio: window_ratio,
-        budget: window_ratio.map(|r| budget(slo.objective, slo.window_days, window_total_rate, r)),
+        budget,
         burns,
         alert: severity,
+        state: state(budget.as_ref(), severity),
         alert_rule: rule.map(|r| format!("{}× over {} and {}", r.factor, r.long, r.short)),
         budget_history: Vec::new(),
     }
@@ -249,6 +309,9 @@ pub struct SloReport {
     pub environment: String,
     /// Unix time (seconds) the numbers are for.
     pub at_unix: i64,
+    /// The zone the environment's times are shown in (see `time::environment_zone`).
+    #[serde(default = "crate::time::utc_name")]
+    pub time_zone: String,
     pub slos: Vec<SloStatus>,
     /// Why there are no numbers (Prometheus down, not configured, a query refused).
     pub error: Option<String>,
@@ -490,6 +553,62 @@ mod tests {
         assert!(budget_exhausted(&[latency]).is_none());
         let fine = status(&availability(), 100.0, Some(0.0005), &[Some(0.0); 5]);
         assert!(budget_exhausted(&[fine]).is_none());
+    }
+
+    #[test]
+    fn the_badge_says_spent_burning_ok_or_no_data() {
+        let b = |remaining_events: f64| Budget {
+            total_events: 1.0,
+            allowed_events: 1.0,
+            spent_events: 1.0 - remaining_events,
+            remaining_events,
+            remaining_percent: remaining_events * 100.0,
+        };
+        let cases = [
+            (Some(b(-144_050.0)), Severity::Ok, SloState::Spent),
+            (Some(b(0.0)), Severity::Ok, SloState::Spent),
+            (Some(b(-1.0)), Severity::Page, SloState::Spent),
+            (Some(b(0.5)), Severity::Page, SloState::Burning),
+            (Some(b(0.5)), Severity::Ticket, SloState::Burning),
+            (Some(b(0.5)), Severity::Ok, SloState::Ok),
+            (None, Severity::Ok, SloState::NoData),
+            (None, Severity::Page, SloState::Burning),
+        ];
+        for (budget, alert, want) in cases {
+            assert_eq!(state(budget.as_ref(), alert), want, "{budget:?} {alert:?}");
+        }
+        // Staging's availability of the demo: 11 % overspent, nothing burning now.
+        let staging = status(&availability(), 100.0, Some(0.00111), &[Some(0.0); 5]);
+        assert_eq!(
+            (staging.alert, staging.state),
+            (Severity::Ok, SloState::Spent)
+        );
+        let quiet = status(&availability(), 0.0, None, &[None; 5]);
+        assert_eq!(quiet.state, SloState::NoData);
+        assert_eq!(
+            [
+                SloState::Spent,
+                SloState::Burning,
+                SloState::Ok,
+                SloState::NoData
+            ]
+            .map(SloState::label),
+            ["spent", "burning", "ok", "no data"]
+        );
+        assert_eq!(
+            SloState::worst([
+                SloState::Ok,
+                SloState::NoData,
+                SloState::Spent,
+                SloState::Burning
+            ]),
+            Some(SloState::Spent)
+        );
+        assert_eq!(
+            SloState::worst([SloState::NoData, SloState::Ok]),
+            Some(SloState::Ok)
+        );
+        assert_eq!(SloState::worst([]), None);
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl Slos<'_> {
         SloReport {
             environment: env.to_owned(),
             at_unix: at_time,
+            time_zone: domain::time::environment_zone(spec).name().to_owned(),
             queries: spec.slos.len() * QUERIES_PER_SLO,
             slos,
             error,
@@ -228,6 +229,8 @@ impl Slos<'_> {
             range: label.to_owned(),
             start_unix: start,
             end_unix: end,
+            step,
+            time_zone: domain::time::environment_zone(&spec).name().to_owned(),
             tiers: Vec::new(),
             service: Vec::new(),
             error: None,
