@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::DateTime;
-use domain::scaling::{Activity, ApplyMark, GroupHistory, ScalingHistory, ScheduledMark, Snapshot};
+use domain::scaling::{
+    expected_firings, firings, Activity, AppliedPeriod, ApplyMark, GroupHistory, ScalingHistory,
+    Snapshot,
+};
 use domain::spec::EnvName;
 use domain::spec::EnvironmentSpec;
+use domain::time::environment_zone;
 use domain::Role;
 
 use crate::auth::Caller;
@@ -34,6 +38,9 @@ fn count(v: i64) -> u32 {
 
 /// The longest history asked for: 90 days.
 const MAX_HOURS: u32 = 24 * 90;
+
+/// The most applies whose schedules one history reads (each one's spec is loaded).
+const MAX_APPLIED_PERIODS: i64 = 100;
 
 /// Scaling history.
 #[derive(Clone, Copy)]
@@ -232,38 +239,81 @@ impl Scaling<'_> {
                 }),
             }
         }
-        // The scheduled actions that fired in the range, by the spec at the head.
-        let mut scheduled = Vec::new();
-        if let Some(head) = head {
-            if let Ok((spec, _)) = self.specs.specs_at(env, &head, None).await {
-                for g in &spec.autoscaling_groups {
-                    let p = domain::schedule::group_preview(g, since, hours);
-                    scheduled.extend(p.steps.into_iter().map(|s| ScheduledMark {
-                        group: g.name.to_string(),
-                        action: s.action,
-                        at_unix: unix(&s.at),
-                        local: s.local,
-                    }));
+        // The scheduled actions that fired in the range: expected by the schedule of each
+        // commit applied (from when its apply finished), observed in Auto Scaling's activities.
+        let applied = {
+            let mut conn = self.store.pool().acquire().await?;
+            scaling::applied_commits(&mut conn, env, &since_text, MAX_APPLIED_PERIODS).await?
+        };
+        let mut specs: Vec<(i64, String, std::sync::Arc<EnvironmentSpec>)> = Vec::new();
+        for (finished, commit) in applied {
+            if specs.last().is_some_and(|(_, c, _)| *c == commit) {
+                continue;
+            }
+            match self.specs.specs_at(env, &commit, None).await {
+                Ok((spec, _)) => specs.push((unix(&finished), commit, spec)),
+                Err(ServiceError::Internal(err)) => return Err(ServiceError::Internal(err)),
+                // A commit whose spec no longer loads (gone from the repository): nothing is
+                // expected of it.
+                Err(_) => {}
+            }
+        }
+        let periods: Vec<AppliedPeriod<'_>> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (from, commit, spec))| AppliedPeriod {
+                from: *from,
+                to: specs.get(i + 1).map_or(until.timestamp(), |n| n.0),
+                commit,
+                spec,
+            })
+            .collect();
+        let expected = expected_firings(&periods, since.timestamp(), until.timestamp());
+        // Times read in the environment's zone: the spec at the head's, as its other pages.
+        let head_zone = match head {
+            Some(head) => self
+                .specs
+                .specs_at(env, &head, None)
+                .await
+                .ok()
+                .map(|(spec, _)| environment_zone(&spec)),
+            None => None,
+        };
+        let zone = head_zone.unwrap_or_else(|| {
+            specs
+                .last()
+                .map_or(domain::spec::TimeZone::UTC, |(_, _, s)| environment_zone(s))
+        });
+        let mut known: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (_, _, spec) in &specs {
+            for g in &spec.autoscaling_groups {
+                let names = g.schedule.iter().map(|a| a.name.as_str());
+                match known.iter_mut().find(|(n, _)| *n == g.name.as_str()) {
+                    Some((_, list)) => list.extend(names),
+                    None => known.push((g.name.as_str(), names.collect())),
                 }
             }
         }
+        let activities: Vec<Activity> = activities
+            .into_iter()
+            .map(|a| Activity {
+                id: a.activity_id,
+                group: a.group_name,
+                status: a.status,
+                description: a.description,
+                cause: a.cause,
+                started_at: a.started_at,
+                ended_at: a.ended_at,
+            })
+            .collect();
+        let scheduled = firings(expected, &activities, &known, zone);
         Ok(ScalingHistory {
             environment: env.to_owned(),
             since_unix: since.timestamp(),
             until_unix: until.timestamp(),
+            time_zone: zone.name().to_owned(),
             groups,
-            activities: activities
-                .into_iter()
-                .map(|a| Activity {
-                    id: a.activity_id,
-                    group: a.group_name,
-                    status: a.status,
-                    description: a.description,
-                    cause: a.cause,
-                    started_at: a.started_at,
-                    ended_at: a.ended_at,
-                })
-                .collect(),
+            activities,
             applies: applies
                 .into_iter()
                 .map(|(change_id, run_id, started, _, status)| ApplyMark {

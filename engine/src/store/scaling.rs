@@ -182,3 +182,35 @@ pub async fn applies_since(
     .fetch_all(conn)
     .await
 }
+
+/// The commits applied to `environment` by successful apply runs, with when each run
+/// finished, oldest first: the last one before `since` (the schedule in force when the range
+/// starts) and every one from `since` on; at most `most` of those.
+pub async fn applied_commits(
+    conn: &mut SqliteConnection,
+    environment: &str,
+    since: &str,
+    most: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT finished_at, commit_sha FROM (
+             SELECT r.finished_at, c.commit_sha FROM apply_runs r JOIN changes c ON c.id = r.change_id
+             WHERE r.environment = ? AND r.status = 'applied' AND r.finished_at < ?
+             ORDER BY r.finished_at DESC LIMIT 1
+         ) AS before_range
+         UNION ALL
+         SELECT finished_at, commit_sha FROM (
+             SELECT r.finished_at, c.commit_sha FROM apply_runs r JOIN changes c ON c.id = r.change_id
+             WHERE r.environment = ? AND r.status = 'applied' AND r.finished_at >= ?
+             ORDER BY r.finished_at LIMIT ?
+         ) AS in_range
+         ORDER BY 1",
+    )
+    .bind(environment)
+    .bind(since)
+    .bind(environment)
+    .bind(since)
+    .bind(most)
+    .fetch_all(conn)
+    .await
+}
