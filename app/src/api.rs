@@ -137,6 +137,17 @@ pub async fn reset_password(name: String, password: String) -> Result<String, Se
     Ok(name)
 }
 
+/// Sets the zone the signed-in user reads times in (empty: each environment's own).
+#[server(prefix = "/sfn", endpoint = "set_time_zone")]
+pub async fn set_time_zone(time_zone: String) -> Result<Option<String>, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .users()
+        .set_own_time_zone(&caller, &time_zone, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "change_password")]
 pub async fn change_password(
     current_password: String,

@@ -213,4 +213,7 @@ pub struct Me {
     pub name: String,
     pub role: crate::Role,
     pub email: Option<String>,
+    /// The zone the user chose to read times in (an IANA name); `None`: each environment's.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }

@@ -16,6 +16,8 @@ pub struct Principal {
     pub name: UserName,
     pub role: Role,
     pub email: Option<String>,
+    /// The zone the user reads times in; `None`: each environment's.
+    pub time_zone: Option<domain::spec::TimeZone>,
     /// Set when the request came with an API token rather than a session.
     pub token: Option<TokenRef>,
 }
@@ -43,6 +45,7 @@ impl Principal {
             name: self.name.to_string(),
             role: self.role,
             email: self.email.clone(),
+            time_zone: self.time_zone.map(|z| z.name().to_owned()),
         }
     }
 }

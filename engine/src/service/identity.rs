@@ -34,6 +34,8 @@ fn principal(row: users::UserRow, token: Option<TokenRef>) -> ServiceResult<Prin
             .parse()
             .map_err(|e| anyhow::anyhow!("user {}: {e}", row.name))?,
         email: row.email,
+        // A zone this build does not know (stored by a newer one) reads as none set.
+        time_zone: row.time_zone.as_deref().and_then(|z| z.parse().ok()),
         token,
     })
 }

@@ -300,4 +300,43 @@ impl Users<'_> {
         tx.commit().await?;
         Ok(epoch)
     }
+
+    /// A user sets the zone they read times in (an IANA name such as `Asia/Seoul`; empty: each
+    /// environment's own zone). Returns the zone now set.
+    pub async fn set_own_time_zone(
+        &self,
+        caller: &Caller,
+        zone: &str,
+        meta: &RequestMeta,
+    ) -> ServiceResult<Option<String>> {
+        let Some(me) = caller.principal() else {
+            return Err(ServiceError::Unauthenticated("sign in first".into()));
+        };
+        let zone = zone.trim();
+        let zone: Option<domain::spec::TimeZone> = if zone.is_empty() {
+            None
+        } else {
+            Some(
+                zone.parse()
+                    .map_err(|e: String| ServiceError::invalid("time_zone", e))?,
+            )
+        };
+        let name = zone.map(|z| z.name());
+        let mut tx = self.store.begin_write().await?;
+        users::set_time_zone(&mut tx, me.user_id, name, &self.clock.now_text()).await?;
+        append(
+            &mut tx,
+            NewEvent {
+                actor: caller.actor(),
+                action: "user.time_zone_set",
+                environment: None,
+                target: Some(me.name.as_str()),
+                detail: json!({ "time_zone": name }),
+                meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(name.map(str::to_owned))
+    }
 }

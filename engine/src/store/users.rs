@@ -12,9 +12,12 @@ pub struct UserRow {
     pub auth_epoch: i64,
     pub disabled_at: Option<String>,
     pub created_at: String,
+    /// The zone the user reads times in (an IANA name); `None`: each environment's.
+    pub time_zone: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, email, role, password_hash, auth_epoch, disabled_at, created_at";
+const COLUMNS: &str =
+    "id, name, email, role, password_hash, auth_epoch, disabled_at, created_at, time_zone";
 
 pub async fn insert(
     conn: &mut SqliteConnection,
@@ -79,6 +82,22 @@ pub async fn other_active_admins(
     .bind(except_id)
     .fetch_one(conn)
     .await
+}
+
+/// Sets (or with `None`, clears) the zone the user reads times in.
+pub async fn set_time_zone(
+    conn: &mut SqliteConnection,
+    id: i64,
+    zone: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET time_zone = ?, updated_at = ? WHERE id = ?")
+        .bind(zone)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_role(
