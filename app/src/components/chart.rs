@@ -1,40 +1,20 @@
-//! The one chart of the pages: values over time as SVG drawn on the server — time and value
-//! scales, the axis and its tick labels, line and step paths, marker rules, hover values
-//! (`<title>`) and the empty state. The geometry is plain functions; [`TimeChart`] only draws it.
+//! The one chart of the pages: values over time, drawn on the server and readable without
+//! JavaScript. A value axis of round ticks with gridlines and units, a time axis of round local
+//! times, line and step series (a line breaks where samples are missing), marker rules (applies,
+//! scheduled actions) and a hover crosshair with the values and the time.
+//!
+//! The plot is an SVG stretched to its card's width (its strokes keep their width), and the
+//! text — tick labels, the hover's values — is HTML laid over it, so it keeps one size whatever
+//! the card's width. The hover is CSS alone: one column per sample that shows its crosshair,
+//! dots and values while the pointer is over it. The geometry is plain functions; [`TimeChart`]
+//! only draws it.
 
+use domain::axis::Axis;
+use domain::time::TimeTick;
 use leptos::prelude::*;
 
-use super::step_path;
-
-/// The SVG's size and the margin around the plot, in viewBox units.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Frame {
-    pub width: f64,
-    pub height: f64,
-    pub pad: f64,
-}
-
-impl Frame {
-    pub const fn new(width: f64, height: f64, pad: f64) -> Self {
-        Self { width, height, pad }
-    }
-
-    pub fn left(self) -> f64 {
-        self.pad
-    }
-
-    pub fn right(self) -> f64 {
-        self.width - self.pad
-    }
-
-    pub fn top(self) -> f64 {
-        self.pad
-    }
-
-    pub fn bottom(self) -> f64 {
-        self.height - self.pad
-    }
-}
+/// The plot's width in SVG units: an x of 1000 is the right edge (x / 10 is a percentage).
+pub const WIDTH: f64 = 1000.0;
 
 /// A linear map from data (`from`) to SVG coordinates (`to`); clamped, it keeps data outside
 /// `from` at its ends.
@@ -85,36 +65,82 @@ impl Scale {
     }
 }
 
-/// The top of a value axis: the largest value times `headroom` (1.1 leaves 10 % above it), or 1
-/// when no value is above zero.
-pub fn top_of(values: impl IntoIterator<Item = f64>, headroom: f64) -> f64 {
-    let top = values.into_iter().fold(0.0_f64, f64::max);
-    if top > 0.0 {
-        top * headroom
-    } else {
-        1.0
-    }
-}
-
-/// A line path through `points`: `M x,y L x,y …`.
-pub fn line_path(points: &[(f64, f64)]) -> String {
-    points
-        .iter()
-        .enumerate()
-        .map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" }))
-        .collect()
-}
-
-/// Unix seconds as people read them, in UTC; `format` is chrono's (`%Y-%m-%d %H:%M UTC`).
-pub fn utc_time(t: i64, format: &str) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|t| t.format(format).to_string())
-        .unwrap_or_default()
-}
-
 /// A coordinate as the SVG gets it.
 fn num(v: f64) -> String {
     format!("{v:.1}")
+}
+
+/// A percentage for a style: `12.35%`.
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x / WIDTH * 100.0)
+}
+
+/// A line path through each run of `points`: `M x,y L x,y …`, a new `M` after each break.
+pub fn line_path(runs: &[Vec<(f64, f64)>]) -> String {
+    let mut d = String::new();
+    for run in runs {
+        for (i, (x, y)) in run.iter().enumerate() {
+            if !d.is_empty() {
+                d.push(' ');
+            }
+            d.push_str(&format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" }));
+        }
+    }
+    d
+}
+
+/// A step path through each run of `points` (each value held until the next point); the last
+/// run is held on to `end_x`, the others to their last point.
+pub fn step_path(runs: &[Vec<(f64, f64)>], end_x: f64) -> String {
+    let mut d = String::new();
+    for (r, run) in runs.iter().enumerate() {
+        for (i, (x, y)) in run.iter().enumerate() {
+            if i == 0 {
+                if !d.is_empty() {
+                    d.push(' ');
+                }
+                d.push_str(&format!("M{x:.1},{y:.1}"));
+            } else {
+                d.push_str(&format!(" H{x:.1} V{y:.1}"));
+            }
+        }
+        if r + 1 == runs.len() && !run.is_empty() {
+            d.push_str(&format!(" H{end_x:.1}"));
+        }
+    }
+    d
+}
+
+/// `points` cut where two neighbours are more than `max_gap` seconds apart: the runs a line
+/// draws, missing samples left as gaps.
+pub fn runs(points: &[(i64, f64)], max_gap: Option<i64>) -> Vec<Vec<(i64, f64)>> {
+    let mut out: Vec<Vec<(i64, f64)>> = Vec::new();
+    let mut last: Option<i64> = None;
+    for &(t, v) in points {
+        if !v.is_finite() {
+            last = None;
+            continue;
+        }
+        let gap = match (last, max_gap) {
+            (Some(l), Some(g)) => t - l > g,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if gap || out.is_empty() {
+            out.push(Vec::new());
+        }
+        if let Some(run) = out.last_mut() {
+            run.push((t, v));
+        }
+        last = Some(t);
+    }
+    out
+}
+
+/// The gap beyond which a series of samples `step` seconds apart is broken: one and a half
+/// steps (one sample missing).
+pub fn gap_for_step(step: i64) -> i64 {
+    step + step / 2
 }
 
 /// How a series goes from point to point.
@@ -126,23 +152,14 @@ pub enum Shape {
     Step,
 }
 
-/// A dot on a point, with its value on hover.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dot {
-    pub x: f64,
-    pub y: f64,
-    pub r: f64,
-    pub title: String,
-}
-
 /// One path: its class (which the stylesheet colours), its shape and its points (Unix seconds,
-/// value); with dots, a circle on each point with that point's hover text.
+/// value), broken where neighbours are more than `max_gap` apart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     class: &'static str,
     shape: Shape,
     points: Vec<(i64, f64)>,
-    dots: Option<(f64, Vec<String>)>,
+    max_gap: Option<i64>,
 }
 
 impl Series {
@@ -151,7 +168,7 @@ impl Series {
             class,
             shape: Shape::Line,
             points,
-            dots: None,
+            max_gap: None,
         }
     }
 
@@ -162,10 +179,11 @@ impl Series {
         }
     }
 
-    /// A dot of radius `r` on each point, with the point's text from `titles` (in order).
-    pub fn dots(self, r: f64, titles: Vec<String>) -> Self {
+    /// Missing samples drawn as gaps: the line breaks where two points are more than `secs`
+    /// apart.
+    pub fn gaps_over(self, secs: i64) -> Self {
         Self {
-            dots: Some((r, titles)),
+            max_gap: Some(secs),
             ..self
         }
     }
@@ -176,12 +194,11 @@ impl Series {
 pub enum Reach {
     /// The plot's height.
     Full,
-    /// A tick this long up from the bottom.
+    /// A tick this long (pixels) up from the bottom.
     Tick(f64),
 }
 
-/// A vertical rule at a time, with its text on hover; linked, or with a dot on it at a value
-/// (then the dot has the text, and the class goes on a group around both).
+/// A vertical rule at a time, with its text on hover; perhaps linked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     at: i64,
@@ -189,7 +206,6 @@ pub struct Marker {
     reach: Reach,
     title: String,
     href: Option<String>,
-    dot: Option<(f64, f64)>,
 }
 
 impl Marker {
@@ -200,7 +216,6 @@ impl Marker {
             reach,
             title,
             href: None,
-            dot: None,
         }
     }
 
@@ -210,46 +225,62 @@ impl Marker {
             ..self
         }
     }
-
-    /// A dot of radius `r` on the rule at `value`.
-    pub fn dot(self, value: f64, r: f64) -> Self {
-        Self {
-            dot: Some((value, r)),
-            ..self
-        }
-    }
 }
 
-/// A chart, as data: its frame and scales, labels, series and markers.
+/// What the crosshair shows at one time: the text (the time and the values) and a dot on each
+/// series' value (the series' class, the value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hover {
+    pub at: i64,
+    pub text: String,
+    pub values: Vec<(&'static str, f64)>,
+}
+
+/// One hover column as drawn: its left edge and width (SVG x units), the crosshair's x inside
+/// the plot, the dots' heights (pixels) and where its text is anchored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub left: f64,
+    pub width: f64,
+    pub x: f64,
+    pub dots: Vec<(&'static str, f64)>,
+    pub text: String,
+    /// `start`, `middle` or `end`: the text stays inside the plot near its edges.
+    pub anchor: &'static str,
+}
+
+/// A chart, as data: its height, scales, ticks, series, markers and hovers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChartSpec {
-    frame: Frame,
+    /// The plot's height in pixels (its width is the card's).
+    height: f64,
     x: Scale,
     y: Scale,
+    axis: Axis,
     value_labels: Vec<(f64, String)>,
-    /// Where value labels stand: at this x, this far below their value's height.
-    label_x: f64,
-    label_dy: f64,
-    /// Labels under the two ends of the time axis.
-    time_labels: Option<(String, String)>,
+    time_ticks: Vec<TimeTick>,
     series: Vec<Series>,
     markers: Vec<Marker>,
+    hovers: Vec<Hover>,
+    /// Hover columns run from their sample to the next (step charts) instead of around it.
+    held: bool,
     empty: Option<&'static str>,
 }
 
 impl ChartSpec {
-    /// A chart in `frame`, time from `start` to `end` across and values from `lo` to `hi` up.
-    pub fn new(frame: Frame, (start, end): (i64, i64), (lo, hi): (f64, f64)) -> Self {
+    /// A chart `height` pixels high, time from `start` to `end` across and values on `axis` up.
+    pub fn new(height: f64, (start, end): (i64, i64), axis: Axis) -> Self {
         Self {
-            frame,
-            x: Scale::time(start, end, (frame.left(), frame.right())),
-            y: Scale::linear((lo, hi), (frame.bottom(), frame.top())),
+            height,
+            x: Scale::time(start, end, (0.0, WIDTH)),
+            y: Scale::linear((axis.lo, axis.hi), (height, 0.0)),
+            axis,
             value_labels: Vec::new(),
-            label_x: 0.0,
-            label_dy: 0.0,
-            time_labels: None,
+            time_ticks: Vec::new(),
             series: Vec::new(),
             markers: Vec::new(),
+            hovers: Vec::new(),
+            held: false,
             empty: None,
         }
     }
@@ -262,20 +293,24 @@ impl ChartSpec {
         }
     }
 
-    /// Labels of values at `x`, `dy` below their value's height (negative: above).
-    pub fn value_labels(self, x: f64, dy: f64, labels: Vec<(f64, String)>) -> Self {
+    /// The value axis's ticks, each labelled by `label` (its unit included); a gridline each.
+    pub fn value_labels(self, label: impl Fn(f64) -> String) -> Self {
+        let labels = self
+            .axis
+            .ticks()
+            .into_iter()
+            .map(|v| (v, label(v)))
+            .collect();
         Self {
             value_labels: labels,
-            label_x: x,
-            label_dy: dy,
             ..self
         }
     }
 
-    /// Labels under the start and the end of the time axis.
-    pub fn time_labels(self, start: String, end: String) -> Self {
+    /// The time axis's ticks (see `domain::time::time_ticks`); a gridline each.
+    pub fn time_ticks(self, ticks: Vec<TimeTick>) -> Self {
         Self {
-            time_labels: Some((start, end)),
+            time_ticks: ticks,
             ..self
         }
     }
@@ -288,6 +323,15 @@ impl ChartSpec {
     pub fn markers(mut self, m: impl IntoIterator<Item = Marker>) -> Self {
         self.markers.extend(m);
         self
+    }
+
+    /// The crosshair's stops, in time order; `held`: each covers its time to the next.
+    pub fn hovers(self, hovers: Vec<Hover>, held: bool) -> Self {
+        Self {
+            hovers,
+            held,
+            ..self
+        }
     }
 
     /// What to say instead of the chart when no series has a point.
@@ -308,87 +352,114 @@ impl ChartSpec {
         (self.x.at(at as f64), self.y.at(v))
     }
 
-    /// The height of the axis: the value 0, or the nearest end of the value range to it.
+    /// The height of the axis line: the value 0, or the nearest end of the value range to it.
     pub fn baseline(&self) -> f64 {
-        let (lo, hi) = self.y.from;
-        self.y.at(0.0_f64.clamp(lo.min(hi), lo.max(hi)))
-    }
-
-    pub fn value_label_at(&self, v: f64) -> (f64, f64) {
-        (self.label_x, self.y.at(v) + self.label_dy)
+        self.y.at(0.0_f64.clamp(self.axis.lo, self.axis.hi))
     }
 
     pub fn path(&self, s: &Series) -> String {
-        let pts: Vec<(f64, f64)> = s.points.iter().map(|(t, v)| self.point(*t, *v)).collect();
+        let runs: Vec<Vec<(f64, f64)>> = runs(&s.points, s.max_gap)
+            .into_iter()
+            .map(|r| r.into_iter().map(|(t, v)| self.point(t, v)).collect())
+            .collect();
         match s.shape {
-            Shape::Line => line_path(&pts),
-            Shape::Step => step_path(&pts, self.frame.right()),
+            Shape::Line => line_path(&runs),
+            Shape::Step => step_path(&runs, WIDTH),
         }
-    }
-
-    /// The dots of every series, in order, each with its hover text.
-    pub fn dots(&self) -> Vec<Dot> {
-        self.series
-            .iter()
-            .filter_map(|s| s.dots.as_ref().map(|(r, titles)| (s, *r, titles)))
-            .flat_map(|(s, r, titles)| {
-                s.points.iter().zip(titles).map(move |((t, v), title)| {
-                    let (x, y) = self.point(*t, *v);
-                    Dot {
-                        x,
-                        y,
-                        r,
-                        title: title.clone(),
-                    }
-                })
-            })
-            .collect()
     }
 
     /// A marker's rule: x, and the y it runs from and to.
     pub fn rule(&self, m: &Marker) -> (f64, f64, f64) {
-        let (top, bottom) = (self.frame.top(), self.frame.bottom());
         let x = self.x.at(m.at as f64);
         match m.reach {
-            Reach::Full => (x, top, bottom),
-            Reach::Tick(len) => (x, bottom, bottom - len),
+            Reach::Full => (x, 0.0, self.height),
+            Reach::Tick(len) => (x, self.height, self.height - len),
         }
+    }
+
+    /// The hover columns: around each stop (from half way to the one before to half way to
+    /// the next), or from each stop to the next when held; the first from the plot's left
+    /// edge, the last to its right edge.
+    pub fn columns(&self) -> Vec<Column> {
+        let xs: Vec<f64> = self
+            .hovers
+            .iter()
+            .map(|h| self.x.clamped().at(h.at as f64))
+            .collect();
+        let n = xs.len();
+        self.hovers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let x = xs[i];
+                let (left, right) = if self.held {
+                    (
+                        if i == 0 { 0.0 } else { x },
+                        xs.get(i + 1).copied().unwrap_or(WIDTH),
+                    )
+                } else {
+                    (
+                        if i == 0 { 0.0 } else { (xs[i - 1] + x) / 2.0 },
+                        if i + 1 == n {
+                            WIDTH
+                        } else {
+                            (x + xs[i + 1]) / 2.0
+                        },
+                    )
+                };
+                let anchor = if x < WIDTH * 0.2 {
+                    "start"
+                } else if x > WIDTH * 0.8 {
+                    "end"
+                } else {
+                    "middle"
+                };
+                Column {
+                    left,
+                    width: (right - left).max(0.0),
+                    x,
+                    dots: h
+                        .values
+                        .iter()
+                        .filter(|(_, v)| v.is_finite())
+                        .map(|(c, v)| (*c, self.y.at(*v)))
+                        .collect(),
+                    text: h.text.clone(),
+                    anchor,
+                }
+            })
+            .collect()
     }
 }
 
-/// A marker as SVG: a rule with its text, perhaps linked; or a group of a bare rule and a dot
-/// with the text.
+/// A marker as SVG: a rule with its text, perhaps linked; a wider invisible rule under it takes
+/// the pointer.
 fn marker_view(spec: &ChartSpec, m: &Marker) -> AnyView {
     let (x, y1, y2) = spec.rule(m);
     let (x, y1, y2) = (num(x), num(y1), num(y2));
     let title = m.title.clone();
-    if let Some((value, r)) = m.dot {
-        let cy = num(spec.y.at(value));
-        return view! {
-            <g class=m.class>
-                <line x1=x.clone() x2=x.clone() y1=y1 y2=y2 />
-                <circle cx=x cy=cy r=r.to_string()><title>{title}</title></circle>
-            </g>
-        }
-        .into_any();
-    }
-    let line =
-        view! { <line class=m.class x1=x.clone() x2=x y1=y1 y2=y2><title>{title}</title></line> };
+    let inner = view! {
+        <g class=format!("marker {}", m.class)>
+            <title>{title}</title>
+            <line class="hit" x1=x.clone() x2=x.clone() y1=y1.clone() y2=y2.clone() />
+            <line x1=x.clone() x2=x y1=y1 y2=y2 />
+        </g>
+    };
     match &m.href {
-        Some(href) => view! { <a href=href.clone()>{line}</a> }.into_any(),
-        None => line.into_any(),
+        Some(href) => view! { <a href=href.clone()>{inner}</a> }.into_any(),
+        None => inner.into_any(),
     }
 }
 
-/// A chart in a `<figure class=class>`: the axis, labels, markers, paths and dots of `spec`,
-/// with `children` (the caption, notices) above it, or below with `caption_below`. With nothing
-/// to draw and an empty text in `spec`, that text instead.
+/// A chart in a `<figure class=class>`: its plot — gridlines, axis, series, markers, tick
+/// labels and hover columns — with `children` (the caption, notices) above it, or below with
+/// `caption_below`. With nothing to draw and an empty text in `spec`, that text instead.
 #[component]
 pub fn TimeChart(
     spec: ChartSpec,
     /// What the stylesheet draws by: `line-chart` or `capacity-chart`.
     class: &'static str,
-    /// The SVG's `aria-label`.
+    /// The plot's `aria-label`.
     #[prop(into)]
     label: String,
     #[prop(optional)] caption_below: bool,
@@ -397,52 +468,96 @@ pub fn TimeChart(
     if let Some(text) = spec.empty_text() {
         return view! { <p class="muted">{text}</p> }.into_any();
     }
-    let f = spec.frame;
+    let h = spec.height;
     let base = num(spec.baseline());
-    let value_labels = spec
+    let grid = spec
         .value_labels
         .iter()
-        .map(|(v, text)| {
-            let (x, y) = spec.value_label_at(*v);
-            view! { <text class="tick" x=x.to_string() y=num(y)>{text.clone()}</text> }
+        .map(|(v, _)| {
+            let y = num(spec.y.at(*v));
+            view! { <line class="grid" x1="0" x2=num(WIDTH) y1=y.clone() y2=y /> }
         })
         .collect_view();
-    let time_labels = spec.time_labels.clone().map(|(start, end)| {
-        view! {
-            <text class="tick" x=num(f.left()) y=f.height.to_string()>{start}</text>
-            <text class="tick end" x=num(f.right()) y=f.height.to_string()>{end}</text>
-        }
-    });
-    let markers = spec
-        .markers
+    let time_grid = spec
+        .time_ticks
         .iter()
-        .map(|m| marker_view(&spec, m))
+        .map(|t| {
+            let x = num(spec.x.at(t.at as f64));
+            view! { <line class="grid" x1=x.clone() x2=x y1="0" y2=num(h) /> }
+        })
         .collect_view();
     let paths = spec
         .series
         .iter()
         .map(|s| view! { <path class=s.class d=spec.path(s) /> })
         .collect_view();
-    let dots = spec
-        .dots()
-        .into_iter()
-        .map(|d| view! { <circle cx=num(d.x) cy=num(d.y) r=d.r.to_string()><title>{d.title}</title></circle> })
+    let markers = spec
+        .markers
+        .iter()
+        .map(|m| marker_view(&spec, m))
         .collect_view();
-    let svg = view! {
-        <svg viewBox=format!("0 0 {} {}", f.width, f.height) role="img" aria-label=label>
-            <line class="axis" x1=num(f.left()) x2=num(f.right()) y1=base.clone() y2=base />
-            {value_labels}
-            {time_labels}
-            {markers}
-            {paths}
-            {dots}
-        </svg>
+    let y_labels = spec
+        .value_labels
+        .iter()
+        .map(|(v, text)| {
+            view! { <span class="y-tick" style=format!("top:{}px", num(spec.y.at(*v)))>{text.clone()}</span> }
+        })
+        .collect_view();
+    let x_labels = spec
+        .time_ticks
+        .iter()
+        .map(|t| {
+            let x = spec.x.at(t.at as f64);
+            view! { <span class="x-tick" style=format!("left:{}", pct(x))>{t.label.clone()}</span> }
+        })
+        .collect_view();
+    let columns = spec
+        .columns()
+        .into_iter()
+        .map(|c| {
+            let at = if c.width > 0.0 {
+                (c.x - c.left) / c.width * 100.0
+            } else {
+                0.0
+            };
+            let at = format!("left:{at:.2}%");
+            let dots = c
+                .dots
+                .iter()
+                .map(|(class, y)| {
+                    view! { <span class=format!("dot {class}") style=format!("{at};top:{}px", num(*y))></span> }
+                })
+                .collect_view();
+            view! {
+                <div class="hover" style=format!("left:{};width:{}", pct(c.left), pct(c.width))>
+                    <span class="cross" style=at.clone()></span>
+                    {dots}
+                    <span class=format!("tip {}", c.anchor) style=at>{c.text}</span>
+                </div>
+            }
+        })
+        .collect_view();
+    let plot = view! {
+        <div class="plot" style=format!("height:{h}px")>
+            <svg class="lines" viewBox=format!("0 0 {WIDTH} {h}") preserveAspectRatio="none" role="img" aria-label=label>
+                {grid}
+                {time_grid}
+                <line class="axis" x1="0" x2=num(WIDTH) y1=base.clone() y2=base />
+                {paths}
+            </svg>
+            {y_labels}
+            {x_labels}
+            <div class="hovers">{columns}</div>
+            <svg class="marks" viewBox=format!("0 0 {WIDTH} {h}") preserveAspectRatio="none">
+                {markers}
+            </svg>
+        </div>
     };
     let around = children.map(|c| c());
     if caption_below {
-        view! { <figure class=class>{svg}{around}</figure> }.into_any()
+        view! { <figure class=format!("chart {class}")>{plot}{around}</figure> }.into_any()
     } else {
-        view! { <figure class=class>{around}{svg}</figure> }.into_any()
+        view! { <figure class=format!("chart {class}")>{around}{plot}</figure> }.into_any()
     }
 }
 
@@ -450,7 +565,11 @@ pub fn TimeChart(
 mod tests {
     use super::*;
 
-    const FRAME: Frame = Frame::new(120.0, 60.0, 10.0);
+    const H: f64 = 100.0;
+
+    fn axis(lo: f64, hi: f64, step: f64) -> Axis {
+        Axis { lo, hi, step }
+    }
 
     #[test]
     fn a_scale_maps_its_ends_and_between() {
@@ -480,126 +599,146 @@ mod tests {
     }
 
     #[test]
-    fn the_top_leaves_headroom_and_is_one_without_values() {
-        assert!((top_of([1.0, 4.0, 2.0], 1.1) - 4.4).abs() < 1e-9);
-        assert_eq!(top_of([3.0, 7.0], 1.0), 7.0);
-        assert_eq!(top_of([0.0, -2.0], 1.1), 1.0);
-        assert_eq!(top_of([], 1.1), 1.0);
+    fn missing_samples_break_the_line() {
+        let pts = [
+            (0, 1.0),
+            (60, 2.0),
+            (120, 3.0),
+            (300, 4.0),
+            (360, f64::NAN),
+            (420, 5.0),
+        ];
+        let r = runs(&pts, Some(gap_for_step(60)));
+        assert_eq!(
+            r,
+            vec![
+                vec![(0, 1.0), (60, 2.0), (120, 3.0)],
+                vec![(300, 4.0)],
+                vec![(420, 5.0)],
+            ],
+            "a gap of three steps and a sample that is not a number"
+        );
+        assert_eq!(runs(&pts[..4], None).len(), 1, "no gaps asked: one run");
+        assert!(runs(&[], Some(90)).is_empty());
+        assert_eq!(gap_for_step(30), 45);
     }
 
     #[test]
-    fn a_line_path_moves_then_draws() {
+    fn a_line_path_moves_then_draws_and_moves_again_after_a_gap() {
         assert_eq!(line_path(&[]), "");
-        assert_eq!(line_path(&[(1.0, 2.0)]), "M1.0,2.0");
+        assert_eq!(line_path(&[vec![(1.0, 2.0)]]), "M1.0,2.0");
         assert_eq!(
-            line_path(&[(1.0, 2.0), (3.25, 4.0), (5.0, 6.04)]),
-            "M1.0,2.0 L3.2,4.0 L5.0,6.0"
+            line_path(&[vec![(1.0, 2.0), (3.25, 4.0)], vec![(5.0, 6.04), (7.0, 8.0)]]),
+            "M1.0,2.0 L3.2,4.0 M5.0,6.0 L7.0,8.0"
         );
     }
 
     #[test]
-    fn a_step_path_holds_each_value_to_the_right_edge() {
+    fn a_step_path_holds_each_value_and_the_last_to_the_right_edge() {
         assert_eq!(step_path(&[], 100.0), "");
         assert_eq!(
-            step_path(&[(10.0, 40.0), (30.0, 20.0)], 100.0),
+            step_path(&[vec![(10.0, 40.0), (30.0, 20.0)]], 100.0),
             "M10.0,40.0 H30.0 V20.0 H100.0"
         );
     }
 
     #[test]
     fn series_paths_go_through_the_scales() {
-        // Time 0..100 s across 10..110, values 0..10 up from 50 to 10.
-        let spec = ChartSpec::new(FRAME, (0, 100), (0.0, 10.0));
+        // Time 0..100 s across 0..1000, values 0..10 up from 100 to 0.
+        let spec = ChartSpec::new(H, (0, 100), axis(0.0, 10.0, 5.0));
         let line = Series::line("series", vec![(0, 0.0), (50, 5.0), (100, 10.0)]);
-        assert_eq!(spec.path(&line), "M10.0,50.0 L60.0,30.0 L110.0,10.0");
+        assert_eq!(spec.path(&line), "M0.0,100.0 L500.0,50.0 L1000.0,0.0");
         let step = Series::step("max", vec![(0, 10.0), (50, 5.0)]);
-        assert_eq!(spec.path(&step), "M10.0,10.0 H60.0 V30.0 H110.0");
+        assert_eq!(spec.path(&step), "M0.0,0.0 H500.0 V50.0 H1000.0");
+        let gappy = Series::line("series", vec![(0, 0.0), (10, 1.0), (90, 2.0)]).gaps_over(15);
+        assert_eq!(spec.path(&gappy), "M0.0,100.0 L100.0,90.0 M900.0,80.0");
     }
 
     #[test]
     fn clamped_time_keeps_early_points_at_the_left() {
-        let spec = ChartSpec::new(FRAME, (100, 200), (0.0, 10.0)).clamp_time();
-        assert_eq!(spec.point(50, 0.0), (10.0, 50.0));
-        let free = ChartSpec::new(FRAME, (100, 200), (0.0, 10.0));
-        assert_eq!(free.point(50, 0.0), (-40.0, 50.0));
+        let spec = ChartSpec::new(H, (100, 200), axis(0.0, 10.0, 5.0)).clamp_time();
+        assert_eq!(spec.point(50, 0.0), (0.0, 100.0));
+        let free = ChartSpec::new(H, (100, 200), axis(0.0, 10.0, 5.0));
+        assert_eq!(free.point(50, 0.0), (-500.0, 100.0));
     }
 
     #[test]
     fn the_axis_stands_at_zero_or_the_nearest_end() {
-        let zero_up = ChartSpec::new(FRAME, (0, 1), (0.0, 10.0));
-        assert_eq!(zero_up.baseline(), 50.0);
-        let below_zero = ChartSpec::new(FRAME, (0, 1), (-100.0, 100.0));
-        assert_eq!(below_zero.baseline(), 30.0);
-        let above_zero = ChartSpec::new(FRAME, (0, 1), (5.0, 10.0));
-        assert_eq!(above_zero.baseline(), 50.0);
+        let zero_up = ChartSpec::new(H, (0, 1), axis(0.0, 10.0, 5.0));
+        assert_eq!(zero_up.baseline(), 100.0);
+        let below_zero = ChartSpec::new(H, (0, 1), axis(-100.0, 100.0, 50.0));
+        assert_eq!(below_zero.baseline(), 50.0);
+        let above_zero = ChartSpec::new(H, (0, 1), axis(5.0, 10.0, 5.0));
+        assert_eq!(above_zero.baseline(), 100.0);
     }
 
     #[test]
-    fn value_labels_stand_at_their_height_with_the_offset() {
-        let spec = ChartSpec::new(FRAME, (0, 1), (0.0, 10.0)).value_labels(
-            2.0,
-            4.0,
-            vec![(10.0, "10".into()), (0.0, "0".into())],
-        );
-        assert_eq!(spec.value_label_at(10.0), (2.0, 14.0));
-        assert_eq!(spec.value_label_at(0.0), (2.0, 54.0));
-    }
-
-    #[test]
-    fn dots_carry_their_points_hover_text() {
-        let spec = ChartSpec::new(FRAME, (0, 100), (0.0, 10.0))
-            .series(Series::step("max", vec![(0, 10.0)]))
-            .series(
-                Series::line("series", vec![(0, 0.0), (100, 10.0)])
-                    .dots(2.0, vec!["first".into(), "last".into()]),
-            );
-        let dots = spec.dots();
-        assert_eq!(
-            dots,
-            vec![
-                Dot {
-                    x: 10.0,
-                    y: 50.0,
-                    r: 2.0,
-                    title: "first".into()
-                },
-                Dot {
-                    x: 110.0,
-                    y: 10.0,
-                    r: 2.0,
-                    title: "last".into()
-                },
-            ]
-        );
+    fn value_labels_are_the_axis_ticks_with_their_unit() {
+        let spec = ChartSpec::new(H, (0, 1), axis(0.0, 0.002, 0.0005))
+            .value_labels(|v| format!("{:.2} %", v * 100.0));
+        let labels: Vec<&str> = spec.value_labels.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(labels, ["0.00 %", "0.05 %", "0.10 %", "0.15 %", "0.20 %"]);
     }
 
     #[test]
     fn markers_span_the_plot_or_tick_up_from_the_bottom() {
-        let spec = ChartSpec::new(FRAME, (0, 100), (0.0, 10.0));
+        let spec = ChartSpec::new(H, (0, 100), axis(0.0, 10.0, 5.0));
         let full = Marker::rule(50, "apply", Reach::Full, "apply".into());
-        assert_eq!(spec.rule(&full), (60.0, 10.0, 50.0));
+        assert_eq!(spec.rule(&full), (500.0, 0.0, 100.0));
         let tick = Marker::rule(100, "scheduled", Reach::Tick(8.0), "peak".into());
-        assert_eq!(spec.rule(&tick), (110.0, 50.0, 42.0));
+        assert_eq!(spec.rule(&tick), (1000.0, 100.0, 92.0));
+    }
+
+    fn hover(at: i64) -> Hover {
+        Hover {
+            at,
+            text: format!("t{at}"),
+            values: vec![("series", 5.0)],
+        }
+    }
+
+    #[test]
+    fn hover_columns_cover_the_plot_around_or_after_each_sample() {
+        let spec = ChartSpec::new(H, (0, 100), axis(0.0, 10.0, 5.0))
+            .hovers(vec![hover(10), hover(50), hover(90)], false);
+        let cols: Vec<(f64, f64, f64, &str)> = spec
+            .columns()
+            .iter()
+            .map(|c| (c.left, c.width, c.x, c.anchor))
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                (0.0, 300.0, 100.0, "start"),
+                (300.0, 400.0, 500.0, "middle"),
+                (700.0, 300.0, 900.0, "end"),
+            ]
+        );
+        assert_eq!(spec.columns()[0].dots, [("series", 50.0)]);
+        let held = ChartSpec::new(H, (0, 100), axis(0.0, 10.0, 5.0))
+            .clamp_time()
+            .hovers(vec![hover(-50), hover(50)], true);
+        let cols: Vec<(f64, f64)> = held.columns().iter().map(|c| (c.left, c.width)).collect();
+        assert_eq!(
+            cols,
+            [(0.0, 500.0), (500.0, 500.0)],
+            "held from each to the next; one from before the range starts at the left edge"
+        );
     }
 
     #[test]
     fn the_empty_text_shows_only_without_points() {
-        let none = ChartSpec::new(FRAME, (0, 1), (0.0, 1.0)).series(Series::line("s", vec![]));
+        let a = axis(0.0, 1.0, 0.5);
+        let none = ChartSpec::new(H, (0, 1), a).series(Series::line("s", vec![]));
         assert_eq!(
             none.clone().empty("Nothing yet.").empty_text(),
             Some("Nothing yet.")
         );
         assert_eq!(none.empty_text(), None, "no empty text: drawn empty");
-        let some = ChartSpec::new(FRAME, (0, 1), (0.0, 1.0))
+        let some = ChartSpec::new(H, (0, 1), a)
             .series(Series::line("s", vec![(0, 1.0)]))
             .empty("Nothing yet.");
         assert_eq!(some.empty_text(), None);
-    }
-
-    #[test]
-    fn times_read_in_utc() {
-        assert_eq!(utc_time(0, "%Y-%m-%d %H:%M UTC"), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_time(86_400 + 3_660, "%m-%d %H:%M"), "01-02 01:01");
     }
 
     fn html(spec: ChartSpec, caption_below: bool) -> String {
@@ -616,39 +755,44 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_draws_paths_dots_and_markers_in_its_figure() {
-        let spec = ChartSpec::new(FRAME, (0, 100), (0.0, 10.0))
-            .value_labels(0.0, -8.0, vec![(10.0, "10 %".into())])
-            .time_labels("start".into(), "end".into())
-            .markers([
-                Marker::rule(50, "apply", Reach::Full, "apply of #3".into())
-                    .link("/changes/3".into()),
-                Marker::rule(20, "mark", Reach::Full, "peak".into()).dot(5.0, 4.0),
-            ])
-            .series(Series::line("series", vec![(0, 0.0)]).dots(2.0, vec!["0 %".into()]));
+    fn the_chart_draws_its_grid_series_markers_labels_and_hovers() {
+        let spec = ChartSpec::new(H, (0, 100), axis(0.0, 10.0, 5.0))
+            .value_labels(|v| format!("{v} %"))
+            .time_ticks(vec![TimeTick {
+                at: 50,
+                label: "21:00".into(),
+            }])
+            .markers(
+                [Marker::rule(50, "apply", Reach::Full, "apply of #3".into())
+                    .link("/changes/3".into())],
+            )
+            .series(Series::line("series", vec![(0, 0.0), (100, 10.0)]))
+            .hovers(vec![hover(0), hover(100)], false);
         let out = html(spec.clone(), false);
         for part in [
-            r#"<figure class="line-chart"><figcaption>caption</figcaption><svg viewBox="0 0 120 60" role="img" aria-label="a chart">"#,
-            r#"<line x1="10.0" x2="110.0" y1="50.0" y2="50.0" class="axis">"#,
-            r#"<text x="0" y="2.0" class="tick">10 %</text>"#,
-            r#"<text x="110.0" y="60" class="tick end">end</text>"#,
-            r#"<a href="/changes/3"><line x1="60.0" x2="60.0" y1="10.0" y2="50.0" class="apply"><title>apply of #3</title></line></a>"#,
-            r#"<g class="mark"><line x1="30.0" x2="30.0" y1="10.0" y2="50.0"></line><circle cx="30.0" cy="30.0" r="4"><title>peak</title></circle></g>"#,
-            r#"<path d="M10.0,50.0" class="series">"#,
-            r#"<circle cx="10.0" cy="50.0" r="2"><title>0 %</title></circle>"#,
+            r#"<figure class="chart line-chart"><figcaption>caption</figcaption><div class="plot" style="height:100px;">"#,
+            r#"<svg viewBox="0 0 1000 100" preserveAspectRatio="none" role="img" aria-label="a chart" class="lines">"#,
+            r#"<line x1="0" x2="1000.0" y1="50.0" y2="50.0" class="grid">"#,
+            r#"<line x1="500.0" x2="500.0" y1="0" y2="100.0" class="grid">"#,
+            r#"<line x1="0" x2="1000.0" y1="100.0" y2="100.0" class="axis">"#,
+            r#"<path d="M0.0,100.0 L1000.0,0.0" class="series">"#,
+            r#"<span class="y-tick" style="top:0.0px;">10 %</span>"#,
+            r#"<span class="x-tick" style="left:50.00%;">21:00</span>"#,
+            r#"<div class="hover" style="left:0.00%;width:50.00%;"><span class="cross" style="left:0.00%;"></span><span class="dot series" style="left:0.00%;top:50.0px;"></span><span class="tip start" style="left:0.00%;">t0</span></div>"#,
+            r#"<a href="/changes/3"><g class="marker apply"><title>apply of #3</title>"#,
         ] {
             assert!(out.contains(part), "{part} in {out}");
         }
         let below = html(spec, true);
         assert!(
-            below.contains("</svg><figcaption>caption</figcaption></figure>"),
+            below.contains("</div><figcaption>caption</figcaption></figure>"),
             "{below}"
         );
     }
 
     #[test]
     fn with_nothing_to_draw_the_chart_says_so() {
-        let spec = ChartSpec::new(FRAME, (0, 1), (0.0, 1.0))
+        let spec = ChartSpec::new(H, (0, 1), axis(0.0, 1.0, 0.5))
             .series(Series::line("series", vec![]))
             .empty("No history yet.");
         let out = html(spec, false);

@@ -9,7 +9,8 @@ pub use change_table::ChangeTable;
 pub use loaded::Loaded;
 pub use rendered::{rendered_by, Renders};
 
-use crate::resource::resource;
+use domain::spec::TimeZone;
+use domain::time::{self, Style};
 use domain::user::Me;
 use domain::Role;
 use leptos::prelude::*;
@@ -116,6 +117,68 @@ pub fn utc(t: &str) -> String {
     t.replace('T', " ").trim_end_matches('Z').to_owned()
 }
 
+/// The zone the signed-in user chose to read times in, if any.
+pub fn user_zone() -> Option<TimeZone> {
+    use_context::<crate::CurrentUser>()
+        .and_then(|c| c.0)
+        .and_then(|me| me.time_zone)
+        .and_then(|z| z.parse().ok())
+}
+
+/// The zone a page shows an environment's times in: the user's own, else the environment's
+/// (`zone_name`, from its report).
+pub fn page_zone(user: Option<TimeZone>, zone_name: &str) -> TimeZone {
+    time::display_zone(user, time::zone_named(zone_name))
+}
+
+/// Now, in Unix seconds (the server's clock: the pages are rendered there).
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The page's one mention of its zone: "Times in Asia/Seoul (KST)", and whose choice it is.
+#[component]
+pub fn ZoneNote(zone: TimeZone, at: i64, chosen: bool) -> impl IntoView {
+    view! {
+        <p class="muted zone-note">"Times in " <strong>{time::zone_label(zone, at)}</strong>
+            {if chosen {
+                view! { " (your setting on " <a href="/account#zone-h">"your account"</a> ")." }.into_any()
+            } else {
+                view! { ", the environment's zone (" <a href="/account#zone-h">"choose your own"</a> ")." }.into_any()
+            }}
+        </p>
+    }
+}
+
+/// How recent a time must be to read as "… ago": a week.
+const RECENT_SECS: i64 = 7 * 86_400;
+
+/// A past time in `zone`: relative when recent ("3 min ago"), else the local date and time;
+/// the exact local time always on hover. A time after `now` (the clock reading the page was
+/// rendered with) reads "just now".
+#[component]
+pub fn When(t: i64, zone: TimeZone, now: i64) -> impl IntoView {
+    let exact = format!("{} {}", time::format(t, zone, Style::Second), zone.name());
+    let text = if (now - t).abs() < RECENT_SECS {
+        time::relative(t, now.max(t))
+    } else {
+        time::format(t, zone, Style::Minute)
+    };
+    let iso = chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    view! { <time datetime=iso title=exact>{text}</time> }
+}
+
+/// A stored time (RFC 3339) as [`When`] shows it; one that does not parse as it is.
+#[component]
+pub fn WhenText(#[prop(into)] t: String, zone: TimeZone, now: i64) -> impl IntoView {
+    match time::parse_rfc3339(&t) {
+        Some(unix) => view! { <When t=unix zone now /> }.into_any(),
+        None => view! { <span>{t}</span> }.into_any(),
+    }
+}
+
 /// The first 10 characters of a commit id.
 pub fn short(sha: &str) -> String {
     domain::commit::short_sha(sha).to_owned()
@@ -182,56 +245,46 @@ pub fn DriftBadge(drift: domain::change::Drift) -> impl IntoView {
     view! { <span class=format!("badge drift-{}", label.replace(' ', "-"))>{label}</span> }
 }
 
-/// Links to `page?env=NAME` for each environment (it loads the list itself), and to each range
-/// of the chosen one.
+/// The environments a page can show and the one it shows: the one asked for, else the first.
+pub async fn choose_environment(
+    asked: Option<String>,
+) -> Result<(Vec<String>, Option<String>), ServerFnError> {
+    let names: Vec<String> = crate::api::load_environments()
+        .await?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let chosen = asked.or_else(|| names.first().cloned());
+    Ok((names, chosen))
+}
+
+/// Links to `page?env=NAME` for each environment and to each range of the chosen one, the
+/// chosen environment and range marked as the current page.
 #[component]
 pub fn EnvTabs(
     page: &'static str,
-    #[prop(into)] chosen: Signal<Option<String>>,
+    names: Vec<String>,
+    #[prop(into)] chosen: String,
     #[prop(default = &[])] ranges: &'static [&'static str],
+    #[prop(optional, into)] range: Option<String>,
 ) -> impl IntoView {
-    let envs = resource(|| (), |_| crate::api::load_environments());
+    let current = |yes: bool| yes.then_some("page");
+    let env = chosen.clone();
     view! {
-        <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let environments = match envs.await {
-                    Ok(list) => list,
-                    Err(e) => return view! { <ErrorBox error=e /> }.into_any(),
-                };
-                let chosen = chosen.get();
-                view! {
-                    <nav class="env-tabs" aria-label="Environment">
-                        {environments.into_iter().map(|e| {
-                            let href = format!("{page}?env={}", e.name);
-                            view! { <a href=href>{e.name}</a> }
-                        }).collect_view()}
-                    </nav>
-                    {chosen.filter(|_| !ranges.is_empty()).map(|env| view! {
-                        <nav class="env-tabs" aria-label="Range">
-                            {ranges.iter().map(|label| {
-                                let href = format!("{page}?env={env}&range={label}");
-                                view! { <a href=href>{*label}</a> }
-                            }).collect_view()}
-                        </nav>
-                    })}
-                }.into_any()
-            })}
-        </Suspense>
+        <nav class="env-tabs" aria-label="Environment">
+            {names.into_iter().map(|name| {
+                let href = format!("{page}?env={name}");
+                let here = current(name == chosen);
+                view! { <a href=href aria-current=here>{name}</a> }
+            }).collect_view()}
+        </nav>
+        {(!ranges.is_empty()).then(|| view! {
+            <nav class="env-tabs ranges" aria-label="Range">
+                {ranges.iter().map(|label| {
+                    let href = format!("{page}?env={env}&range={label}");
+                    view! { <a href=href aria-current=current(range.as_deref() == Some(*label))>{*label}</a> }
+                }).collect_view()}
+            </nav>
+        })}
     }
-}
-
-/// A step path through `points` (each value held until the next point), drawn on to `end_x`.
-pub fn step_path(points: &[(f64, f64)], end_x: f64) -> String {
-    let mut d = String::new();
-    for (i, (x, y)) in points.iter().enumerate() {
-        if i == 0 {
-            d.push_str(&format!("M{x:.1},{y:.1}"));
-        } else {
-            d.push_str(&format!(" H{x:.1} V{y:.1}"));
-        }
-    }
-    if !points.is_empty() {
-        d.push_str(&format!(" H{end_x:.1}"));
-    }
-    d
 }

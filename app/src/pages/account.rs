@@ -1,26 +1,32 @@
-//! Your account: change your password and manage your API tokens.
+//! Your account: the time zone you read times in, your password and your API tokens.
 
+use domain::spec::TimeZone;
 use domain::user::TokenSummary;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken};
-use crate::components::{ActionResult, ErrorBox, Loaded};
+use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken, SetTimeZone};
+use crate::components::{now_unix, ActionResult, ErrorBox, Loaded, WhenText};
 use crate::resource::{reloaded, resource};
 use crate::CurrentUser;
 
 #[component]
-fn TokenRow(t: TokenSummary, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn TokenRow(
+    t: TokenSummary,
+    revoke: ServerAction<RevokeToken>,
+    zone: TimeZone,
+    now: i64,
+) -> impl IntoView {
     let active = t.revoked_at.is_none();
     view! {
         <tr class=if active { "" } else { "disabled" }>
             <th scope="row">{t.label.clone()}</th>
             <td><code>{t.prefix.clone()} "…"</code></td>
-            <td>{t.created_at.clone()}</td>
+            <td><WhenText t=t.created_at.clone() zone now /></td>
             <td>{match (t.last_used_at.clone(), t.last_used_addr.clone()) {
-                (Some(at), Some(addr)) => format!("{at} from {addr}"),
-                (Some(at), None) => at,
-                _ => "never".to_owned(),
+                (Some(at), Some(addr)) => view! { <WhenText t=at zone now /> " from " {addr} }.into_any(),
+                (Some(at), None) => view! { <WhenText t=at zone now /> }.into_any(),
+                _ => "never".into_any(),
             }}</td>
             <td>{if active {
                 view! {
@@ -30,7 +36,7 @@ fn TokenRow(t: TokenSummary, revoke: ServerAction<RevokeToken>) -> impl IntoView
                     </ActionForm>
                 }.into_any()
             } else {
-                view! { <span class="status status-disabled">"revoked " {t.revoked_at.clone().unwrap_or_default()}</span> }.into_any()
+                view! { <span class="status status-disabled">"revoked " <WhenText t=t.revoked_at.clone().unwrap_or_default() zone now /></span> }.into_any()
             }}</td>
         </tr>
     }
@@ -39,6 +45,10 @@ fn TokenRow(t: TokenSummary, revoke: ServerAction<RevokeToken>) -> impl IntoView
 #[component]
 pub fn Account() -> impl IntoView {
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
+    let chosen = me.as_ref().and_then(|m| m.time_zone.clone());
+    // Your own zone, else UTC: tokens belong to no environment.
+    let zone_name = chosen.clone().unwrap_or_else(domain::time::utc_name);
+    let now = now_unix();
     let tokens = resource(|| (), |_| list_my_tokens());
     view! {
         <Title text="Account" />
@@ -47,10 +57,42 @@ pub fn Account() -> impl IntoView {
             <p class="lede">"Signed in as " <strong>{me.name}</strong> " with the " <strong>{me.role.to_string()}</strong>
             " role" {me.email.map(|e| format!(", e-mail {e}"))} "."</p>
         })}
+        <ZoneForm current=chosen.clone() />
+        <datalist id="zones">
+            {domain::time::zone_names().map(|z| view! { <option value=z></option> }).collect_view()}
+        </datalist>
         <PasswordForm />
         <Loaded resource=tokens loading="Loading tokens…" let:list>
-            <MyTokens tokens=list />
+            <MyTokens tokens=list zone=zone_name.clone() now />
         </Loaded>
+    }
+}
+
+/// What the zone form says once saved.
+fn saved(zone: Option<String>) -> String {
+    match zone {
+        Some(z) => format!("Times now read in {z}. Pages opened from now on show them so."),
+        None => "Times now read in each environment's own zone.".to_owned(),
+    }
+}
+
+/// The zone you read times in: an island, live in the browser. Empty: each environment's
+/// own (its schedule's).
+#[island]
+fn ZoneForm(current: Option<String>) -> impl IntoView {
+    let set = ServerAction::<SetTimeZone>::new();
+    view! {
+        <section class="card" aria-labelledby="zone-h">
+            <h2 id="zone-h">"Time zone"</h2>
+            <p class="muted">"Pages show each environment's times in its own zone (the zone its schedule is written in) unless you choose one here. Leave it empty to follow the environments."</p>
+            <ActionResult value=Signal::derive(move || set.value().get()) ok=saved />
+            <ActionForm action=set attr:class="inline">
+                <label for="time-zone">"Time zone"</label>
+                <input id="time-zone" name="time_zone" list="zones" autocomplete="off" placeholder="Asia/Seoul"
+                    value=current.unwrap_or_default() />
+                <button type="submit">"Save"</button>
+            </ActionForm>
+        </section>
     }
 }
 
@@ -78,7 +120,13 @@ fn PasswordForm() -> impl IntoView {
 /// Your API tokens, with the forms to create and revoke them: an island, the list loaded
 /// again in the browser after each.
 #[island]
-fn MyTokens(tokens: Vec<TokenSummary>) -> impl IntoView {
+fn MyTokens(
+    tokens: Vec<TokenSummary>,
+    /// The zone's name, and the server's clock when it rendered the page.
+    zone: String,
+    now: i64,
+) -> impl IntoView {
+    let zone = domain::time::zone_named(&zone);
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = reloaded(
@@ -89,7 +137,7 @@ fn MyTokens(tokens: Vec<TokenSummary>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="tokens-h">
             <h2 id="tokens-h">"API tokens"</h2>
-            <p class="muted">"A token acts as you, with your role, for scripts: send it as " <code>"Authorization: Bearer TOKEN"</code> "."</p>
+            <p class="muted">"A token acts as you, with your role, for scripts: send it as " <code>"Authorization: Bearer TOKEN"</code> ". Times in " {zone.name()} "."</p>
             {move || create.value().get().map(|r| match r {
                 Ok(NewToken { token, secret }) => view! {
                     <div class="notice ok" role="status">
@@ -121,7 +169,7 @@ fn MyTokens(tokens: Vec<TokenSummary>) -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {list.into_iter().map(|t| view! { <TokenRow t revoke /> }).collect_view()}
+                                {list.into_iter().map(|t| view! { <TokenRow t revoke zone now /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>

@@ -6,7 +6,8 @@ use domain::cost::{money, money_delta, Band, ChangeCostReport, CostReport, HourC
 use leptos::prelude::*;
 
 use crate::api::load_cost;
-use crate::components::{short, step_path, Loaded};
+use crate::components::chart::step_path;
+use crate::components::{short, Loaded};
 use crate::resource::resource;
 
 const W: f64 = 720.0;
@@ -51,9 +52,9 @@ fn WeekChart(week: Vec<HourCost>, currency: String) -> impl IntoView {
             .collect()
     };
     let end = W - PAD;
-    let ceiling = step_path(&series(&|b| b.ceiling), end);
-    let expected = step_path(&series(&|b| b.expected), end);
-    let floor = step_path(&series(&|b| b.floor), end);
+    let ceiling = step_path(&[series(&|b| b.ceiling)], end);
+    let expected = step_path(&[series(&|b| b.expected)], end);
+    let floor = step_path(&[series(&|b| b.floor)], end);
     let days = week
         .iter()
         .enumerate()

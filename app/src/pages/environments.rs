@@ -1,6 +1,7 @@
 //! Environments: the list, and one environment's desired spec rendered for people.
 
 use domain::change::{Drift, EnvironmentDetail, EnvironmentSummary};
+use domain::slo::SloState;
 use domain::spec::diff::{action_summary, cpu_summary};
 use domain::spec::EnvironmentSpec;
 use domain::Role;
@@ -10,17 +11,26 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::{
-    short, utc, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations, SpecErrors, StatusBadge,
+    now_unix, page_zone, short, user_zone, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations,
+    SpecErrors, StatusBadge, WhenText, ZoneNote,
 };
+use crate::pages::slo::SloBadge;
 use crate::resource::resource;
 use crate::CurrentUser;
 
+/// An environment's card; with its SLOs' state (the worst of them), their badge beside the
+/// drift's, linked to its SLO page.
 #[component]
-pub fn EnvironmentCard(env: EnvironmentSummary) -> impl IntoView {
+pub fn EnvironmentCard(
+    env: EnvironmentSummary,
+    #[prop(optional_no_strip)] slo: Option<SloState>,
+) -> impl IntoView {
     let href = format!("/environments/{}", env.name);
+    let slo_href = format!("/slo?env={}", env.name);
     view! {
         <section class="card env-card">
-            <h2><a href=href>{env.name.clone()}</a> " " <DriftBadge drift=env.drift.clone() /></h2>
+            <h2><a href=href>{env.name.clone()}</a> " " <DriftBadge drift=env.drift.clone() />
+                {slo.map(|state| view! { " " <a class="badge-link" href=slo_href title="SLOs">"SLO " <SloBadge state /></a> })}</h2>
             {env.applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
             <p>"Last applied: " {match &env.last_applied_commit {
                 Some(c) => view! { <code>{short(c)}</code> }.into_any(),
@@ -183,8 +193,16 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
 /// What the last drift check found, and the reconcile button when there is drift: an island,
 /// live in the browser for that button.
 #[island]
-fn DriftView(drift: Drift, env: String, may_reconcile: bool) -> impl IntoView {
+fn DriftView(
+    drift: Drift,
+    env: String,
+    may_reconcile: bool,
+    /// The zone's name, and the server's clock when it rendered the page.
+    zone: String,
+    now: i64,
+) -> impl IntoView {
     let reconcile = ServerAction::<ReconcileEnvironment>::new();
+    let zone = domain::time::zone_named(&zone);
     let result = move || {
         reconcile.value().get().map(|r| match r {
             Ok(id) => view! {
@@ -202,7 +220,7 @@ fn DriftView(drift: Drift, env: String, may_reconcile: bool) -> impl IntoView {
         .into_any(),
         Drift::InSync { checked_at, notes } => view! {
             {result}
-            <p>"AWS matches the last applied commit (checked " {utc(&checked_at)} " UTC)."</p>
+            <p>"AWS matches the last applied commit (checked " <WhenText t=checked_at zone now /> ")."</p>
             {(!notes.is_empty()).then(|| view! {
                 <ul class="plan-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
             })}
@@ -210,13 +228,13 @@ fn DriftView(drift: Drift, env: String, may_reconcile: bool) -> impl IntoView {
         .into_any(),
         Drift::Unknown { checked_at, error } => view! {
             {result}
-            <p class="notice error" role="alert">"The last check (" {utc(&checked_at)} " UTC) could not run: " {error}</p>
+            <p class="notice error" role="alert">"The last check (" <WhenText t=checked_at zone now /> ") could not run: " {error}</p>
         }
         .into_any(),
         Drift::Drifted { checked_at, since, plan } => view! {
             {result}
-            <p>"Live AWS differs from the last applied commit since " {utc(&since)}
-               " UTC (checked " {utc(&checked_at)} " UTC). Applying these operations would bring it back:"</p>
+            <p>"Live AWS differs from the last applied commit since " <WhenText t=since zone now />
+               " (checked " <WhenText t=checked_at zone now /> "). Applying these operations would bring it back:"</p>
             <Operations plan />
             {may_reconcile.then(|| view! {
                 <ActionForm action=reconcile attr:class="inline">
@@ -241,6 +259,15 @@ pub fn Environment() -> impl IntoView {
             24
         }
     };
+    let user = user_zone();
+    // The environment's times read in the reader's zone, else the spec's (its schedule's).
+    let zone_of = move |spec: &Option<EnvironmentSpec>| {
+        page_zone(
+            user,
+            spec.as_ref()
+                .map_or("UTC", |s| domain::time::environment_zone(s).name()),
+        )
+    };
     let may_reconcile = use_context::<CurrentUser>()
         .and_then(|c| c.0)
         .is_some_and(|m| m.role >= Role::Operator);
@@ -252,6 +279,7 @@ pub fn Environment() -> impl IntoView {
         <Loaded resource=detail title="Environment" let(EnvironmentDetail { summary: EnvironmentSummary { name, last_applied_commit, drift, applying, .. }, head_commit, spec, spec_errors: errors, recent_changes, schedule, reverted })>
             <Title text=name.clone() />
             <h1>"Environment " {name.clone()}</h1>
+            <ZoneNote zone=zone_of(&spec) at=now_unix() chosen=user.is_some() />
             <p class="lede">
                 "Desired state at the branch head " {head_commit.as_deref().map(short).unwrap_or_else(|| "—".into())}
                 "; last applied " {last_applied_commit.as_deref().map(short).unwrap_or_else(|| "never".into())} "."
@@ -266,7 +294,7 @@ pub fn Environment() -> impl IntoView {
             })}
             <section class="card" aria-labelledby="drift-h">
                 <h2 id="drift-h">"Drift " <DriftBadge drift=drift.clone() /></h2>
-                <DriftView drift env=name.clone() may_reconcile />
+                <DriftView drift env=name.clone() may_reconcile zone=zone_of(&spec).name().to_owned() now=now_unix() />
             </section>
             {(!errors.is_empty()).then(|| view! {
                 <section class="card" aria-labelledby="errors-h">
@@ -274,7 +302,7 @@ pub fn Environment() -> impl IntoView {
                     <SpecErrors errors />
                 </section>
             })}
-            {spec.map(|spec| view! { <SpecView spec /> })}
+            {spec.clone().map(|spec| view! { <SpecView spec /> })}
             {schedule.map(|p| {
                 let base = format!("/environments/{name}");
                 let week = p.hours > 48;
@@ -283,7 +311,7 @@ pub fn Environment() -> impl IntoView {
                         <h2 id="preview-h">"Schedule preview: the next " {if week { "7 days" } else { "24 hours" }}</h2>
                         <p class="muted">"What the scheduled actions of the spec at the branch head set, in their own time zones (daylight saving included). "
                             <a href=format!("{base}?preview=24h")>"24 hours"</a> " · " <a href=format!("{base}?preview=7d")>"7 days"</a></p>
-                        <crate::pages::schedule::SchedulePreview preview=p />
+                        <crate::pages::schedule::SchedulePreview preview=p zone=zone_of(&spec) />
                     </section>
                 }
             })}

@@ -1,42 +1,61 @@
 //! Monitoring: each tier's CPU, memory, disk and network, and the service's requests, errors
-//! and latency, as line charts drawn on the server (values on hover through `<title>`).
+//! and latency, as line charts drawn on the server, in the environment's time zone.
 
 use domain::monitoring::{Chart, MonitoringReport, RANGES};
+use domain::spec::TimeZone;
+use domain::time::{self, Style, TimeTick};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::load_monitoring;
-use crate::components::chart::{top_of, utc_time, ChartSpec, Frame, Series, TimeChart};
-use crate::components::{EnvTabs, ErrorBox};
+use crate::components::chart::{gap_for_step, ChartSpec, Hover, Series, TimeChart};
+use crate::components::{choose_environment, page_zone, user_zone, EnvTabs, ErrorBox, ZoneNote};
 use crate::resource::resource;
 
-const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d"];
-const FRAME: Frame = Frame::new(320.0, 110.0, 18.0);
-
-fn time(t: i64) -> String {
-    utc_time(t, "%m-%d %H:%M UTC")
-}
+const RANGE_LABELS: &[&str] = &["1h", "6h", "24h", "7d", "30d"];
+/// A chart's plot height, in pixels.
+const HEIGHT: f64 = 120.0;
 
 #[component]
-fn LineChart(chart: Chart, start: i64, end: i64) -> impl IntoView {
+fn LineChart(
+    chart: Chart,
+    start: i64,
+    end: i64,
+    step: i64,
+    zone: TimeZone,
+    ticks: Vec<TimeTick>,
+) -> impl IntoView {
     let unit = chart.unit;
-    let top = top_of(chart.points.iter().map(|(_, v)| *v), 1.1);
+    let axis = unit.axis(chart.points.iter().map(|(_, v)| *v));
     let last = chart
         .points
         .last()
         .map(|(_, v)| unit.format(*v))
         .unwrap_or_else(|| "no data".into());
-    let titles = chart
+    let hovers = chart
         .points
         .iter()
-        .map(|(t, v)| format!("{}: {}", time(*t), unit.format(*v)))
+        .map(|(t, v)| Hover {
+            at: *t,
+            text: format!(
+                "{} · {}",
+                time::format(*t, zone, Style::Short),
+                unit.format(*v)
+            ),
+            values: vec![("series", *v)],
+        })
         .collect();
     let label = format!("{}: {last}", chart.title);
-    let spec = ChartSpec::new(FRAME, (start, end), (0.0, top))
-        .value_labels(0.0, -8.0, vec![(top, unit.format(top))])
-        .time_labels(time(start), time(end))
-        .series(Series::line("series", chart.points).dots(2.0, titles));
+    let mut line = Series::line("series", chart.points);
+    if step > 0 {
+        line = line.gaps_over(gap_for_step(step));
+    }
+    let spec = ChartSpec::new(HEIGHT, (start, end), axis)
+        .value_labels(|v| unit.tick(v, &axis))
+        .time_ticks(ticks)
+        .series(line)
+        .hovers(hovers, false);
     view! {
         <TimeChart spec class="line-chart" label>
             <figcaption><strong>{chart.title}</strong> " " <span class="muted">{last}</span></figcaption>
@@ -46,14 +65,20 @@ fn LineChart(chart: Chart, start: i64, end: i64) -> impl IntoView {
 }
 
 #[component]
-fn Report(r: MonitoringReport) -> impl IntoView {
-    let (start, end) = (r.start_unix, r.end_unix);
+fn Report(r: MonitoringReport, user: Option<TimeZone>) -> impl IntoView {
+    let (start, end, step) = (r.start_unix, r.end_unix, r.step);
+    let zone = page_zone(user, &r.time_zone);
+    let ticks = time::time_ticks(start, end, zone);
+    let chart = move |chart: Chart| {
+        view! { <LineChart chart start end step zone ticks=ticks.clone() /> }
+    };
     view! {
+        <ZoneNote zone at=end chosen=user.is_some() />
         {r.error.map(|e| view! { <p class="notice error" role="alert">"No monitoring data: " {e}</p> })}
         {(!r.service.is_empty()).then(|| view! {
             <section class="card" aria-labelledby="service-h">
                 <h2 id="service-h">"Service"</h2>
-                <div class="charts">{r.service.into_iter().map(|chart| view! { <LineChart chart start end /> }).collect_view()}</div>
+                <div class="charts">{r.service.into_iter().map(chart.clone()).collect_view()}</div>
             </section>
         })}
         {r.tiers.into_iter().map(|t| {
@@ -62,7 +87,7 @@ fn Report(r: MonitoringReport) -> impl IntoView {
             view! {
                 <section class="card" aria-labelledby=labelled>
                     <h2 id=id>"Tier " {t.tier.clone()}</h2>
-                    <div class="charts">{t.charts.into_iter().map(|chart| view! { <LineChart chart start end /> }).collect_view()}</div>
+                    <div class="charts">{t.charts.into_iter().map(chart.clone()).collect_view()}</div>
                 </section>
             }
         }).collect_view()}
@@ -73,6 +98,7 @@ fn Report(r: MonitoringReport) -> impl IntoView {
 #[component]
 pub fn Monitoring() -> impl IntoView {
     let query = use_query_map();
+    let user = user_zone();
     let chosen = move || {
         query.with(|q| {
             let range = q
@@ -83,21 +109,25 @@ pub fn Monitoring() -> impl IntoView {
         })
     };
     let report = resource(chosen, |(env, range)| async move {
-        match env {
-            Some(e) => load_monitoring(e, range).await.map(Some),
-            None => Ok(None),
-        }
+        let (names, env) = choose_environment(env).await?;
+        let report = match env {
+            Some(e) => Some(load_monitoring(e, range).await?),
+            None => None,
+        };
+        Ok::<_, ServerFnError>((names, report))
     });
     view! {
         <Title text="Monitoring" />
         <h1>"Monitoring"</h1>
-        <EnvTabs page="/monitoring" chosen=Signal::derive(move || chosen().0) ranges=RANGE_LABELS />
         <Suspense fallback=|| view! { <p aria-busy="true">"Asking Prometheus…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
-                    Ok(None) => view! { <p class="muted">"Choose an environment."</p> }.into_any(),
-                    Ok(Some(r)) => view! { <Report r /> }.into_any(),
+                    Ok((_, None)) => view! { <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p> }.into_any(),
+                    Ok((names, Some(r))) => view! {
+                        <EnvTabs page="/monitoring" names chosen=r.environment.clone() ranges=RANGE_LABELS range=r.range.clone() />
+                        <Report r user />
+                    }.into_any(),
                 }
             })}
         </Suspense>

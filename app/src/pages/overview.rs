@@ -4,11 +4,17 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use domain::change::RepoStatus;
+use domain::slo::SloState;
+use domain::spec::TimeZone;
 use domain::Role;
 
 use crate::api::{load_overview, load_repo_status, OverviewData, SyncNow};
-use crate::components::{rendered_by, short, ActionResult, ChangeTable, ErrorBox, Renders};
+use crate::components::{
+    now_unix, page_zone, rendered_by, short, user_zone, ActionResult, ChangeTable, ErrorBox,
+    Renders, WhenText, ZoneNote,
+};
 use crate::pages::environments::EnvironmentCard;
+use crate::pages::slo::SloBadge;
 use crate::resource::reloaded;
 use crate::CurrentUser;
 
@@ -17,7 +23,10 @@ fn RepoCard(
     status: Option<RepoStatus>,
     configured_url: Option<String>,
     branch: String,
+    zone: TimeZone,
+    now: i64,
 ) -> impl IntoView {
+    let when = move |t: Option<String>| t.map(|t| view! { <WhenText t zone now /> });
     match (status, configured_url) {
         (_, None) => view! {
             <p>"Not configured. Set " <code>"[repo] url"</code> " in " <code>"tierdeck.toml"</code>
@@ -34,12 +43,14 @@ fn RepoCard(
                 <p>"Head " <code>{short(&h.sha)}</code> " " <span class="subject">{h.subject().to_owned()}</span>
                 " — " {h.author.name.clone()}</p>
             })}
-            <p class="muted">"Last fetch: " {s.last_fetch_at.clone().unwrap_or_else(|| "never".into())}
-            {s.last_success_at.clone().map(|t| format!(" · last success: {t}"))}</p>
+            <p class="muted">"Last fetch: " {match when(s.last_fetch_at.clone()) {
+                Some(v) => v.into_any(),
+                None => "never".into_any(),
+            }}
+            {when(s.last_success_at.clone()).map(|v| view! { " · last success: " {v} })}</p>
             {s.last_error.clone().map(|e| view! {
                 <p class="notice error" role="alert">
-                    "Fetching fails (" {s.consecutive_failures} " in a row, last at "
-                    {s.last_error_at.clone().unwrap_or_default()} "): " {e}
+                    "Fetching fails (" {s.consecutive_failures} " in a row, last " {when(s.last_error_at.clone())} "): " {e}
                     ". tierdeck retries with growing pauses and keeps serving."
                 </p>
             })}
@@ -56,12 +67,17 @@ fn RepoLive(
     configured_url: Option<String>,
     branch: String,
     may_sync: bool,
+    /// The zone's name, and the server's clock when it rendered the page: relative times
+    /// ("3 min ago") read the same in the browser, and a fetch after it reads "just now".
+    zone: String,
+    now: i64,
 ) -> impl IntoView {
     let sync = ServerAction::<SyncNow>::new();
     let status = reloaded(status, move || sync.version().get(), load_repo_status);
+    let zone = domain::time::zone_named(&zone);
     view! {
         {move || match status.get() {
-            Ok(status) => view! { <RepoCard status configured_url=configured_url.clone() branch=branch.clone() /> }.into_any(),
+            Ok(status) => view! { <RepoCard status configured_url=configured_url.clone() branch=branch.clone() zone now /> }.into_any(),
             Err(e) => view! { <ErrorBox error=e /> }.into_any(),
         }}
         {may_sync.then(|| view! {
@@ -73,7 +89,7 @@ fn RepoLive(
     }
 }
 
-/// Each environment's SLOs in a line: alert state and budget left.
+/// Each environment's SLOs in a line: badge and budget left.
 #[component]
 fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
     view! {
@@ -89,7 +105,7 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
                                 Some(e) => view! { <span class="muted">{e}</span> }.into_any(),
                                 None => r.slos.into_iter().map(|s| view! {
                                     <span class="slo-badge">{s.name.clone()} " "
-                                        <crate::pages::slo::AlertBadge severity=s.alert />
+                                        <SloBadge state=s.state alert=s.alert />
                                         " " {s.budget.map(|b| format!("{:.0} % left", b.remaining_percent)).unwrap_or_else(|| "no traffic".into())}
                                     </span>
                                 }).collect_view().into_any(),
@@ -105,6 +121,7 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
 #[component]
 pub fn Overview() -> impl IntoView {
     let me = use_context::<CurrentUser>().and_then(|c| c.0);
+    let user = user_zone();
     let may_sync = me.as_ref().is_some_and(|m| m.role >= Role::Operator);
     view! {
         <Title text="Overview" />
@@ -116,7 +133,11 @@ pub fn Overview() -> impl IntoView {
         <Suspense fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match load_overview().await {
-                    Ok(data) => rendered_by(&CARDS, (data, may_sync), |(data, may_sync)| view! { <OverviewCards data may_sync /> }).into_any(),
+                    // Kept by the minute too: the cards say how long ago things happened.
+                    Ok(data) => {
+                        let now = now_unix() / 60 * 60;
+                        rendered_by(&CARDS, (data, may_sync, user, now), |(data, may_sync, user, now)| view! { <OverviewCards data may_sync user now /> }).into_any()
+                    }
                     Err(error) => view! { <ErrorBox error /> }.into_any(),
                 }
             })}
@@ -124,12 +145,18 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-/// The overview's cards rendered lately, by their data and whether the reader may fetch.
-static CARDS: Renders<(OverviewData, bool)> = Renders::new(8);
+/// The overview's cards rendered lately, by their data, whether the reader may fetch, the
+/// reader's zone and the minute.
+static CARDS: Renders<(OverviewData, bool, Option<TimeZone>, i64)> = Renders::new(8);
 
 /// The overview's cards, from its one load.
 #[component]
-fn OverviewCards(data: OverviewData, may_sync: bool) -> impl IntoView {
+fn OverviewCards(
+    data: OverviewData,
+    may_sync: bool,
+    user: Option<TimeZone>,
+    now: i64,
+) -> impl IntoView {
     let OverviewData {
         status: s,
         repo,
@@ -139,13 +166,35 @@ fn OverviewCards(data: OverviewData, may_sync: bool) -> impl IntoView {
         chain,
     } = data;
     let configured = s.repo_url.is_some();
+    // The panel's times read in the reader's zone, else the first environment's.
+    let first_zone = slos
+        .as_ref()
+        .ok()
+        .and_then(|r| r.first())
+        .map_or_else(domain::time::utc_name, |r| r.time_zone.clone());
+    let zone = page_zone(user, &first_zone);
+    let states: Vec<(String, Option<SloState>)> = match &slos {
+        Ok(reports) => reports
+            .iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| {
+                (
+                    r.environment.clone(),
+                    SloState::worst(r.slos.iter().map(|s| s.state)),
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let slo_of = move |env: &str| states.iter().find(|(e, _)| e == env).and_then(|(_, s)| *s);
     view! {
+        <ZoneNote zone at=now chosen=user.is_some() />
         <div class="cards">
             <section class="card" aria-labelledby="repo-h">
                 <h2 id="repo-h">"Spec repository"</h2>
                 {match repo {
                     Ok(status) => view! {
-                        <RepoLive status configured_url=s.repo_url branch=s.repo_branch may_sync=may_sync && configured />
+                        <RepoLive status configured_url=s.repo_url branch=s.repo_branch may_sync=may_sync && configured zone=zone.name().to_owned() now />
                     }.into_any(),
                     Err(error) => view! { <ErrorBox error /> }.into_any(),
                 }}
@@ -184,7 +233,10 @@ fn OverviewCards(data: OverviewData, may_sync: bool) -> impl IntoView {
                 <p class="muted">"No environments yet: they appear after the spec repository's first fetch."</p>
             }.into_any(),
             Ok(list) => view! {
-                <div class="cards">{list.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}</div>
+                <div class="cards">{list.into_iter().map(|env| {
+                    let slo = slo_of(&env.name);
+                    view! { <EnvironmentCard env slo /> }
+                }).collect_view()}</div>
             }.into_any(),
             Err(error) => view! { <ErrorBox error /> }.into_any(),
         }}

@@ -1,34 +1,40 @@
 //! The schedule preview: a table like the team's own scaling table and a step chart per group,
-//! drawn as SVG on the server (readable without JavaScript; values on hover through `<title>`).
+//! drawn on the server (readable without JavaScript; values on hover).
 
-use chrono::DateTime;
+use domain::axis::Axis;
 use domain::schedule::{table, Capacity, GroupPreview, Preview};
+use domain::spec::TimeZone;
+use domain::time::{self, Style};
 use leptos::prelude::*;
 
-use crate::components::chart::{top_of, ChartSpec, Frame, Marker, Reach, Series, TimeChart};
+use crate::components::chart::{ChartSpec, Hover, Marker, Reach, Series, TimeChart};
 
-const FRAME: Frame = Frame::new(600.0, 120.0, 24.0);
+/// A chart's plot height, in pixels.
+const HEIGHT: f64 = 120.0;
 
 #[component]
-pub fn CapacityChart(g: GroupPreview, from: String, hours: u32) -> impl IntoView {
-    let seconds = |at: &str| DateTime::parse_from_rfc3339(at).map(|t| t.timestamp());
-    let start = seconds(&from).unwrap_or_default();
+pub fn CapacityChart(g: GroupPreview, from: String, hours: u32, zone: TimeZone) -> impl IntoView {
+    let start = time::parse_rfc3339(&from).unwrap_or_default();
     let end = start + i64::from(hours.max(1)) * 3600;
-    let at = |s: &str| seconds(s).unwrap_or(start);
-    let top = top_of(
+    let at = |s: &str| time::parse_rfc3339(s).unwrap_or(start);
+    let axis = Axis::for_values(
         g.steps
             .iter()
             .map(|s| f64::from(s.capacity.max))
             .chain([f64::from(g.start.max)]),
         1.0,
+        1.0,
     );
     // From the capacity now through each step's.
-    let line = |class, f: &dyn Fn(&Capacity) -> Option<u32>| {
+    let points = || {
         let caps = g.steps.iter().map(|s| (at(&s.at), &s.capacity));
-        let pts = [(start, &g.start)].into_iter().chain(caps);
+        [(start, &g.start)].into_iter().chain(caps)
+    };
+    let line = |class, f: &dyn Fn(&Capacity) -> Option<u32>| {
         Series::step(
             class,
-            pts.filter_map(|(t, c)| Some((t, f64::from(f(c)?))))
+            points()
+                .filter_map(|(t, c)| Some((t, f64::from(f(c)?))))
                 .collect(),
         )
     };
@@ -40,15 +46,23 @@ pub fn CapacityChart(g: GroupPreview, from: String, hours: u32) -> impl IntoView
     );
     let marks = g.steps.iter().map(|s| {
         let title = format!("{} {}: {}", s.local, s.action, s.capacity.text());
-        Marker::rule(at(&s.at), "mark", Reach::Full, title).dot(f64::from(s.capacity.max), 4.0)
+        Marker::rule(at(&s.at), "mark", Reach::Full, title)
     });
-    let spec = ChartSpec::new(FRAME, (start, end), (0.0, top))
-        .value_labels(2.0, 4.0, vec![(top, top.to_string()), (0.0, "0".into())])
-        .time_labels("now".into(), format!("+{hours} h"))
+    let hovers = points()
+        .map(|(t, c)| Hover {
+            at: t,
+            text: format!("{} · {}", time::format(t, zone, Style::Short), c.text()),
+            values: vec![("max", f64::from(c.max)), ("min", f64::from(c.min))],
+        })
+        .collect();
+    let spec = ChartSpec::new(HEIGHT, (start, end), axis)
+        .value_labels(|v| format!("{v:.0}"))
+        .time_ticks(time::time_ticks(start, end, zone))
         .markers(marks)
         .series(line("max", &|c| Some(c.max)))
         .series(line("min", &|c| Some(c.min)))
-        .series(line("desired", &|c| c.desired));
+        .series(line("desired", &|c| c.desired))
+        .hovers(hovers, true);
     view! {
         <TimeChart spec class="capacity-chart" label caption_below=true>
             <figcaption>{g.group.clone()} " — " <span class="key max">"max"</span> " " <span class="key min">"min"</span> " " <span class="key desired">"desired"</span></figcaption>
@@ -99,16 +113,16 @@ pub fn ScheduleTable(preview: Preview) -> impl IntoView {
     .into_any()
 }
 
-/// A preview: the table (for a day) and the charts.
+/// A preview: the table (for a day) and the charts, their time axes in `zone`.
 #[component]
-pub fn SchedulePreview(preview: Preview) -> impl IntoView {
+pub fn SchedulePreview(preview: Preview, zone: TimeZone) -> impl IntoView {
     let from = preview.from.clone();
     let hours = preview.hours;
     let groups = preview.groups.clone();
     view! {
         {(hours <= 48).then(|| view! { <ScheduleTable preview=preview.clone() /> })}
         <div class="charts">
-            {groups.into_iter().map(|g| view! { <CapacityChart g from=from.clone() hours /> }).collect_view()}
+            {groups.into_iter().map(|g| view! { <CapacityChart g from=from.clone() hours zone /> }).collect_view()}
         </div>
     }
 }
