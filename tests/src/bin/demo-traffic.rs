@@ -1,18 +1,16 @@
 //! Prints 30 days of generated PetClinic traffic as OpenMetrics, for the demo's Prometheus
-//! (`promtool tsdb create-blocks-from openmetrics`): 100 requests/s for prod with one incident
-//! (20 % failing for two hours, five days ago), 100/s for staging with a larger one, and
-//! node_exporter series for the web and was tiers. The same data the SLO tests load.
+//! (`promtool tsdb create-blocks-from openmetrics`): prod's requests follow the shop's Seoul
+//! day (a night floor, business hours, the 19–22 h peak; 100 requests/s on average) with one
+//! incident (20 of 100 requests/s failing from 14:00 to 16:00 five days ago), latency and the
+//! web and was tiers' CPU rising with the load; staging's checks run at 100/s with a larger
+//! incident. The same data the SLO tests load (`tierdeck_tests::prom`).
 //!
 //!     demo-traffic [FILE]     (standard output without FILE)
 
 use std::io::Write;
 
 fn main() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs() as i64;
-    let end = now - now % 60;
+    let end = tierdeck_tests::prom::data_end_now();
     let text = tierdeck_tests::prom::openmetrics(
         &tierdeck_tests::prom::petclinic_traffic(end),
         end - 31 * tierdeck_tests::prom::DAY,
