@@ -142,15 +142,21 @@ pub struct ScalingActivity {
     /// RFC 3339, UTC, as AWS writes times.
     pub started_at: String,
     pub ended_at: Option<String>,
+    /// Why it ran, in Auto Scaling's words.
+    pub cause: String,
 }
 
 /// The time `secs` seconds ago in RFC 3339, UTC, to the second (as AWS writes times).
 pub fn rfc3339_ago(secs: u64) -> String {
-    let t = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        - secs;
+        .as_secs();
+    rfc3339_at(now.saturating_sub(secs))
+}
+
+/// Unix seconds in RFC 3339, UTC, to the second (as AWS writes times).
+pub fn rfc3339_at(t: u64) -> String {
     let (days, rest) = ((t / 86_400) as i64, t % 86_400);
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -173,18 +179,94 @@ pub fn rfc3339_ago(secs: u64) -> String {
 impl ScalingActivity {
     /// An activity of `group` that started `secs_ago`; one that is over ended a minute later.
     pub fn started_ago(id: &str, group: &str, status: &str, secs_ago: u64) -> Self {
+        let started_at = rfc3339_ago(secs_ago);
         let mut a = ScalingActivity {
             id: id.into(),
             group: group.into(),
             status: status.into(),
             description: format!("Launching a new EC2 instance ({id})"),
-            started_at: rfc3339_ago(secs_ago),
+            cause: format!("At {started_at} a user request changed the capacity."),
+            started_at,
             ended_at: None,
         };
         if a.finished() {
             a.ended_at = Some(rfc3339_ago(secs_ago.saturating_sub(60)));
         }
         a
+    }
+
+    /// The activity of a scheduled action `action` of `group` that fired at `at` (Unix
+    /// seconds) and moved the desired capacity `from` → `to`, as Auto Scaling records one: it
+    /// starts a few seconds after the action, its cause names the action, and it took a
+    /// minute and a half.
+    pub fn scheduled(id: &str, group: &str, action: &str, at: u64, from: u32, to: u32) -> Self {
+        ScalingActivity::caused(
+            id,
+            group,
+            at,
+            from,
+            to,
+            &format!(
+                "At {} the scheduled action {action} executed. Setting desired capacity from {from} to {to}.",
+                rfc3339_at(at)
+            ),
+        )
+    }
+
+    /// The activity of a CPU alarm `alarm` that triggered `policy` of `group` at `at` and
+    /// moved the desired capacity `from` → `to`.
+    pub fn alarmed(
+        id: &str,
+        group: &str,
+        (alarm, policy): (&str, &str),
+        at: u64,
+        from: u32,
+        to: u32,
+    ) -> Self {
+        ScalingActivity::caused(
+            id,
+            group,
+            at,
+            from,
+            to,
+            &format!(
+                "At {} a monitor alarm {alarm} in state ALARM triggered policy {policy} changing the desired capacity from {from} to {to}.",
+                rfc3339_at(at)
+            ),
+        )
+    }
+
+    fn caused(id: &str, group: &str, at: u64, from: u32, to: u32, cause: &str) -> Self {
+        let started = at + 12;
+        let (verb, n) = if to >= from {
+            ("increasing", to - from)
+        } else {
+            ("shrinking", from - to)
+        };
+        let description = if to >= from {
+            format!(
+                "Launching {n} new EC2 instance{}",
+                if n == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "Terminating {n} EC2 instance{}",
+                if n == 1 { "" } else { "s" }
+            )
+        };
+        ScalingActivity {
+            id: id.into(),
+            group: group.into(),
+            status: "Successful".into(),
+            description,
+            cause: format!(
+                "{cause}  At {} an instance was {} in response to a difference between desired and actual capacity, {verb} the capacity from {from} to {to}.",
+                rfc3339_at(started),
+                if to >= from { "started" } else { "taken out of service" }
+            ),
+            started_at: rfc3339_at(started),
+            ended_at: Some(rfc3339_at(started + 90)),
+        }
     }
 
     fn finished(&self) -> bool {
@@ -223,8 +305,8 @@ fn activities_answer(
                 .unwrap_or_default();
             let progress = if a.finished() { 100 } else { 50 };
             format!(
-                "<member><ActivityId>{}</ActivityId><AutoScalingGroupName>{}</AutoScalingGroupName><Description>{}</Description><Cause>At {} a user request changed the capacity.</Cause><StartTime>{}</StartTime>{end}<StatusCode>{}</StatusCode><Progress>{progress}</Progress><Details>{{}}</Details></member>",
-                a.id, a.group, a.description, a.started_at, a.started_at, a.status
+                "<member><ActivityId>{}</ActivityId><AutoScalingGroupName>{}</AutoScalingGroupName><Description>{}</Description><Cause>{}</Cause><StartTime>{}</StartTime>{end}<StatusCode>{}</StatusCode><Progress>{progress}</Progress><Details>{{}}</Details></member>",
+                a.id, a.group, xml_text(&a.description), xml_text(&a.cause), a.started_at, a.status
             )
         })
         .collect();
@@ -239,6 +321,13 @@ fn activities_answer(
         page,
         100,
     )
+}
+
+/// `text` as XML character data.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The `<member>` elements directly inside `<list>` of `xml`, and the text before and after
@@ -457,6 +546,13 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> FaultProxy {
+        FaultProxy::start_on(upstream, "127.0.0.1:0")
+            .await
+            .expect("a free loopback port")
+    }
+
+    /// The proxy on `listen` (a loopback address and port), for the demo.
+    pub async fn start_on(upstream: &str, listen: &str) -> std::io::Result<FaultProxy> {
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             state: Arc::default(),
@@ -466,12 +562,12 @@ impl FaultProxy {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let url = format!("http://{}", listener.local_addr()?);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        FaultProxy { url, shared, task }
+        Ok(FaultProxy { url, shared, task })
     }
 
     /// Fails the next `times` calls of `action` (every call when `None`).
