@@ -96,18 +96,18 @@ pub fn offset_secs(zone: TimeZone, at: i64) -> i32 {
 }
 
 /// How long ago `t` was at `now`, in words: `just now`, `3 min ago`, `5 h ago`, `2 days ago`
-/// (`in 3 min` for a time to come). Rounded down, so "1 h ago" means at least an hour.
+/// (`in 3 min` for a time to come), to the nearest unit.
 pub fn relative(t: i64, now: i64) -> String {
     let d = now - t;
     let (n, future) = (d.unsigned_abs(), d < 0);
     let amount = if n < 45 {
         return "just now".into();
     } else if n < 90 * 60 {
-        format!("{} min", (n / 60).max(1))
+        format!("{} min", ((n + 30) / 60).max(1))
     } else if n < 36 * 3600 {
-        format!("{} h", n / 3600)
+        format!("{} h", (n + 1_800) / 3_600)
     } else {
-        let days = n / 86_400;
+        let days = (n + 43_200) / 86_400;
         format!("{days} day{}", if days == 1 { "" } else { "s" })
     };
     if future {
@@ -265,10 +265,11 @@ mod tests {
             (now - 45, "1 min ago"),
             (now - 3 * 60 - 20, "3 min ago"),
             (now - 89 * 60, "89 min ago"),
-            (now - 90 * 60, "1 h ago"),
+            (now - 90 * 60, "2 h ago"),
             (now - 5 * 3600 - 59, "5 h ago"),
-            (now - 36 * 3600, "1 day ago"),
-            (now - 5 * 86_400, "5 days ago"),
+            (now - 3 * 3600 + 12, "3 h ago"),
+            (now - 36 * 3600, "2 days ago"),
+            (now - 5 * 86_400 - 3_600, "5 days ago"),
             (now + 3 * 60, "in 3 min"),
         ];
         for (t, want) in cases {
