@@ -203,8 +203,10 @@ fn DriftView(
 ) -> impl IntoView {
     let reconcile = ServerAction::<ReconcileEnvironment>::new();
     let zone = domain::time::zone_named(&zone);
+    // `try_get`, as `ActionResult` does: while the page streams, a result whose island was
+    // already dropped (the section rendered again) renders nothing instead of panicking.
     let result = move || {
-        reconcile.value().get().map(|r| match r {
+        reconcile.value().try_get().flatten().map(|r| match r {
             Ok(id) => view! {
                 <p class="notice ok" role="status">"Created " <a href=format!("/changes/{id}")>"change #" {id}</a> ": open it to review and apply it."</p>
             }
