@@ -41,7 +41,7 @@ fn firing_marker(m: ScheduledMark) -> Marker {
     Marker::rule(
         m.at_unix,
         class,
-        Reach::Tick(10.0),
+        Reach::Tick(16.0),
         format!("{} {} ({how})", m.local, m.action),
     )
 }
@@ -114,8 +114,8 @@ fn HistoryChart(
         <TimeChart spec class="capacity-chart" label caption_below=true>
             <figcaption>{g.group.clone()} " — " <span class="key max">"max"</span> " " <span class="key min">"min"</span> " "
                 <span class="key desired">"desired"</span> " " <span class="key in-service">"in service"</span>
-                " · " <span class="key apply">"apply"</span> " " <span class="key observed">"scheduled action, observed"</span>
-                " " <span class="key expected">"expected"</span></figcaption>
+                " · " <span class="key apply">"apply"</span> " · scheduled action " <span class="key observed">"observed"</span>
+                " / " <span class="key expected">"expected"</span></figcaption>
         </TimeChart>
     }
 }
