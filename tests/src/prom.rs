@@ -345,8 +345,8 @@ impl Prometheus {
 
 pub const DAY: i64 = 86_400;
 
-/// The end of the generated data (a whole five minutes, just past: samples fall on whole
-/// five minutes, so a rate at a whole hour reads whole samples), and prod's incident.
+/// The end of the generated data (a whole [`SAMPLE_STEP`], just past: samples fall on whole
+/// two minutes, so a rate at a whole hour reads whole samples), and prod's incident.
 pub struct Data {
     pub end: i64,
     pub prod_incident: (i64, i64),
@@ -386,13 +386,24 @@ pub fn prod_incident(end: i64) -> (i64, i64) {
     (start, start + 2 * 3600)
 }
 
-/// The end of generated data made now: the last whole five minutes.
+/// Seconds between generated samples: two minutes, so every 5-minute rate has at least two
+/// (a rate needs two) and whole hours, days and the 5-minute burn window's hour-long
+/// neighbours fall on samples.
+pub const SAMPLE_STEP: i64 = 120;
+
+/// The end of generated data made now: the last whole [`SAMPLE_STEP`].
 pub fn data_end_now() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    now - now % 300
+    now - now % SAMPLE_STEP
+}
+
+/// Whether the generated rates hold still over the 5 minutes before `t` (no hour or capacity
+/// change inside): a 5-minute rate at `t` then reads exactly the model's values at `t`.
+pub fn steady(t: i64) -> bool {
+    seoul_hour(t - 300) == seoul_hour(t) && instances_at(t - 300) == instances_at(t)
 }
 
 /// A panel watching `examples/petclinic` (AWS at `aws`, if given) with a Prometheus holding
@@ -415,7 +426,7 @@ pub async fn petclinic_panel(
 pub async fn petclinic_month() -> (Prometheus, Data) {
     let end = data_end_now();
     let traffic = petclinic_traffic(end);
-    let text = openmetrics(&traffic, end - 31 * DAY, end, 300);
+    let text = openmetrics(&traffic, end - 31 * DAY, end, SAMPLE_STEP);
     (
         Prometheus::with_data(&text).await,
         Data {
@@ -650,6 +661,6 @@ mod tests {
         assert_eq!((seoul_hour(start), seoul_hour(stop)), (14, 16));
         let seoul_day = |t: i64| (t + SEOUL_OFFSET).div_euclid(DAY);
         assert_eq!(seoul_day(end) - seoul_day(start), 5);
-        assert_eq!(start % 300, 0, "on the samples' grid");
+        assert_eq!(start % SAMPLE_STEP, 0, "on the samples' grid");
     }
 }

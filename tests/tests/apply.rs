@@ -493,6 +493,17 @@ async fn scaling_history_records_capacity_before_and_after_an_apply() {
     assert_eq!(web(&again), web(&h), "nothing changed, nothing recorded");
     assert_eq!(h["applies"][0]["change_id"], id);
     assert_eq!(h["applies"][0]["status"], "applied");
+    // The schedule the apply put in AWS is expected to fire only from the apply on: over a
+    // day of history, nothing is drawn before it (the branch head's cron is not history).
+    let day = op
+        .get_json("/api/v1/environments/prod/scaling?hours=24")
+        .await;
+    let applied_at = day["applies"][0]["at_unix"].as_i64().unwrap();
+    for m in day["scheduled"].as_array().unwrap() {
+        assert_eq!(m["seen"], "expected", "{m}");
+        assert!(m["at_unix"].as_i64().unwrap() >= applied_at, "{m}");
+    }
+    assert_eq!(day["time_zone"], "Asia/Seoul");
     let page = app.login_new("sam", "viewer").await;
     let html = page
         .get("/scaling?env=prod&range=1h")

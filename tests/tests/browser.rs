@@ -404,7 +404,7 @@ async fn commit_messages_and_file_names_render_as_text_never_as_html() {
 
 #[tokio::test]
 async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() {
-    use tierdeck_tests::aws::{Fault, FaultProxy};
+    use tierdeck_tests::aws::{Fault, FaultProxy, ScalingActivity};
     use tierdeck_tests::git::SpecRepo;
     use tierdeck_tests::Moto;
     let moto = Moto::start().await;
@@ -413,6 +413,30 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     // the run half done.
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.fail("ModifyDBInstance", Fault::Hang, Some(1));
+    // Auto Scaling's record: a scheduled pre-scale 40 minutes ago (its cause names the
+    // action) and a CPU scale-out after it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    proxy.scaling_activities(vec![
+        ScalingActivity::scheduled(
+            "prescale",
+            "petclinic-prod-web",
+            "web-prescale",
+            now - 40 * 60 - 12,
+            2,
+            4,
+        ),
+        ScalingActivity::alarmed(
+            "scale-out",
+            "petclinic-prod-web",
+            ("cpu-high", "scale-out"),
+            now - 20 * 60,
+            4,
+            5,
+        ),
+    ]);
     let repo = SpecRepo::petclinic_ungated();
     let app = TestApp::watching_with(
         &repo.url(),
@@ -477,16 +501,53 @@ async fn an_operator_applies_a_change_and_watches_its_steps_without_reloading() 
     .await;
     b.screenshot("change-applied").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
-    // The scaling page has the apply.
-    b.open(&format!("{}/scaling?env=prod&range=1h", app.base))
-        .await;
-    wait_for("the capacity chart", 20, || async {
-        b.text_now("div.charts")
+    // The scaling page has the apply, and the scheduled pre-scale Auto Scaling reported as
+    // observed; nothing is expected before the apply put the schedule in AWS.
+    let scaling = format!("{}/scaling?env=prod&range=1h", app.base);
+    b.open(&scaling).await;
+    wait_for("the activities read", 30, || async {
+        if b.text_now("table.activities")
             .await
-            .contains("petclinic-prod-web")
-            .then_some(())
+            .contains("web-prescale")
+        {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        b.open(&scaling).await;
+        None
     })
     .await;
+    assert!(b
+        .text_now("div.charts")
+        .await
+        .contains("petclinic-prod-web"));
+    let marks = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('g.marker.scheduled')].map(g => g.getAttribute('class') + ': ' + g.querySelector('title').textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let marks: Vec<String> = serde_json::from_value(marks).unwrap();
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.starts_with("marker scheduled observed: ")
+                && m.contains("web-prescale (observed")),
+        "{marks:#?}"
+    );
+    let history = api
+        .get_json("/api/v1/environments/prod/scaling?hours=1")
+        .await;
+    let applied_at = history["applies"][0]["at_unix"].as_i64().unwrap();
+    for m in history["scheduled"].as_array().unwrap() {
+        assert!(
+            m["seen"] == "observed" || m["at_unix"].as_i64().unwrap() >= applied_at,
+            "an expected firing before the apply: {m}"
+        );
+    }
+    assert!(b.text_now("table.activities").await.contains("40 min ago"));
     b.screenshot("scaling").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
@@ -690,18 +751,50 @@ async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
 }
 
 #[tokio::test]
-async fn the_slo_page_shows_budgets_from_prometheus() {
+async fn the_slo_page_shows_budgets_and_badges_that_agree_with_them() {
     use tierdeck_tests::prom::petclinic_panel;
     let (_prom, _, repo, app) = petclinic_panel(None).await;
     app.add_user("vic", "viewer").await;
     let api = app.api_as("ops", "operator").await;
     api.change_for("prod", &repo.head()).await;
     let b = Browser::start().await;
-    sign_in_at(&b, &app.base, "/slo?env=prod", "vic").await;
+    // Without an environment in the address the page shows the first one, the others a tab
+    // away; its times read in the environment's zone, named once.
+    sign_in_at(&b, &app.base, "/slo", "vic").await;
     let card = b.text("#slo-availability").await;
     assert!(card.contains("availability"), "{card}");
+    assert_eq!(
+        b.text_now("nav.env-tabs a[aria-current=page]").await,
+        "prod"
+    );
+    assert!(
+        b.text_now("p.zone-note")
+            .await
+            .contains("Times in Asia/Seoul (KST)"),
+        "{}",
+        b.text_now("main").await
+    );
+    // The seed's 259,200 failures allowed, as Prometheus extrapolates them a few minutes
+    // past the data's end: the API's figure at the same moment.
+    let report = api.get_json("/api/v1/environments/prod/slo").await;
+    let allowed = report["slos"][0]["budget"]["allowed_events"]
+        .as_f64()
+        .unwrap()
+        .round() as i64;
+    assert!((allowed - 259_200).abs() < 300, "{allowed}");
     let budget = b.text_now("section.slo dl.facts").await;
-    assert!(budget.contains("259,200"), "{budget}");
+    assert!(
+        budget.contains(&format!("{},{:03}", allowed / 1000, allowed % 1000)),
+        "{budget}"
+    );
+    // prod's availability has budget left and nothing burns: ok. Checkout has no traffic at
+    // all: no data, never a green ok.
+    assert_eq!(b.text_now("#slo-availability .badge").await, "ok");
+    assert_eq!(b.text_now("#slo-checkout-success .badge").await, "no data");
+    assert!(b
+        .text_now("section[aria-labelledby=slo-checkout-success]")
+        .await
+        .contains("No requests in the window"));
     b.screenshot("slo").await;
     b.click(Locator::LinkText("staging")).await;
     let mut main = String::new();
@@ -717,6 +810,22 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
         "staging's budget, overspent: {main} at {}",
         b.path().await
     );
+    // Staging's budget is overspent while nothing burns now: the badge says spent, in the
+    // error colour, beside the notice that says so.
+    assert_eq!(b.text_now("#slo-availability .badge").await, "spent");
+    let class = b
+        .client
+        .execute(
+            "return document.querySelector('#slo-availability .badge').className;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(class, json!("badge slo-spent"));
+    assert!(b
+        .text_now("section[aria-labelledby=slo-availability]")
+        .await
+        .contains("The error budget is spent."));
     b.screenshot("slo-staging").await;
     // The overview's SLO line.
     b.open(&format!("{}/", app.base)).await;
@@ -727,6 +836,17 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
             .then_some(())
     })
     .await;
+    // The overview's environment cards carry the same badge: staging's is spent.
+    let staging_card = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('section.env-card')].find(c => c.querySelector('h2 a').textContent === 'staging').querySelector('.badge-link .badge').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(staging_card, json!("spent"));
+    b.screenshot("overview-slo").await;
     // Monitoring, from the same Prometheus.
     b.open(&format!("{}/monitoring?env=prod&range=24h", app.base))
         .await;
@@ -734,6 +854,38 @@ async fn the_slo_page_shows_budgets_from_prometheus() {
         b.text_now("main").await.contains("Tier web").then_some(())
     })
     .await;
+    // The error ratio lies near zero: its axis reads 0–0.2 %, not 0–100 %.
+    let ticks = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('figure.chart')].find(f => f.textContent.includes('Error ratio')).querySelectorAll('.y-tick').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        (3..=5).contains(&ticks.as_u64().unwrap()),
+        "3 to 5 ticks: {ticks}"
+    );
+    let top = b
+        .client
+        .execute(
+            "const t = [...document.querySelectorAll('figure.chart')].find(f => f.textContent.includes('Error ratio')).querySelectorAll('.y-tick'); return t[t.length - 1].textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(top, json!("0.20 %"));
+    // Tick labels keep one size whatever the card's width.
+    let sizes = b
+        .client
+        .execute(
+            "return [...new Set([...document.querySelectorAll('.y-tick, .x-tick')].map(e => getComputedStyle(e).fontSize))];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sizes, json!(["11px"]));
     b.screenshot("monitoring").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();

@@ -15,7 +15,7 @@ fn main() {
         &tierdeck_tests::prom::petclinic_traffic(end),
         end - 31 * tierdeck_tests::prom::DAY,
         end,
-        300,
+        tierdeck_tests::prom::SAMPLE_STEP,
     );
     match std::env::args_os().nth(1) {
         Some(path) => {
