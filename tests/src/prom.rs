@@ -254,33 +254,25 @@ fn node_metrics(start: i64, end: i64, step: i64) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP node_memory_MemTotal_bytes node_exporter.\n# TYPE node_memory_MemTotal_bytes gauge"
-    );
-    for (tier, instance) in hosts {
-        let mut t = start;
-        while t <= end {
-            let _ = writeln!(
-                out,
-                "node_memory_MemTotal_bytes{{instance=\"{instance}\",job=\"node\",tier=\"{tier}\"}} {MEMORY} {t}"
-            );
-            t += step;
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP node_memory_MemAvailable_bytes node_exporter.\n# TYPE node_memory_MemAvailable_bytes gauge"
-    );
-    for (tier, instance) in hosts {
-        let mut t = start;
-        while t <= end {
-            let _ = writeln!(
-                out,
-                "node_memory_MemAvailable_bytes{{instance=\"{instance}\",job=\"node\",tier=\"{tier}\"}} {} {t}",
-                MEMORY * (1.0 - memory_used_at(t) / 100.0)
-            );
-            t += step;
+    // Memory gauges: the total, and what is available as the load grows.
+    let memory: [(&str, &dyn Fn(i64) -> f64); 2] = [
+        ("node_memory_MemTotal_bytes", &|_| MEMORY),
+        ("node_memory_MemAvailable_bytes", &|t| {
+            MEMORY * (1.0 - memory_used_at(t) / 100.0)
+        }),
+    ];
+    for (family, value) in memory {
+        let _ = writeln!(out, "# HELP {family} node_exporter.\n# TYPE {family} gauge");
+        for (tier, instance) in hosts {
+            let mut t = start;
+            while t <= end {
+                let _ = writeln!(
+                    out,
+                    "{family}{{instance=\"{instance}\",job=\"node\",tier=\"{tier}\"}} {} {t}",
+                    value(t)
+                );
+                t += step;
+            }
         }
     }
     out
