@@ -116,6 +116,16 @@ pub async fn set_role(name: String, role: String) -> Result<UserSummary, ServerF
         .map_err(ssr::fail)
 }
 
+#[server(prefix = "/sfn", endpoint = "set_email")]
+pub async fn set_email(name: String, email: String) -> Result<UserSummary, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    engine
+        .users()
+        .set_email(&caller, &name, &email, &auth.meta)
+        .await
+        .map_err(ssr::fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "set_disabled")]
 pub async fn set_disabled(name: String, disabled: bool) -> Result<UserSummary, ServerFnError> {
     let (engine, caller, auth) = ssr::caller().await?;

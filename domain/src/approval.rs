@@ -196,7 +196,7 @@ pub fn may_approve(cx: &Context<'_>) -> Result<(), Refusal> {
     if !cx.approvals.allow_self_approval {
         let Some(email) = cx.email.filter(|e| !e.trim().is_empty()) else {
             return Err(Refusal::forbidden(
-                "Your account has no e-mail address, so tierdeck cannot tell whether you wrote this change: an admin can add one on the Users page.",
+                "Your account has no e-mail address, so tierdeck cannot tell whether you wrote this change: an admin can set one on the Admin page or with `tierdeck user set-email`.",
             ));
         };
         if cx

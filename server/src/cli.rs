@@ -93,6 +93,9 @@ enum UserCommand {
     },
     /// Change a user's role.
     SetRole { name: String, role: String },
+    /// Set or change a user's e-mail address (the one their commits carry: approvers need
+    /// one).
+    SetEmail { name: String, email: String },
     /// Disable a user: their sessions end and their API tokens are revoked.
     Disable { name: String },
     /// Enable a disabled user again.
@@ -301,6 +304,13 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 .set_role(&caller, &name, &role, &meta)
                 .await
                 .map(|u| println!("{} is now {}", u.name, u.role)),
+        ),
+        Command::User(UserCommand::SetEmail { name, email }) => done(
+            engine
+                .users()
+                .set_email(&caller, &name, &email, &meta)
+                .await
+                .map(|u| println!("{}'s e-mail is now {}", u.name, u.email.unwrap_or_default())),
         ),
         Command::User(UserCommand::Disable { name }) => done(
             engine

@@ -534,3 +534,112 @@ async fn receive(State(state): State<Inbox>, body: axum::body::Bytes) -> StatusC
     s.1.push(serde_json::from_slice(&body).unwrap_or_default());
     StatusCode::OK
 }
+
+#[tokio::test]
+async fn an_approver_without_an_email_is_told_the_remedy_and_every_door_to_it_works() {
+    let moto = Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic_any_time();
+    let app = TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    app.add_user_as("noel", "approver", None).await;
+    let noel = app.api_for("noel").await;
+    let root = app.api_as("root", "admin").await;
+    let _sejin = app.api_with_email("sejin", "approver", SEJIN.1).await;
+    let first = root.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    root.planned(first).await;
+
+    // The refusal names a remedy that exists: the Admin page, and the command line.
+    let (code, message) = error_of(approve(&noel, first).await).await;
+    assert_eq!(code, 403);
+    assert!(
+        message
+            .contains("an admin can set one on the Admin page or with `tierdeck user set-email`"),
+        "{message}"
+    );
+    let admin_page = app
+        .login("root")
+        .await
+        .get("/admin")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let admin_page = tierdeck_tests::without_markers(&admin_page);
+    assert!(
+        admin_page.contains("New e-mail of noel") && admin_page.contains("Set e-mail"),
+        "the Admin page has the e-mail field it names"
+    );
+    let help = app.cli(&["user", "--help"], None).await;
+    assert!(String::from_utf8_lossy(&help.stdout).contains("set-email"));
+
+    // The API: admins only, a real address, nobody else's.
+    let set = |api: &tierdeck_tests::Api, email: &str| {
+        let (api, body) = (api.clone(), json!({ "email": email }));
+        async move { api.post_json("/api/v1/users/noel/email", body).await }
+    };
+    assert_eq!(set(&noel, "noel@example.com").await.status(), 403);
+    let (code, message) = error_of(set(&root, "not an address").await).await;
+    assert_eq!(code, 422, "{message}");
+    assert!(message.starts_with("email:"), "{message}");
+    let (code, message) = error_of(set(&root, SEJIN.1).await).await;
+    assert_eq!(code, 409, "{message}");
+    assert!(message.contains("another user already has"), "{message}");
+    let res = root
+        .post_json(
+            "/api/v1/users/nobody/email",
+            json!({ "email": "x@example.com" }),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = set(&root, "Noel@Example.COM").await;
+    assert_eq!(res.status(), 200);
+    let user: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(user["email"], "noel@example.com");
+    let users = root.get_json("/api/v1/users").await;
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "noel" && u["email"] == "noel@example.com"),
+        "{users:#}"
+    );
+    assert_eq!(noel.get("/api/v1/users").await.status(), 403);
+
+    // Now Noel can approve.
+    assert_eq!(approve(&noel, first).await.status(), 200);
+
+    // The command line changes it too; each change is audited with who made it.
+    let out = app
+        .cli(&["user", "set-email", "noel", "noel.b@example.com"], None)
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "noel's e-mail is now noel.b@example.com\n"
+    );
+    let out = app.cli(&["user", "set-email", "noel", "nope"], None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email:"));
+    let events = root
+        .get_json("/api/v1/audit?action=user.email_changed")
+        .await;
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0]["actor"], "system");
+    assert_eq!(events[0]["target"], "noel");
+    assert_eq!(
+        events[0]["detail"],
+        json!({ "from": "noel@example.com", "to": "noel.b@example.com" })
+    );
+    assert_eq!(events[1]["actor"], "root");
+    assert_eq!(
+        events[1]["detail"],
+        json!({ "from": null, "to": "noel@example.com" })
+    );
+}

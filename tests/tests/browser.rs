@@ -329,6 +329,37 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
 }
 
 #[tokio::test]
+async fn an_admin_sets_a_users_email_on_the_admin_page() {
+    let app = TestApp::spawn().await;
+    app.add_user("seo", "admin").await;
+    // An approver made without an address cannot approve; the refusal sends an admin here.
+    app.add_user_as("jin", "approver", None).await;
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, "/admin", "seo").await;
+    b.type_into("email-jin", "Jin@Example.com").await;
+    b.click(Locator::XPath(
+        "//tr[th='jin']//button[text()='Set e-mail']",
+    ))
+    .await;
+    assert_eq!(
+        b.text(".notice.ok").await,
+        "jin's e-mail is now jin@example.com."
+    );
+    for _ in 0..50 {
+        if b.text("table.users").await.contains("jin@example.com") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.text("table.users").await.contains("jin@example.com"));
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.client.close().await.unwrap();
+    let out = app.cli(&["user", "list"], None).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("jin@example.com"));
+}
+
+#[tokio::test]
 async fn commit_messages_and_file_names_render_as_text_never_as_html() {
     use tierdeck_tests::git::{SpecRepo, SEUNG};
     let repo = SpecRepo::petclinic();

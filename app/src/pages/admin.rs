@@ -1,4 +1,5 @@
-//! Administration: create users, change roles, disable and enable, reset passwords.
+//! Administration: create users, set their e-mail addresses, change roles, disable and
+//! enable, reset passwords.
 
 use domain::user::{TokenSummary, UserSummary};
 use domain::Role;
@@ -7,7 +8,7 @@ use leptos_meta::Title;
 
 use crate::api::{
     list_all_tokens, list_users, load_jobs, load_notifications, CreateUser, ResetPassword,
-    RevokeToken, SetDisabled, SetRole,
+    RevokeToken, SetDisabled, SetEmail, SetRole,
 };
 use crate::components::{utc, ActionResult, ErrorBox, Loaded};
 use crate::resource::{reloaded, resource};
@@ -24,20 +25,38 @@ fn RoleOptions(selected: Role) -> impl IntoView {
 #[component]
 fn UserRow(
     user: UserSummary,
+    set_email: ServerAction<SetEmail>,
     set_role: ServerAction<SetRole>,
     set_disabled: ServerAction<SetDisabled>,
     reset: ServerAction<ResetPassword>,
 ) -> impl IntoView {
     // Each form's children own their copy of the name.
-    let (n1, n2, n3) = (user.name.clone(), user.name.clone(), user.name.clone());
+    let (n1, n2, n3, n4) = (
+        user.name.clone(),
+        user.name.clone(),
+        user.name.clone(),
+        user.name.clone(),
+    );
     let status = if user.disabled { "disabled" } else { "active" };
     let toggle_label = if user.disabled { "Enable" } else { "Disable" };
     let role_id = format!("role-{}", user.name);
     let pw_id = format!("pw-{}", user.name);
+    let email_id = format!("email-{}", user.name);
     view! {
         <tr class=if user.disabled { "disabled" } else { "" }>
             <th scope="row">{user.name.clone()}</th>
-            <td>{user.email.clone().unwrap_or_default()}</td>
+            <td>
+                {match user.email.clone() {
+                    Some(e) => view! { <span class="email">{e}</span> }.into_any(),
+                    None => view! { <span class="muted">"none"</span> }.into_any(),
+                }}
+                <ActionForm action=set_email attr:class="inline">
+                    <input type="hidden" name="name" value=n4.clone() />
+                    <label class="visually-hidden" for=email_id.clone()>"New e-mail of " {n4.clone()}</label>
+                    <input id=email_id type="email" name="email" required autocomplete="off" placeholder="new address" />
+                    <button type="submit" class="secondary">"Set e-mail"</button>
+                </ActionForm>
+            </td>
             <td>
                 <ActionForm action=set_role attr:class="inline">
                     <input type="hidden" name="name" value=n1.clone() />
@@ -90,7 +109,7 @@ pub fn Admin() -> impl IntoView {
             .into_any()
         } else {
             view! {
-                <p class="notice" role="status">"This page is for admins. Ask an admin if you need a user created or a role changed."</p>
+                <p class="notice" role="status">"This page is for admins. Ask an admin if you need a user created, an e-mail address set or a role changed."</p>
             }
             .into_any()
         }}
@@ -102,6 +121,7 @@ pub fn Admin() -> impl IntoView {
 #[island]
 fn Users(users: Vec<UserSummary>) -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
+    let set_email = ServerAction::<SetEmail>::new();
     let set_role = ServerAction::<SetRole>::new();
     let set_disabled = ServerAction::<SetDisabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
@@ -110,6 +130,7 @@ fn Users(users: Vec<UserSummary>) -> impl IntoView {
         move || {
             (
                 create.version().get(),
+                set_email.version().get(),
                 set_role.version().get(),
                 set_disabled.version().get(),
                 reset.version().get(),
@@ -119,6 +140,9 @@ fn Users(users: Vec<UserSummary>) -> impl IntoView {
     );
     view! {
         <ActionResult value=Signal::derive(move || create.value().get()) ok=|u: UserSummary| format!("Created {} ({}).", u.name, u.role) />
+        <ActionResult value=Signal::derive(move || set_email.value().get()) ok=|u: UserSummary| {
+            format!("{}'s e-mail is now {}.", u.name, u.email.unwrap_or_default())
+        } />
         <ActionResult value=Signal::derive(move || set_role.value().get()) ok=|u: UserSummary| format!("{} is now {}.", u.name, u.role) />
         <ActionResult value=Signal::derive(move || set_disabled.value().get()) ok=|u: UserSummary| {
             format!("{} is {}.", u.name, if u.disabled { "disabled; their sessions and tokens ended" } else { "enabled" })
@@ -139,7 +163,7 @@ fn Users(users: Vec<UserSummary>) -> impl IntoView {
                             </tr>
                         </thead>
                         <tbody>
-                            {list.into_iter().map(|user| view! { <UserRow user set_role set_disabled reset /> }).collect_view()}
+                            {list.into_iter().map(|user| view! { <UserRow user set_email set_role set_disabled reset /> }).collect_view()}
                         </tbody>
                     </table>
                 </div>

@@ -170,6 +170,47 @@ impl Users<'_> {
         summary(row)
     }
 
+    /// Sets or changes a user's e-mail address: the one their commits carry, by which
+    /// tierdeck tells whether they wrote a change (an approver without one cannot approve).
+    pub async fn set_email(
+        &self,
+        caller: &Caller,
+        name: &str,
+        email: &str,
+        meta: &RequestMeta,
+    ) -> ServiceResult<UserSummary> {
+        caller.require(Role::Admin)?;
+        let name = parse_name(name)?;
+        let email =
+            Email::parse(email.trim()).map_err(|err| ServiceError::invalid("email", err))?;
+        let mut tx = self.store.begin_write().await?;
+        let row = find(&mut tx, &name).await?;
+        if row.email.as_deref() == Some(email.as_str()) {
+            return summary(row);
+        }
+        if users::email_taken(&mut tx, email.as_str()).await? {
+            return Err(ServiceError::Conflict(format!(
+                "another user already has the e-mail address {email}"
+            )));
+        }
+        users::set_email(&mut tx, row.id, email.as_str(), &self.clock.now_text()).await?;
+        append(
+            &mut tx,
+            NewEvent {
+                actor: caller.actor(),
+                action: "user.email_changed",
+                environment: None,
+                target: Some(name.as_str()),
+                detail: json!({ "from": row.email, "to": email.as_str() }),
+                meta,
+            },
+        )
+        .await?;
+        let row = users::by_id(&mut tx, row.id).await?.expect("exists");
+        tx.commit().await?;
+        summary(row)
+    }
+
     /// Disables a user: their sessions end and their API tokens are revoked at once. Enabling
     /// again restores sign-in with the same password, not the revoked tokens.
     pub async fn set_disabled(

@@ -115,6 +115,21 @@ pub async fn set_role(
     Ok(())
 }
 
+pub async fn set_email(
+    conn: &mut SqliteConnection,
+    id: i64,
+    email: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET email = ?, updated_at = ? WHERE id = ?")
+        .bind(email)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Disables (bumping the epoch, which ends every session) or enables a user.
 pub async fn set_disabled(
     conn: &mut SqliteConnection,

@@ -1,14 +1,48 @@
-//! The account-wide handlers for admins and token owners: API tokens, the notification
+//! The account-wide handlers for admins and token owners: users, API tokens, the notification
 //! delivery log and the jobs queue.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use engine::{Caller, RequestAuth};
 
 use crate::http::auth::ApiUser;
-use crate::http::error::ApiError;
+use crate::http::error::{json_body, ApiError};
 use crate::http::state::AppState;
+
+/// `GET /api/v1/users`: every user with their e-mail, role and status (admins).
+pub(super) async fn users(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<Vec<domain::user::UserSummary>>, ApiError> {
+    Ok(Json(st.engine.users().list_users(&Caller::User(p)).await?))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailRequest {
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /api/v1/users/{name}/email` `{"email": "…"}`: sets or changes a user's e-mail
+/// (admins); 200 with the user.
+pub(super) async fn set_email(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<domain::user::UserSummary>, ApiError> {
+    let req: EmailRequest = json_body(&body)?;
+    Ok(Json(
+        st.engine
+            .users()
+            .set_email(&Caller::User(p), &name, &req.email, &auth.meta)
+            .await?,
+    ))
+}
 
 /// `GET /api/v1/tokens`: every live API token of every user (admins).
 pub(super) async fn tokens(
