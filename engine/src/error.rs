@@ -34,6 +34,10 @@ pub enum ServiceError {
     /// action, for the policy to grant.
     #[error("{message}")]
     AwsDenied { action: String, message: String },
+    /// The panel has no AWS credentials, or AWS rejected them (unknown, wrong or expired); the
+    /// message says where tierdeck looked and what to set.
+    #[error("{0}")]
+    AwsCredentials(String),
     /// AWS refused a request as invalid (a value it does not take).
     #[error("{0}")]
     Rejected(String),
@@ -62,6 +66,7 @@ impl ServiceError {
             ServiceError::Conflict(_) | ServiceError::Busy(_) => "conflict",
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::AwsDenied { .. } => "aws_access_denied",
+            ServiceError::AwsCredentials(_) => "aws_credentials",
             ServiceError::Rejected(_) => "rejected",
             ServiceError::Throttled { .. } => "throttled",
             ServiceError::Internal(_) => "internal",
@@ -78,6 +83,7 @@ impl ServiceError {
             ServiceError::Conflict(_) | ServiceError::Busy(_) => 409,
             ServiceError::Unavailable(_) => 503,
             ServiceError::AwsDenied { .. } => 403,
+            ServiceError::AwsCredentials(_) => 503,
             ServiceError::Rejected(_) => 422,
             ServiceError::Throttled { .. } => 429,
             ServiceError::Internal(_) => 500,

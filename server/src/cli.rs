@@ -155,7 +155,24 @@ enum AuditCommand {
     Verify,
 }
 
+/// The hint when an emulator (`aws.endpoint_url`, `sandbox up --endpoint`) lacks credentials.
+const EMULATOR_KEYS: &str = "An emulator takes any key, but the AWS SDK still needs one: the demo uses AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo.";
+
+/// The log filter of a command other than `serve` (which sets its own): `TIERDECK_LOG`, else
+/// errors only. Logs go to standard error, so that what a command prints stays its answer.
+fn init_command_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIERDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 pub async fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Serve) {
+        init_command_log();
+    }
     // Needs no configuration, database or network: it works in a spec repository's CI.
     if let Command::Validate { path } = &cli.command {
         return validate(path);
@@ -269,6 +286,10 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                 }
                 Err(e) => {
                     eprintln!("tierdeck: {e}");
+                    let emulated = engine.settings.aws.endpoint_url.is_some();
+                    if emulated && matches!(e, engine::ServiceError::AwsCredentials(_)) {
+                        eprintln!("  {EMULATOR_KEYS}");
+                    }
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -500,6 +521,9 @@ async fn sandbox_up(endpoint: &str, spec_root: &std::path::Path) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("tierdeck: {name}: {e}");
+                if e.kind == engine::aws::AwsErrorKind::Credentials {
+                    eprintln!("  {EMULATOR_KEYS}");
+                }
                 return ExitCode::FAILURE;
             }
         }

@@ -109,6 +109,8 @@ struct ProxyState {
     activities: Option<Vec<ScalingActivity>>,
     /// Each `DescribeScalingActivities` call's `AutoScalingGroupName` and `NextToken`.
     activity_reads: Vec<(Option<String>, Option<String>)>,
+    /// The access key ids AWS knows (`None`: any, as moto takes any).
+    known_keys: Option<Vec<String>>,
     /// The most items a page of a listing describe holds (`None`: moto's, which answers
     /// `DescribePolicies`, `DescribeScheduledActions` and `DescribeAlarms` in one page).
     page: Option<usize>,
@@ -627,6 +629,13 @@ impl FaultProxy {
         self.shared.state.lock().unwrap().activity_reads.clone()
     }
 
+    /// From now on only requests signed with one of `keys` are answered; any other key gets
+    /// what AWS answers for an unknown access key id: each service in its own protocol.
+    pub fn known_keys(&self, keys: &[&str]) {
+        self.shared.state.lock().unwrap().known_keys =
+            Some(keys.iter().map(|k| (*k).to_owned()).collect());
+    }
+
     /// Lets every call through again.
     pub fn heal(&self) {
         self.shared.state.lock().unwrap().rules.clear();
@@ -694,6 +703,38 @@ fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The access key id a request is signed with (`Credential=KEY/date/region/service/…`).
+fn access_key_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_owned)
+}
+
+/// What AWS answers a request signed with a key it does not know, per service: EC2's 401
+/// `AuthFailure` in its own `<Response><Errors>` shape, the JSON protocol's
+/// `UnrecognizedClientException`, and the other Query services' 403 `InvalidClientTokenId`.
+fn unknown_key(service: &str) -> Response {
+    const INVALID: &str = "The security token included in the request is invalid.";
+    match service {
+        "ec2" => (
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "text/xml")],
+            "<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access credentials</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
+        )
+            .into_response(),
+        "pricing" => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            format!("{{\"__type\":\"UnrecognizedClientException\",\"message\":\"{INVALID}\"}}"),
+        )
+            .into_response(),
+        _ => aws_error(StatusCode::FORBIDDEN, "Sender", "InvalidClientTokenId", INVALID),
+    }
+}
+
 fn aws_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
     let body = format!(
         "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
@@ -709,6 +750,12 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let (service, action) = call_of(&headers, &uri, &body);
+    let known = s.state.lock().unwrap().known_keys.clone();
+    if let Some(known) = known {
+        if !access_key_of(&headers).is_some_and(|k| known.contains(&k)) {
+            return unknown_key(&service);
+        }
+    }
     let fault = {
         let mut state = s.state.lock().unwrap();
         *state.calls.entry(action.clone()).or_default() += 1;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use tierdeck_tests::aws::FaultProxy;
 use tierdeck_tests::git::{SpecRepo, SEUNG};
 use tierdeck_tests::{cli_in, cli_with, wait_for, workspace, Moto, TestApp};
 
@@ -169,4 +170,175 @@ async fn without_a_reachable_aws_the_change_says_why_it_has_no_plan() {
     .await;
     let reason = detail["plan"]["reason"].as_str().unwrap();
     assert!(reason.contains("could not reach AWS"), "{reason}");
+}
+
+/// No key anywhere in the SDK's default chain: the environment's blank, no shared files
+/// (the harness points them at /dev/null), no web identity, no instance metadata.
+const NO_KEYS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+
+#[tokio::test]
+async fn missing_credentials_say_which_chain_was_tried_and_what_to_set_not_that_aws_is_unreachable()
+{
+    let moto = Moto::start().await;
+    let repo = SpecRepo::petclinic();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = workspace().join("examples/petclinic");
+    let out = cli_with(
+        dir.path(),
+        &[
+            "sandbox",
+            "up",
+            "--endpoint",
+            &moto.url,
+            "--spec",
+            spec.to_str().unwrap(),
+        ],
+        None,
+        &NO_KEYS,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for named in [
+        "no AWS credentials",
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_ROLE_ARN",
+        "EC2 instance profile",
+        "AWS_ACCESS_KEY_ID=demo",
+    ] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    assert!(!stderr.contains("could not reach"), "{stderr}");
+
+    moto.sandbox(&spec).await;
+    let mut env = vec![
+        ("TIERDECK_REPO__URL", repo.url()),
+        ("TIERDECK_AWS__ENDPOINT_URL", moto.url.clone()),
+    ];
+    env.extend(NO_KEYS.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = cli_with(dir.path(), &["plan", "prod"], None, &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("AWS_ACCESS_KEY_ID=demo"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not reach"), "{stderr}");
+
+    // The panel says the same on the change's plan, and when planned again.
+    let app =
+        tierdeck_tests::TestApp::watching_with(&repo.url(), 3600, Some(&moto.url), &NO_KEYS).await;
+    let api = app.api_as("olga", "operator").await;
+    let change = api.change_for("prod", &repo.head()).await;
+    let path = format!("/api/v1/changes/{}", change["id"]);
+    let detail = wait_for("the planning attempt", 60, || async {
+        let d = api.get_json(&path).await;
+        (d["plan"]["state"] == "unavailable").then_some(d)
+    })
+    .await;
+    let reason = detail["plan"]["reason"].as_str().unwrap();
+    assert!(reason.contains("no AWS credentials"), "{reason}");
+    let res = api.post(&format!("{path}/plan")).await;
+    assert_eq!(res.status(), 200);
+    let again: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(again["state"], "unavailable", "{again}");
+    assert!(
+        again["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no AWS credentials") && r.contains("AWS_PROFILE")),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_aws_rejects_are_told_apart_from_a_refused_action_and_an_unreachable_endpoint()
+{
+    let moto = Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.known_keys(&["AKIAKNOWNKEY"]);
+    let repo = SpecRepo::petclinic();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |endpoint: String, key: &'static str| {
+        let (dir, url) = (dir.path().to_owned(), repo.url());
+        async move {
+            let env = [
+                ("TIERDECK_REPO__URL", url.as_str()),
+                ("TIERDECK_AWS__ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", key),
+            ];
+            let out = cli_with(&dir, &["plan", "prod"], None, &env).await;
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, stderr) = plan(proxy.url.clone(), "AKIAUNKNOWNKEY").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    // Each service answers in its own shape (EC2's `AuthFailure`, the others'
+    // `InvalidClientTokenId`); whichever call came first is the one reported.
+    assert!(
+        stderr.contains("AWS rejected the credentials (InvalidClientTokenId: The security token included in the request is invalid.)")
+            || stderr.contains("AWS rejected the credentials (AuthFailure: AWS was not able to validate the provided access credentials)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
+    assert!(
+        !stderr.contains("access denied") && !stderr.contains("could not reach"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = plan(proxy.url.clone(), "AKIAKNOWNKEY").await;
+    assert_eq!(code, Some(0), "the known key plans: {stderr}");
+
+    // A closed port is still an unreachable endpoint.
+    let closed = format!("http://127.0.0.1:{}", tierdeck_tests::free_port().unwrap());
+    let (code, stderr) = plan(closed, "AKIAKNOWNKEY").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    assert!(!stderr.contains("credentials"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_command_line_honours_tierdeck_log_on_standard_error() {
+    let moto = Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic();
+    let dir = tempfile::tempdir().unwrap();
+    let url = repo.url();
+    let base = [
+        ("TIERDECK_REPO__URL", url.as_str()),
+        ("TIERDECK_AWS__ENDPOINT_URL", moto.url.as_str()),
+    ];
+    let quiet = cli_with(dir.path(), &["plan", "prod"], None, &base).await;
+    assert!(quiet.status.success());
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        !stderr.contains("DescribeAutoScalingGroups"),
+        "no log unless asked: {stderr}"
+    );
+
+    let mut traced = base.to_vec();
+    traced.push(("TIERDECK_LOG", "info,tierdeck_engine::aws=debug"));
+    let out = cli_with(dir.path(), &["plan", "prod"], None, &traced).await;
+    assert!(out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stderr.contains("aws") && stderr.contains("DescribeAutoScalingGroups"),
+        "each AWS call logs its span: {stderr}"
+    );
+    // The plan itself stays on standard output, the log apart (the last line names how long
+    // the reading took, which differs).
+    let operations = |text: &str| -> Vec<String> {
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines[..lines.len() - 1].to_vec()
+    };
+    assert_eq!(
+        operations(&stdout),
+        operations(&String::from_utf8_lossy(&quiet.stdout))
+    );
 }

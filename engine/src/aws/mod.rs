@@ -23,6 +23,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -80,6 +81,9 @@ pub enum AwsErrorKind {
     Retryable,
     /// The IAM action that was refused.
     AccessDenied { action: String },
+    /// No credentials were found, or AWS rejected them (unknown key, wrong secret, expired
+    /// session): not the IAM policy, and not worth another try.
+    Credentials,
     /// The resource does not exist.
     NotFound,
     /// AWS refused the request as invalid.
@@ -147,6 +151,7 @@ impl From<AwsError> for crate::error::ServiceError {
         match e.kind {
             AwsErrorKind::Retryable => ServiceError::Unavailable(message),
             AwsErrorKind::AccessDenied { action } => ServiceError::AwsDenied { action, message },
+            AwsErrorKind::Credentials => ServiceError::AwsCredentials(message),
             AwsErrorKind::NotFound => ServiceError::NotFound(message),
             AwsErrorKind::Rejected => ServiceError::Rejected(message),
         }
@@ -162,12 +167,62 @@ const THROTTLING: [&str; 7] = [
     "RequestThrottled",
     "SlowDown",
 ];
-const DENIED: [&str; 4] = [
+const DENIED: [&str; 3] = [
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
-    "AuthFailure",
 ];
+/// Codes by which AWS rejects the credentials themselves, whatever the policy: an unknown key
+/// (`InvalidClientTokenId`; EC2's `AuthFailure`; JSON services' `UnrecognizedClientException`),
+/// a wrong secret (`SignatureDoesNotMatch`), an expired session (`ExpiredToken`) or none at all.
+const CREDENTIALS_REJECTED: [&str; 10] = [
+    "InvalidClientTokenId",
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "MissingAuthenticationToken",
+];
+
+/// Where the SDK's default credential chain looks, in its order, and what to set for each.
+pub const CREDENTIAL_CHAIN: &str = "the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for a temporary key), the shared files ~/.aws/credentials and ~/.aws/config (the profile AWS_PROFILE names, else `default`), a web identity (AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE), the ECS task role and the EC2 instance profile (its IAM role)";
+
+/// The credentials error inside a failed call, when it failed for want of credentials: the SDK
+/// reports that as a dispatch failure, like an unreachable endpoint.
+fn credentials_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialsError> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(found) = err.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// What a credentials failure says: where tierdeck looked and what to set.
+fn missing_credentials(e: &CredentialsError) -> String {
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => format!(
+            "no AWS credentials: tierdeck looked in the SDK's default chain ({CREDENTIAL_CHAIN}) and found none; set one of them for the account (or the role) tierdeck should use"
+        ),
+        other => {
+            let mut text = other.to_string();
+            let mut cur = std::error::Error::source(other);
+            while let Some(cause) = cur {
+                text.push_str(&format!(": {cause}"));
+                cur = cause.source();
+            }
+            format!(
+                "the AWS credentials could not be loaded ({text}); tierdeck reads them through the SDK's default chain ({CREDENTIAL_CHAIN})"
+            )
+        }
+    }
+}
 const NOT_FOUND: [&str; 4] = [
     "DBInstanceNotFound",
     "DBInstanceNotFoundFault",
@@ -182,6 +237,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = what.into();
+    if let Some(cred) = credentials_error(&e) {
+        let message = missing_credentials(cred);
+        return AwsError {
+            what,
+            message,
+            kind: AwsErrorKind::Credentials,
+            code: None,
+            request_id: None,
+            source: Some(Box::new(e)),
+        };
+    }
     let (kind, message, request_id, code) = match &e {
         SdkError::TimeoutError(_) => (AwsErrorKind::Retryable, "timed out".to_owned(), None, None),
         SdkError::DispatchFailure(_) => (
@@ -208,6 +274,8 @@ where
                 || code == "ServiceUnavailable"
             {
                 AwsErrorKind::Retryable
+            } else if CREDENTIALS_REJECTED.contains(&code.as_str()) {
+                AwsErrorKind::Credentials
             } else if DENIED.contains(&code.as_str()) {
                 AwsErrorKind::AccessDenied {
                     action: action.to_owned(),
@@ -221,6 +289,9 @@ where
                 AwsErrorKind::AccessDenied { action } => {
                     format!("access denied: the credentials may not call {action} ({code}: {text})")
                 }
+                AwsErrorKind::Credentials => format!(
+                    "AWS rejected the credentials ({code}: {text}): the key tierdeck found is unknown, its secret wrong or its session expired; tierdeck reads them through the SDK's default chain ({CREDENTIAL_CHAIN}): set valid ones there"
+                ),
                 _ if code.is_empty() => format!("AWS refused the request: {text}"),
                 _ => format!("{code}: {text}"),
             };
@@ -255,6 +326,98 @@ where
 mod tests {
     use super::*;
     use crate::error::ServiceError;
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsError as E;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    const ACTION: &str = "autoscaling:DescribeAutoScalingGroups";
+
+    fn answered(status: u16, code: &str, message: &str) -> AwsError {
+        let err = E::generic(ErrorMetadata::builder().code(code).message(message).build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(""));
+        classify("reading groups", ACTION, SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn missing_credentials_say_where_tierdeck_looked_not_that_aws_is_unreachable() {
+        let none = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let failure: SdkError<E, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(none), None));
+        let e = classify("reading groups", ACTION, failure);
+        assert_eq!(e.kind, AwsErrorKind::Credentials);
+        assert!(!e.is_retryable());
+        for named in [
+            "no AWS credentials",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AWS_ROLE_ARN",
+            "instance profile",
+        ] {
+            assert!(e.message.contains(named), "{named}: {}", e.message);
+        }
+        let e = ServiceError::from(e);
+        assert_eq!((e.status(), e.code()), (503, "aws_credentials"));
+
+        // A provider that failed says its own reason.
+        let broken =
+            CredentialsError::invalid_configuration("profile `ops` is not in ~/.aws/config");
+        let failure: SdkError<E, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(broken), None));
+        let e = classify("reading groups", ACTION, failure);
+        assert_eq!(e.kind, AwsErrorKind::Credentials);
+        assert!(
+            e.message.contains("profile `ops` is not in ~/.aws/config"),
+            "{}",
+            e.message
+        );
+
+        // An unreachable endpoint is still that.
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let failure: SdkError<E, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let e = classify("reading groups", ACTION, failure);
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (AwsErrorKind::Retryable, "could not reach AWS")
+        );
+    }
+
+    #[test]
+    fn rejected_credentials_are_told_apart_from_a_refused_action() {
+        for (status, code) in [
+            (403, "InvalidClientTokenId"),
+            (401, "AuthFailure"),
+            (403, "SignatureDoesNotMatch"),
+            (400, "ExpiredToken"),
+            (400, "UnrecognizedClientException"),
+        ] {
+            let e = answered(
+                status,
+                code,
+                "The security token included in the request is invalid.",
+            );
+            assert_eq!(e.kind, AwsErrorKind::Credentials, "{code}");
+            assert!(
+                e.message
+                    .starts_with(&format!("AWS rejected the credentials ({code}:")),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains("AWS_ACCESS_KEY_ID"), "{}", e.message);
+        }
+        let e = answered(
+            403,
+            "AccessDenied",
+            "User: arn:aws:iam::1:user/x is not authorized",
+        );
+        assert_eq!(
+            e.kind,
+            AwsErrorKind::AccessDenied {
+                action: ACTION.into()
+            }
+        );
+    }
 
     #[test]
     fn an_aws_failure_keeps_its_class_up_to_the_api() {
