@@ -86,25 +86,10 @@ fn secs(n: u64) -> std::time::Duration {
     std::time::Duration::from_secs(n)
 }
 
-/// `[cost]`, with the price file read and checked now: an error names its file and line.
+/// `[cost]`, with the price file the configuration read and checked.
 fn cost_settings(config: &Config) -> anyhow::Result<engine::settings::CostSettings> {
     let c = &config.cost;
-    let price_file = match &c.price_file {
-        None => None,
-        Some(path) => {
-            let name = path.display().to_string();
-            let meta = std::fs::metadata(path)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
-            if meta.len() > 1024 * 1024 {
-                anyhow::bail!("configuration: `cost.price_file` {name} is larger than 1 MiB");
-            }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file` {name}: {e}"))?;
-            let file = domain::cost::parse_price_file(&name, &text)
-                .map_err(|e| anyhow::anyhow!("configuration: `cost.price_file`: {e}"))?;
-            Some(std::sync::Arc::new(file))
-        }
-    };
+    let price_file = c.prices.clone();
     // A panel on an emulator never asks AWS itself for prices unless told where to.
     let emulated = config.aws.endpoint_url.is_some() && c.price_list_endpoint.is_none();
     let price_list_off = if !c.price_list {

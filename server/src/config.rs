@@ -83,6 +83,9 @@ pub struct CostConfig {
     pub price_list_region: String,
     /// Hours a price read from the API is kept.
     pub price_list_cache_hours: u64,
+    /// `price_file`, read and checked when the configuration is loaded.
+    #[serde(skip)]
+    pub prices: Option<std::sync::Arc<domain::cost::PriceFile>>,
 }
 
 impl Default for CostConfig {
@@ -93,6 +96,7 @@ impl Default for CostConfig {
             price_list_endpoint: None,
             price_list_region: "us-east-1".into(),
             price_list_cache_hours: 24,
+            prices: None,
         }
     }
 }
@@ -335,7 +339,32 @@ impl Config {
         let vars: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
             .collect();
-        Self::from_parts(&file, text.as_deref(), &vars)
+        let mut config = Self::from_parts(&file, text.as_deref(), &vars)?;
+        config.cost.prices = config.read_price_file()?;
+        Ok(config)
+    }
+
+    /// `cost.price_file`, read and checked: a missing, unreadable, too large or bad file is a
+    /// configuration error naming the key (and the file's line).
+    fn read_price_file(
+        &self,
+    ) -> Result<Option<std::sync::Arc<domain::cost::PriceFile>>, ConfigError> {
+        let Some(path) = &self.cost.price_file else {
+            return Ok(None);
+        };
+        let name = path.display().to_string();
+        let meta =
+            std::fs::metadata(path).map_err(|e| err(format!("`cost.price_file` {name}: {e}")))?;
+        if meta.len() > 1024 * 1024 {
+            return Err(err(format!(
+                "`cost.price_file` {name} is larger than 1 MiB"
+            )));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("`cost.price_file` {name}: {e}")))?;
+        let file = domain::cost::parse_price_file(&name, &text)
+            .map_err(|e| err(format!("`cost.price_file`: {e}")))?;
+        Ok(Some(std::sync::Arc::new(file)))
     }
 
     /// The pure part of [`Config::load`], for tests.
@@ -393,7 +422,120 @@ impl Config {
         Ok(config)
     }
 
+    /// Every number the configuration takes, with its value and the range it must be in (both
+    /// ends included): checked at start, and listed in the README's table, which a test holds
+    /// to what the binary accepts. Upper ends keep every duration and count within what the
+    /// timers and sums that use it can hold.
+    fn numbers(&self) -> [(&'static str, u64, u64, u64); 20] {
+        const DAY: u64 = 86_400;
+        let (a, p) = (&self.apply, &self.pollers);
+        [
+            (
+                "server.session_idle_minutes",
+                self.server.session_idle_minutes,
+                1,
+                525_600,
+            ),
+            (
+                "server.session_max_hours",
+                self.server.session_max_hours,
+                1,
+                8760,
+            ),
+            (
+                "repo.poll_interval_secs",
+                self.repo.poll_interval_secs,
+                1,
+                DAY,
+            ),
+            (
+                "repo.fetch_timeout_secs",
+                self.repo.fetch_timeout_secs,
+                1,
+                3600,
+            ),
+            ("aws.max_attempts", self.aws.max_attempts.into(), 1, 10),
+            (
+                "aws.attempt_timeout_secs",
+                self.aws.attempt_timeout_secs,
+                1,
+                600,
+            ),
+            (
+                "approvals.lifetime_hours",
+                self.approvals.lifetime_hours,
+                1,
+                8760,
+            ),
+            (
+                "policy.min_approvals",
+                self.policy.min_approvals.into(),
+                0,
+                5,
+            ),
+            (
+                "notifications.max_attempts",
+                self.notifications.max_attempts.into(),
+                1,
+                20,
+            ),
+            (
+                "notifications.first_retry_secs",
+                self.notifications.first_retry_secs,
+                1,
+                3600,
+            ),
+            (
+                "cost.price_list_cache_hours",
+                self.cost.price_list_cache_hours,
+                1,
+                8760,
+            ),
+            (
+                "prometheus.timeout_secs",
+                self.prometheus.timeout_secs,
+                1,
+                600,
+            ),
+            ("prometheus.cache_secs", self.prometheus.cache_secs, 1, 3600),
+            ("pollers.drift_interval_secs", p.drift_interval_secs, 1, DAY),
+            (
+                "pollers.scaling_interval_secs",
+                p.scaling_interval_secs,
+                1,
+                DAY,
+            ),
+            (
+                "pollers.scaling_retention_days",
+                p.scaling_retention_days,
+                1,
+                3650,
+            ),
+            (
+                "apply.settle_database_timeout_secs",
+                a.settle_database_timeout_secs,
+                1,
+                DAY,
+            ),
+            (
+                "apply.settle_capacity_timeout_secs",
+                a.settle_capacity_timeout_secs,
+                1,
+                DAY,
+            ),
+            ("apply.settle_poll_max_secs", a.settle_poll_max_secs, 1, DAY),
+            ("apply.watch_interval_secs", a.watch_interval_secs, 1, DAY),
+        ]
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        for (key, value, low, high) in self.numbers() {
+            if !(low..=high).contains(&value) {
+                return Err(err(format!(
+                    "`{key}` must be between {low} and {high}, not {value}"
+                )));
+            }
+        }
         self.server.listen.parse::<SocketAddr>().map_err(|_| {
             err(format!(
                 "`server.listen` must be an address and port like 127.0.0.1:3000, not `{}`",
@@ -408,12 +550,6 @@ impl Config {
                     "`server.public_url` must be an http or https URL with a host, not `{u}`"
                 )));
             }
-        }
-        if self.server.session_idle_minutes == 0 {
-            return Err(err("`server.session_idle_minutes` must be at least 1"));
-        }
-        if !(1..=24 * 365).contains(&self.server.session_max_hours) {
-            return Err(err("`server.session_max_hours` must be between 1 and 8760"));
         }
         if self.database.path.as_os_str().is_empty() {
             return Err(err("`database.path` must name a file"));
@@ -431,12 +567,6 @@ impl Config {
             return Err(err(
                 "`repo.webhook_secret` must not be empty: leave it out to turn webhooks off",
             ));
-        }
-        if self.repo.poll_interval_secs == 0 {
-            return Err(err("`repo.poll_interval_secs` must be at least 1"));
-        }
-        if !(1..=3600).contains(&self.repo.fetch_timeout_secs) {
-            return Err(err("`repo.fetch_timeout_secs` must be between 1 and 3600"));
         }
         for (key, value) in [
             ("aws.endpoint_url", &self.aws.endpoint_url),
@@ -468,18 +598,6 @@ impl Config {
                 }
             }
         }
-        if !(1..=20).contains(&self.notifications.max_attempts) {
-            return Err(err("`notifications.max_attempts` must be between 1 and 20"));
-        }
-        if self.prometheus.timeout_secs == 0 {
-            return Err(err("`prometheus.timeout_secs` must be at least 1"));
-        }
-        if self.policy.min_approvals > 5 {
-            return Err(err("`policy.min_approvals` must be between 0 and 5"));
-        }
-        if self.cost.price_list_cache_hours == 0 {
-            return Err(err("`cost.price_list_cache_hours` must be at least 1"));
-        }
         if let Some(u) = &self.cost.price_list_endpoint {
             let ok = url::Url::parse(u)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
@@ -487,37 +605,6 @@ impl Config {
                 return Err(err(
                     "`cost.price_list_endpoint` must be an http or https URL",
                 ));
-            }
-        }
-        if self.approvals.lifetime_hours == 0 {
-            return Err(err("`approvals.lifetime_hours` must be at least 1"));
-        }
-        if !(1..=10).contains(&self.aws.max_attempts) {
-            return Err(err("`aws.max_attempts` must be between 1 and 10"));
-        }
-        if self.aws.attempt_timeout_secs == 0 {
-            return Err(err("`aws.attempt_timeout_secs` must be at least 1 second"));
-        }
-        if self.pollers.drift_interval_secs == 0 || self.pollers.scaling_interval_secs == 0 {
-            return Err(err("`pollers` intervals must be at least 1 second"));
-        }
-        let a = &self.apply;
-        for (key, v) in [
-            (
-                "settle_database_timeout_secs",
-                a.settle_database_timeout_secs,
-            ),
-            (
-                "settle_capacity_timeout_secs",
-                a.settle_capacity_timeout_secs,
-            ),
-            ("settle_poll_max_secs", a.settle_poll_max_secs),
-            ("watch_interval_secs", a.watch_interval_secs),
-        ] {
-            if !(1..=86_400).contains(&v) {
-                return Err(err(format!(
-                    "`apply.{key}` must be between 1 and 86400 seconds"
-                )));
             }
         }
         Ok(())
@@ -686,7 +773,7 @@ mod tests {
             (
                 Some("[policy]\nmin_approvals = 7\n"),
                 &[],
-                "configuration: `policy.min_approvals` must be between 0 and 5",
+                "configuration: `policy.min_approvals` must be between 0 and 5, not 7",
             ),
             (
                 None,
@@ -701,7 +788,22 @@ mod tests {
             (
                 None,
                 &[("TIERDECK_APPLY__WATCH_INTERVAL_SECS", "0")],
-                "configuration: `apply.watch_interval_secs` must be between 1 and 86400 seconds",
+                "configuration: `apply.watch_interval_secs` must be between 1 and 86400, not 0",
+            ),
+            (
+                None,
+                &[("TIERDECK_POLLERS__SCALING_RETENTION_DAYS", "0")],
+                "configuration: `pollers.scaling_retention_days` must be between 1 and 3650, not 0",
+            ),
+            (
+                None,
+                &[("TIERDECK_POLLERS__SCALING_INTERVAL_SECS", "0")],
+                "configuration: `pollers.scaling_interval_secs` must be between 1 and 86400, not 0",
+            ),
+            (
+                Some("[notifications]\nfirst_retry_secs = 0\n"),
+                &[],
+                "configuration: `notifications.first_retry_secs` must be between 1 and 3600, not 0",
             ),
             (
                 None,

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub mod aws;
 pub mod demo;
 pub mod git;
+pub mod openapi;
 pub mod prom;
 
 use anyhow::{bail, Context};

@@ -308,3 +308,462 @@ fn nothing_on_the_set_up_path_runs_cargo_install_and_the_quick_start_is_two_comm
         "CI runs the README's test command"
     );
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped (but `-` and `_`), spaces
+/// as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            found.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    found
+}
+
+/// The README and every page of docs/.
+fn markdown_files() -> Vec<std::path::PathBuf> {
+    let mut files = vec![workspace().join("README.md")];
+    for entry in std::fs::read_dir(workspace().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_link_in_the_docs_leads_to_a_file_and_heading_that_exist() {
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Links outside code blocks.
+        let mut prose = String::new();
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            } else if !in_code {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+        }
+        for piece in prose.split("](").skip(1) {
+            let Some(target) = piece.split(')').next() else {
+                continue;
+            };
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((p, a)) => (p, Some(a)),
+                None => (target, None),
+            };
+            let dest = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            checked += 1;
+            if !dest.exists() {
+                broken.push(format!("{}: ({target}): no such file", file.display()));
+                continue;
+            }
+            if let Some(anchor) = anchor {
+                let heads = anchors(&std::fs::read_to_string(&dest).unwrap_or_default());
+                if !heads.contains(anchor) {
+                    broken.push(format!(
+                        "{}: ({target}): {} has no heading `#{anchor}`",
+                        file.display(),
+                        dest.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "the scan found too few links: {checked}");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// Audit actions the code records: the `"area.event"` literals of the engine (whose services
+/// write every audit event), the change lifecycle and the HTTP layer, outside their tests.
+fn audit_actions_in_code() -> BTreeSet<String> {
+    let root = workspace();
+    let mut files = vec![root.join("domain/src/lifecycle.rs")];
+    let mut dirs = vec![root.join("engine/src"), root.join("server/src/http")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for piece in code.split('"').skip(1).step_by(2) {
+            let Some((area, event)) = piece.split_once('.') else {
+                continue;
+            };
+            let word =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if word(area) && word(event) && !area.contains('_') {
+                found.insert(piece.to_owned());
+            }
+        }
+        // The one action without an area.
+        if code.contains("action: \"logout\"") {
+            found.insert("logout".to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_lists_exactly_the_audit_actions_the_code_records() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = readme
+        .split("### The audit log")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("the README has an audit section");
+    // The first cell of each row of its table of actions.
+    let listed: BTreeSet<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            let cell = l.split('|').nth(1).unwrap_or_default();
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let recorded = audit_actions_in_code();
+    assert!(
+        recorded.len() >= 40,
+        "the scan found too little: {recorded:?}"
+    );
+    let unlisted: Vec<_> = recorded.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&recorded).collect();
+    assert!(
+        unlisted.is_empty() && unknown.is_empty(),
+        "README's audit actions are out of step with the code: not listed {unlisted:?}, never recorded {unknown:?}"
+    );
+}
+
+/// Runs `tierdeck user list` with `vars` (a configuration from the environment alone): its exit
+/// code and standard error.
+async fn with_config(vars: &[(String, String)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = tierdeck_tests::cli_with(dir.path(), &["user", "list"], None, &vars).await;
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The names listed after the first of `markers` in an error: `use one of a, b`, `expected
+/// one of `a`, `b``, or serde's `expected `a`` when there is one.
+fn one_of(stderr: &str, markers: &[&str]) -> Vec<String> {
+    let list = markers
+        .iter()
+        .find_map(|m| stderr.split(m).nth(1))
+        .unwrap_or_else(|| panic!("none of {markers:?} in {stderr}"));
+    // serde lists two names as "`a` or `b`".
+    list.lines()
+        .next()
+        .unwrap()
+        .replace(" or ", ", ")
+        .split(", ")
+        .map(|s| s.trim().trim_matches('`').to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_configuration_key_is_listed_with_its_range_and_the_range_is_enforced() {
+    // The keys, as the binary itself names them.
+    let var = |section: &str, key: &str| {
+        format!(
+            "TIERDECK_{}__{}",
+            section.to_uppercase(),
+            key.to_uppercase()
+        )
+    };
+    let (_, stderr) = with_config(&[("TIERDECK_NOSUCH__KEY".into(), "1".into())]).await;
+    let sections = one_of(&stderr, &["use one of "]);
+    assert!(sections.len() >= 10, "{stderr}");
+    let mut keys = Vec::new();
+    for section in &sections {
+        let (_, stderr) = with_config(&[(var(section, "no_such_key"), "1".into())]).await;
+        for key in one_of(&stderr, &["expected one of ", "expected "]) {
+            keys.push(format!("{section}.{key}"));
+        }
+    }
+
+    // The README's table: every key, and for every number its range.
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap();
+    let mut rows = std::collections::BTreeMap::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        rows.insert(cells[1].trim_matches('`').to_owned(), cells[3].to_owned());
+    }
+    let listed: BTreeSet<&String> = rows.keys().collect();
+    let known: BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(
+        listed, known,
+        "the README's configuration table lists every key, and only those"
+    );
+
+    let mut low_config = Vec::new();
+    let mut high_config = Vec::new();
+    let mut numbers = 0;
+    for key in &keys {
+        let (section, name) = key.split_once('.').unwrap();
+        let v = var(section, name);
+        let (_, stderr) = with_config(&[(v.clone(), "many".into())]).await;
+        if !stderr.contains("must be a whole number") {
+            continue;
+        }
+        numbers += 1;
+        let range = &rows[key];
+        let (low, high) = range
+            .split_once('–')
+            .and_then(|(l, h)| Some((l.trim().parse::<u64>().ok()?, h.trim().parse::<u64>().ok()?)))
+            .unwrap_or_else(|| panic!("{key}: the README's range `{range}` is not `low–high`"));
+        let mut outside = vec![high + 1];
+        if low > 0 {
+            outside.push(low - 1);
+        }
+        for value in outside {
+            let (code, stderr) = with_config(&[(v.clone(), value.to_string())]).await;
+            assert_eq!(code, 2, "{key} = {value} is refused: {stderr}");
+            assert!(
+                stderr.contains(&format!("`{key}` must be between {low} and {high}")),
+                "{key} = {value}: the error names the key and its range: {stderr}"
+            );
+        }
+        low_config.push((v.clone(), low.to_string()));
+        high_config.push((v, high.to_string()));
+    }
+    assert!(numbers >= 20, "{numbers} numbers");
+    for config in [low_config, high_config] {
+        let (code, stderr) = with_config(&config).await;
+        assert_eq!(code, 0, "both ends of every range are accepted: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_price_file_stops_every_command_like_any_configuration_error() {
+    let missing = (
+        "TIERDECK_COST__PRICE_FILE".to_owned(),
+        "/nonexistent/prices.yaml".to_owned(),
+    );
+    let (code, stderr) = with_config(std::slice::from_ref(&missing)).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("configuration: `cost.price_file` /nonexistent/prices.yaml"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = tierdeck_tests::cli_with(
+        dir.path(),
+        &["serve"],
+        None,
+        &[(missing.0.as_str(), missing.1.as_str())],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_openapi_operation_describes_its_answer_with_a_schema() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let mut missing = Vec::new();
+    // Every `$ref` names a schema that is there.
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in &all {
+        let name = r.rsplit('/').next().unwrap();
+        let ok = if r.starts_with("#/components/schemas/") {
+            schemas[name].is_object()
+        } else {
+            doc["components"]["responses"][name].is_object()
+        };
+        assert!(ok, "{r} names nothing");
+    }
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let success: Vec<(&String, &serde_json::Value)> = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(code, _)| code.starts_with('2'))
+                .collect();
+            assert!(!success.is_empty(), "{method} {path} has no success answer");
+            for (code, res) in success {
+                if code == "204" {
+                    continue;
+                }
+                let content = res["content"].as_object();
+                let described = content.is_some_and(|c| {
+                    !c.is_empty()
+                        && c.values()
+                            .all(|media| media["schema"].as_object().is_some_and(|s| !s.is_empty()))
+                });
+                if !described {
+                    missing.push(format!("{method} {path} {code}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations whose answer has no schema: {missing:?}"
+    );
+}
+
+#[test]
+fn the_suggested_pre_commit_hook_validates_what_is_staged_not_the_working_tree() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let hook = readme
+        .split("`.git/hooks/pre-commit`")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README shows the pre-commit hook as a sh block after naming `.git/hooks/pre-commit`");
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("specs");
+    tierdeck_tests::copy_dir(&workspace().join("examples/petclinic"), &work);
+    // The hook finds `tierdeck` on the PATH, as a team's machines would have it.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(tierdeck_tests::binary(), bin.join("tierdeck")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(&work)
+            .env("PATH", &path)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Seung Lo")
+            .env("GIT_AUTHOR_EMAIL", "seung.lo@petclinic.example")
+            .env("GIT_COMMITTER_NAME", "Seung Lo")
+            .env("GIT_COMMITTER_EMAIL", "seung.lo@petclinic.example")
+            .output()
+            .unwrap()
+    };
+    assert!(git(&["init", "-q", "--initial-branch=main"])
+        .status
+        .success());
+    let hook_path = work.join(".git/hooks/pre-commit");
+    std::fs::write(&hook_path, hook).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(git(&["add", "-A"]).status.success());
+    let first = git(&[
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "-qm",
+        "The environments",
+    ]);
+    assert!(
+        first.status.success(),
+        "a valid tree commits: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    let file = work.join("environments/prod/autoscaling.yaml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let bad = good.replacen("max: 8", "max: 1", 1);
+    // A broken file staged, then fixed in the working tree only: the commit would hold the
+    // broken one, so the hook refuses it.
+    std::fs::write(&file, &bad).unwrap();
+    assert!(git(&["add", "environments/prod/autoscaling.yaml"])
+        .status
+        .success());
+    std::fs::write(&file, &good).unwrap();
+    let refused = git(&["-c", "commit.gpgsign=false", "commit", "-qm", "Broken max"]);
+    assert!(
+        !refused.status.success(),
+        "the staged error stops the commit"
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        said.contains("environments/prod/autoscaling.yaml:") && said.contains("is above max 1"),
+        "it names the staged file's error: {said}"
+    );
+    // The other way round: the fix staged, a mistake left unstaged in the working tree.
+    std::fs::write(&file, good.replacen("max: 8", "max: 7", 1)).unwrap();
+    assert!(git(&["add", "environments/prod/autoscaling.yaml"])
+        .status
+        .success());
+    std::fs::write(&file, &bad).unwrap();
+    let ok = git(&["-c", "commit.gpgsign=false", "commit", "-qm", "Web max 7"]);
+    assert!(
+        ok.status.success(),
+        "what is staged is valid: {}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
