@@ -3,8 +3,8 @@
 # Run:    docker run -p 127.0.0.1:3000:3000 -v tierdeck-data:/var/lib/tierdeck tierdeck
 # (Create the first admin with: docker run -i --rm -v tierdeck-data:/var/lib/tierdeck tierdeck \
 #    user add admin --role admin --email you@example.com --password-stdin)
-# compose.yaml also builds the `demo` target (git, curl and the demo's traffic generator) for
-# a local trial with the AWS emulator and Prometheus.
+# compose.yaml also builds the `demo` target (git, curl, the demo's traffic generator and its
+# team) for a local trial with the AWS emulator and Prometheus.
 
 FROM rust:1.95-bookworm AS build
 # Every Rust tool of the build (wasm-bindgen's engine, binaryen's wasm-opt) is a dependency of
@@ -29,10 +29,11 @@ EXPOSE 3000
 ENTRYPOINT ["/usr/local/bin/tierdeck"]
 CMD ["serve"]
 
-# The trial's helpers (compose.yaml): scripts/demo-specs needs git and sh, its hook curl, and
-# Prometheus's history comes from the same generator as scripts/demo's.
+# The trial's helpers (compose.yaml): scripts/demo-specs needs git and sh, its hook curl,
+# Prometheus's history comes from the same generator as scripts/demo's, and the same demo team
+# applies the environments once.
 FROM build AS demo-build
-RUN cargo build --release -p tierdeck-tests --bin demo-traffic
+RUN cargo build --release -p tierdeck-tests --bin demo-traffic --bin demo-team
 
 FROM base AS demo
 RUN apt-get update \
@@ -40,6 +41,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/tierdeck /usr/local/bin/tierdeck
 COPY --from=demo-build /src/target/release/demo-traffic /usr/local/bin/demo-traffic
+COPY --from=demo-build /src/target/release/demo-team /usr/local/bin/demo-team
 USER tierdeck
 
 # The default target: the panel.

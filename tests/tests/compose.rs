@@ -243,6 +243,7 @@ async fn compose_yaml_runs_here_without_docker() {
     std::os::unix::fs::symlink(binary(), bin.join("tierdeck")).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_demo-traffic"), bin.join("demo-traffic"))
         .unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_demo-team"), bin.join("demo-team")).unwrap();
 
     // The emulator's image is the version scripts/setup installs.
     let setup = std::fs::read_to_string(workspace().join("scripts/setup")).unwrap();
@@ -432,7 +433,7 @@ async fn compose_yaml_runs_here_without_docker() {
     let base = format!("http://127.0.0.1:{panel_port}");
     let users = services["users"].entrypoint.as_ref().unwrap();
     let password = &users[2];
-    for name in ["admin", "sejin", "seung", "jeongho", "guest"] {
+    for name in ["admin", "minji", "sejin", "seung", "jeongho", "guest"] {
         let c = Client::new(&base);
         assert_eq!(
             c.login(name, password).await.status(),
@@ -461,6 +462,29 @@ async fn compose_yaml_runs_here_without_docker() {
     assert_eq!(
         prod["spec"]["autoscaling_groups"][1]["name"], "petclinic-prod-was",
         "{prod:#}"
+    );
+    // The team applied both environments once, as the demo's people.
+    for env in ["prod", "staging"] {
+        let e = get(if env == "prod" {
+            "/api/v1/environments/prod"
+        } else {
+            "/api/v1/environments/staging"
+        })
+        .await;
+        assert!(e["last_applied_commit"].is_string(), "{env}: {e:#}");
+    }
+    let applied = get("/api/v1/audit?action=change.applied").await;
+    assert_eq!(
+        applied["events"].as_array().map(Vec::len),
+        Some(2),
+        "{applied:#}"
+    );
+    // The example prices price every group and database.
+    let cost = get("/api/v1/environments/prod/cost").await;
+    assert_eq!(cost["cost"]["unpriced"], serde_json::json!([]), "{cost:#}");
+    assert!(
+        cost["cost"]["monthly"]["expected"].as_f64().unwrap_or(0.0) > 0.0,
+        "{cost:#}"
     );
 
     // Prometheus holds 30 days of traffic with the incident: the SLO page has its budget.
