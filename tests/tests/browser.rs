@@ -301,6 +301,20 @@ async fn sign_in_move_between_pages_and_sign_out_in_a_real_browser() {
     b.client.close().await.unwrap();
 }
 
+/// Waits for the Admin page's users table, loaded again in the browser, to show `text`.
+async fn users_table_shows(b: &Browser, text: &str) {
+    for _ in 0..50 {
+        if b.text("table.users").await.contains(text) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the users table does not show {text}: {}",
+        b.text("table.users").await
+    );
+}
+
 #[tokio::test]
 async fn an_admin_creates_a_user_through_the_hydrated_form() {
     let app = TestApp::spawn().await;
@@ -316,13 +330,7 @@ async fn an_admin_creates_a_user_through_the_hydrated_form() {
         .await;
     assert_eq!(b.text(".notice.ok").await, "Created jin (approver).");
     // The list refreshes without a reload.
-    for _ in 0..50 {
-        if b.text("table.users").await.contains("jin@example.com") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(b.text("table.users").await.contains("jin@example.com"));
+    users_table_shows(&b, "jin@example.com").await;
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.client.close().await.unwrap();
@@ -345,13 +353,7 @@ async fn an_admin_sets_a_users_email_on_the_admin_page() {
         b.text(".notice.ok").await,
         "jin's e-mail is now jin@example.com."
     );
-    for _ in 0..50 {
-        if b.text("table.users").await.contains("jin@example.com") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(b.text("table.users").await.contains("jin@example.com"));
+    users_table_shows(&b, "jin@example.com").await;
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.client.close().await.unwrap();

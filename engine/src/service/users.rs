@@ -49,6 +49,16 @@ async fn find(conn: &mut sqlx::SqliteConnection, name: &UserName) -> ServiceResu
         .ok_or_else(|| ServiceError::NotFound(format!("there is no user named `{name}`")))
 }
 
+/// An address is one person's: it tells whose commits are whose.
+async fn email_free(conn: &mut sqlx::SqliteConnection, email: &Email) -> ServiceResult<()> {
+    if users::email_taken(conn, email.as_str()).await? {
+        return Err(ServiceError::Conflict(format!(
+            "another user already has the e-mail address {email}"
+        )));
+    }
+    Ok(())
+}
+
 /// People and their roles.
 #[derive(Clone, Copy)]
 pub struct Users<'a> {
@@ -86,11 +96,7 @@ impl Users<'_> {
             )));
         }
         if let Some(e) = &email {
-            if users::email_taken(&mut tx, e.as_str()).await? {
-                return Err(ServiceError::Conflict(format!(
-                    "another user already has the e-mail address {e}"
-                )));
-            }
+            email_free(&mut tx, e).await?;
         }
         let now = self.clock.now_text();
         let id = users::insert(
@@ -188,11 +194,7 @@ impl Users<'_> {
         if row.email.as_deref() == Some(email.as_str()) {
             return summary(row);
         }
-        if users::email_taken(&mut tx, email.as_str()).await? {
-            return Err(ServiceError::Conflict(format!(
-                "another user already has the e-mail address {email}"
-            )));
-        }
+        email_free(&mut tx, &email).await?;
         users::set_email(&mut tx, row.id, email.as_str(), &self.clock.now_text()).await?;
         append(
             &mut tx,
