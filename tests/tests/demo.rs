@@ -32,6 +32,8 @@ struct Demo {
 struct Ports {
     panel: u16,
     moto: u16,
+    /// demo-aws, the proxy in front of the emulator the panel reaches.
+    aws: u16,
     prometheus: u16,
     node: u16,
 }
@@ -41,6 +43,7 @@ impl Ports {
         Ports {
             panel: free_port().unwrap(),
             moto: free_port().unwrap(),
+            aws: free_port().unwrap(),
             prometheus: free_port().unwrap(),
             node: free_port().unwrap(),
         }
@@ -80,6 +83,7 @@ impl Demo {
             .env("TIERDECK_DEMO_DIR", dir)
             .env("TIERDECK_DEMO_PORT", ports.panel.to_string())
             .env("TIERDECK_DEMO_MOTO_PORT", ports.moto.to_string())
+            .env("TIERDECK_DEMO_AWS_PORT", ports.aws.to_string())
             .env(
                 "TIERDECK_DEMO_PROMETHEUS_PORT",
                 ports.prometheus.to_string(),
@@ -157,6 +161,7 @@ impl Demo {
         for (what, port) in [
             ("the panel", ports.panel),
             ("the emulator", ports.moto),
+            ("the emulator's proxy", ports.aws),
             ("Prometheus", ports.prometheus),
             ("the node_exporter", ports.node),
         ] {
