@@ -39,7 +39,8 @@ pub struct Sessions<'a> {
 
 impl Sessions<'_> {
     /// Checks a name and password. On success returns the principal and what the session must
-    /// store; every outcome is audited (throttled ones once per source per minute).
+    /// store; every outcome is audited (throttled ones once per address per minute, whatever
+    /// the names tried: one address cycling through names must not write a row each).
     ///
     /// The attempt is counted before its password is hashed, in one write transaction with the
     /// throttle's check, so parallel guesses count one by one; at most [`crate::MAX_HASHES`]
@@ -66,7 +67,8 @@ impl Sessions<'_> {
             .throttled_for(&mut tx, &name, &addr, since_ms, now_ms)
             .await?
         {
-            let source = format!("{addr} {name}");
+            // Counted per address alone: names cost an attacker nothing to vary.
+            let source = format!("login {addr}");
             if let Some(count) = self.refusals.count(&source, std::time::Instant::now()) {
                 append(
                     &mut tx,
@@ -220,6 +222,64 @@ impl Sessions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 120 refused sign-ins with 120 names from one address write one audit row, not 120: the
+    /// log is append-only and its chain is walked every minute.
+    #[tokio::test]
+    async fn refused_sign_ins_are_audited_once_per_address_per_minute_whatever_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let settings = crate::EngineSettings {
+            throttle_max_per_address: 1,
+            ..Default::default()
+        };
+        let engine = crate::Engine::new(store, settings);
+        let meta = RequestMeta::from_addr("203.0.113.9");
+        // One failure throttles the address.
+        let first = engine.sessions().login("n0", "guess", &meta).await;
+        assert!(
+            matches!(first, Err(ServiceError::Unauthenticated(_))),
+            "{first:?}"
+        );
+        for i in 1..=120 {
+            let refused = engine
+                .sessions()
+                .login(&format!("n{i}"), "guess", &meta)
+                .await;
+            assert!(
+                matches!(refused, Err(ServiceError::Throttled { .. })),
+                "{i}: {refused:?}"
+            );
+        }
+        let mut conn = engine.store.pool().acquire().await.unwrap();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT target, detail FROM audit_events WHERE action = 'login.throttled'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, "n1", "the first refusal writes the event");
+        // Another address is another source.
+        let elsewhere = RequestMeta::from_addr("198.51.100.7");
+        engine
+            .sessions()
+            .login("n0", "guess", &elsewhere)
+            .await
+            .unwrap_err();
+        engine
+            .sessions()
+            .login("n1", "guess", &elsewhere)
+            .await
+            .unwrap_err();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'login.throttled'")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(n, 2);
+    }
 
     #[tokio::test]
     async fn a_sign_in_waits_for_a_free_hash_and_is_refused_when_none_frees() {
