@@ -60,8 +60,14 @@ pub struct RunJob {
     pub(super) meta: RequestMeta,
 }
 
+/// The longest wait before retry `attempt` (milliseconds): doubling from 400 ms, at most 5 s.
+fn backoff_ceiling_ms(attempt: u32) -> u64 {
+    200u64.saturating_mul(1 << attempt.min(5)).min(5_000)
+}
+
+/// The wait before retry `attempt`: between half its ceiling and the ceiling (jitter).
 fn backoff(attempt: u32) -> Duration {
-    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    let base = backoff_ceiling_ms(attempt);
     Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
 }
 
@@ -479,10 +485,25 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_stays_bounded() {
+        let ceilings: Vec<u64> = (1..10).map(backoff_ceiling_ms).collect();
+        // Doubling until the cap, then at the cap.
+        assert_eq!(
+            ceilings,
+            [400, 800, 1_600, 3_200, 5_000, 5_000, 5_000, 5_000, 5_000]
+        );
         for attempt in 1..10 {
-            let d = backoff(attempt);
-            assert!(d <= Duration::from_secs(5), "{d:?}");
-            assert!(d >= Duration::from_millis(100), "{d:?}");
+            let ceiling = Duration::from_millis(backoff_ceiling_ms(attempt));
+            for _ in 0..50 {
+                let d = backoff(attempt);
+                assert!(d <= ceiling && d >= ceiling / 2, "{attempt}: {d:?}");
+            }
         }
+        // The waits themselves grow: the shortest third wait is longer than any first one.
+        let longest_first = (0..50).map(|_| backoff(1)).max().unwrap();
+        let shortest_third = (0..50).map(|_| backoff(3)).min().unwrap();
+        assert!(
+            shortest_third > longest_first,
+            "{shortest_third:?} after {longest_first:?}"
+        );
     }
 }
