@@ -1,32 +1,9 @@
 //! Against the AWS emulator (moto_server on a loopback port): the sandbox, `tierdeck plan` and
 //! the plan of a recorded change.
 
-use std::path::PathBuf;
-
 use tierdeck_tests::aws::FaultProxy;
 use tierdeck_tests::git::{SpecRepo, SEUNG};
 use tierdeck_tests::{cli_in, cli_with, wait_for, workspace, Moto, TestApp};
-
-fn snapshot(name: &str) -> PathBuf {
-    workspace().join("tests/snapshots").join(name)
-}
-
-/// Compares with a reviewed snapshot; `UPDATE_SNAPSHOTS=1` rewrites it for review.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = snapshot(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "differs from the reviewed snapshot {}",
-        path.display()
-    );
-}
 
 async fn sandbox(moto: &Moto) {
     let spec = workspace().join("examples/petclinic");
@@ -86,7 +63,7 @@ async fn the_plan_of_prod_against_the_sandbox_matches_the_reviewed_snapshot() {
     let (body, last) = stdout.trim_end().rsplit_once('\n').unwrap();
     // The first line names the commit, which differs per run.
     let (_, operations) = body.split_once('\n').unwrap();
-    assert_snapshot("plan-prod.txt", &format!("{operations}\n"));
+    tierdeck_tests::snapshot::assert_matches("plan-prod.txt", &format!("{operations}\n"));
     assert!(
         last.starts_with("36 operations, 0 errors; plan hash "),
         "{last}"
