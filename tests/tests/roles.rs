@@ -243,3 +243,62 @@ async fn kept_renders_of_the_overview_are_each_readers_own_and_follow_the_data()
         assert!(page.contains("Staging: keep backups four days"), "{page}");
     }
 }
+
+/// A form posted without JavaScript brings its error back in the URL (`?__path=…&__err=…`), and
+/// the overview shows it to whoever opens that URL (Leptos's server actions read it while they
+/// render). That render is the URL's own: the next reader of the overview, even with the same
+/// role and data, never gets it.
+#[tokio::test]
+async fn a_form_error_in_one_readers_url_never_reaches_the_next_readers_overview() {
+    let repo = SpecRepo::petclinic();
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    app.add_user("vic", "viewer").await;
+    app.add_user("olga", "operator").await;
+    app.add_user("otto", "operator").await;
+    let (vic, olga, otto) = (
+        app.login("vic").await,
+        app.login("olga").await,
+        app.login("otto").await,
+    );
+    // Read by a viewer: no operator's overview of this data is kept yet.
+    wait_for("the environments on the overview", 20, || async {
+        overview(&vic).await.contains("Latest: ").then_some(())
+    })
+    .await;
+    // A viewer's "Fetch now", posted as a plain form from the overview: refused, and sent back
+    // to the overview with the refusal in the URL.
+    let res = vic
+        .http
+        .post(vic.url("/sfn/sync"))
+        .header("Origin", &vic.base)
+        .header("Referer", vic.url("/"))
+        .header("Accept", "text/html")
+        .body("")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16() / 100, 3, "a redirect: {res:?}");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("__path=") && location.contains("__err="),
+        "{location}"
+    );
+    let with_error = location
+        .strip_prefix(&vic.base)
+        .unwrap_or(&location)
+        .to_owned();
+    // Whoever opens that URL sees the refusal where the form is (an operator's overview),
+    // first: the render that could be kept for the next operator.
+    let refusal = "this needs the operator role (you are viewer)";
+    for _ in 0..2 {
+        let page = without_markers(&olga.get(&with_error).await.text().await.unwrap());
+        assert!(page.contains(refusal), "{page}");
+        // The next operator's overview, with the same data, is clean.
+        let page = overview(&otto).await;
+        assert!(page.contains("Fetch now"), "{page}");
+        assert!(!page.contains(refusal), "{page}");
+        let page = overview(&olga).await;
+        assert!(!page.contains(refusal), "{page}");
+    }
+}

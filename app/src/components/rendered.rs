@@ -35,6 +35,10 @@ impl<K> Renders<K> {
 ///
 /// - `view` must be a function of `key` alone: it may not read the request's context (the
 ///   signed-in user, the URL), or one user's render would be served to another.
+/// - One read of the URL is made for it: a no-JavaScript form's error comes back in the URL
+///   (`?__path=…&__err=…`), and every server action rendered inside reads it (Leptos's
+///   `ServerAction::new`). A request whose URL carries one is rendered for itself alone:
+///   nothing kept is used and nothing is kept.
 /// - No `Suspense` inside: one pass renders its fallback, not its data.
 /// - Never inside an island: the browser builds an island's view itself. Islands inside the
 ///   view render as they would in the page.
@@ -43,6 +47,9 @@ where
     K: PartialEq + Clone,
     V: IntoView,
 {
+    if use_context::<leptos::server::ServerActionError>().is_some() {
+        return InertElement::new(view(key).into_view().to_html());
+    }
     let kept = lock(renders)
         .iter()
         .find(|(k, _)| *k == key)
