@@ -73,6 +73,16 @@ pub(crate) mod ssr {
                 res.set_status(
                     StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 );
+                if let ServiceError::Throttled { retry_after_secs }
+                | ServiceError::TooOften {
+                    retry_after_secs, ..
+                } = &e
+                {
+                    res.insert_header(
+                        header::RETRY_AFTER,
+                        header::HeaderValue::from(*retry_after_secs),
+                    );
+                }
             }
         }
         ServerFnError::new(e.to_string())
@@ -497,7 +507,7 @@ pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {
     let (engine, caller, _) = ssr::caller().await?;
     engine
         .plans()
-        .refresh_plan(&caller, domain::change::ChangeId(id))
+        .plan_again(&caller, domain::change::ChangeId(id))
         .await
         .map(|_| ())
         .map_err(ssr::fail)

@@ -43,6 +43,9 @@ pub enum ServiceError {
     Rejected(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
+    /// Asked too often (see [`crate::auth::limits`]): what, and when it may be asked again.
+    #[error("{what}; try again in {retry_after_secs} seconds")]
+    TooOften { what: String, retry_after_secs: u64 },
     /// A fault of ours or of the machine; the cause is logged, never shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -68,7 +71,7 @@ impl ServiceError {
             ServiceError::AwsDenied { .. } => "aws_access_denied",
             ServiceError::AwsCredentials(_) => "aws_credentials",
             ServiceError::Rejected(_) => "rejected",
-            ServiceError::Throttled { .. } => "throttled",
+            ServiceError::Throttled { .. } | ServiceError::TooOften { .. } => "throttled",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -85,7 +88,7 @@ impl ServiceError {
             ServiceError::AwsDenied { .. } => 403,
             ServiceError::AwsCredentials(_) => 503,
             ServiceError::Rejected(_) => 422,
-            ServiceError::Throttled { .. } => 429,
+            ServiceError::Throttled { .. } | ServiceError::TooOften { .. } => 429,
             ServiceError::Internal(_) => 500,
         }
     }

@@ -68,6 +68,8 @@ pub struct Context {
     pub(crate) hashing: std::sync::Arc<tokio::sync::Semaphore>,
     /// Throttled sign-ins and rejected webhooks, summed per source per minute.
     pub refusals: std::sync::Arc<auth::refusals::RefusalLog>,
+    /// How often people have asked to plan changes again ("Plan again").
+    pub(crate) plan_again: auth::limits::PlanAgainLimits,
     /// Facts about environments read from AWS for their cost, reused for a while.
     pub(crate) cost_facts: memo::FactsCache,
     /// Costs computed, reused while their inputs hold.
@@ -135,6 +137,7 @@ impl Engine {
             jobs_waker: Default::default(),
             hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HASHES)),
             refusals: Default::default(),
+            plan_again: Default::default(),
             store,
             settings,
             holder: Holder::this_process(),

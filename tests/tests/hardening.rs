@@ -254,3 +254,47 @@ async fn a_flood_of_refused_webhooks_is_one_audit_event_a_minute() {
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["detail"]["refusals"], 1);
 }
+
+/// "Plan again" reads every resource of the change from AWS and may void its approvals: one
+/// change is planned again at most once per 10 s, whoever asks and through whichever door, and
+/// the refusal is the API's error with a `Retry-After`.
+#[tokio::test]
+async fn plan_again_is_limited_per_change_with_the_apis_error_and_a_retry_after() {
+    let repo = SpecRepo::petclinic();
+    // No AWS (a closed port), asked once: each plan ends at once, unavailable.
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        None,
+        &[("TIERDECK_AWS__MAX_ATTEMPTS", "1")],
+    )
+    .await;
+    let vic = app.api_as("vic", "viewer").await;
+    let ann = app.api_as("ann", "approver").await;
+    let id = vic.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/changes/{id}/plan");
+    assert_eq!(vic.post(&path).await.status(), 200);
+    for again in [vic.post(&path).await, ann.post(&path).await] {
+        assert_eq!(again.status(), 429);
+        let retry: u64 = again.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&retry), "{retry}");
+        let body: Value = again.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "throttled", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("change {id} was planned again moments ago")),
+            "{message}"
+        );
+    }
+    // The page's button (a server function) is held back the same way.
+    let page = app.login_new("sam", "viewer").await;
+    let res = page.server_fn("replan", &[("id", &id.to_string())]).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+}

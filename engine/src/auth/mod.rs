@@ -1,5 +1,6 @@
 //! Who is asking: principals, callers, password and token hashing.
 
+pub mod limits;
 pub mod password;
 pub mod refusals;
 pub mod token;

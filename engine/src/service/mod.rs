@@ -123,6 +123,7 @@ impl Engine {
             aws: &self.aws,
             jobs_waker: &self.jobs_waker,
             clock: self.clock(),
+            plan_again: &self.plan_again,
         }
     }
     /// The one judgement of a change.

@@ -49,6 +49,8 @@ pub struct Plans<'a> {
     pub(crate) aws: &'a AwsClients,
     pub(crate) jobs_waker: &'a Waker,
     pub(crate) clock: &'a dyn Clock,
+    /// How often people have asked to plan changes again.
+    pub(crate) plan_again: &'a crate::auth::limits::PlanAgainLimits,
 }
 
 impl Plans<'_> {
@@ -146,6 +148,29 @@ impl Plans<'_> {
         Ok(jobs::enqueue(tx, &job, tries, by, self.clock.now())
             .await?
             .is_some())
+    }
+
+    /// "Plan again", as a person asks for it: [`Self::refresh_plan`] within the limits of
+    /// [`crate::auth::limits`] (a 429 with the wait when past them).
+    pub async fn plan_again(
+        &self,
+        caller: &Caller,
+        id: ChangeId,
+    ) -> ServiceResult<Option<PlanView>> {
+        caller.require(Role::Viewer)?;
+        if let Caller::User(p) = caller {
+            self.plan_again
+                .admit(p.name.as_str(), id.0, std::time::Instant::now())
+                .map_err(|wait| ServiceError::TooOften {
+                    what: format!(
+                        "change {id} was planned again moments ago, or you plan again often (at most once per {} s per change and {} times a minute per person)",
+                        crate::auth::limits::PER_CHANGE.as_secs(),
+                        crate::auth::limits::PER_USER
+                    ),
+                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                })?;
+        }
+        self.refresh_plan(caller, id).await
     }
 
     /// Plans a change that can still be applied against live AWS now, and stores the plan with

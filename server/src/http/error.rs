@@ -37,7 +37,10 @@ impl From<ServiceError> for ApiError {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let retry_after = match &e {
-            ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            ServiceError::Throttled { retry_after_secs }
+            | ServiceError::TooOften {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let action = match &e {

@@ -67,7 +67,7 @@ pub(super) async fn replan(
 ) -> Result<Json<Option<domain::change::PlanView>>, ApiError> {
     let id = change_id(&id)?;
     Ok(Json(
-        st.engine.plans().refresh_plan(&Caller::User(p), id).await?,
+        st.engine.plans().plan_again(&Caller::User(p), id).await?,
     ))
 }
 
