@@ -23,6 +23,10 @@ pub struct PromSettings {
 pub enum PromError {
     #[error("Prometheus at {url} cannot be reached: {message}")]
     Unreachable { url: String, message: String },
+    /// Prometheus took the query but gave no answer in time (a query too heavy for it, or
+    /// Prometheus stalled): the query's failure, not Prometheus being away.
+    #[error("Prometheus at {url} gave no answer within {secs} s")]
+    Slow { url: String, secs: u64 },
     /// Prometheus answered with an error of its own (bad query, timeout inside Prometheus).
     #[error("Prometheus refused the query `{query}`: {message}")]
     Refused { query: String, message: String },
@@ -75,6 +79,11 @@ struct RangeData {
 struct RangeSeries {
     values: Vec<(f64, String)>,
 }
+
+/// The largest answer read from Prometheus. tierdeck's queries each yield one number or one
+/// series of at most a few hundred points (a few KB); a query that matches many series could
+/// send far more, and is refused past this instead of read whole.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// Points of a range query: (Unix seconds, value).
 pub type Points = Vec<(i64, f64)>;
@@ -170,6 +179,31 @@ impl PromApi for Prometheus {
     ) -> BoxFuture<'a, Result<Points, PromError>> {
         Box::pin(Prometheus::range(self, query, start, end, step))
     }
+}
+
+/// An answer's body as text, refused once it passes `limit` bytes (before more is read).
+async fn read_bounded(mut res: reqwest::Response, limit: usize) -> Result<String, PromError> {
+    let too_large = || {
+        PromError::Unreadable(format!(
+            "its answer is larger than {} KiB, more than any of tierdeck's queries needs (does the query match many series?)",
+            limit >> 10
+        ))
+    };
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| PromError::Unreadable(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| PromError::Unreadable("its answer is not UTF-8".into()))
 }
 
 /// A Prometheus client; cheap to clone.
@@ -269,23 +303,21 @@ impl Prometheus {
             "{}/api/v1/{endpoint}",
             self.settings.url.trim_end_matches('/')
         );
-        let res =
-            self.http
-                .post(&url)
-                .form(form)
-                .send()
-                .await
-                .map_err(|e| PromError::Unreachable {
-                    url: domain::redact::url(&self.settings.url),
-                    message: if e.is_timeout() {
-                        format!("no answer within {} s", self.settings.timeout.as_secs())
-                    } else {
-                        e.without_url().to_string()
-                    },
-                })?;
-        res.text()
-            .await
-            .map_err(|e| PromError::Unreadable(e.without_url().to_string()))
+        let res = self.http.post(&url).form(form).send().await.map_err(|e| {
+            let url = domain::redact::url(&self.settings.url);
+            if e.is_timeout() {
+                PromError::Slow {
+                    url,
+                    secs: self.settings.timeout.as_secs(),
+                }
+            } else {
+                PromError::Unreachable {
+                    url,
+                    message: e.without_url().to_string(),
+                }
+            }
+        })?;
+        read_bounded(res, MAX_ANSWER_BYTES).await
     }
 
     async fn fetch(&self, query: &str, at: Option<i64>) -> Result<Option<f64>, PromError> {
@@ -327,6 +359,55 @@ impl Prometheus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server that answers every request with `body_bytes` of JSON-looking bytes,
+    /// without a length (as a stream), then closes.
+    async fn flooding_server(body_bytes: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'['; 64 << 10];
+                    let mut sent = 0;
+                    while sent < body_bytes {
+                        if socket.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                        sent += chunk.len();
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_bound_is_refused_before_it_is_read_whole() {
+        // The client's TLS needs a crypto provider, as the panel installs one (plain HTTP here).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let url = flooding_server(64 << 20).await;
+        let prom = Prometheus::new(PromSettings {
+            url,
+            timeout: Duration::from_secs(60),
+            cache_for: Duration::ZERO,
+        })
+        .unwrap();
+        let e = prom.value("up", None).await.unwrap_err();
+        assert!(
+            matches!(&e, PromError::Unreadable(m) if m.starts_with("its answer is larger than 4096 KiB")),
+            "{e}"
+        );
+        let e = prom.range("up", 0, 3600, 60).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 4096 KiB"), "{e}");
+    }
 
     #[test]
     fn the_cache_never_holds_more_than_its_cap_even_of_live_answers() {
