@@ -121,6 +121,195 @@ fn the_openapi_document_names_exactly_the_routes() {
     }
 }
 
+fn openapi() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(workspace().join("docs/openapi.json")).unwrap())
+        .unwrap()
+}
+
+/// A POST of `path` whose head says a body of `length` bytes, none of which is sent: the
+/// answer's status and body.
+async fn too_long(api: &tierdeck_tests::Api, path: &str, length: usize) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = api.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        api.token
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Every rejection of a request, whichever part of it is wrong (its path, its query string, its
+/// body, its method), is the API's own `{"error": {"code", "message"}}` with a status that
+/// docs/openapi.json lists for the operation: never the framework's plain text.
+#[tokio::test]
+async fn every_rejected_request_is_the_apis_error_with_a_documented_status() {
+    let app = tierdeck_tests::TestApp::spawn().await;
+    let api = app.api_as("root", "admin").await;
+    let doc = openapi();
+    let cases: [(&str, &str, &str, Option<Vec<u8>>); 6] = [
+        ("get", "/audit", "/audit?cursor=abc", None),
+        ("get", "/audit", "/audit?limit=-1", None),
+        (
+            "get",
+            "/audit/export",
+            "/audit/export?since=1&cursor=x",
+            None,
+        ),
+        (
+            "get",
+            "/environments/{env}/slo",
+            "/environments/prod/slo?at=soon",
+            None,
+        ),
+        ("get", "/environments/{env}", "/environments/%FF%FE", None),
+        (
+            "post",
+            "/changes/{id}/apply",
+            "/changes/1/apply",
+            Some(b"{not json".to_vec()),
+        ),
+    ];
+    for (method, template, path, body) in cases {
+        let url = format!("{}/api/v1{path}", api.base);
+        let req = match method {
+            "get" => api.http.get(&url),
+            _ => api.http.post(&url),
+        };
+        let req = req.bearer_auth(&api.token);
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(b),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let documented = &doc["paths"][template][method]["responses"];
+        assert!(
+            documented.get(status.to_string()).is_some(),
+            "{method} {path}: {status} is not documented for {template}: {text}"
+        );
+        assert!(status >= 400, "{method} {path}: {status} {text}");
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: {status} is not JSON ({e}): {text}"));
+        assert!(
+            v["error"]["code"].is_string() && v["error"]["message"].is_string(),
+            "{method} {path}: {text}"
+        );
+    }
+    // A body past the panel's limit: refused from its length, before it is sent (the answer
+    // comes while a client would still be writing it, so the request says the length alone).
+    for (template, path) in [
+        ("/changes/{id}/approve", "/changes/1/approve"),
+        ("/hooks/git", "/hooks/git"),
+    ] {
+        let (status, text) = too_long(&api, &format!("/api/v1{path}"), 3 << 20).await;
+        assert_eq!(status, 413, "{path}: {text}");
+        assert!(
+            doc["paths"][template]["post"]["responses"]
+                .get("413")
+                .is_some(),
+            "{template}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(v["error"]["code"], "too_large", "{path}: {text}");
+    }
+    // A method a route does not take.
+    let res = api
+        .http
+        .delete(format!("{}/api/v1/changes", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+}
+
+/// schemathesis (pinned, installed beside moto by `scripts/setup --test`) generates requests
+/// from docs/openapi.json, valid and not, against a panel with a spec repository and a change:
+/// no answer may be a 5xx, and every status must be one the document lists for its operation.
+#[tokio::test]
+async fn generated_requests_get_no_server_error_and_only_documented_statuses() {
+    let st = std::env::var_os("TIERDECK_SCHEMATHESIS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/tierdeck/venv/bin/st")
+        });
+    assert!(
+        st.exists(),
+        "{} is missing: run scripts/setup --test (it installs schemathesis)",
+        st.display()
+    );
+    let repo = tierdeck_tests::git::SpecRepo::petclinic();
+    // AWS is the emulator: an AWS that cannot be reached is a documented 503, never what a
+    // request's data brings about.
+    let moto = tierdeck_tests::Moto::sandboxed().await;
+    let app = tierdeck_tests::TestApp::watching(&repo.url(), 3600, Some(&moto.url)).await;
+    let api = app.api_as("root", "admin").await;
+    let change = api.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    // Run in a folder of its own: the fuzzer's engine may write its files where it runs. Path
+    // parameters name what exists (prod, the change), so requests reach past the lookups.
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!("[parameters]\n\"path.env\" = \"prod\"\n\"path.id\" = {change}\n"),
+    )
+    .unwrap();
+    let run = |config: Option<&std::path::Path>, operations: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&st);
+        cmd.current_dir(scratch.path());
+        if let Some(c) = config {
+            cmd.arg("--config-file").arg(c);
+        }
+        cmd.args(["run", &format!("{}/api/v1/openapi.json", app.base)])
+            .args(["--url", &format!("{}/api/v1", app.base)])
+            .args(["--header", &format!("Authorization: Bearer {}", api.token)])
+            .args(["--checks", "not_a_server_error,status_code_conformance"])
+            .args(["--max-examples", "15", "--seed", "1"])
+            .args(["--generation-database", "none", "--no-color"])
+            .args(operations)
+            .kill_on_drop(true);
+        async move {
+            let out = cmd.output().await.expect("running schemathesis");
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            println!("{said}");
+            assert!(out.status.success(), "schemathesis found failures:\n{said}");
+        }
+    };
+    // Every operation but revoking a token (which could revoke the fuzzer's own), then that one.
+    let revoke = "/tokens/{id}/revoke";
+    run(Some(&config), &["--exclude-path", revoke]).await;
+    assert_eq!(
+        api.get("/api/v1/me").await.status(),
+        200,
+        "the fuzzer's token held all along"
+    );
+    run(None, &["--include-path", revoke]).await;
+}
+
 #[tokio::test]
 async fn the_panel_serves_its_openapi_document_to_anyone() {
     let app = tierdeck_tests::TestApp::spawn().await;

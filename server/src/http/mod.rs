@@ -29,6 +29,9 @@ use crate::config::Config;
 use metrics::Metrics;
 use state::{AppState, RenderFn, Shared};
 
+/// The largest request body the panel reads, for any route (forms, server functions, the API).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Where the built site is: the configured folder, `site` beside the binary, or `target/site`.
 fn site_root(config: &Config) -> anyhow::Result<PathBuf> {
     let candidates: Vec<PathBuf> = match &config.server.site_root {
@@ -226,7 +229,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             state.clone(),
             metrics::track,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn(error::api_body_limit_in_shape))
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)

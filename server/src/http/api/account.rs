@@ -1,14 +1,13 @@
 //! The account-wide handlers for admins and token owners: users, API tokens, the notification
 //! delivery log and the jobs queue.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use engine::{Caller, RequestAuth};
 
 use crate::http::auth::ApiUser;
-use crate::http::error::{json_body, ApiError};
+use crate::http::error::{json_body, ApiError, Path, RequestBody};
 use crate::http::state::AppState;
 
 /// `GET /api/v1/users`: every user with their e-mail, role and status (admins).
@@ -33,7 +32,7 @@ pub(super) async fn set_email(
     ApiUser(p): ApiUser,
     Extension(auth): Extension<RequestAuth>,
     Path(name): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Json<domain::user::UserSummary>, ApiError> {
     let req: EmailRequest = json_body(&body)?;
     Ok(Json(

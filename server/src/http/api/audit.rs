@@ -2,7 +2,7 @@
 //! export as CSV or JSON with its CSV helpers.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::http::auth::ApiUser;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Query};
 use crate::http::state::AppState;
 
 /// `GET /api/v1/audit?actor=&action=&env=&since=&until=&cursor=&limit=`: newest first.

@@ -1,8 +1,7 @@
 //! The change handlers: list, detail, plan again, apply, revert, and the reviews (approve,
 //! reject, comment).
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::change::{ChangeDetail, ChangeId, ChangeSummary};
@@ -10,7 +9,7 @@ use engine::{Caller, RequestAuth, ServiceError};
 use serde::Deserialize;
 
 use crate::http::auth::ApiUser;
-use crate::http::error::{json_body, ApiError};
+use crate::http::error::{json_body, ApiError, Path, Query, RequestBody};
 use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +97,7 @@ pub(super) async fn apply(
     ApiUser(p): ApiUser,
     Extension(auth): Extension<RequestAuth>,
     Path(id): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let id = change_id(&id)?;
     let req: ApplyRequest = json_body(&body)?;
@@ -152,7 +151,7 @@ pub(super) async fn review(
     Extension(auth): Extension<RequestAuth>,
     Extension(review): Extension<Review>,
     Path(id): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<(StatusCode, Json<ChangeDetail>), ApiError> {
     let id = change_id(&id)?;
     let req: ReviewRequest = json_body(&body)?;

@@ -1,7 +1,7 @@
 //! The environment handlers: the list, one environment's detail, its scaling history,
 //! monitoring, SLOs and cost, and reconciling its drift.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use domain::change::{ChangeDetail, EnvironmentDetail, EnvironmentSummary};
@@ -10,7 +10,7 @@ use engine::{Caller, RequestAuth};
 use serde::Deserialize;
 
 use crate::http::auth::ApiUser;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Path, Query};
 use crate::http::state::AppState;
 
 /// An environment's name from the path; a name no environment can have names none (404).

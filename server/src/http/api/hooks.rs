@@ -1,6 +1,5 @@
 //! The spec repository's handlers: the signed git push webhook and the on-demand sync.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
@@ -10,7 +9,7 @@ use engine::{RequestAuth, ServiceError};
 use serde_json::json;
 
 use crate::http::auth::ApiUser;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, RequestBody};
 use crate::http::state::AppState;
 
 /// Push payloads are small; the body is only read to check its signature.
@@ -38,7 +37,7 @@ pub(super) async fn git_hook(
     State(st): State<AppState>,
     Extension(auth): Extension<RequestAuth>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let (Some(secret), Some(watcher)) = (&st.webhook_secret, &st.watcher) else {
         return Err(ServiceError::Unavailable(

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use super::auth::ApiUser;
-use super::error::ApiError;
+use super::error::{method_not_allowed, ApiError};
 use super::state::AppState;
 use account::{jobs, notifications, revoke_token, set_email, tokens, users};
 use audit::{audit, audit_export, audit_verify};
@@ -66,6 +66,7 @@ pub(super) fn router() -> Router<AppState> {
             post(git_hook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The API's description (`docs/openapi.json`); a test keeps it in step with these routes.
