@@ -1,22 +1,112 @@
 //! What the engine keeps between requests, held by its handle and used by one service each:
-//! cost facts and results, the overview's last audit chain check, and reads of the store kept
-//! until the next write ([`ByCommits`]).
+//! cost facts and results ([`Flights`]), the overview's last audit chain check, and reads of
+//! the store kept until the next write ([`ByCommits`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::audit::ChainVerifier;
 use domain::cost::{EnvironmentCost, Facts};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::Mutex;
 
-/// Facts read from AWS per environment, with when they were read; the cost service reuses
-/// them for a while.
-pub type FactsCache = Arc<Mutex<HashMap<String, (Instant, Facts, Vec<String>)>>>;
+/// Facts read from AWS per environment (the AWS reads' warnings beside them); the cost service
+/// reuses them for a while.
+pub type FactsCache = Flights<String, (Facts, Vec<String>)>;
 
 /// Costs computed, by what they were computed from (spec, facts, prices, month): a change page
-/// viewed by many computes its figures once. Held while computing, so that at most one runs.
-pub type CostCache = Arc<Mutex<HashMap<u64, EnvironmentCost>>>;
+/// viewed by many computes its figures once (`Err`: the computation failed, kept for no one).
+pub type CostCache = Flights<u64, Result<EnvironmentCost, String>>;
+
+/// Values worked out once per key by the first who asks, while the others who ask for the same
+/// key meanwhile await that same work. No lock is held while it runs: the map's lock is taken
+/// only to look a key up or to store what came out, so one slow key (an environment whose AWS
+/// reads hang) never holds back another.
+pub struct Flights<K, V: Clone> {
+    slot: std::sync::Mutex<HashMap<K, Flight<V>>>,
+    /// Entries kept at once; finished ones go first beyond it.
+    limit: usize,
+}
+
+enum Flight<V: Clone> {
+    Running(Shared<BoxFuture<'static, V>>),
+    Done(Instant, V),
+}
+
+impl<K, V: Clone> std::fmt::Debug for Flights<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("Flights")
+            .field("entries", &slot.len())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Flights<K, V> {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            slot: std::sync::Mutex::new(HashMap::new()),
+            limit,
+        }
+    }
+
+    /// The value for `key`: kept (finished less than `fresh_for` ago, `None`: for as long as it
+    /// is kept), being worked out by someone else (awaited), or worked out now by `run`.
+    /// What `keep` refuses is handed out but not kept.
+    pub async fn get_or_run<F>(
+        &self,
+        key: K,
+        fresh_for: Option<Duration>,
+        keep: impl Fn(&V) -> bool,
+        run: impl FnOnce() -> F,
+    ) -> V
+    where
+        F: Future<Output = V> + Send + 'static,
+    {
+        let flight = {
+            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.get(&key) {
+                Some(Flight::Done(at, v)) if fresh_for.is_none_or(|d| at.elapsed() < d) => {
+                    return v.clone();
+                }
+                Some(Flight::Running(f)) => f.clone(),
+                _ => {
+                    if slot.len() >= self.limit {
+                        slot.retain(|_, f| matches!(f, Flight::Running(_)));
+                        if slot.len() >= self.limit {
+                            // Full of work in flight: its askers still hold it.
+                            slot.clear();
+                        }
+                    }
+                    let f = run().boxed().shared();
+                    slot.insert(key.clone(), Flight::Running(f.clone()));
+                    f
+                }
+            }
+        };
+        let value = flight.clone().await;
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        // Only this flight's own entry is replaced (not a newer one for the same key).
+        let ours = matches!(slot.get(&key), Some(Flight::Running(f)) if f.ptr_eq(&flight));
+        if ours {
+            if keep(&value) {
+                slot.insert(key, Flight::Done(Instant::now(), value.clone()));
+            } else {
+                slot.remove(&key);
+            }
+        }
+        value
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Default for Flights<K, V> {
+    fn default() -> Self {
+        Self::new(256)
+    }
+}
 
 /// The last intact check's verifier and when its full walk began.
 pub(crate) type ChainChecked = Arc<Mutex<Option<(ChainVerifier, Instant)>>>;
@@ -102,6 +192,68 @@ impl<K: std::hash::Hash + Eq, V: Clone> Default for ByCommits<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_slow_key_holds_back_no_other_and_askers_of_one_key_share_its_work() {
+        let flights: Flights<&str, u32> = Flights::new(8);
+        let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let held = held.shared();
+        let slow = |runs: Arc<std::sync::atomic::AtomicU32>| {
+            let held = held.clone();
+            move || async move {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = held.await;
+                1
+            }
+        };
+        let first = flights.get_or_run("slow", None, |_| true, slow(runs.clone()));
+        let second = flights.get_or_run("slow", None, |_| true, slow(runs.clone()));
+        let other = flights.get_or_run("quick", None, |_| true, || async { 2 });
+        tokio::pin!(first, second);
+        // Both askers of the slow key wait; the quick key answers meanwhile.
+        assert!(futures::poll!(&mut first).is_pending());
+        assert!(futures::poll!(&mut second).is_pending());
+        assert_eq!(other.await, 2);
+        assert!(futures::poll!(&mut first).is_pending());
+        release.send(()).unwrap();
+        assert_eq!(first.await, 1);
+        assert_eq!(second.await, 1);
+        assert_eq!(
+            runs.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "worked out once"
+        );
+        // Kept: not worked out again.
+        let again = flights
+            .get_or_run("slow", None, |_| true, || async { 3 })
+            .await;
+        assert_eq!(again, 1);
+        // Stale, or refused by `keep`: worked out again.
+        let fresh = flights
+            .get_or_run("slow", Some(Duration::ZERO), |_| true, || async { 4 })
+            .await;
+        assert_eq!(fresh, 4);
+        let unkept = flights
+            .get_or_run("odd", None, |v| *v != 5, || async { 5 })
+            .await;
+        assert_eq!(unkept, 5);
+        let again = flights
+            .get_or_run("odd", None, |_| true, || async { 6 })
+            .await;
+        assert_eq!(again, 6);
+    }
+
+    #[tokio::test]
+    async fn flights_stay_bounded() {
+        let flights: Flights<u32, u32> = Flights::new(4);
+        for k in 0..100 {
+            flights
+                .get_or_run(k, None, |_| true, move || async move { k })
+                .await;
+        }
+        assert!(flights.slot.lock().unwrap().len() <= 4);
+    }
 
     #[test]
     fn a_read_is_kept_until_the_next_commit_and_never_when_one_came_during_it() {

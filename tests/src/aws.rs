@@ -79,6 +79,8 @@ struct Rule {
     fault: Fault,
     /// How many more calls it hits; `None`: every call.
     remaining: Option<u32>,
+    /// Only calls with a parameter of this value (a resource's name); `None`: every call.
+    naming: Option<String>,
 }
 
 /// A database the proxy shows as RDS shows one it is still modifying.
@@ -95,6 +97,8 @@ struct ProxyState {
     rules: Vec<Rule>,
     /// Calls seen per action.
     calls: BTreeMap<String, u32>,
+    /// Calls a rule with `naming` hit, per value named.
+    named_hits: BTreeMap<String, u32>,
     /// Calls seen per `service:Action`, until [`FaultProxy::take_calls`].
     by_service: BTreeMap<String, u32>,
     /// How long a `ModifyDBInstance` keeps its database `modifying` (`None`: moto's at once).
@@ -578,6 +582,18 @@ impl FaultProxy {
             action: action.to_owned(),
             fault,
             remaining: times,
+            naming: None,
+        });
+    }
+
+    /// Fails every call of `action` that names `value` in one of its parameters (a group's or
+    /// a database's name), and no other.
+    pub fn fail_naming(&self, action: &str, value: &str, fault: Fault) {
+        self.shared.state.lock().unwrap().rules.push(Rule {
+            action: action.to_owned(),
+            fault,
+            remaining: None,
+            naming: Some(value.to_owned()),
         });
     }
 
@@ -639,6 +655,12 @@ impl FaultProxy {
     /// Lets every call through again.
     pub fn heal(&self) {
         self.shared.state.lock().unwrap().rules.clear();
+    }
+
+    /// Calls a [`Self::fail_naming`] rule for `value` hit so far.
+    pub fn hits_naming(&self, value: &str) -> u32 {
+        let state = self.shared.state.lock().unwrap();
+        state.named_hits.get(value).copied().unwrap_or(0)
     }
 
     /// Calls of `action` seen so far, failed or not.
@@ -756,6 +778,7 @@ async fn forward(
             return unknown_key(&service);
         }
     }
+    let params = url_decode_pairs(&body);
     let fault = {
         let mut state = s.state.lock().unwrap();
         *state.calls.entry(action.clone()).or_default() += 1;
@@ -763,16 +786,23 @@ async fn forward(
             .by_service
             .entry(format!("{service}:{action}"))
             .or_default() += 1;
-        let rule = state
-            .rules
-            .iter_mut()
-            .find(|r| r.action == action && r.remaining.is_none_or(|n| n > 0));
-        rule.map(|r| {
+        let rule = state.rules.iter_mut().find(|r| {
+            r.action == action
+                && r.remaining.is_none_or(|n| n > 0)
+                && r.naming
+                    .as_ref()
+                    .is_none_or(|v| params.iter().any(|(_, p)| p == v))
+        });
+        let hit = rule.map(|r| {
             if let Some(n) = &mut r.remaining {
                 *n -= 1;
             }
-            r.fault
-        })
+            (r.fault, r.naming.clone())
+        });
+        if let Some((_, Some(value))) = &hit {
+            *state.named_hits.entry(value.clone()).or_default() += 1;
+        }
+        hit.map(|(fault, _)| fault)
     };
     match fault {
         Some(Fault::Throttle) => {

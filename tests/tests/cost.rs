@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+use tierdeck_tests::aws::{Fault, FaultProxy};
 use tierdeck_tests::git::{SpecRepo, SEUNG};
 use tierdeck_tests::{approve_and_apply, cli_in, error_of, workspace, Api, Moto, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -465,4 +466,72 @@ async fn the_cost_command_prints_the_breakdown_and_the_difference_offline() {
         ),
         "{err}"
     );
+}
+
+/// One environment whose AWS reads hang holds back no other's cost: nothing waits on a lock
+/// held across an AWS call (approvals, applies and change pages read costs too).
+#[tokio::test]
+async fn one_environments_hanging_aws_reads_hold_back_no_other_environments_cost() {
+    let moto = Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    let repo = SpecRepo::petclinic();
+    let (k, v) = prices_env();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[
+            (k, &v),
+            // One attempt that waits long: the hanging read outlasts the test's patience.
+            ("TIERDECK_AWS__MAX_ATTEMPTS", "1"),
+            ("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "90"),
+        ],
+    )
+    .await;
+    let vic = app.api_as("vic", "viewer").await;
+    let olga = app.api_as("olga", "operator").await;
+    vic.change_for("staging", &repo.head()).await;
+    // A new group in prod, whose reads from AWS hang: its change's page reads its cost.
+    proxy.fail_naming(
+        "DescribeAutoScalingGroups",
+        "petclinic-prod-batch",
+        Fault::Hang,
+    );
+    let batch = repo.commit(SEUNG, "Prod: a batch group", |work| {
+        let p = work.join("environments/prod/autoscaling.yaml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(
+            &p,
+            format!("{text}  - name: petclinic-prod-batch\n    tier: batch\n    min: 2\n    max: 2\n    instance_type: t3.medium\n"),
+        )
+        .unwrap();
+    });
+    assert_eq!(olga.post("/api/v1/sync").await.status(), 200);
+    let id = vic.change_for("prod", &batch).await["id"].as_i64().unwrap();
+    // Recording the change read its cost (for its notification, within a bound): AWS was asked.
+    tierdeck_tests::wait_for("prod's new group asked for", 30, || async {
+        (proxy.hits_naming("petclinic-prod-batch") >= 1).then_some(())
+    })
+    .await;
+    // The change's page reads its cost, and waits for AWS.
+    let page = {
+        let vic = vic.clone();
+        tokio::spawn(async move { vic.get(&format!("/api/v1/changes/{id}")).await })
+    };
+    // Time for the page's request to reach its cost read (no assertion rests on it: with a
+    // lock held across AWS calls, staging's read below would then wait behind it).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!page.is_finished(), "the prod change's page waits for AWS");
+    let staging = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        vic.get_json("/api/v1/environments/staging/cost"),
+    )
+    .await
+    .expect("staging's cost waited for prod's hanging AWS read");
+    assert_eq!(staging["cost"]["environment"], "staging", "{staging:#}");
+    assert!(
+        !page.is_finished(),
+        "the prod change's page still waits for AWS"
+    );
+    page.abort();
 }

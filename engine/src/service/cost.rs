@@ -32,13 +32,8 @@ use crate::store::{format_time, repo as repo_store, scaling};
 
 /// How long facts read from AWS are reused.
 const FACTS_TTL: Duration = Duration::from_secs(10 * 60);
-/// Environments whose facts are kept at once.
-const FACTS_KEPT: usize = 64;
 /// Days of scaling history the "what ran" figures cover.
 pub const RAN_DAYS: u32 = 30;
-
-/// Costs kept at once.
-const COSTS_KEPT: usize = 256;
 
 /// Costs of environments and changes.
 #[derive(Clone, Copy)]
@@ -68,21 +63,19 @@ impl Costs<'_> {
             .map(|d| d.identifier.to_string())
             .collect();
         let key = format!("{region}|{}|{}", names.join(","), dbs.join(","));
-        let (mut facts, mut warnings) = {
-            // Held while reading: many views of one page read AWS once.
-            let mut cache = self.cost_facts.lock().await;
-            match cache.get(&key) {
-                Some((at, f, w)) if at.elapsed() < FACTS_TTL => (f.clone(), w.clone()),
-                _ => {
-                    let (f, w) = self.read_facts(&region, &names, &dbs).await;
-                    if cache.len() >= FACTS_KEPT {
-                        cache.clear();
-                    }
-                    cache.insert(key, (Instant::now(), f.clone(), w.clone()));
-                    (f, w)
-                }
-            }
-        };
+        // Many views of one page read AWS once; no lock is held while AWS answers, so one
+        // environment's slow reads hold back no other (see `memo::Flights`).
+        let (aws, attempts) = (self.aws.clone(), self.settings.aws.max_attempts);
+        let read_dbs = dbs.clone();
+        let (mut facts, mut warnings) = self
+            .cost_facts
+            .get_or_run(
+                key,
+                Some(FACTS_TTL),
+                |_| true,
+                move || async move { read_facts(&aws, attempts, &region, &names, &read_dbs).await },
+            )
+            .await;
         for g in &spec.autoscaling_groups {
             if let (Some(said), Some(runs)) =
                 (&g.instance_type, facts.instance_types.get(g.name.as_str()))
@@ -107,85 +100,6 @@ impl Costs<'_> {
             }
         }
         warnings.dedup();
-        (facts, warnings)
-    }
-
-    async fn read_facts(
-        &self,
-        region: &str,
-        groups: &[String],
-        dbs: &[String],
-    ) -> (Facts, Vec<String>) {
-        let clients = self
-            .aws
-            .clients(region, self.settings.aws.max_attempts)
-            .await;
-        let mut facts = Facts {
-            region: region.to_owned(),
-            ..Facts::default()
-        };
-        let mut warnings = Vec::new();
-        if !groups.is_empty() {
-            match clients.autoscaling.instance_sources(groups).await {
-                Err(e) => warnings.push(format!(
-                    "The groups' launch templates could not be read ({e}): instance types come from the spec."
-                )),
-                Ok(sources) => {
-                    let mut by_template: BTreeMap<String, Option<String>> = BTreeMap::new();
-                    for (group, source) in sources {
-                        match source {
-                            InstanceSource::Template(t) => {
-                                let k = format!("{:?}|{:?}|{}", t.id, t.name, t.version);
-                                let known = match by_template.get(&k) {
-                                    Some(v) => v.clone(),
-                                    None => {
-                                        let v = match clients.ec2.template_instance_type(&t).await {
-                                            Ok(v) => v,
-                                            Err(e) => {
-                                                warnings.push(format!("autoscaling group {group}: {e}"));
-                                                None
-                                            }
-                                        };
-                                        by_template.insert(k, v.clone());
-                                        v
-                                    }
-                                };
-                                if let Some(v) = known {
-                                    facts.instance_types.insert(group, v);
-                                }
-                            }
-                            InstanceSource::Mixed(types) => warnings.push(format!(
-                                "autoscaling group {group} runs a mixed instances policy ({}): it is priced by the spec's instance_type, if any",
-                                types.join(", ")
-                            )),
-                            InstanceSource::LaunchConfiguration(c) => warnings.push(format!(
-                                "autoscaling group {group} launches from launch configuration {c}, which tierdeck does not read: it is priced by the spec's instance_type, if any"
-                            )),
-                            InstanceSource::Unknown => {}
-                        }
-                    }
-                }
-            }
-        }
-        for d in dbs {
-            match clients.rds.describe_instance(d).await {
-                Ok(Some(db)) => {
-                    facts.databases.insert(
-                        d.clone(),
-                        DatabaseFacts {
-                            engine: (!db.engine.is_empty()).then_some(db.engine),
-                            storage_type: (!db.storage_type.is_empty()).then_some(db.storage_type),
-                            instance_class: Some(db.instance_class),
-                            multi_az: Some(db.multi_az),
-                            allocated_storage_gb: Some(db.allocated_storage_gb),
-                            from: "AWS".into(),
-                        },
-                    );
-                }
-                Ok(None) => {}
-                Err(e) => warnings.push(format!("database {d}: {e}")),
-            }
-        }
         (facts, warnings)
     }
 
@@ -306,20 +220,18 @@ impl Costs<'_> {
             format!("{book:?}|{currency}|{}", period.from).hash(&mut h);
             h.finish()
         };
-        let mut cache = self.cost_results.lock().await;
-        if let Some(c) = cache.get(&key) {
-            return Ok((c.clone(), warnings));
-        }
         let spec = spec.clone();
-        let c = tokio::task::spawn_blocking(move || {
-            cost::environment_cost(&spec, &facts, &book, &currency, period)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("computing the cost: {e}")))?;
-        if cache.len() >= COSTS_KEPT {
-            cache.clear();
-        }
-        cache.insert(key, c.clone());
+        let c = self
+            .cost_results
+            .get_or_run(key, None, Result::is_ok, move || async move {
+                tokio::task::spawn_blocking(move || {
+                    cost::environment_cost(&spec, &facts, &book, &currency, period)
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("computing the cost: {e}")))?;
         Ok((c, warnings))
     }
 
@@ -427,4 +339,83 @@ impl Costs<'_> {
             computed_ms: started.elapsed().as_millis() as u64,
         })
     }
+}
+
+/// What AWS says about an environment's groups and databases beyond their spec, for their
+/// cost, and what could not be read (with what is assumed instead).
+async fn read_facts(
+    aws: &AwsClients,
+    max_attempts: u32,
+    region: &str,
+    groups: &[String],
+    dbs: &[String],
+) -> (Facts, Vec<String>) {
+    let clients = aws.clients(region, max_attempts).await;
+    let mut facts = Facts {
+        region: region.to_owned(),
+        ..Facts::default()
+    };
+    let mut warnings = Vec::new();
+    if !groups.is_empty() {
+        match clients.autoscaling.instance_sources(groups).await {
+            Err(e) => warnings.push(format!(
+                "The groups' launch templates could not be read ({e}): instance types come from the spec."
+            )),
+            Ok(sources) => {
+                let mut by_template: BTreeMap<String, Option<String>> = BTreeMap::new();
+                for (group, source) in sources {
+                    match source {
+                        InstanceSource::Template(t) => {
+                            let k = format!("{:?}|{:?}|{}", t.id, t.name, t.version);
+                            let known = match by_template.get(&k) {
+                                Some(v) => v.clone(),
+                                None => {
+                                    let v = match clients.ec2.template_instance_type(&t).await {
+                                        Ok(v) => v,
+                                        Err(e) => {
+                                            warnings.push(format!("autoscaling group {group}: {e}"));
+                                            None
+                                        }
+                                    };
+                                    by_template.insert(k, v.clone());
+                                    v
+                                }
+                            };
+                            if let Some(v) = known {
+                                facts.instance_types.insert(group, v);
+                            }
+                        }
+                        InstanceSource::Mixed(types) => warnings.push(format!(
+                            "autoscaling group {group} runs a mixed instances policy ({}): it is priced by the spec's instance_type, if any",
+                            types.join(", ")
+                        )),
+                        InstanceSource::LaunchConfiguration(c) => warnings.push(format!(
+                            "autoscaling group {group} launches from launch configuration {c}, which tierdeck does not read: it is priced by the spec's instance_type, if any"
+                        )),
+                        InstanceSource::Unknown => {}
+                    }
+                }
+            }
+        }
+    }
+    for d in dbs {
+        match clients.rds.describe_instance(d).await {
+            Ok(Some(db)) => {
+                facts.databases.insert(
+                    d.clone(),
+                    DatabaseFacts {
+                        engine: (!db.engine.is_empty()).then_some(db.engine),
+                        storage_type: (!db.storage_type.is_empty()).then_some(db.storage_type),
+                        instance_class: Some(db.instance_class),
+                        multi_az: Some(db.multi_az),
+                        allocated_storage_gb: Some(db.allocated_storage_gb),
+                        from: "AWS".into(),
+                    },
+                );
+            }
+            Ok(None) => {}
+            Err(e) => warnings.push(format!("database {d}: {e}")),
+        }
+    }
+    (facts, warnings)
 }
