@@ -156,6 +156,8 @@ pub struct Context<'a> {
     pub budget_spent: Option<&'a str>,
     /// Why the cost policy blocks the change (`None`: it does not).
     pub cost_blocked: Option<&'a str>,
+    /// Why the cost policy lets it be applied only as an emergency (`None`: no such hold).
+    pub cost_unchecked: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -251,6 +253,9 @@ pub fn may_apply(cx: &Context<'_>) -> Result<Option<String>, Refusal> {
     }
     let mut emergency = Vec::new();
     if let Some(why) = cx.budget_spent {
+        emergency.push(why.to_owned());
+    }
+    if let Some(why) = cx.cost_unchecked {
         emergency.push(why.to_owned());
     }
     if !cx.windows.contain(cx.now) {
@@ -399,6 +404,7 @@ mod tests {
             windows,
             budget_spent: None,
             cost_blocked: None,
+            cost_unchecked: None,
             // A Wednesday, 11:00 in Seoul.
             now: "2026-11-25T02:00:00Z".parse().unwrap(),
         }
@@ -532,6 +538,16 @@ mod tests {
             may_apply(&spent),
             Ok(Some(
                 "the availability error budget of prod is spent".into()
+            ))
+        );
+        // So does a cost that cannot be checked for a change that may raise it; approving is
+        // not held back (an emergency needs its approvals first).
+        let mut unpriced = cx(Role::Operator, "o@example.com", &done, &w, &by);
+        unpriced.cost_unchecked = Some("environment.cost.max_monthly ($900.00) cannot be checked");
+        assert_eq!(
+            may_apply(&unpriced),
+            Ok(Some(
+                "environment.cost.max_monthly ($900.00) cannot be checked".into()
             ))
         );
         assert_eq!(emergency_request(false, Some("why")), Ok(None));

@@ -113,6 +113,10 @@ pub struct Policy {
     /// Why the cost policy blocks the change, once its cost is known (`None`: it does not).
     #[serde(default)]
     pub cost_blocked: Option<String>,
+    /// Why it may be applied only as an emergency: its cost cannot be checked against the
+    /// policy's limit and it may raise the ceiling (`None`: no such hold).
+    #[serde(default)]
+    pub cost_unchecked: Option<String>,
     /// The SLOs whose spent budget allows only emergency applies (each one's own).
     pub budget_slos: Vec<Slo>,
     /// The watch after the apply: the longer of applied and proposed, auto-revert only when
@@ -340,6 +344,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         guardrails,
         cost,
         cost_blocked: None,
+        cost_unchecked: None,
         budget_slos: slos,
         watch,
         wait_for_capacity,

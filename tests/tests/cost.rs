@@ -102,7 +102,7 @@ async fn prods_month_is_priced_by_its_schedule_and_the_cost_policy_judges_what_c
     let d = ann.planned(id).await;
     assert_eq!(
         d["cost"]["verdict"],
-        json!({"blocked": null, "extra_approval": null})
+        json!({"blocked": null, "unchecked": null, "extra_approval": null, "incomplete": false})
     );
     apply([&ann, &bo], &olga, id).await;
 

@@ -239,6 +239,9 @@ pub fn ChangeCost(report: ChangeCostReport) -> impl IntoView {
             {report.verdict.blocked.clone().map(|why| view! {
                 <p class="notice error" role="alert">"Blocked by the cost policy: " {why}</p>
             })}
+            {report.verdict.unchecked.clone().map(|why| view! {
+                <p class="notice error" role="alert">"Held by the cost policy: " {why}</p>
+            })}
             {report.verdict.extra_approval.clone().map(|why| view! {
                 <p class="notice" role="status">{why}</p>
             })}

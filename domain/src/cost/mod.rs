@@ -372,9 +372,22 @@ fn instance_hours(segs: &[(i64, Capacity)], end: i64, a: i64, b: i64) -> Band {
     out
 }
 
-fn priced(book: &PriceBook, key: PriceKey, sources: &mut Vec<String>) -> Result<Price, String> {
+/// The price of `key` from `book`, in `currency` only: a price in another currency is
+/// unpriced, with the reason (sums never mix currencies).
+fn priced(
+    book: &PriceBook,
+    key: PriceKey,
+    currency: &str,
+    sources: &mut Vec<String>,
+) -> Result<Price, String> {
     let what = key.text();
     let p = book.get(&key).map_err(|why| format!("{what}: {why}"))?;
+    if p.currency != currency {
+        return Err(format!(
+            "{what}: unpriced: {} gives a price in {}, not in {currency} (the figures' currency), and tierdeck never adds one currency to another",
+            p.source, p.currency
+        ));
+    }
     let source = format!("{} (as of {})", p.source, p.as_of);
     if !sources.contains(&source) {
         sources.push(source);
@@ -485,6 +498,7 @@ pub fn environment_cost(
                     region: facts.region.clone(),
                     instance_type: t.clone(),
                 },
+                currency,
                 &mut sources,
             )
             .map_err(|why| format!("{}: {why}", g.name)),
@@ -523,7 +537,7 @@ pub fn environment_cost(
         let inputs = DatabaseInputs::of(d, facts);
         let mut why = Vec::new();
         let mut price_of = |key: Option<PriceKey>, unknown: &str| match key {
-            Some(k) => priced(book, k, &mut sources)
+            Some(k) => priced(book, k, currency, &mut sources)
                 .map_err(|e| why.push(format!("{}: {e}", d.identifier)))
                 .ok(),
             None => {
@@ -631,6 +645,13 @@ pub struct ChangeCost {
     pub delta: Band,
     /// Resources of the change's spec without a price.
     pub unpriced: Vec<String>,
+    /// What may raise the monthly ceiling, said without prices where some are missing (see
+    /// [`may_rise`]); empty: the change cannot raise it.
+    #[serde(default)]
+    pub ceiling_may_rise: Vec<String>,
+    /// The same for the expected figure.
+    #[serde(default)]
+    pub expected_may_rise: Vec<String>,
 }
 
 impl ChangeCost {
@@ -642,6 +663,8 @@ impl ChangeCost {
             after: after.monthly,
             delta: after.monthly.minus(b.unwrap_or_default()),
             unpriced: after.unpriced.clone(),
+            ceiling_may_rise: may_rise(before, after, |b| b.ceiling),
+            expected_may_rise: may_rise(before, after, |b| b.expected),
         }
     }
 
@@ -667,27 +690,113 @@ impl ChangeCost {
     }
 }
 
+/// What in `after` may make one figure (`pick`: the ceiling or the expected one) higher than in
+/// `before`, without needing a price that is missing: each resource priced on both sides by
+/// its money, and each other one by what it is priced by (a new resource, another instance type,
+/// class, engine or storage type, Multi-AZ turned on, more instance-hours or storage). A
+/// resource that is gone lowers the figure. Empty: the figure cannot rise.
+pub fn may_rise(
+    before: Option<&EnvironmentCost>,
+    after: &EnvironmentCost,
+    pick: fn(&Band) -> f64,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut priced_rise = 0.0;
+    for g in &after.groups {
+        let was = before.and_then(|b| b.groups.iter().find(|x| x.group == g.group));
+        let name = format!("autoscaling group {}", g.group);
+        match (was, g.monthly, was.and_then(|w| w.monthly)) {
+            (Some(_), Some(now), Some(then)) => priced_rise += pick(&now) - pick(&then),
+            (None, _, _) if pick(&g.hours) > 0.0 => out.push(format!("{name} is new")),
+            (None, _, _) => {}
+            (Some(w), _, _) if w.instance_type != g.instance_type || g.instance_type.is_none() => {
+                out.push(format!(
+                    "{name} launches {} instead of {}",
+                    g.instance_type.as_deref().unwrap_or("an unknown type"),
+                    w.instance_type.as_deref().unwrap_or("an unknown type")
+                ))
+            }
+            (Some(w), _, _) if pick(&g.hours) > pick(&w.hours) + 1e-9 => out.push(format!(
+                "{name} runs more instance-hours ({:.0} instead of {:.0})",
+                pick(&g.hours),
+                pick(&w.hours)
+            )),
+            (Some(_), _, _) => {}
+        }
+    }
+    for d in &after.databases {
+        let was = before.and_then(|b| b.databases.iter().find(|x| x.identifier == d.identifier));
+        let name = format!("database {}", d.identifier);
+        let Some(w) = was else {
+            out.push(format!("{name} is new"));
+            continue;
+        };
+        if let (Some(now), Some(then)) = (d.monthly(), w.monthly()) {
+            priced_rise += now - then;
+            continue;
+        }
+        let priced_as = |x: &DatabaseCost| {
+            (
+                x.instance_class.clone(),
+                x.engine.clone(),
+                x.storage_type.clone(),
+            )
+        };
+        if priced_as(d) != priced_as(w) || d.instance_class.is_none() || d.engine.is_none() {
+            out.push(format!("{name} changes its class, engine or storage type"));
+        } else if d.multi_az && !w.multi_az {
+            out.push(format!("{name} turns Multi-AZ on"));
+        } else if d.allocated_storage_gb.unwrap_or(u32::MAX) > w.allocated_storage_gb.unwrap_or(0) {
+            out.push(format!("{name} has more storage"));
+        }
+    }
+    if priced_rise * 100.0 >= 0.5 {
+        out.push(format!(
+            "the priced resources rise by {}",
+            money(priced_rise, &after.currency)
+        ));
+    }
+    out
+}
+
 /// What the cost policy says about a change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CostVerdict {
     /// Why it may not be approved or applied (`None`: the ceiling is within the limit).
     pub blocked: Option<String>,
+    /// Why it may be applied only as an emergency, with a reason: `max_monthly` cannot be
+    /// checked (something is unpriced) and the change may raise the ceiling.
+    #[serde(default)]
+    pub unchecked: Option<String>,
     /// Why it needs one more approval than usual (`None`: it does not).
     pub extra_approval: Option<String>,
+    /// Whether some figure is missing (something is unpriced): the verdict then rests on what
+    /// may rise, not on money.
+    #[serde(default)]
+    pub incomplete: bool,
 }
 
-/// The cost policy's verdict. A limit that cannot be checked because something is unpriced
-/// counts as crossed: missing prices never let a change through. A change that lowers a
-/// ceiling already above the limit is not blocked.
+/// The cost policy's verdict. A change that lowers a ceiling already above the limit is not
+/// blocked. A limit that cannot be checked because something is unpriced holds back only what
+/// may raise the figure it limits ([`may_rise`]): missing prices never let a rise through
+/// unseen, and never stop what cannot cost more. Such a rise may still be applied as an
+/// emergency (and a revert is never held back: see [`apply_verdict`]).
 pub fn verdict(policy: &CostPolicy, c: &ChangeCost) -> CostVerdict {
     let cur = &c.currency;
     let unpriced = (!c.unpriced.is_empty()).then(|| c.unpriced.join("; "));
+    let unchecked = policy.max_monthly.and_then(|max| {
+        let u = unpriced.as_ref()?;
+        (!c.ceiling_may_rise.is_empty()).then(|| {
+            format!(
+                "environment.cost.max_monthly ({}) cannot be checked ({u}) and the change may raise the monthly ceiling ({}): it may be applied only as an emergency, with a reason",
+                money(max, cur),
+                c.ceiling_may_rise.join("; ")
+            )
+        })
+    });
     let blocked = policy.max_monthly.and_then(|max| {
-        if let Some(u) = &unpriced {
-            return Some(format!(
-                "environment.cost.max_monthly ({}) cannot be checked: {u}",
-                money(max, cur)
-            ));
+        if unpriced.is_some() {
+            return None;
         }
         let rises = c
             .before
@@ -702,10 +811,13 @@ pub fn verdict(policy: &CostPolicy, c: &ChangeCost) -> CostVerdict {
     });
     let extra_approval = policy.extra_approval_above.and_then(|above| {
         if let Some(u) = &unpriced {
-            return Some(format!(
-                "environment.cost.extra_approval_above ({}) cannot be checked, so it needs one more approval: {u}",
-                money(above, cur)
-            ));
+            return (!c.expected_may_rise.is_empty()).then(|| {
+                format!(
+                    "environment.cost.extra_approval_above ({}) cannot be checked ({u}) and the change may raise the expected cost ({}), so it needs one more approval.",
+                    money(above, cur),
+                    c.expected_may_rise.join("; ")
+                )
+            });
         }
         (c.delta.expected > above).then(|| {
             format!(
@@ -717,16 +829,36 @@ pub fn verdict(policy: &CostPolicy, c: &ChangeCost) -> CostVerdict {
     });
     CostVerdict {
         blocked,
+        unchecked,
         extra_approval,
+        incomplete: unpriced.is_some(),
     }
 }
 
-/// Adds the cost policy's verdict to the rules that judge a change: one more approval, or the
-/// reason it is blocked, each with a note for the page.
-pub fn apply_verdict(policy: &mut crate::policy::Policy, v: &CostVerdict) {
+/// Adds the cost policy's verdict to the rules that judge a change: one more approval, the
+/// reason it is blocked, or the reason it may go only as an emergency, each with a note for the
+/// page. A `revert` (back to what ran before) is never held back by figures that cannot be
+/// computed: neither an emergency nor one more approval is asked of it for them.
+pub fn apply_verdict(policy: &mut crate::policy::Policy, v: &CostVerdict, revert: bool) {
+    if revert && v.incomplete {
+        if v.unchecked.is_some() || v.extra_approval.is_some() {
+            policy.notes.push(format!(
+                "Its cost cannot be computed in full, which never holds back a revert: {}",
+                v.unchecked
+                    .as_deref()
+                    .or(v.extra_approval.as_deref())
+                    .unwrap_or_default()
+            ));
+        }
+        return;
+    }
     if let Some(why) = &v.extra_approval {
         policy.required_approvals = policy.required_approvals.saturating_add(1);
         policy.notes.push(why.clone());
+    }
+    if let Some(why) = &v.unchecked {
+        policy.cost_unchecked = Some(why.clone());
+        policy.notes.push(format!("The cost policy: {why}."));
     }
     if let Some(why) = &v.blocked {
         policy.cost_blocked = Some(why.clone());

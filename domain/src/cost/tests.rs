@@ -245,6 +245,8 @@ fn change(before: Option<f64>, after: Band) -> ChangeCost {
         after,
         delta: after.minus(before.unwrap_or_default()),
         unpriced: Vec::new(),
+        ceiling_may_rise: Vec::new(),
+        expected_may_rise: Vec::new(),
     }
 }
 
@@ -290,15 +292,153 @@ fn the_cost_policy_blocks_a_rising_ceiling_and_asks_for_an_approval_on_a_rise() 
         verdict(&CostPolicy::default(), &change(Some(1.0), after)),
         CostVerdict::default()
     );
-    // Unpriced resources never let a change through a limit.
+    // Unpriced resources never let a rise through a limit unseen: what may rise goes only as
+    // an emergency, with one more approval.
     let mut c = change(Some(879.78), small);
     c.unpriced = vec!["batch: m7g.metal in ap-northeast-2: unpriced".into()];
+    c.ceiling_may_rise = vec!["autoscaling group batch is new".into()];
+    c.expected_may_rise = c.ceiling_may_rise.clone();
     let v = verdict(&policy, &c);
-    assert!(v
-        .blocked
-        .unwrap()
-        .contains("cannot be checked: batch: m7g.metal"));
+    assert_eq!(v.blocked, None);
+    assert!(v.incomplete);
+    let unchecked = v.unchecked.unwrap();
+    assert!(
+        unchecked.contains("cannot be checked (batch: m7g.metal in ap-northeast-2: unpriced) and the change may raise the monthly ceiling (autoscaling group batch is new): it may be applied only as an emergency"),
+        "{unchecked}"
+    );
     assert!(v.extra_approval.unwrap().contains("cannot be checked"));
+    // What cannot raise a figure is not held back for it.
+    c.ceiling_may_rise.clear();
+    c.expected_may_rise.clear();
+    let v = verdict(&policy, &c);
+    assert_eq!(
+        (v.blocked, v.unchecked, v.extra_approval),
+        (None, None, None)
+    );
+}
+
+/// A Price List outage, or one unpriced resource, holds back only the changes that may raise
+/// the ceiling, and those only as far as an emergency: never one that cannot cost more, never
+/// a revert.
+#[test]
+fn a_cost_that_cannot_be_computed_holds_back_only_what_may_raise_the_ceiling() {
+    let period = Period::month_of(utc(2026, 12, 1, 0, 0));
+    let f = facts();
+    // The Price List is down: nothing is priced.
+    let outage = |spec: &EnvironmentSpec| {
+        let mut book = PriceBook::default();
+        for k in price_keys(spec, &f) {
+            book.insert(k, Err("unpriced: the AWS Price List did not answer".into()));
+        }
+        environment_cost(spec, &f, &book, "USD", period)
+    };
+    let policy = CostPolicy {
+        max_monthly: Some(900.0),
+        extra_approval_above: Some(50.0),
+    };
+    let applied = outage(&spec(6, ""));
+    // Lowering the peak's max, or a change that moves no figure: nothing to hold back.
+    for proposed in [spec(5, ""), spec(6, "")] {
+        let c = ChangeCost::of(Some(&applied), &outage(&proposed));
+        assert!(!c.unpriced.is_empty());
+        assert_eq!(c.ceiling_may_rise, Vec::<String>::new());
+        let v = verdict(&policy, &c);
+        assert_eq!(
+            (&v.blocked, &v.unchecked, &v.extra_approval),
+            (&None, &None, &None)
+        );
+    }
+    // Raising it may raise the ceiling: an emergency only, and so the page says.
+    let c = ChangeCost::of(Some(&applied), &outage(&spec(8, "")));
+    assert_eq!(
+        c.ceiling_may_rise,
+        ["autoscaling group web runs more instance-hours (5516 instead of 5333)"]
+    );
+    assert_eq!(
+        c.expected_may_rise,
+        Vec::<String>::new(),
+        "expected is unmoved"
+    );
+    let v = verdict(&policy, &c);
+    assert_eq!((&v.blocked, &v.extra_approval), (&None, &None));
+    let mut p = crate::policy::judge(
+        crate::policy::Applied::Never,
+        &spec(8, ""),
+        &crate::policy::Floor::default(),
+    );
+    let required = p.required_approvals;
+    crate::cost::apply_verdict(&mut p, &v, false);
+    assert_eq!(p.cost_blocked, None, "approvals and emergencies go on");
+    assert_eq!(p.cost_unchecked, v.unchecked);
+    assert_eq!(p.required_approvals, required);
+    // A revert is never held back by figures that cannot be computed.
+    let mut p = crate::policy::judge(
+        crate::policy::Applied::Never,
+        &spec(8, ""),
+        &crate::policy::Floor::default(),
+    );
+    crate::cost::apply_verdict(&mut p, &v, true);
+    assert_eq!((p.cost_blocked, p.cost_unchecked), (None, None));
+    assert!(p
+        .notes
+        .iter()
+        .any(|n| n.contains("never holds back a revert")));
+    // Another instance type or a new database may raise it too; a removed group cannot.
+    let mut bigger = spec(6, "");
+    bigger.autoscaling_groups[0].instance_type = Some("t3.large".into());
+    let c = ChangeCost::of(Some(&applied), &outage(&bigger));
+    assert_eq!(
+        c.ceiling_may_rise,
+        ["autoscaling group web launches t3.large instead of t3.medium"]
+    );
+    let mut fewer = spec(6, "");
+    fewer.autoscaling_groups.clear();
+    let c = ChangeCost::of(Some(&applied), &outage(&fewer));
+    assert_eq!(c.ceiling_may_rise, Vec::<String>::new());
+    // Never applied: everything is new.
+    let c = ChangeCost::of(None, &outage(&spec(6, "")));
+    assert_eq!(
+        c.ceiling_may_rise,
+        ["autoscaling group web is new", "database db is new"]
+    );
+}
+
+/// A price in another currency than the figures' is unpriced, with the reason: a price file
+/// in EUR is never summed with Price List answers in USD.
+#[test]
+fn prices_in_another_currency_are_unpriced_and_never_summed() {
+    let s = spec(6, "");
+    let f = facts();
+    let eur = PRICES.replace("currency: USD", "currency: EUR");
+    let file = parse_price_file("prices.yaml", &eur).unwrap();
+    let mut book = file.book(&price_keys(&s, &f));
+    // The instance's price came from the Price List, in USD.
+    book.insert(
+        PriceKey::Instance {
+            region: "ap-northeast-2".into(),
+            instance_type: "t3.medium".into(),
+        },
+        Ok(Price {
+            per_unit: 0.052,
+            currency: "USD".into(),
+            source: "AWS Price List, SKU X".into(),
+            as_of: "2026-12-01".into(),
+        }),
+    );
+    let c = environment_cost(
+        &s,
+        &f,
+        &book,
+        "EUR",
+        Period::month_of(utc(2026, 12, 1, 0, 0)),
+    );
+    assert_eq!(c.groups[0].monthly, None);
+    assert_eq!(
+        c.unpriced,
+        ["web: t3.medium in ap-northeast-2: unpriced: AWS Price List, SKU X gives a price in USD, not in EUR (the figures' currency), and tierdeck never adds one currency to another"]
+    );
+    // The database, priced in EUR by the file, is summed alone.
+    assert_eq!(money(c.monthly.ceiling, "EUR"), "111.82 EUR");
 }
 
 #[test]

@@ -101,20 +101,23 @@ impl Judge<'_> {
             }
             _ => false,
         };
-        self.judge_specs(spec, base, automatic, None)
+        let revert = change.kind == ChangeKind::Revert;
+        self.judge_specs(spec, base, automatic, revert, None)
             .await
             .map(Some)
     }
 
     /// The one function that judges a change: `spec` against `base`, by the rules of what is
-    /// applied and the panel's floor; `automatic`: a revert the watch recorded. The cost is
-    /// waited for at most `cost_wait` (`None`: as long as it takes); a cost that cannot be
-    /// computed leaves the limits that need it unmet.
+    /// applied and the panel's floor; `automatic`: a revert the watch recorded; `revert`: any
+    /// revert (back to what ran before), which a cost that cannot be computed never holds back.
+    /// The cost is waited for at most `cost_wait` (`None`: as long as it takes); a cost that
+    /// cannot be computed holds back only what may raise it, and only as far as an emergency.
     pub(crate) async fn judge_specs(
         &self,
         spec: Arc<EnvironmentSpec>,
         base: Base,
         automatic: bool,
+        revert: bool,
         cost_wait: Option<Duration>,
     ) -> ServiceResult<Judged> {
         let mut policy = policy::judge(base.applied(), &spec, &self.settings.policy);
@@ -135,16 +138,19 @@ impl Judge<'_> {
         };
         let cost = match costed {
             Ok(c) => {
-                domain::cost::apply_verdict(&mut policy, &c.verdict);
+                domain::cost::apply_verdict(&mut policy, &c.verdict, revert);
                 Some(c)
             }
             Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
             Err(e) => {
-                // A limit that cannot be checked never lets a change through.
+                // A limit that cannot be checked lets no rise through unseen: without figures,
+                // only an emergency (or a revert) goes.
                 let limited =
                     policy.cost.max_monthly.is_some() || policy.cost.extra_approval_above.is_some();
-                if limited {
-                    policy.cost_blocked = Some(format!("its cost cannot be computed now: {e}"));
+                if limited && !revert {
+                    let why = format!("its cost cannot be computed now ({e}), so the environment's cost limits cannot be checked: it may be applied only as an emergency, with a reason");
+                    policy.notes.push(format!("The cost policy: {why}."));
+                    policy.cost_unchecked = Some(why);
                 }
                 None
             }
@@ -229,6 +235,7 @@ pub(crate) fn context<'a>(
         windows: &policy.windows,
         budget_spent,
         cost_blocked: policy.cost_blocked.as_deref(),
+        cost_unchecked: policy.cost_unchecked.as_deref(),
         now,
     }
 }

@@ -330,7 +330,7 @@ impl Watcher {
         let edits = semantic_diff(base.spec(), &spec);
         let judged = engine
             .judge()
-            .judge_specs(spec, base, false, Some(cost_wait))
+            .judge_specs(spec, base, false, false, Some(cost_wait))
             .await?;
         Ok(Detected {
             found,

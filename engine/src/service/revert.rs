@@ -147,7 +147,13 @@ impl Reverts<'_> {
                 let edits = semantic_diff(base.spec(), spec);
                 let judged = self
                     .judge
-                    .judge_specs(Arc::clone(spec), base, false, Some(RECORDING_COST_WAIT))
+                    .judge_specs(
+                        Arc::clone(spec),
+                        base,
+                        false,
+                        true,
+                        Some(RECORDING_COST_WAIT),
+                    )
                     .await?;
                 (edits, Vec::new(), judged.violations, judged.policy.edits)
             }
@@ -307,7 +313,13 @@ impl Reverts<'_> {
                     let edits = semantic_diff(base.spec(), spec);
                     let judged = self
                         .judge
-                        .judge_specs(Arc::clone(spec), base, false, Some(RECORDING_COST_WAIT))
+                        .judge_specs(
+                            Arc::clone(spec),
+                            base,
+                            false,
+                            change.kind == ChangeKind::Revert,
+                            Some(RECORDING_COST_WAIT),
+                        )
                         .await?;
                     (edits, Vec::new(), judged.violations, judged.policy.edits)
                 }
