@@ -1,8 +1,8 @@
 //! Where the rules that judge a change come from.
 //!
 //! A change never sets the rules it is judged by. Required approvals and self-approval,
-//! auto-apply, change windows, guardrail limits and the SLO the error-budget gate reads are
-//! taken from the environment's last applied spec, and never weaker than the panel's own
+//! auto-apply, change windows, guardrail limits, the SLO the error-budget gate reads and the
+//! SLOs the watch after an apply reads are taken from the environment's last applied spec, and never weaker than the panel's own
 //! [`Floor`] (`[policy]` in tierdeck.toml). A change that edits any of them is a *policy
 //! change*: judged by the stricter of the old and the new rules, never applied by itself, and
 //! approved by at least one person. An environment never applied is judged by the floor and
@@ -205,11 +205,38 @@ pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<Strin
             sa.len() != sp.len() || sa.iter().zip(&sp).any(|(x, y)| !same_slo(x, y)),
         ),
     ];
-    rules
+    let mut out: Vec<String> = rules
         .into_iter()
         .filter(|(_, edited)| *edited)
         .map(|(key, _)| key.to_owned())
-        .collect()
+        .collect();
+    // Every SLO watches the apply (its burn rates, and its query failing, degrade a change):
+    // adding one, removing one or editing its query, objective or window sets what judges the
+    // changes after it.
+    let mut names: Vec<&str> = applied
+        .slos
+        .iter()
+        .chain(&proposed.slos)
+        .map(|s| s.name.as_str())
+        .filter(|n| *n != BUDGET_SLO)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let (a, p) = (slo_named(applied, name), slo_named(proposed, name));
+        let edited = match (a.as_slice(), p.as_slice()) {
+            ([x], [y]) => !same_slo(x, y),
+            (x, y) => x.len() != y.len() || x.iter().zip(y).any(|(x, y)| !same_slo(x, y)),
+        };
+        if edited {
+            out.push(format!("slos[{name}]"));
+        }
+    }
+    out
+}
+
+fn slo_named<'a>(spec: &'a EnvironmentSpec, name: &str) -> Vec<&'a Slo> {
+    spec.slos.iter().filter(|s| s.name == name).collect()
 }
 
 fn plural(n: u8) -> &'static str {
@@ -541,6 +568,56 @@ mod tests {
         assert!(!p.windows.contain("2026-11-24T13:30:00Z".parse().unwrap()));
         assert!(p.windows.text().contains(" and within tue 22:00–23:00"));
         assert!(Windows::default().contain("2026-11-24T13:30:00Z".parse().unwrap()));
+    }
+
+    /// Every SLO watches the apply: a change that adds one (whose query Prometheus may refuse),
+    /// removes one, or rewrites one's query is a policy change, never applied by itself.
+    #[test]
+    fn adding_removing_or_rewriting_any_slo_is_a_policy_change() {
+        let old = spec(LOOSE);
+        let latency = Slo {
+            name: "latency".into(),
+            objective: 95.0,
+            window_days: 30,
+            indicator: crate::spec::Indicator::Good {
+                good: "sum(rate(ok[{{window}}]))".into(),
+                total: "sum(rate(t[{{window}}]))".into(),
+            },
+            loc: Default::default(),
+        };
+        let floor = Floor {
+            min_approvals: 0,
+            allow_auto_apply: true,
+        };
+        let mut added = old.clone();
+        added.slos.push(latency.clone());
+        let p = after(&old, &added, &floor);
+        assert_eq!(p.edits, ["slos[latency]"]);
+        assert_eq!((p.required_approvals, p.auto_apply), (1, false));
+        // Removed.
+        assert_eq!(after(&added, &old, &floor).edits, ["slos[latency]"]);
+        // Its query rewritten (into one Prometheus refuses, say).
+        let mut broken = added.clone();
+        broken.slos[1].indicator = crate::spec::Indicator::Good {
+            good: "sum(rate(ok[{{window}}]".into(),
+            total: "sum(rate(t[{{window}}]))".into(),
+        };
+        assert_eq!(after(&added, &broken, &floor).edits, ["slos[latency]"]);
+        // The availability query rewritten.
+        let mut rewritten = added.clone();
+        rewritten.slos[0].indicator = crate::spec::Indicator::Errors {
+            errors: "vector(0)".into(),
+            total: "sum(rate(t[{{window}}]))".into(),
+        };
+        assert_eq!(
+            after(&added, &rewritten, &floor).edits,
+            ["slos[availability]"]
+        );
+        // The same SLOs in another order or on other lines: no edit.
+        let mut moved = added.clone();
+        moved.slos.reverse();
+        moved.slos[0].loc.line += 7;
+        assert!(edits(&added, &moved).is_empty());
     }
 
     #[test]

@@ -268,6 +268,30 @@ pub struct SloStatus {
     /// The budget left (percent) over the past window, a point a day: (Unix seconds, percent).
     #[serde(default)]
     pub budget_history: Vec<(i64, f64)>,
+    /// Why it could not be evaluated (Prometheus refused or could not answer one of its
+    /// queries): such an SLO counts as failing, at page level, for the watch after an apply and
+    /// the error-budget gate. `None`: evaluated.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// An SLO that could not be evaluated, for `reason`: no numbers, and failing (a page-level
+/// alert) until it can be read, so that a query nobody can read never hides a burning budget.
+pub fn failed(slo: &Slo, reason: String) -> SloStatus {
+    SloStatus {
+        name: slo.name.clone(),
+        objective_percent: slo.objective,
+        window_days: slo.window_days,
+        sli_percent: None,
+        error_ratio: None,
+        budget: None,
+        burns: Vec::new(),
+        alert: Severity::Page,
+        state: state(None, Severity::Page),
+        alert_rule: None,
+        budget_history: Vec::new(),
+        error: Some(reason),
+    }
 }
 
 /// Puts an SLO's numbers together: the window's total rate and error ratio, and the error
@@ -300,6 +324,7 @@ pub fn status(
         state: state(budget.as_ref(), severity),
         alert_rule: rule.map(|r| format!("{}× over {} and {}", r.factor, r.long, r.short)),
         budget_history: Vec::new(),
+        error: None,
     }
 }
 
@@ -401,11 +426,14 @@ pub struct WatchReading {
 /// change for a page alert that was already firing: 20 % more.
 pub const WORSE_THAN_BEFORE: f64 = 1.2;
 
+/// The burn rates and page alerts of the SLOs that were evaluated (those that could not be are
+/// for [`watch_outcome`]).
 pub fn watch_reading(statuses: &[SloStatus]) -> WatchReading {
     let max = |a: Option<f64>, b: f64| Some(a.map_or(b, |a: f64| a.max(b)));
     let mut burn = None;
     let mut burn_now = None;
-    for s in statuses {
+    let statuses: Vec<&SloStatus> = statuses.iter().filter(|s| s.error.is_none()).collect();
+    for s in &statuses {
         let rate = |w: &str| s.burns.iter().find(|b| b.window == w).and_then(|b| b.rate);
         for r in ALERT_RULES.iter().filter(|r| r.severity == Severity::Page) {
             if let (Some(long), Some(short)) = (rate(r.long), rate(r.short)) {
@@ -430,6 +458,36 @@ pub fn watch_reading(statuses: &[SloStatus]) -> WatchReading {
     }
 }
 
+/// What the watch after a change reads from `statuses`, where `introduced` names the SLOs the
+/// change brings (not in the spec applied before it). An SLO that cannot be evaluated counts
+/// as a page alert when the change brought it (fail closed: a change cannot blind its own
+/// watch with a query Prometheus refuses); one of the applied spec's own is a fault that was
+/// there before the change, so the reading is refused with it (the watch is not clean) rather
+/// than blamed on the change.
+pub fn watch_outcome(
+    statuses: &[SloStatus],
+    introduced: &[String],
+) -> Result<WatchReading, String> {
+    let mut reading = watch_reading(statuses);
+    let failing = |ours: bool| {
+        statuses
+            .iter()
+            .filter(|s| introduced.contains(&s.name) == ours)
+            .find_map(|s| s.error.as_ref().map(|e| (s, e)))
+    };
+    if reading.alert.is_none() {
+        if let Some((s, e)) = failing(true) {
+            reading.alert = Some(format!("{}: it cannot be evaluated ({e})", s.name));
+        } else if let Some((s, e)) = failing(false) {
+            return Err(format!(
+                "the SLO {} of the spec applied before cannot be evaluated ({e}), which does not count against this change",
+                s.name
+            ));
+        }
+    }
+    Ok(reading)
+}
+
 /// Whether a page alert the watch sees is the change's doing: it was not firing when the apply
 /// started (`before`: the 5-minute burn then, if one was), or the budget burns
 /// [`WORSE_THAN_BEFORE`] times faster now.
@@ -446,6 +504,15 @@ pub fn budget_exhausted(statuses: &[SloStatus]) -> Option<&SloStatus> {
     statuses
         .iter()
         .find(|s| s.name == "availability" && s.budget.is_some_and(|b| b.remaining_events <= 0.0))
+}
+
+/// An availability SLO that cannot be evaluated: the error-budget gate counts it as spent (it
+/// fails closed), with the reason.
+pub fn budget_unreadable(statuses: &[SloStatus]) -> Option<(&SloStatus, &str)> {
+    statuses
+        .iter()
+        .filter(|s| s.name == "availability")
+        .find_map(|s| s.error.as_deref().map(|e| (s, e)))
 }
 
 #[cfg(test)]
@@ -553,6 +620,50 @@ mod tests {
         assert!(budget_exhausted(&[latency]).is_none());
         let fine = status(&availability(), 100.0, Some(0.0005), &[Some(0.0); 5]);
         assert!(budget_exhausted(&[fine]).is_none());
+    }
+
+    /// A change cannot blind its own watch: an SLO it brings whose query Prometheus refuses is
+    /// a page alert; one the applied spec had before is a fault the change is not blamed for,
+    /// and the watch is not clean either. The gate counts an unreadable availability SLO.
+    #[test]
+    fn an_slo_that_cannot_be_evaluated_counts_as_failing() {
+        let calm = status(&availability(), 100.0, Some(0.0), &[Some(0.0004); 5]);
+        let mut latency = availability();
+        latency.name = "latency".into();
+        let broken = failed(
+            &latency,
+            "Prometheus refused the query `x`: bad_data: parse error".into(),
+        );
+        let statuses = [calm.clone(), broken.clone()];
+        let r = watch_outcome(&statuses, &["latency".to_owned()]).unwrap();
+        assert_eq!(
+            r.alert.as_deref(),
+            Some("latency: it cannot be evaluated (Prometheus refused the query `x`: bad_data: parse error)")
+        );
+        assert!(alert_is_new(&r, None), "the change's doing");
+        assert!(
+            (r.burn.unwrap() - 0.4).abs() < 1e-9,
+            "the others still count"
+        );
+        let e = watch_outcome(&statuses, &[]).unwrap_err();
+        assert!(
+            e.starts_with("the SLO latency of the spec applied before cannot be evaluated"),
+            "{e}"
+        );
+        assert_eq!(
+            watch_outcome(std::slice::from_ref(&calm), &[])
+                .unwrap()
+                .alert,
+            None
+        );
+        // The gate: an unreadable availability SLO, not another one.
+        assert!(budget_unreadable(&statuses).is_none());
+        let unread = failed(&availability(), "no answer".into());
+        assert_eq!(
+            budget_unreadable(std::slice::from_ref(&unread)).map(|(s, e)| (s.name.as_str(), e)),
+            Some(("availability", "no answer"))
+        );
+        assert_eq!(unread.alert, Severity::Page);
     }
 
     #[test]

@@ -304,3 +304,79 @@ async fn the_printed_rules_pass_promtool() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no environment `qa`"));
 }
+
+/// A change that rewrites the availability query into one Prometheus refuses does not open the
+/// error-budget gate: an SLO that cannot be evaluated counts as spent (the gate fails closed),
+/// with the reason on the page and in the refusal; an emergency still goes.
+#[tokio::test]
+async fn an_availability_query_prometheus_refuses_holds_applies_to_emergencies() {
+    let moto = Moto::sandboxed().await;
+    let (prom, _data) = tierdeck_tests::prom::petclinic_month().await;
+    // Prod's budget is whole (44 % left); its availability query is broken.
+    let repo = SpecRepo::petclinic_with(|work| {
+        let p = work.join("environments/prod/slo.yaml");
+        let text = std::fs::read_to_string(&p).unwrap().replacen(
+            r#"errors: 'sum(rate(http_requests_total{job="petclinic",code=~"5.."}[{{window}}]))'"#,
+            r#"errors: 'sum(rate(http_requests_total{job="petclinic",code=~"5.."}[{{window}}])'"#,
+            1,
+        );
+        std::fs::write(&p, text).unwrap();
+    });
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&moto.url),
+        &[("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    let ann = app
+        .api_with_email("ann", "approver", "ann@example.com")
+        .await;
+    let bo = app.api_with_email("bo", "approver", "bo@example.com").await;
+    let olga = app.api_as("olga", "operator").await;
+    let id = ann.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    ann.planned(id).await;
+    // The SLO page names the failing SLO, and still shows the others.
+    let r = ann.get_json("/api/v1/environments/prod/slo").await;
+    let a = slo(&r, "availability");
+    assert_eq!(a["alert"], "page", "{a:#}");
+    let why = a["error"].as_str().unwrap_or_default();
+    assert!(why.starts_with("Prometheus refused the query"), "{a:#}");
+    assert_eq!(slo(&r, "latency-400ms")["error"], Value::Null, "{r:#}");
+    for a in [&ann, &bo] {
+        let res = a
+            .post_json(&format!("/api/v1/changes/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let detail = olga.get_json(&format!("/api/v1/changes/{id}")).await;
+    assert_eq!(
+        detail["actions"]["apply_needs_emergency"], true,
+        "{:#}",
+        detail["actions"]
+    );
+    let res = olga.post(&format!("/api/v1/changes/{id}/apply")).await;
+    assert_eq!(res.status(), 409);
+    let refused = olga
+        .get_json("/api/v1/audit?action=change.apply_refused")
+        .await;
+    let reason = refused["events"][0]["detail"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.starts_with(
+            "the availability error budget of prod cannot be read (Prometheus refused the query"
+        ),
+        "{reason}"
+    );
+    let res = olga
+        .post_json(
+            &format!("/api/v1/changes/{id}/apply"),
+            json!({ "emergency": true, "reason": "the monitoring fix is in the next commit" }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+}

@@ -35,14 +35,10 @@ async fn web_max(moto: &str) -> String {
     tag_value(&xml, "MaxSize")
 }
 
-#[tokio::test]
-async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_once() {
-    let traffic = LiveTraffic::start(100.0).await;
-    let prom = Prometheus::scraping("petclinic", &traffic.target).await;
-    let moto = Moto::sandboxed().await;
-    // Prod needs no approvals here, and watches for a minute after each apply, reverting at
-    // once on a page-level alert.
-    let repo = SpecRepo::petclinic_with(|work| {
+/// Prod needs no approvals here, and watches for a minute after each apply, reverting at once
+/// on a page-level alert.
+fn watched_prod() -> SpecRepo {
+    SpecRepo::petclinic_with(|work| {
         let p = work.join("environments/prod/environment.yaml");
         let text = std::fs::read_to_string(&p)
             .unwrap()
@@ -58,7 +54,16 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(&p, format!("{text}\n")).unwrap();
-    });
+    })
+}
+
+/// Live traffic scraped every second by a Prometheus, the emulator, and a panel watching
+/// [`watched_prod`] that evaluates its watches every second.
+async fn watched_panel() -> (LiveTraffic, Prometheus, Moto, SpecRepo, TestApp) {
+    let traffic = LiveTraffic::start(100.0).await;
+    let prom = Prometheus::scraping("petclinic", &traffic.target).await;
+    let moto = Moto::sandboxed().await;
+    let repo = watched_prod();
     let app = TestApp::watching_with(
         &repo.url(),
         3600,
@@ -71,6 +76,12 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
         ],
     )
     .await;
+    (traffic, prom, moto, repo, app)
+}
+
+#[tokio::test]
+async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_once() {
+    let (traffic, _prom, moto, repo, app) = watched_panel().await;
     let op = app.api_as("olga", "operator").await;
     let first = op.change_for("prod", &repo.head()).await["id"]
         .as_i64()
@@ -180,4 +191,61 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
         assert!(actions.contains(&a.to_owned()), "{a} in {actions:?}");
     }
     assert_eq!(env["reverted"]["to"], before);
+}
+
+/// A change cannot blind its own watch: one that adds an SLO whose query Prometheus refuses is
+/// a policy change (an approval, never applied by itself), and after its apply the SLO that
+/// cannot be evaluated counts as a page alert: the change is degraded and reverted.
+#[tokio::test]
+async fn an_slo_whose_query_prometheus_refuses_degrades_the_change_that_brought_it() {
+    let (_traffic, _prom, _moto, repo, app) = watched_panel().await;
+    let op = app.api_as("olga", "operator").await;
+    let ann = app
+        .api_with_email("ann", "approver", "ann@example.com")
+        .await;
+    let first = op.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    let d = apply(&op, first).await;
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
+
+    let blind = repo.commit(SEUNG, "Prod: an SLO for the search page", |work| {
+        let p = work.join("environments/prod/slo.yaml");
+        let text = std::fs::read_to_string(&p).unwrap().replacen(
+            "\nmonitoring:",
+            "  - name: search\n    objective: 99\n    window_days: 30\n    errors: 'sum(rate(http_requests_total{job=\"petclinic\",handler=\"/search\",code=~\"5..\"}[{{window}}])'\n    total: 'sum(rate(http_requests_total{job=\"petclinic\",handler=\"/search\"}[{{window}}]))'\n\nmonitoring:",
+            1,
+        );
+        std::fs::write(&p, text).unwrap();
+    });
+    assert_eq!(op.post("/api/v1/sync").await.status(), 200);
+    let id = op.change_for("prod", &blind).await["id"].as_i64().unwrap();
+    let d = op.planned(id).await;
+    assert_eq!(
+        d["policy"]["edits"],
+        serde_json::json!(["slos[search]"]),
+        "{:#}",
+        d["policy"]
+    );
+    assert_eq!(d["policy"]["required_approvals"], 1);
+    assert_eq!(d["policy"]["auto_apply"], false);
+    let res = ann
+        .post_json(
+            &format!("/api/v1/changes/{id}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let d = apply(&op, id).await;
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
+    let d = wait_for("the watch to count the unreadable SLO", 60, || async {
+        let d = op.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["status"] == "degraded" && d["watch"]["revert_change"].is_i64()).then_some(d)
+    })
+    .await;
+    let reason = d["watch"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("search: it cannot be evaluated (Prometheus refused the query"),
+        "{reason}"
+    );
 }

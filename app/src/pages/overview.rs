@@ -106,7 +106,11 @@ fn SloSummary(reports: Vec<domain::slo::SloReport>) -> impl IntoView {
                                 None => r.slos.into_iter().map(|s| view! {
                                     <span class="slo-badge">{s.name.clone()} " "
                                         <SloBadge state=s.state alert=s.alert />
-                                        " " {s.budget.map(|b| format!("{:.0} % left", b.remaining_percent)).unwrap_or_else(|| "no traffic".into())}
+                                        " " {match (&s.error, s.budget) {
+                                            (Some(_), _) => "cannot be evaluated".to_owned(),
+                                            (None, Some(b)) => format!("{:.0} % left", b.remaining_percent),
+                                            (None, None) => "no traffic".to_owned(),
+                                        }}
                                     </span>
                                 }).collect_view().into_any(),
                             }}

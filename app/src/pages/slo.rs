@@ -107,6 +107,11 @@ fn SloCard(s: SloStatus, zone: TimeZone) -> impl IntoView {
             <h2 id=id>{s.name.clone()} " " <SloBadge state=s.state alert=s.alert /></h2>
             <p>"Objective " <strong>{format!("{} %", s.objective_percent)}</strong> " over " {s.window_days} " days; now "
                 <strong>{percent(s.sli_percent, 3)}</strong> " (error ratio " {s.error_ratio.map(|r| format!("{:.4} %", r * 100.0)).unwrap_or_else(|| "—".into())} ")."</p>
+            {s.error.clone().map(|e| view! {
+                <p class="notice error" role="alert">"It cannot be evaluated: " {e}
+                    ". Until it can, it counts as failing: a page alert for the watch after an apply"
+                    {(s.name == "availability").then_some(", and a spent budget for the error-budget policy")} "."</p>
+            })}
             {s.alert_rule.map(|r| view! { <p class="notice error" role="alert">"Alert: burning " {r} "."</p> })}
             {(s.state == SloState::Spent).then(|| view! {
                 <p class="notice error" role="alert">"The error budget is spent."

@@ -4,7 +4,7 @@ use domain::slo::{self, SloReport, SloStatus, BURN_WINDOWS};
 use domain::spec::EnvName;
 use domain::spec::{EnvironmentSpec, Slo};
 use domain::Role;
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 
 use crate::auth::Caller;
 use crate::clock::Clock;
@@ -75,20 +75,29 @@ impl Slos<'_> {
         })
     }
 
-    /// The SLOs of `spec` at `at` (Unix time; `None`: now).
+    /// The SLOs of `spec` at `at` (Unix time; `None`: now), each on its own: one whose queries
+    /// fail is there as failing, with the reason ([`slo::failed`]), and never hides the
+    /// others. `Err` only when nothing can be read: Prometheus is not configured, or cannot
+    /// be reached at all.
     pub(crate) async fn slo_statuses(
         &self,
         spec: &EnvironmentSpec,
         at: Option<i64>,
     ) -> Result<Vec<SloStatus>, String> {
         let prom = self.prometheus()?;
-        try_join_all(
-            spec.slos
-                .iter()
-                .map(|s| one(prom, s, at, self.clock.now().timestamp())),
-        )
-        .await
-        .map_err(|e| e.to_string())
+        let now = self.clock.now().timestamp();
+        let results = join_all(spec.slos.iter().map(|s| one(prom, s, at, now))).await;
+        if let Some(away) = results.iter().find_map(|r| match r {
+            Err(e @ PromError::Unreachable { .. }) => Some(e.to_string()),
+            _ => None,
+        }) {
+            return Err(away);
+        }
+        Ok(results
+            .into_iter()
+            .zip(&spec.slos)
+            .map(|(r, s)| r.unwrap_or_else(|e| slo::failed(s, e.to_string())))
+            .collect())
     }
 
     /// The SLO report of an environment's spec at the branch head.
@@ -152,8 +161,10 @@ impl Slos<'_> {
     }
 
     /// The error-budget policy: `Some(reason)` when the budget of one of `slos` (the judging
-    /// rules' availability SLOs, read with `spec`'s monitoring) is spent. Without Prometheus
-    /// the gate stays open (and says so in the log).
+    /// rules' availability SLOs, read with `spec`'s monitoring) is spent, or cannot be read
+    /// (the gate fails closed: a query Prometheus refuses, or Prometheus away, allows only
+    /// emergency applies). Without Prometheus configured there is no budget to read and the
+    /// gate stays open.
     pub(crate) async fn budget_refusal(
         &self,
         spec: &EnvironmentSpec,
@@ -167,17 +178,25 @@ impl Slos<'_> {
             slos: availability,
             ..spec.clone()
         };
+        let env = &spec.environment.name;
+        let unreadable = |why: &str| {
+            format!(
+                "the availability error budget of {env} cannot be read ({why}): the error-budget policy allows only emergency applies until it can"
+            )
+        };
         match self.slo_statuses(&only, None).await {
-            Ok(statuses) => slo::budget_exhausted(&statuses).map(|s| {
-                let b = s.budget.expect("an exhausted budget exists");
-                format!(
-                    "the availability error budget of {} is spent ({:.0} failed requests of {:.0} allowed over {} days, {:.1} % left): the error-budget policy allows only emergency applies",
-                    spec.environment.name, b.spent_events, b.allowed_events, s.window_days, b.remaining_percent
-                )
-            }),
+            Ok(statuses) => slo::budget_exhausted(&statuses)
+                .map(|s| {
+                    let b = s.budget.expect("an exhausted budget exists");
+                    format!(
+                        "the availability error budget of {env} is spent ({:.0} failed requests of {:.0} allowed over {} days, {:.1} % left): the error-budget policy allows only emergency applies",
+                        b.spent_events, b.allowed_events, s.window_days, b.remaining_percent
+                    )
+                })
+                .or_else(|| slo::budget_unreadable(&statuses).map(|(_, why)| unreadable(why))),
             Err(e) => {
-                tracing::warn!(environment = %spec.environment.name, error = %e, "the error-budget gate could not read the SLOs; it stays open");
-                None
+                tracing::warn!(environment = %env, error = %e, "the error-budget gate could not read the SLOs; it holds applies to emergencies");
+                Some(unreadable(&e))
             }
         }
     }

@@ -67,6 +67,16 @@ fn watched(mut spec: EnvironmentSpec, base: Option<&EnvironmentSpec>) -> Environ
     spec
 }
 
+/// The SLOs of `spec` that `base` (applied before it) has no SLO of that name for: those the
+/// change brings, whose failing to evaluate counts against it ([`domain::slo::watch_outcome`]).
+fn introduced(spec: &EnvironmentSpec, base: Option<&EnvironmentSpec>) -> Vec<String> {
+    spec.slos
+        .iter()
+        .filter(|s| base.is_none_or(|b| !b.slos.iter().any(|x| x.name == s.name)))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 /// The SLO watch after an apply.
 #[derive(Clone, Copy)]
 pub struct Watches<'a> {
@@ -180,8 +190,8 @@ impl Watches<'_> {
         }
     }
 
-    /// The SLOs watched after `change` (see [`watched`]).
-    async fn watched_spec(&self, change: &Change) -> ServiceResult<EnvironmentSpec> {
+    /// The SLOs watched after `change` (see [`watched`]), and those it brings ([`introduced`]).
+    async fn watched_spec(&self, change: &Change) -> ServiceResult<(EnvironmentSpec, Vec<String>)> {
         let (spec, base) = self
             .specs
             .specs_at(
@@ -190,7 +200,8 @@ impl Watches<'_> {
                 change.base_commit.clone(),
             )
             .await?;
-        Ok(watched(EnvironmentSpec::clone(&spec), base.spec()))
+        let brought = introduced(&spec, base.spec());
+        Ok((watched(EnvironmentSpec::clone(&spec), base.spec()), brought))
     }
 
     /// When a page alert fires as an apply of `spec` (over `base`) starts: the 5-minute burn
@@ -219,12 +230,12 @@ impl Watches<'_> {
         let id = ChangeId(w.change_id);
         let change = self.specs.change(id).await?;
         let reading = match self.watched_spec(&change).await {
-            Ok(spec) if spec.slos.is_empty() => Err("the environment has no SLOs".to_owned()),
-            Ok(spec) => self
+            Ok((spec, _)) if spec.slos.is_empty() => Err("the environment has no SLOs".to_owned()),
+            Ok((spec, brought)) => self
                 .slo
                 .slo_statuses(&spec, None)
                 .await
-                .map(|s| domain::slo::watch_reading(&s)),
+                .and_then(|s| domain::slo::watch_outcome(&s, &brought)),
             Err(e) => Err(e.to_string()),
         };
         let now = self.clock.now_text();
