@@ -39,6 +39,22 @@ pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
         // Every attempt, the backoff between them, and some slack.
         operation_timeout: attempt_timeout * config.aws.max_attempts
             + std::time::Duration::from_secs(10),
+        environments: config
+            .aws
+            .environments
+            .iter()
+            .map(|(name, e)| {
+                let access = engine::aws::access::EnvironmentAccess {
+                    plan_role_arn: e.plan_role_arn.clone(),
+                    apply_role_arn: e.apply_role_arn.clone(),
+                    external_id: e.external_id.as_ref().map(|x| x.expose().to_owned()),
+                    region: e.region.clone(),
+                    session_name: e.session_name.clone(),
+                    endpoint_url: e.endpoint_url.clone(),
+                };
+                (name.clone(), access)
+            })
+            .collect(),
     };
     let n = &config.notifications;
     let notify = engine::settings::NotifySettings {

@@ -254,6 +254,9 @@ pub struct AwsConfig {
     pub max_attempts: u32,
     /// How long one call may take.
     pub attempt_timeout_secs: u64,
+    /// Each environment's own account and roles (`[aws.environments.NAME]`); an environment
+    /// without an entry uses the default credential chain.
+    pub environments: std::collections::BTreeMap<String, AwsEnvironmentConfig>,
 }
 
 impl Default for AwsConfig {
@@ -263,8 +266,27 @@ impl Default for AwsConfig {
             region: "ap-northeast-2".into(),
             max_attempts: 4,
             attempt_timeout_secs: 10,
+            environments: Default::default(),
         }
     }
+}
+
+/// One environment's AWS account and roles: the panel's to set, never the spec's.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsEnvironmentConfig {
+    /// Assumed to read (observe, plan, drift, monitoring, cost).
+    pub plan_role_arn: Option<String>,
+    /// Assumed by an apply, a revert's or a reconcile's, once per run.
+    pub apply_role_arn: Option<String>,
+    /// What the roles' trust policies ask for.
+    pub external_id: Option<Secret>,
+    /// The environment's region, over its spec's.
+    pub region: Option<String>,
+    /// The role session's name (default `tierdeck-<env>-<user or system>`).
+    pub session_name: Option<String>,
+    /// Another endpoint for this environment's calls (tests, an emulator).
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -585,6 +607,57 @@ impl Config {
         if self.aws.region.trim().is_empty() {
             return Err(err("`aws.region` must not be empty"));
         }
+        for (env, e) in &self.aws.environments {
+            let key = |k: &str| format!("aws.environments.{env}.{k}");
+            if env.parse::<domain::spec::EnvName>().is_err() {
+                return Err(err(format!(
+                    "`aws.environments.{env}` is not an environment's name: lower-case letters, digits, `-` and `_`"
+                )));
+            }
+            for (k, arn) in [
+                ("plan_role_arn", &e.plan_role_arn),
+                ("apply_role_arn", &e.apply_role_arn),
+            ] {
+                if let Some(why) = arn
+                    .as_deref()
+                    .and_then(engine::aws::access::role_arn_problem)
+                {
+                    return Err(err(format!("`{}`: {why}", key(k))));
+                }
+            }
+            if let Some(n) = &e.session_name {
+                let ok = (2..=64).contains(&n.len())
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(c));
+                if !ok {
+                    return Err(err(format!(
+                        "`{}` must be 2–64 letters, digits or `+=,.@-`, not `{n}`",
+                        key("session_name")
+                    )));
+                }
+            }
+            if e.external_id.as_ref().is_some_and(|x| {
+                let x = x.expose();
+                !(2..=1224).contains(&x.len())
+            }) {
+                return Err(err(format!(
+                    "`{}` must be 2–1224 characters",
+                    key("external_id")
+                )));
+            }
+            if e.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(err(format!("`{}` must not be empty", key("region"))));
+            }
+            if let Some(v) = &e.endpoint_url {
+                let ok = url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !ok {
+                    return Err(err(format!(
+                        "`{}` must be an http or https URL, not `{v}`",
+                        key("endpoint_url")
+                    )));
+                }
+            }
+        }
         for (key, value) in [
             ("notifications.slack_url", &self.notifications.slack_url),
             ("notifications.webhook_url", &self.notifications.webhook_url),
@@ -684,6 +757,26 @@ fn apply_override(
     let section_table = table
         .entry(section.clone())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    // `TIERDECK_AWS__ENVIRONMENTS__PROD__PLAN_ROLE_ARN`: one environment's key.
+    if let (true, Some(("environments", rest))) = (section == "aws", key.split_once("__")) {
+        let Some((env, field)) = rest.split_once("__") else {
+            return Err(err(format!(
+                "`{var}` names no key: use TIERDECK_AWS__ENVIRONMENTS__<ENV>__<KEY>"
+            )));
+        };
+        let nested = || toml::Value::Table(toml::Table::new());
+        let toml::Value::Table(aws) = section_table else {
+            return Err(err("`aws` must be a table"));
+        };
+        let toml::Value::Table(envs) = aws.entry("environments").or_insert_with(nested) else {
+            return Err(err("`aws.environments` must be a table"));
+        };
+        let toml::Value::Table(one) = envs.entry(env).or_insert_with(nested) else {
+            return Err(err(format!("`aws.environments.{env}` must be a table")));
+        };
+        one.insert(field.to_owned(), toml::Value::String(value.to_owned()));
+        return Ok(Some(format!("aws.environments.{env}.{field}")));
+    }
     match section_table {
         toml::Value::Table(t) => {
             t.insert(key.clone(), typed);
@@ -711,6 +804,66 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:3000");
         assert_eq!(c.repo.branch, "main");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn each_environment_may_have_its_own_roles_from_the_file_or_the_environment() {
+        let c = load(
+            Some("[aws.environments.prod]\nplan_role_arn = \"arn:aws:iam::111111111111:role/read\"\n"),
+            &[
+                (
+                    "TIERDECK_AWS__ENVIRONMENTS__PROD__APPLY_ROLE_ARN",
+                    "arn:aws:iam::111111111111:role/write",
+                ),
+                ("TIERDECK_AWS__ENVIRONMENTS__STAGING__REGION", "eu-west-1"),
+            ],
+        )
+        .unwrap();
+        let prod = &c.aws.environments["prod"];
+        assert_eq!(
+            prod.plan_role_arn.as_deref(),
+            Some("arn:aws:iam::111111111111:role/read")
+        );
+        assert_eq!(
+            prod.apply_role_arn.as_deref(),
+            Some("arn:aws:iam::111111111111:role/write")
+        );
+        assert_eq!(
+            c.aws.environments["staging"].region.as_deref(),
+            Some("eu-west-1")
+        );
+        for (text, env, message) in [
+            (
+                "[aws.environments.prod]\nplan_role_arn = \"tierdeck-read\"\n",
+                vec![],
+                "configuration: `aws.environments.prod.plan_role_arn`: `tierdeck-read` is not an IAM role's ARN (arn:aws:iam::123456789012:role/NAME)",
+            ),
+            (
+                "[aws.environments.Prod]\nregion = \"x\"\n",
+                vec![],
+                "configuration: `aws.environments.Prod` is not an environment's name: lower-case letters, digits, `-` and `_`",
+            ),
+            (
+                "",
+                vec![("TIERDECK_AWS__ENVIRONMENTS__PROD", "x")],
+                "configuration: `TIERDECK_AWS__ENVIRONMENTS__PROD` names no key: use TIERDECK_AWS__ENVIRONMENTS__<ENV>__<KEY>",
+            ),
+            (
+                "[aws.environments.prod]\nsession_name = \"tierdeck prod\"\n",
+                vec![],
+                "configuration: `aws.environments.prod.session_name` must be 2–64 letters, digits or `+=,.@-`, not `tierdeck prod`",
+            ),
+        ] {
+            let got = load(Some(text), &env).unwrap_err().to_string();
+            assert_eq!(got, message);
+        }
+        // The external id is a secret: never printed.
+        let c = load(
+            Some("[aws.environments.prod]\nexternal_id = \"s3cret-id\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret-id"));
     }
 
     #[test]

@@ -118,6 +118,37 @@ struct ProxyState {
     /// The most items a page of a listing describe holds (`None`: moto's, which answers
     /// `DescribePolicies`, `DescribeScheduledActions` and `DescribeAlarms` in one page).
     page: Option<usize>,
+    /// Every call, with the key that signed it.
+    signed: Vec<SignedCall>,
+    /// Every role STS let assume, with the key it gave.
+    assumed: Vec<Assumed>,
+    /// How long the sessions STS gives last (`None`: moto's hour).
+    sts_lasts: Option<std::time::Duration>,
+}
+
+/// A call as the proxy saw it: the access key that signed it, the service and action, and its
+/// Query-protocol parameters.
+#[derive(Debug, Clone)]
+pub struct SignedCall {
+    pub key: String,
+    pub service: String,
+    pub action: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl SignedCall {
+    /// Whether any parameter's value contains `text` (a resource's name).
+    pub fn names(&self, text: &str) -> bool {
+        self.params.iter().any(|(_, v)| v.contains(text))
+    }
+}
+
+/// A role STS let assume: its ARN, the session's name and the key it gave.
+#[derive(Debug, Clone)]
+pub struct Assumed {
+    pub role: String,
+    pub session: String,
+    pub key: String,
 }
 
 /// The listing describes that AWS answers in pages and moto does not: (action, the list's
@@ -153,6 +184,15 @@ pub struct ScalingActivity {
 }
 
 /// The time `secs` seconds ago in RFC 3339, UTC, to the second (as AWS writes times).
+/// The time `d` from now, RFC 3339 in UTC, as AWS writes times.
+pub fn rfc3339_in(d: std::time::Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        + d;
+    rfc3339_at(now.as_secs())
+}
+
 pub fn rfc3339_ago(secs: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -652,6 +692,23 @@ impl FaultProxy {
             Some(keys.iter().map(|k| (*k).to_owned()).collect());
     }
 
+    /// Every call so far, with the key that signed it.
+    pub fn signed(&self) -> Vec<SignedCall> {
+        self.shared.state.lock().unwrap().signed.clone()
+    }
+
+    /// Every role assumed so far through the proxy, with the key STS gave.
+    pub fn assumed(&self) -> Vec<Assumed> {
+        self.shared.state.lock().unwrap().assumed.clone()
+    }
+
+    /// From now on the sessions STS gives (`AssumeRole`) expire after `d`, not moto's hour: the
+    /// SDK must renew them as it would a real role's (role-chained sessions last an hour at
+    /// most).
+    pub fn sts_sessions_last(&self, d: std::time::Duration) {
+        self.shared.state.lock().unwrap().sts_lasts = Some(d);
+    }
+
     /// Lets every call through again.
     pub fn heal(&self) {
         self.shared.state.lock().unwrap().rules.clear();
@@ -772,15 +829,23 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let (service, action) = call_of(&headers, &uri, &body);
+    let key = access_key_of(&headers).unwrap_or_default();
+    let call_params = url_decode_pairs(&body);
     let known = s.state.lock().unwrap().known_keys.clone();
     if let Some(known) = known {
-        if !access_key_of(&headers).is_some_and(|k| known.contains(&k)) {
+        if !known.contains(&key) {
             return unknown_key(&service);
         }
     }
     let params = url_decode_pairs(&body);
     let fault = {
         let mut state = s.state.lock().unwrap();
+        state.signed.push(SignedCall {
+            key,
+            service: service.clone(),
+            action: action.clone(),
+            params: call_params.clone(),
+        });
         *state.calls.entry(action.clone()).or_default() += 1;
         *state
             .by_service
@@ -971,6 +1036,30 @@ async fn forward(
                         d,
                         &mut state.instances,
                     );
+                    bytes = Bytes::from(text);
+                }
+                if action == "AssumeRole" {
+                    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                    if let Some(d) = state.sts_lasts {
+                        let until = rfc3339_in(d);
+                        if let (Some(a), Some(b)) =
+                            (text.find("<Expiration>"), text.find("</Expiration>"))
+                        {
+                            text.replace_range(a + "<Expiration>".len()..b, &until);
+                        }
+                    }
+                    let param = |k: &str| {
+                        call_params
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    state.assumed.push(Assumed {
+                        role: param("RoleArn"),
+                        session: param("RoleSessionName"),
+                        key: tag_value(&text, "AccessKeyId"),
+                    });
                     bytes = Bytes::from(text);
                 }
             }

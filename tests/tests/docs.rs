@@ -32,6 +32,82 @@ fn actions_in_code() -> BTreeSet<String> {
     found
 }
 
+/// The actions a policy document grants.
+fn granted(path: &str) -> BTreeSet<String> {
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace().join(path)).unwrap()).unwrap();
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            serde_json::Value::Array(a) => a.clone(),
+            one => vec![one.clone()],
+        })
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_environments_roles_split_the_one_policy_into_reading_and_writing() {
+    let all = granted("docs/iam-policy.json");
+    let read = granted("docs/iam/plan-role-policy.json");
+    let write = granted("docs/iam/apply-role-policy.json");
+    let panel = granted("docs/iam/panel-policy.json");
+    let trust = granted("docs/iam/trust-policy.json");
+    // The same actions, split: nothing granted to a role that the single-account policy does
+    // not grant, and nothing of it left out.
+    let mut split: BTreeSet<String> = read.union(&write).cloned().collect();
+    split.extend(panel.iter().filter(|a| !a.starts_with("sts:")).cloned());
+    assert_eq!(
+        split, all,
+        "the roles' policies and docs/iam-policy.json disagree"
+    );
+    // The plan role only reads; the apply role holds every write, and only the reads a run
+    // makes (a settling poll, a policy's ARN, a source group's id).
+    let writes = |a: &String| {
+        let action = a.split(':').nth(1).unwrap_or_default();
+        !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
+    };
+    assert!(
+        read.iter().all(|a| !writes(a)),
+        "the plan role writes: {read:?}"
+    );
+    for a in all.iter().filter(|a| writes(a)) {
+        assert!(write.contains(a), "the apply role lacks {a}");
+    }
+    let run_reads: BTreeSet<String> = write.iter().filter(|a| !writes(a)).cloned().collect();
+    assert_eq!(
+        run_reads,
+        [
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribePolicies",
+            "ec2:DescribeSecurityGroups",
+            "rds:DescribeDBInstances",
+        ]
+        .map(String::from)
+        .into(),
+    );
+    // Prices are the panel's own call; roles are assumed by it, with the external id.
+    assert!(!read.contains("pricing:GetProducts") && !write.contains("pricing:GetProducts"));
+    assert!(panel.contains("sts:AssumeRole") && trust.contains("sts:AssumeRole"));
+    let text = std::fs::read_to_string(workspace().join("docs/iam/trust-policy.json")).unwrap();
+    assert!(text.contains("sts:ExternalId"));
+    // The page that explains them links each.
+    let page = std::fs::read_to_string(workspace().join("docs/aws-accounts.md")).unwrap();
+    for f in [
+        "plan-role-policy.json",
+        "apply-role-policy.json",
+        "panel-policy.json",
+        "trust-policy.json",
+    ] {
+        assert!(
+            page.contains(&format!("iam/{f}")),
+            "docs/aws-accounts.md links {f}"
+        );
+    }
+}
+
 #[test]
 fn the_iam_policy_grants_exactly_the_actions_the_adapters_call() {
     let policy: serde_json::Value = serde_json::from_str(

@@ -99,6 +99,7 @@ fn each_rule_reports_its_file_line_and_column() {
         ("autoscaling_groups: [\n", "x.yaml:2:1: YAML syntax: "),
         // Unknown keys, at every level.
         ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, slos, monitoring"),
+        ("aws:\n  role_arn: arn:aws:iam::111111111111:role/x\n", "x.yaml:1:1: `aws`: the AWS account, roles and credentials an environment is reached with are the panel's to set (tierdeck.toml, [aws.environments.NAME]), never the spec's: a change never chooses the powers it is applied with"),
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, instance_type, cpu_scaling, schedule"),
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    instance_type: T3 Medium\n", "x.yaml:6:20: `autoscaling_groups[web].instance_type`: `T3 Medium` is not an EC2 instance type (like `t3.medium`)"),
         // Wrong types.
@@ -182,6 +183,10 @@ fn environment_settings_are_checked_too() {
     check(
         "environment:\n  name: prod\n  watch: { minutes: 5, revert: yes }\n",
         "3:24: `environment.watch`: unknown key `revert`; expected one of minutes, auto_revert",
+    );
+    check(
+        "environment:\n  name: prod\n  role_arn: arn:aws:iam::111111111111:role/admin\n",
+        "3:3: `environment.role_arn`: the AWS account, roles and credentials an environment is reached with are the panel's to set (tierdeck.toml, [aws.environments.NAME]), never the spec's: a change never chooses the powers it is applied with",
     );
     check(
         "environment:\n  name: prod\n  owner: ops\n",

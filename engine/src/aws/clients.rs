@@ -1,5 +1,5 @@
-//! The AWS clients the services use: one set per region (and attempt count), built once so
-//! connections are reused. Each adapter is the SDK's, or — in the engine's own tests — the
+//! The AWS clients the services use: per environment (its roles, [`super::access`]) and
+//! region, built once so connections and credentials are reused (an apply's, per run). Each adapter is the SDK's, or — in the engine's own tests — the
 //! in-memory AWS ([`super::memory`]), so the apply, settle, revert and watch logic is tested
 //! without a network.
 
@@ -13,6 +13,7 @@ use domain::plan::{CapacityField, DbSetting};
 use domain::spec::EnvironmentSpec;
 use tokio::sync::Mutex;
 
+use super::access::{EnvironmentAccess, Purpose, RoleCredentials};
 use super::autoscaling::{
     Activity, AutoScaling, AutoScalingApi, GroupCapacity, GroupSnapshot, InstanceCount,
     InstanceSource, TemplateRef,
@@ -22,6 +23,8 @@ use super::ec2::{Ec2, Ec2Api};
 use super::observe::Clients;
 use super::rds::{Rds, RdsApi};
 use super::{AwsResult, AwsSettings};
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// One adapter: the SDK's, or the in-memory AWS of the engine's tests.
 #[derive(Debug, Clone)]
@@ -89,18 +92,21 @@ delegate!(CloudWatchApi for CloudWatch {
 /// Where the clients come from.
 #[derive(Debug, Clone)]
 enum Source {
-    /// The SDK, from aws-config's default chain.
+    /// The SDK: each environment's roles, else the default chain.
     Sdk,
     #[cfg(test)]
     Memory(Arc<super::memory::MemoryAws>),
 }
 
-/// The AWS clients per region and attempt count: a part the services are built with.
+/// The clients reused between calls: by environment (its roles), region and attempt count.
+type Key = (String, String, u32);
+
+/// The AWS clients per environment and region: a part the services are built with.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     settings: AwsSettings,
     source: Source,
-    built: Arc<Mutex<HashMap<(String, u32), Live>>>,
+    built: Arc<Mutex<HashMap<Key, Live>>>,
 }
 
 impl AwsClients {
@@ -127,44 +133,98 @@ impl AwsClients {
         &self.settings
     }
 
-    /// The region of an environment's resources: its own, or the panel's default.
+    /// Environment `env`'s access from the panel's configuration.
+    pub fn access(&self, env: &str) -> Option<&EnvironmentAccess> {
+        self.settings.environments.get(env)
+    }
+
+    /// The role an apply of `env` carries, when its configuration names one.
+    pub fn apply_role(&self, env: &str) -> Option<&str> {
+        self.access(env)
+            .and_then(|a| a.role(Purpose::Apply { actor: "" }))
+    }
+
+    /// The region of an environment's resources: the panel's configuration for it, else its
+    /// spec's, else the panel's default.
     pub fn region_of(&self, spec: &EnvironmentSpec) -> String {
-        spec.environment
-            .region
-            .clone()
+        self.access(spec.environment.name.as_str())
+            .and_then(|a| a.region.clone())
+            .or_else(|| spec.environment.region.clone())
             .unwrap_or_else(|| self.settings.default_region.clone())
     }
 
-    /// The clients for `region`, making at most `max_attempts` calls per request.
-    pub async fn clients(&self, region: &str, max_attempts: u32) -> Live {
+    /// The clients that read `env` in `region`, making at most `max_attempts` calls per
+    /// request: with its plan role when it names one. Kept, so the role's credentials are
+    /// reused until shortly before they expire.
+    pub async fn read(&self, env: &str, region: &str, max_attempts: u32) -> Live {
         let mut built = self.built.lock().await;
-        let key = (region.to_owned(), max_attempts);
+        let key = (env.to_owned(), region.to_owned(), max_attempts);
         if let Some(c) = built.get(&key) {
             return c.clone();
         }
-        let c = match &self.source {
+        let c = self.build(env, region, max_attempts, Purpose::Read).await;
+        built.insert(key, c.clone());
+        c
+    }
+
+    /// The clients of one apply run of `env` in `region`, for `actor`: with its apply role
+    /// when it names one, assumed for this run alone (the session names who asked); one
+    /// attempt per call (the applier tries again itself, recording each).
+    pub async fn apply(&self, env: &str, region: &str, actor: &str) -> Live {
+        self.build(env, region, 1, Purpose::Apply { actor }).await
+    }
+
+    async fn build(
+        &self,
+        env: &str,
+        region: &str,
+        max_attempts: u32,
+        purpose: Purpose<'_>,
+    ) -> Live {
+        match &self.source {
             Source::Sdk => {
                 let settings = AwsSettings {
                     max_attempts,
                     ..self.settings.clone()
                 };
-                let sdk = Clients::for_region(&settings, region).await;
+                let access = self.access(env);
+                let endpoint = access
+                    .and_then(|a| a.endpoint_url.as_deref())
+                    .or(settings.endpoint_url.as_deref());
+                let credentials = match access.and_then(|a| a.role(purpose).map(|r| (a, r))) {
+                    None => None,
+                    Some((a, role)) => {
+                        // The base credentials, from the default chain, only sign STS's call.
+                        let base = super::sdk_config_with(&settings, region, endpoint, None).await;
+                        let mut builder = AssumeRoleProvider::builder(role)
+                            .session_name(a.session_name(env, purpose))
+                            .region(aws_config::Region::new(region.to_owned()))
+                            .configure(&base);
+                        if let Some(id) = &a.external_id {
+                            builder = builder.external_id(id);
+                        }
+                        let provider = RoleCredentials::new(role.to_owned(), builder.build().await);
+                        Some(SharedCredentialsProvider::new(provider))
+                    }
+                };
+                let config = super::sdk_config_with(&settings, region, endpoint, credentials).await;
                 Clients {
-                    autoscaling: Adapter::Sdk(sdk.autoscaling),
-                    ec2: Adapter::Sdk(sdk.ec2),
-                    rds: Adapter::Sdk(sdk.rds),
-                    cloudwatch: Adapter::Sdk(sdk.cloudwatch),
+                    autoscaling: Adapter::Sdk(AutoScaling::new(&config)),
+                    ec2: Adapter::Sdk(Ec2::new(&config)),
+                    rds: Adapter::Sdk(Rds::new(&config)),
+                    cloudwatch: Adapter::Sdk(CloudWatch::new(&config)),
                 }
             }
             #[cfg(test)]
-            Source::Memory(m) => Clients {
-                autoscaling: Adapter::Memory(m.clone()),
-                ec2: Adapter::Memory(m.clone()),
-                rds: Adapter::Memory(m.clone()),
-                cloudwatch: Adapter::Memory(m.clone()),
-            },
-        };
-        built.insert(key, c.clone());
-        c
+            Source::Memory(m) => {
+                let _ = (env, region, max_attempts, purpose);
+                Clients {
+                    autoscaling: Adapter::Memory(m.clone()),
+                    ec2: Adapter::Memory(m.clone()),
+                    rds: Adapter::Memory(m.clone()),
+                    cloudwatch: Adapter::Memory(m.clone()),
+                }
+            }
+        }
     }
 }

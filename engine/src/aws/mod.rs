@@ -4,6 +4,7 @@
 //! with jitter) and every call has timeouts. Errors say what failed in a person's words and
 //! keep the SDK error.
 
+pub mod access;
 pub mod autoscaling;
 pub mod calls;
 pub mod clients;
@@ -37,6 +38,9 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     pub attempt_timeout: Duration,
     pub operation_timeout: Duration,
+    /// Each environment's account and roles (`[aws.environments.NAME]`); an environment
+    /// without one uses the default chain.
+    pub environments: std::collections::BTreeMap<String, access::EnvironmentAccess>,
 }
 
 impl Default for AwsSettings {
@@ -47,12 +51,24 @@ impl Default for AwsSettings {
             max_attempts: 4,
             attempt_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(30),
+            environments: Default::default(),
         }
     }
 }
 
-/// The SDK configuration for one region.
+/// The SDK configuration for one region, with the default credential chain.
 pub async fn sdk_config(settings: &AwsSettings, region: &str) -> SdkConfig {
+    sdk_config_with(settings, region, settings.endpoint_url.as_deref(), None).await
+}
+
+/// The SDK configuration for one region: at `endpoint` when given, with `credentials` when
+/// given (else the default chain).
+pub async fn sdk_config_with(
+    settings: &AwsSettings,
+    region: &str,
+    endpoint: Option<&str>,
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .retry_config(
@@ -68,8 +84,11 @@ pub async fn sdk_config(settings: &AwsSettings, region: &str) -> SdkConfig {
                 .operation_timeout(settings.operation_timeout)
                 .build(),
         );
-    if let Some(url) = &settings.endpoint_url {
+    if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
+    }
+    if let Some(c) = credentials {
+        loader = loader.credentials_provider(c);
     }
     loader.load().await
 }
@@ -206,6 +225,11 @@ fn credentials_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a
 
 /// What a credentials failure says: where tierdeck looked and what to set.
 fn missing_credentials(e: &CredentialsError) -> String {
+    // A role the panel's configuration names for the environment was refused: that, and only
+    // that, is the reason (the default chain was not the one asked).
+    if let Some(refused) = access::role_refused(e) {
+        return refused.to_string();
+    }
     match e {
         CredentialsError::CredentialsNotLoaded(_) => format!(
             "no AWS credentials: tierdeck looked in the SDK's default chain ({CREDENTIAL_CHAIN}) and found none; set one of them for the account (or the role) tierdeck should use"
@@ -358,6 +382,20 @@ mod tests {
         }
         let e = ServiceError::from(e);
         assert_eq!((e.status(), e.code()), (503, "aws_credentials"));
+
+        // A role that could not be assumed names itself, the action and AWS's reason.
+        let refused = CredentialsError::provider_error(access::RoleRefused {
+            role: "arn:aws:iam::111111111111:role/read".into(),
+            reason: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+        });
+        let failure: SdkError<E, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(refused), None));
+        let e = classify("reading groups", ACTION, failure);
+        assert_eq!(e.kind, AwsErrorKind::Credentials);
+        assert_eq!(
+            e.message,
+            "tierdeck could not assume arn:aws:iam::111111111111:role/read (sts:AssumeRole): AccessDenied: not authorized to perform sts:AssumeRole; it makes no call with other credentials"
+        );
 
         // A provider that failed says its own reason.
         let broken =

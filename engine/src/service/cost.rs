@@ -62,7 +62,9 @@ impl Costs<'_> {
             .iter()
             .map(|d| d.identifier.to_string())
             .collect();
-        let key = format!("{region}|{}|{}", names.join(","), dbs.join(","));
+        // Keyed by environment too: each reads with its own role (its own account).
+        let env = spec.environment.name.to_string();
+        let key = format!("{env}|{region}|{}|{}", names.join(","), dbs.join(","));
         // Many views of one page read AWS once; no lock is held while AWS answers, so one
         // environment's slow reads hold back no other (see `memo::Flights`).
         let (aws, attempts) = (self.aws.clone(), self.settings.aws.max_attempts);
@@ -73,7 +75,9 @@ impl Costs<'_> {
                 key,
                 Some(FACTS_TTL),
                 |_| true,
-                move || async move { read_facts(&aws, attempts, &region, &names, &read_dbs).await },
+                move || async move {
+                    read_facts(&aws, attempts, &env, &region, &names, &read_dbs).await
+                },
             )
             .await;
         for g in &spec.autoscaling_groups {
@@ -346,11 +350,12 @@ impl Costs<'_> {
 async fn read_facts(
     aws: &AwsClients,
     max_attempts: u32,
+    env: &str,
     region: &str,
     groups: &[String],
     dbs: &[String],
 ) -> (Facts, Vec<String>) {
-    let clients = aws.clients(region, max_attempts).await;
+    let clients = aws.read(env, region, max_attempts).await;
     let mut facts = Facts {
         region: region.to_owned(),
         ..Facts::default()

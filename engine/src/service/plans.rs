@@ -63,7 +63,11 @@ impl Plans<'_> {
         let region = self.aws.region_of(spec);
         let clients = self
             .aws
-            .clients(&region, self.settings.aws.max_attempts)
+            .read(
+                spec.environment.name.as_str(),
+                &region,
+                self.settings.aws.max_attempts,
+            )
             .await;
         let observed = observe(&clients, spec).await?;
         Ok(Planned {

@@ -87,7 +87,11 @@ impl Scaling<'_> {
             let region = self.aws.region_of(&spec);
             let clients = self
                 .aws
-                .clients(&region, self.settings.aws.max_attempts)
+                .read(
+                    spec.environment.name.as_str(),
+                    &region,
+                    self.settings.aws.max_attempts,
+                )
                 .await;
             let env = spec.environment.name.clone();
             let names: Vec<String> = spec

@@ -64,13 +64,14 @@ impl<'n> Fields<'n> {
                 continue;
             };
             if !allowed.contains(&key.as_str()) {
-                cx.err(
-                    k.pos,
-                    format!(
+                let message = match super::names_powers(key) {
+                    true => super::powers_message(&format!("{path}.{key}")),
+                    false => format!(
                         "`{path}`: unknown key `{key}`; expected one of {}",
                         allowed.join(", ")
                     ),
-                );
+                };
+                cx.err(k.pos, message);
                 continue;
             }
             if let Some((_, _, first)) = entries.iter().find(|(name, _, _)| *name == key.as_str()) {

@@ -105,13 +105,14 @@ pub fn load_environment(
                 continue;
             };
             let Some(key) = TOP_LEVEL.iter().find(|t| **t == key.as_str()) else {
-                cx.err(
-                    k.pos,
-                    format!(
+                let message = match names_powers(key) {
+                    true => powers_message(key),
+                    false => format!(
                         "unknown top-level key `{key}`; expected one of {}",
                         TOP_LEVEL.join(", ")
                     ),
-                );
+                };
+                cx.err(k.pos, message);
                 continue;
             };
             if let Some((other, pos)) = owners.get(key) {
@@ -185,4 +186,38 @@ struct Sections {
     security_groups: Vec<SecurityGroup>,
     slos: Vec<Slo>,
     monitoring: Monitoring,
+}
+
+/// Keys that would name the AWS account, role or credentials an environment is reached with.
+const POWERS: [&str; 18] = [
+    "aws",
+    "account",
+    "account_id",
+    "aws_account",
+    "aws_account_id",
+    "role",
+    "role_arn",
+    "plan_role_arn",
+    "apply_role_arn",
+    "assume_role",
+    "assume_role_arn",
+    "external_id",
+    "session_name",
+    "credentials",
+    "profile",
+    "aws_profile",
+    "access_key_id",
+    "secret_access_key",
+];
+
+/// Whether `key` would name the powers an environment is reached with.
+pub(super) fn names_powers(key: &str) -> bool {
+    POWERS.contains(&key.to_ascii_lowercase().as_str())
+}
+
+/// Why the spec may not name them: a change never chooses the powers it is applied with.
+pub(super) fn powers_message(path: &str) -> String {
+    format!(
+        "`{path}`: the AWS account, roles and credentials an environment is reached with are the panel's to set (tierdeck.toml, [aws.environments.NAME]), never the spec's: a change never chooses the powers it is applied with"
+    )
 }

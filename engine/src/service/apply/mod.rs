@@ -346,6 +346,7 @@ impl Applies<'_> {
                     "required": policy.required_approvals,
                     "policy_change": policy.is_policy_change(),
                     "emergency": emergency.as_ref().map(|(reason, _)| reason),
+                    "role": self.aws.apply_role(&change.environment),
                 }),
             },
             &now,

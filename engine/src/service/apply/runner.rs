@@ -178,7 +178,11 @@ impl Applies<'_> {
     /// Runs the steps one by one, each AWS call only while the run holds the lock.
     async fn run_steps(&self, job: &RunJob, lost: &AtomicBool) -> ServiceResult<Ended> {
         // The applier retries itself so that every attempt is recorded and audited.
-        let clients = self.aws.clients(&job.region, 1).await;
+        // The apply role, when the environment names one, assumed for this run alone.
+        let clients = self
+            .aws
+            .apply(&job.environment, &job.region, &job.actor.name)
+            .await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
         let target = job.change_id.to_string();
         let lost_at = |position: u32| Self::lost_at(job, position);
@@ -256,6 +260,7 @@ impl Applies<'_> {
                             "outcome": if error.is_none() { "ok" } else { "error" },
                             "request_id": request_id,
                             "error": error,
+                            "role": self.aws.apply_role(&job.environment),
                         }),
                         meta: &job.meta,
                     },
