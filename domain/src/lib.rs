@@ -21,6 +21,7 @@ pub mod guardrails;
 pub mod job;
 pub mod lifecycle;
 pub mod monitoring;
+pub mod net;
 pub mod notify;
 pub mod observed;
 pub mod plan;

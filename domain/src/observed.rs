@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{Protocol, Source};
+use crate::spec::{AclAction, AclEntry, AclProtocol, Protocol, Source};
 
 /// The live state of one environment's resources, by name. A name the spec uses that is not
 /// here does not exist in AWS.
@@ -15,6 +15,13 @@ pub struct ObservedState {
     pub groups: BTreeMap<String, ObservedGroup>,
     pub databases: BTreeMap<String, ObservedDatabase>,
     pub security_groups: BTreeMap<String, ObservedSecurityGroup>,
+    /// Subnets by the name or id the spec gives; more than one under a name: the name is
+    /// ambiguous.
+    #[serde(default)]
+    pub subnets: BTreeMap<String, Vec<ObservedSubnet>>,
+    /// Network ACLs by the name or id the spec gives, likewise.
+    #[serde(default)]
+    pub network_acls: BTreeMap<String, Vec<ObservedNetworkAcl>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,4 +156,77 @@ pub struct ObservedRule {
     pub ports: Option<(u16, u16)>,
     pub source: Source,
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSubnet {
+    pub id: String,
+    /// Its `Name` tag.
+    pub name: Option<String>,
+    pub cidr: String,
+    pub vpc_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedNetworkAcl {
+    pub id: String,
+    /// Its `Name` tag.
+    pub name: Option<String>,
+    pub vpc_id: String,
+    /// Entries by rule number, without AWS's unchangeable last `*` entry (32767, deny all).
+    pub ingress: Vec<ObservedAclEntry>,
+    pub egress: Vec<ObservedAclEntry>,
+    /// The subnets associated with it.
+    pub subnet_ids: Vec<String>,
+}
+
+/// The highest rule number an entry may have; AWS keeps 32767 for the last `*` entry.
+pub const MAX_ACL_RULE: u16 = 32766;
+
+/// One network ACL entry as AWS holds it (and as the planner writes it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObservedAclEntry {
+    pub rule: u16,
+    pub protocol: AclProtocol,
+    /// Inclusive, for tcp and udp; `None`: every port.
+    pub ports: Option<(u16, u16)>,
+    /// ICMP type and code (`-1`: any); `None`: every type.
+    #[serde(default)]
+    pub icmp: Option<(i16, i16)>,
+    pub cidr: String,
+    pub action: AclAction,
+}
+
+impl ObservedAclEntry {
+    /// `allow tcp/80 from 10.0.10.0/24` (ingress) or `… to …` (egress).
+    pub fn text(&self, egress: bool) -> String {
+        let what = match (self.protocol, self.ports, self.icmp) {
+            (p, Some((a, b)), _) if p.has_ports() && a == b => format!("{}/{a}", p.text()),
+            (p, Some((a, b)), _) if p.has_ports() => format!("{}/{a}-{b}", p.text()),
+            (AclProtocol::All, _, _) => "all traffic".to_owned(),
+            (p, _, Some((t, c))) if t >= 0 && c >= 0 => format!("{} type {t} code {c}", p.text()),
+            (p, _, Some((t, _))) if t >= 0 => format!("{} type {t}", p.text()),
+            (p, _, _) => p.text(),
+        };
+        let dir = if egress { "to" } else { "from" };
+        format!("{} {what} {dir} {}", self.action.as_str(), self.cidr)
+    }
+
+    /// `100 allow tcp/80 from …`: the entry with its rule number.
+    pub fn numbered_text(&self, egress: bool) -> String {
+        format!("{} {}", self.rule, self.text(egress))
+    }
+}
+
+impl From<&AclEntry> for ObservedAclEntry {
+    fn from(e: &AclEntry) -> Self {
+        ObservedAclEntry {
+            rule: e.rule,
+            protocol: e.protocol,
+            ports: e.ports,
+            icmp: None,
+            cidr: e.cidr.clone(),
+            action: e.action,
+        }
+    }
 }

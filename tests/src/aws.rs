@@ -71,6 +71,9 @@ pub enum Fault {
     Hang,
     /// 403 `AccessDenied`, as AWS answers a call the credentials' policy does not allow.
     AccessDenied,
+    /// Passes the call on, then answers 500 `InternalFailure`: AWS did it, the answer was
+    /// lost on the way back.
+    AnswerLost,
 }
 
 #[derive(Debug, Clone)]
@@ -455,6 +458,22 @@ fn paged(
     Ok(out)
 }
 
+/// Whether a `DescribeNetworkAcls` answer holds an entry of rule number `rule` in the
+/// direction `egress` (`true` or `false`, as the Query protocol writes it).
+fn acl_entry_exists(xml: &str, rule: &str, egress: &str) -> bool {
+    let Some(entries) = xml
+        .split_once("<entrySet>")
+        .and_then(|(_, rest)| rest.split_once("</entrySet>"))
+        .map(|(inner, _)| inner)
+    else {
+        return false;
+    };
+    entries.split("</item>").any(|item| {
+        tag_values(item, "ruleNumber").first().map(String::as_str) == Some(rule)
+            && tag_values(item, "egress").first().map(String::as_str) == Some(egress)
+    })
+}
+
 /// The settings `ModifyDBInstance` may carry, by their Query parameter and response tag.
 const DB_SETTINGS: [&str; 4] = [
     "DBInstanceClass",
@@ -814,6 +833,24 @@ fn unknown_key(service: &str) -> Response {
     }
 }
 
+/// An error answer in the shape of `service`'s protocol: EC2's own (`<Response><Errors>`), or
+/// the Query protocol's `<ErrorResponse>` of the others.
+fn service_error(
+    service: &str,
+    status: StatusCode,
+    kind: &str,
+    code: &str,
+    message: &str,
+) -> Response {
+    if service == "ec2" {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+        );
+        return (status, [("content-type", "text/xml")], body).into_response();
+    }
+    aws_error(status, kind, code, message)
+}
+
 fn aws_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
     let body = format!(
         "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
@@ -871,7 +908,8 @@ async fn forward(
     };
     match fault {
         Some(Fault::Throttle) => {
-            return aws_error(
+            return service_error(
+                &service,
                 StatusCode::BAD_REQUEST,
                 "Sender",
                 "Throttling",
@@ -879,7 +917,8 @@ async fn forward(
             )
         }
         Some(Fault::ServerError) => {
-            return aws_error(
+            return service_error(
+                &service,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Receiver",
                 "InternalFailure",
@@ -888,14 +927,48 @@ async fn forward(
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::AccessDenied) => {
-            return aws_error(
+            return service_error(
+                &service,
                 StatusCode::FORBIDDEN,
                 "Sender",
                 "AccessDenied",
                 &format!("User: arn:aws:iam::123456789012:user/tierdeck is not authorized to perform: {service}:{action}"),
             )
         }
-        None => {}
+        Some(Fault::AnswerLost) | None => {}
+    }
+    let lose_answer = fault == Some(Fault::AnswerLost);
+    // EC2 refuses to delete or replace a network ACL entry that is not there (moto fails with
+    // a 500 instead).
+    if matches!(
+        action.as_str(),
+        "DeleteNetworkAclEntry" | "ReplaceNetworkAclEntry"
+    ) {
+        let params = url_decode_pairs(&body);
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let (acl, rule, egress) = (
+            param("NetworkAclId").unwrap_or_default(),
+            param("RuleNumber").unwrap_or_default(),
+            param("Egress").unwrap_or_else(|| "false".into()),
+        );
+        let acls = query(
+            &s.upstream,
+            "ec2",
+            "DescribeNetworkAcls",
+            &[("NetworkAclId.1", &acl)],
+        )
+        .await;
+        if !acl_entry_exists(&acls, &rule, &egress) {
+            return service_error(
+                &service,
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "InvalidNetworkAclEntry.NotFound",
+                &format!(
+                    "The network ACL entry identified by {rule} (egress {egress}) does not exist in {acl}."
+                ),
+            );
+        }
     }
     // Scaling activities, when given: moto has none.
     if action == "DescribeScalingActivities" {
@@ -1063,6 +1136,15 @@ async fn forward(
                     bytes = Bytes::from(text);
                 }
             }
+            if lose_answer {
+                return service_error(
+                    &service,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Receiver",
+                    "InternalFailure",
+                    "An internal error occurred",
+                );
+            }
             let mut out = Response::new(Body::from(bytes));
             *out.status_mut() = status;
             for (name, value) in &headers {
@@ -1090,6 +1172,16 @@ mod tests {
         p.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn an_acl_entry_is_found_by_its_number_and_direction() {
+        let xml = "<networkAclSet><item><entrySet><item><egress>false</egress><portRange><from>80</from><to>80</to></portRange><ruleNumber>100</ruleNumber></item><item><egress>true</egress><ruleNumber>110</ruleNumber></item></entrySet><networkAclId>acl-1</networkAclId></item></networkAclSet>";
+        assert!(super::acl_entry_exists(xml, "100", "false"));
+        assert!(super::acl_entry_exists(xml, "110", "true"));
+        assert!(!super::acl_entry_exists(xml, "100", "true"));
+        assert!(!super::acl_entry_exists(xml, "120", "false"));
+        assert!(!super::acl_entry_exists("<networkAclSet/>", "100", "false"));
     }
 
     #[test]

@@ -7,13 +7,15 @@ use tierdeck_tests::git::{SpecRepo, SEJIN};
 use tierdeck_tests::{approve_and_apply, cli_with, wait_for, Moto, TestApp, NO_APPROVAL_FLOOR};
 
 /// The describe calls an observation of prod makes, one of each.
-const READS: [&str; 6] = [
+const READS: [&str; 8] = [
     "DescribeAutoScalingGroups",
     "DescribePolicies",
     "DescribeScheduledActions",
     "DescribeAlarms",
     "DescribeDBInstances",
     "DescribeSecurityGroups",
+    "DescribeSubnets",
+    "DescribeNetworkAcls",
 ];
 
 fn counts(proxy: &FaultProxy) -> Vec<u32> {
@@ -26,7 +28,7 @@ async fn listed(moto: &Moto, service: &str, action: &str, tag: &str) -> u32 {
 }
 
 #[tokio::test]
-async fn a_plan_of_prod_reads_aws_in_six_calls_and_follows_every_page() {
+async fn a_plan_of_prod_reads_aws_in_eight_calls_and_follows_every_page() {
     let moto = Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     let repo = SpecRepo::petclinic_ungated();
@@ -44,17 +46,17 @@ async fn a_plan_of_prod_reads_aws_in_six_calls_and_follows_every_page() {
     let change = olga.change_for("prod", &repo.head()).await;
     let id = change["id"].as_i64().unwrap();
     let d = olga.planned(id).await;
-    assert_eq!(d["plan"]["aws_calls"], 6, "{}", d["plan"]);
+    assert_eq!(d["plan"]["aws_calls"], 8, "{}", d["plan"]);
 
     // Planned again, alone: one call of each describe, and the plan says so.
     let before = counts(&proxy);
     let res = olga.post(&format!("/api/v1/changes/{id}/plan")).await;
     assert_eq!(res.status(), 200);
     let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(v["aws_calls"], 6, "{v}");
+    assert_eq!(v["aws_calls"], 8, "{v}");
     let after = counts(&proxy);
     let made: Vec<u32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
-    assert_eq!(made, vec![1; 6], "calls by action: {READS:?}");
+    assert_eq!(made, vec![1; 8], "calls by action: {READS:?}");
 
     let d = approve_and_apply(&[], &olga, id).await;
     assert_eq!(d["status"], "applied", "{}", d["apply"]);
@@ -68,7 +70,8 @@ async fn a_plan_of_prod_reads_aws_in_six_calls_and_follows_every_page() {
     let d = olga.planned(&change["id"]).await;
     let operations = d["plan"]["operations"].as_array().unwrap();
     assert_eq!(operations.len(), 1, "{operations:#?}");
-    // One call per page: the account's policies and scheduled actions, prod's four alarms.
+    // One call per page: the account's policies and scheduled actions, prod's four alarms (and
+    // one each for the groups, the databases, the security groups, the subnets and the ACLs).
     let policies = listed(&moto, "autoscaling", "DescribePolicies", "PolicyARN").await;
     let actions = listed(
         &moto,
@@ -80,7 +83,7 @@ async fn a_plan_of_prod_reads_aws_in_six_calls_and_follows_every_page() {
     assert!(policies >= 4 && actions >= 10, "{policies} {actions}");
     assert_eq!(
         d["plan"]["aws_calls"],
-        1 + policies + actions + 4 + 1 + 1,
+        1 + policies + actions + 4 + 1 + 1 + 1 + 1,
         "{}",
         d["plan"]
     );
@@ -115,7 +118,7 @@ async fn tierdeck_plan_observes_once_and_leaves_nothing_running() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.trim_end().ends_with("with 6 AWS calls"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("with 8 AWS calls"), "{stdout}");
     // Recording reads each environment's launch templates and databases for its cost
     // (`DescribeAutoScalingGroups`, `DescribeDBInstances`); the listings only an observation
     // makes were made once: no plan ran beside the command's own.
@@ -124,14 +127,18 @@ async fn tierdeck_plan_observes_once_and_leaves_nothing_running() {
         &[1, 1, 1],
         "calls by action: {READS:?}"
     );
-    assert_eq!(counts(&proxy)[5], 1, "DescribeSecurityGroups");
+    assert_eq!(
+        &counts(&proxy)[5..],
+        &[1, 1, 1],
+        "DescribeSecurityGroups, DescribeSubnets, DescribeNetworkAcls"
+    );
 
     // The changes it recorded are planned by the server when it starts watching.
     let app = TestApp::watching_in(dir, &repo.url(), 3600, Some(&proxy.url)).await;
     let api = app.api_as("vic", "viewer").await;
     let change = api.change_for("prod", &repo.head()).await;
     let d = api.planned(&change["id"]).await;
-    assert_eq!(d["plan"]["aws_calls"], 6);
+    assert_eq!(d["plan"]["aws_calls"], 8);
     wait_for("staging's plan", 30, || async {
         let c = api.changes("staging").await.into_iter().next()?;
         let d = api.get_json(&format!("/api/v1/changes/{}", c["id"])).await;

@@ -2,6 +2,8 @@
 //! resource, its value before and after, the AWS call and a risk label in plain words.
 //!
 //! The order is the safe one: security rules are authorised before old ones are revoked;
+//! network ACL entries change in an order that never lets through what neither the old nor
+//! the new entries allow ([`nacl`]);
 //! capacity widens before it narrows (raise max, lower min, set desired, raise min, lower max);
 //! scaling policies are created before the alarms that call them and alarms deleted before
 //! their policies; scheduled actions are written before stale ones are deleted; databases last.
@@ -15,13 +17,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::observed::{
-    Comparison, ObservedRule, ObservedScheduledAction, ObservedState, PolicySettings,
+    Comparison, ObservedAclEntry, ObservedRule, ObservedScheduledAction, ObservedState,
+    PolicySettings,
 };
 use crate::spec::EnvironmentSpec;
 
 mod capacity;
 mod database;
 mod db_setting;
+pub(crate) mod nacl;
 mod scaling;
 mod schedule;
 mod security;
@@ -101,6 +105,27 @@ pub enum Action {
         identifier: String,
         settings: Vec<DbSetting>,
     },
+    /// A new entry of the network ACL `acl_id` (named `acl` in the spec).
+    CreateNaclEntry {
+        acl: String,
+        acl_id: String,
+        egress: bool,
+        entry: ObservedAclEntry,
+    },
+    /// The entry at `after.rule` replaced in place.
+    ReplaceNaclEntry {
+        acl: String,
+        acl_id: String,
+        egress: bool,
+        before: ObservedAclEntry,
+        after: ObservedAclEntry,
+    },
+    DeleteNaclEntry {
+        acl: String,
+        acl_id: String,
+        egress: bool,
+        entry: ObservedAclEntry,
+    },
 }
 
 impl Action {
@@ -117,6 +142,9 @@ impl Action {
             Action::AuthorizeIngress { .. } => "ec2:AuthorizeSecurityGroupIngress",
             Action::RevokeIngress { .. } => "ec2:RevokeSecurityGroupIngress",
             Action::ModifyDatabase { .. } => "rds:ModifyDBInstance",
+            Action::CreateNaclEntry { .. } => "ec2:CreateNetworkAclEntry",
+            Action::ReplaceNaclEntry { .. } => "ec2:ReplaceNetworkAclEntry",
+            Action::DeleteNaclEntry { .. } => "ec2:DeleteNetworkAclEntry",
         }
     }
 }
@@ -207,6 +235,7 @@ pub fn policy_name(group: &str, what: &str) -> String {
 #[derive(Default)]
 struct Phases {
     authorize: Vec<Operation>,
+    network_acls: Vec<Operation>,
     capacity: Vec<Operation>,
     put_policies: Vec<Operation>,
     put_alarms: Vec<Operation>,
@@ -253,6 +282,8 @@ pub fn plan(
         }
     }
 
+    nacl::plan_network(spec, observed, &mut p, &mut errors);
+
     for g in &spec.autoscaling_groups {
         match observed.groups.get(g.name.as_str()) {
             Some(o) => {
@@ -273,6 +304,7 @@ pub fn plan(
 
     let operations: Vec<Operation> = [
         p.authorize,
+        p.network_acls,
         p.capacity,
         p.put_policies,
         p.put_alarms,

@@ -8,7 +8,7 @@ use super::security::rule_of;
 use super::*;
 use crate::observed::*;
 use crate::spec::fixtures::prod;
-use crate::spec::{Capacity, CapacityChange, Source};
+use crate::spec::{AclAction, AclProtocol, Capacity, CapacityChange, Source};
 
 /// A live state that already matches the spec.
 fn converged(spec: &EnvironmentSpec) -> ObservedState {
@@ -72,6 +72,36 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
                 id: format!("sg-{i:04}"),
                 ingress: sg.ingress.iter().map(rule_of).collect(),
             },
+        );
+    }
+    for (i, s) in spec.subnets.iter().enumerate() {
+        o.subnets.insert(
+            s.resource.to_string(),
+            vec![ObservedSubnet {
+                id: format!("subnet-{i:04}"),
+                name: Some(s.resource.to_string()),
+                cidr: s.cidr.clone(),
+                vpc_id: "vpc-1".into(),
+            }],
+        );
+    }
+    for (i, a) in spec.network_acls.iter().enumerate() {
+        o.network_acls.insert(
+            a.resource.to_string(),
+            vec![ObservedNetworkAcl {
+                id: format!("acl-{i:04}"),
+                name: Some(a.resource.to_string()),
+                vpc_id: "vpc-1".into(),
+                ingress: a.ingress.iter().map(ObservedAclEntry::from).collect(),
+                egress: a.egress.iter().map(ObservedAclEntry::from).collect(),
+                subnet_ids: spec
+                    .subnets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| a.subnets.contains(&s.tier))
+                    .map(|(j, _)| format!("subnet-{j:04}"))
+                    .collect(),
+            }],
         );
     }
     o
@@ -321,6 +351,65 @@ fn resources_missing_in_aws_are_plan_errors() {
         [
             "security group petclinic-prod-web-sg: does not exist in AWS; tierdeck manages settings of existing resources and creates none",
             "autoscaling group petclinic-prod-was: does not exist in AWS; tierdeck manages settings of existing resources and creates none",
+        ]
+    );
+}
+
+#[test]
+fn network_acl_entries_are_planned_in_place_after_the_authorisations() {
+    let spec = prod();
+    let mut live = converged(&spec);
+    let db = &mut live.network_acls.get_mut("petclinic-prod-db-nacl").unwrap()[0];
+    // Someone widened the database's MySQL entry and let ssh in.
+    db.ingress[0].cidr = "10.0.0.0/16".into();
+    db.ingress.push(ObservedAclEntry {
+        rule: 90,
+        protocol: AclProtocol::Tcp,
+        ports: Some((22, 22)),
+        icmp: None,
+        cidr: "10.0.0.0/8".into(),
+        action: AclAction::Allow,
+    });
+    db.egress.clear();
+    let mut spec_sg = spec.clone();
+    spec_sg.security_groups[0].ingress[0].ports = Some((8443, 8443));
+    assert_eq!(
+        lines(&plan(&spec_sg, &live, &BTreeSet::new())),
+        [
+            "security group petclinic-prod-ext-alb-sg: allow tcp/8443 from 0.0.0.0/0 [ec2:AuthorizeSecurityGroupIngress] — opens this port to the whole internet",
+            "network ACL petclinic-prod-db-nacl: delete ingress rule 90 allow tcp/22 from 10.0.0.0/8 [ec2:DeleteNetworkAclEntry] — removes an allow: tcp/22 from 10.0.0.0/8 now meets the later entries",
+            "network ACL petclinic-prod-db-nacl: ingress rule 100: allow tcp/3306 from 10.0.0.0/16 → allow tcp/3306 from 10.0.30.0/23 [ec2:ReplaceNetworkAclEntry] — narrows an allow: part of tcp/3306 from 10.0.0.0/16 no longer passes",
+            "network ACL petclinic-prod-db-nacl: add egress rule 100 allow tcp/1024-65535 to 10.0.30.0/23 [ec2:CreateNetworkAclEntry]",
+            "security group petclinic-prod-ext-alb-sg: revoke tcp/443 from 0.0.0.0/0 [ec2:RevokeSecurityGroupIngress] — cuts tcp/443 from 0.0.0.0/0 to petclinic-prod-ext-alb-sg",
+        ]
+    );
+}
+
+#[test]
+fn subnets_and_acls_that_differ_from_aws_in_what_tierdeck_does_not_change_are_plan_errors() {
+    let spec = prod();
+    let mut live = converged(&spec);
+    live.subnets.get_mut("petclinic-prod-web-a").unwrap()[0].cidr = "10.0.22.0/24".into();
+    live.subnets.remove("petclinic-prod-db-c");
+    let twin = live.network_acls["petclinic-prod-public-nacl"][0].clone();
+    live.network_acls
+        .get_mut("petclinic-prod-public-nacl")
+        .unwrap()
+        .push(twin);
+    live.network_acls
+        .get_mut("petclinic-prod-was-nacl")
+        .unwrap()[0]
+        .subnet_ids
+        .retain(|s| s != "subnet-0004");
+    let p = plan(&spec, &live, &BTreeSet::new());
+    assert!(p.operations.is_empty());
+    assert_eq!(
+        p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "subnet petclinic-prod-web-a: its block is 10.0.22.0/24 in AWS, but the spec says 10.0.20.0/24; a subnet's block cannot change",
+            "subnet petclinic-prod-db-c: does not exist in AWS; tierdeck manages settings of existing resources and creates none",
+            "network ACL petclinic-prod-public-nacl: 2 resources carry this Name tag; name it by its id instead",
+            "network ACL petclinic-prod-was-nacl: subnet petclinic-prod-was-a (subnet-0004) of tier was is not associated with it in AWS; tierdeck changes entries, not associations: associate it where the VPC is managed",
         ]
     );
 }

@@ -157,6 +157,8 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
         security_groups: Vec::new(),
         slos: Vec::new(),
         monitoring: Monitoring::default(),
+        subnets: Vec::new(),
+        network_acls: Vec::new(),
     };
     let before_spec = before.unwrap_or(&empty);
     let mut out = Out(Vec::new());
@@ -392,7 +394,15 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                 EditKind::Removed,
                 format!("{} ingress rules", b.ingress.len()),
             ),
-            (Some(b), Some(a)) => out.field(format!("{p}.edge"), Some(b.edge), Some(a.edge)),
+            (Some(b), Some(a)) => {
+                out.field(format!("{p}.edge"), Some(b.edge), Some(a.edge));
+                out.field(format!("{p}.tier"), b.tier.as_ref(), a.tier.as_ref());
+                out.field(
+                    format!("{p}.subnets"),
+                    b.subnets.as_ref(),
+                    a.subnets.as_ref(),
+                );
+            }
             (None, None) => {}
         }
         let rb = b.map_or(&no_rules, |s| &s.ingress);
@@ -416,6 +426,76 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                     y.description.clone(),
                 ),
                 (None, None) => {}
+            }
+        }
+    }
+
+    for (name, b, a) in pair(&before_spec.subnets, &after.subnets, |s| s.resource.clone()) {
+        let p = format!("subnets[{name}]");
+        let summary = |s: &Subnet| {
+            format!(
+                "tier {}, {}{}",
+                s.tier,
+                s.cidr,
+                if s.public { ", public" } else { "" }
+            )
+        };
+        match (b, a) {
+            (None, Some(a)) => out.whole(p, EditKind::Added, summary(a)),
+            (Some(b), None) => out.whole(p, EditKind::Removed, summary(b)),
+            (Some(b), Some(a)) => {
+                out.field(format!("{p}.tier"), Some(&b.tier), Some(&a.tier));
+                out.field(format!("{p}.cidr"), Some(&b.cidr), Some(&a.cidr));
+                out.field(format!("{p}.public"), Some(b.public), Some(a.public));
+            }
+            (None, None) => {}
+        }
+    }
+
+    for (name, b, a) in pair(&before_spec.network_acls, &after.network_acls, |n| {
+        n.resource.clone()
+    }) {
+        let p = format!("network_acls[{name}]");
+        let summary = |n: &NetworkAcl| {
+            format!(
+                "guards the {} subnets; {} ingress and {} egress entries",
+                n.subnets.join(", "),
+                n.ingress.len(),
+                n.egress.len()
+            )
+        };
+        match (b, a) {
+            (None, Some(a)) => out.whole(p.clone(), EditKind::Added, summary(a)),
+            (Some(b), None) => out.whole(p.clone(), EditKind::Removed, summary(b)),
+            (Some(b), Some(a)) => out.field(
+                format!("{p}.subnets"),
+                Some(b.subnets.join(", ")),
+                Some(a.subnets.join(", ")),
+            ),
+            (None, None) => {}
+        }
+        let none: Vec<AclEntry> = Vec::new();
+        for (dir, egress) in [("ingress", false), ("egress", true)] {
+            fn list<'a>(
+                n: Option<&'a NetworkAcl>,
+                egress: bool,
+                none: &'a [AclEntry],
+            ) -> &'a [AclEntry] {
+                match n {
+                    Some(n) if egress => &n.egress,
+                    Some(n) => &n.ingress,
+                    None => none,
+                }
+            }
+            for (rule, x, y) in pair(list(b, egress, &none), list(a, egress, &none), |e| e.rule) {
+                let text = |e: &AclEntry| crate::observed::ObservedAclEntry::from(e).text(egress);
+                let rp = format!("{p}.{dir}[{rule}]");
+                match (x, y) {
+                    (None, Some(e)) => out.whole(rp, EditKind::Added, text(e)),
+                    (Some(e), None) => out.whole(rp, EditKind::Removed, text(e)),
+                    (Some(x), Some(y)) => out.field(rp, Some(text(x)), Some(text(y))),
+                    (None, None) => {}
+                }
             }
         }
     }

@@ -91,7 +91,7 @@ mod tests;
 pub(crate) mod fixtures {
     use super::{load_environment, EnvironmentSpec, SourceFile};
 
-    pub const PROD: [(&str, &str); 5] = [
+    pub const PROD: [(&str, &str); 6] = [
         (
             "environment.yaml",
             include_str!("../../../examples/petclinic/environments/prod/environment.yaml"),
@@ -111,6 +111,10 @@ pub(crate) mod fixtures {
         (
             "slo.yaml",
             include_str!("../../../examples/petclinic/environments/prod/slo.yaml"),
+        ),
+        (
+            "network.yaml",
+            include_str!("../../../examples/petclinic/environments/prod/network.yaml"),
         ),
     ];
 

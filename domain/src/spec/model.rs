@@ -34,6 +34,12 @@ pub struct EnvironmentSpec {
     pub security_groups: Vec<SecurityGroup>,
     pub slos: Vec<Slo>,
     pub monitoring: Monitoring,
+    /// The VPC's subnets by tier (`subnets`), for the network ACLs and reachability.
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    /// Network ACLs and their full entry sets (`network_acls`).
+    #[serde(default)]
+    pub network_acls: Vec<NetworkAcl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +236,14 @@ pub struct SecurityGroup {
     pub name: String,
     /// Internet-facing: the only kind that may take `0.0.0.0/0`.
     pub edge: bool,
+    /// The tier whose members carry the group (`external-alb`, `web`, `internal-alb`, `was`,
+    /// `db`, or a tier of the team's own), for reachability; `None`: not part of it.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// The subnet tier its members sit in, when it is not the group's own tier (the internal
+    /// load balancer in the `was` subnets).
+    #[serde(default)]
+    pub subnets: Option<String>,
     /// The full ingress rule set.
     pub ingress: Vec<IngressRule>,
     pub loc: Loc,
@@ -318,4 +332,142 @@ pub enum Indicator {
 pub struct Monitoring {
     /// Tier → node_exporter label selector, e.g. `web` → `{job="node",tier="web"}`.
     pub tiers: BTreeMap<String, String>,
+}
+
+/// An AWS resource named by its `Name` tag or by its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsRef {
+    Name(String),
+    Id(String),
+}
+
+impl AwsRef {
+    /// The name or the id, as the spec writes it.
+    pub fn text(&self) -> &str {
+        match self {
+            AwsRef::Name(s) | AwsRef::Id(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for AwsRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// One subnet of the VPC and the tier it holds. tierdeck creates no subnet: it checks that
+/// this one exists with this block, and reads which network ACL guards it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    #[serde(flatten)]
+    pub resource: AwsRef,
+    /// `public`, `web`, `was`, `db`…: what the network ACLs' `subnets` name.
+    pub tier: String,
+    /// Its IPv4 block.
+    pub cidr: String,
+    /// Routed to an internet gateway (the external load balancer's); `false`: private.
+    pub public: bool,
+    pub loc: Loc,
+}
+
+/// A network ACL: the subnets it guards, by their tier, and its full ordered entry sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAcl {
+    #[serde(flatten)]
+    pub resource: AwsRef,
+    /// Subnet tiers: every subnet of these tiers is associated with this ACL.
+    pub subnets: Vec<String>,
+    pub ingress: Vec<AclEntry>,
+    pub egress: Vec<AclEntry>,
+    pub loc: Loc,
+}
+
+/// The protocol of a network ACL entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AclProtocol {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    /// Every protocol (`-1` in AWS).
+    All,
+    /// Another IP protocol by number, as AWS may hold one (the spec writes the four above).
+    Number(u8),
+}
+
+impl AclProtocol {
+    /// The protocol as AWS's `Protocol` field writes it: a number, `-1` for all.
+    pub fn aws_code(self) -> String {
+        match self {
+            AclProtocol::Tcp => "6".into(),
+            AclProtocol::Udp => "17".into(),
+            AclProtocol::Icmp => "1".into(),
+            AclProtocol::Icmpv6 => "58".into(),
+            AclProtocol::All => "-1".into(),
+            AclProtocol::Number(n) => n.to_string(),
+        }
+    }
+
+    /// AWS's `Protocol` field (a number or a name) read back.
+    pub fn from_aws(s: &str) -> Option<AclProtocol> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "-1" | "all" => AclProtocol::All,
+            "6" | "tcp" => AclProtocol::Tcp,
+            "17" | "udp" => AclProtocol::Udp,
+            "1" | "icmp" => AclProtocol::Icmp,
+            "58" | "icmpv6" => AclProtocol::Icmpv6,
+            other => AclProtocol::Number(other.parse().ok()?),
+        })
+    }
+
+    /// Whether entries of it carry a port range.
+    pub fn has_ports(self) -> bool {
+        matches!(self, AclProtocol::Tcp | AclProtocol::Udp)
+    }
+
+    pub fn text(self) -> String {
+        match self {
+            AclProtocol::Tcp => "tcp".into(),
+            AclProtocol::Udp => "udp".into(),
+            AclProtocol::Icmp => "icmp".into(),
+            AclProtocol::Icmpv6 => "icmpv6".into(),
+            AclProtocol::All => "all".into(),
+            AclProtocol::Number(n) => format!("protocol {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AclAction {
+    Allow,
+    Deny,
+}
+
+impl AclAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AclAction::Allow => "allow",
+            AclAction::Deny => "deny",
+        }
+    }
+}
+
+/// One entry of a network ACL as the spec writes it: the rule number orders the entries (the
+/// lowest that matches decides), the rest says what it matches and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclEntry {
+    /// 1–32766.
+    pub rule: u16,
+    pub protocol: AclProtocol,
+    /// Inclusive port range of a tcp or udp entry; `None` for the others.
+    pub ports: Option<(u16, u16)>,
+    /// An IPv4 or IPv6 block: the source of an ingress entry, the destination of an egress
+    /// one.
+    pub cidr: String,
+    pub action: AclAction,
+    pub loc: Loc,
 }

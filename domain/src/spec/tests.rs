@@ -98,7 +98,7 @@ fn each_rule_reports_its_file_line_and_column() {
         // YAML syntax.
         ("autoscaling_groups: [\n", "x.yaml:2:1: YAML syntax: "),
         // Unknown keys, at every level.
-        ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, slos, monitoring"),
+        ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, subnets, network_acls, slos, monitoring"),
         ("aws:\n  role_arn: arn:aws:iam::111111111111:role/x\n", "x.yaml:1:1: `aws`: the AWS account, roles and credentials an environment is reached with are the panel's to set (tierdeck.toml, [aws.environments.NAME]), never the spec's: a change never chooses the powers it is applied with"),
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, instance_type, cpu_scaling, schedule"),
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    instance_type: T3 Medium\n", "x.yaml:6:20: `autoscaling_groups[web].instance_type`: `T3 Medium` is not an EC2 instance type (like `t3.medium`)"),
@@ -146,6 +146,83 @@ fn each_rule_reports_its_file_line_and_column() {
         })
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// A subnet of tier web and a network ACL guarding it, with `entry` as its one ingress entry.
+fn acl_with(entry: &str) -> String {
+    format!("subnets:\n  - {{ name: a, tier: web, cidr: 10.0.0.0/24 }}\nnetwork_acls:\n  - name: n\n    subnets: [web]\n    ingress:\n      - {entry}\n")
+}
+
+#[test]
+fn subnets_and_network_acls_report_their_file_line_and_column() {
+    let many: String = (1..=41)
+        .map(|i| {
+            format!("      - {{ rule: {i}, protocol: all, cidr: 10.0.0.0/8, action: allow }}\n")
+        })
+        .collect();
+    let cases: Vec<(String, &str)> = vec![
+        ("subnets:\n  - { name: a, tier: Web, cidr: 10.0.0.0/24 }\n".into(), "x.yaml:2:22: `subnets[a].tier`: `Web` is not a tier name (lower-case letters, digits, `-` and `_`, like `web`)"),
+        ("subnets:\n  - { tier: web, cidr: 10.0.0.0/24 }\n".into(), "x.yaml:2:5: `subnets[0]`: give name (its Name tag) or id (subnet-…)"),
+        ("subnets:\n  - { id: sub-12, tier: web, cidr: 10.0.0.0/24 }\n".into(), "x.yaml:2:11: `subnets[sub-12].id`: `sub-12` is not an id like subnet-0123abcd"),
+        ("subnets:\n  - { name: a, tier: web, cidr: \"2001:db8::/64\" }\n".into(), "x.yaml:2:33: `subnets[a].cidr`: a subnet's block here is its IPv4 one"),
+        ("subnets:\n  - { name: a, tier: web, cidr: 10.0.0.0/24 }\n  - { name: b, tier: was, cidr: 10.0.0.0/16 }\n".into(), "x.yaml:3:5: `subnets[b]`: 10.0.0.0/16 overlaps 10.0.0.0/24 of subnet a (line 2); a VPC's subnets never overlap"),
+        ("subnets:\n  - { name: a, tier: web, cidr: 10.0.0.0/24 }\n  - { name: a, tier: was, cidr: 10.0.1.0/24 }\n".into(), "x.yaml:3:5: duplicate subnet `a` (first at line 2)"),
+        (acl_with("{ rule: 40000, protocol: tcp, port: 80, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:17: `network_acls[n].ingress[0].rule`: 40000 is outside 1–32766"),
+        (acl_with("{ protocol: tcp, port: 80, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:9: `network_acls[n].ingress[0]`: missing `rule` (its number, 1–32766: the lowest that matches decides)"),
+        (acl_with("{ rule: 100, protocol: tcp, port: 80, cidr: 10.0.0.0/8, action: allow }\n      - { rule: 100, protocol: tcp, port: 443, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:8:9: `network_acls[n].ingress[1]`: rule 100 is already used at line 7; each entry needs its own number"),
+        (acl_with("{ rule: 100, protocol: tcp, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:9: `network_acls[n].ingress[0]`: a tcp or udp entry needs a port (or a range like 1024-65535)"),
+        (acl_with("{ rule: 100, protocol: icmp, port: 8, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:44: `network_acls[n].ingress[0].port`: an icmp entry takes no port"),
+        (acl_with("{ rule: 100, protocol: tcp, port: 443-80, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:43: `network_acls[n].ingress[0].port`: `443-80` is not a port 0–65535 or a range like 1024-65535"),
+        (acl_with("{ rule: 100, protocol: gre, cidr: 10.0.0.0/8, action: allow }"), "x.yaml:7:32: `network_acls[n].ingress[0].protocol`: `gre` is not tcp, udp, icmp, icmpv6 or all"),
+        (acl_with("{ rule: 100, protocol: icmp, cidr: \"::/0\", action: allow }"), "x.yaml:7:44: `network_acls[n].ingress[0].cidr`: icmp is IPv4's; use icmpv6 for an IPv6 block"),
+        (acl_with("{ rule: 100, protocol: all, cidr: 10.0.0.0/8, action: permit }"), "x.yaml:7:63: `network_acls[n].ingress[0].action`: `permit` is not allow or deny"),
+        (acl_with("{ rule: 100, protocol: all, cidr: 10.0.0.1/8, action: allow }"), "x.yaml:7:43: `network_acls[n].ingress[0].cidr`: `10.0.0.1/8` has host bits set; use the network address of the block"),
+        (format!("subnets:\n  - {{ name: a, tier: web, cidr: 10.0.0.0/24 }}\nnetwork_acls:\n  - name: n\n    subnets: [web]\n    ingress:\n{many}"), "x.yaml:7:7: `network_acls[n].ingress`: 41 entries; AWS lets one direction of a network ACL hold at most 40 (20 unless raised)"),
+        ("subnets:\n  - { name: a, tier: web, cidr: 10.0.0.0/24 }\nnetwork_acls:\n  - name: n\n    subnets: [was]\n".into(), "x.yaml:4:5: `network_acls[n].subnets`: no subnet has tier `was`; list the subnets it guards under `subnets`"),
+        ("subnets:\n  - { name: a, tier: web, cidr: 10.0.0.0/24 }\nnetwork_acls:\n  - { name: n, subnets: [web] }\n  - { id: acl-0abc, subnets: [web] }\n".into(), "x.yaml:5:5: `network_acls[acl-0abc].subnets`: the `web` subnets are already guarded by n (line 4); a subnet has one network ACL"),
+        ("network_acls:\n  - { id: acl-xyz, subnets: [web] }\n".into(), "x.yaml:2:11: `network_acls[acl-xyz].id`: `acl-xyz` is not an id like acl-0123abcd"),
+        ("network_acls:\n  - { name: n }\n".into(), "x.yaml:2:5: `network_acls[n]`: missing `subnets` (the tiers whose subnets it guards, like [web])"),
+        ("security_groups:\n  - { name: sg, tier: internal-alb, subnets: was }\n".into(), "x.yaml:2:5: `security_groups[sg].subnets`: no subnet has tier `was`; list it under `subnets`"),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = one_error(text);
+            (got != *expected)
+                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn the_examples_network_loads_with_its_tiers_and_entries_in_rule_order() {
+    let spec = crate::spec::fixtures::prod();
+    assert_eq!(spec.subnets.len(), 8);
+    assert!(spec
+        .subnets
+        .iter()
+        .filter(|s| s.public)
+        .all(|s| s.tier == "public"));
+    let was = spec
+        .network_acls
+        .iter()
+        .find(|a| a.resource == AwsRef::Name("petclinic-prod-was-nacl".into()))
+        .unwrap();
+    assert_eq!(was.subnets, ["was"]);
+    let rules: Vec<u16> = was.egress.iter().map(|e| e.rule).collect();
+    assert_eq!(rules, [100, 110, 120, 130, 140]);
+    assert_eq!(was.egress[3].ports, Some((3306, 3306)));
+    assert_eq!(was.ingress[2].ports, Some((1024, 65535)));
+    assert_eq!(
+        was.egress[3].loc.to_string(),
+        "environments/prod/network.yaml:53:9"
+    );
+    let alb = &spec.security_groups[2];
+    assert_eq!(
+        (alb.tier.as_deref(), alb.subnets.as_deref()),
+        (Some("internal-alb"), Some("was"))
+    );
 }
 
 #[test]

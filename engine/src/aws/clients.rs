@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use domain::observed::{
-    ObservedDatabase, ObservedRule, ObservedScheduledAction, ObservedSecurityGroup, PolicySettings,
+    ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedRule, ObservedScheduledAction,
+    ObservedSecurityGroup, ObservedSubnet, PolicySettings,
 };
 use domain::plan::{CapacityField, DbSetting};
-use domain::spec::EnvironmentSpec;
+use domain::spec::{AwsRef, EnvironmentSpec};
 use tokio::sync::Mutex;
 
 use super::access::{EnvironmentAccess, Purpose, RoleCredentials};
@@ -75,6 +76,11 @@ delegate!(Ec2Api for Ec2 {
     fn revoke_ingress(&self, group_id: &str, rule: &ObservedRule, source_id: Option<&str>) -> AwsResult<Option<String>>;
     fn group_id(&self, name: &str) -> AwsResult<String>;
     fn template_instance_type(&self, template: &TemplateRef) -> AwsResult<Option<String>>;
+    fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>>;
+    fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>>;
+    fn create_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
+    fn replace_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
+    fn delete_acl_entry(&self, acl_id: &str, egress: bool, rule: u16) -> AwsResult<Option<String>>;
 });
 
 delegate!(RdsApi for Rds {

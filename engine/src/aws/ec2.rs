@@ -1,13 +1,18 @@
-//! EC2: security groups and their ingress rules.
+//! EC2: security groups and their ingress rules; subnets, and network ACLs with their entries.
 
 use std::collections::HashMap;
 use std::future::Future;
 
 use aws_sdk_ec2::operation::RequestId;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IcmpTypeCode, IpPermission, IpRange, Ipv6Range, PortRange, RuleAction, UserIdGroupPair,
+};
 use aws_sdk_ec2::Client;
-use domain::observed::{ObservedRule, ObservedSecurityGroup};
-use domain::spec::{Protocol, Source};
+use domain::observed::{
+    ObservedAclEntry, ObservedNetworkAcl, ObservedRule, ObservedSecurityGroup, ObservedSubnet,
+    MAX_ACL_RULE,
+};
+use domain::spec::{AclAction, AclProtocol, AwsRef, Protocol, Source};
 
 use super::autoscaling::TemplateRef;
 use super::{classify, AwsError, AwsResult};
@@ -43,6 +48,158 @@ pub trait Ec2Api: Send + Sync {
         &self,
         template: &TemplateRef,
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// The subnets these names (`Name` tags) or ids name, as many as AWS has of each.
+    fn describe_subnets(
+        &self,
+        refs: &[AwsRef],
+    ) -> impl Future<Output = AwsResult<Vec<ObservedSubnet>>> + Send;
+
+    /// The network ACLs these names or ids name, with their entries and associations.
+    fn describe_network_acls(
+        &self,
+        refs: &[AwsRef],
+    ) -> impl Future<Output = AwsResult<Vec<ObservedNetworkAcl>>> + Send;
+
+    /// Adds `entry` to the ACL `acl_id` (`egress`: to its egress list).
+    fn create_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// Replaces the entry at `entry.rule` in place.
+    fn replace_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    fn delete_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        rule: u16,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+}
+
+/// The `Name` tag of a resource's tags.
+fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
+    tags.iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .map(str::to_owned)
+}
+
+/// Filters that find resources by `Name` tag and by id: one request for each kind used.
+fn by_refs(refs: &[AwsRef], id_filter: &str) -> Vec<Filter> {
+    let names: Vec<String> = refs
+        .iter()
+        .filter_map(|r| match r {
+            AwsRef::Name(n) => Some(n.clone()),
+            AwsRef::Id(_) => None,
+        })
+        .collect();
+    let ids: Vec<String> = refs
+        .iter()
+        .filter_map(|r| match r {
+            AwsRef::Id(i) => Some(i.clone()),
+            AwsRef::Name(_) => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    if !names.is_empty() {
+        out.push(
+            Filter::builder()
+                .name("tag:Name")
+                .set_values(Some(names))
+                .build(),
+        );
+    }
+    if !ids.is_empty() {
+        out.push(
+            Filter::builder()
+                .name(id_filter)
+                .set_values(Some(ids))
+                .build(),
+        );
+    }
+    out
+}
+
+/// An entry as AWS describes it; `None` for AWS's own last `*` entry and what cannot be read.
+fn acl_entry(e: &aws_sdk_ec2::types::NetworkAclEntry) -> Option<ObservedAclEntry> {
+    let rule = u16::try_from(e.rule_number()?)
+        .ok()
+        .filter(|r| *r <= MAX_ACL_RULE)?;
+    let protocol = AclProtocol::from_aws(e.protocol()?)?;
+    let ports = match (protocol.has_ports(), e.port_range()) {
+        (true, Some(r)) => Some((u16::try_from(r.from()?).ok()?, u16::try_from(r.to()?).ok()?)),
+        _ => None,
+    };
+    let icmp = match (protocol, e.icmp_type_code()) {
+        (AclProtocol::Icmp | AclProtocol::Icmpv6, Some(t)) => {
+            let (ty, code) = (t.r#type().unwrap_or(-1), t.code().unwrap_or(-1));
+            (ty >= 0).then(|| (ty as i16, code.max(-1) as i16))
+        }
+        _ => None,
+    };
+    Some(ObservedAclEntry {
+        rule,
+        protocol,
+        ports,
+        icmp,
+        cidr: e.cidr_block().or(e.ipv6_cidr_block())?.to_owned(),
+        action: match e.rule_action()? {
+            RuleAction::Allow => AclAction::Allow,
+            _ => AclAction::Deny,
+        },
+    })
+}
+
+/// The parts of an entry every entry call carries, on a call builder.
+macro_rules! entry_fields {
+    ($call:expr, $acl_id:expr, $egress:expr, $e:expr) => {{
+        let e = $e;
+        let call = $call
+            .network_acl_id($acl_id)
+            .egress($egress)
+            .rule_number(i32::from(e.rule))
+            .protocol(e.protocol.aws_code())
+            .rule_action(match e.action {
+                AclAction::Allow => RuleAction::Allow,
+                AclAction::Deny => RuleAction::Deny,
+            });
+        let call = if e.cidr.contains(':') {
+            call.ipv6_cidr_block(&e.cidr)
+        } else {
+            call.cidr_block(&e.cidr)
+        };
+        let call = match (e.protocol.has_ports(), e.ports) {
+            (true, Some((a, b))) => call.port_range(
+                PortRange::builder()
+                    .from(i32::from(a))
+                    .to(i32::from(b))
+                    .build(),
+            ),
+            (true, None) => call.port_range(PortRange::builder().from(0).to(65535).build()),
+            _ => call,
+        };
+        match e.protocol {
+            AclProtocol::Icmp | AclProtocol::Icmpv6 => {
+                let (t, c) = e.icmp.unwrap_or((-1, -1));
+                call.icmp_type_code(
+                    IcmpTypeCode::builder()
+                        .r#type(i32::from(t))
+                        .code(i32::from(c))
+                        .build(),
+                )
+            }
+            _ => call,
+        }
+    }};
 }
 
 fn no_source(name: String) -> AwsError {
@@ -135,6 +292,158 @@ fn protocol(p: &str) -> Option<Protocol> {
 }
 
 impl Ec2Api for Ec2 {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSubnets", resource = %refs.len()))]
+    async fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>> {
+        let mut out = Vec::new();
+        for filter in by_refs(refs, "subnet-id") {
+            let mut pages = self
+                .client
+                .describe_subnets()
+                .filters(filter)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| classify("reading subnets", "ec2:DescribeSubnets", e))?;
+                for s in page.subnets() {
+                    out.push(ObservedSubnet {
+                        id: s.subnet_id().unwrap_or_default().to_owned(),
+                        name: name_tag(s.tags()),
+                        cidr: s.cidr_block().unwrap_or_default().to_owned(),
+                        vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %refs.len()))]
+    async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        let mut out = Vec::new();
+        for filter in by_refs(refs, "network-acl-id") {
+            let mut pages = self
+                .client
+                .describe_network_acls()
+                .filters(filter)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map_err(|e| classify("reading network ACLs", "ec2:DescribeNetworkAcls", e))?;
+                for a in page.network_acls() {
+                    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+                    for e in a.entries() {
+                        if let Some(entry) = acl_entry(e) {
+                            if e.egress() == Some(true) {
+                                egress.push(entry);
+                            } else {
+                                ingress.push(entry);
+                            }
+                        }
+                    }
+                    ingress.sort();
+                    egress.sort();
+                    out.push(ObservedNetworkAcl {
+                        id: a.network_acl_id().unwrap_or_default().to_owned(),
+                        name: name_tag(a.tags()),
+                        vpc_id: a.vpc_id().unwrap_or_default().to_owned(),
+                        ingress,
+                        egress,
+                        subnet_ids: a
+                            .associations()
+                            .iter()
+                            .filter_map(|s| s.subnet_id().map(str::to_owned))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "CreateNetworkAclEntry", resource = %acl_id, rule = entry.rule))]
+    async fn create_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> AwsResult<Option<String>> {
+        let out = entry_fields!(
+            self.client.create_network_acl_entry(),
+            acl_id,
+            egress,
+            entry
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                format!("adding rule {} to {acl_id}", entry.numbered_text(egress)),
+                "ec2:CreateNetworkAclEntry",
+                e,
+            )
+        })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "ReplaceNetworkAclEntry", resource = %acl_id, rule = entry.rule))]
+    async fn replace_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> AwsResult<Option<String>> {
+        let out = entry_fields!(
+            self.client.replace_network_acl_entry(),
+            acl_id,
+            egress,
+            entry
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                format!(
+                    "replacing rule {} of {acl_id} with {}",
+                    entry.rule,
+                    entry.text(egress)
+                ),
+                "ec2:ReplaceNetworkAclEntry",
+                e,
+            )
+        })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DeleteNetworkAclEntry", resource = %acl_id, rule = rule))]
+    async fn delete_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        rule: u16,
+    ) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .delete_network_acl_entry()
+            .network_acl_id(acl_id)
+            .egress(egress)
+            .rule_number(i32::from(rule))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!(
+                        "deleting {} rule {rule} of {acl_id}",
+                        if egress { "egress" } else { "ingress" }
+                    ),
+                    "ec2:DeleteNetworkAclEntry",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeLaunchTemplateVersions", resource = ?t))]
     async fn template_instance_type(&self, t: &TemplateRef) -> AwsResult<Option<String>> {
         let label = t.name.clone().or(t.id.clone()).unwrap_or_default();

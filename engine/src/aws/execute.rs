@@ -85,6 +85,29 @@ where
             identifier,
             settings,
         } => clients.rds.modify_instance(identifier, settings).await,
+        Action::CreateNaclEntry {
+            acl_id,
+            egress,
+            entry,
+            ..
+        } => clients.ec2.create_acl_entry(acl_id, *egress, entry).await,
+        Action::ReplaceNaclEntry {
+            acl_id,
+            egress,
+            after,
+            ..
+        } => clients.ec2.replace_acl_entry(acl_id, *egress, after).await,
+        Action::DeleteNaclEntry {
+            acl_id,
+            egress,
+            entry,
+            ..
+        } => {
+            clients
+                .ec2
+                .delete_acl_entry(acl_id, *egress, entry.rule)
+                .await
+        }
     }
 }
 
@@ -112,9 +135,96 @@ pub fn already_done(action: &Action, error: &AwsError) -> bool {
     match action {
         Action::AuthorizeIngress { .. } => code == "InvalidPermission.Duplicate",
         Action::RevokeIngress { .. } => code == "InvalidPermission.NotFound",
+        Action::CreateNaclEntry { .. } => code == "NetworkAclEntryAlreadyExists",
+        Action::DeleteNaclEntry { .. } => code == "InvalidNetworkAclEntry.NotFound",
         Action::DeleteAlarm { .. }
         | Action::DeletePolicy { .. }
         | Action::DeleteScheduledAction { .. } => error.kind == AwsErrorKind::NotFound,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use domain::plan::{plan, Action};
+    use domain::spec::{load_environment, SourceFile};
+
+    use super::{already_done, execute};
+    use crate::aws::clients::AwsClients;
+    use crate::aws::memory::MemoryAws;
+    use crate::aws::observe::observe;
+
+    const ENV: &str = "environment:\n  name: prod\n";
+    const NETWORK: &str = "subnets:\n  - { name: web-a, tier: web, cidr: 10.0.20.0/24 }\nnetwork_acls:\n  - name: web-nacl\n    subnets: [web]\n    ingress:\n      - { rule: 100, protocol: tcp, port: 80, cidr: 10.0.10.0/23, action: allow }\n      - { rule: 110, protocol: tcp, port: 1024-65535, cidr: 0.0.0.0/0, action: allow }\n    egress:\n      - { rule: 100, protocol: tcp, port: 1024-65535, cidr: 10.0.10.0/23, action: allow }\n";
+
+    fn spec(network: &str) -> domain::spec::EnvironmentSpec {
+        let files =
+            [("environment.yaml", ENV), ("network.yaml", network)].map(|(n, t)| SourceFile {
+                path: format!("environments/prod/{n}"),
+                text: t.to_owned(),
+            });
+        load_environment("prod", &files).expect("a valid spec")
+    }
+
+    #[tokio::test]
+    async fn acl_entries_are_read_changed_in_place_and_a_retry_finds_its_work_done() {
+        let aws = Arc::new(MemoryAws::running(&spec(NETWORK)));
+        let clients = AwsClients::memory(aws.clone())
+            .clients("ap-northeast-2", 1)
+            .await;
+        // The answers come only from inside the VPC, and a deny of ssh goes first.
+        let wanted = spec(
+            &NETWORK
+                .replace("cidr: 0.0.0.0/0", "cidr: 10.0.0.0/16")
+                .replace("    ingress:\n", "    ingress:\n      - { rule: 90, protocol: tcp, port: 22, cidr: 0.0.0.0/0, action: deny }\n"),
+        );
+        let seen = observe(&clients, &wanted).await.unwrap();
+        assert_eq!(seen.state.network_acls["web-nacl"].len(), 1);
+        let p = plan(&wanted, &seen.state, &BTreeSet::new());
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let calls: Vec<&str> = p.operations.iter().map(|o| o.aws_call.as_str()).collect();
+        assert_eq!(
+            calls,
+            ["ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry"]
+        );
+        for o in &p.operations {
+            execute(&clients, &o.action, &BTreeMap::new())
+                .await
+                .unwrap();
+        }
+        let again = observe(&clients, &wanted).await.unwrap();
+        assert!(plan(&wanted, &again.state, &BTreeSet::new()).is_empty());
+
+        // A create or a delete whose answer was lost: on the retry AWS says it is done.
+        let create = &p.operations[0].action;
+        let e = execute(&clients, create, &BTreeMap::new())
+            .await
+            .unwrap_err();
+        assert!(already_done(create, &e), "{e}");
+        let Action::CreateNaclEntry {
+            acl, acl_id, entry, ..
+        } = create.clone()
+        else {
+            panic!("a create: {create:?}");
+        };
+        let delete = Action::DeleteNaclEntry {
+            acl,
+            acl_id,
+            egress: false,
+            entry,
+        };
+        execute(&clients, &delete, &BTreeMap::new()).await.unwrap();
+        let e = execute(&clients, &delete, &BTreeMap::new())
+            .await
+            .unwrap_err();
+        assert!(already_done(&delete, &e), "{e}");
+        assert_eq!(e.kind, super::AwsErrorKind::NotFound);
+        // A replace of a missing entry is no success.
+        let replace = &p.operations[1].action;
+        assert!(!already_done(replace, &e));
+        assert_eq!(aws.calls("DescribeNetworkAcls"), 2);
     }
 }

@@ -1,7 +1,8 @@
 //! An in-memory AWS for the engine's unit tests: the four adapter traits over plain maps, so
 //! the apply, settle, revert and watch logic runs in milliseconds without a network. It keeps
 //! what the adapters read back the way AWS does for what tierdeck manages (capacity, managed
-//! policies and their alarms, scheduled actions, database settings, ingress rules), counts
+//! policies and their alarms, scheduled actions, database settings, ingress rules, subnets and
+//! network ACL entries, with EC2's answers to an entry that is there already or not), counts
 //! every call, fails chosen calls, and — as real AWS does and the emulator does not — takes
 //! time: a launched instance is `Pending` for some polls, a modified database is `modifying`.
 
@@ -9,11 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use domain::observed::{
-    ObservedDatabase, ObservedPolicy, ObservedRule, ObservedScheduledAction, ObservedSecurityGroup,
-    PendingValues, PolicySettings,
+    ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedPolicy, ObservedRule,
+    ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet, PendingValues, PolicySettings,
 };
 use domain::plan::{CapacityField, DbSetting};
-use domain::spec::EnvironmentSpec;
+use domain::spec::{AwsRef, EnvironmentSpec};
 
 use super::autoscaling::{
     Activity, AutoScalingApi, Capacity, GroupCapacity, GroupSnapshot, InstanceCount,
@@ -55,6 +56,8 @@ pub struct State {
     pub databases: BTreeMap<String, ObservedDatabase>,
     /// Security groups by name.
     pub security_groups: BTreeMap<String, ObservedSecurityGroup>,
+    pub subnets: Vec<ObservedSubnet>,
+    pub network_acls: Vec<ObservedNetworkAcl>,
     pub alarms: BTreeMap<String, AlarmSnapshot>,
     /// Every call made, by action, in order.
     pub calls: Vec<&'static str>,
@@ -86,7 +89,8 @@ fn request_id(state: &State) -> Option<String> {
 impl MemoryAws {
     /// An AWS that runs what `spec` names, as a team's account looks before tierdeck: each
     /// group at one instance (min 1, max 2) with nothing managed, each database small with its
-    /// defaults, each security group without rules.
+    /// defaults, each security group without rules; the subnets, and the network ACLs guarding
+    /// them with the spec's entries (as the sandbox makes them).
     pub fn running(spec: &EnvironmentSpec) -> Self {
         let aws = MemoryAws::default();
         {
@@ -120,6 +124,43 @@ impl MemoryAws {
                         pending: PendingValues::default(),
                     },
                 );
+            }
+            for (i, sub) in spec.subnets.iter().enumerate() {
+                s.subnets.push(ObservedSubnet {
+                    id: match &sub.resource {
+                        AwsRef::Id(id) => id.clone(),
+                        AwsRef::Name(_) => format!("subnet-{i:08x}"),
+                    },
+                    name: match &sub.resource {
+                        AwsRef::Name(n) => Some(n.clone()),
+                        AwsRef::Id(_) => None,
+                    },
+                    cidr: sub.cidr.clone(),
+                    vpc_id: "vpc-00000001".into(),
+                });
+            }
+            for (i, acl) in spec.network_acls.iter().enumerate() {
+                let subnet_ids = spec
+                    .subnets
+                    .iter()
+                    .zip(&s.subnets)
+                    .filter(|(sub, _)| acl.subnets.contains(&sub.tier))
+                    .map(|(_, o)| o.id.clone())
+                    .collect();
+                s.network_acls.push(ObservedNetworkAcl {
+                    id: match &acl.resource {
+                        AwsRef::Id(id) => id.clone(),
+                        AwsRef::Name(_) => format!("acl-{i:08x}"),
+                    },
+                    name: match &acl.resource {
+                        AwsRef::Name(n) => Some(n.clone()),
+                        AwsRef::Id(_) => None,
+                    },
+                    vpc_id: "vpc-00000001".into(),
+                    ingress: acl.ingress.iter().map(ObservedAclEntry::from).collect(),
+                    egress: acl.egress.iter().map(ObservedAclEntry::from).collect(),
+                    subnet_ids,
+                });
             }
             for (i, sg) in spec.security_groups.iter().enumerate() {
                 s.security_groups.insert(
@@ -513,6 +554,117 @@ impl Ec2Api for MemoryAws {
     async fn template_instance_type(&self, _template: &TemplateRef) -> AwsResult<Option<String>> {
         let _s = self.call("DescribeLaunchTemplateVersions")?;
         Ok(Some("t3.medium".into()))
+    }
+
+    async fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>> {
+        let s = self.call("DescribeSubnets")?;
+        Ok(s.subnets
+            .iter()
+            .filter(|o| refs.iter().any(|r| named(r, &o.id, o.name.as_deref())))
+            .cloned()
+            .collect())
+    }
+
+    async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        let s = self.call("DescribeNetworkAcls")?;
+        Ok(s.network_acls
+            .iter()
+            .filter(|o| refs.iter().any(|r| named(r, &o.id, o.name.as_deref())))
+            .cloned()
+            .collect())
+    }
+
+    async fn create_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("CreateNetworkAclEntry")?;
+        let list = acl_entries(&mut s, acl_id, egress)?;
+        if list.iter().any(|e| e.rule == entry.rule) {
+            return Err(AwsError {
+                code: Some("NetworkAclEntryAlreadyExists".into()),
+                ..AwsError::rejected("adding an entry", "an entry has that rule number")
+            });
+        }
+        list.push(entry.clone());
+        list.sort();
+        Ok(request_id(&s))
+    }
+
+    async fn replace_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        entry: &ObservedAclEntry,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("ReplaceNetworkAclEntry")?;
+        let list = acl_entries(&mut s, acl_id, egress)?;
+        let Some(old) = list.iter_mut().find(|e| e.rule == entry.rule) else {
+            return Err(no_entry(entry.rule));
+        };
+        *old = entry.clone();
+        Ok(request_id(&s))
+    }
+
+    async fn delete_acl_entry(
+        &self,
+        acl_id: &str,
+        egress: bool,
+        rule: u16,
+    ) -> AwsResult<Option<String>> {
+        let mut s = self.call("DeleteNetworkAclEntry")?;
+        let list = acl_entries(&mut s, acl_id, egress)?;
+        let before = list.len();
+        list.retain(|e| e.rule != rule);
+        if list.len() == before {
+            return Err(no_entry(rule));
+        }
+        Ok(request_id(&s))
+    }
+}
+
+/// Whether a resource of this id and `Name` tag is the one `r` names.
+fn named(r: &AwsRef, id: &str, name: Option<&str>) -> bool {
+    match r {
+        AwsRef::Id(i) => i == id,
+        AwsRef::Name(n) => name == Some(n.as_str()),
+    }
+}
+
+/// The entries of one direction of the ACL `acl_id`.
+#[expect(
+    clippy::result_large_err,
+    reason = "the adapters' own error, as the SDK's adapters return it"
+)]
+fn acl_entries<'s>(
+    s: &'s mut State,
+    acl_id: &str,
+    egress: bool,
+) -> AwsResult<&'s mut Vec<ObservedAclEntry>> {
+    let acl = s
+        .network_acls
+        .iter_mut()
+        .find(|a| a.id == acl_id)
+        .ok_or_else(|| AwsError {
+            code: Some("InvalidNetworkAclID.NotFound".into()),
+            ..AwsError::not_found(format!("changing network ACL {acl_id}"), "no such ACL")
+        })?;
+    Ok(if egress {
+        &mut acl.egress
+    } else {
+        &mut acl.ingress
+    })
+}
+
+fn no_entry(rule: u16) -> AwsError {
+    AwsError {
+        code: Some("InvalidNetworkAclEntry.NotFound".into()),
+        ..AwsError::not_found(
+            format!("changing the entry of rule {rule}"),
+            "there is no entry of that rule number",
+        )
     }
 }
 

@@ -247,10 +247,13 @@ fn missing_credentials(e: &CredentialsError) -> String {
         }
     }
 }
-const NOT_FOUND: [&str; 4] = [
+const NOT_FOUND: [&str; 7] = [
     "DBInstanceNotFound",
     "DBInstanceNotFoundFault",
     "InvalidGroup.NotFound",
+    "InvalidNetworkAclID.NotFound",
+    "InvalidNetworkAclEntry.NotFound",
+    "InvalidSubnetID.NotFound",
     "ResourceNotFound",
 ];
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use domain::observed::{ObservedAlarm, ObservedGroup, ObservedState};
-use domain::spec::EnvironmentSpec;
+use domain::spec::{AwsRef, EnvironmentSpec};
 
 use super::autoscaling::{AutoScaling, AutoScalingApi, MANAGED_PREFIX};
 use super::cloudwatch::{CloudWatch, CloudWatchApi};
@@ -130,7 +130,31 @@ async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
         .collect())
 }
 
-/// Reads every group, database and security group the spec names, concurrently, in batches:
+/// What AWS has for each name or id the spec gives (a `Name` tag may be on several).
+fn by_ref<T: Clone>(
+    refs: &[AwsRef],
+    found: Vec<T>,
+    key: impl Fn(&T) -> (&String, Option<&str>),
+) -> BTreeMap<String, Vec<T>> {
+    refs.iter()
+        .map(|r| {
+            let matching: Vec<T> = found
+                .iter()
+                .filter(|x| {
+                    let (id, name) = key(x);
+                    match r {
+                        AwsRef::Id(i) => id == i,
+                        AwsRef::Name(n) => name == Some(n.as_str()),
+                    }
+                })
+                .cloned()
+                .collect();
+            (r.text().to_owned(), matching)
+        })
+        .collect()
+}
+
+/// Reads every group, database, security group, subnet and network ACL the spec names, concurrently, in batches:
 /// the calls grow with the pages of what is read, not with the groups.
 pub async fn observe<A, E, R, C>(
     clients: &Clients<A, E, R, C>,
@@ -175,8 +199,28 @@ where
         .map(|s| s.name.clone())
         .collect();
     let security_groups = clients.ec2.describe_security_groups(&sg_names);
-    let (groups, databases, security_groups) =
-        futures::try_join!(groups, databases, security_groups)?;
+    let subnet_refs: Vec<AwsRef> = spec.subnets.iter().map(|s| s.resource.clone()).collect();
+    let acl_refs: Vec<AwsRef> = spec
+        .network_acls
+        .iter()
+        .map(|a| a.resource.clone())
+        .collect();
+    let subnets = async {
+        if subnet_refs.is_empty() {
+            Ok(Vec::new())
+        } else {
+            clients.ec2.describe_subnets(&subnet_refs).await
+        }
+    };
+    let acls = async {
+        if acl_refs.is_empty() {
+            Ok(Vec::new())
+        } else {
+            clients.ec2.describe_network_acls(&acl_refs).await
+        }
+    };
+    let (groups, databases, security_groups, subnets, acls) =
+        futures::try_join!(groups, databases, security_groups, subnets, acls)?;
     let state = ObservedState {
         groups: groups
             .into_iter()
@@ -190,6 +234,8 @@ where
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect(),
+        subnets: by_ref(&subnet_refs, subnets, |s| (&s.id, s.name.as_deref())),
+        network_acls: by_ref(&acl_refs, acls, |a| (&a.id, a.name.as_deref())),
     };
     Ok(Observation {
         state,

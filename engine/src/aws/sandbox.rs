@@ -1,13 +1,19 @@
 //! `tierdeck sandbox up`: creates, in an AWS emulator, the resources a spec repository names
-//! (a VPC with two subnets in two zones, launch templates, the groups, databases and security
-//! groups), with settings that differ from the specs so there is something to plan. It talks
+//! (a VPC 10.0.0.0/16 with two subnets of its own in two zones, launch templates, the groups,
+//! databases and security groups, the spec's subnets and its network ACLs with their
+//! associations and entries), with settings that differ from the specs so there is something
+//! to plan (the network ACLs are as the specs say: a change or the tests move them). It talks
 //! to loopback addresses only.
 
 use std::net::IpAddr;
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, RequestLaunchTemplateData};
-use domain::spec::EnvironmentSpec;
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, RequestLaunchTemplateData, ResourceType, RuleAction, Tag,
+    TagSpecification,
+};
+use domain::net::AddrRange;
+use domain::spec::{AclAction, AwsRef, EnvironmentSpec};
 
 use super::observe::Clients;
 use super::{classify, AwsError, AwsErrorKind, AwsResult, AwsSettings};
@@ -42,6 +48,17 @@ fn url_host(endpoint: &str) -> Option<String> {
 
 fn invalid(what: &str, message: &str) -> AwsError {
     AwsError::rejected(what, message)
+}
+
+/// The sandbox VPC's block and its own two subnets' (the groups launch there).
+const VPC_BLOCK: &str = "10.0.0.0/16";
+const OWN_SUBNETS: [&str; 2] = ["10.0.1.0/24", "10.0.2.0/24"];
+
+fn name_tag(resource: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(resource)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
 }
 
 /// Creates what `spec` names in the emulator; returns a line per thing done. Safe to run again:
@@ -91,7 +108,7 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
         None => {
             let vpc = ec2
                 .create_vpc()
-                .cidr_block("10.0.0.0/16")
+                .cidr_block(VPC_BLOCK)
                 .send()
                 .await
                 .map_err(|e| classify("creating the sandbox VPC", "ec2:CreateVpc", e))?;
@@ -112,11 +129,11 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
                 .await
                 .map_err(|e| classify("naming the sandbox VPC", "ec2:CreateTags", e))?;
             let mut subnets = Vec::new();
-            for (i, zone) in ["a", "c"].iter().enumerate() {
+            for (block, zone) in OWN_SUBNETS.iter().zip(["a", "c"]) {
                 let s = ec2
                     .create_subnet()
                     .vpc_id(&id)
-                    .cidr_block(format!("10.0.{}.0/24", i + 1))
+                    .cidr_block(*block)
                     .availability_zone(format!("{region}{zone}"))
                     .send()
                     .await
@@ -300,6 +317,8 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
         ));
     }
 
+    done.extend(network(ec2, spec, &vpc_id, &region).await?);
+
     for d in &spec.databases {
         let exists = match rds
             .describe_db_instances()
@@ -345,6 +364,223 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
         done.push(format!(
             "created database {} (db.t3.small, single-AZ, 20 GB, 1-day backups)",
             d.identifier
+        ));
+    }
+    Ok(done)
+}
+
+/// The spec's subnets and network ACLs in the sandbox VPC, as the spec says them: each ACL
+/// guards its tiers' subnets and holds the spec's entries.
+async fn network(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &EnvironmentSpec,
+    vpc_id: &str,
+    region: &str,
+) -> AwsResult<Vec<String>> {
+    let mut done = Vec::new();
+    let vpc = AddrRange::parse(VPC_BLOCK).expect("a block");
+    let own: Vec<AddrRange> = OWN_SUBNETS
+        .iter()
+        .filter_map(|c| AddrRange::parse(c))
+        .collect();
+    let in_vpc = |filter: Filter| {
+        ec2.describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .filters(filter)
+    };
+    let mut subnet_ids: Vec<(String, String)> = Vec::new(); // (tier, id)
+    for (i, s) in spec.subnets.iter().enumerate() {
+        let AwsRef::Name(name) = &s.resource else {
+            done.push(format!(
+                "subnet {} is named by its id: the sandbox cannot make one with that id, skipped",
+                s.resource
+            ));
+            continue;
+        };
+        let found = in_vpc(Filter::builder().name("tag:Name").values(name).build())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("looking for subnet {name}"),
+                    "ec2:DescribeSubnets",
+                    e,
+                )
+            })?;
+        if let Some(id) = found.subnets().first().and_then(|s| s.subnet_id()) {
+            subnet_ids.push((s.tier.clone(), id.to_owned()));
+            continue;
+        }
+        let block = AddrRange::parse(&s.cidr).ok_or_else(|| invalid("sandbox", "a bad block"))?;
+        if !vpc.contains(&block) || own.iter().any(|o| o.overlaps(&block)) {
+            return Err(invalid(
+                &format!("creating subnet {name}"),
+                &format!(
+                    "{} must lie in the sandbox VPC's {VPC_BLOCK} outside its own subnets {}",
+                    s.cidr,
+                    OWN_SUBNETS.join(" and ")
+                ),
+            ));
+        }
+        let zone = if i % 2 == 0 { "a" } else { "c" };
+        let created = ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            .cidr_block(&s.cidr)
+            .availability_zone(format!("{region}{zone}"))
+            .tag_specifications(name_tag(ResourceType::Subnet, name))
+            .send()
+            .await
+            .map_err(|e| classify(format!("creating subnet {name}"), "ec2:CreateSubnet", e))?;
+        let id = created
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default()
+            .to_owned();
+        done.push(format!(
+            "created subnet {name} ({id}) {} of tier {} in {region}{zone}",
+            s.cidr, s.tier
+        ));
+        subnet_ids.push((s.tier.clone(), id));
+    }
+    for acl in &spec.network_acls {
+        let AwsRef::Name(name) = &acl.resource else {
+            done.push(format!(
+                "network ACL {} is named by its id: the sandbox cannot make one with that id, skipped",
+                acl.resource
+            ));
+            continue;
+        };
+        let found = ec2
+            .describe_network_acls()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .filters(Filter::builder().name("tag:Name").values(name).build())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("looking for network ACL {name}"),
+                    "ec2:DescribeNetworkAcls",
+                    e,
+                )
+            })?;
+        if !found.network_acls().is_empty() {
+            continue;
+        }
+        let created = ec2
+            .create_network_acl()
+            .vpc_id(vpc_id)
+            .tag_specifications(name_tag(ResourceType::NetworkAcl, name))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("creating network ACL {name}"),
+                    "ec2:CreateNetworkAcl",
+                    e,
+                )
+            })?;
+        let acl_id = created
+            .network_acl()
+            .and_then(|a| a.network_acl_id())
+            .unwrap_or_default()
+            .to_owned();
+        for (egress, entries) in [(false, &acl.ingress), (true, &acl.egress)] {
+            for e in entries {
+                let mut call = ec2
+                    .create_network_acl_entry()
+                    .network_acl_id(&acl_id)
+                    .egress(egress)
+                    .rule_number(i32::from(e.rule))
+                    .protocol(e.protocol.aws_code())
+                    .rule_action(match e.action {
+                        AclAction::Allow => RuleAction::Allow,
+                        AclAction::Deny => RuleAction::Deny,
+                    });
+                call = if e.cidr.contains(':') {
+                    call.ipv6_cidr_block(&e.cidr)
+                } else {
+                    call.cidr_block(&e.cidr)
+                };
+                if let Some((a, b)) = e.ports {
+                    call = call.port_range(
+                        aws_sdk_ec2::types::PortRange::builder()
+                            .from(i32::from(a))
+                            .to(i32::from(b))
+                            .build(),
+                    );
+                }
+                if matches!(
+                    e.protocol,
+                    domain::spec::AclProtocol::Icmp | domain::spec::AclProtocol::Icmpv6
+                ) {
+                    call = call.icmp_type_code(
+                        aws_sdk_ec2::types::IcmpTypeCode::builder()
+                            .r#type(-1)
+                            .code(-1)
+                            .build(),
+                    );
+                }
+                call.send().await.map_err(|err| {
+                    classify(
+                        format!("adding rule {} to network ACL {name}", e.rule),
+                        "ec2:CreateNetworkAclEntry",
+                        err,
+                    )
+                })?;
+            }
+        }
+        // Each subnet of its tiers moves to it from the VPC's default ACL.
+        let mine: Vec<&String> = subnet_ids
+            .iter()
+            .filter(|(t, _)| acl.subnets.contains(t))
+            .map(|(_, id)| id)
+            .collect();
+        for subnet in &mine {
+            let current = ec2
+                .describe_network_acls()
+                .filters(
+                    Filter::builder()
+                        .name("association.subnet-id")
+                        .values(subnet.as_str())
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(
+                        "finding a subnet's network ACL",
+                        "ec2:DescribeNetworkAcls",
+                        e,
+                    )
+                })?;
+            let association = current
+                .network_acls()
+                .iter()
+                .flat_map(|a| a.associations())
+                .find(|a| a.subnet_id() == Some(subnet.as_str()))
+                .and_then(|a| a.network_acl_association_id())
+                .map(str::to_owned);
+            if let Some(association) = association {
+                ec2.replace_network_acl_association()
+                    .association_id(association)
+                    .network_acl_id(&acl_id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        classify(
+                            format!("associating subnet {subnet} with {name}"),
+                            "ec2:ReplaceNetworkAclAssociation",
+                            e,
+                        )
+                    })?;
+            }
+        }
+        done.push(format!(
+            "created network ACL {name} ({acl_id}) guarding {} subnet(s), with its {} ingress and {} egress entries",
+            mine.len(),
+            acl.ingress.len(),
+            acl.egress.len(),
         ));
     }
     Ok(done)

@@ -5,6 +5,7 @@ mod autoscaling;
 mod database;
 mod environment;
 mod fields;
+mod network;
 mod security;
 mod slo;
 
@@ -14,6 +15,7 @@ use self::autoscaling::autoscaling_group;
 use self::database::database;
 use self::environment::environment;
 use self::fields::{list, unique, Cx};
+use self::network::{network_acl, subnet};
 use self::security::security_group;
 use self::slo::{monitoring, slo};
 use super::model::*;
@@ -21,11 +23,13 @@ use super::yaml::{self, Node, Pos, Value};
 use super::{SourceFile, SpecError};
 
 /// The top-level keys of spec format v1.
-pub const TOP_LEVEL: [&str; 6] = [
+pub const TOP_LEVEL: [&str; 8] = [
     "environment",
     "autoscaling_groups",
     "databases",
     "security_groups",
+    "subnets",
+    "network_acls",
     "slos",
     "monitoring",
 ];
@@ -142,6 +146,16 @@ pub fn load_environment(
                             &s.name
                         })
                 }
+                "subnets" => {
+                    spec.subnets =
+                        named_list(&mut cx, v, key, "subnet", subnet, |s| s.resource.text())
+                }
+                "network_acls" => {
+                    spec.network_acls =
+                        named_list(&mut cx, v, key, "network ACL", network_acl, |a| {
+                            a.resource.text()
+                        })
+                }
                 "slos" => spec.slos = named_list(&mut cx, v, key, "SLO", slo, |s| &s.name),
                 "monitoring" => {
                     if let Some(m) = monitoring(&mut cx, v) {
@@ -152,6 +166,11 @@ pub fn load_environment(
             }
         }
     }
+    errors.extend(network::cross_check(
+        &spec.subnets,
+        &spec.network_acls,
+        &spec.security_groups,
+    ));
     errors.extend(crate::spec::folder::folder_name_error(folder));
     if env.is_none() && !owners.contains_key("environment") {
         errors.push(SpecError {
@@ -171,6 +190,8 @@ pub fn load_environment(
             security_groups: spec.security_groups,
             slos: spec.slos,
             monitoring: spec.monitoring,
+            subnets: spec.subnets,
+            network_acls: spec.network_acls,
         }),
         _ => {
             crate::spec::sort_errors(&mut errors);
@@ -186,6 +207,8 @@ struct Sections {
     security_groups: Vec<SecurityGroup>,
     slos: Vec<Slo>,
     monitoring: Monitoring,
+    subnets: Vec<Subnet>,
+    network_acls: Vec<NetworkAcl>,
 }
 
 /// Keys that would name the AWS account, role or credentials an environment is reached with.

@@ -4,11 +4,12 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::fields::{boolean, item_path, list, scalar, text, Cx, Fields, OneOf};
+use super::network::tier_name;
 use crate::spec::model::*;
 use crate::spec::yaml::Node;
 
 /// A CIDR block whose host bits are zero.
-fn cidr(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
+pub(super) fn cidr(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
     let s = text(cx, node, path)?;
     let bad = |cx: &mut Cx, why: String| {
         cx.err(node.pos, format!("`{path}`: `{s}` {why}"));
@@ -43,9 +44,17 @@ fn cidr(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
     Some(s)
 }
 
-fn ports(cx: &mut Cx, node: &Node, path: &str) -> Option<(u16, u16)> {
-    let (s, _) = scalar(cx, node, path, "a port (443) or a range (8000-8080)")?;
-    let parse = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p >= 1);
+/// A port or an inclusive range of ports from `lowest` to 65535; `example` shows a range.
+pub(super) fn port_range(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+    lowest: u16,
+    example: &str,
+) -> Option<(u16, u16)> {
+    let expected = format!("a port (443) or a range ({example})");
+    let (s, _) = scalar(cx, node, path, &expected)?;
+    let parse = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p >= lowest);
     let range = match s.split_once('-') {
         Some((a, b)) => parse(a).zip(parse(b)),
         None => parse(s).map(|p| (p, p)),
@@ -55,11 +64,15 @@ fn ports(cx: &mut Cx, node: &Node, path: &str) -> Option<(u16, u16)> {
         _ => {
             cx.err(
                 node.pos,
-                format!("`{path}`: `{s}` is not a port 1–65535 or a range like 8000-8080"),
+                format!("`{path}`: `{s}` is not a port {lowest}–65535 or a range like {example}"),
             );
             None
         }
     }
+}
+
+fn ports(cx: &mut Cx, node: &Node, path: &str) -> Option<(u16, u16)> {
+    port_range(cx, node, path, 1, "8000-8080")
 }
 
 fn ingress_rule(cx: &mut Cx, node: &Node, path: &str) -> Option<IngressRule> {
@@ -132,9 +145,16 @@ fn ingress_rule(cx: &mut Cx, node: &Node, path: &str) -> Option<IngressRule> {
 
 pub(super) fn security_group(cx: &mut Cx, node: &Node, index: usize) -> Option<SecurityGroup> {
     let path = item_path("security_groups", node, "name", index);
-    let f = Fields::new(cx, node, &path, &["name", "edge", "ingress"])?;
+    let f = Fields::new(
+        cx,
+        node,
+        &path,
+        &["name", "edge", "tier", "subnets", "ingress"],
+    )?;
     let name = f.read_required(cx, "name", text);
     let edge = f.read(cx, "edge", boolean).unwrap_or(false);
+    let tier = f.read(cx, "tier", tier_name);
+    let subnets = f.read(cx, "subnets", tier_name);
     let mut ingress: Vec<IngressRule> = Vec::new();
     if let Some(items) = f.read(cx, "ingress", list) {
         for (i, item) in items.iter().enumerate() {
@@ -158,6 +178,8 @@ pub(super) fn security_group(cx: &mut Cx, node: &Node, index: usize) -> Option<S
     Some(SecurityGroup {
         name: name?,
         edge,
+        tier,
+        subnets,
         ingress,
         loc: cx.loc(node.pos),
     })
