@@ -157,6 +157,7 @@ fn one(base: &EnvironmentSpec, files: &[SourceFile]) -> Result<bool, String> {
                 &crate::policy::Floor::default(),
             );
             let _ = crate::guardrails::check(&spec, &policy.guardrails);
+            let _ = crate::reachability::change_diff(Some(base), &spec);
             let edits = semantic_diff(Some(base), &spec);
             let desired: BTreeSet<String> = crate::change::groups_setting_desired(&edits);
             let _ = crate::plan::plan(&spec, &ObservedState::default(), &desired);

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod observed;
 pub mod plan;
 pub mod policy;
+pub mod reachability;
 pub mod redact;
 pub mod role;
 pub mod scaling;
