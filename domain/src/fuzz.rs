@@ -156,7 +156,7 @@ fn one(base: &EnvironmentSpec, files: &[SourceFile]) -> Result<bool, String> {
                 &spec,
                 &crate::policy::Floor::default(),
             );
-            let _ = crate::guardrails::check(&spec, &policy.guardrails);
+            let _ = crate::guardrails::check(&spec, &policy);
             let _ = crate::reachability::change_diff(Some(base), &spec);
             let edits = semantic_diff(Some(base), &spec);
             let desired: BTreeSet<String> = crate::change::groups_setting_desired(&edits);

@@ -1,6 +1,8 @@
 //! Guardrails: limits a spec must keep to be approved or applied, from the seed's goals (high
-//! availability, cost control, a private database). The limits are the environment's
-//! `guardrails` (defaults 2 / 8 / Multi-AZ); the network rules always hold.
+//! availability, cost control, a private database, layered network security). The limits are
+//! the environment's `guardrails` (defaults 2 / 8 / Multi-AZ); the network rules always hold,
+//! on the network layout of the last applied spec ([`crate::policy::Layout`]): which groups
+//! face the internet, which subnets are public, which tier is which.
 //!
 //! A change whose spec breaks one is `blocked`.
 
@@ -8,7 +10,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CpuScaling, EnvironmentSpec, Guardrails, Loc, Protocol, Source};
+use crate::net::{AddrRange, PortSet};
+use crate::policy::Policy;
+use crate::reachability::{self, flows_text, tier_text, Origin, PathKind};
+use crate::spec::{AclAction, CpuScaling, EnvironmentSpec, Loc, Protocol, Source};
 
 /// Ports of the database engines RDS runs (MySQL/MariaDB, PostgreSQL, SQL Server, Oracle).
 pub const DATABASE_PORTS: [u16; 4] = [3306, 5432, 1433, 1521];
@@ -17,7 +22,8 @@ pub const DATABASE_PORTS: [u16; 4] = [3306, 5432, 1433, 1521];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// A stable id: `min-instances`, `max-instances`, `scale-thresholds`, `multi-az`,
-    /// `open-ingress`, `database-port-from-cidr`.
+    /// `open-ingress`, `database-port-from-cidr`, `nacl-open-ingress`, `nacl-drops-chain`,
+    /// `database-reachable`.
     pub rule: String,
     pub message: String,
     pub file: String,
@@ -49,9 +55,12 @@ fn is_world(cidr: &str) -> bool {
     cidr == "0.0.0.0/0" || cidr == "::/0"
 }
 
-/// Every guardrail `spec` breaks under `limits`, in file order. The limits are those of the
-/// rules that judge the change ([`crate::policy::judge`]), never only the spec's own.
-pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
+/// Every guardrail `spec` breaks under the rules that judge it ([`crate::policy::judge`]:
+/// their limits and the applied network layout, never only the spec's own), in file order.
+pub fn check(spec: &EnvironmentSpec, policy: &Policy) -> Vec<Violation> {
+    let limits = &policy.guardrails;
+    let judged = policy.layout.judged(spec);
+    let spec = &judged;
     let mut out = Vec::new();
     for g in &spec.autoscaling_groups {
         if g.capacity.min() < limits.min_instances {
@@ -163,17 +172,132 @@ pub fn check(spec: &EnvironmentSpec, limits: &Guardrails) -> Vec<Violation> {
             }
         }
     }
+    out.extend(network(spec));
     out.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
     out
+}
+
+/// The network ACLs' and reachability's guardrails.
+fn network(spec: &EnvironmentSpec) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let eph = PortSet::ephemeral();
+    for acl in &spec.network_acls {
+        let private: Vec<&str> = acl
+            .subnets
+            .iter()
+            .filter(|t| spec.subnets.iter().any(|s| &s.tier == *t && !s.public))
+            .map(String::as_str)
+            .collect();
+        if private.is_empty() {
+            continue;
+        }
+        for e in &acl.ingress {
+            let world = AddrRange::parse(&e.cidr).is_some_and(|r| r.is_everything());
+            let returns_only = e.protocol.has_ports()
+                && e.ports
+                    .is_some_and(|(a, b)| eph.contains_set(&PortSet::range(a, b)));
+            if e.action == AclAction::Allow && world && !returns_only {
+                let entry = crate::observed::ObservedAclEntry::from(e);
+                out.push(violation(
+                    "nacl-open-ingress",
+                    &e.loc,
+                    format!(
+                        "network ACL {}: ingress rule {} allows {} into the private {} subnets; from {} a private tier's ACL admits only return traffic on ephemeral ports ({}–{})",
+                        acl.resource,
+                        e.rule,
+                        entry.text(false).trim_start_matches("allow "),
+                        private.join(", "),
+                        e.cidr,
+                        crate::net::EPHEMERAL.0,
+                        crate::net::EPHEMERAL.1
+                    ),
+                ));
+            }
+        }
+    }
+    let reach = reachability::reachability(spec);
+    let acl_loc = |names: &[String]| {
+        names
+            .iter()
+            .find_map(|n| spec.network_acls.iter().find(|a| a.resource.text() == n))
+            .map(|a| a.loc.clone())
+    };
+    for p in reach.paths.iter().filter(|p| p.kind == PathKind::Chain) {
+        if !p.blocked.is_empty() {
+            out.push(violation(
+                "nacl-drops-chain",
+                &acl_loc(&p.blocked_by).unwrap_or_else(|| p.loc.clone()),
+                format!(
+                    "{} drops {} from {} to {}, which its security groups admit: the chain's own traffic",
+                    names(&p.blocked_by),
+                    flows_text(&p.blocked),
+                    p.from.text(),
+                    tier_text(&p.to)
+                ),
+            ));
+        }
+        if !p.answers_dropped.is_empty() {
+            out.push(violation(
+                "nacl-drops-chain",
+                &acl_loc(&p.answers_dropped_by).unwrap_or_else(|| p.loc.clone()),
+                format!(
+                    "{} drops the return traffic (ports {}) of calls from {} to {} on {}: network ACLs are stateless, so the chain's own calls get no answers",
+                    names(&p.answers_dropped_by),
+                    p.answers_dropped.text(),
+                    p.from.text(),
+                    tier_text(&p.to),
+                    flows_text(&p.open)
+                ),
+            ));
+        }
+    }
+    // The database's own subnets aside: traffic within a subnet meets no ACL, and nothing but
+    // the database sits there.
+    let app = Origin::Tier(reachability::APPLICATION_TIER.to_owned());
+    let own = Origin::Tier(reachability::DATABASE_TIER.to_owned());
+    for p in reach
+        .to(reachability::DATABASE_TIER)
+        .filter(|p| p.from != app && p.from != own)
+    {
+        out.push(violation(
+            "database-reachable",
+            &p.loc,
+            format!(
+                "{} is reachable from {} on {}; the database takes traffic only from {}",
+                tier_text(&p.to),
+                p.from.text(),
+                flows_text(&p.open),
+                tier_text(reachability::APPLICATION_TIER)
+            ),
+        ));
+    }
+    out
+}
+
+fn names(acls: &[String]) -> String {
+    match acls {
+        [] => "a network ACL".to_owned(),
+        [one] => format!("network ACL {one}"),
+        more => format!("network ACLs {}", more.join(" and ")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{judge, Applied, Floor};
     use crate::spec::fixtures::prod as prod_spec;
+    use crate::spec::Guardrails;
+
+    /// The rules of an environment never applied, with `limits`.
+    fn policy(limits: &Guardrails) -> Policy {
+        let mut p = judge(Applied::Never, &prod_spec(), &Floor::default());
+        p.guardrails = limits.clone();
+        p
+    }
 
     fn rules(spec: &EnvironmentSpec) -> Vec<String> {
-        check(spec, &spec.environment.guardrails)
+        check(spec, &policy(&spec.environment.guardrails))
             .into_iter()
             .map(|v| v.rule)
             .collect()
@@ -181,7 +305,10 @@ mod tests {
 
     #[test]
     fn the_example_prod_spec_keeps_every_guardrail() {
-        assert_eq!(check(&prod_spec(), &Guardrails::default()), Vec::new());
+        assert_eq!(
+            check(&prod_spec(), &policy(&Guardrails::default())),
+            Vec::new()
+        );
     }
 
     #[test]
@@ -199,7 +326,7 @@ mod tests {
             .capacity
             .with_min(Some(0))
             .unwrap();
-        let v = check(&spec, &spec.environment.guardrails);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
         assert_eq!(
             v.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
             [
@@ -263,11 +390,148 @@ mod tests {
         last.protocol = Protocol::All;
         last.ports = None;
         assert_eq!(rules(&spec), ["database-port-from-cidr"]);
-        let v = check(&spec, &spec.environment.guardrails);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
         assert!(
             v[0].message.contains("database port 3306"),
             "{}",
             v[0].message
         );
+    }
+
+    /// Prod with `from` replaced by `to` in `file`.
+    fn prod_editing(edits: &[(&str, &str, &str)]) -> EnvironmentSpec {
+        crate::spec::fixtures::prod_with(|name, text| {
+            let mut text = text.to_owned();
+            for (file, from, to) in edits {
+                if name == *file {
+                    assert!(text.contains(from), "{file} has no `{from}`");
+                    text = text.replacen(from, to, 1);
+                }
+            }
+            text
+        })
+    }
+
+    const WEB_NAT_ANSWERS: &str = "      - { rule: 110, protocol: tcp, port: 1024-65535, cidr: 0.0.0.0/0,    action: allow }  # answers: the internal ALB, NAT";
+
+    #[test]
+    fn a_private_tiers_acl_admits_the_internet_only_on_return_ports() {
+        let spec = prod_editing(&[(
+            "network.yaml",
+            WEB_NAT_ANSWERS,
+            &format!("{WEB_NAT_ANSWERS}\n      - {{ rule: 120, protocol: tcp, port: 22, cidr: 0.0.0.0/0, action: allow }}"),
+        )]);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(
+            v[0].to_string(),
+            "environments/prod/network.yaml:38:9: [nacl-open-ingress] network ACL petclinic-prod-web-nacl: ingress rule 120 allows tcp/22 from 0.0.0.0/0 into the private web subnets; from 0.0.0.0/0 a private tier's ACL admits only return traffic on ephemeral ports (1024–65535)"
+        );
+        // The public subnets' ACL takes HTTPS from anywhere, as the external ALB must.
+        assert_eq!(rules(&prod_spec()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_acl_that_drops_the_chains_traffic_either_way_is_a_violation() {
+        // The was tier's ACL denies answers from the database on Linux's ephemeral ports.
+        let spec = prod_editing(&[(
+            "network.yaml",
+            "      - { rule: 120, protocol: tcp, port: 1024-65535, cidr: 0.0.0.0/0,    action: allow }  # answers: Tomcat",
+            "      - { rule: 115, protocol: tcp, port: 32768-65535, cidr: 10.0.40.0/23, action: deny }\n      - { rule: 120, protocol: tcp, port: 1024-65535, cidr: 0.0.0.0/0,    action: allow }  # answers: Tomcat",
+        )]);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
+        assert_eq!(
+            v.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["environments/prod/network.yaml:43:5: [nacl-drops-chain] network ACL petclinic-prod-was-nacl drops the return traffic (ports 32768-65535) of calls from the was tier to the db tier on tcp/3306: network ACLs are stateless, so the chain's own calls get no answers"]
+        );
+        // The database's ACL no longer lets MySQL in: the chain's own traffic is cut.
+        let spec = prod_editing(&[(
+            "network.yaml",
+            "port: 3306,       cidr: 10.0.30.0/23, action: allow }  # MySQL",
+            "port: 3307,       cidr: 10.0.30.0/23, action: allow }  # MySQL",
+        )]);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
+        assert_eq!(
+            v.iter().map(|v| (v.rule.as_str(), v.message.as_str())).collect::<Vec<_>>(),
+            [("nacl-drops-chain", "network ACL petclinic-prod-db-nacl drops tcp/3306 from the was tier to the db tier, which its security groups admit: the chain's own traffic")]
+        );
+    }
+
+    #[test]
+    fn the_database_is_reachable_only_from_the_application_tier() {
+        // Both layers let the web tier in.
+        let spec = prod_editing(&[
+            (
+                "security.yaml",
+                "      - { protocol: tcp, port: 3306, from_group: petclinic-prod-was-sg, description: MySQL from the was tier }",
+                "      - { protocol: tcp, port: 3306, from_group: petclinic-prod-was-sg, description: MySQL from the was tier }\n      - { protocol: tcp, port: 3306, from_group: petclinic-prod-web-sg }",
+            ),
+            ("network.yaml", "port: 3306,       cidr: 10.0.30.0/23", "port: 3306,       cidr: 10.0.0.0/16"),
+            ("network.yaml", "port: 1024-65535, cidr: 10.0.30.0/23, action: allow }  # answers to the was tier", "port: 1024-65535, cidr: 10.0.0.0/16, action: allow }  # answers to the was tier"),
+            (
+                "network.yaml",
+                "port: 443,        cidr: 0.0.0.0/0,    action: allow }  # HTTPS out through NAT\n\n  - name: petclinic-prod-was-nacl",
+                "port: 443,        cidr: 0.0.0.0/0,    action: allow }  # HTTPS out through NAT\n      - { rule: 130, protocol: tcp, port: 3306, cidr: 10.0.40.0/23, action: allow }\n\n  - name: petclinic-prod-was-nacl",
+            ),
+        ]);
+        let v = check(&spec, &policy(&spec.environment.guardrails));
+        let shown: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert!(
+            shown.contains(&"environments/prod/security.yaml:30:9: [database-reachable] the db tier is reachable from the web tier on tcp/3306; the database takes traffic only from the was tier".to_owned()),
+            "{shown:#?}"
+        );
+        // The security group alone, behind the database's ACL, leaves it unreachable.
+        let spec = prod_editing(&[(
+            "security.yaml",
+            "      - { protocol: tcp, port: 3306, from_group: petclinic-prod-was-sg, description: MySQL from the was tier }",
+            "      - { protocol: tcp, port: 3306, from_group: petclinic-prod-was-sg, description: MySQL from the was tier }\n      - { protocol: tcp, port: 3306, from_group: petclinic-prod-web-sg }",
+        )]);
+        assert_eq!(rules(&spec), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_change_cannot_relabel_its_way_past_a_network_guardrail() {
+        let applied = prod_spec();
+        // Marks the web subnets public and opens ssh to the world on them, and marks the
+        // database's group internet-facing to open it too.
+        let proposed = prod_editing(&[
+            ("network.yaml", "tier: web,    cidr: 10.0.20.0/24 }", "tier: web,    cidr: 10.0.20.0/24, public: true }"),
+            ("network.yaml", "tier: web,    cidr: 10.0.21.0/24 }", "tier: web,    cidr: 10.0.21.0/24, public: true }"),
+            (
+                "network.yaml",
+                WEB_NAT_ANSWERS,
+                &format!("{WEB_NAT_ANSWERS}\n      - {{ rule: 120, protocol: tcp, port: 22, cidr: 0.0.0.0/0, action: allow }}"),
+            ),
+            ("security.yaml", "  - name: petclinic-prod-db-sg\n    tier: db\n", "  - name: petclinic-prod-db-sg\n    tier: db\n    edge: true\n"),
+            (
+                "security.yaml",
+                "MySQL from the was tier }",
+                "MySQL from the was tier }\n      - { protocol: tcp, port: 443, cidr: 0.0.0.0/0 }",
+            ),
+        ]);
+        let p = judge(
+            Applied::Spec {
+                commit: "abc",
+                spec: &applied,
+            },
+            &proposed,
+            &Floor::default(),
+        );
+        assert_eq!(
+            p.edits,
+            [
+                "security_groups[petclinic-prod-db-sg].edge",
+                "subnets[petclinic-prod-web-a].public",
+                "subnets[petclinic-prod-web-c].public",
+            ]
+        );
+        let v: Vec<String> = check(&proposed, &p).into_iter().map(|v| v.rule).collect();
+        assert!(v.contains(&"nacl-open-ingress".to_owned()), "{v:?}");
+        assert!(v.contains(&"open-ingress".to_owned()), "{v:?}");
+        // Judged by its own words, as a first apply is, it would pass those two.
+        let own = judge(Applied::Never, &proposed, &Floor::default());
+        let v: Vec<String> = check(&proposed, &own).into_iter().map(|v| v.rule).collect();
+        assert!(!v.contains(&"nacl-open-ingress".to_owned()), "{v:?}");
+        assert!(!v.contains(&"open-ingress".to_owned()), "{v:?}");
     }
 }

@@ -8,6 +8,8 @@
 //! approved by at least one person. An environment never applied is judged by the floor and
 //! its own rules, and is not applied by itself the first time.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -126,8 +128,90 @@ pub struct Policy {
     /// Steps that raise capacity wait for it to be in service when either spec says so.
     #[serde(default)]
     pub wait_for_capacity: bool,
+    /// The network layout the guardrails read, as the last applied spec says it.
+    #[serde(default)]
+    pub layout: Layout,
     /// Where each rule comes from, in sentences for the page.
     pub notes: Vec<String>,
+}
+
+/// A security group as the last applied spec places it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupLayout {
+    pub edge: bool,
+    pub tier: Option<String>,
+    pub subnets: Option<String>,
+}
+
+/// A subnet as the last applied spec places it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetLayout {
+    pub tier: String,
+    pub public: bool,
+}
+
+/// What the network guardrails read from the last applied spec: which security groups face
+/// the internet, which subnets are public, and the tiers of both. A change cannot mark a group
+/// internet-facing, a subnet public or move either to another tier to pass a guardrail: for
+/// what the applied spec names, its tiers hold, and `edge` and `public` only where both say so.
+/// Empty for an environment never applied (its own spec holds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub groups: BTreeMap<String, GroupLayout>,
+    pub subnets: BTreeMap<String, SubnetLayout>,
+}
+
+impl Layout {
+    pub fn of(spec: &EnvironmentSpec) -> Layout {
+        Layout {
+            groups: spec
+                .security_groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        GroupLayout {
+                            edge: g.edge,
+                            tier: g.tier.clone(),
+                            subnets: g.subnets.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            subnets: spec
+                .subnets
+                .iter()
+                .map(|s| {
+                    (
+                        s.resource.text().to_owned(),
+                        SubnetLayout {
+                            tier: s.tier.clone(),
+                            public: s.public,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// `spec` as the guardrails judge it.
+    pub fn judged(&self, spec: &EnvironmentSpec) -> EnvironmentSpec {
+        let mut out = spec.clone();
+        for g in &mut out.security_groups {
+            if let Some(l) = self.groups.get(&g.name) {
+                g.edge &= l.edge;
+                g.tier.clone_from(&l.tier);
+                g.subnets.clone_from(&l.subnets);
+            }
+        }
+        for s in &mut out.subnets {
+            if let Some(l) = self.subnets.get(s.resource.text()) {
+                s.public &= l.public;
+                s.tier.clone_from(&l.tier);
+            }
+        }
+        out
+    }
 }
 
 impl Policy {
@@ -232,11 +316,38 @@ pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<Strin
             out.push(format!("slos[{name}]"));
         }
     }
+    out.extend(layout_edits(applied, proposed));
     out
 }
 
 fn slo_named<'a>(spec: &'a EnvironmentSpec, name: &str) -> Vec<&'a Slo> {
     spec.slos.iter().filter(|s| s.name == name).collect()
+}
+
+/// Where `proposed` moves the network layout the guardrails read: a group newly marked
+/// internet-facing or moved to another tier, a subnet newly public or moved.
+fn layout_edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<String> {
+    let layout = Layout::of(applied);
+    let mut out = Vec::new();
+    for g in &proposed.security_groups {
+        let before = layout.groups.get(&g.name);
+        if g.edge && !before.is_some_and(|b| b.edge) {
+            out.push(format!("security_groups[{}].edge", g.name));
+        }
+        if before.is_some_and(|b| b.tier != g.tier || b.subnets != g.subnets) {
+            out.push(format!("security_groups[{}].tier", g.name));
+        }
+    }
+    for s in &proposed.subnets {
+        let before = layout.subnets.get(s.resource.text());
+        if s.public && !before.is_some_and(|b| b.public) {
+            out.push(format!("subnets[{}].public", s.resource));
+        }
+        if before.is_some_and(|b| b.tier != s.tier) {
+            out.push(format!("subnets[{}].tier", s.resource));
+        }
+    }
+    out
 }
 
 fn plural(n: u8) -> &'static str {
@@ -296,6 +407,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
     };
     let policy_change = !edits.is_empty();
     let old_env = old.map(|s| &s.environment);
+    let layout = old.map(Layout::of).unwrap_or_default();
 
     let mut required = own.approvals.required;
     let mut allow_self = own.approvals.allow_self_approval;
@@ -375,6 +487,7 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
         budget_slos: slos,
         watch,
         wait_for_capacity,
+        layout,
         notes,
     }
 }

@@ -155,7 +155,7 @@ impl Judge<'_> {
                 None
             }
         };
-        let violations = domain::guardrails::check(&spec, &policy.guardrails);
+        let violations = domain::guardrails::check(&spec, &policy);
         Ok(Judged {
             spec,
             base,
