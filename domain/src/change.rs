@@ -173,6 +173,11 @@ pub struct ChangeDetail {
     /// notifying), oldest first: queued, running, retrying with the last error, done or failed.
     #[serde(default)]
     pub jobs: Vec<crate::job::JobView>,
+    /// For a change that touches security groups, subnets or network ACLs: the paths between
+    /// tiers it opens and closes against the last applied spec, one sentence each (`None`: it
+    /// does not touch them, or its spec cannot be read).
+    #[serde(default)]
+    pub reachability: Option<Vec<crate::reachability::ReachChange>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -512,6 +517,9 @@ pub struct EnvironmentDetail {
     /// After a revert: the commit applied now and the branch's commit that is not.
     #[serde(default)]
     pub reverted: Option<Reverted>,
+    /// Who reaches each tier under the spec at the head (`None` when the spec has errors).
+    #[serde(default)]
+    pub reachability: Option<crate::reachability::Reachability>,
 }
 
 /// An environment a revert took back: `to` is applied, `from` (the branch's) is not, until a
@@ -627,6 +635,7 @@ mod tests {
             watch: None,
             revert: None,
             jobs: Vec::new(),
+            reachability: None,
         };
         let json = serde_json::to_value(&detail).unwrap();
         let item = serde_json::to_value(summary()).unwrap();

@@ -924,6 +924,90 @@ async fn the_slo_page_shows_budgets_and_badges_that_agree_with_them() {
     b.client.close().await.unwrap();
 }
 
+#[tokio::test]
+async fn the_environment_draws_its_tier_chain_and_a_change_says_which_paths_it_opens() {
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    let repo = SpecRepo::petclinic();
+    // Tomcat opened to the world in both layers: a path that skips three tiers.
+    let commit = repo.commit(SEUNG, "Let the partner API reach Tomcat directly", |work| {
+        let edit = |file: &str, from: &str, to: &str| {
+            let path = work.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains(from), "{file}: {from}");
+            std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        };
+        edit(
+            "environments/prod/security.yaml",
+            "description: from the internal ALB }",
+            "description: from the internal ALB }\n      - { protocol: tcp, port: 8080, cidr: 0.0.0.0/0, description: the partner API }",
+        );
+        edit(
+            "environments/prod/network.yaml",
+            "# the internal ALB to Tomcat, across zones",
+            "# the internal ALB to Tomcat, across zones\n      - { rule: 115, protocol: tcp, port: 8080, cidr: 0.0.0.0/0, action: allow }",
+        );
+        edit(
+            "environments/prod/network.yaml",
+            "# answers to the web tier",
+            "# answers to the web tier\n      - { rule: 105, protocol: tcp, port: 1024-65535, cidr: 0.0.0.0/0, action: allow }",
+        );
+    });
+    let app = TestApp::watching(&repo.url(), 3600, None).await;
+    app.add_user("vic", "viewer").await;
+    let api = app.api_as("ops", "operator").await;
+    let change = api.change_for("prod", &commit).await;
+    assert_eq!(
+        change["status"], "blocked",
+        "open to the world on a private tier"
+    );
+
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, "/environments/prod", "vic").await;
+    let links = b.text_now("figure.chain svg").await;
+    for label in [
+        "internet",
+        "external ALB",
+        "internal ALB",
+        "tcp/80, 443",
+        "tcp/3306",
+    ] {
+        assert!(links.contains(label), "{label} in {links}");
+    }
+    // The skip is drawn in red, with its port.
+    let skip = b.text_now("figure.chain g.skip").await;
+    assert!(
+        skip.contains("tcp/8080") && skip.contains("the internet reaches the was tier"),
+        "{skip}"
+    );
+    let color = b
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('figure.chain g.skip path')).stroke;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(color, json!("rgb(201, 42, 42)"));
+    let table = b.text_now("table.reach").await;
+    assert!(table.contains("skips a tier"), "{table}");
+    b.scroll_to("#reach-h").await;
+    b.screenshot("environment-reachability").await;
+
+    // The change's page says what it opens, one sentence each.
+    b.open(&format!("{}/changes/{}", app.base, change["id"]))
+        .await;
+    let said = b.text("ul.reach-changes").await;
+    assert!(
+        said.contains("The was tier is now reachable from the internet on tcp/8080.")
+            && said.contains("(off the chain)"),
+        "{said}"
+    );
+    b.scroll_to("#reach-h").await;
+    b.screenshot("change-reachability").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+}
+
 /// The whole story: a pushed commit, its change through the webhook, four eyes, an apply
 /// watched live, AWS read back, the scaling history and the audit trail; then a commit that
 /// breaks a guardrail is blocked.

@@ -1,5 +1,6 @@
 //! Pieces shared by the pages.
 
+pub mod chain;
 mod change_table;
 pub mod chart;
 mod loaded;

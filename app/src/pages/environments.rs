@@ -10,6 +10,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_environment, load_environments, ReconcileEnvironment};
+use crate::components::chain::ChainDiagram;
 use crate::components::{
     now_unix, page_zone, short, user_zone, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations,
     SpecErrors, StatusBadge, WhenText, ZoneNote,
@@ -156,14 +157,57 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
         {view! {
         <section class="card" aria-labelledby="sg-h">
             <h2 id="sg-h">"Security groups"</h2>
-            {spec.security_groups.iter().map(|sg| view! {
-                <h3><code>{sg.name.clone()}</code> {sg.edge.then_some(" (internet-facing)")}</h3>
-                <ul class="rules">{sg.ingress.iter().map(|r| view! {
-                    <li><code>{r.summary()}</code> {r.description.clone().map(|d| format!(" — {d}"))}</li>
-                }).collect_view()}</ul>
+            {spec.security_groups.iter().map(|sg| {
+                let place = match (&sg.tier, &sg.subnets) {
+                    (Some(t), Some(s)) => format!(" — tier {t}, in the {s} subnets"),
+                    (Some(t), None) => format!(" — tier {t}"),
+                    _ => String::new(),
+                };
+                view! {
+                    <h3><code>{sg.name.clone()}</code> {sg.edge.then_some(" (internet-facing)")} <span class="muted">{place}</span></h3>
+                    <ul class="rules">{sg.ingress.iter().map(|r| view! {
+                        <li><code>{r.summary()}</code> {r.description.clone().map(|d| format!(" — {d}"))}</li>
+                    }).collect_view()}</ul>
+                }
             }).collect_view()}
         </section>
         }.into_any()}
+        {(!spec.subnets.is_empty() || !spec.network_acls.is_empty()).then(|| view! {
+        <section class="card" aria-labelledby="nacl-h">
+            <h2 id="nacl-h">"Subnets and network ACLs"</h2>
+            <div class="table-wrap"><table>
+                <thead><tr><th scope="col">"Subnet"</th><th scope="col">"Tier"</th><th scope="col">"Block"</th><th scope="col">"Routed"</th><th scope="col">"Network ACL"</th></tr></thead>
+                <tbody>{spec.subnets.iter().map(|s| {
+                    let acl = spec.network_acls.iter().find(|a| a.subnets.contains(&s.tier)).map_or_else(|| "AWS's default (not managed)".to_owned(), |a| a.resource.to_string());
+                    view! {
+                        <tr>
+                            <th scope="row"><code>{s.resource.to_string()}</code></th>
+                            <td>{s.tier.clone()}</td>
+                            <td><code>{s.cidr.clone()}</code></td>
+                            <td>{if s.public { "public" } else { "private" }}</td>
+                            <td>{acl}</td>
+                        </tr>
+                    }
+                }).collect_view()}</tbody>
+            </table></div>
+            {spec.network_acls.iter().map(|a| view! {
+                <h3><code>{a.resource.to_string()}</code> <span class="muted">" — guards the " {a.subnets.join(", ")} " subnets"</span></h3>
+                <div class="side-by-side">
+                    {[("Ingress", false, &a.ingress), ("Egress", true, &a.egress)].into_iter().map(|(title, egress, entries)| view! {
+                        <div>
+                            <h4>{title}</h4>
+                            <ol class="rules acl">{entries.iter().map(|e| {
+                                let entry = domain::observed::ObservedAclEntry::from(e);
+                                let class = entry.action.as_str();
+                                view! { <li class=class><code>{entry.numbered_text(egress)}</code></li> }
+                            }).collect_view()}
+                            <li class="deny"><code>"* deny everything else"</code></li></ol>
+                        </div>
+                    }).collect_view()}
+                </div>
+            }).collect_view()}
+        </section>
+        })}
         {view! {
         <section class="card" aria-labelledby="slo-h">
             <h2 id="slo-h">"SLOs"</h2>
@@ -278,7 +322,7 @@ pub fn Environment() -> impl IntoView {
         |(name, hours)| load_environment(name, hours),
     );
     view! {
-        <Loaded resource=detail title="Environment" let(EnvironmentDetail { summary: EnvironmentSummary { name, last_applied_commit, drift, applying, .. }, head_commit, spec, spec_errors: errors, recent_changes, schedule, reverted })>
+        <Loaded resource=detail title="Environment" let(EnvironmentDetail { summary: EnvironmentSummary { name, last_applied_commit, drift, applying, .. }, head_commit, spec, spec_errors: errors, recent_changes, schedule, reverted, reachability })>
             <Title text=name.clone() />
             <h1>"Environment " {name.clone()}</h1>
             <ZoneNote zone=zone_of(&spec) at=now_unix() chosen=user.is_some() />
@@ -302,6 +346,16 @@ pub fn Environment() -> impl IntoView {
                 <section class="card" aria-labelledby="errors-h">
                     <h2 id="errors-h">"The spec at the head has errors"</h2>
                     <SpecErrors errors />
+                </section>
+            })}
+            {reachability.map(|r| view! {
+                <section class="card" aria-labelledby="reach-h">
+                    <h2 id="reach-h">"Who reaches which tier"</h2>
+                    {if r.tiers.is_empty() {
+                        view! { <p class="muted">"No security group names its tier: give each one its " <code>"tier"</code> " (see the spec reference) to see who reaches which tier."</p> }.into_any()
+                    } else {
+                        view! { <ChainDiagram reachability=r /> }.into_any()
+                    }}
                 </section>
             })}
             {spec.clone().map(|spec| view! { <SpecView spec /> })}

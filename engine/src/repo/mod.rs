@@ -62,6 +62,9 @@ pub(crate) struct Detected {
     pub(crate) approvals_required: u8,
     /// What it does to the monthly cost, when that was known in time.
     pub(crate) cost: Option<domain::cost::ChangeCostReport>,
+    /// The paths between tiers it opens and closes against the applied spec, one sentence
+    /// each (empty when it touches no rule, or the environment was never applied).
+    pub(crate) reachability: Vec<String>,
 }
 
 pub(crate) enum EnvWork {

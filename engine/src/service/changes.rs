@@ -129,8 +129,13 @@ impl Changes<'_> {
                 .filter(|c| c.cost.moves())
                 .map(|c| format!(" Cost: {}.", c.cost.text()))
                 .unwrap_or_default();
+            let reach_line = if p.reachability.is_empty() {
+                String::new()
+            } else {
+                format!(" Reachability: {}", p.reachability.join(" "))
+            };
             let text = format!(
-                "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{}",
+                "change #{id} ({}, \"{}\" by {}) needs {required} approval(s).{cost_line}{reach_line}{}",
                 found.env,
                 found.commit.subject(),
                 found.commit.author.name,
@@ -292,6 +297,7 @@ impl Changes<'_> {
         let schedule = spec.as_ref().map(|s| {
             domain::schedule::preview(s, next_minute(self.clock.now()), hours.clamp(1, 24 * 14))
         });
+        let reachability = spec.as_ref().map(domain::reachability::reachability);
         let reverted = match (&env.reverted_from, &env.last_applied_commit) {
             (Some(from), Some(to)) => Some(domain::change::Reverted {
                 to: to.clone(),
@@ -310,6 +316,7 @@ impl Changes<'_> {
             },
             reverted,
             schedule,
+            reachability,
             head_commit: head,
             spec,
             spec_errors: errors,
@@ -413,8 +420,10 @@ impl Changes<'_> {
             }
         });
         let cost = judged.as_ref().and_then(|j| j.cost.clone());
+        let reachability = judged.as_ref().and_then(|j| j.reachability.clone());
         Ok(ChangeDetail {
             jobs,
+            reachability,
             watch,
             revert,
             cost,

@@ -16,6 +16,7 @@ use domain::change::{groups_setting_desired, ChangeId, ChangeKind};
 use domain::cost::ChangeCostReport;
 use domain::guardrails::Violation;
 use domain::policy::{self, Policy};
+use domain::reachability::ReachChange;
 use domain::spec::{semantic_diff, EnvironmentSpec};
 use domain::Role;
 
@@ -43,6 +44,9 @@ pub(crate) struct Judged {
     pub violations: Vec<Violation>,
     /// What the change does to the monthly cost (`None`: it could not be computed).
     pub cost: Option<ChangeCostReport>,
+    /// The paths between tiers it opens and closes against the applied spec (`None`: it
+    /// touches no security group, subnet or network ACL).
+    pub reachability: Option<Vec<ReachChange>>,
 }
 
 impl Judged {
@@ -156,12 +160,14 @@ impl Judge<'_> {
             }
         };
         let violations = domain::guardrails::check(&spec, &policy);
+        let reachability = domain::reachability::change_diff(base.spec(), &spec);
         Ok(Judged {
             spec,
             base,
             policy,
             violations,
             cost,
+            reachability,
         })
     }
 

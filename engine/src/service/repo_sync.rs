@@ -320,6 +320,7 @@ impl Watcher {
                     policy_edits: Vec::new(),
                     approvals_required: engine.settings.policy.min_approvals,
                     cost: None,
+                    reachability: Vec::new(),
                 })
             }
         };
@@ -340,6 +341,14 @@ impl Watcher {
             approvals_required: judged.policy.required_approvals,
             policy_edits: judged.policy.edits,
             cost: judged.cost,
+            // Against an applied spec only: a first change would list every path as new.
+            reachability: judged
+                .reachability
+                .filter(|_| judged.base.spec().is_some())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.sentence)
+                .collect(),
         })
     }
 }

@@ -97,6 +97,38 @@ fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoV
     }
 }
 
+/// The paths between tiers the change opens and closes, one sentence each.
+#[component]
+fn ReachabilitySection(
+    changes: Vec<domain::reachability::ReachChange>,
+    /// The environment was never applied: every path is new.
+    first: bool,
+) -> impl IntoView {
+    use domain::reachability::ReachChangeKind;
+    view! {
+        <section class="card" aria-labelledby="reach-h">
+            <h2 id="reach-h">"Who reaches which tier: what this change opens and closes"</h2>
+            {first.then(|| view! { <p class="muted">"This environment was never applied: against nothing, every path of this spec opens."</p> })}
+            {if changes.is_empty() {
+                view! { <p class="muted">"It edits the network's rules, but no path between tiers, blocks or the internet opens or closes: what both layers let through stays the same."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="reach-changes">{changes.into_iter().map(|c| {
+                        let kind = match c.kind {
+                            ReachChangeKind::Opened => "opened",
+                            ReachChangeKind::Closed => "closed",
+                            ReachChangeKind::AnswersDropped => "answers-dropped",
+                            ReachChangeKind::AnswersRestored => "answers-restored",
+                        };
+                        let class = if c.off_chain { format!("{kind} off-chain") } else { kind.to_owned() };
+                        view! { <li class=class>{c.sentence}{c.off_chain.then_some(" (off the chain)")}</li> }
+                    }).collect_view()}</ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
 /// The rules that judge the change and where they come from.
 #[component]
 fn PolicySection(policy: domain::policy::Policy) -> impl IntoView {
@@ -269,6 +301,7 @@ fn change_view(
         watch,
         revert,
         jobs,
+        reachability,
     }: ChangeDetail,
     Forms {
         apply,
@@ -365,6 +398,7 @@ fn change_view(
                 }.into_any()
             }}
         </section>
+        {reachability.map(|changes| view! { <ReachabilitySection changes first=base_for_revert.is_none() /> })}
         {cost.map(|report| view! { <crate::pages::cost::ChangeCost report /> })}
         {schedule.map(|pair| view! {
             <section class="card" aria-labelledby="schedule-h">
