@@ -22,8 +22,12 @@
 //!    without `terraform` (`TIERDECK_TERRAFORM`, or on `PATH`) or the AWS provider 5.100.0
 //!    under `/opt/tf-plugins` (`TIERDECK_TF_PLUGINS`); terraform talks to loopback only.
 //!
-//! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`, `terraform`; all when
-//! none): `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_PATHS` names
+//! 6. network ACLs: prod planned 20 times with its subnets and network ACLs
+//!    (`environments/prod/network.yaml`), and 20 times from a commit without that file, against
+//!    the same emulator, through the API as in 1.
+//!
+//! Arguments name the parts to run (`prod`, `ssr`, `apply`, `large`, `terraform`, `nacl`; all
+//! when none): `cargo bench -p tierdeck-tests --bench plan -- ssr`. `TIERDECK_BENCH_SSR_PATHS` names
 //! the pages to measure (comma-separated; the overview and a change page unless set).
 //! `TIERDECK_BENCH_SSR_SECS` (default 5)
 //! sets how long each SSR path is loaded, to profile the server meanwhile.
@@ -294,6 +298,30 @@ async fn applies(moto: &Moto, repo: &SpecRepo) {
     );
 }
 
+/// Prod planned with its subnets and network ACLs, then from a commit without them: what the
+/// network layer adds to a plan (two describe calls, the entry ordering).
+async fn with_and_without_acls(moto: &Moto) {
+    let with = SpecRepo::petclinic_ungated();
+    let (app, _) = plans(&moto.url, &with, "prod", "prod with network ACLs", 20).await;
+    drop(app);
+    let without = SpecRepo::petclinic_ungated();
+    without.commit(SEJIN, "Leave the network layer out", |work| {
+        let prod = work.join("environments/prod");
+        std::fs::remove_file(prod.join("network.yaml")).unwrap();
+        // The groups' places name subnet tiers of that file.
+        let security = prod.join("security.yaml");
+        let text = std::fs::read_to_string(&security).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("subnets:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&security, text).unwrap();
+    });
+    let (app, _) = plans(&moto.url, &without, "prod", "prod without network ACLs", 20).await;
+    drop(app);
+}
+
 /// An environment `large` of `groups` groups of min `min`.
 fn synthetic_repo(groups: usize, min: u32) -> SpecRepo {
     let repo = SpecRepo::petclinic();
@@ -342,6 +370,9 @@ async fn main() {
             v
         };
         report("prod: the same describe calls in turn, summed", floor);
+    }
+    if runs("nacl") {
+        with_and_without_acls(&moto).await;
     }
     if runs("apply") {
         applies(&moto, &repo).await;
