@@ -173,7 +173,7 @@ mod tests {
     async fn acl_entries_are_read_changed_in_place_and_a_retry_finds_its_work_done() {
         let aws = Arc::new(MemoryAws::running(&spec(NETWORK)));
         let clients = AwsClients::memory(aws.clone())
-            .clients("ap-northeast-2", 1)
+            .read("prod", "ap-northeast-2", 1)
             .await;
         // The answers come only from inside the VPC, and a deny of ssh goes first.
         let wanted = spec(
