@@ -51,8 +51,10 @@ pub struct Review {
     /// For approvals: the plan approved.
     pub plan_hash: Option<String>,
     pub comment: Option<String>,
-    pub created_at: String,
-    pub voided_at: Option<String>,
+    #[serde(with = "crate::time::stored")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub voided_at: Option<chrono::DateTime<chrono::Utc>>,
     pub void_reason: Option<String>,
     /// For approvals: why it does not count now (`None`: it counts).
     #[serde(default)]
@@ -75,10 +77,7 @@ pub fn approval_counts(
     if r.plan_hash.as_deref() != plan_hash {
         return Err("it approved an earlier plan".into());
     }
-    let at = DateTime::parse_from_rfc3339(&r.created_at)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "its time cannot be read".to_owned())?;
-    if now - at > lifetime {
+    if now - r.created_at > lifetime {
         return Err(format!(
             "expired: approvals last {} hours",
             lifetime.num_hours()
@@ -356,7 +355,7 @@ mod tests {
             verdict: Verdict::Approve,
             plan_hash: Some(hash.into()),
             comment: None,
-            created_at: at.to_rfc3339(),
+            created_at: at,
             voided_at: None,
             void_reason: None,
             not_counted: None,

@@ -107,7 +107,8 @@ pub struct ChangeSummary {
     /// For a revert: the change whose apply it undoes.
     #[serde(default)]
     pub reverts: Option<i64>,
-    pub created_at: String,
+    #[serde(with = "crate::time::stored")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl ChangeSummary {
@@ -149,7 +150,8 @@ pub struct ChangeDetail {
     pub change_windows: String,
     /// The latest plan against live AWS, for changes that can still be applied.
     pub plan: Option<PlanView>,
-    pub planned_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub planned_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The latest apply of this change, with its steps.
     pub apply: Option<ApplyRun>,
     /// For a change that edits schedules: the next 24 hours under the last applied spec and
@@ -276,8 +278,10 @@ pub struct ApplyStep {
     /// The request id of the last call AWS answered.
     pub request_id: Option<String>,
     pub error: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// For a step that starts work AWS carries out later: what it waited for, and how that
     /// went.
     #[serde(default)]
@@ -295,7 +299,8 @@ pub struct Settling {
     pub last_seen: String,
     /// Polls made (each one describe call).
     pub polls: u32,
-    pub since: String,
+    #[serde(with = "crate::time::stored")]
+    pub since: chrono::DateTime<chrono::Utc>,
     pub timeout_secs: u64,
     /// How long it took, once it ended.
     #[serde(default)]
@@ -316,13 +321,16 @@ pub struct WatchView {
     pub state: WatchState,
     pub minutes: u32,
     pub auto_revert: bool,
-    pub started_at: String,
-    pub until: String,
+    #[serde(with = "crate::time::stored")]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored")]
+    pub until: chrono::DateTime<chrono::Utc>,
     /// Evaluations made (one a minute).
     pub evaluations: u32,
     /// Whole minutes watched when this view was made.
     pub watched_minutes: u32,
-    pub last_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The highest burn rate (× the error budget) over the page alert windows at the last
     /// evaluation.
     pub burn: Option<f64>,
@@ -341,17 +349,10 @@ impl WatchView {
     /// Whole minutes watched by `now` (at most the watch's length; for an ended watch, up to
     /// its last evaluation).
     pub fn minutes_at(&self, now: chrono::DateTime<chrono::Utc>) -> u32 {
-        let at = |t: &str| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .ok()
-                .map(|t| t.with_timezone(&chrono::Utc))
-        };
-        let Some(start) = at(&self.started_at) else {
-            return 0;
-        };
+        let start = self.started_at;
         let end = match self.state {
             WatchState::Watching => now,
-            _ => self.last_at.as_deref().and_then(at).unwrap_or(now),
+            _ => self.last_at.unwrap_or(now),
         };
         let secs = (end - start).num_seconds().max(0);
         u32::try_from(secs / 60)
@@ -389,8 +390,10 @@ pub struct ApplyRun {
     pub plan_hash: String,
     pub status: RunStatus,
     pub error: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    #[serde(with = "crate::time::stored")]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     pub steps: Vec<ApplyStep>,
 }
 
@@ -408,19 +411,26 @@ pub enum Drift {
     #[default]
     Unchecked,
     InSync {
-        checked_at: String,
+        #[serde(with = "crate::time::stored")]
+        checked_at: chrono::DateTime<chrono::Utc>,
         /// What the check saw that is no drift: a database still modifying, with what it is
         /// moving to.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         notes: Vec<String>,
     },
     Drifted {
-        checked_at: String,
-        since: String,
+        #[serde(with = "crate::time::stored")]
+        checked_at: chrono::DateTime<chrono::Utc>,
+        #[serde(with = "crate::time::stored")]
+        since: chrono::DateTime<chrono::Utc>,
         plan: crate::plan::Plan,
     },
     /// The last check could not read AWS or the spec.
-    Unknown { checked_at: String, error: String },
+    Unknown {
+        #[serde(with = "crate::time::stored")]
+        checked_at: chrono::DateTime<chrono::Utc>,
+        error: String,
+    },
 }
 
 impl Drift {
@@ -480,10 +490,13 @@ pub struct RepoStatus {
     pub url: String,
     pub branch: String,
     pub head: Option<CommitInfo>,
-    pub last_fetch_at: Option<String>,
-    pub last_success_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub last_fetch_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub last_success_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_error: Option<String>,
-    pub last_error_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
     pub consecutive_failures: i64,
 }
 
@@ -546,14 +559,14 @@ mod tests {
                     name: "Ana".into(),
                     email: "ana@example.com".into(),
                 },
-                committed_at: "2026-12-03T09:00:00Z".into(),
+                committed_at: crate::time::stored::parse("2026-12-03T09:00:00Z").unwrap(),
                 message: "raise max".into(),
             },
             edit_count: 1,
             spec_error_count: 0,
             policy_edits: Vec::new(),
             reverts: None,
-            created_at: "2026-12-03T09:00:01.000Z".into(),
+            created_at: crate::time::stored::parse("2026-12-03T09:00:01.000Z").unwrap(),
         }
     }
 

@@ -8,8 +8,8 @@ pub struct CommitInfo {
     pub sha: String,
     /// Who wrote it: the same shape as a change's `authors`.
     pub author: Person,
-    /// RFC 3339, UTC.
-    pub committed_at: String,
+    #[serde(with = "crate::time::stored")]
+    pub committed_at: chrono::DateTime<chrono::Utc>,
     pub message: String,
 }
 

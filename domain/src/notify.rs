@@ -30,7 +30,10 @@ pub struct Delivery {
     pub status: String,
     pub attempts: i64,
     pub last_error: Option<String>,
-    pub next_attempt_at: String,
-    pub created_at: String,
-    pub delivered_at: Option<String>,
+    #[serde(with = "crate::time::stored")]
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -29,8 +29,10 @@ pub struct Activity {
     pub status: String,
     pub description: String,
     pub cause: String,
-    pub started_at: String,
-    pub ended_at: Option<String>,
+    #[serde(with = "crate::time::stored")]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One of tierdeck's applies in the range.
@@ -96,7 +98,7 @@ pub fn expected_firings(
         for g in &p.spec.autoscaling_groups {
             let preview = crate::schedule::group_preview(g, start, hours);
             out.extend(preview.steps.into_iter().filter_map(|s| {
-                let at = crate::time::parse_rfc3339(&s.at)?;
+                let at = s.at.timestamp();
                 (at < to).then(|| ScheduledMark {
                     group: g.name.to_string(),
                     action: s.action,
@@ -157,7 +159,7 @@ pub fn firings(
                 .map(|(_, n)| n.as_slice())
                 .unwrap_or_default();
             let action = action_in_cause(&a.cause, names)?;
-            let at = crate::time::parse_rfc3339(&a.started_at)?;
+            let at = a.started_at.timestamp();
             Some(ScheduledMark {
                 group: a.group.clone(),
                 action: action.to_owned(),
@@ -216,7 +218,7 @@ mod tests {
             status: "Successful".into(),
             description: "Launching a new EC2 instance".into(),
             cause: cause.into(),
-            started_at: started.into(),
+            started_at: crate::time::stored::parse(started).unwrap(),
             ended_at: None,
         }
     }

@@ -33,8 +33,8 @@ impl Capacity {
 /// A scheduled action firing and what the group's capacity becomes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    /// RFC 3339, UTC.
-    pub at: String,
+    #[serde(with = "crate::time::stored")]
+    pub at: chrono::DateTime<chrono::Utc>,
     /// The time where the action's time zone says it: `2026-11-26 18:50 Asia/Seoul`.
     pub local: String,
     pub action: String,
@@ -53,8 +53,8 @@ pub struct GroupPreview {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Preview {
-    /// RFC 3339, UTC.
-    pub from: String,
+    #[serde(with = "crate::time::stored")]
+    pub from: chrono::DateTime<chrono::Utc>,
     pub hours: u32,
     pub groups: Vec<GroupPreview>,
 }
@@ -184,12 +184,13 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
             a.capacity.desired(),
         );
         if f.at >= from {
-            let at = f.at.to_rfc3339();
+            let at = f.at;
             if k > 0 && all[k - 1].at == f.at && all[k - 1].at >= from {
+                let when = at.to_rfc3339();
                 match same_minute.last_mut() {
-                    Some((when, names)) if *when == at => names.push(a.name.clone()),
+                    Some((w, names)) if *w == when => names.push(a.name.clone()),
                     _ => same_minute.push((
-                        at.clone(),
+                        when,
                         vec![g.schedule[all[k - 1].action].name.clone(), a.name.clone()],
                     )),
                 }
@@ -213,7 +214,7 @@ pub fn group_preview(g: &AutoscalingGroup, from: DateTime<Utc>, hours: u32) -> G
 /// Every group of `spec` from `from` for `hours`.
 pub fn preview(spec: &EnvironmentSpec, from: DateTime<Utc>, hours: u32) -> Preview {
     Preview {
-        from: from.to_rfc3339(),
+        from,
         hours,
         groups: spec
             .autoscaling_groups
@@ -226,10 +227,10 @@ pub fn preview(spec: &EnvironmentSpec, from: DateTime<Utc>, hours: u32) -> Previ
 /// The preview as a table of times (local, as the actions name them) and each group's
 /// capacity after what fires then: the shape of the team's own scaling table.
 pub fn table(p: &Preview) -> Vec<(String, Vec<Option<Capacity>>)> {
-    let mut times: Vec<(String, String)> = p
+    let mut times: Vec<(DateTime<Utc>, String)> = p
         .groups
         .iter()
-        .flat_map(|g| g.steps.iter().map(|s| (s.at.clone(), s.local.clone())))
+        .flat_map(|g| g.steps.iter().map(|s| (s.at, s.local.clone())))
         .collect();
     times.sort();
     times.dedup_by(|a, b| a.0 == b.0);
@@ -411,32 +412,32 @@ mod tests {
         ];
         // 2026-11-01: clocks go back at 02:00 EDT to 01:00 EST, so 01:30 happens twice.
         let back = group_preview(&g, utc(2026, 11, 1, 4, 0), 24);
-        let names: Vec<(&str, &str)> = back
+        let names: Vec<(&str, String)> = back
             .steps
             .iter()
-            .map(|s| (s.action.as_str(), s.at.as_str()))
+            .map(|s| (s.action.as_str(), s.at.to_rfc3339()))
             .collect();
         assert_eq!(
             names,
             vec![
-                ("early", "2026-11-01T05:30:00+00:00"),
-                ("gap", "2026-11-01T07:30:00+00:00"),
-                ("nine", "2026-11-01T14:00:00+00:00"),
+                ("early", "2026-11-01T05:30:00+00:00".to_owned()),
+                ("gap", "2026-11-01T07:30:00+00:00".to_owned()),
+                ("nine", "2026-11-01T14:00:00+00:00".to_owned()),
             ],
             "once each; 09:00 EST is 14:00 UTC"
         );
         // 2026-03-08: clocks jump from 02:00 to 03:00 EST → EDT; 02:30 does not happen.
         let forward = group_preview(&g, utc(2026, 3, 8, 5, 0), 24);
-        let names: Vec<(&str, &str)> = forward
+        let names: Vec<(&str, String)> = forward
             .steps
             .iter()
-            .map(|s| (s.action.as_str(), s.at.as_str()))
+            .map(|s| (s.action.as_str(), s.at.to_rfc3339()))
             .collect();
         assert_eq!(
             names,
             vec![
-                ("early", "2026-03-08T06:30:00+00:00"),
-                ("nine", "2026-03-08T13:00:00+00:00"),
+                ("early", "2026-03-08T06:30:00+00:00".to_owned()),
+                ("nine", "2026-03-08T13:00:00+00:00".to_owned()),
             ],
             "09:00 EDT is 13:00 UTC"
         );

@@ -117,13 +117,6 @@ pub fn relative(t: i64, now: i64) -> String {
     }
 }
 
-/// A stored time (RFC 3339, as the store and AWS write them) as Unix seconds.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp())
-}
-
 /// A tick of a time axis: where, and its label in the axis's zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeTick {
@@ -208,8 +201,89 @@ pub fn local_hour_minute(t: i64, zone: TimeZone) -> (u32, u32) {
     local(t, zone.tz()).map_or((0, 0), |l| (l.hour(), l.minute()))
 }
 
+/// Times as the panel stores and sends them: RFC 3339 in UTC with milliseconds
+/// (`2026-12-07T13:33:36.770Z`). In the domain a time is a `DateTime<Utc>`; this text is its
+/// form only in the store and in JSON, where `#[serde(with = "crate::time::stored")]` (or
+/// `stored::option`) keeps the text the API has always sent.
+pub mod stored {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The stored text of a time.
+    pub fn text(t: &DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+
+    /// A stored time read back (any RFC 3339 time, brought to UTC).
+    pub fn parse(text: &str) -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("`{text}` is not a stored time: {e}"))
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional time (`null` when there is none).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::text(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Stamped {
+        #[serde(with = "super::stored")]
+        at: DateTime<Utc>,
+        #[serde(with = "super::stored::option", default)]
+        until: Option<DateTime<Utc>>,
+    }
+
+    #[test]
+    fn stored_times_keep_their_text_in_json_and_refuse_what_is_not_a_time() {
+        let at = super::stored::parse("2026-12-07T13:33:36.770Z").unwrap();
+        let json = serde_json::to_string(&Stamped { at, until: None }).unwrap();
+        assert_eq!(json, r#"{"at":"2026-12-07T13:33:36.770Z","until":null}"#);
+        // Whole seconds keep their milliseconds, and an offset is brought to UTC.
+        let back: Stamped = serde_json::from_str(
+            r#"{"at":"2026-12-07T22:33:36+09:00","until":"2026-12-07T13:33:36Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(super::stored::text(&back.at), "2026-12-07T13:33:36.000Z");
+        assert_eq!(back.until.map(|t| t.timestamp()), Some(back.at.timestamp()));
+        let e = serde_json::from_str::<Stamped>(r#"{"at":"yesterday"}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("`yesterday` is not a stored time"),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     fn zone(name: &str) -> TimeZone {
@@ -279,9 +353,10 @@ mod tests {
 
     #[test]
     fn stored_times_parse_and_bad_ones_do_not() {
-        assert_eq!(parse_rfc3339("1970-01-02T00:00:00.000Z"), Some(86_400));
-        assert_eq!(parse_rfc3339("1970-01-01T09:00:00+09:00"), Some(0));
-        assert_eq!(parse_rfc3339("yesterday"), None);
+        let unix = |t: &str| stored::parse(t).ok().map(|t| t.timestamp());
+        assert_eq!(unix("1970-01-02T00:00:00.000Z"), Some(86_400));
+        assert_eq!(unix("1970-01-01T09:00:00+09:00"), Some(0));
+        assert_eq!(unix("yesterday"), None);
     }
 
     #[test]

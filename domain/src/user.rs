@@ -190,7 +190,8 @@ pub struct UserSummary {
     pub email: Option<String>,
     pub role: crate::Role,
     pub disabled: bool,
-    pub created_at: String,
+    #[serde(with = "crate::time::stored")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// An API token as listed to its owner or an admin; the secret itself is shown only once.
@@ -201,10 +202,13 @@ pub struct TokenSummary {
     pub label: String,
     /// The token's first characters, to tell tokens apart.
     pub prefix: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
+    #[serde(with = "crate::time::stored")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_addr: Option<String>,
-    pub revoked_at: Option<String>,
+    #[serde(with = "crate::time::stored::option", default)]
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Who is signed in, as the pages see it.

@@ -391,7 +391,9 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
                             t.id,
                             t.prefix,
                             t.label,
-                            t.last_used_at.unwrap_or_else(|| "never".into()),
+                            t.last_used_at
+                                .map(|at| domain::time::stored::text(&at))
+                                .unwrap_or_else(|| "never".into()),
                             if t.revoked_at.is_some() {
                                 "revoked"
                             } else {

@@ -35,7 +35,7 @@ pub fn ChangeTable(changes: Vec<ChangeSummary>) -> impl IntoView {
                                 <td><a href=href><code>{c.commit.short_sha().to_owned()}</code> " " <span class="subject">{c.commit.subject().to_owned()}</span></a></td>
                                 <td>{c.commit.author.name.clone()}</td>
                                 <td class="num">{if c.spec_error_count > 0 { format!("{} errors", c.spec_error_count) } else { c.edit_count.to_string() }}</td>
-                                <td>{c.created_at.replace('T', " ").trim_end_matches('Z').to_owned()}</td>
+                                <td>{super::utc(&c.created_at)}</td>
                             </tr>
                         }
                     }).collect_view()}

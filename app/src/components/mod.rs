@@ -113,9 +113,9 @@ where
     }
 }
 
-/// A stored time (`2026-11-25T10:00:00.000Z`) as people read it: `2026-11-25 10:00:00.000`.
-pub fn utc(t: &str) -> String {
-    t.replace('T', " ").trim_end_matches('Z').to_owned()
+/// A time in UTC as people read it: `2026-11-25 10:00:00.000`.
+pub fn utc(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
 }
 
 /// The zone the signed-in user chose to read times in, if any.
@@ -171,13 +171,10 @@ pub fn When(t: i64, zone: TimeZone, now: i64) -> impl IntoView {
     view! { <time datetime=iso title=exact>{text}</time> }
 }
 
-/// A stored time (RFC 3339) as [`When`] shows it; one that does not parse as it is.
+/// A time of the domain's as [`When`] shows it.
 #[component]
-pub fn WhenText(#[prop(into)] t: String, zone: TimeZone, now: i64) -> impl IntoView {
-    match time::parse_rfc3339(&t) {
-        Some(unix) => view! { <When t=unix zone now /> }.into_any(),
-        None => view! { <span>{t}</span> }.into_any(),
-    }
+pub fn WhenAt(t: chrono::DateTime<chrono::Utc>, zone: TimeZone, now: i64) -> impl IntoView {
+    view! { <When t=t.timestamp() zone now /> }
 }
 
 /// The first 10 characters of a commit id.

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{list_my_tokens, ChangePassword, CreateToken, NewToken, RevokeToken, SetTimeZone};
-use crate::components::{now_unix, ActionResult, ErrorBox, Loaded, WhenText};
+use crate::components::{now_unix, ActionResult, ErrorBox, Loaded, WhenAt};
 use crate::resource::{reloaded, resource};
 use crate::CurrentUser;
 
@@ -22,10 +22,10 @@ fn TokenRow(
         <tr class=if active { "" } else { "disabled" }>
             <th scope="row">{t.label.clone()}</th>
             <td><code>{t.prefix.clone()} "…"</code></td>
-            <td><WhenText t=t.created_at.clone() zone now /></td>
-            <td>{match (t.last_used_at.clone(), t.last_used_addr.clone()) {
-                (Some(at), Some(addr)) => view! { <WhenText t=at zone now /> " from " {addr} }.into_any(),
-                (Some(at), None) => view! { <WhenText t=at zone now /> }.into_any(),
+            <td><WhenAt t=t.created_at zone now /></td>
+            <td>{match (t.last_used_at, t.last_used_addr.clone()) {
+                (Some(at), Some(addr)) => view! { <WhenAt t=at zone now /> " from " {addr} }.into_any(),
+                (Some(at), None) => view! { <WhenAt t=at zone now /> }.into_any(),
                 _ => "never".into_any(),
             }}</td>
             <td>{if active {
@@ -36,7 +36,7 @@ fn TokenRow(
                     </ActionForm>
                 }.into_any()
             } else {
-                view! { <span class="status status-disabled">"revoked " <WhenText t=t.revoked_at.clone().unwrap_or_default() zone now /></span> }.into_any()
+                view! { <span class="status status-disabled">"revoked" {t.revoked_at.map(|at| view! { " " <WhenAt t=at zone now /> })}</span> }.into_any()
             }}</td>
         </tr>
     }

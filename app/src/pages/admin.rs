@@ -217,7 +217,7 @@ fn Tokens(tokens: Vec<TokenSummary>) -> impl IntoView {
                                     <td>{t.owner.clone()}</td>
                                     <td>{t.label.clone()}</td>
                                     <td><code>{t.prefix.clone()}</code></td>
-                                    <td>{t.last_used_at.as_deref().map(utc).unwrap_or_else(|| "never".to_owned())}</td>
+                                    <td>{t.last_used_at.as_ref().map(utc).unwrap_or_else(|| "never".to_owned())}</td>
                                     <td>
                                         <ActionForm action=revoke attr:class="inline">
                                             <input type="hidden" name="id" value=t.id.to_string() />

@@ -122,7 +122,7 @@ fn WeekChart(week: Vec<HourCost>, currency: String) -> impl IntoView {
 fn report_view(r: CostReport) -> impl IntoView {
     let c = r.cost;
     let cur = c.currency.clone();
-    let month = c.period_from.get(..7).unwrap_or_default().to_owned();
+    let month = c.period_from.format("%Y-%m").to_string();
     let rows = c
         .groups
         .iter()

@@ -13,7 +13,7 @@ use crate::api::{load_environment, load_environments, ReconcileEnvironment};
 use crate::components::chain::ChainDiagram;
 use crate::components::{
     now_unix, page_zone, short, user_zone, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations,
-    SpecErrors, StatusBadge, WhenText, ZoneNote,
+    SpecErrors, StatusBadge, WhenAt, ZoneNote,
 };
 use crate::pages::slo::SloBadge;
 use crate::resource::resource;
@@ -266,7 +266,7 @@ fn DriftView(
         .into_any(),
         Drift::InSync { checked_at, notes } => view! {
             {result}
-            <p>"AWS matches the last applied commit (checked " <WhenText t=checked_at zone now /> ")."</p>
+            <p>"AWS matches the last applied commit (checked " <WhenAt t=checked_at zone now /> ")."</p>
             {(!notes.is_empty()).then(|| view! {
                 <ul class="plan-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
             })}
@@ -274,13 +274,13 @@ fn DriftView(
         .into_any(),
         Drift::Unknown { checked_at, error } => view! {
             {result}
-            <p class="notice error" role="alert">"The last check (" <WhenText t=checked_at zone now /> ") could not run: " {error}</p>
+            <p class="notice error" role="alert">"The last check (" <WhenAt t=checked_at zone now /> ") could not run: " {error}</p>
         }
         .into_any(),
         Drift::Drifted { checked_at, since, plan } => view! {
             {result}
-            <p>"Live AWS differs from the last applied commit since " <WhenText t=since zone now />
-               " (checked " <WhenText t=checked_at zone now /> "). Applying these operations would bring it back:"</p>
+            <p>"Live AWS differs from the last applied commit since " <WhenAt t=since zone now />
+               " (checked " <WhenAt t=checked_at zone now /> "). Applying these operations would bring it back:"</p>
             <Operations plan />
             {may_reconcile.then(|| view! {
                 <ActionForm action=reconcile attr:class="inline">

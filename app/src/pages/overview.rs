@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use chrono::{DateTime, Utc};
 use domain::change::RepoStatus;
 use domain::slo::SloState;
 use domain::spec::TimeZone;
@@ -11,7 +12,7 @@ use domain::Role;
 use crate::api::{load_overview, load_repo_status, OverviewData, SyncNow};
 use crate::components::{
     now_unix, page_zone, rendered_by, short, user_zone, ActionResult, ChangeTable, ErrorBox,
-    Renders, WhenText, ZoneNote,
+    Renders, WhenAt, ZoneNote,
 };
 use crate::pages::environments::EnvironmentCard;
 use crate::pages::slo::SloBadge;
@@ -26,7 +27,7 @@ fn RepoCard(
     zone: TimeZone,
     now: i64,
 ) -> impl IntoView {
-    let when = move |t: Option<String>| t.map(|t| view! { <WhenText t zone now /> });
+    let when = move |t: Option<DateTime<Utc>>| t.map(|t| view! { <WhenAt t zone now /> });
     match (status, configured_url) {
         (_, None) => view! {
             <p>"Not configured. Set " <code>"[repo] url"</code> " in " <code>"tierdeck.toml"</code>
@@ -43,14 +44,14 @@ fn RepoCard(
                 <p>"Head " <code>{short(&h.sha)}</code> " " <span class="subject">{h.subject().to_owned()}</span>
                 " — " {h.author.name.clone()}</p>
             })}
-            <p class="muted">"Last fetch: " {match when(s.last_fetch_at.clone()) {
+            <p class="muted">"Last fetch: " {match when(s.last_fetch_at) {
                 Some(v) => v.into_any(),
                 None => "never".into_any(),
             }}
-            {when(s.last_success_at.clone()).map(|v| view! { " · last success: " {v} })}</p>
+            {when(s.last_success_at).map(|v| view! { " · last success: " {v} })}</p>
             {s.last_error.clone().map(|e| view! {
                 <p class="notice error" role="alert">
-                    "Fetching fails (" {s.consecutive_failures} " in a row, last " {when(s.last_error_at.clone())} "): " {e}
+                    "Fetching fails (" {s.consecutive_failures} " in a row, last " {when(s.last_error_at)} "): " {e}
                     ". tierdeck retries with growing pauses and keeps serving."
                 </p>
             })}

@@ -14,7 +14,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::load_scaling;
 use crate::components::chart::{ChartSpec, Hover, Marker, Reach, Series, TimeChart};
 use crate::components::{
-    choose_environment, page_zone, short, user_zone, EnvTabs, ErrorBox, WhenText, ZoneNote,
+    choose_environment, page_zone, short, user_zone, EnvTabs, ErrorBox, WhenAt, ZoneNote,
 };
 use crate::resource::resource;
 
@@ -154,7 +154,7 @@ fn History(h: ScalingHistory, user: Option<TimeZone>) -> impl IntoView {
                             <th scope="col">"Started"</th><th scope="col">"Group"</th><th scope="col">"Status"</th><th scope="col">"What"</th>
                         </tr></thead>
                         <tbody>{h.activities.into_iter().map(|a| view! {
-                            <tr><td><WhenText t=a.started_at zone now=until /></td><td>{a.group}</td><td>{a.status}</td><td>{a.description}<br /><span class="muted">{a.cause}</span></td></tr>
+                            <tr><td><WhenAt t=a.started_at zone now=until /></td><td>{a.group}</td><td>{a.status}</td><td>{a.description}<br /><span class="muted">{a.cause}</span></td></tr>
                         }).collect_view()}</tbody>
                     </table>
                 </div>

@@ -13,10 +13,15 @@ use crate::components::chart::{ChartSpec, Hover, Marker, Reach, Series, TimeChar
 const HEIGHT: f64 = 120.0;
 
 #[component]
-pub fn CapacityChart(g: GroupPreview, from: String, hours: u32, zone: TimeZone) -> impl IntoView {
-    let start = time::parse_rfc3339(&from).unwrap_or_default();
+pub fn CapacityChart(
+    g: GroupPreview,
+    from: chrono::DateTime<chrono::Utc>,
+    hours: u32,
+    zone: TimeZone,
+) -> impl IntoView {
+    let start = from.timestamp();
     let end = start + i64::from(hours.max(1)) * 3600;
-    let at = |s: &str| time::parse_rfc3339(s).unwrap_or(start);
+    let at = |t: &chrono::DateTime<chrono::Utc>| t.timestamp();
     let axis = Axis::for_values(
         g.steps
             .iter()
@@ -116,13 +121,13 @@ pub fn ScheduleTable(preview: Preview) -> impl IntoView {
 /// A preview: the table (for a day) and the charts, their time axes in `zone`.
 #[component]
 pub fn SchedulePreview(preview: Preview, zone: TimeZone) -> impl IntoView {
-    let from = preview.from.clone();
+    let from = preview.from;
     let hours = preview.hours;
     let groups = preview.groups.clone();
     view! {
         {(hours <= 48).then(|| view! { <ScheduleTable preview=preview.clone() /> })}
         <div class="charts">
-            {groups.into_iter().map(|g| view! { <CapacityChart g from=from.clone() hours zone /> }).collect_view()}
+            {groups.into_iter().map(|g| view! { <CapacityChart g from hours zone /> }).collect_view()}
         </div>
     }
 }

@@ -303,8 +303,10 @@ pub struct EnvironmentCost {
     pub region: String,
     pub currency: String,
     /// The reference month (RFC 3339, UTC) and its real length in hours.
-    pub period_from: String,
-    pub period_to: String,
+    #[serde(with = "crate::time::stored")]
+    pub period_from: DateTime<Utc>,
+    #[serde(with = "crate::time::stored")]
+    pub period_to: DateTime<Utc>,
     pub period_hours: f64,
     pub groups: Vec<GroupCost>,
     pub databases: Vec<DatabaseCost>,
@@ -334,10 +336,7 @@ fn segments(g: &AutoscalingGroup, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec
     let p = group_preview(g, from, hours.clamp(1, 24 * 62) as u32);
     let mut out = vec![(from.timestamp(), p.start)];
     for s in p.steps {
-        let Ok(at) = DateTime::parse_from_rfc3339(&s.at) else {
-            continue;
-        };
-        let at = at.timestamp();
+        let at = s.at.timestamp();
         if at >= to.timestamp() {
             break;
         }
@@ -591,8 +590,8 @@ pub fn environment_cost(
         environment: spec.environment.name.to_string(),
         region: facts.region.clone(),
         currency: currency.to_owned(),
-        period_from: period.from.to_rfc3339(),
-        period_to: period.to.to_rfc3339(),
+        period_from: period.from,
+        period_to: period.to,
         period_hours: period.hours(),
         groups,
         databases,
@@ -963,7 +962,10 @@ pub fn report_text(c: &EnvironmentCost) -> String {
     let _ = writeln!(
         out,
         "{}: monthly cost (730 h, from {} to {}, {} h)",
-        c.environment, c.period_from, c.period_to, c.period_hours
+        c.environment,
+        c.period_from.to_rfc3339(),
+        c.period_to.to_rfc3339(),
+        c.period_hours
     );
     for g in &c.groups {
         let what = match (&g.instance_type, &g.monthly) {

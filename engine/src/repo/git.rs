@@ -180,7 +180,7 @@ impl Mirror {
                 name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
                 email: String::from_utf8_lossy(author.email_bytes()).to_lowercase(),
             },
-            committed_at: crate::store::format_time(t),
+            committed_at: t,
             message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
         })
     }

@@ -27,7 +27,7 @@ use crate::service::spec_reads::Specs;
 use crate::settings::EngineSettings;
 use crate::store::changes::Audit;
 use crate::store::Store;
-use crate::store::{applies, changes, repo as repo_store};
+use crate::store::{applies, changes, repo as repo_store, time_column_opt};
 use std::sync::Arc;
 
 const LIST_LIMIT: u32 = 200;
@@ -211,10 +211,10 @@ impl Changes<'_> {
             url: domain::redact::url(&s.url),
             branch: s.branch,
             head,
-            last_fetch_at: s.last_fetch_at,
-            last_success_at: s.last_success_at,
+            last_fetch_at: time_column_opt("last_fetch_at", s.last_fetch_at.as_deref())?,
+            last_success_at: time_column_opt("last_success_at", s.last_success_at.as_deref())?,
             last_error: s.last_error,
-            last_error_at: s.last_error_at,
+            last_error_at: time_column_opt("last_error_at", s.last_error_at.as_deref())?,
             consecutive_failures: s.consecutive_failures,
         }))
     }

@@ -30,8 +30,17 @@ use crate::store::{applies, repo as repo_store};
 
 /// The drift an environment row records.
 pub fn drift_of(row: &EnvironmentRow) -> Drift {
-    let Some(checked_at) = row.drift_checked_at.clone() else {
+    let Some(checked_at) = row.drift_checked_at.as_deref() else {
         return Drift::Unchecked;
+    };
+    let checked_at = match crate::store::parse_time(checked_at) {
+        Ok(t) => t,
+        Err(e) => {
+            return Drift::Unknown {
+                checked_at: chrono::DateTime::UNIX_EPOCH,
+                error: format!("the stored check time cannot be read: {e}"),
+            }
+        }
     };
     if let Some(error) = &row.drift_error {
         return Drift::Unknown {
@@ -40,13 +49,20 @@ pub fn drift_of(row: &EnvironmentRow) -> Drift {
         };
     }
     match (&row.drift, &row.drifted_since) {
-        (Some(plan), Some(since)) => match serde_json::from_str::<Plan>(plan) {
-            Ok(plan) => Drift::Drifted {
+        (Some(plan), Some(since)) => match (
+            serde_json::from_str::<Plan>(plan),
+            crate::store::parse_time(since),
+        ) {
+            (Ok(plan), Ok(since)) => Drift::Drifted {
                 checked_at,
-                since: since.clone(),
+                since,
                 plan,
             },
-            Err(e) => Drift::Unknown {
+            (_, Err(e)) => Drift::Unknown {
+                checked_at,
+                error: format!("the stored drift's start cannot be read: {e}"),
+            },
+            (Err(e), _) => Drift::Unknown {
                 checked_at,
                 error: format!("the stored drift cannot be read: {e}"),
             },
@@ -273,7 +289,7 @@ impl Drifts<'_> {
                 name: name.clone(),
                 email: email.to_lowercase(),
             },
-            committed_at: now.clone(),
+            committed_at: self.clock.now(),
             message: format!(
                 "Reconcile drift in {env}: {} operation(s) bring AWS back to {}",
                 plan.operations.len(),

@@ -28,7 +28,7 @@ use crate::service::spec_reads::{Base, Specs};
 use crate::settings::EngineSettings;
 use crate::store::changes::Change;
 use crate::store::Store;
-use crate::store::{reviews, watches};
+use crate::store::{reviews, time_column, time_column_opt, watches};
 
 /// What judges a change, decided once.
 #[derive(Debug, Clone)]
@@ -193,8 +193,8 @@ impl Judge<'_> {
                 })?,
                 plan_hash: r.plan_hash,
                 comment: r.comment,
-                created_at: r.created_at,
-                voided_at: r.voided_at,
+                created_at: time_column("created_at", &r.created_at)?,
+                voided_at: time_column_opt("voided_at", r.voided_at.as_deref())?,
                 void_reason: r.void_reason,
                 not_counted: None,
             };

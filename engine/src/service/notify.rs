@@ -16,9 +16,9 @@ use crate::clock::Clock;
 use crate::error::ServiceResult;
 use crate::jobs::{self, worker::retry_of, Job};
 use crate::settings::EngineSettings;
-use crate::store::format_time;
 use crate::store::notifications::{self, NewNotification};
 use crate::store::Store;
+use crate::store::{format_time, time_column, time_column_opt};
 
 fn text_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -206,20 +206,22 @@ impl Notifications<'_> {
         Ok(notifications::recent(&mut conn, 200)
             .await?
             .into_iter()
-            .map(|r| Delivery {
-                text: text_of(&r.body),
-                id: r.id,
-                event: r.event,
-                environment: r.environment,
-                change_id: r.change_id,
-                receiver: r.receiver,
-                status: r.status,
-                attempts: r.attempts,
-                last_error: r.last_error,
-                next_attempt_at: r.next_attempt_at,
-                created_at: r.created_at,
-                delivered_at: r.delivered_at,
+            .map(|r| {
+                Ok(Delivery {
+                    text: text_of(&r.body),
+                    id: r.id,
+                    event: r.event,
+                    environment: r.environment,
+                    change_id: r.change_id,
+                    receiver: r.receiver,
+                    status: r.status,
+                    attempts: r.attempts,
+                    last_error: r.last_error,
+                    next_attempt_at: time_column("next_attempt_at", &r.next_attempt_at)?,
+                    created_at: time_column("created_at", &r.created_at)?,
+                    delivered_at: time_column_opt("delivered_at", r.delivered_at.as_deref())?,
+                })
             })
-            .collect())
+            .collect::<sqlx::Result<_>>()?)
     }
 }

@@ -173,7 +173,7 @@ impl Reverts<'_> {
                 name: name.clone(),
                 email: email.to_lowercase(),
             },
-            committed_at: self.clock.now_text(),
+            committed_at: self.clock.now(),
             message: format!(
                 "Revert change #{id} in {env}{why}: back to {} from {}",
                 short_sha(&to),

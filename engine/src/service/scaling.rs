@@ -24,7 +24,7 @@ use crate::service::spec_reads::Specs;
 use crate::settings::EngineSettings;
 use crate::store::scaling::{self, ActivityRow, SnapshotRow};
 use crate::store::Store;
-use crate::store::{format_time, repo as repo_store};
+use crate::store::{format_time, repo as repo_store, time_column, time_column_opt};
 
 fn unix(t: &str) -> i64 {
     DateTime::parse_from_rfc3339(t)
@@ -300,16 +300,18 @@ impl Scaling<'_> {
         }
         let activities: Vec<Activity> = activities
             .into_iter()
-            .map(|a| Activity {
-                id: a.activity_id,
-                group: a.group_name,
-                status: a.status,
-                description: a.description,
-                cause: a.cause,
-                started_at: a.started_at,
-                ended_at: a.ended_at,
+            .map(|a| {
+                Ok(Activity {
+                    started_at: time_column("started_at", &a.started_at)?,
+                    ended_at: time_column_opt("ended_at", a.ended_at.as_deref())?,
+                    id: a.activity_id,
+                    group: a.group_name,
+                    status: a.status,
+                    description: a.description,
+                    cause: a.cause,
+                })
             })
-            .collect();
+            .collect::<sqlx::Result<_>>()?;
         let scheduled = firings(expected, &activities, &known, zone);
         Ok(ScalingHistory {
             environment: env.to_owned(),

@@ -9,21 +9,21 @@ use crate::clock::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::{append, NewEvent};
 use crate::store::Store;
-use crate::store::{tokens, users};
+use crate::store::{time_column, time_column_opt, tokens, users};
 
 const MAX_LABEL: usize = 64;
 
-fn summary(row: tokens::TokenRow) -> TokenSummary {
-    TokenSummary {
+fn summary(row: tokens::TokenRow) -> sqlx::Result<TokenSummary> {
+    Ok(TokenSummary {
+        created_at: time_column("created_at", &row.created_at)?,
+        last_used_at: time_column_opt("last_used_at", row.last_used_at.as_deref())?,
+        revoked_at: time_column_opt("revoked_at", row.revoked_at.as_deref())?,
         id: row.id,
         owner: row.owner,
         label: row.label,
         prefix: row.prefix,
-        created_at: row.created_at,
-        last_used_at: row.last_used_at,
         last_used_addr: row.last_used_addr,
-        revoked_at: row.revoked_at,
-    }
+    })
 }
 
 /// Only the owner or an admin may see or change a user's tokens.
@@ -105,7 +105,7 @@ impl Tokens<'_> {
         let row = tokens::by_id(&mut tx, id).await?.expect("just inserted");
         tx.commit().await?;
         Ok(CreatedToken {
-            summary: summary(row),
+            summary: summary(row)?,
             secret,
         })
     }
@@ -155,7 +155,7 @@ impl Tokens<'_> {
             .await?
             .into_iter()
             .map(summary)
-            .collect())
+            .collect::<sqlx::Result<_>>()?)
     }
 
     /// Every live token of every user (admins): who may call the API now.
@@ -166,6 +166,6 @@ impl Tokens<'_> {
             .await?
             .into_iter()
             .map(summary)
-            .collect())
+            .collect::<sqlx::Result<_>>()?)
     }
 }

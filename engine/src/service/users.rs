@@ -39,7 +39,7 @@ fn summary(row: users::UserRow) -> ServiceResult<UserSummary> {
         name: row.name,
         email: row.email,
         disabled: row.disabled_at.is_some(),
-        created_at: row.created_at,
+        created_at: crate::store::time_column("created_at", &row.created_at)?,
     })
 }
 

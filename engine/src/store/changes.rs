@@ -5,6 +5,7 @@
 //! ([`domain::lifecycle::transition`]) whether an event may happen, then writes the new status
 //! and the event's audit record in the caller's transaction.
 
+use chrono::{DateTime, Utc};
 use domain::change::{
     ChangeId, ChangeKind, ChangeStatus, ChangeSummary, CommitInfo, FileDiff, Person, PlanView,
 };
@@ -17,6 +18,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::auth::{Actor, RequestMeta};
 use crate::store::audit::{append, NewEvent};
+use crate::store::{format_time, time_column, time_column_opt};
 
 /// A recorded change, as the services use it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +41,8 @@ pub struct Change {
     pub reverts: Option<ChangeId>,
     pub plan: Option<PlanView>,
     pub plan_hash: Option<String>,
-    pub planned_at: Option<String>,
-    pub created_at: String,
+    pub planned_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl Change {
@@ -63,7 +65,7 @@ impl Change {
             spec_error_count: self.spec_errors.len(),
             policy_edits: self.policy_edits.clone(),
             reverts: self.reverts.map(|c| c.0),
-            created_at: self.created_at.clone(),
+            created_at: self.created_at,
         }
     }
 }
@@ -78,17 +80,19 @@ struct CommitColumns {
     message: String,
 }
 
-impl From<CommitColumns> for CommitInfo {
-    fn from(c: CommitColumns) -> Self {
-        CommitInfo {
+impl TryFrom<CommitColumns> for CommitInfo {
+    type Error = sqlx::Error;
+
+    fn try_from(c: CommitColumns) -> Result<Self, Self::Error> {
+        Ok(CommitInfo {
+            committed_at: time_column("committed_at", &c.committed_at)?,
             sha: c.commit_sha,
             author: Person {
                 name: c.author_name,
                 email: c.author_email,
             },
-            committed_at: c.committed_at,
             message: c.message,
-        }
+        })
     }
 }
 
@@ -169,7 +173,7 @@ impl TryFrom<ChangeRow> for Change {
     fn try_from(r: ChangeRow) -> Result<Self, Self::Error> {
         let id = r.id;
         let mut authors: Vec<Person> = json(id, "authors", &r.authors)?;
-        let commit = CommitInfo::from(r.commit);
+        let commit = CommitInfo::try_from(r.commit)?;
         if authors.is_empty() && !commit.author.email.is_empty() {
             // Recorded before authors were kept: the commit's author.
             authors.push(commit.author.clone());
@@ -191,8 +195,8 @@ impl TryFrom<ChangeRow> for Change {
             reverts: r.reverts.map(ChangeId),
             plan: r.plan.as_deref().map(|p| json(id, "plan", p)).transpose()?,
             plan_hash: r.plan_hash,
-            planned_at: r.planned_at,
-            created_at: r.created_at,
+            planned_at: time_column_opt("planned_at", r.planned_at.as_deref())?,
+            created_at: time_column("created_at", &r.created_at)?,
         })
     }
 }
@@ -209,12 +213,12 @@ impl TryFrom<SummaryRow> for ChangeSummary {
             environment: r.environment,
             kind: kind(id, &r.kind)?,
             status: status(id, &r.status)?,
-            commit: r.commit.into(),
+            commit: r.commit.try_into()?,
             edit_count: edits.len(),
             spec_error_count: errors.len(),
             policy_edits: json(id, "policy_edits", &r.policy_edits)?,
             reverts: r.reverts,
-            created_at: r.created_at,
+            created_at: time_column("created_at", &r.created_at)?,
         })
     }
 }
@@ -294,7 +298,7 @@ pub async fn create(
     .bind(c.base_commit)
     .bind(&c.commit.author.name)
     .bind(&c.commit.author.email)
-    .bind(&c.commit.committed_at)
+    .bind(format_time(c.commit.committed_at))
     .bind(&c.commit.message)
     .bind(status.as_str())
     .bind(text(&c.files))
@@ -670,8 +674,9 @@ mod tests {
                 "INSERT INTO changes (id, environment, kind, commit_sha, author_name, author_email,
                     committed_at, message, status, file_diff, semantic_diff, spec_errors, plan,
                     created_at, updated_at)
-                 VALUES (?, 'prod', 'commit', ?, 'a', 'a@x', 't', 'm', 'pending', '[]', '[]',
-                    '[]', ?, 't', 't')",
+                 VALUES (?, 'prod', 'commit', ?, 'a', 'a@x', '2026-11-30T09:00:00.000Z', 'm',
+                    'pending', '[]', '[]', '[]', ?, '2026-11-30T09:00:01.000Z',
+                    '2026-11-30T09:00:01.000Z')",
             )
             .bind(id)
             .bind(format!("commit{id}"))

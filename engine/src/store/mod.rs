@@ -106,14 +106,29 @@ pub fn now_text() -> String {
 }
 
 pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    domain::time::stored::text(&t)
 }
 
 /// A stored time read back.
 pub fn parse_time(t: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("`{t}` is not a stored time: {e}"))
+    domain::time::stored::parse(t)
+}
+
+/// A time column read back into the domain's time: text that is not a time is the store's
+/// error, naming the column.
+pub fn time_column(column: &str, t: &str) -> sqlx::Result<chrono::DateTime<chrono::Utc>> {
+    parse_time(t).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: e.into(),
+    })
+}
+
+/// [`time_column`] for a column that may be empty.
+pub fn time_column_opt(
+    column: &str,
+    t: Option<&str>,
+) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    t.map(|t| time_column(column, t)).transpose()
 }
 
 #[cfg(test)]

@@ -27,10 +27,14 @@ impl WatchRow {
             state: self.state.parse()?,
             minutes: self.minutes.max(0) as u32,
             auto_revert: self.auto_revert,
-            started_at: self.started_at.clone(),
-            until: self.until_at.clone(),
+            started_at: crate::store::parse_time(&self.started_at)?,
+            until: crate::store::parse_time(&self.until_at)?,
             evaluations: self.evaluations.max(0) as u32,
-            last_at: self.last_at.clone(),
+            last_at: self
+                .last_at
+                .as_deref()
+                .map(crate::store::parse_time)
+                .transpose()?,
             burn: self.burn,
             burn_before: self.burn_before,
             reason: self.reason.clone(),

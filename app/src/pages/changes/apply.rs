@@ -97,7 +97,7 @@ fn ApplySteps(run: ApplyRun) -> impl IntoView {
         run.status,
         if total == 1 { "" } else { "s" },
         run.finished_at
-            .as_deref()
+            .as_ref()
             .map(|f| format!(", ended {} UTC", utc(f)))
             .unwrap_or_default()
     );

@@ -16,7 +16,7 @@ use crate::api::{
     RevertChange,
 };
 use crate::components::{
-    file_anchor, short, ActionResult, ErrorBox, Loaded, Operations, SpecErrors, StatusBadge,
+    file_anchor, short, utc, ActionResult, ErrorBox, Loaded, Operations, SpecErrors, StatusBadge,
 };
 use crate::resource::{reloaded, resource};
 
@@ -55,13 +55,11 @@ fn FileDiffView(file: FileDiff) -> impl IntoView {
 }
 
 #[component]
-fn PlanSection(plan: Option<PlanView>, planned_at: Option<String>) -> impl IntoView {
-    let when = planned_at.map(|t| {
-        format!(
-            " Planned at {} UTC.",
-            t.replace('T', " ").trim_end_matches('Z')
-        )
-    });
+fn PlanSection(
+    plan: Option<PlanView>,
+    planned_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> impl IntoView {
+    let when = planned_at.map(|t| format!(" Planned at {} UTC.", utc(&t)));
     match plan {
         None => view! { <p class="muted">"No plan: this change can no longer be applied, or it is still being planned."</p> }.into_any(),
         Some(PlanView::Unavailable { reason }) => view! {
@@ -353,7 +351,7 @@ fn change_view(
         })}
         <section class="card commit" aria-labelledby="commit-h">
             <h2 id="commit-h">"Commit " <code>{short(&c.sha)}</code></h2>
-            <p>{c.author.name.clone()} " <" {c.author.email.clone()} "> · " {c.committed_at.replace('T', " ").trim_end_matches('Z').to_owned()} " UTC"</p>
+            <p>{c.author.name.clone()} " <" {c.author.email.clone()} "> · " {utc(&c.committed_at)} " UTC"</p>
             <pre class="message">{c.message.clone()}</pre>
             {(!authors.is_empty()).then(|| view! {
                 <p class="authors">"Authors (everyone who wrote or committed a commit of this environment since the last apply): "

@@ -44,7 +44,7 @@ impl Applies<'_> {
             state: SettleState::Settling,
             last_seen: String::new(),
             polls: 0,
-            since: self.clock.now_text(),
+            since: self.clock.now(),
             timeout_secs: timeout.as_secs(),
             elapsed_ms: None,
         };

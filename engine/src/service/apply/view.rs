@@ -5,6 +5,7 @@ use domain::change::{ApplyRun, ApplyStep, ChangeId};
 use super::Applies;
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::applies::{self};
+use crate::store::{time_column, time_column_opt};
 
 impl Applies<'_> {
     /// The latest apply of a change with its steps, and how many there were.
@@ -28,8 +29,8 @@ impl Applies<'_> {
                 attempts: s.attempts as u32,
                 request_id: s.request_id,
                 error: s.error,
-                started_at: s.started_at,
-                finished_at: s.finished_at,
+                started_at: time_column_opt("started_at", s.started_at.as_deref())?,
+                finished_at: time_column_opt("finished_at", s.finished_at.as_deref())?,
                 settling: s
                     .settling
                     .as_deref()
@@ -46,8 +47,8 @@ impl Applies<'_> {
                 plan_hash: run.plan_hash,
                 status: run.status.parse().map_err(internal)?,
                 error: run.error,
-                started_at: run.started_at,
-                finished_at: run.finished_at,
+                started_at: time_column("started_at", &run.started_at)?,
+                finished_at: time_column_opt("finished_at", run.finished_at.as_deref())?,
                 steps,
             }),
             count,
