@@ -18,6 +18,7 @@ pub mod cron;
 #[cfg(test)]
 mod fuzz;
 pub mod guardrails;
+pub mod import;
 pub mod job;
 pub mod lifecycle;
 pub mod monitoring;
