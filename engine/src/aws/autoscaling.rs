@@ -9,6 +9,7 @@ use aws_sdk_autoscaling::types::{
     TargetTrackingConfiguration,
 };
 use aws_sdk_autoscaling::Client;
+use domain::import::{FoundGroup, FoundPolicy, Selector};
 use domain::observed::{ObservedPolicy, ObservedScheduledAction, PolicySettings};
 use domain::plan::CapacityField;
 
@@ -40,6 +41,15 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = AwsResult<Vec<GroupSnapshot>>> + Send;
+
+    /// The groups `selector` picks, with every scaling policy (tierdeck's and others) and
+    /// scheduled action, for an import: `DescribeAutoScalingGroups` by the names, else of the
+    /// account (kept by tag or prefix), and the account's `DescribePolicies` and
+    /// `DescribeScheduledActions`, every page (one group named: its own).
+    fn discover_groups(
+        &self,
+        selector: &Selector,
+    ) -> impl Future<Output = AwsResult<Vec<Discovered>>> + Send;
 
     /// These groups' capacity and instances in service, in one `DescribeAutoScalingGroups`
     /// per 100 names; groups that do not exist are left out.
@@ -164,6 +174,14 @@ pub enum InstanceSource {
     Unknown,
 }
 
+/// A group as an import reads it, and where its instances come from (their security groups
+/// and type are the launch template's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discovered {
+    pub group: FoundGroup,
+    pub source: InstanceSource,
+}
+
 /// A scaling activity as Auto Scaling reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
@@ -270,6 +288,68 @@ fn managed_policy(p: &ScalingPolicy) -> Option<(ObservedPolicy, String)> {
     ))
 }
 
+/// Where a described group's instance type comes from.
+fn instance_source(g: &AutoScalingGroup) -> InstanceSource {
+    let template = |t: &aws_sdk_autoscaling::types::LaunchTemplateSpecification| {
+        InstanceSource::Template(TemplateRef {
+            id: t.launch_template_id().map(str::to_owned),
+            name: t.launch_template_name().map(str::to_owned),
+            version: t.version().unwrap_or("$Default").to_owned(),
+        })
+    };
+    if let Some(t) = g.launch_template() {
+        template(t)
+    } else if let Some(m) = g.mixed_instances_policy() {
+        let lt = m.launch_template();
+        let overrides: Vec<String> = lt
+            .map(|l| {
+                l.overrides()
+                    .iter()
+                    .filter_map(|o| o.instance_type().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match lt.and_then(|l| l.launch_template_specification()) {
+            Some(t) if overrides.is_empty() => template(t),
+            _ => InstanceSource::Mixed(overrides),
+        }
+    } else if let Some(c) = g.launch_configuration_name() {
+        InstanceSource::LaunchConfiguration(c.to_owned())
+    } else {
+        InstanceSource::Unknown
+    }
+}
+
+/// Any scaling policy, as an import reads it.
+fn found_policy(p: &ScalingPolicy) -> FoundPolicy {
+    let tt = p.target_tracking_configuration();
+    FoundPolicy {
+        name: p.policy_name().unwrap_or_default().to_owned(),
+        arn: p.policy_arn().unwrap_or_default().to_owned(),
+        policy_type: p.policy_type().unwrap_or("SimpleScaling").to_owned(),
+        adjustment_type: p.adjustment_type().map(str::to_owned),
+        scaling_adjustment: p.scaling_adjustment(),
+        cooldown_seconds: p.cooldown().map(|c| c.max(0) as u32),
+        steps: p
+            .step_adjustments()
+            .iter()
+            .map(|s| {
+                (
+                    s.metric_interval_lower_bound(),
+                    s.metric_interval_upper_bound(),
+                    s.scaling_adjustment().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        target_metric: tt
+            .and_then(|t| t.predefined_metric_specification())
+            .and_then(|m| m.predefined_metric_type())
+            .map(|m| m.as_str().to_owned()),
+        target_value: tt.and_then(|t| t.target_value()),
+        enabled: p.enabled().unwrap_or(true),
+    }
+}
+
 fn scheduled_action(a: &ScheduledUpdateGroupAction) -> ObservedScheduledAction {
     ObservedScheduledAction {
         name: a.scheduled_action_name().unwrap_or_default().to_owned(),
@@ -359,6 +439,97 @@ impl AutoScalingApi for AutoScaling {
         Ok(groups.first().map(instance_count))
     }
 
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups+DescribePolicies+DescribeScheduledActions", resource = %selector.text()))]
+    async fn discover_groups(&self, selector: &Selector) -> AwsResult<Vec<Discovered>> {
+        let what = format!("finding the autoscaling groups ({})", selector.text());
+        let groups = match selector {
+            Selector::Names { names } => self.groups(names, &what).await?,
+            _ => {
+                let mut out = Vec::new();
+                let mut pages = self
+                    .client
+                    .describe_auto_scaling_groups()
+                    .max_records(PAGE as i32)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page
+                        .map_err(|e| classify(&what, "autoscaling:DescribeAutoScalingGroups", e))?;
+                    out.extend_from_slice(page.auto_scaling_groups());
+                }
+                out
+            }
+        };
+        let tags = |g: &AutoScalingGroup| -> std::collections::BTreeMap<String, String> {
+            g.tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect()
+        };
+        let groups: Vec<AutoScalingGroup> = groups
+            .into_iter()
+            .filter(|g| selector.matches(g.auto_scaling_group_name().unwrap_or_default(), &tags(g)))
+            .collect();
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let only = match groups.as_slice() {
+            [one] => one.auto_scaling_group_name(),
+            _ => None,
+        };
+        let what = format!(
+            "reading the scaling of {} autoscaling group(s)",
+            groups.len()
+        );
+        let (policies, actions) = futures::try_join!(
+            self.policies(only, &what),
+            self.scheduled_actions(only, &what)
+        )?;
+        Ok(groups
+            .iter()
+            .map(|g| {
+                let name = g.auto_scaling_group_name().unwrap_or_default();
+                let c = capacity(g);
+                Discovered {
+                    group: FoundGroup {
+                        name: name.to_owned(),
+                        min: c.min,
+                        max: c.max,
+                        desired: c.desired,
+                        tags: tags(g),
+                        subnet_ids: g
+                            .vpc_zone_identifier()
+                            .unwrap_or_default()
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        security_groups: Vec::new(),
+                        launched_from: None,
+                        instance_type: None,
+                        policies: policies
+                            .iter()
+                            .filter(|p| p.auto_scaling_group_name() == Some(name))
+                            .map(found_policy)
+                            .collect(),
+                        scheduled_actions: actions
+                            .iter()
+                            .filter(|a| a.auto_scaling_group_name() == Some(name))
+                            .map(scheduled_action)
+                            .collect(),
+                    },
+                    source: instance_source(g),
+                }
+            })
+            .collect())
+    }
+
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %super::names(names)))]
     async fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>> {
         let groups = self
@@ -433,42 +604,10 @@ impl AutoScalingApi for AutoScaling {
         let groups = self
             .groups(names, "reading the groups' launch templates")
             .await?;
-        let mut out = Vec::new();
-        for g in &groups {
-            let Some(name) = g.auto_scaling_group_name() else {
-                continue;
-            };
-            let template = |t: &aws_sdk_autoscaling::types::LaunchTemplateSpecification| {
-                InstanceSource::Template(TemplateRef {
-                    id: t.launch_template_id().map(str::to_owned),
-                    name: t.launch_template_name().map(str::to_owned),
-                    version: t.version().unwrap_or("$Default").to_owned(),
-                })
-            };
-            let source = if let Some(t) = g.launch_template() {
-                template(t)
-            } else if let Some(m) = g.mixed_instances_policy() {
-                let lt = m.launch_template();
-                let overrides: Vec<String> = lt
-                    .map(|l| {
-                        l.overrides()
-                            .iter()
-                            .filter_map(|o| o.instance_type().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                match lt.and_then(|l| l.launch_template_specification()) {
-                    Some(t) if overrides.is_empty() => template(t),
-                    _ => InstanceSource::Mixed(overrides),
-                }
-            } else if let Some(c) = g.launch_configuration_name() {
-                InstanceSource::LaunchConfiguration(c.to_owned())
-            } else {
-                InstanceSource::Unknown
-            };
-            out.push((name.to_owned(), source));
-        }
-        Ok(out)
+        Ok(groups
+            .iter()
+            .filter_map(|g| Some((g.auto_scaling_group_name()?.to_owned(), instance_source(g))))
+            .collect())
     }
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "UpdateAutoScalingGroup", resource = %group))]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use domain::import::{FoundAlarm, Selector};
 use domain::observed::{
     ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedRule, ObservedScheduledAction,
     ObservedSecurityGroup, ObservedSubnet, PolicySettings,
@@ -16,13 +17,13 @@ use tokio::sync::Mutex;
 
 use super::access::{EnvironmentAccess, Purpose, RoleCredentials};
 use super::autoscaling::{
-    Activity, AutoScaling, AutoScalingApi, GroupCapacity, GroupSnapshot, InstanceCount,
+    Activity, AutoScaling, AutoScalingApi, Discovered, GroupCapacity, GroupSnapshot, InstanceCount,
     InstanceSource, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatch, CloudWatchApi, CpuAlarm};
-use super::ec2::{Ec2, Ec2Api};
+use super::ec2::{Ec2, Ec2Api, TemplateSettings};
 use super::observe::Clients;
-use super::rds::{Rds, RdsApi};
+use super::rds::{DiscoveredDatabase, Rds, RdsApi};
 use super::{AwsResult, AwsSettings};
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -58,6 +59,7 @@ macro_rules! delegate {
 
 delegate!(AutoScalingApi for AutoScaling {
     fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>>;
+    fn discover_groups(&self, selector: &Selector) -> AwsResult<Vec<Discovered>>;
     fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>>;
     fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>>;
     fn set_capacity(&self, group: &str, field: CapacityField, value: u32) -> AwsResult<Option<String>>;
@@ -78,6 +80,9 @@ delegate!(Ec2Api for Ec2 {
     fn template_instance_type(&self, template: &TemplateRef) -> AwsResult<Option<String>>;
     fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>>;
     fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>>;
+    fn network_acls_of_subnets(&self, subnet_ids: &[String]) -> AwsResult<Vec<ObservedNetworkAcl>>;
+    fn template_settings(&self, template: &TemplateRef) -> AwsResult<Option<TemplateSettings>>;
+    fn security_group_names(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>>;
     fn create_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
     fn replace_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
     fn delete_acl_entry(&self, acl_id: &str, egress: bool, rule: u16) -> AwsResult<Option<String>>;
@@ -86,11 +91,13 @@ delegate!(Ec2Api for Ec2 {
 delegate!(RdsApi for Rds {
     fn describe_instance(&self, identifier: &str) -> AwsResult<Option<ObservedDatabase>>;
     fn describe_instances(&self, identifiers: &[String]) -> AwsResult<Vec<ObservedDatabase>>;
+    fn discover_instances(&self, selector: &Selector) -> AwsResult<Vec<DiscoveredDatabase>>;
     fn modify_instance(&self, identifier: &str, settings: &[DbSetting]) -> AwsResult<Option<String>>;
 });
 
 delegate!(CloudWatchApi for CloudWatch {
     fn describe_alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmSnapshot>>;
+    fn alarms_calling(&self, arns: &[String]) -> AwsResult<Vec<FoundAlarm>>;
     fn put_cpu_alarm(&self, alarm: &CpuAlarm<'_>) -> AwsResult<Option<String>>;
     fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>>;
 });

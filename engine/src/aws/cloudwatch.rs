@@ -5,6 +5,7 @@ use std::future::Future;
 use aws_sdk_cloudwatch::operation::RequestId;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Statistic};
 use aws_sdk_cloudwatch::Client;
+use domain::import::FoundAlarm;
 use domain::observed::Comparison;
 
 use super::{classify, AwsResult};
@@ -25,6 +26,13 @@ pub trait CloudWatchApi: Send + Sync {
         &self,
         prefix: &str,
     ) -> impl Future<Output = AwsResult<Vec<AlarmSnapshot>>> + Send;
+
+    /// Every metric alarm of the account whose actions call one of `arns` (the scaling policies
+    /// an import read), every page of `DescribeAlarms` (100 alarms a page).
+    fn alarms_calling(
+        &self,
+        arns: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<FoundAlarm>>> + Send;
 
     /// Creates or replaces the alarm on a group's average CPU that calls `policy_arn`.
     fn put_cpu_alarm(
@@ -97,6 +105,63 @@ impl CloudWatchApi for CloudWatch {
                         }
                         _ => None,
                     },
+                    actions: a.alarm_actions().to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "cloudwatch", action = "DescribeAlarms", resource = %super::names(arns)))]
+    async fn alarms_calling(&self, arns: &[String]) -> AwsResult<Vec<FoundAlarm>> {
+        let mut out = Vec::new();
+        if arns.is_empty() {
+            return Ok(out);
+        }
+        let mut pages = self
+            .client
+            .describe_alarms()
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                classify(
+                    "reading the alarms that call the scaling policies",
+                    "cloudwatch:DescribeAlarms",
+                    e,
+                )
+            })?;
+            for a in page.metric_alarms() {
+                if !a.alarm_actions().iter().any(|x| arns.contains(x)) {
+                    continue;
+                }
+                out.push(FoundAlarm {
+                    name: a.alarm_name().unwrap_or_default().to_owned(),
+                    namespace: a.namespace().unwrap_or_default().to_owned(),
+                    metric: a.metric_name().unwrap_or_default().to_owned(),
+                    statistic: a
+                        .statistic()
+                        .map(|s| s.as_str().to_owned())
+                        .or_else(|| a.extended_statistic().map(str::to_owned))
+                        .unwrap_or_default(),
+                    dimensions: a
+                        .dimensions()
+                        .iter()
+                        .map(|d| {
+                            (
+                                d.name().unwrap_or_default().to_owned(),
+                                d.value().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect(),
+                    period_seconds: a.period().unwrap_or_default().max(0) as u32,
+                    evaluation_periods: a.evaluation_periods().unwrap_or_default().max(0) as u32,
+                    comparison: a
+                        .comparison_operator()
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_default(),
+                    threshold: a.threshold().unwrap_or_default(),
                     actions: a.alarm_actions().to_vec(),
                 });
             }

@@ -61,6 +61,25 @@ pub trait Ec2Api: Send + Sync {
         refs: &[AwsRef],
     ) -> impl Future<Output = AwsResult<Vec<ObservedNetworkAcl>>> + Send;
 
+    /// The network ACLs associated with these subnets (by id), for an import.
+    fn network_acls_of_subnets(
+        &self,
+        subnet_ids: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<ObservedNetworkAcl>>> + Send;
+
+    /// The instance type and security groups (by id) a launch template version gives, for an
+    /// import; `None` when there is no such version.
+    fn template_settings(
+        &self,
+        template: &TemplateRef,
+    ) -> impl Future<Output = AwsResult<Option<TemplateSettings>>> + Send;
+
+    /// The names of these security groups (by id), as (id, name), for an import.
+    fn security_group_names(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<(String, String)>>> + Send;
+
     /// Adds `entry` to the ACL `acl_id` (`egress`: to its egress list).
     fn create_acl_entry(
         &self,
@@ -83,6 +102,16 @@ pub trait Ec2Api: Send + Sync {
         egress: bool,
         rule: u16,
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+}
+
+/// What a launch template version sets that an import reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateSettings {
+    pub instance_type: Option<String>,
+    /// Its security groups by id, from `SecurityGroupIds` and its network interfaces' groups.
+    pub security_group_ids: Vec<String>,
+    /// Security groups it names by `SecurityGroups` (names, in a default VPC).
+    pub security_group_names: Vec<String>,
 }
 
 /// The `Name` tag of a resource's tags.
@@ -291,37 +320,11 @@ fn protocol(p: &str) -> Option<Protocol> {
     }
 }
 
-impl Ec2Api for Ec2 {
-    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSubnets", resource = %refs.len()))]
-    async fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>> {
+impl Ec2 {
+    /// The network ACLs each filter finds, every page, with their entries and associations.
+    async fn network_acls(&self, filters: Vec<Filter>) -> AwsResult<Vec<ObservedNetworkAcl>> {
         let mut out = Vec::new();
-        for filter in by_refs(refs, "subnet-id") {
-            let mut pages = self
-                .client
-                .describe_subnets()
-                .filters(filter)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page =
-                    page.map_err(|e| classify("reading subnets", "ec2:DescribeSubnets", e))?;
-                for s in page.subnets() {
-                    out.push(ObservedSubnet {
-                        id: s.subnet_id().unwrap_or_default().to_owned(),
-                        name: name_tag(s.tags()),
-                        cidr: s.cidr_block().unwrap_or_default().to_owned(),
-                        vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %refs.len()))]
-    async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
-        let mut out = Vec::new();
-        for filter in by_refs(refs, "network-acl-id") {
+        for filter in filters {
             let mut pages = self
                 .client
                 .describe_network_acls()
@@ -360,6 +363,121 @@ impl Ec2Api for Ec2 {
             }
         }
         Ok(out)
+    }
+}
+
+impl Ec2Api for Ec2 {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSubnets", resource = %refs.len()))]
+    async fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>> {
+        let mut out = Vec::new();
+        for filter in by_refs(refs, "subnet-id") {
+            let mut pages = self
+                .client
+                .describe_subnets()
+                .filters(filter)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| classify("reading subnets", "ec2:DescribeSubnets", e))?;
+                for s in page.subnets() {
+                    out.push(ObservedSubnet {
+                        id: s.subnet_id().unwrap_or_default().to_owned(),
+                        name: name_tag(s.tags()),
+                        cidr: s.cidr_block().unwrap_or_default().to_owned(),
+                        vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %refs.len()))]
+    async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        self.network_acls(by_refs(refs, "network-acl-id")).await
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %super::names(subnet_ids)))]
+    async fn network_acls_of_subnets(
+        &self,
+        subnet_ids: &[String],
+    ) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        if subnet_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = Filter::builder()
+            .name("association.subnet-id")
+            .set_values(Some(subnet_ids.to_vec()))
+            .build();
+        self.network_acls(vec![filter]).await
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeLaunchTemplateVersions", resource = ?t))]
+    async fn template_settings(&self, t: &TemplateRef) -> AwsResult<Option<TemplateSettings>> {
+        let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
+        let out = self
+            .client
+            .describe_launch_template_versions()
+            .set_launch_template_id(t.id.clone())
+            .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
+            .versions(&t.version)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("reading launch template {label} version {}", t.version),
+                    "ec2:DescribeLaunchTemplateVersions",
+                    e,
+                )
+            })?;
+        Ok(out
+            .launch_template_versions()
+            .first()
+            .and_then(|v| v.launch_template_data())
+            .map(|d| {
+                let mut ids: Vec<String> = d.security_group_ids().to_vec();
+                for ni in d.network_interfaces() {
+                    ids.extend(ni.groups().iter().cloned());
+                }
+                ids.sort();
+                ids.dedup();
+                TemplateSettings {
+                    instance_type: d.instance_type().map(|t| t.as_str().to_owned()),
+                    security_group_ids: ids,
+                    security_group_names: d.security_groups().to_vec(),
+                }
+            }))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSecurityGroups", resource = %super::names(ids)))]
+    async fn security_group_names(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "finding the security groups by id",
+                    "ec2:DescribeSecurityGroups",
+                    e,
+                )
+            })?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(|g| Some((g.group_id()?.to_owned(), g.group_name()?.to_owned())))
+            .collect())
     }
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "CreateNetworkAclEntry", resource = %acl_id, rule = entry.rule))]

@@ -9,20 +9,22 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use domain::import::{FoundAlarm, FoundGroup, FoundPolicy, Selector};
 use domain::observed::{
-    ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedPolicy, ObservedRule,
-    ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet, PendingValues, PolicySettings,
+    Comparison, ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedPolicy,
+    ObservedRule, ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet, PendingValues,
+    PolicySettings,
 };
 use domain::plan::{CapacityField, DbSetting};
 use domain::spec::{AwsRef, EnvironmentSpec};
 
 use super::autoscaling::{
-    Activity, AutoScalingApi, Capacity, GroupCapacity, GroupSnapshot, InstanceCount,
+    Activity, AutoScalingApi, Capacity, Discovered, GroupCapacity, GroupSnapshot, InstanceCount,
     InstanceSource, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatchApi, CpuAlarm};
-use super::ec2::Ec2Api;
-use super::rds::RdsApi;
+use super::ec2::{Ec2Api, TemplateSettings};
+use super::rds::{DiscoveredDatabase, RdsApi};
 use super::{AwsError, AwsErrorKind, AwsResult};
 
 /// One Auto Scaling group.
@@ -80,6 +82,41 @@ const ACCOUNT: &str = "123456789012";
 
 fn arn(group: &str, policy: &str) -> String {
     format!("arn:aws:autoscaling:ap-northeast-2:{ACCOUNT}:scalingPolicy:{group}:{policy}")
+}
+
+/// A managed policy as an import reads it from AWS.
+fn found_policy(group: &str, name: &str, settings: &PolicySettings) -> FoundPolicy {
+    let (policy_type, adjustment, cooldown, metric, target) = match *settings {
+        PolicySettings::Step {
+            adjustment,
+            cooldown_seconds,
+        } => (
+            "SimpleScaling",
+            Some(adjustment),
+            Some(cooldown_seconds),
+            None,
+            None,
+        ),
+        PolicySettings::TargetTracking { target_percent } => (
+            "TargetTrackingScaling",
+            None,
+            None,
+            Some("ASGAverageCPUUtilization".to_owned()),
+            Some(target_percent),
+        ),
+    };
+    FoundPolicy {
+        name: name.to_owned(),
+        arn: arn(group, name),
+        policy_type: policy_type.to_owned(),
+        adjustment_type: adjustment.map(|_| "ChangeInCapacity".to_owned()),
+        scaling_adjustment: adjustment,
+        cooldown_seconds: cooldown,
+        steps: Vec::new(),
+        target_metric: metric,
+        target_value: target,
+        enabled: true,
+    }
 }
 
 fn request_id(state: &State) -> Option<String> {
@@ -300,6 +337,34 @@ fn apply_setting(db: &mut ObservedDatabase, s: &DbSetting) {
 }
 
 impl AutoScalingApi for MemoryAws {
+    async fn discover_groups(&self, selector: &Selector) -> AwsResult<Vec<Discovered>> {
+        let s = self.call("DescribeAutoScalingGroups")?;
+        Ok(s.groups
+            .iter()
+            .filter(|(n, _)| selector.matches(n, &BTreeMap::new()))
+            .map(|(n, g)| Discovered {
+                group: FoundGroup {
+                    name: n.clone(),
+                    min: g.min,
+                    max: g.max,
+                    desired: g.desired,
+                    tags: BTreeMap::new(),
+                    subnet_ids: Vec::new(),
+                    security_groups: Vec::new(),
+                    launched_from: None,
+                    instance_type: None,
+                    policies: g
+                        .policies
+                        .iter()
+                        .map(|(p, settings)| found_policy(n, p, settings))
+                        .collect(),
+                    scheduled_actions: g.scheduled.values().cloned().collect(),
+                },
+                source: InstanceSource::Unknown,
+            })
+            .collect())
+    }
+
     async fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>> {
         let s = self.call("DescribeAutoScalingGroups")?;
         Ok(names
@@ -565,6 +630,35 @@ impl Ec2Api for MemoryAws {
             .collect())
     }
 
+    async fn network_acls_of_subnets(
+        &self,
+        subnet_ids: &[String],
+    ) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        let s = self.call("DescribeNetworkAcls")?;
+        Ok(s.network_acls
+            .iter()
+            .filter(|a| a.subnet_ids.iter().any(|i| subnet_ids.contains(i)))
+            .cloned()
+            .collect())
+    }
+
+    async fn template_settings(
+        &self,
+        _template: &TemplateRef,
+    ) -> AwsResult<Option<TemplateSettings>> {
+        let _s = self.call("DescribeLaunchTemplateVersions")?;
+        Ok(None)
+    }
+
+    async fn security_group_names(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>> {
+        let s = self.call("DescribeSecurityGroups")?;
+        Ok(s.security_groups
+            .values()
+            .filter(|g| ids.contains(&g.id))
+            .map(|g| (g.id.clone(), g.name.clone()))
+            .collect())
+    }
+
     async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
         let s = self.call("DescribeNetworkAcls")?;
         Ok(s.network_acls
@@ -681,6 +775,20 @@ impl RdsApi for MemoryAws {
         Ok(s.databases.get(identifier).cloned())
     }
 
+    async fn discover_instances(&self, selector: &Selector) -> AwsResult<Vec<DiscoveredDatabase>> {
+        let s = self.call("DescribeDBInstances")?;
+        Ok(s.databases
+            .values()
+            .filter(|d| selector.matches(&d.identifier, &BTreeMap::new()))
+            .map(|d| DiscoveredDatabase {
+                database: d.clone(),
+                tags: BTreeMap::new(),
+                security_group_ids: Vec::new(),
+                subnet_ids: Vec::new(),
+            })
+            .collect())
+    }
+
     async fn describe_instances(&self, identifiers: &[String]) -> AwsResult<Vec<ObservedDatabase>> {
         let mut s = self.call("DescribeDBInstances")?;
         for id in identifiers {
@@ -745,6 +853,39 @@ impl RdsApi for MemoryAws {
 }
 
 impl CloudWatchApi for MemoryAws {
+    async fn alarms_calling(&self, arns: &[String]) -> AwsResult<Vec<FoundAlarm>> {
+        let s = self.call("DescribeAlarms")?;
+        Ok(s.alarms
+            .values()
+            .filter(|a| a.actions.iter().any(|x| arns.contains(x)))
+            .map(|a| {
+                // The group is the one in its policy's ARN (`…:scalingPolicy:GROUP:POLICY`).
+                let group = a
+                    .actions
+                    .first()
+                    .and_then(|x| x.split(':').rev().nth(1))
+                    .unwrap_or_default();
+                FoundAlarm {
+                    name: a.name.clone(),
+                    namespace: "AWS/EC2".into(),
+                    metric: "CPUUtilization".into(),
+                    statistic: "Average".into(),
+                    dimensions: vec![("AutoScalingGroupName".into(), group.to_owned())],
+                    period_seconds: 300,
+                    evaluation_periods: 1,
+                    comparison: match a.comparison {
+                        Some(Comparison::GreaterThanOrEqual) => "GreaterThanOrEqualToThreshold",
+                        Some(Comparison::LessThanOrEqual) => "LessThanOrEqualToThreshold",
+                        None => "GreaterThanThreshold",
+                    }
+                    .into(),
+                    threshold: a.threshold,
+                    actions: a.actions.clone(),
+                }
+            })
+            .collect())
+    }
+
     async fn describe_alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmSnapshot>> {
         let s = self.call("DescribeAlarms")?;
         Ok(s.alarms

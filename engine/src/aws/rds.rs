@@ -5,6 +5,9 @@ use std::future::Future;
 use aws_sdk_rds::operation::RequestId;
 use aws_sdk_rds::types::{DbInstance, Filter};
 use aws_sdk_rds::Client;
+use std::collections::BTreeMap;
+
+use domain::import::Selector;
 use domain::observed::ObservedDatabase;
 use domain::plan::DbSetting;
 
@@ -24,12 +27,29 @@ pub trait RdsApi: Send + Sync {
         identifiers: &[String],
     ) -> impl Future<Output = AwsResult<Vec<ObservedDatabase>>> + Send;
 
+    /// The instances `selector` picks, with their tags, VPC security groups and subnets, for an
+    /// import: every page of the account's `DescribeDBInstances`, kept by name or tag.
+    fn discover_instances(
+        &self,
+        selector: &Selector,
+    ) -> impl Future<Output = AwsResult<Vec<DiscoveredDatabase>>> + Send;
+
     /// Modifies the instance at once (not at the next maintenance window).
     fn modify_instance(
         &self,
         identifier: &str,
         settings: &[DbSetting],
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+}
+
+/// A DB instance as an import reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredDatabase {
+    pub database: ObservedDatabase,
+    pub tags: BTreeMap<String, String>,
+    pub security_group_ids: Vec<String>,
+    /// The subnets of its DB subnet group.
+    pub subnet_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +171,60 @@ impl RdsApi for Rds {
                         })
                         .map(observed),
                 );
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "rds", action = "DescribeDBInstances", resource = %selector.text()))]
+    async fn discover_instances(&self, selector: &Selector) -> AwsResult<Vec<DiscoveredDatabase>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .describe_db_instances()
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                classify(
+                    format!("finding the databases ({})", selector.text()),
+                    "rds:DescribeDBInstances",
+                    e,
+                )
+            })?;
+            for d in page.db_instances() {
+                let tags: BTreeMap<String, String> = d
+                    .tag_list()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect();
+                if !selector.matches(d.db_instance_identifier().unwrap_or_default(), &tags) {
+                    continue;
+                }
+                out.push(DiscoveredDatabase {
+                    database: observed(d),
+                    tags,
+                    security_group_ids: d
+                        .vpc_security_groups()
+                        .iter()
+                        .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                        .collect(),
+                    subnet_ids: d
+                        .db_subnet_group()
+                        .map(|g| {
+                            g.subnets()
+                                .iter()
+                                .filter_map(|s| s.subnet_identifier().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
             }
         }
         Ok(out)

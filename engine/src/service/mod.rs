@@ -15,6 +15,7 @@
 //!           └─► reverts (settling open changes after a revert)
 //!           └─► drift ───► plans          reviews ──► judge, plans
 //!           └─► scaling, slo, notifications
+//!   imports ──► plans
 //!   users, tokens, sessions ──► identity · audit · jobs (read)
 //! parts: store (and the jobs queue), repo reads, AWS clients, Prometheus, clock
 //! ```
@@ -29,6 +30,7 @@ pub mod changes;
 pub mod cost;
 pub mod drift;
 pub mod identity;
+pub mod import;
 pub mod jobs;
 pub mod judge;
 pub mod login;
@@ -124,6 +126,14 @@ impl Engine {
             jobs_waker: &self.jobs_waker,
             clock: self.clock(),
             plan_again: &self.plan_again,
+        }
+    }
+    /// Reading an account for `tierdeck import`, and its round trip.
+    pub fn imports(&self) -> import::Imports<'_> {
+        import::Imports {
+            aws: &self.aws,
+            settings: &self.settings,
+            plans: self.plans(),
         }
     }
     /// The one judgement of a change.

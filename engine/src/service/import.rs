@@ -1,0 +1,276 @@
+//! Import: reading what runs in an account for `tierdeck import`, through the adapters and the
+//! environment's plan role the planner uses, and planning the spec written from it against
+//! the same account (the round trip). What the credentials may not read is listed, naming the
+//! IAM action, and the rest is read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use domain::import::{Found, FoundDatabase, Selector, Unread};
+use domain::spec::{AwsRef, EnvName, EnvironmentSpec};
+use domain::Role;
+
+use crate::auth::Caller;
+use crate::aws::autoscaling::{AutoScalingApi, InstanceSource};
+use crate::aws::clients::AwsClients;
+use crate::aws::cloudwatch::CloudWatchApi;
+use crate::aws::ec2::Ec2Api;
+use crate::aws::rds::RdsApi;
+use crate::aws::{AwsErrorKind, AwsResult};
+use crate::error::ServiceResult;
+use crate::service::plans::{Planned, Plans};
+use crate::settings::EngineSettings;
+
+/// The most rounds of reading the groups that security groups' rules name as sources (a chain
+/// of load balancers and tiers is a few).
+const SOURCE_ROUNDS: usize = 8;
+
+/// What an import read, and what the reading cost.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub found: Found,
+    pub elapsed: Duration,
+    /// Requests sent to AWS, each retry counted.
+    pub calls: u64,
+}
+
+/// Reading an account for an import, and the round trip.
+#[derive(Clone, Copy)]
+pub struct Imports<'a> {
+    pub(crate) aws: &'a AwsClients,
+    pub(crate) settings: &'a EngineSettings,
+    pub(crate) plans: Plans<'a>,
+}
+
+/// A read that access denied does not stop: `Ok(None)` and the refusal listed.
+async fn allowed<T>(
+    what: &str,
+    read: impl Future<Output = AwsResult<T>>,
+    unread: &mut Vec<Unread>,
+) -> ServiceResult<Option<T>> {
+    match read.await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => match &e.kind {
+            AwsErrorKind::AccessDenied { action } => {
+                unread.push(Unread {
+                    what: what.to_owned(),
+                    action: action.clone(),
+                    message: e.message.clone(),
+                });
+                Ok(None)
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+impl Imports<'_> {
+    /// Reads what `selector` picks in `region` with environment `env`'s plan role: the groups
+    /// with their policies, the alarms calling them and their scheduled actions, the
+    /// databases, the security groups both use and those their rules name, the subnets they
+    /// sit in and the network ACLs guarding those.
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+        region: &str,
+        selector: &Selector,
+    ) -> ServiceResult<Reading> {
+        caller.require(Role::Admin)?;
+        let started = Instant::now();
+        let (found, calls) =
+            crate::aws::calls::counted(self.read_all(env.as_str(), region, selector)).await;
+        Ok(Reading {
+            found: found?,
+            elapsed: started.elapsed(),
+            calls,
+        })
+    }
+
+    async fn read_all(&self, env: &str, region: &str, selector: &Selector) -> ServiceResult<Found> {
+        let c = self
+            .aws
+            .read(env, region, self.settings.aws.max_attempts)
+            .await;
+        let mut unread = Vec::new();
+        let (groups, databases) = futures::join!(
+            c.autoscaling.discover_groups(selector),
+            c.rds.discover_instances(selector)
+        );
+        let groups = allowed("autoscaling groups", async { groups }, &mut unread)
+            .await?
+            .unwrap_or_default();
+        let databases = allowed("databases", async { databases }, &mut unread)
+            .await?
+            .unwrap_or_default();
+        let mut found = Found::default();
+        if groups.is_empty() && databases.is_empty() {
+            found.unread = unread;
+            return Ok(found);
+        }
+
+        let arns: Vec<String> = groups
+            .iter()
+            .flat_map(|d| d.group.policies.iter().map(|p| p.arn.clone()))
+            .collect();
+        let alarms = allowed(
+            "the alarms that call the scaling policies",
+            c.cloudwatch.alarms_calling(&arns),
+            &mut unread,
+        )
+        .await?;
+        found.alarms_read = alarms.is_some();
+        found.alarms = alarms.unwrap_or_default();
+
+        // Each launch template version once.
+        let mut templates = Vec::new();
+        for d in &groups {
+            if let InstanceSource::Template(t) = &d.source {
+                if !templates.contains(t) {
+                    templates.push(t.clone());
+                }
+            }
+        }
+        let mut template_settings = Vec::new();
+        for t in &templates {
+            let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
+            let what =
+                format!("launch template {label} (the groups' security groups and instance type)");
+            let s = allowed(&what, c.ec2.template_settings(t), &mut unread).await?;
+            template_settings.push((t.clone(), s.flatten()));
+        }
+
+        // Security groups: by id from the templates and databases, by name from the templates.
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for (_, s) in &template_settings {
+            if let Some(s) = s {
+                ids.extend(s.security_group_ids.iter().cloned());
+                names.extend(s.security_group_names.iter().cloned());
+            }
+        }
+        for d in &databases {
+            ids.extend(d.security_group_ids.iter().cloned());
+        }
+        let ids: Vec<String> = ids.into_iter().collect();
+        let id_names: BTreeMap<String, String> = allowed(
+            "the security groups of the groups and databases",
+            c.ec2.security_group_names(&ids),
+            &mut unread,
+        )
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+        names.extend(id_names.values().cloned());
+        let name_of = |id: &String| id_names.get(id).cloned().unwrap_or_else(|| id.clone());
+
+        for d in groups {
+            let mut g = d.group;
+            match &d.source {
+                InstanceSource::Template(t) => {
+                    let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
+                    g.launched_from =
+                        Some(format!("launch template {label} version {}", t.version));
+                    if let Some((_, Some(s))) = template_settings.iter().find(|(x, _)| x == t) {
+                        g.instance_type = s.instance_type.clone();
+                        g.security_groups = s
+                            .security_group_ids
+                            .iter()
+                            .map(name_of)
+                            .chain(s.security_group_names.iter().cloned())
+                            .collect();
+                    }
+                }
+                InstanceSource::Mixed(types) => {
+                    g.launched_from = Some(format!(
+                        "a mixed instances policy ({}): no one instance type, and its security groups are not read",
+                        types.join(", ")
+                    ));
+                }
+                InstanceSource::LaunchConfiguration(lc) => {
+                    g.launched_from = Some(format!(
+                        "launch configuration {lc} (not read: AWS retires them for launch templates)"
+                    ));
+                }
+                InstanceSource::Unknown => {}
+            }
+            found.groups.push(g);
+        }
+        for d in databases {
+            found.databases.push(FoundDatabase {
+                security_groups: d.security_group_ids.iter().map(name_of).collect(),
+                database: d.database,
+                tags: d.tags,
+                subnet_ids: d.subnet_ids,
+            });
+        }
+
+        // The security groups, and the groups their rules name as sources, round by round.
+        let mut wanted: Vec<String> = names.into_iter().collect();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for _ in 0..SOURCE_ROUNDS {
+            wanted.retain(|n| seen.insert(n.clone()));
+            if wanted.is_empty() {
+                break;
+            }
+            let Some(read) = allowed(
+                "the security groups and their rules",
+                c.ec2.describe_security_groups(&wanted),
+                &mut unread,
+            )
+            .await?
+            else {
+                break;
+            };
+            wanted = read
+                .iter()
+                .flat_map(|g| g.ingress.iter())
+                .filter_map(|r| match &r.source {
+                    domain::spec::Source::FromGroup(n) => Some(n.clone()),
+                    domain::spec::Source::Cidr(_) => None,
+                })
+                .filter(|n| !seen.contains(n))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            found.security_groups.extend(read);
+        }
+
+        let mut subnet_ids: Vec<String> = found
+            .groups
+            .iter()
+            .flat_map(|g| g.subnet_ids.iter().cloned())
+            .chain(
+                found
+                    .databases
+                    .iter()
+                    .flat_map(|d| d.subnet_ids.iter().cloned()),
+            )
+            .collect();
+        subnet_ids.sort();
+        subnet_ids.dedup();
+        if !subnet_ids.is_empty() {
+            let refs: Vec<AwsRef> = subnet_ids.iter().cloned().map(AwsRef::Id).collect();
+            found.subnets = allowed("subnets", c.ec2.describe_subnets(&refs), &mut unread)
+                .await?
+                .unwrap_or_default();
+            found.network_acls = allowed(
+                "the network ACLs of the subnets",
+                c.ec2.network_acls_of_subnets(&subnet_ids),
+                &mut unread,
+            )
+            .await?
+            .unwrap_or_default();
+        }
+        found.unread = unread;
+        Ok(found)
+    }
+
+    /// The round trip: `spec`, written from what runs, planned against the same account by the
+    /// planner (no group's desired capacity counts as edited).
+    pub async fn plan_written(&self, spec: &EnvironmentSpec) -> ServiceResult<Planned> {
+        self.plans.plan_spec(spec, &BTreeSet::new()).await
+    }
+}
