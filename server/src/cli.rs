@@ -1,4 +1,4 @@
-//! The command line: `serve`, `user`, `token` and `audit`.
+//! The command line: `serve`, `user`, `token`, `audit`, `plan`, `import` and the offline ones.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -68,6 +68,32 @@ enum Command {
         /// The month to price (`2026-12`; default: this month, UTC).
         #[arg(long)]
         month: Option<String>,
+    },
+    /// Write an environment's spec from what runs in the account (its Auto Scaling groups with
+    /// their CPU scaling and schedules, databases, security groups, subnets and network ACLs),
+    /// validate it, and plan it against the same account: "No changes" proves it.
+    #[command(group(clap::ArgGroup::new("select").required(true).args(["tag", "prefix", "names"])))]
+    Import {
+        /// The environment (the folder name it gets).
+        env: String,
+        /// The AWS region to read.
+        #[arg(long)]
+        region: String,
+        /// Take the groups and databases carrying this tag.
+        #[arg(long, value_name = "KEY=VALUE")]
+        tag: Option<String>,
+        /// Take the groups and databases whose names begin so.
+        #[arg(long, value_name = "NAME-PREFIX")]
+        prefix: Option<String>,
+        /// Take the groups and databases of these names.
+        #[arg(long, value_name = "NAME", num_args = 1..)]
+        names: Vec<String>,
+        /// The spec repository's root folder: the files go to OUT/environments/ENV/.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Replace the spec files already in that folder.
+        #[arg(long)]
+        force: bool,
     },
     /// Validate a spec repository's working tree offline; every error as `file:line:col:
     /// message`, exit 1 when any.
@@ -156,7 +182,7 @@ enum AuditCommand {
 }
 
 /// The hint when an emulator (`aws.endpoint_url`, `sandbox up --endpoint`) lacks credentials.
-const EMULATOR_KEYS: &str = "An emulator takes any key, but the AWS SDK still needs one: the demo uses AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo.";
+pub(crate) const EMULATOR_KEYS: &str = "An emulator takes any key, but the AWS SDK still needs one: the demo uses AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo.";
 
 /// The log filter of a command other than `serve` (which sets its own): `TIERDECK_LOG`, else
 /// errors only. Logs go to standard error, so that what a command prints stays its answer.
@@ -251,6 +277,42 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         | Command::Slo(_)
         | Command::Cost { .. } => {
             unreachable!("handled by run")
+        }
+        Command::Import {
+            env,
+            region,
+            tag,
+            prefix,
+            names,
+            out,
+            force,
+        } => {
+            let selector = match (tag, prefix) {
+                (Some(t), _) => match domain::import::Selector::tag(&t) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        eprintln!("tierdeck: {why}");
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+                (None, Some(p)) if !p.is_empty() => domain::import::Selector::Prefix { prefix: p },
+                (None, Some(_)) => {
+                    eprintln!("tierdeck: --prefix takes the names' beginning, not nothing: it would take every group and database");
+                    return Ok(ExitCode::from(2));
+                }
+                (None, None) => domain::import::Selector::Names { names },
+            };
+            crate::import::run(
+                engine,
+                crate::import::ImportArgs {
+                    env,
+                    region,
+                    selector,
+                    out,
+                    force,
+                },
+            )
+            .await
         }
         Command::Plan { env } => {
             let env: domain::spec::EnvName = match env.parse() {

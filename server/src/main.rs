@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod cost;
 mod http;
+mod import;
 mod spec_tree;
 
 use std::process::ExitCode;
