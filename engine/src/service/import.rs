@@ -274,3 +274,153 @@ impl Imports<'_> {
         self.plans.plan_spec(spec, &BTreeSet::new()).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::import::{write, Context, Selector};
+    use domain::observed::{Comparison, ObservedScheduledAction, PolicySettings};
+    use domain::spec::{load_environment, SourceFile};
+
+    use crate::auth::Caller;
+    use crate::aws::autoscaling::AutoScalingApi;
+    use crate::aws::cloudwatch::AlarmSnapshot;
+    use crate::testing::{TestEngine, SHOP};
+
+    /// shop-web as tierdeck left it: its step pair, the alarms calling it, one scheduled action.
+    async fn scaled(t: &TestEngine) {
+        let step = |adjustment| PolicySettings::Step {
+            adjustment,
+            cooldown_seconds: 300,
+        };
+        for (policy, settings) in [("out", step(1)), ("in", step(-1))] {
+            let name = format!("tierdeck-shop-web-cpu-{policy}");
+            t.aws
+                .put_policy("shop-web", &name, &settings)
+                .await
+                .unwrap();
+        }
+        for (alarm, policy, comparison, threshold) in [
+            ("high", "out", Comparison::GreaterThanOrEqual, 50.0),
+            ("low", "in", Comparison::LessThanOrEqual, 30.0),
+        ] {
+            let arn = t
+                .aws
+                .policy_arn("shop-web", &format!("tierdeck-shop-web-cpu-{policy}"))
+                .await
+                .unwrap();
+            let name = format!("tierdeck-shop-web-cpu-{alarm}");
+            t.aws.state().alarms.insert(
+                name.clone(),
+                AlarmSnapshot {
+                    name,
+                    threshold,
+                    comparison: Some(comparison),
+                    actions: vec![arn],
+                },
+            );
+        }
+        t.aws
+            .put_scheduled_action(
+                "shop-web",
+                &ObservedScheduledAction {
+                    name: "web-night".into(),
+                    recurrence: "0 0 * * *".into(),
+                    timezone: "Asia/Seoul".into(),
+                    min: Some(2),
+                    max: Some(4),
+                    desired: Some(2),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    fn spec_of(found: &domain::import::Found) -> (domain::spec::EnvironmentSpec, Vec<String>) {
+        let imported = write(
+            found,
+            &Context {
+                env: "shop",
+                region: "ap-northeast-2",
+                command: "tierdeck import shop",
+                floor: &domain::policy::Floor::default(),
+            },
+        );
+        let files: Vec<SourceFile> = imported
+            .files
+            .iter()
+            .map(|(n, t)| SourceFile {
+                path: format!("environments/shop/{n}"),
+                text: t.clone(),
+            })
+            .collect();
+        let spec = load_environment("shop", &files).expect("the written spec loads");
+        let listed = imported.unexpressed.iter().map(|u| u.to_string()).collect();
+        (spec, listed)
+    }
+
+    #[tokio::test]
+    async fn what_is_imported_plans_to_no_changes_and_a_refused_read_is_listed_with_the_rest_kept()
+    {
+        let t = TestEngine::new(SHOP).await;
+        scaled(&t).await;
+        let imports = t.engine.imports();
+        let env = "shop".parse().unwrap();
+        let select = Selector::Names {
+            names: vec!["shop-web".into(), "shop-db".into()],
+        };
+        let read = imports
+            .read(&Caller::System, &env, "ap-northeast-2", &select)
+            .await
+            .unwrap();
+        assert!(read.found.unread.is_empty());
+        assert_eq!(read.found.alarms.len(), 2);
+        let (spec, listed) = spec_of(&read.found);
+        assert!(listed.is_empty(), "{listed:?}");
+        assert!(spec.autoscaling_groups[0].cpu_scaling.is_some());
+        let planned = imports.plan_written(&spec).await.unwrap();
+        assert!(planned.plan.is_empty(), "{:#?}", planned.plan.operations);
+
+        // Without cloudwatch:DescribeAlarms the thresholds are unknown: listed, the rest read.
+        t.aws.deny("DescribeAlarms");
+        let read = imports
+            .read(&Caller::System, &env, "ap-northeast-2", &select)
+            .await
+            .unwrap();
+        let unread: Vec<(&str, &str)> = read
+            .found
+            .unread
+            .iter()
+            .map(|u| (u.what.as_str(), u.action.as_str()))
+            .collect();
+        assert_eq!(
+            unread,
+            [(
+                "the alarms that call the scaling policies",
+                "DescribeAlarms"
+            )]
+        );
+        let (spec, listed) = spec_of(&read.found);
+        assert_eq!(spec.autoscaling_groups.len(), 1);
+        assert_eq!(spec.databases.len(), 1);
+        assert!(spec.autoscaling_groups[0].cpu_scaling.is_none());
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(
+            listed[0].contains("its alarms could not be read"),
+            "{listed:?}"
+        );
+
+        // Nothing matching is nothing found, and no other call is made.
+        let none = imports
+            .read(
+                &Caller::System,
+                &env,
+                "ap-northeast-2",
+                &Selector::Prefix {
+                    prefix: "other-".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(none.found.is_empty());
+    }
+}
