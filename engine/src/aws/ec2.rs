@@ -321,6 +321,28 @@ fn protocol(p: &str) -> Option<Protocol> {
 }
 
 impl Ec2 {
+    /// The security groups whose `filter` (`group-name`, `group-id`) is one of `values`, in one
+    /// `DescribeSecurityGroups`; `what` is what the reading is for, in an error.
+    async fn security_groups_where(
+        &self,
+        filter: &str,
+        values: &[String],
+        what: &str,
+    ) -> AwsResult<aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput>
+    {
+        self.client
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name(filter)
+                    .set_values(Some(values.to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(what, "ec2:DescribeSecurityGroups", e))
+    }
+
     /// The network ACLs each filter finds, every page, with their entries and associations.
     async fn network_acls(&self, filters: Vec<Filter>) -> AwsResult<Vec<ObservedNetworkAcl>> {
         let mut out = Vec::new();
@@ -456,23 +478,8 @@ impl Ec2Api for Ec2 {
             return Ok(Vec::new());
         }
         let out = self
-            .client
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-id")
-                    .set_values(Some(ids.to_vec()))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    "finding the security groups by id",
-                    "ec2:DescribeSecurityGroups",
-                    e,
-                )
-            })?;
+            .security_groups_where("group-id", ids, "finding the security groups by id")
+            .await?;
         Ok(out
             .security_groups()
             .iter()
@@ -564,28 +571,10 @@ impl Ec2Api for Ec2 {
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeLaunchTemplateVersions", resource = ?t))]
     async fn template_instance_type(&self, t: &TemplateRef) -> AwsResult<Option<String>> {
-        let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
-        let out = self
-            .client
-            .describe_launch_template_versions()
-            .set_launch_template_id(t.id.clone())
-            .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
-            .versions(&t.version)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    format!("reading launch template {label} version {}", t.version),
-                    "ec2:DescribeLaunchTemplateVersions",
-                    e,
-                )
-            })?;
-        Ok(out
-            .launch_template_versions()
-            .first()
-            .and_then(|v| v.launch_template_data())
-            .and_then(|d| d.instance_type())
-            .map(|t| t.as_str().to_owned()))
+        Ok(self
+            .template_settings(t)
+            .await?
+            .and_then(|s| s.instance_type))
     }
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSecurityGroups", resource = %super::names(names)))]
@@ -597,17 +586,8 @@ impl Ec2Api for Ec2 {
             return Ok(Vec::new());
         }
         let out = self
-            .client
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-name")
-                    .set_values(Some(names.to_vec()))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| classify("reading security groups", "ec2:DescribeSecurityGroups", e))?;
+            .security_groups_where("group-name", names, "reading security groups")
+            .await?;
         // Rules name their source groups by id; people and specs name them by name.
         let mut ids: HashMap<String, String> = out
             .security_groups()
