@@ -1,12 +1,14 @@
 //! `tierdeck import`: an environment's spec written from what runs in the account, validated,
-//! and proven by planning it against the same account ("No changes").
+//! and proven by planning it against the same account ("No changes"); the work is the engine's
+//! ([`engine::service::import`]), this prints it and writes the files.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use domain::import::{Context, Selector};
+use domain::import::{Selector, Unread};
 use domain::spec::EnvName;
+use engine::service::import::Outcome;
 use engine::{Caller, Engine};
 
 /// What `tierdeck import` was asked.
@@ -38,6 +40,15 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+fn print_unread(unread: &[Unread]) {
+    if !unread.is_empty() {
+        println!("\nCould not read (access denied; the rest was read):");
+        for u in unread {
+            println!("  - {}: the credentials may not call {}", u.what, u.action);
+        }
+    }
+}
+
 pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let env: EnvName = match args.env.parse() {
@@ -62,12 +73,27 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
         args.region,
         args.selector.text()
     );
-    let reading = match engine
+    let outcome = engine
         .imports()
-        .read(&Caller::System, &env, &args.region, &args.selector)
-        .await
-    {
-        Ok(r) => r,
+        .import(
+            &Caller::System,
+            &env,
+            &args.region,
+            &args.selector,
+            &command,
+        )
+        .await;
+    let import = match outcome {
+        Ok(Outcome::Imported(i)) => i,
+        Ok(Outcome::NothingMatched(reading)) => {
+            println!(
+                "Nothing in {} matches {}: no Auto Scaling group and no database. Nothing was written.",
+                args.region,
+                args.selector.text()
+            );
+            print_unread(&reading.found.unread);
+            return Ok(ExitCode::FAILURE);
+        }
         Err(e) => {
             eprintln!("tierdeck: {e}");
             if engine.settings.aws.endpoint_url.is_some()
@@ -78,24 +104,7 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
-    let found = &reading.found;
-    let print_unread = || {
-        if !found.unread.is_empty() {
-            println!("\nCould not read (access denied; the rest was read):");
-            for u in &found.unread {
-                println!("  - {}: the credentials may not call {}", u.what, u.action);
-            }
-        }
-    };
-    if found.is_empty() {
-        println!(
-            "Nothing in {} matches {}: no Auto Scaling group and no database. Nothing was written.",
-            args.region,
-            args.selector.text()
-        );
-        print_unread();
-        return Ok(ExitCode::FAILURE);
-    }
+    let found = &import.reading.found;
     println!(
         "Read {} for {env} ({}): {}, {}, {}, {}, {}; {} ms, {}.",
         args.region,
@@ -113,31 +122,21 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
         ),
         plural(found.subnets.len(), "subnet", "subnets"),
         plural(found.network_acls.len(), "network ACL", "network ACLs"),
-        reading.elapsed.as_millis(),
-        plural(reading.calls as usize, "AWS call", "AWS calls"),
+        import.reading.elapsed.as_millis(),
+        plural(import.reading.calls as usize, "AWS call", "AWS calls"),
     );
 
-    let floor = engine.settings.policy.clone();
-    let imported = domain::import::write(
-        found,
-        &Context {
-            env: env.as_str(),
-            region: &args.region,
-            command: &command,
-            floor: &floor,
-        },
-    );
     // Replacing (--force): the folder's old spec files go, so no key is left in two files.
     for old in &existing {
         let path = folder.join(old);
         std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     std::fs::create_dir_all(&folder).map_err(|e| anyhow::anyhow!("{}: {e}", folder.display()))?;
-    for (name, text) in &imported.files {
+    for (name, text) in &import.files {
         let path = folder.join(name);
         std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
-    let names: Vec<&str> = imported.files.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = import.files.iter().map(|(n, _)| n.as_str()).collect();
     println!(
         "Wrote {}/: {}{}",
         folder.display(),
@@ -148,46 +147,31 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
             format!(" (replacing {})", existing.join(", "))
         }
     );
-    print_unread();
+    print_unread(&found.unread);
 
-    if !imported.unexpressed.is_empty() {
+    if !import.unexpressed.is_empty() {
         println!(
             "\nNot expressed in the spec ({}; each is a comment in the files too):",
-            imported.unexpressed.len()
+            import.unexpressed.len()
         );
-        for u in &imported.unexpressed {
+        for u in &import.unexpressed {
             println!("  - {u}");
         }
     }
 
-    // What tierdeck validate says of the written files.
-    let validation = engine::specs::validate_tree(&args.out);
-    let own = format!("environments/{env}/");
-    let errors: Vec<_> = validation
-        .errors
-        .iter()
-        .filter(|e| e.file.starts_with(&own))
-        .collect();
-    let spec = validation
-        .environments
-        .iter()
-        .find(|(n, _)| n == env.as_str())
-        .map(|(_, s)| s.clone());
-    let spec = match spec {
-        Some(s) if errors.is_empty() => s,
-        _ => {
-            println!("\nThe written files do not validate (a fault of tierdeck import; please report it):");
-            for e in errors {
-                println!("  {}/{e}", args.out.display());
-            }
-            return Ok(ExitCode::FAILURE);
+    if let Err(errors) = &import.spec {
+        println!(
+            "\nThe written files do not validate (a fault of tierdeck import; please report it):"
+        );
+        for e in errors {
+            println!("  {}/{e}", args.out.display());
         }
-    };
+        return Ok(ExitCode::FAILURE);
+    }
     println!("\ntierdeck validate: the written spec is valid.");
 
-    // The round trip.
-    let clean = match engine.imports().plan_written(&spec).await {
-        Ok(planned) => {
+    match &import.round_trip {
+        Some(Ok(planned)) => {
             let plan = &planned.plan;
             println!(
                 "\nRound trip: the written spec planned against {} ({} ms, {}):",
@@ -209,37 +193,32 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
             for n in &plan.notes {
                 println!("  note: {n}");
             }
-            plan.is_empty()
         }
-        Err(e) => {
-            println!("\nRound trip: the written spec could not be planned: {e}");
-            false
-        }
-    };
+        Some(Err(why)) => println!("\nRound trip: the written spec could not be planned: {why}"),
+        None => {}
+    }
 
-    let policy = domain::policy::judge(domain::policy::Applied::Never, &spec, &floor);
-    let violations = domain::guardrails::check(&spec, &policy);
-    if !violations.is_empty() {
+    if !import.violations.is_empty() {
         println!(
             "\nGuardrail violations of what runs ({}): each blocks changes until the spec keeps it:",
-            violations.len()
+            import.violations.len()
         );
-        for v in &violations {
+        for v in &import.violations {
             println!("  - {}/{v}", args.out.display());
         }
     }
     println!(
         "\nImported {env} in {} ms{}.",
         started.elapsed().as_millis(),
-        if clean && found.unread.is_empty() {
+        if import.is_clean() {
             ""
-        } else if clean {
+        } else if import.round_trip_clean() {
             ", with resources it could not read"
         } else {
             ", with differences listed above"
         }
     );
-    Ok(if clean && found.unread.is_empty() {
+    Ok(if import.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

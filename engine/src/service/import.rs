@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use domain::import::{Found, FoundDatabase, Selector, Unread};
-use domain::spec::{AwsRef, EnvName, EnvironmentSpec};
+use domain::guardrails::Violation;
+use domain::import::{Context, Found, FoundDatabase, Selector, Unexpressed, Unread};
+use domain::spec::{load_environment, AwsRef, EnvName, EnvironmentSpec, SourceFile, SpecError};
 use domain::Role;
 
 use crate::auth::Caller;
@@ -33,6 +34,44 @@ pub struct Reading {
     pub elapsed: Duration,
     /// Requests sent to AWS, each retry counted.
     pub calls: u64,
+}
+
+/// An import: what was read, the files written from it, and how they stand.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub reading: Reading,
+    /// `environments/ENV/` files by name, in the order they are written.
+    pub files: Vec<(String, String)>,
+    /// What runs that the spec cannot say.
+    pub unexpressed: Vec<Unexpressed>,
+    /// The files read back as the spec (`tierdeck validate`): the spec, or its errors.
+    pub spec: Result<EnvironmentSpec, Vec<SpecError>>,
+    /// The round trip: the spec planned against the account it was read from, or why it
+    /// could not be.
+    pub round_trip: Option<Result<Planned, String>>,
+    /// The guardrails what runs breaks, judged as a first apply is (its own rules and the
+    /// panel's floor).
+    pub violations: Vec<Violation>,
+}
+
+impl Import {
+    /// "No changes", with everything read.
+    pub fn is_clean(&self) -> bool {
+        self.reading.found.unread.is_empty() && self.round_trip_clean()
+    }
+
+    /// The round trip planned to nothing.
+    pub fn round_trip_clean(&self) -> bool {
+        matches!(&self.round_trip, Some(Ok(p)) if p.plan.is_empty())
+    }
+}
+
+/// What an import came to.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// No group and no database matched (or none could be read: see the reading's `unread`).
+    NothingMatched(Reading),
+    Imported(Box<Import>),
 }
 
 /// Reading an account for an import, and the round trip.
@@ -268,6 +307,58 @@ impl Imports<'_> {
         Ok(found)
     }
 
+    /// An import of what `selector` picks: read ([`Self::read`]), written as the spec's files,
+    /// read back as the spec, planned against the same account and judged by the guardrails.
+    /// `command` is the command line the files' comments name.
+    pub async fn import(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+        region: &str,
+        selector: &Selector,
+        command: &str,
+    ) -> ServiceResult<Outcome> {
+        let reading = self.read(caller, env, region, selector).await?;
+        if reading.found.is_empty() {
+            return Ok(Outcome::NothingMatched(reading));
+        }
+        let floor = &self.settings.policy;
+        let written = domain::import::write(
+            &reading.found,
+            &Context {
+                env: env.as_str(),
+                region,
+                command,
+                floor,
+            },
+        );
+        let sources: Vec<SourceFile> = written
+            .files
+            .iter()
+            .map(|(name, text)| SourceFile {
+                path: format!("environments/{env}/{name}"),
+                text: text.clone(),
+            })
+            .collect();
+        let spec = load_environment(env.as_str(), &sources);
+        let (round_trip, violations) = match &spec {
+            Ok(spec) => {
+                let planned = self.plan_written(spec).await.map_err(|e| e.to_string());
+                let policy = domain::policy::judge(domain::policy::Applied::Never, spec, floor);
+                (Some(planned), domain::guardrails::check(spec, &policy))
+            }
+            Err(_) => (None, Vec::new()),
+        };
+        Ok(Outcome::Imported(Box::new(Import {
+            reading,
+            files: written.files,
+            unexpressed: written.unexpressed,
+            spec,
+            round_trip,
+            violations,
+        })))
+    }
+
     /// The round trip: `spec`, written from what runs, planned against the same account by the
     /// planner (no group's desired capacity counts as edited).
     pub async fn plan_written(&self, spec: &EnvironmentSpec) -> ServiceResult<Planned> {
@@ -281,6 +372,7 @@ mod tests {
     use domain::observed::{Comparison, ObservedScheduledAction, PolicySettings};
     use domain::spec::{load_environment, SourceFile};
 
+    use super::Outcome;
     use crate::auth::Caller;
     use crate::aws::autoscaling::AutoScalingApi;
     use crate::aws::cloudwatch::AlarmSnapshot;
@@ -368,17 +460,27 @@ mod tests {
         let select = Selector::Names {
             names: vec!["shop-web".into(), "shop-db".into()],
         };
-        let read = imports
-            .read(&Caller::System, &env, "ap-northeast-2", &select)
+        let Outcome::Imported(import) = imports
+            .import(
+                &Caller::System,
+                &env,
+                "ap-northeast-2",
+                &select,
+                "tierdeck import shop",
+            )
             .await
-            .unwrap();
-        assert!(read.found.unread.is_empty());
-        assert_eq!(read.found.alarms.len(), 2);
-        let (spec, listed) = spec_of(&read.found);
-        assert!(listed.is_empty(), "{listed:?}");
+            .unwrap()
+        else {
+            panic!("nothing matched");
+        };
+        assert!(import.is_clean(), "{:#?}", import.round_trip);
+        assert!(import.unexpressed.is_empty(), "{:?}", import.unexpressed);
+        assert_eq!(import.reading.found.alarms.len(), 2);
+        let spec = import.spec.as_ref().unwrap();
         assert!(spec.autoscaling_groups[0].cpu_scaling.is_some());
-        let planned = imports.plan_written(&spec).await.unwrap();
-        assert!(planned.plan.is_empty(), "{:#?}", planned.plan.operations);
+        // What runs below the guardrails is said: one instance, one zone.
+        let rules: Vec<&str> = import.violations.iter().map(|v| v.rule.as_str()).collect();
+        assert_eq!(rules, ["min-instances", "multi-az"]);
 
         // Without cloudwatch:DescribeAlarms the thresholds are unknown: listed, the rest read.
         t.aws.deny("DescribeAlarms");
@@ -409,18 +511,19 @@ mod tests {
             "{listed:?}"
         );
 
-        // Nothing matching is nothing found, and no other call is made.
+        // Nothing matching is said so.
         let none = imports
-            .read(
+            .import(
                 &Caller::System,
                 &env,
                 "ap-northeast-2",
                 &Selector::Prefix {
                     prefix: "other-".into(),
                 },
+                "tierdeck import shop",
             )
             .await
             .unwrap();
-        assert!(none.found.is_empty());
+        assert!(matches!(none, Outcome::NothingMatched(r) if r.found.is_empty()));
     }
 }
