@@ -1,7 +1,8 @@
 //! `tierdeck import` against the AWS emulator: a shop made by hand with raw API calls (not
 //! `tierdeck sandbox up`) imported into a spec that validates, plans to "No changes" and lists
-//! the policy it cannot express; an action the credentials may not call listed with the rest
-//! written; nothing matching writes nothing; a spec in the folder is not overwritten.
+//! the policy it cannot express; an action the plan role may not call listed with the rest
+//! written, every call signed by that role; nothing matching writes nothing; a spec in the
+//! folder is not overwritten.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use tierdeck_tests::aws::{query, tag_value, Fault, FaultProxy};
 use tierdeck_tests::{cli_with, snapshot, Moto};
 
 const REGION: &str = "ap-northeast-2";
+const PROD_READ: &str = "arn:aws:iam::123456789012:role/tierdeck-prod-read";
 
 /// The files written under `environments/ENV`, each after a `== name ==` line, with the
 /// emulator's random ids (`sg-…`, `subnet-…`, `acl-…`, `vpc-…`) made stable.
@@ -480,9 +482,21 @@ async fn build_shop(url: &str) {
 }
 
 async fn import(dir: &Path, aws: &str, args: &[&str]) -> (i32, String, String) {
+    import_with(dir, aws, args, &[]).await
+}
+
+/// `tierdeck import ARGS` with AWS at `aws` and more environment variables.
+async fn import_with(
+    dir: &Path,
+    aws: &str,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut all = vec!["import"];
     all.extend_from_slice(args);
-    let out = cli_with(dir, &all, None, &[("TIERDECK_AWS__ENDPOINT_URL", aws)]).await;
+    let mut env = vec![("TIERDECK_AWS__ENDPOINT_URL", aws)];
+    env.extend_from_slice(vars);
+    let out = cli_with(dir, &all, None, &env).await;
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -582,14 +596,15 @@ async fn a_shop_made_by_hand_is_imported_into_a_spec_that_validates_and_plans_to
 }
 
 #[tokio::test]
-async fn an_action_the_credentials_may_not_call_is_listed_and_the_rest_is_written() {
+async fn an_action_the_plan_role_may_not_call_is_listed_and_the_rest_is_written_with_that_role() {
     let moto = Moto::start().await;
     build_shop(&moto.url).await;
     let proxy = FaultProxy::start(&moto.url).await;
     proxy.fail("DescribeDBInstances", Fault::AccessDenied, None);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("repo");
-    let (code, stdout, stderr) = import(
+    // prod reads through its plan role, as its plans do.
+    let (code, stdout, stderr) = import_with(
         dir.path(),
         &proxy.url,
         &[
@@ -601,9 +616,26 @@ async fn an_action_the_credentials_may_not_call_is_listed_and_the_rest_is_writte
             "--out",
             out.to_str().unwrap(),
         ],
+        &[("TIERDECK_AWS__ENVIRONMENTS__PROD__PLAN_ROLE_ARN", PROD_READ)],
     )
     .await;
     assert_eq!(code, 1, "{stdout}{stderr}");
+    let assumed = proxy.assumed();
+    assert!(
+        !assumed.is_empty()
+            && assumed
+                .iter()
+                .all(|a| a.role == PROD_READ && a.session == "tierdeck-prod-system"),
+        "{assumed:#?}"
+    );
+    let keys: Vec<&str> = assumed.iter().map(|a| a.key.as_str()).collect();
+    let signed = proxy.signed();
+    let reads: Vec<_> = signed.iter().filter(|c| c.service != "sts").collect();
+    assert!(!reads.is_empty());
+    assert!(
+        reads.iter().all(|c| keys.contains(&c.key.as_str())),
+        "a call not signed with the plan role's key: {reads:#?}"
+    );
     assert!(
         stdout.contains("Could not read (access denied; the rest was read):\n  - databases: the credentials may not call rds:DescribeDBInstances\n"),
         "{stdout}"
