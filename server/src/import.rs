@@ -148,6 +148,12 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
         }
     );
     print_unread(&found.unread);
+    if !import.unmatched.is_empty() {
+        println!(
+            "\nNo group or database of these names: {}",
+            import.unmatched.join(", ")
+        );
+    }
 
     if !import.unexpressed.is_empty() {
         println!(
@@ -212,8 +218,10 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
         started.elapsed().as_millis(),
         if import.is_clean() {
             ""
-        } else if import.round_trip_clean() {
+        } else if import.round_trip_clean() && import.unmatched.is_empty() {
             ", with resources it could not read"
+        } else if import.round_trip_clean() {
+            ", with names that matched nothing"
         } else {
             ", with differences listed above"
         }

@@ -657,7 +657,7 @@ async fn an_action_the_plan_role_may_not_call_is_listed_and_the_rest_is_written_
 }
 
 #[tokio::test]
-async fn an_account_with_nothing_matching_says_so_and_writes_nothing() {
+async fn nothing_matching_writes_nothing_and_a_name_matching_nothing_or_another_region_is_said() {
     let moto = Moto::start().await;
     build_shop(&moto.url).await;
     let dir = tempfile::tempdir().unwrap();
@@ -699,4 +699,53 @@ async fn an_account_with_nothing_matching_says_so_and_writes_nothing() {
     .await;
     assert_eq!(code, 2);
     assert!(stderr.contains("--tag takes KEY=VALUE"), "{stderr}");
+
+    // A name that matches nothing is said, beside what the others matched.
+    let (code, stdout, stderr) = import(
+        dir.path(),
+        &moto.url,
+        &[
+            "prod",
+            "--region",
+            REGION,
+            "--names",
+            "shop-prod-web",
+            "shop-prod-wbe",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("\nNo group or database of these names: shop-prod-wbe\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  No changes: the spec says what runs."),
+        "{stdout}"
+    );
+
+    // The round trip plans where the panel reads prod: another region is refused up front.
+    let (code, stdout, stderr) = import_with(
+        dir.path(),
+        &moto.url,
+        &[
+            "prod",
+            "--region",
+            REGION,
+            "--prefix",
+            "shop-prod-",
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+        &[("TIERDECK_AWS__ENVIRONMENTS__PROD__REGION", "us-east-1")],
+    )
+    .await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the panel reads prod in us-east-1 ([aws.environments.prod] region), not ap-northeast-2"),
+        "{stderr}"
+    );
 }

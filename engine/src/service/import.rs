@@ -19,7 +19,7 @@ use crate::aws::cloudwatch::CloudWatchApi;
 use crate::aws::ec2::Ec2Api;
 use crate::aws::rds::RdsApi;
 use crate::aws::{AwsErrorKind, AwsResult};
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::service::plans::{Planned, Plans};
 use crate::settings::EngineSettings;
 
@@ -40,6 +40,8 @@ pub struct Reading {
 #[derive(Debug, Clone)]
 pub struct Import {
     pub reading: Reading,
+    /// Names `--names` gave that are neither a group nor a database.
+    pub unmatched: Vec<String>,
     /// `environments/ENV/` files by name, in the order they are written.
     pub files: Vec<(String, String)>,
     /// What runs that the spec cannot say.
@@ -57,7 +59,7 @@ pub struct Import {
 impl Import {
     /// "No changes", with everything read.
     pub fn is_clean(&self) -> bool {
-        self.reading.found.unread.is_empty() && self.round_trip_clean()
+        self.reading.found.unread.is_empty() && self.unmatched.is_empty() && self.round_trip_clean()
     }
 
     /// The round trip planned to nothing.
@@ -318,6 +320,19 @@ impl Imports<'_> {
         selector: &Selector,
         command: &str,
     ) -> ServiceResult<Outcome> {
+        // The round trip plans where the panel reads the environment: the same region.
+        if let Some(configured) = self
+            .aws
+            .access(env.as_str())
+            .and_then(|a| a.region.as_deref())
+        {
+            if configured != region {
+                caller.require(Role::Admin)?;
+                return Err(ServiceError::Rejected(format!(
+                    "the panel reads {env} in {configured} ([aws.environments.{env}] region), not {region}: import from {configured}, or change the configuration first"
+                )));
+            }
+        }
         let reading = self.read(caller, env, region, selector).await?;
         if reading.found.is_empty() {
             return Ok(Outcome::NothingMatched(reading));
@@ -349,7 +364,24 @@ impl Imports<'_> {
             }
             Err(_) => (None, Vec::new()),
         };
+        // Names that matched nothing, where both kinds could be read.
+        let unmatched = match selector {
+            Selector::Names { names } if reading.found.unread.is_empty() => names
+                .iter()
+                .filter(|n| {
+                    !reading.found.groups.iter().any(|g| &g.name == *n)
+                        && !reading
+                            .found
+                            .databases
+                            .iter()
+                            .any(|d| &d.database.identifier == *n)
+                })
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Outcome::Imported(Box::new(Import {
+            unmatched,
             reading,
             files: written.files,
             unexpressed: written.unexpressed,
