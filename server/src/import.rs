@@ -68,20 +68,9 @@ pub async fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<ExitCode> 
         );
         return Ok(ExitCode::from(2));
     }
-    let command = format!(
-        "tierdeck import {env} --region {} {}",
-        args.region,
-        args.selector.text()
-    );
     let outcome = engine
         .imports()
-        .import(
-            &Caller::System,
-            &env,
-            &args.region,
-            &args.selector,
-            &command,
-        )
+        .import(&Caller::System, &env, &args.region, &args.selector)
         .await;
     let import = match outcome {
         Ok(Outcome::Imported(i)) => i,

@@ -48,6 +48,35 @@ impl Selector {
         }
     }
 
+    /// A selector as the import page's form gives it: `by` (`tag`, `prefix` or `names`) and
+    /// its value (names apart by spaces or commas).
+    pub fn from_form(by: &str, value: &str) -> Result<Selector, String> {
+        let value = value.trim();
+        match by {
+            "tag" => Selector::tag(value),
+            "prefix" if !value.is_empty() => Ok(Selector::Prefix {
+                prefix: value.to_owned(),
+            }),
+            "prefix" => Err("a prefix takes the names' beginning, not nothing: it would take every group and database".to_owned()),
+            "names" => {
+                let names: Vec<String> = value
+                    .split([' ', ',', '\n'])
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if names.is_empty() {
+                    Err("give at least one name".to_owned())
+                } else {
+                    Ok(Selector::Names { names })
+                }
+            }
+            other => Err(format!(
+                "select by tag, prefix or names, not `{other}`"
+            )),
+        }
+    }
+
     /// Whether a resource of this name and these tags is selected.
     pub fn matches(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
         match self {
@@ -176,6 +205,82 @@ impl std::fmt::Display for Unexpressed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.resource, self.reason)
     }
+}
+
+/// An import as the page shows it: the files and how they stand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub env: String,
+    pub region: String,
+    /// The selection, as the command line writes it.
+    pub selector: String,
+    /// What was read, counted (`2 Auto Scaling groups, 1 database, …`); empty when nothing
+    /// matched.
+    pub counts: String,
+    pub read_ms: u64,
+    pub aws_calls: u64,
+    /// `environments/ENV/` files by name; none when nothing matched.
+    pub files: Vec<(String, String)>,
+    pub unread: Vec<Unread>,
+    pub unmatched: Vec<String>,
+    pub unexpressed: Vec<Unexpressed>,
+    /// The written files' spec errors (none unless tierdeck writes what it cannot read back).
+    pub spec_errors: Vec<String>,
+    /// The round trip's operations and errors, as people read them.
+    pub round_trip: Vec<String>,
+    /// Why the round trip could not be planned.
+    pub round_trip_failed: Option<String>,
+    pub round_trip_clean: bool,
+    /// The guardrails what runs breaks, each `file:line:col: [rule] message`.
+    pub violations: Vec<String>,
+}
+
+/// The size of a tar archive's blocks.
+const BLOCK: usize = 512;
+
+/// `files` as a tar archive (POSIX ustar) of the folder `environments/ENV/`, as the import page
+/// downloads them: read-write for the owner, readable by others, dated 0 (they are
+/// generated).
+pub fn tar(env: &str, files: &[(String, String)]) -> Vec<u8> {
+    fn header(name: &str, size: usize, kind: u8) -> [u8; BLOCK] {
+        let mut h = [0u8; BLOCK];
+        let put = |h: &mut [u8; BLOCK], at: usize, bytes: &[u8]| {
+            h[at..at + bytes.len()].copy_from_slice(bytes);
+        };
+        put(&mut h, 0, &name.as_bytes()[..name.len().min(100)]);
+        put(
+            &mut h,
+            100,
+            if kind == b'5' {
+                b"0000755\0"
+            } else {
+                b"0000644\0"
+            },
+        );
+        put(&mut h, 108, b"0000000\0");
+        put(&mut h, 116, b"0000000\0");
+        put(&mut h, 124, format!("{size:011o}\0").as_bytes());
+        put(&mut h, 136, b"00000000000\0");
+        put(&mut h, 148, b"        ");
+        h[156] = kind;
+        put(&mut h, 257, b"ustar\0");
+        put(&mut h, 263, b"00");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+    let mut out = Vec::new();
+    for dir in ["environments/".to_owned(), format!("environments/{env}/")] {
+        out.extend_from_slice(&header(&dir, 0, b'5'));
+    }
+    for (name, text) in files {
+        let path = format!("environments/{env}/{name}");
+        out.extend_from_slice(&header(&path, text.len(), b'0'));
+        out.extend_from_slice(text.as_bytes());
+        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+    }
+    out.resize(out.len() + 2 * BLOCK, 0);
+    out
 }
 
 /// A group's scaling as the spec says it.

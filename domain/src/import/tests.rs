@@ -458,3 +458,70 @@ fn scalars_are_quoted_when_yaml_would_read_them_as_something_else() {
         assert_eq!(q, serde_json::to_string(text).unwrap(), "{text}");
     }
 }
+
+#[test]
+fn the_page_selects_by_tag_prefix_or_names_and_refuses_what_selects_nothing_or_everything() {
+    assert_eq!(
+        Selector::from_form("names", " shop-web, shop-db\nshop-was ").unwrap(),
+        Selector::Names {
+            names: vec!["shop-web".into(), "shop-db".into(), "shop-was".into()]
+        }
+    );
+    assert_eq!(
+        Selector::from_form("prefix", "shop-").unwrap().text(),
+        "--prefix shop-"
+    );
+    assert_eq!(
+        Selector::from_form("tag", "env=prod").unwrap().text(),
+        "--tag env=prod"
+    );
+    assert!(Selector::from_form("prefix", " ").is_err());
+    assert!(Selector::from_form("names", ", ").is_err());
+    assert!(Selector::from_form("tag", "env").is_err());
+    assert!(Selector::from_form("arn", "x")
+        .unwrap_err()
+        .contains("tag, prefix or names"));
+}
+
+#[test]
+fn the_download_is_a_ustar_archive_of_the_environments_folder() {
+    let files = vec![
+        (
+            "environment.yaml".to_owned(),
+            "environment:\n  name: prod\n".to_owned(),
+        ),
+        ("database.yaml".to_owned(), "x".repeat(600)),
+    ];
+    let archive = tar("prod", &files);
+    assert_eq!(archive.len() % 512, 0);
+    // Two folders, then each file's header and its blocks (1, and 2 for 600 bytes), then two
+    // empty blocks.
+    assert_eq!(archive.len(), 512 * (2 + (1 + 1) + (1 + 2) + 2));
+    let name = |at: usize| {
+        let raw = &archive[at..at + 100];
+        String::from_utf8(raw.iter().copied().take_while(|b| *b != 0).collect()).unwrap()
+    };
+    assert_eq!(name(0), "environments/");
+    assert_eq!(archive[156], b'5');
+    assert_eq!(name(512), "environments/prod/");
+    assert_eq!(name(1024), "environments/prod/environment.yaml");
+    assert_eq!(&archive[1024 + 124..1024 + 135], b"00000000032");
+    assert_eq!(&archive[1536..1536 + 12], b"environment:");
+    assert_eq!(name(2048), "environments/prod/database.yaml");
+    assert_eq!(&archive[2048 + 257..2048 + 263], b"ustar\0");
+    // The checksum: the header's bytes summed with its own field as spaces.
+    let h = &archive[2048..2560];
+    let sum: u32 = h
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    assert_eq!(&h[148..155], format!("{sum:06o}\0").as_bytes());
+    assert!(archive[archive.len() - 1024..].iter().all(|b| *b == 0));
+}

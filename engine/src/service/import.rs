@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use domain::guardrails::Violation;
-use domain::import::{Context, Found, FoundDatabase, Selector, Unexpressed, Unread};
+use domain::import::{Context, Found, FoundDatabase, Preview, Selector, Unexpressed, Unread};
 use domain::spec::{load_environment, AwsRef, EnvName, EnvironmentSpec, SourceFile, SpecError};
 use domain::Role;
 
@@ -74,6 +74,70 @@ pub enum Outcome {
     /// No group and no database matched (or none could be read: see the reading's `unread`).
     NothingMatched(Reading),
     Imported(Box<Import>),
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Reading {
+    /// What was read, counted: `2 Auto Scaling groups, 1 database, …`.
+    pub fn counts(&self) -> String {
+        let f = &self.found;
+        [
+            plural(f.groups.len(), "Auto Scaling group", "Auto Scaling groups"),
+            plural(f.databases.len(), "database", "databases"),
+            plural(f.security_groups.len(), "security group", "security groups"),
+            plural(f.subnets.len(), "subnet", "subnets"),
+            plural(f.network_acls.len(), "network ACL", "network ACLs"),
+        ]
+        .join(", ")
+    }
+}
+
+impl Outcome {
+    /// The import as the page shows it.
+    pub fn preview(&self, env: &EnvName, region: &str, selector: &Selector) -> Preview {
+        let mut p = Preview {
+            env: env.to_string(),
+            region: region.to_owned(),
+            selector: selector.text(),
+            ..Preview::default()
+        };
+        let reading = match self {
+            Outcome::NothingMatched(r) => r,
+            Outcome::Imported(i) => &i.reading,
+        };
+        p.read_ms = reading.elapsed.as_millis() as u64;
+        p.aws_calls = reading.calls;
+        p.unread = reading.found.unread.clone();
+        let Outcome::Imported(i) = self else {
+            return p;
+        };
+        p.counts = reading.counts();
+        p.files = i.files.clone();
+        p.unmatched = i.unmatched.clone();
+        p.unexpressed = i.unexpressed.clone();
+        if let Err(errors) = &i.spec {
+            p.spec_errors = errors.iter().map(ToString::to_string).collect();
+        }
+        match &i.round_trip {
+            Some(Ok(planned)) => {
+                p.round_trip = planned
+                    .plan
+                    .operations
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(planned.plan.errors.iter().map(|e| format!("error: {e}")))
+                    .collect();
+                p.round_trip_clean = planned.plan.is_empty();
+            }
+            Some(Err(why)) => p.round_trip_failed = Some(why.clone()),
+            None => {}
+        }
+        p.violations = i.violations.iter().map(ToString::to_string).collect();
+        p
+    }
 }
 
 /// Reading an account for an import, and the round trip.
@@ -311,14 +375,13 @@ impl Imports<'_> {
 
     /// An import of what `selector` picks: read ([`Self::read`]), written as the spec's files,
     /// read back as the spec, planned against the same account and judged by the guardrails.
-    /// `command` is the command line the files' comments name.
+    /// The files' comments name the command line that writes the same files.
     pub async fn import(
         &self,
         caller: &Caller,
         env: &EnvName,
         region: &str,
         selector: &Selector,
-        command: &str,
     ) -> ServiceResult<Outcome> {
         // The round trip plans where the panel reads the environment: the same region.
         if let Some(configured) = self
@@ -338,12 +401,16 @@ impl Imports<'_> {
             return Ok(Outcome::NothingMatched(reading));
         }
         let floor = &self.settings.policy;
+        let command = format!(
+            "tierdeck import {env} --region {region} {}",
+            selector.text()
+        );
         let written = domain::import::write(
             &reading.found,
             &Context {
                 env: env.as_str(),
                 region,
-                command,
+                command: &command,
                 floor,
             },
         );
@@ -493,19 +560,25 @@ mod tests {
             names: vec!["shop-web".into(), "shop-db".into()],
         };
         let Outcome::Imported(import) = imports
-            .import(
-                &Caller::System,
-                &env,
-                "ap-northeast-2",
-                &select,
-                "tierdeck import shop",
-            )
+            .import(&Caller::System, &env, "ap-northeast-2", &select)
             .await
             .unwrap()
         else {
             panic!("nothing matched");
         };
         assert!(import.is_clean(), "{:#?}", import.round_trip);
+        // The page shows the same.
+        let preview = Outcome::Imported(import.clone()).preview(&env, "ap-northeast-2", &select);
+        assert!(preview.round_trip_clean && preview.round_trip.is_empty());
+        assert_eq!(preview.files, import.files);
+        assert_eq!(preview.selector, "--names shop-web shop-db");
+        assert!(
+            preview.files[1].1.starts_with(
+                "# Imported from the live account by `tierdeck import shop --region ap-northeast-2 --names shop-web shop-db`."
+            ),
+            "{}",
+            preview.files[1].1
+        );
         assert!(import.unexpressed.is_empty(), "{:?}", import.unexpressed);
         assert_eq!(import.reading.found.alarms.len(), 2);
         let spec = import.spec.as_ref().unwrap();
@@ -552,7 +625,6 @@ mod tests {
                 &Selector::Prefix {
                     prefix: "other-".into(),
                 },
-                "tierdeck import shop",
             )
             .await
             .unwrap();
