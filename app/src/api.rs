@@ -615,3 +615,27 @@ pub async fn load_overview() -> Result<OverviewData, ServerFnError> {
         chain: chain.map_err(ssr::fail),
     })
 }
+
+/// An import of what runs (admins): the files written from the account, how they stand, and
+/// the round trip. Nothing is written or committed.
+#[server(prefix = "/sfn", endpoint = "import_preview")]
+pub async fn import_preview(
+    env: String,
+    region: String,
+    by: String,
+    value: String,
+) -> Result<domain::import::Preview, ServerFnError> {
+    use engine::ServiceError;
+    let (engine, caller, _) = ssr::caller().await?;
+    let env: domain::spec::EnvName = env
+        .parse()
+        .map_err(|e: String| ssr::fail(ServiceError::Rejected(format!("environment: {e}"))))?;
+    let selector = domain::import::Selector::from_form(&by, &value)
+        .map_err(|e| ssr::fail(ServiceError::Rejected(e)))?;
+    engine
+        .imports()
+        .import(&caller, &env, region.trim(), &selector)
+        .await
+        .map(|o| o.preview(&env, region.trim(), &selector))
+        .map_err(ssr::fail)
+}

@@ -23,6 +23,7 @@ use pages::{
     audit::Audit,
     changes::{Change, Changes},
     environments::{Environment, Environments},
+    import::Import,
     login::Login,
     monitoring::Monitoring,
     overview::Overview,
@@ -133,6 +134,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/changes") view=Changes />
                     <Route path=path!("/changes/:id") view=Change ssr=SsrMode::Async />
                     <Route path=path!("/environments") view=Environments />
+                    <Route path=path!("/environments/import") view=Import ssr=SsrMode::Async />
                     <Route path=path!("/environments/:name") view=Environment />
                     <Route path=path!("/monitoring") view=Monitoring />
                     <Route path=path!("/scaling") view=Scaling />

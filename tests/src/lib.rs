@@ -12,6 +12,7 @@ pub mod demo;
 pub mod git;
 pub mod openapi;
 pub mod prom;
+pub mod shop;
 pub mod snapshot;
 
 use anyhow::{bail, Context};

@@ -1216,3 +1216,83 @@ async fn the_whole_story_from_a_push_to_the_audit_trail() {
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_admin_imports_an_environment_from_what_runs_previews_it_and_downloads_its_folder() {
+    let moto = tierdeck_tests::Moto::start().await;
+    tierdeck_tests::shop::build_shop(&moto.url).await;
+    let app = TestApp::spawn_with(tierdeck_tests::Options {
+        env: vec![("TIERDECK_AWS__ENDPOINT_URL".into(), moto.url.clone())],
+    })
+    .await;
+    app.add_user("seo", "admin").await;
+    app.add_user("jeongho", "operator").await;
+    let b = Browser::start().await;
+    sign_in_at(&b, &app.base, "/environments", "seo").await;
+    navigate(
+        &b,
+        "Import an environment from what runs",
+        "Import an environment from what runs",
+    )
+    .await;
+    b.type_into_css("input[name=env]", "prod").await;
+    b.type_into_css("input[name=region]", "ap-northeast-2")
+        .await;
+    b.type_into_css("input[name=value]", "shop-prod-").await;
+    b.click(Locator::XPath("//button[text()='Preview']")).await;
+    assert_eq!(
+        b.text("#round-trip").await,
+        "No changes: the spec says what runs."
+    );
+    b.hydrated().await;
+    let page = b.text("main").await;
+    for said in [
+        "2 Auto Scaling groups, 1 database, 5 security groups, 6 subnets, 3 network ACLs",
+        "policy shop-prod-was-network-in of shop-prod-was: target tracking of ASGAverageNetworkIn",
+        "[min-instances] group shop-prod-was: min 1 is below the guardrail min_instances 2",
+        "environments/prod/autoscaling.yaml",
+        "scale_out_above: 50",
+    ] {
+        assert!(page.contains(said), "{said}: {page}");
+    }
+    b.screenshot("import").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // The download: the folder as a tar archive, for the admin only.
+    let href = b
+        .client
+        .find(Locator::Css("#import-result a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a download link");
+    b.client.close().await.unwrap();
+    let res = app.login("seo").await.get(&href).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-tar");
+    let archive = res.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prod.tar"), &archive).unwrap();
+    let listed = std::process::Command::new("tar")
+        .args(["-tf", "prod.tar"])
+        .current_dir(dir.path())
+        .output()
+        .expect("tar");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "environments/\nenvironments/prod/\nenvironments/prod/environment.yaml\nenvironments/prod/autoscaling.yaml\nenvironments/prod/database.yaml\nenvironments/prod/security.yaml\nenvironments/prod/network.yaml\n"
+    );
+    let extracted = std::process::Command::new("tar")
+        .args(["-xf", "prod.tar"])
+        .current_dir(dir.path())
+        .status()
+        .expect("tar");
+    assert!(extracted.success());
+    let v = tierdeck_tests::cli_with(dir.path(), &["validate", "."], None, &[]).await;
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let res = app.login("jeongho").await.get(&href).await;
+    assert_eq!(res.status(), 403);
+}

@@ -51,9 +51,16 @@ pub fn EnvironmentCard(
 #[component]
 pub fn Environments() -> impl IntoView {
     let envs = resource(|| (), |_| load_environments());
+    let may_import = use_context::<CurrentUser>()
+        .and_then(|c| c.0)
+        .is_some_and(|m| m.role >= Role::Admin);
     view! {
         <Title text="Environments" />
         <h1>"Environments"</h1>
+        {may_import.then(|| view! {
+            <p><a href="/environments/import">"Import an environment from what runs"</a>
+                " — its spec written from the live account, proven by a plan of no changes."</p>
+        })}
         <Loaded resource=envs empty_when=Vec::is_empty empty=|| view! {
             <section class="card empty-state">
                 <p><strong>"No environments yet."</strong>" Each folder environments/<name>/ of the spec repository is one."</p>

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod changes;
 pub mod cost;
 pub mod environments;
+pub mod import;
 pub mod login;
 pub mod monitoring;
 pub mod overview;

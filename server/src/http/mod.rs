@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod error;
+mod import;
 mod login;
 mod metrics;
 mod sessions;
@@ -188,6 +189,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .route("/metrics", get(metrics::render))
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
+        .route("/environments/import.tar", get(import::import_tar))
         .nest("/api/v1", api::router())
         .route(
             "/sfn/{*name}",
