@@ -409,6 +409,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/changes/:id", "story-1-author"),
     ("/environments", "environments"),
     ("/environments/:name", "environment"),
+    ("/environments/import", "import"),
     ("/monitoring", "monitoring"),
     ("/scaling", "scaling"),
     ("/slo", "slo"),
