@@ -347,41 +347,77 @@ impl Ec2 {
     async fn network_acls(&self, filters: Vec<Filter>) -> AwsResult<Vec<ObservedNetworkAcl>> {
         let mut out = Vec::new();
         for filter in filters {
-            let mut pages = self
-                .client
-                .describe_network_acls()
-                .filters(filter)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page
-                    .map_err(|e| classify("reading network ACLs", "ec2:DescribeNetworkAcls", e))?;
-                for a in page.network_acls() {
-                    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
-                    for e in a.entries() {
-                        if let Some(entry) = acl_entry(e) {
-                            if e.egress() == Some(true) {
-                                egress.push(entry);
-                            } else {
-                                ingress.push(entry);
-                            }
+            out.extend(self.network_acls_where(Some(filter), None).await?);
+        }
+        Ok(out)
+    }
+
+    /// The network ACLs of these ids, through `NetworkAclIds` (AWS takes it, and the emulator,
+    /// which has no `network-acl-id` filter): one call for all; when one does not exist (AWS
+    /// then fails the whole call with `InvalidNetworkAclID.NotFound`), one call each, the
+    /// missing ones left out.
+    async fn network_acls_by_id(&self, ids: &[String]) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.network_acls_where(None, Some(ids.to_vec())).await {
+            Err(e) if e.kind == super::AwsErrorKind::NotFound => {
+                let mut out = Vec::new();
+                for id in ids {
+                    match self.network_acls_where(None, Some(vec![id.clone()])).await {
+                        Ok(found) => out.extend(found),
+                        Err(e) if e.kind == super::AwsErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            }
+            other => other,
+        }
+    }
+
+    /// The network ACLs a filter or a list of ids finds, every page.
+    async fn network_acls_where(
+        &self,
+        filter: Option<Filter>,
+        ids: Option<Vec<String>>,
+    ) -> AwsResult<Vec<ObservedNetworkAcl>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .describe_network_acls()
+            .set_filters(filter.map(|f| vec![f]))
+            .set_network_acl_ids(ids)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| classify("reading network ACLs", "ec2:DescribeNetworkAcls", e))?;
+            for a in page.network_acls() {
+                let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+                for e in a.entries() {
+                    if let Some(entry) = acl_entry(e) {
+                        if e.egress() == Some(true) {
+                            egress.push(entry);
+                        } else {
+                            ingress.push(entry);
                         }
                     }
-                    ingress.sort();
-                    egress.sort();
-                    out.push(ObservedNetworkAcl {
-                        id: a.network_acl_id().unwrap_or_default().to_owned(),
-                        name: name_tag(a.tags()),
-                        vpc_id: a.vpc_id().unwrap_or_default().to_owned(),
-                        ingress,
-                        egress,
-                        subnet_ids: a
-                            .associations()
-                            .iter()
-                            .filter_map(|s| s.subnet_id().map(str::to_owned))
-                            .collect(),
-                    });
                 }
+                ingress.sort();
+                egress.sort();
+                out.push(ObservedNetworkAcl {
+                    id: a.network_acl_id().unwrap_or_default().to_owned(),
+                    name: name_tag(a.tags()),
+                    vpc_id: a.vpc_id().unwrap_or_default().to_owned(),
+                    ingress,
+                    egress,
+                    subnet_ids: a
+                        .associations()
+                        .iter()
+                        .filter_map(|s| s.subnet_id().map(str::to_owned))
+                        .collect(),
+                });
             }
         }
         Ok(out)
@@ -417,7 +453,21 @@ impl Ec2Api for Ec2 {
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %refs.len()))]
     async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
-        self.network_acls(by_refs(refs, "network-acl-id")).await
+        let names: Vec<AwsRef> = refs
+            .iter()
+            .filter(|r| matches!(r, AwsRef::Name(_)))
+            .cloned()
+            .collect();
+        let ids: Vec<String> = refs
+            .iter()
+            .filter_map(|r| match r {
+                AwsRef::Id(i) => Some(i.clone()),
+                AwsRef::Name(_) => None,
+            })
+            .collect();
+        let mut out = self.network_acls(by_refs(&names, "network-acl-id")).await?;
+        out.extend(self.network_acls_by_id(&ids).await?);
+        Ok(out)
     }
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %super::names(subnet_ids)))]
