@@ -189,7 +189,8 @@ async fn cpu_alarm(
 }
 
 /// The shop as the team built it by hand in the console: the tier chain's security groups, a
-/// subnet pair and a network ACL per tier, the web and was groups with CPU step scaling and the
+/// subnet pair per tier, a network ACL each for web and was (the database's subnets kept the
+/// VPC's default one, which has no name), the web and was groups with CPU step scaling and the
 /// team's five scheduled actions (Seoul time), the MySQL database, and on the was group a
 /// target-tracking policy on network traffic, which the spec cannot say.
 pub async fn build_shop(url: &str) {
@@ -269,17 +270,7 @@ pub async fn build_shop(url: &str) {
         ],
     )
     .await;
-    acl(
-        url,
-        &vpc,
-        "shop-prod-db-nacl",
-        &[&db_a, &db_c],
-        &[
-            (100, false, 3306, 3306, "10.0.30.0/23"),
-            (100, true, 1024, 65535, "10.0.30.0/23"),
-        ],
-    )
-    .await;
+    // The database's subnets were left on the VPC's default ACL (no Name tag: read by id).
 
     let ext = security_group(url, &vpc, "shop-prod-ext-alb-sg").await;
     let web = security_group(url, &vpc, "shop-prod-web-sg").await;

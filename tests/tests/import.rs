@@ -132,6 +132,11 @@ async fn a_shop_made_by_hand_is_imported_into_a_spec_that_validates_and_plans_to
         ),
         "{stdout}"
     );
+    // The database's subnets kept the VPC's default ACL (read by its id): open to the world.
+    assert!(
+        stdout.contains("[nacl-open-ingress] network ACL acl-"),
+        "{stdout}"
+    );
 
     // tierdeck validate agrees.
     let v = cli_with(dir.path(), &["validate", out_arg], None, &[]).await;
