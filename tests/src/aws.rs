@@ -1136,6 +1136,9 @@ async fn forward(
                     bytes = Bytes::from(text);
                 }
             }
+            if action == "DescribeNetworkAcls" && status == StatusCode::BAD_REQUEST {
+                bytes = Bytes::from(acl_not_found(&String::from_utf8_lossy(&bytes)));
+            }
             if lose_answer {
                 return service_error(
                     &service,
@@ -1158,9 +1161,22 @@ async fn forward(
     }
 }
 
+/// EC2's answer to `DescribeNetworkAcls` naming an ACL id that does not exist, as AWS gives it
+/// (`InvalidNetworkAclID.NotFound`); the emulator answers `InvalidRouteTableID.NotFound`.
+fn acl_not_found(answer: &str) -> String {
+    answer
+        .replace(
+            "<Code>InvalidRouteTableID.NotFound</Code>",
+            "<Code>InvalidNetworkAclID.NotFound</Code>",
+        )
+        .replace("The routeTable ID '", "The network ACL '")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{activities_answer, members, paged, rfc3339_ago, tag_values, ScalingActivity};
+    use super::{
+        acl_not_found, activities_answer, members, paged, rfc3339_ago, tag_values, ScalingActivity,
+    };
 
     const POLICIES: &str = "<DescribePoliciesResponse><DescribePoliciesResult><ScalingPolicies>\
 <member><PolicyName>a</PolicyName><Alarms><member><AlarmName>x</AlarmName></member></Alarms></member>\
@@ -1245,6 +1261,15 @@ mod tests {
         assert_eq!(
             page(&[("NextToken", "x")]).unwrap_err().0,
             "InvalidNextToken"
+        );
+    }
+
+    #[test]
+    fn a_missing_network_acl_is_answered_with_ec2s_own_code() {
+        let moto = "<Response><Errors><Error><Code>InvalidRouteTableID.NotFound</Code><Message>The routeTable ID 'acl-1' does not exist</Message></Error></Errors></Response>";
+        assert_eq!(
+            acl_not_found(moto),
+            "<Response><Errors><Error><Code>InvalidNetworkAclID.NotFound</Code><Message>The network ACL 'acl-1' does not exist</Message></Error></Errors></Response>"
         );
     }
 }

@@ -394,3 +394,53 @@ async fn a_delete_whose_answer_was_lost_is_found_done_on_its_retry() {
     delete.sort();
     assert_eq!(delete, ["error", "ok"]);
 }
+
+#[tokio::test]
+async fn a_network_acl_named_by_id_is_read_by_its_id_and_one_no_acl_has_is_a_plan_error() {
+    let moto = Moto::sandboxed().await;
+    // AWS's answer to an id no ACL has (the emulator names another code).
+    let proxy = FaultProxy::start(&moto.url).await;
+    let (web_id, _) = acl(&moto.url, WEB_ACL).await;
+    let missing = "acl-0000000000000000f";
+    let repo = SpecRepo::petclinic_with(|work| {
+        let path = work.join(NETWORK);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&format!("- name: {WEB_ACL}"), &format!("- id: {web_id}"))
+            .replace(
+                "- name: petclinic-prod-db-nacl",
+                &format!("- id: {missing}"),
+            );
+        std::fs::write(&path, text).unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = tierdeck_tests::cli_with(
+        dir.path(),
+        &["plan", "prod"],
+        None,
+        &[
+            ("TIERDECK_REPO__URL", &repo.url()),
+            ("TIERDECK_AWS__ENDPOINT_URL", &proxy.url),
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "error: network ACL {missing}: does not exist in AWS"
+        )),
+        "{stdout}"
+    );
+    // The one that exists is read by its id: no error names it.
+    assert!(
+        !stdout.contains(&format!("network ACL {web_id}:")),
+        "{stdout}"
+    );
+    assert!(proxy.calls("DescribeNetworkAcls") >= 2);
+}
