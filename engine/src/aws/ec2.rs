@@ -122,22 +122,21 @@ fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The names and the ids among `refs`.
+fn split_refs(refs: &[AwsRef]) -> (Vec<String>, Vec<String>) {
+    let (mut names, mut ids) = (Vec::new(), Vec::new());
+    for r in refs {
+        match r {
+            AwsRef::Name(n) => names.push(n.clone()),
+            AwsRef::Id(i) => ids.push(i.clone()),
+        }
+    }
+    (names, ids)
+}
+
 /// Filters that find resources by `Name` tag and by id: one request for each kind used.
 fn by_refs(refs: &[AwsRef], id_filter: &str) -> Vec<Filter> {
-    let names: Vec<String> = refs
-        .iter()
-        .filter_map(|r| match r {
-            AwsRef::Name(n) => Some(n.clone()),
-            AwsRef::Id(_) => None,
-        })
-        .collect();
-    let ids: Vec<String> = refs
-        .iter()
-        .filter_map(|r| match r {
-            AwsRef::Id(i) => Some(i.clone()),
-            AwsRef::Name(_) => None,
-        })
-        .collect();
+    let (names, ids) = split_refs(refs);
     let mut out = Vec::new();
     if !names.is_empty() {
         out.push(
@@ -453,18 +452,8 @@ impl Ec2Api for Ec2 {
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeNetworkAcls", resource = %refs.len()))]
     async fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>> {
-        let names: Vec<AwsRef> = refs
-            .iter()
-            .filter(|r| matches!(r, AwsRef::Name(_)))
-            .cloned()
-            .collect();
-        let ids: Vec<String> = refs
-            .iter()
-            .filter_map(|r| match r {
-                AwsRef::Id(i) => Some(i.clone()),
-                AwsRef::Name(_) => None,
-            })
-            .collect();
+        let (names, ids) = split_refs(refs);
+        let names: Vec<AwsRef> = names.into_iter().map(AwsRef::Name).collect();
         let mut out = self.network_acls(by_refs(&names, "network-acl-id")).await?;
         out.extend(self.network_acls_by_id(&ids).await?);
         Ok(out)
