@@ -67,7 +67,13 @@ impl Demo {
             .and_then(Path::parent)
             .expect("the build folder")
             .to_path_buf();
-        let mut cmd = Command::new(workspace().join("scripts/demo-run"));
+        // As a terminal starts it: with Ctrl-C's signal at its default. A process started in
+        // the background by a shell without job control (a CI step, `nohup … &`) inherits
+        // SIGINT ignored, and bash cannot trap a signal ignored when it started, so the demo
+        // would never see the Ctrl-C this test sends (coreutils' env resets it).
+        let mut cmd = Command::new("env");
+        cmd.arg("--default-signal=INT")
+            .arg(workspace().join("scripts/demo-run"));
         for (k, _) in std::env::vars() {
             if k.starts_with("TIERDECK_") || k.starts_with("AWS_") || k.starts_with("GIT_") {
                 cmd.env_remove(k);
