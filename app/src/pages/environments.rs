@@ -255,9 +255,12 @@ fn DriftView(
     let reconcile = ServerAction::<ReconcileEnvironment>::new();
     let zone = domain::time::zone_named(&zone);
     // `try_get`, as `ActionResult` does: while the page streams, a result whose island was
-    // already dropped (the section rendered again) renders nothing instead of panicking.
+    // already dropped (the section rendered again) renders nothing instead of panicking. The
+    // value's signal is taken now, while the action lives: asking a disposed action for it
+    // panics (seen in a server's render thread in a full test run).
+    let value = reconcile.value();
     let result = move || {
-        reconcile.value().try_get().flatten().map(|r| match r {
+        value.try_get().flatten().map(|r| match r {
             Ok(id) => view! {
                 <p class="notice ok" role="status">"Created " <a href=format!("/changes/{id}")>"change #" {id}</a> ": open it to review and apply it."</p>
             }
