@@ -134,8 +134,15 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     let w = &d["watch"];
     assert_eq!(w["state"], "degraded", "{w:#}");
     let reason = w["reason"].as_str().unwrap();
+    // Both of the page alert's window pairs see a 50 % spike; which one the minute's
+    // evaluation meets first depends on where the spike falls in Prometheus's windows.
     assert!(
-        reason.starts_with("availability: 14.4× over 1h and 5m"),
+        [
+            "availability: 14.4× over 1h and 5m",
+            "availability: 6× over 6h and 30m"
+        ]
+        .iter()
+        .any(|page| reason.starts_with(page)),
         "{reason}"
     );
     assert!(w["burn"].as_f64().unwrap() >= 14.4, "{w:#}");
