@@ -158,12 +158,12 @@ impl<K: std::hash::Hash + Eq, V: Clone> ByCommits<K, V> {
     where
         Fut: std::future::Future<Output = Result<V, E>>,
     {
-        let before = store.commits();
+        let before = store.commits().await;
         if let Some(kept) = self.get(before, &key) {
             return Ok(kept);
         }
         let value = read().await?;
-        self.put(before, store.commits(), key, value.clone());
+        self.put(before, store.commits().await, key, value.clone());
         Ok(value)
     }
 

@@ -271,7 +271,7 @@ impl TestEngine {
     pub async fn change_for(&self, env: &str, sha: &str) -> ChangeId {
         let mut conn = self.engine.store.pool().acquire().await.unwrap();
         let (id,): (i64,) =
-            sqlx::query_as("SELECT id FROM changes WHERE environment = ? AND commit_sha = ?")
+            sqlx::query_as("SELECT id FROM changes WHERE environment = $1 AND commit_sha = $2")
                 .bind(env)
                 .bind(sha)
                 .fetch_one(&mut *conn)

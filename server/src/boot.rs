@@ -7,7 +7,11 @@ use crate::config::Config;
 
 /// The engine over the configured database, migrated first.
 pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
-    let store = Store::open(&config.database.path).await?;
+    let store = Store::connect(
+        &config.database.location()?,
+        config.database.max_connections,
+    )
+    .await?;
     store.migrate().await?;
     let repo = config
         .repo
@@ -21,12 +25,7 @@ pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                 ssh_key: config.repo.ssh_key_path.clone(),
             },
             // The mirror lives beside the database, in the data folder.
-            mirror_dir: config
-                .database
-                .path
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("spec-mirror.git"),
+            mirror_dir: config.database.data_dir().join("spec-mirror.git"),
             poll_interval: std::time::Duration::from_secs(config.repo.poll_interval_secs),
             fetch_timeout: std::time::Duration::from_secs(config.repo.fetch_timeout_secs),
         });

@@ -40,6 +40,9 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Work with the panel's database.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print the plan of the tracked branch's head against live AWS for one environment.
     Plan {
         /// The environment (its folder name).
@@ -176,6 +179,23 @@ enum SloCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Copy every table of one store into another (`sqlite://PATH` to `postgres://…`, or back),
+    /// one transaction per table, and verify the audit chain on the target.
+    Copy {
+        /// The store to copy: `sqlite://PATH` or `postgres://…` (migrated first).
+        #[arg(long)]
+        from: String,
+        /// The store to copy into (migrated first); refused when it holds data.
+        #[arg(long)]
+        to: String,
+        /// Replace what the target holds.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the audit log's hash chain; exit 1 naming the first broken row.
     Verify,
@@ -219,6 +239,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     {
         return crate::cost::run(env, spec, against.as_deref(), prices, month.as_deref());
     }
+    if let Command::Db(DbCommand::Copy { from, to, force }) = &cli.command {
+        return match db_copy(from, to, *force).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("tierdeck: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -228,7 +257,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     // Verifying must never make the database it checks: a wrong or missing path would
     // otherwise report an empty, "intact" chain.
-    if matches!(cli.command, Command::Audit(AuditCommand::Verify)) && !config.database.path.exists()
+    if matches!(cli.command, Command::Audit(AuditCommand::Verify))
+        && config.database.url.is_none()
+        && !config.database.path.exists()
     {
         eprintln!(
             "tierdeck: there is no database at {} (`database.path`); pass the panel's configuration with --config",
@@ -275,6 +306,7 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
         | Command::Validate { .. }
         | Command::Sandbox(_)
         | Command::Slo(_)
+        | Command::Db(_)
         | Command::Cost { .. } => {
             unreachable!("handled by run")
         }
@@ -479,6 +511,64 @@ async fn run_offline(engine: &Engine, command: Command) -> anyhow::Result<ExitCo
             }
         }
     }
+}
+
+/// `tierdeck db copy`: the tables with their row counts as they are copied, then the audit
+/// chain verified on the target and its head compared with the source's.
+async fn db_copy(from: &str, to: &str, force: bool) -> anyhow::Result<ExitCode> {
+    use engine::store::{copy, Location};
+    use engine::Store;
+    let from_at = Location::parse(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let to_at = Location::parse(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    if from_at == to_at {
+        anyhow::bail!("--from and --to are the same store ({from_at})");
+    }
+    if let Location::Sqlite(path) = &from_at {
+        if !path.exists() {
+            anyhow::bail!("--from: there is no database at {}", path.display());
+        }
+    }
+    let source = Store::connect(&from_at, 4).await?;
+    source.migrate().await?;
+    let target = Store::connect(&to_at, 4).await?;
+    target.migrate().await?;
+    let started = std::time::Instant::now();
+    let copied = copy::copy(&source, &target, force, |c| {
+        println!("{:<20} {:>8} rows", c.table, c.rows);
+    })
+    .await?;
+    let total: u64 = copied.iter().map(|c| c.rows).sum();
+    println!(
+        "copied {total} rows of {} tables from {from_at} to {to_at} in {} ms",
+        copied.len(),
+        started.elapsed().as_millis()
+    );
+    let (_, report) =
+        engine::service::audit::walk_chain(&target, domain::audit::ChainVerifier::new()).await?;
+    if let Some(b) = &report.broken {
+        println!("audit chain on the target BROKEN: {b}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let theirs = engine::store::audit::head(&mut *source.pool().acquire().await?).await?;
+    let ours = engine::store::audit::head(&mut *target.pool().acquire().await?).await?;
+    let shown = |h: &Option<(i64, String)>| match h {
+        Some((seq, hash)) => format!("row {seq}, hash {hash}"),
+        None => "none (an empty log)".to_owned(),
+    };
+    if ours != theirs {
+        println!(
+            "audit chain head on the target ({}) differs from the source's ({})",
+            shown(&ours),
+            shown(&theirs)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "audit chain verified on the target: {} rows, head {}, as the source's",
+        report.rows_checked,
+        shown(&ours)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(root: &std::path::Path) -> ExitCode {

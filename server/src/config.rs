@@ -199,15 +199,44 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// The SQLite file; created with its folder when missing.
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; when unset, the SQLite file
+    /// at `path`.
+    pub url: Option<Secret>,
+    /// The SQLite file when `url` is unset; created with its folder when missing. Its folder is
+    /// the panel's data folder (the spec repository's mirror) on either back end.
     pub path: PathBuf,
+    /// Connections the panel keeps open at most (PostgreSQL takes one more for listening to
+    /// the other replicas' writes, and the leader one more for its lock).
+    pub max_connections: u32,
+    /// On a shared database, how long the leader's lease lasts: when the leader dies, another
+    /// replica takes the periodic work over within this many seconds.
+    pub leader_lease_secs: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
+            url: None,
             path: PathBuf::from("data/tierdeck.sqlite"),
+            max_connections: 8,
+            leader_lease_secs: 15,
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// Where the store lives.
+    pub fn location(&self) -> Result<engine::store::Location, ConfigError> {
+        match &self.url {
+            Some(url) => engine::store::Location::parse(url.expose())
+                .map_err(|e| err(format!("`database.url`: {e}"))),
+            None => Ok(engine::store::Location::Sqlite(self.path.clone())),
+        }
+    }
+
+    /// The folder of the panel's own files (the spec repository's mirror).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.path.parent().unwrap_or(std::path::Path::new("."))
     }
 }
 
@@ -575,6 +604,15 @@ impl Config {
         }
         if self.database.path.as_os_str().is_empty() {
             return Err(err("`database.path` must name a file"));
+        }
+        self.database.location()?;
+        if self.database.max_connections < 2 {
+            return Err(err("`database.max_connections` must be at least 2"));
+        }
+        if !(3..=600).contains(&self.database.leader_lease_secs) {
+            return Err(err(
+                "`database.leader_lease_secs` must be between 3 and 600 seconds",
+            ));
         }
         if self.repo.branch.trim().is_empty() {
             return Err(err("`repo.branch` must not be empty"));

@@ -9,11 +9,11 @@
 
 pub mod worker;
 
+use crate::store::Conn;
 use chrono::{DateTime, Utc};
 use domain::change::ChangeId;
 use domain::job::JobKind;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::store::jobs::{self, JobRow, NewJob};
 
@@ -170,7 +170,7 @@ impl Job {
 /// `by` (an actor's name). Returns its id, or `None` when the same work waits already. The
 /// caller wakes the worker once its transaction commits ([`worker::Waker::wake`]).
 pub(crate) async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     job: &Job,
     max_attempts: u32,
     by: &str,

@@ -211,33 +211,43 @@ impl AuditLog<'_> {
     /// head; returns the verifier as it stood before that comparison, and the report.
     async fn walk_chain(
         &self,
-        mut verifier: ChainVerifier,
+        verifier: ChainVerifier,
     ) -> ServiceResult<(ChainVerifier, ChainReport)> {
-        // One read transaction: the head and every batch from one snapshot, so an event
-        // written meanwhile is not taken for a cut chain.
-        let mut conn = self.store.pool().begin().await?;
-        let head = audit::head(&mut conn).await?;
-        let mut after = verifier.last_seq();
-        'batches: loop {
-            let rows = audit::chain_batch(&mut conn, after, VERIFY_BATCH).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.seq;
-            let n = rows.len();
-            for row in rows {
-                if !verifier.push(&row.into_stored()) {
-                    break 'batches;
-                }
-            }
-            if n < VERIFY_BATCH as usize {
-                break;
+        Ok(walk_chain(self.store, verifier).await?)
+    }
+}
+
+/// Feeds `verifier` the events of `store` after the last it saw and compares the end with the
+/// stored head; returns the verifier as it stood before that comparison, and the report. Also
+/// what `tierdeck db copy` checks its copy with.
+pub async fn walk_chain(
+    store: &crate::Store,
+    mut verifier: ChainVerifier,
+) -> Result<(ChainVerifier, ChainReport), sqlx::Error> {
+    // One read transaction: the head and every batch from one snapshot, so an event
+    // written meanwhile is not taken for a cut chain.
+    let mut conn = store.begin_snapshot().await?;
+    let head = audit::head(&mut conn).await?;
+    let mut after = verifier.last_seq();
+    'batches: loop {
+        let rows = audit::chain_batch(&mut conn, after, VERIFY_BATCH).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        let n = rows.len();
+        for row in rows {
+            if !verifier.push(&row.into_stored()) {
+                break 'batches;
             }
         }
-        drop(conn);
-        let report = verifier
-            .clone()
-            .finish(head.as_ref().map(|(s, h)| (*s, h.as_str())));
-        Ok((verifier, report))
+        if n < VERIFY_BATCH as usize {
+            break;
+        }
     }
+    drop(conn);
+    let report = verifier
+        .clone()
+        .finish(head.as_ref().map(|(s, h)| (*s, h.as_str())));
+    Ok((verifier, report))
 }
 
 #[cfg(test)]

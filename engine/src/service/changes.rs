@@ -64,7 +64,7 @@ impl Changes<'_> {
     /// and the ones it superseded.
     pub(crate) async fn record_detected(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         meta: &RequestMeta,
         p: &Detected,
         now: &str,
@@ -159,7 +159,7 @@ impl Changes<'_> {
     /// their ids.
     pub(crate) async fn supersede_open(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         meta: &RequestMeta,
         env: &str,
         by: Option<(ChangeId, &str)>,
@@ -364,7 +364,7 @@ impl Changes<'_> {
     /// The watch after a change's apply, if there is one.
     async fn watch_of(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         id: ChangeId,
     ) -> ServiceResult<Option<domain::change::WatchView>> {
         crate::store::watches::get(conn, id)

@@ -32,7 +32,7 @@ impl Jobs<'_> {
     /// A change's jobs, oldest first.
     pub(crate) async fn of_change(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         id: ChangeId,
     ) -> ServiceResult<Vec<JobView>> {
         views(jobs::of_change(conn, id.0).await?)

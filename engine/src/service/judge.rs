@@ -174,7 +174,7 @@ impl Judge<'_> {
     /// The reviews of a change and the approvals that count for `plan_hash` now, under `policy`.
     pub(crate) async fn approvals_of(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         change_id: ChangeId,
         policy: &Policy,
         plan_hash: Option<&str>,

@@ -173,7 +173,7 @@ impl Sessions<'_> {
     /// are allowed again, if they are not now.
     async fn throttled_for(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         name: &str,
         addr: &str,
         since_ms: i64,

@@ -272,7 +272,7 @@ impl Engine {
 
 /// The row of environment `env`, or "there is no environment" (404).
 pub(crate) async fn known_environment(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     env: &str,
 ) -> crate::error::ServiceResult<crate::store::repo::EnvironmentRow> {
     crate::store::repo::environment(conn, env)

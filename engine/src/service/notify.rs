@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use crate::store::Conn;
 use domain::job::{JobKind, Outcome};
 use domain::notify::Delivery;
 use domain::Role;
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use crate::auth::Caller;
 use crate::clock::Clock;
@@ -51,7 +51,7 @@ impl Notifications<'_> {
     /// transaction commits.
     pub(crate) async fn queue_notification(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         event: &str,
         environment: Option<&str>,
         change: Option<&crate::store::changes::Change>,

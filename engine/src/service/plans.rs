@@ -140,7 +140,7 @@ impl Plans<'_> {
     /// queued (one may be waiting already). The caller wakes the worker after its commit.
     pub(crate) async fn queue_plan(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         change: &Change,
         by: &str,
     ) -> Result<bool, sqlx::Error> {

@@ -356,7 +356,7 @@ impl Watcher {
 /// Records an event of tierdeck's own (the watcher) about the repository (`target`: its
 /// redacted URL or branch) in the caller's transaction.
 async fn system_event(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut crate::store::Conn,
     meta: &RequestMeta,
     action: &str,
     target: &str,

@@ -209,7 +209,7 @@ impl Reverts<'_> {
     /// environment moved on since it was prepared. The caller wakes the worker after its commit.
     pub(crate) async fn write_revert(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         caller: &Caller,
         meta: &RequestMeta,
         p: &Prepared,

@@ -43,7 +43,7 @@ fn comment_text(
 }
 
 /// The change `id`, read inside the caller's (write) transaction.
-async fn change_in(tx: &mut sqlx::SqliteConnection, id: ChangeId) -> ServiceResult<Change> {
+async fn change_in(tx: &mut crate::store::Conn, id: ChangeId) -> ServiceResult<Change> {
     changes::get(tx, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("there is no change {id}")))
@@ -67,7 +67,7 @@ impl Reviews<'_> {
     pub(crate) async fn review_view(
         &self,
         caller: &Caller,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         change: &Change,
         policy: Option<&Policy>,
     ) -> ServiceResult<(Option<Approvals>, Option<ChangeActions>, String)> {

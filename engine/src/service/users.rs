@@ -43,14 +43,14 @@ fn summary(row: users::UserRow) -> ServiceResult<UserSummary> {
     })
 }
 
-async fn find(conn: &mut sqlx::SqliteConnection, name: &UserName) -> ServiceResult<users::UserRow> {
+async fn find(conn: &mut crate::store::Conn, name: &UserName) -> ServiceResult<users::UserRow> {
     users::by_name(conn, name.as_str())
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("there is no user named `{name}`")))
 }
 
 /// An address is one person's: it tells whose commits are whose.
-async fn email_free(conn: &mut sqlx::SqliteConnection, email: &Email) -> ServiceResult<()> {
+async fn email_free(conn: &mut crate::store::Conn, email: &Email) -> ServiceResult<()> {
     if users::email_taken(conn, email.as_str()).await? {
         return Err(ServiceError::Conflict(format!(
             "another user already has the e-mail address {email}"

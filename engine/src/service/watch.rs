@@ -30,7 +30,7 @@ use crate::store::watches::{self, WatchRow};
 use crate::store::Store;
 
 async fn watch_event(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut crate::store::Conn,
     action: &str,
     environment: &str,
     change: ChangeId,
@@ -97,7 +97,7 @@ impl Watches<'_> {
     /// watch).
     pub(crate) async fn start_watch(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         change: ChangeId,
         environment: &str,
         watch: Watch,
@@ -355,7 +355,7 @@ impl Watches<'_> {
             return Err(ServiceError::Internal(e));
         }
         let then = match &revert {
-            Ok(r) if w.auto_revert => {
+            Ok(r) if w.auto_revert != 0 => {
                 let reason = format!(
                     "auto-revert: the watch after change #{} saw {alert} (burn {burn_text})",
                     change.id
@@ -437,7 +437,7 @@ mod tests {
     /// The revert recorded for `id`.
     async fn revert_of(t: &TestEngine, id: ChangeId) -> ChangeId {
         let mut conn = t.engine.store.pool().acquire().await.unwrap();
-        let (r,): (i64,) = sqlx::query_as("SELECT id FROM changes WHERE reverts = ?")
+        let (r,): (i64,) = sqlx::query_as("SELECT id FROM changes WHERE reverts = $1")
             .bind(id.0)
             .fetch_one(&mut *conn)
             .await

@@ -1,6 +1,6 @@
 //! Apply runs, their steps and the per-environment locks.
 
-use sqlx::SqliteConnection;
+use super::Conn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -43,7 +43,7 @@ pub struct LockRow {
 }
 
 pub async fn insert_run(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change_id: i64,
     environment: &str,
     started_by: &str,
@@ -54,7 +54,7 @@ pub async fn insert_run(
     sqlx::query_scalar(
         "INSERT INTO apply_runs (change_id, environment, started_by, plan_hash, emergency_reason,
             status, started_at)
-         VALUES (?, ?, ?, ?, ?, 'applying', ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 'applying', $6) RETURNING id",
     )
     .bind(change_id)
     .bind(environment)
@@ -67,16 +67,16 @@ pub async fn insert_run(
 }
 
 pub async fn insert_step(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run_id: i64,
     position: u32,
     operation_json: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO apply_steps (run_id, position, operation, status) VALUES (?, ?, ?, 'pending')",
+        "INSERT INTO apply_steps (run_id, position, operation, status) VALUES ($1, $2, $3, 'pending')",
     )
     .bind(run_id)
-    .bind(position)
+    .bind(i64::from(position))
     .bind(operation_json)
     .execute(conn)
     .await?;
@@ -86,18 +86,18 @@ pub async fn insert_step(
 /// Marks a step running, if `run_id` still holds its environment's lock (the run id is the
 /// fencing token); `false` when it does not: the caller must not call AWS.
 pub async fn step_started(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run_id: i64,
     position: u32,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
-        "UPDATE apply_steps SET status = 'running', started_at = ? WHERE run_id = ? AND position = ?
-            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
+        "UPDATE apply_steps SET status = 'running', started_at = $1 WHERE run_id = $2 AND position = $3
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)",
     )
     .bind(now)
     .bind(run_id)
-    .bind(position)
+    .bind(i64::from(position))
     .bind(run_id)
     .execute(conn)
     .await?;
@@ -118,7 +118,7 @@ pub struct Attempt<'a> {
 /// Records one AWS call of a step: the attempts so far, the last request id and error. Like
 /// [`step_started`], only while `run_id` holds the lock; `false` when it does not.
 pub async fn step_attempted(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run_id: i64,
     position: u32,
     a: Attempt<'_>,
@@ -132,18 +132,18 @@ pub async fn step_attempted(
     } = a;
     let finished = (status != "running").then_some(now);
     let written = sqlx::query(
-        "UPDATE apply_steps SET status = ?, attempts = ?, request_id = COALESCE(?, request_id),
-            error = ?, finished_at = ?
-         WHERE run_id = ? AND position = ?
-            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
+        "UPDATE apply_steps SET status = $1, attempts = $2, request_id = COALESCE($3, request_id),
+            error = $4, finished_at = $5
+         WHERE run_id = $6 AND position = $7
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $8)",
     )
     .bind(status)
-    .bind(attempts)
+    .bind(i64::from(attempts))
     .bind(request_id)
     .bind(error)
     .bind(finished)
     .bind(run_id)
-    .bind(position)
+    .bind(i64::from(position))
     .bind(run_id)
     .execute(conn)
     .await?;
@@ -153,18 +153,18 @@ pub async fn step_attempted(
 /// Records how a step's settling stands (JSON of `domain::change::Settling`), only while
 /// `run_id` holds the lock; `false` when it does not.
 pub async fn step_settling(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run_id: i64,
     position: u32,
     settling_json: &str,
 ) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
-        "UPDATE apply_steps SET settling = ? WHERE run_id = ? AND position = ?
-            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = ?)",
+        "UPDATE apply_steps SET settling = $1 WHERE run_id = $2 AND position = $3
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)",
     )
     .bind(settling_json)
     .bind(run_id)
-    .bind(position)
+    .bind(i64::from(position))
     .bind(run_id)
     .execute(conn)
     .await?;
@@ -172,13 +172,13 @@ pub async fn step_settling(
 }
 
 pub async fn finish_run(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run_id: i64,
     status: &str,
     error: Option<&str>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE apply_runs SET status = ?, error = ?, finished_at = ? WHERE id = ?")
+    sqlx::query("UPDATE apply_runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
         .bind(status)
         .bind(error)
         .bind(now)
@@ -189,18 +189,14 @@ pub async fn finish_run(
 }
 
 /// Steps that were running when their process died.
-pub async fn interrupt_steps(
-    conn: &mut SqliteConnection,
-    run_id: i64,
-    now: &str,
-) -> Result<u64, sqlx::Error> {
+pub async fn interrupt_steps(conn: &mut Conn, run_id: i64, now: &str) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE apply_steps SET status = 'interrupted', finished_at = ?,
+        "UPDATE apply_steps SET status = 'interrupted', finished_at = $1,
             error = CASE WHEN settling IS NULL
                 THEN 'tierdeck stopped during this call: AWS may or may not have carried it out'
                 ELSE 'tierdeck stopped while this step settled: AWS took the call; plan again to see where it stands'
             END
-         WHERE run_id = ? AND status = 'running'",
+         WHERE run_id = $2 AND status = 'running'",
     )
     .bind(now)
     .bind(run_id)
@@ -209,33 +205,30 @@ pub async fn interrupt_steps(
     .rows_affected())
 }
 
-pub async fn latest_run(
-    conn: &mut SqliteConnection,
-    change_id: i64,
-) -> Result<Option<RunRow>, sqlx::Error> {
+pub async fn latest_run(conn: &mut Conn, change_id: i64) -> Result<Option<RunRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, change_id, environment, started_by, plan_hash, emergency_reason, status, error,
             started_at,
             finished_at
-         FROM apply_runs WHERE change_id = ? ORDER BY id DESC LIMIT 1",
+         FROM apply_runs WHERE change_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(change_id)
     .fetch_optional(conn)
     .await
 }
 
-pub async fn run_count(conn: &mut SqliteConnection, change_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM apply_runs WHERE change_id = ?")
+pub async fn run_count(conn: &mut Conn, change_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM apply_runs WHERE change_id = $1")
         .bind(change_id)
         .fetch_one(conn)
         .await
 }
 
-pub async fn steps(conn: &mut SqliteConnection, run_id: i64) -> Result<Vec<StepRow>, sqlx::Error> {
+pub async fn steps(conn: &mut Conn, run_id: i64) -> Result<Vec<StepRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT position, operation, status, attempts, request_id, error, started_at, finished_at,
             settling
-         FROM apply_steps WHERE run_id = ? ORDER BY position",
+         FROM apply_steps WHERE run_id = $1 ORDER BY position",
     )
     .bind(run_id)
     .fetch_all(conn)
@@ -245,9 +238,9 @@ pub async fn steps(conn: &mut SqliteConnection, run_id: i64) -> Result<Vec<StepR
 const RUN_COLUMNS: &str = "id, change_id, environment, started_by, plan_hash, emergency_reason,
     status, error, started_at, finished_at";
 
-pub async fn run(conn: &mut SqliteConnection, id: i64) -> Result<Option<RunRow>, sqlx::Error> {
+pub async fn run(conn: &mut Conn, id: i64) -> Result<Option<RunRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM apply_runs WHERE id = ?"
+        "SELECT {RUN_COLUMNS} FROM apply_runs WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -255,7 +248,7 @@ pub async fn run(conn: &mut SqliteConnection, id: i64) -> Result<Option<RunRow>,
 }
 
 /// Runs still marked `applying` (their process may have died).
-pub async fn unfinished_runs(conn: &mut SqliteConnection) -> Result<Vec<RunRow>, sqlx::Error> {
+pub async fn unfinished_runs(conn: &mut Conn) -> Result<Vec<RunRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, change_id, environment, started_by, plan_hash, emergency_reason, status, error,
             started_at,
@@ -266,21 +259,18 @@ pub async fn unfinished_runs(conn: &mut SqliteConnection) -> Result<Vec<RunRow>,
     .await
 }
 
-pub async fn lock(
-    conn: &mut SqliteConnection,
-    environment: &str,
-) -> Result<Option<LockRow>, sqlx::Error> {
+pub async fn lock(conn: &mut Conn, environment: &str) -> Result<Option<LockRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT environment, change_id, run_id, holder_host, holder_pid, holder_id, acquired_at,
             heartbeat_at
-         FROM environment_locks WHERE environment = ?",
+         FROM environment_locks WHERE environment = $1",
     )
     .bind(environment)
     .fetch_optional(conn)
     .await
 }
 
-pub async fn locks(conn: &mut SqliteConnection) -> Result<Vec<LockRow>, sqlx::Error> {
+pub async fn locks(conn: &mut Conn) -> Result<Vec<LockRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT environment, change_id, run_id, holder_host, holder_pid, holder_id, acquired_at,
             heartbeat_at
@@ -291,11 +281,11 @@ pub async fn locks(conn: &mut SqliteConnection) -> Result<Vec<LockRow>, sqlx::Er
 }
 
 /// Takes the lock; the caller has checked inside the same write transaction that it is free.
-pub async fn take_lock(conn: &mut SqliteConnection, l: &LockRow) -> Result<(), sqlx::Error> {
+pub async fn take_lock(conn: &mut Conn, l: &LockRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO environment_locks (environment, change_id, run_id, holder_host, holder_pid,
             holder_id, acquired_at, heartbeat_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&l.environment)
     .bind(l.change_id)
@@ -312,13 +302,13 @@ pub async fn take_lock(conn: &mut SqliteConnection, l: &LockRow) -> Result<(), s
 
 /// Marks the lock of `run_id` alive; `false` when the run no longer holds it.
 pub async fn heartbeat(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     run_id: i64,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
     let beat = sqlx::query(
-        "UPDATE environment_locks SET heartbeat_at = ? WHERE environment = ? AND run_id = ?",
+        "UPDATE environment_locks SET heartbeat_at = $1 WHERE environment = $2 AND run_id = $3",
     )
     .bind(now)
     .bind(environment)
@@ -329,27 +319,20 @@ pub async fn heartbeat(
 }
 
 /// Whether `run_id` holds the lock of `environment`.
-pub async fn holds(
-    conn: &mut SqliteConnection,
-    environment: &str,
-    run_id: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM environment_locks WHERE environment = ? AND run_id = ?)",
+pub async fn holds(conn: &mut Conn, environment: &str, run_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM environment_locks WHERE environment = $1 AND run_id = $2) THEN 1 ELSE 0 END",
     )
     .bind(environment)
     .bind(run_id)
     .fetch_one(conn)
     .await
+        .map(|n| n != 0)
 }
 
 /// Frees the lock of `environment` if `run_id` holds it: a run never frees another's lock.
-pub async fn release(
-    conn: &mut SqliteConnection,
-    environment: &str,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM environment_locks WHERE environment = ? AND run_id = ?")
+pub async fn release(conn: &mut Conn, environment: &str, run_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM environment_locks WHERE environment = $1 AND run_id = $2")
         .bind(environment)
         .bind(run_id)
         .execute(conn)

@@ -3,8 +3,8 @@
 //! [`append`] must run inside a write transaction (see [`super::Store::begin_write`]): it reads
 //! the head and writes the next link, and the caller's own change commits with it or not at all.
 
+use super::Conn;
 use domain::audit::{ActorKind, AuditEntry, ChainedEvent, StoredEvent, GENESIS_HASH};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::auth::{Actor, RequestMeta};
 
@@ -20,7 +20,7 @@ pub struct NewEvent<'a> {
 }
 
 /// Appends one event to the chain; returns its sequence number.
-pub async fn append(conn: &mut SqliteConnection, ev: NewEvent<'_>) -> Result<i64, sqlx::Error> {
+pub async fn append(conn: &mut Conn, ev: NewEvent<'_>) -> Result<i64, sqlx::Error> {
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_optional(&mut *conn)
@@ -46,7 +46,7 @@ pub async fn append(conn: &mut SqliteConnection, ev: NewEvent<'_>) -> Result<i64
     sqlx::query(
         "INSERT INTO audit_events (seq, at, actor_kind, actor, token, action, environment, target,
             detail, client_addr, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(event.seq)
     .bind(&event.at)
@@ -63,8 +63,8 @@ pub async fn append(conn: &mut SqliteConnection, ev: NewEvent<'_>) -> Result<i64
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET seq = $1, hash = $2",
     )
     .bind(seq)
     .bind(&hash)
@@ -146,12 +146,12 @@ pub struct Filter {
 
 /// Events matching `filter` older than `before_seq`, newest first.
 pub async fn page(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     filter: &Filter,
     before_seq: Option<i64>,
     limit: u32,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    let mut q = super::Sql::new(SELECT);
     q.push(" WHERE 1 = 1");
     if let Some(a) = &filter.actor {
         q.push(" AND actor = ").push_bind(a.clone());
@@ -178,7 +178,7 @@ pub async fn page(
     }
     q.push(" ORDER BY seq DESC LIMIT ")
         .push_bind(i64::from(limit));
-    q.build_query_as().fetch_all(conn).await
+    q.fetch_all(conn).await
 }
 
 fn escape_like(s: &str) -> String {
@@ -189,18 +189,18 @@ fn escape_like(s: &str) -> String {
 
 /// Events in chain order, after `after_seq`, at most `limit`.
 pub async fn chain_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE seq > ? ORDER BY seq LIMIT ?"))
+    sqlx::query_as(&format!("{SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2"))
         .bind(after_seq)
         .bind(i64::from(limit))
         .fetch_all(conn)
         .await
 }
 
-pub async fn head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, sqlx::Error> {
+pub async fn head(conn: &mut Conn) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_optional(conn)
         .await

@@ -5,6 +5,7 @@
 //! ([`domain::lifecycle::transition`]) whether an event may happen, then writes the new status
 //! and the event's audit record in the caller's transaction.
 
+use super::Conn;
 use chrono::{DateTime, Utc};
 use domain::change::{
     ChangeId, ChangeKind, ChangeStatus, ChangeSummary, CommitInfo, FileDiff, Person, PlanView,
@@ -14,7 +15,6 @@ use domain::lifecycle::{self, Event, Refusal};
 use domain::spec::{FieldEdit, SpecError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::auth::{Actor, RequestMeta};
 use crate::store::audit::{append, NewEvent};
@@ -273,7 +273,7 @@ fn with_statuses(
 
 /// Records a change, in the status the lifecycle gives it, with its audit event `action`.
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     c: NewChange<'_>,
     action: &str,
     audit: Audit<'_>,
@@ -290,7 +290,7 @@ pub async fn create(
             author_email, committed_at, message, status, file_diff, semantic_diff, spec_errors,
             guardrails, authors, policy_edits, plan, plan_hash, planned_at, created_at, updated_at,
             reverts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
     )
     .bind(c.environment)
     .bind(c.kind.as_str())
@@ -349,7 +349,7 @@ pub struct Rejudged<'a> {
 /// and its status is what the lifecycle's [`Event::Rebase`] gives, with the audit event, in the
 /// caller's transaction. Refused as a conflict when another request moved it meanwhile.
 pub async fn rejudge(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: &Change,
     r: Rejudged<'_>,
     audit: Audit<'_>,
@@ -361,10 +361,10 @@ pub async fn rejudge(
     };
     let to = lifecycle::transition(change.status, event)?;
     let moved = sqlx::query(
-        "UPDATE changes SET status = ?, base_commit = ?, file_diff = ?, semantic_diff = ?,
-            spec_errors = ?, guardrails = ?, authors = ?, policy_edits = ?, plan = NULL,
-            plan_hash = NULL, planned_at = NULL, updated_at = ?
-         WHERE id = ? AND status = ?",
+        "UPDATE changes SET status = $1, base_commit = $2, file_diff = $3, semantic_diff = $4,
+            spec_errors = $5, guardrails = $6, authors = $7, policy_edits = $8, plan = NULL,
+            plan_hash = NULL, planned_at = NULL, updated_at = $9
+         WHERE id = $10 AND status = $11",
     )
     .bind(to.as_str())
     .bind(r.base_commit)
@@ -423,7 +423,7 @@ impl From<TransitionError> for crate::error::ServiceError {
 /// a [`Event::Supersede`]. A change whose stored status is no longer `change.status` (another
 /// request moved it) is refused as a conflict. Returns the new status.
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: &Change,
     event: Event,
     superseded_by: Option<ChangeId>,
@@ -432,8 +432,8 @@ pub async fn transition(
 ) -> Result<ChangeStatus, TransitionError> {
     let to = lifecycle::transition(change.status, event)?;
     let moved = sqlx::query(
-        "UPDATE changes SET status = ?, superseded_by = COALESCE(?, superseded_by), updated_at = ?
-         WHERE id = ? AND status = ?",
+        "UPDATE changes SET status = $1, superseded_by = COALESCE($2, superseded_by), updated_at = $3
+         WHERE id = $4 AND status = $5",
     )
     .bind(to.as_str())
     .bind(superseded_by.map(|c| c.0))
@@ -467,37 +467,37 @@ pub async fn transition(
     Ok(to)
 }
 
-pub async fn exists(
-    conn: &mut SqliteConnection,
-    environment: &str,
-    commit: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM changes
-            WHERE environment = ? AND commit_sha = ? AND kind = 'commit')",
+pub async fn exists(conn: &mut Conn, environment: &str, commit: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM changes
+            WHERE environment = $1 AND commit_sha = $2 AND kind = 'commit') THEN 1 ELSE 0 END",
     )
     .bind(environment)
     .bind(commit)
     .fetch_one(conn)
     .await
+    .map(|n| n != 0)
 }
 
-pub async fn any_for(conn: &mut SqliteConnection, environment: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM changes WHERE environment = ?)")
-        .bind(environment)
-        .fetch_one(conn)
-        .await
+pub async fn any_for(conn: &mut Conn, environment: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM changes WHERE environment = $1) THEN 1 ELSE 0 END",
+    )
+    .bind(environment)
+    .fetch_one(conn)
+    .await
+    .map(|n| n != 0)
 }
 
 /// Open changes of an environment (see [`ChangeStatus::is_open`]), of one kind or all, oldest
 /// first.
 pub async fn open_of_kind(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     kind: Option<ChangeKind>,
 ) -> Result<Vec<Change>, sqlx::Error> {
     let rows: Vec<ChangeRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE environment = ? AND kind = COALESCE(?, kind)
+        "{SELECT} WHERE environment = $1 AND kind = COALESCE($2, kind)
             AND status IN ({}) ORDER BY id",
         open_statuses()
     ))
@@ -510,7 +510,7 @@ pub async fn open_of_kind(
 
 /// Open changes that were never planned (recorded by `tierdeck plan`, or their background plan
 /// did not finish), oldest first.
-pub async fn unplanned(conn: &mut SqliteConnection) -> Result<Vec<ChangeId>, sqlx::Error> {
+pub async fn unplanned(conn: &mut Conn) -> Result<Vec<ChangeId>, sqlx::Error> {
     let ids: Vec<(i64,)> = sqlx::query_as(&format!(
         "SELECT id FROM changes WHERE plan IS NULL AND status IN ({}) ORDER BY id",
         open_statuses()
@@ -520,8 +520,8 @@ pub async fn unplanned(conn: &mut SqliteConnection) -> Result<Vec<ChangeId>, sql
     Ok(ids.into_iter().map(|(id,)| ChangeId(id)).collect())
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: ChangeId) -> Result<Option<Change>, sqlx::Error> {
-    let row: Option<ChangeRow> = sqlx::query_as(&format!("{SELECT} WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: ChangeId) -> Result<Option<Change>, sqlx::Error> {
+    let row: Option<ChangeRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
         .bind(id.0)
         .fetch_optional(conn)
         .await?;
@@ -530,52 +530,51 @@ pub async fn get(conn: &mut SqliteConnection, id: ChangeId) -> Result<Option<Cha
 
 /// The summaries of changes `ids` (a list's columns only: no diffs, no plan), in id order;
 /// ids that do not exist are left out.
-pub async fn summaries(
-    conn: &mut SqliteConnection,
-    ids: &[i64],
-) -> Result<Vec<ChangeSummary>, sqlx::Error> {
+pub async fn summaries(conn: &mut Conn, ids: &[i64]) -> Result<Vec<ChangeSummary>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT_SUMMARY);
+    let mut q = super::Sql::new(SELECT_SUMMARY);
     q.push(" WHERE id IN (");
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push_bind(*id);
     }
     q.push(") ORDER BY id");
-    let rows: Vec<SummaryRow> = q.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<SummaryRow> = q.fetch_all(conn).await?;
     rows.into_iter().map(ChangeSummary::try_from).collect()
 }
 
 pub async fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: Option<&str>,
     status: Option<ChangeStatus>,
     limit: u32,
 ) -> Result<Vec<ChangeSummary>, sqlx::Error> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT_SUMMARY);
+    let mut q = super::Sql::new(SELECT_SUMMARY);
     q.push(" WHERE 1 = 1");
     if let Some(e) = environment {
         q.push(" AND environment = ").push_bind(e.to_owned());
     }
     if let Some(s) = status {
-        q.push(" AND status = ").push_bind(s.as_str());
+        q.push(" AND status = ").push_bind(s.as_str().to_owned());
     }
     q.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<SummaryRow> = q.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<SummaryRow> = q.fetch_all(conn).await?;
     rows.into_iter().map(ChangeSummary::try_from).collect()
 }
 
 /// Ids of changes in `status`, newest first.
 pub async fn ids_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     status: ChangeStatus,
     limit: u32,
 ) -> Result<Vec<ChangeId>, sqlx::Error> {
     let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM changes WHERE status = ? ORDER BY id DESC LIMIT ?")
+        sqlx::query_scalar("SELECT id FROM changes WHERE status = $1 ORDER BY id DESC LIMIT $2")
             .bind(status.as_str())
             .bind(i64::from(limit))
             .fetch_all(conn)
@@ -585,7 +584,7 @@ pub async fn ids_in(
 
 /// Per environment: open changes, and the newest change's id.
 pub async fn per_environment(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
 ) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT e.name,
@@ -600,12 +599,9 @@ pub async fn per_environment(
 }
 
 /// How many open changes an environment has (as [`per_environment`] counts them).
-pub async fn open_count(
-    conn: &mut SqliteConnection,
-    environment: &str,
-) -> Result<i64, sqlx::Error> {
+pub async fn open_count(conn: &mut Conn, environment: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM changes WHERE environment = ? AND status IN ({})",
+        "SELECT COUNT(*) FROM changes WHERE environment = $1 AND status IN ({})",
         open_statuses()
     ))
     .bind(environment)
@@ -616,7 +612,7 @@ pub async fn open_count(
 /// Stores the latest plan of a change. A plan that could not be made keeps the hash of the
 /// last one that was: approvals are pinned to plans, not to AWS being reachable.
 pub async fn set_plan(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: ChangeId,
     view: &PlanView,
     now: &str,
@@ -626,9 +622,9 @@ pub async fn set_plan(
         PlanView::Unavailable { .. } => None,
     };
     sqlx::query(
-        "UPDATE changes SET plan = ?, plan_hash = COALESCE(?, plan_hash), planned_at = ?,
-            updated_at = ?
-         WHERE id = ?",
+        "UPDATE changes SET plan = $1, plan_hash = COALESCE($2, plan_hash), planned_at = $3,
+            updated_at = $4
+         WHERE id = $5",
     )
     .bind(text(view))
     .bind(hash)
@@ -649,13 +645,16 @@ mod tests {
     const OLD_WITHOUT_CALLS: &str = r#"{"state":"planned","plan":{"operations":[],"errors":[{"resource":"database db","message":"does not exist"}],"hash":"def"},"read_ms":3}"#;
     const UNAVAILABLE: &str = r#"{"state":"unavailable","reason":"AWS is unreachable"}"#;
 
-    async fn plan_of(c: &mut SqliteConnection, id: i64) -> Option<PlanView> {
+    async fn plan_of(c: &mut Conn, id: i64) -> Option<PlanView> {
         get(c, ChangeId(id)).await.unwrap().unwrap().plan
     }
 
     #[tokio::test]
     async fn migration_0009_flattens_stored_plans_and_they_read_back() {
-        assert!(crate::store::MIGRATOR.version_exists(9), "0009 is embedded");
+        assert!(
+            crate::store::SQLITE_MIGRATOR.version_exists(9),
+            "0009 is embedded"
+        );
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("t.db")).await.unwrap();
         store.migrate().await.unwrap();
@@ -674,8 +673,8 @@ mod tests {
                 "INSERT INTO changes (id, environment, kind, commit_sha, author_name, author_email,
                     committed_at, message, status, file_diff, semantic_diff, spec_errors, plan,
                     created_at, updated_at)
-                 VALUES (?, 'prod', 'commit', ?, 'a', 'a@x', '2026-11-30T09:00:00.000Z', 'm',
-                    'pending', '[]', '[]', '[]', ?, '2026-11-30T09:00:01.000Z',
+                 VALUES ($1, 'prod', 'commit', $2, 'a', 'a@x', '2026-11-30T09:00:00.000Z', 'm',
+                    'pending', '[]', '[]', '[]', $3, '2026-11-30T09:00:01.000Z',
                     '2026-11-30T09:00:01.000Z')",
             )
             .bind(id)
@@ -689,7 +688,7 @@ mod tests {
         assert!(get(&mut c, ChangeId(1)).await.is_err());
         // … until the migration rewrites it (run again here: the store is migrated already,
         // and running it twice changes nothing more).
-        let script = include_str!("../../../migrations/0009_flat_plan_view.sql");
+        let script = include_str!("../../../migrations/sqlite/0009_flat_plan_view.sql");
         for _ in 0..2 {
             sqlx::raw_sql(script).execute(&mut *c).await.unwrap();
         }

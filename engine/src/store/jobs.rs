@@ -1,9 +1,9 @@
 //! The `jobs` table: work that outlives a request (`domain::job`), queued in the transaction
 //! that asks for it and taken by one worker at a time under a lease.
 
+use super::Conn;
 use chrono::{DateTime, Utc};
 use domain::job::{JobKind, JobState, JobView};
-use sqlx::SqliteConnection;
 
 use super::{format_time, parse_time};
 
@@ -75,7 +75,7 @@ pub struct NewJob<'a> {
 /// Queues a job in the caller's transaction. Returns its id, or `None` when a job with the same
 /// key is already waiting (it will do the same work).
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     j: &NewJob<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -83,7 +83,7 @@ pub async fn insert(
     sqlx::query_scalar(
         "INSERT INTO jobs (kind, state, change_id, environment, payload, dedup_key, max_attempts,
             run_after, requested_by, created_at, updated_at)
-         VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(j.kind.as_str())
@@ -112,21 +112,27 @@ pub struct Claimant<'a> {
 /// whose worker's lease ran out — for `by`, until `lease_until`; each take counts as a try.
 /// Returns them as taken.
 pub async fn claim(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     by: Claimant<'_>,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     let now = format_time(now);
+    // On PostgreSQL several replicas claim at once: each skips the rows another is taking
+    // (SQLite has one writer at a time and no row locks).
+    let skip_taken = match super::backend_of(conn) {
+        super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        super::Backend::Sqlite => "",
+    };
     sqlx::query_as(&format!(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder_id = ?,
-            holder_host = ?, holder_pid = ?, lease_until = ?, updated_at = ?
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder_id = $1,
+            holder_host = $2, holder_pid = $3, lease_until = $4, updated_at = $5
          WHERE id IN (
             SELECT id FROM jobs
-            WHERE (state IN ('queued', 'retrying') AND run_after <= ?)
-               OR (state = 'running' AND lease_until < ?)
-            ORDER BY run_after, id LIMIT ?)
+            WHERE (state IN ('queued', 'retrying') AND run_after <= $6)
+               OR (state = 'running' AND lease_until < $7)
+            ORDER BY run_after, id LIMIT $8 {skip_taken})
          RETURNING {COLUMNS}"
     ))
     .bind(by.id)
@@ -136,34 +142,35 @@ pub async fn claim(
     .bind(&now)
     .bind(&now)
     .bind(&now)
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await
 }
 
 /// Whether any job is due now (a read: the worker writes only when there is something to
 /// take, so an idle panel's kept reads stand).
-pub async fn any_due(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn any_due(conn: &mut Conn, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let now = format_time(now);
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs
-            WHERE (state IN ('queued', 'retrying') AND run_after <= ?)
-               OR (state = 'running' AND lease_until < ?))",
+    sqlx::query_scalar::<_, i64>(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs
+            WHERE (state IN ('queued', 'retrying') AND run_after <= $1)
+               OR (state = 'running' AND lease_until < $2)) THEN 1 ELSE 0 END",
     )
     .bind(&now)
     .bind(&now)
     .fetch_one(conn)
     .await
+    .map(|n| n != 0)
 }
 
 /// Renews the lease of every job `holder` runs.
 pub async fn renew(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     holder: &str,
     lease_until: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     Ok(
-        sqlx::query("UPDATE jobs SET lease_until = ? WHERE holder_id = ? AND state = 'running'")
+        sqlx::query("UPDATE jobs SET lease_until = $1 WHERE holder_id = $2 AND state = 'running'")
             .bind(format_time(lease_until))
             .bind(holder)
             .execute(conn)
@@ -174,12 +181,9 @@ pub async fn renew(
 
 /// Jobs running under another holder than `holder`: at start, those of a process that died
 /// are freed at once rather than when their lease runs out.
-pub async fn running_elsewhere(
-    conn: &mut SqliteConnection,
-    holder: &str,
-) -> Result<Vec<JobRow>, sqlx::Error> {
+pub async fn running_elsewhere(conn: &mut Conn, holder: &str) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND holder_id IS NOT ? ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND holder_id IS DISTINCT FROM $1 ORDER BY id"
     ))
     .bind(holder)
     .fetch_all(conn)
@@ -187,12 +191,8 @@ pub async fn running_elsewhere(
 }
 
 /// Ends the lease of job `id` now (its holder is gone).
-pub async fn expire_lease(
-    conn: &mut SqliteConnection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running'")
+pub async fn expire_lease(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running'")
         .bind(format_time(now - chrono::Duration::milliseconds(1)))
         .bind(id)
         .execute(conn)
@@ -219,7 +219,7 @@ pub enum Ending<'a> {
 /// Records how job `id`'s try ended, if `holder` still holds it (a worker whose lease ran out
 /// and was taken over writes nothing). Returns whether it was written.
 pub async fn end(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     holder: &str,
     ending: Ending<'_>,
@@ -239,11 +239,11 @@ pub async fn end(
         Ending::Failed { error } => (JobState::Failed, Some(error), None, "failures + 1", true),
     };
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = ?, last_error = COALESCE(?, last_error),
-            run_after = COALESCE(?, run_after), failures = {failures}, holder_id = NULL,
-            holder_host = NULL, holder_pid = NULL, lease_until = NULL, updated_at = ?,
-            finished_at = ?
-         WHERE id = ? AND state = 'running' AND holder_id = ?"
+        "UPDATE jobs SET state = $1, last_error = COALESCE($2, last_error),
+            run_after = COALESCE($3, run_after), failures = {failures}, holder_id = NULL,
+            holder_host = NULL, holder_pid = NULL, lease_until = NULL, updated_at = $4,
+            finished_at = $5
+         WHERE id = $6 AND state = 'running' AND holder_id = $7"
     ))
     .bind(state.as_str())
     .bind(error)
@@ -259,16 +259,12 @@ pub async fn end(
 
 /// Marks job `id` done in the caller's transaction, whoever runs it: for a handler whose own
 /// work commits the job's end with it (an auto-apply that starts the apply).
-pub async fn complete(
-    conn: &mut SqliteConnection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+pub async fn complete(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let now = format_time(now);
     let done = sqlx::query(
         "UPDATE jobs SET state = 'done', holder_id = NULL, holder_host = NULL, holder_pid = NULL,
-            lease_until = NULL, updated_at = ?, finished_at = ?
-         WHERE id = ? AND state = 'running'",
+            lease_until = NULL, updated_at = $1, finished_at = $2
+         WHERE id = $3 AND state = 'running'",
     )
     .bind(&now)
     .bind(&now)
@@ -278,20 +274,17 @@ pub async fn complete(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await
 }
 
 /// A change's jobs, oldest first.
-pub async fn of_change(
-    conn: &mut SqliteConnection,
-    change_id: i64,
-) -> Result<Vec<JobRow>, sqlx::Error> {
+pub async fn of_change(conn: &mut Conn, change_id: i64) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE change_id = ? ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE change_id = $1 ORDER BY id"
     ))
     .bind(change_id)
     .fetch_all(conn)
@@ -299,30 +292,28 @@ pub async fn of_change(
 }
 
 /// The jobs not over, and the latest `failed` ones that failed for good, newest first.
-pub async fn recent(conn: &mut SqliteConnection, failed: u32) -> Result<Vec<JobRow>, sqlx::Error> {
+pub async fn recent(conn: &mut Conn, failed: u32) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'retrying')
          UNION ALL
          SELECT * FROM (SELECT {COLUMNS} FROM jobs WHERE state = 'failed'
-                        ORDER BY id DESC LIMIT ?)
+                        ORDER BY id DESC LIMIT $1)
          ORDER BY id DESC"
     ))
-    .bind(failed)
+    .bind(i64::from(failed))
     .fetch_all(conn)
     .await
 }
 
 /// Jobs by state, for `/metrics`.
-pub async fn counts(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub async fn counts(conn: &mut Conn) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY 1, 2")
         .fetch_all(conn)
         .await
 }
 
 /// The soonest time a waiting job is due, if any: how long the worker may sleep.
-pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+pub async fn next_due(conn: &mut Conn) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let next: Option<String> = sqlx::query_scalar(
         "SELECT MIN(t) FROM (
             SELECT MIN(run_after) AS t FROM jobs WHERE state IN ('queued', 'retrying')

@@ -4,6 +4,7 @@
 pub mod applies;
 pub mod audit;
 pub mod changes;
+pub mod copy;
 pub mod jobs;
 pub mod login_failures;
 pub mod notifications;
@@ -11,92 +12,393 @@ pub mod prices;
 pub mod repo;
 pub mod reviews;
 pub mod scaling;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 pub mod watches;
 
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
-/// Migrations, embedded in the binary at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The connection every store function takes: SQLite's or PostgreSQL's, behind sqlx's `Any`.
+/// The SQL is written once, with `$1`-style parameters both take; where the two differ (write
+/// locks, `FOR UPDATE`), a function asks [`backend_of`].
+pub type Conn = AnyConnection;
+/// A transaction on either back end.
+pub type Tx = Transaction<'static, Any>;
+
+/// SQLite's migrations, embedded in the binary at build time.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// PostgreSQL's, version for version the same schema (`tests/tests/store.rs` compares them).
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The back end of a connection.
+pub fn backend_of(conn: &Conn) -> Backend {
+    if conn.backend_name() == "PostgreSQL" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// Where the store lives: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a database URL; the error names what was wrong with it.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(format!("`{url}` names no SQLite file"));
+            }
+            return Ok(Location::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_owned()));
+        }
+        Err(format!(
+            "`{}` is neither `sqlite://PATH` nor `postgres://…`",
+            redact_url(url)
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Location::Sqlite(_) => Backend::Sqlite,
+            Location::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Location::Postgres(u) => f.write_str(&redact_url(u)),
+        }
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// Transactions committed through this pool (a commit hook on every connection counts
-    /// them): what the engine reads from the store is kept while this stays the same.
-    commits: Arc<AtomicU64>,
+    pool: AnyPool,
+    backend: Backend,
+    writes: Arc<Writes>,
 }
 
+/// How a process learns that the store was written (by itself or by another replica), so what
+/// it keeps from the store ([`crate::memo::ByCommits`]) goes with the next write.
+#[derive(Debug)]
+enum Writes {
+    /// SQLite's `PRAGMA data_version` on a connection of its own that never writes: it moves
+    /// whenever another connection, of this process or any other, commits.
+    Sqlite(tokio::sync::Mutex<AnyConnection>),
+    /// PostgreSQL: every write statement notifies `tierdeck_writes` (a trigger on each table),
+    /// delivered after its commit; a listener counts them. While the listener is not connected
+    /// each read of the count is a new number, so nothing is kept.
+    Postgres {
+        count: AtomicU64,
+        listening: AtomicBool,
+    },
+}
+
+/// The channel the PostgreSQL triggers notify on each write.
+const WRITES_CHANNEL: &str = "tierdeck_writes";
+/// The advisory lock key every write transaction takes on PostgreSQL, as SQLite's
+/// `BEGIN IMMEDIATE` takes its one write lock ("tierdeck" in ASCII).
+const WRITE_LOCK: i64 = 0x7469_6572_6465_636b;
+
 impl Store {
-    /// Opens (creating if needed) the database file in WAL mode.
+    /// Opens the SQLite file (created with its folder when missing) in WAL mode.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::connect(&Location::Sqlite(path.to_owned()), 8).await
+    }
+
+    /// Opens the store at `location` with at most `max_connections` (PostgreSQL also takes one
+    /// more for the write listener).
+    pub async fn connect(location: &Location, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        match location {
+            Location::Sqlite(path) => Self::connect_sqlite(path, max_connections).await,
+            Location::Postgres(url) => Self::connect_postgres(url, max_connections).await,
+        }
+    }
+
+    async fn connect_sqlite(path: &Path, max_connections: u32) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the database folder {}", dir.display()))?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+        let url = sqlite_url(path);
         // A local file does not drop connections: no ping before each use (a round trip to
         // the connection's thread).
-        let commits = Arc::new(AtomicU64::new(0));
-        let counted = commits.clone();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
             .test_before_acquire(false)
-            .after_connect(move |conn, _| {
-                let counted = counted.clone();
+            .after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.lock_handle().await?.set_commit_hook(move || {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        true
-                    });
+                    use sqlx::Executor as _;
+                    conn.execute(SQLITE_SETTINGS).await?;
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect(&url)
             .await
             .with_context(|| format!("opening the database {}", path.display()))?;
-        Ok(Self { pool, commits })
+        let mut watcher = AnyConnection::connect(&url)
+            .await
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        {
+            use sqlx::Executor as _;
+            watcher.execute(SQLITE_SETTINGS).await?;
+        }
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+            writes: Arc::new(Writes::Sqlite(tokio::sync::Mutex::new(watcher))),
+        })
+    }
+
+    async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let shown = redact_url(url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to the database {shown}"))?;
+        let writes = Arc::new(Writes::Postgres {
+            count: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+        });
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .with_context(|| format!("connecting to the database {shown}"))?;
+        listener
+            .listen(WRITES_CHANNEL)
+            .await
+            .with_context(|| format!("listening for writes on {shown}"))?;
+        tokio::spawn(follow_writes(listener, Arc::downgrade(&writes)));
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            writes,
+        })
     }
 
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
             .run(&self.pool)
             .await
             .context("running database migrations")
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// How many write transactions this process has committed: a read of the store taken at
-    /// one count holds until the count moves (writes of other processes are not counted; see
-    /// [`crate::memo::ByCommits`]).
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::SeqCst)
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
-    /// A write transaction that takes SQLite's write lock at once. A deferred `BEGIN` that
-    /// reads and then writes can fail when another writer commits in between; the audit
-    /// chain reads the last hash and then writes, so it always starts this way.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    /// A number that moves with every write to the store, this process's or another's: a read
+    /// of the store taken at one count holds until the count moves (see
+    /// [`crate::memo::ByCommits`], which also keeps nothing longer than a second).
+    pub async fn commits(&self) -> u64 {
+        match &*self.writes {
+            Writes::Sqlite(conn) => {
+                let mut conn = conn.lock().await;
+                match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                    .fetch_one(&mut *conn)
+                    .await
+                {
+                    Ok(v) => v as u64,
+                    // Unknown: a number no read was kept at.
+                    Err(_) => fresh_number(),
+                }
+            }
+            Writes::Postgres { count, listening } => {
+                if listening.load(Ordering::SeqCst) {
+                    count.load(Ordering::SeqCst)
+                } else {
+                    fresh_number()
+                }
+            }
+        }
+    }
+
+    /// A read-only transaction whose reads all see one snapshot of the store (SQLite's read
+    /// transactions do; PostgreSQL's need `REPEATABLE READ`).
+    pub async fn begin_snapshot(&self) -> Result<Tx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// A write transaction that holds the store's one write lock from its start (SQLite's
+    /// `BEGIN IMMEDIATE`; on PostgreSQL an advisory lock every replica takes the same way). A
+    /// transaction that reads and then writes, as the audit chain does (the last hash, then
+    /// the next event), sees nothing change in between.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// SQL put together at run time with `$n` parameters, which both back ends take (sqlx's
+/// `QueryBuilder` writes `?` for `Any`, which PostgreSQL does not).
+pub(crate) struct Sql {
+    text: String,
+    args: sqlx::any::AnyArguments<'static>,
+    count: usize,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            args: Default::default(),
+            count: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send + 'static,
+    {
+        use sqlx::Arguments;
+        // Encoding to `Any` only wraps the value; it cannot fail for the types bound here.
+        if self.args.add(value).is_ok() {
+            self.count += 1;
+            self.text.push_str(&format!("${}", self.count));
+        }
+        self
+    }
+
+    /// Rows of `O` it reads.
+    pub(crate) async fn fetch_all<O>(self, conn: &mut Conn) -> Result<Vec<O>, sqlx::Error>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as_with(&self.text, self.args)
+            .fetch_all(conn)
+            .await
+    }
+}
+
+/// Settings of every SQLite connection.
+const SQLITE_SETTINGS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A number not handed out before (from the top of the range, far from any real count).
+fn fresh_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(u64::MAX / 2);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Counts the write notifications of every replica until the store is dropped. A lost
+/// connection is reconnected by the listener; notifications sent meanwhile are lost, so the
+/// count moves once more when it is back.
+async fn follow_writes(mut listener: sqlx::postgres::PgListener, writes: std::sync::Weak<Writes>) {
+    let mark = |f: &dyn Fn(&AtomicU64, &AtomicBool)| match writes.upgrade().as_deref() {
+        Some(Writes::Postgres { count, listening }) => {
+            f(count, listening);
+            true
+        }
+        _ => false,
+    };
+    mark(&|_, l| l.store(true, Ordering::SeqCst));
+    loop {
+        let alive = match listener.try_recv().await {
+            Ok(Some(_)) => mark(&|c, l| {
+                c.fetch_add(1, Ordering::SeqCst);
+                l.store(true, Ordering::SeqCst);
+            }),
+            // The connection closed: the listener reconnects on the next call.
+            Ok(None) => mark(&|c, l| {
+                l.store(false, Ordering::SeqCst);
+                c.fetch_add(1, Ordering::SeqCst);
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for the other replicas' writes");
+                let alive = mark(&|_, l| l.store(false, Ordering::SeqCst));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                alive
+            }
+        };
+        if !alive {
+            return;
+        }
     }
 }
 
@@ -143,8 +445,7 @@ mod commit_count_tests {
             .execute(store.pool())
             .await
             .unwrap();
-        let start = store.commits();
-        assert!(start >= 1, "the table's creation was a commit");
+        let start = store.commits().await;
         let _: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t")
             .fetch_all(store.pool())
             .await
@@ -155,17 +456,47 @@ mod commit_count_tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(store.commits(), start, "reads commit nothing");
+        assert_eq!(store.commits().await, start, "reads commit nothing");
         sqlx::query("INSERT INTO t VALUES (1)")
             .execute(store.pool())
             .await
             .unwrap();
+        let after_one = store.commits().await;
+        assert_ne!(after_one, start, "a write moves the count");
         let mut tx = store.begin_write().await.unwrap();
         sqlx::query("INSERT INTO t VALUES (2)")
             .execute(&mut *tx)
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(store.commits(), start + 2);
+        assert_ne!(
+            store.commits().await,
+            after_one,
+            "so does a write transaction"
+        );
+    }
+
+    #[test]
+    fn database_urls_name_their_back_end_and_hide_passwords() {
+        assert_eq!(
+            Location::parse("sqlite://data/t.db"),
+            Ok(Location::Sqlite(PathBuf::from("data/t.db")))
+        );
+        assert_eq!(
+            Location::parse("sqlite:/abs/t.db"),
+            Ok(Location::Sqlite(PathBuf::from("/abs/t.db")))
+        );
+        let pg = Location::parse("postgres://tierdeck:s3cret@db.internal:5432/tierdeck").unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        assert_eq!(
+            pg.to_string(),
+            "postgres://tierdeck:***@db.internal:5432/tierdeck"
+        );
+        let err = Location::parse("mysql://u:pw@h/db").unwrap_err();
+        assert!(
+            err.contains("mysql://u:***@h/db") && !err.contains("pw"),
+            "{err}"
+        );
+        assert!(Location::parse("sqlite://").is_err());
     }
 }

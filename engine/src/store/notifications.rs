@@ -1,6 +1,6 @@
 //! The `notifications` table: outgoing webhooks and their delivery.
 
-use sqlx::SqliteConnection;
+use super::Conn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NotificationRow {
@@ -31,14 +31,14 @@ pub struct NewNotification<'a> {
 
 /// Adds a notification to the delivery log; returns its id.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     n: NewNotification<'_>,
     now: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO notifications (event, environment, change_id, receiver, body, status,
             next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id",
     )
     .bind(n.event)
     .bind(n.environment)
@@ -51,19 +51,18 @@ pub async fn insert(
     .await
 }
 
-pub async fn get(
-    conn: &mut SqliteConnection,
-    id: i64,
-) -> Result<Option<NotificationRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notifications WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Records one delivery attempt.
 pub async fn attempted(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     status: &str,
     error: Option<&str>,
@@ -72,9 +71,9 @@ pub async fn attempted(
 ) -> Result<(), sqlx::Error> {
     let delivered = (status == "delivered").then_some(now);
     sqlx::query(
-        "UPDATE notifications SET status = ?, attempts = attempts + 1, last_error = ?,
-            next_attempt_at = ?, delivered_at = ?
-         WHERE id = ?",
+        "UPDATE notifications SET status = $1, attempts = attempts + 1, last_error = $2,
+            next_attempt_at = $3, delivered_at = $4
+         WHERE id = $5",
     )
     .bind(status)
     .bind(error)
@@ -87,14 +86,11 @@ pub async fn attempted(
 }
 
 /// The delivery log, newest first.
-pub async fn recent(
-    conn: &mut SqliteConnection,
-    limit: u32,
-) -> Result<Vec<NotificationRow>, sqlx::Error> {
+pub async fn recent(conn: &mut Conn, limit: u32) -> Result<Vec<NotificationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM notifications ORDER BY id DESC LIMIT ?"
+        "SELECT {COLUMNS} FROM notifications ORDER BY id DESC LIMIT $1"
     ))
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(conn)
     .await
 }

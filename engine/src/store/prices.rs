@@ -1,6 +1,6 @@
 //! Prices read from the AWS Price List API, cached for a day.
 
-use sqlx::SqliteConnection;
+use super::Conn;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PriceRow {
@@ -11,14 +11,10 @@ pub struct PriceRow {
 }
 
 /// The cached price of `key` read at or after `since` (RFC 3339).
-pub async fn get(
-    conn: &mut SqliteConnection,
-    key: &str,
-    since: &str,
-) -> Result<Option<PriceRow>, sqlx::Error> {
+pub async fn get(conn: &mut Conn, key: &str, since: &str) -> Result<Option<PriceRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT per_unit, currency, source, fetched_at FROM prices
-         WHERE price_key = ? AND fetched_at >= ?",
+         WHERE price_key = $1 AND fetched_at >= $2",
     )
     .bind(key)
     .bind(since)
@@ -26,14 +22,10 @@ pub async fn get(
     .await
 }
 
-pub async fn put(
-    conn: &mut SqliteConnection,
-    key: &str,
-    row: &PriceRow,
-) -> Result<(), sqlx::Error> {
+pub async fn put(conn: &mut Conn, key: &str, row: &PriceRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO prices (price_key, per_unit, currency, source, fetched_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (price_key) DO UPDATE SET per_unit = excluded.per_unit,
              currency = excluded.currency, source = excluded.source,
              fetched_at = excluded.fetched_at",

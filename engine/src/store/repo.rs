@@ -1,6 +1,6 @@
 //! The `repo_state` row and the `environments` table.
 
-use sqlx::SqliteConnection;
+use super::Conn;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RepoRow {
@@ -14,7 +14,7 @@ pub struct RepoRow {
     pub consecutive_failures: i64,
 }
 
-pub async fn state(conn: &mut SqliteConnection) -> Result<Option<RepoRow>, sqlx::Error> {
+pub async fn state(conn: &mut Conn) -> Result<Option<RepoRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT url, branch, head_commit, last_fetch_at, last_success_at, last_error, last_error_at,
             consecutive_failures FROM repo_state WHERE id = 1",
@@ -24,15 +24,11 @@ pub async fn state(conn: &mut SqliteConnection) -> Result<Option<RepoRow>, sqlx:
 }
 
 /// Records the configured source; a different URL or branch starts the history afresh.
-pub async fn configure(
-    conn: &mut SqliteConnection,
-    url: &str,
-    branch: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn configure(conn: &mut Conn, url: &str, branch: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO repo_state (id, url, branch) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET url = ?1, branch = ?2,
-            head_commit = CASE WHEN url = ?1 AND branch = ?2 THEN head_commit END",
+        "INSERT INTO repo_state (id, url, branch) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET url = $1, branch = $2,
+            head_commit = CASE WHEN url = $1 AND branch = $2 THEN head_commit END",
     )
     .bind(url)
     .bind(branch)
@@ -41,13 +37,9 @@ pub async fn configure(
     Ok(())
 }
 
-pub async fn fetch_ok(
-    conn: &mut SqliteConnection,
-    head: &str,
-    now: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn fetch_ok(conn: &mut Conn, head: &str, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE repo_state SET head_commit = ?, last_fetch_at = ?2, last_success_at = ?2,
+        "UPDATE repo_state SET head_commit = $1, last_fetch_at = $2, last_success_at = $2,
             last_error = NULL, consecutive_failures = 0 WHERE id = 1",
     )
     .bind(head)
@@ -58,13 +50,9 @@ pub async fn fetch_ok(
 }
 
 /// Records a failed fetch; returns the number of failures in a row, this one included.
-pub async fn fetch_failed(
-    conn: &mut SqliteConnection,
-    error: &str,
-    now: &str,
-) -> Result<i64, sqlx::Error> {
+pub async fn fetch_failed(conn: &mut Conn, error: &str, now: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE repo_state SET last_fetch_at = ?2, last_error = ?1, last_error_at = ?2,
+        "UPDATE repo_state SET last_fetch_at = $2, last_error = $1, last_error_at = $2,
             consecutive_failures = consecutive_failures + 1 WHERE id = 1
          RETURNING consecutive_failures",
     )
@@ -90,13 +78,9 @@ pub struct EnvironmentRow {
 const ENV_COLUMNS: &str = "name, last_applied_commit, drift, drift_hash, drifted_since,
     drift_checked_at, drift_error, reverted_from";
 
-pub async fn ensure_environment(
-    conn: &mut SqliteConnection,
-    name: &str,
-    now: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn ensure_environment(conn: &mut Conn, name: &str, now: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO environments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO environments (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(now)
@@ -105,7 +89,7 @@ pub async fn ensure_environment(
     Ok(())
 }
 
-pub async fn environments(conn: &mut SqliteConnection) -> Result<Vec<EnvironmentRow>, sqlx::Error> {
+pub async fn environments(conn: &mut Conn) -> Result<Vec<EnvironmentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ENV_COLUMNS} FROM environments ORDER BY name"
     ))
@@ -114,11 +98,11 @@ pub async fn environments(conn: &mut SqliteConnection) -> Result<Vec<Environment
 }
 
 pub async fn environment(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
 ) -> Result<Option<EnvironmentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {ENV_COLUMNS} FROM environments WHERE name = ?"
+        "SELECT {ENV_COLUMNS} FROM environments WHERE name = $1"
     ))
     .bind(name)
     .fetch_optional(conn)
@@ -128,13 +112,13 @@ pub async fn environment(
 /// Records the commit applied now; `reverted_from` is the commit a revert went back from
 /// (`None` for any other apply, which ends the reverted state).
 pub async fn set_last_applied(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
     commit: &str,
     reverted_from: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE environments SET last_applied_commit = ?, reverted_from = ? WHERE name = ?",
+        "UPDATE environments SET last_applied_commit = $1, reverted_from = $2 WHERE name = $3",
     )
     .bind(commit)
     .bind(reverted_from)
@@ -146,15 +130,15 @@ pub async fn set_last_applied(
 
 /// Records drift: the plan that found it, its hash and since when.
 pub async fn set_drift(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
     (plan, hash, since): (&str, &str, &str),
     now: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE environments SET drift = ?, drift_hash = ?, drifted_since = ?,
-            drift_checked_at = ?, drift_error = NULL
-         WHERE name = ?",
+        "UPDATE environments SET drift = $1, drift_hash = $2, drifted_since = $3,
+            drift_checked_at = $4, drift_error = NULL
+         WHERE name = $5",
     )
     .bind(plan)
     .bind(hash)
@@ -169,15 +153,15 @@ pub async fn set_drift(
 /// Records an environment in sync; `plan` is kept when it has notes (no hash, no since: it is
 /// no drift).
 pub async fn set_in_sync(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
     plan: Option<&str>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE environments SET drift = ?, drift_hash = NULL, drifted_since = NULL,
-            drift_checked_at = ?, drift_error = NULL
-         WHERE name = ?",
+        "UPDATE environments SET drift = $1, drift_hash = NULL, drifted_since = NULL,
+            drift_checked_at = $2, drift_error = NULL
+         WHERE name = $3",
     )
     .bind(plan)
     .bind(now)
@@ -189,12 +173,12 @@ pub async fn set_in_sync(
 
 /// Stores why a drift check could not run; the last known drift stays.
 pub async fn set_drift_error(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     name: &str,
     error: &str,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE environments SET drift_error = ?, drift_checked_at = ? WHERE name = ?")
+    sqlx::query("UPDATE environments SET drift_error = $1, drift_checked_at = $2 WHERE name = $3")
         .bind(error)
         .bind(now)
         .bind(name)

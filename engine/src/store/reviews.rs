@@ -1,8 +1,8 @@
 //! The `reviews` table: approvals, rejections and comments.
 
+use super::Conn;
 use domain::approval::Verdict;
 use domain::change::ChangeId;
-use sqlx::SqliteConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReviewRow {
@@ -26,15 +26,11 @@ pub struct NewReview<'a> {
     pub comment: Option<&'a str>,
 }
 
-pub async fn insert(
-    conn: &mut SqliteConnection,
-    r: NewReview<'_>,
-    now: &str,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert(conn: &mut Conn, r: NewReview<'_>, now: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO reviews (change_id, user_id, user_name, verdict, plan_hash, comment,
             created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(r.change_id.0)
     .bind(r.user_id)
@@ -48,13 +44,13 @@ pub async fn insert(
 }
 
 pub async fn of_change(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change_id: ChangeId,
 ) -> Result<Vec<ReviewRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, user_name, verdict, plan_hash, comment, created_at, voided_at,
             void_reason
-         FROM reviews WHERE change_id = ? ORDER BY id",
+         FROM reviews WHERE change_id = $1 ORDER BY id",
     )
     .bind(change_id.0)
     .fetch_all(conn)
@@ -63,14 +59,14 @@ pub async fn of_change(
 
 /// Voids the change's live approvals; returns how many.
 pub async fn void_approvals(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change_id: ChangeId,
     reason: &str,
     now: &str,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE reviews SET voided_at = ?, void_reason = ?
-         WHERE change_id = ? AND verdict = 'approve' AND voided_at IS NULL",
+        "UPDATE reviews SET voided_at = $1, void_reason = $2
+         WHERE change_id = $3 AND verdict = 'approve' AND voided_at IS NULL",
     )
     .bind(now)
     .bind(reason)

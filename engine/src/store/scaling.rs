@@ -1,6 +1,6 @@
 //! Scaling history: group snapshots and scaling activities.
 
-use sqlx::SqliteConnection;
+use super::Conn;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SnapshotRow {
@@ -24,12 +24,9 @@ pub struct ActivityRow {
 }
 
 /// Whether the environment has any scaling history yet (a snapshot of one of its groups).
-pub async fn has_history(
-    conn: &mut SqliteConnection,
-    environment: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn has_history(conn: &mut Conn, environment: &str) -> Result<bool, sqlx::Error> {
     let found: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM group_snapshots WHERE environment = ? LIMIT 1")
+        sqlx::query_as("SELECT 1 FROM group_snapshots WHERE environment = $1 LIMIT 1")
             .bind(environment)
             .fetch_optional(conn)
             .await?;
@@ -39,11 +36,11 @@ pub async fn has_history(
 /// When the oldest activity of the environment still recorded as in progress started (RFC
 /// 3339), if any: the next reading goes back that far to see how it ended.
 pub async fn oldest_unfinished(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     let (oldest,): (Option<String>,) = sqlx::query_as(
-        "SELECT MIN(started_at) FROM scaling_activities WHERE environment = ?
+        "SELECT MIN(started_at) FROM scaling_activities WHERE environment = $1
          AND status NOT IN ('Successful', 'Failed', 'Cancelled')",
     )
     .bind(environment)
@@ -54,13 +51,13 @@ pub async fn oldest_unfinished(
 
 /// The newest snapshot of a group.
 pub async fn latest(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     group: &str,
 ) -> Result<Option<SnapshotRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT group_name, at, min, max, desired, in_service FROM group_snapshots
-         WHERE environment = ? AND group_name = ? ORDER BY at DESC, id DESC LIMIT 1",
+         WHERE environment = $1 AND group_name = $2 ORDER BY at DESC, id DESC LIMIT 1",
     )
     .bind(environment)
     .bind(group)
@@ -69,13 +66,13 @@ pub async fn latest(
 }
 
 pub async fn insert_snapshot(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     s: &SnapshotRow,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO group_snapshots (environment, group_name, at, min, max, desired, in_service)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(environment)
     .bind(&s.group_name)
@@ -91,14 +88,14 @@ pub async fn insert_snapshot(
 
 /// Records an activity once; returns whether it was new.
 pub async fn insert_activity(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     a: &ActivityRow,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "INSERT INTO scaling_activities (activity_id, environment, group_name, status,
             description, cause, started_at, ended_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (activity_id) DO UPDATE SET status = excluded.status,
             ended_at = excluded.ended_at",
     )
@@ -119,15 +116,15 @@ pub async fn insert_activity(
 /// Snapshots of an environment since `since`, with the last one before it (the state at the
 /// start), oldest first.
 pub async fn snapshots_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     since: &str,
 ) -> Result<Vec<SnapshotRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT group_name, at, min, max, desired, in_service FROM group_snapshots s
-         WHERE environment = ?1 AND (at >= ?2 OR id = (
-             SELECT id FROM group_snapshots p WHERE p.environment = ?1
-                AND p.group_name = s.group_name AND p.at < ?2 ORDER BY at DESC, id DESC LIMIT 1))
+         WHERE environment = $1 AND (at >= $2 OR id = (
+             SELECT id FROM group_snapshots p WHERE p.environment = $1
+                AND p.group_name = s.group_name AND p.at < $2 ORDER BY at DESC, id DESC LIMIT 1))
          ORDER BY group_name, at, id",
     )
     .bind(environment)
@@ -137,13 +134,13 @@ pub async fn snapshots_since(
 }
 
 pub async fn activities_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     since: &str,
 ) -> Result<Vec<ActivityRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT activity_id, group_name, status, description, cause, started_at, ended_at
-         FROM scaling_activities WHERE environment = ? AND started_at >= ?
+         FROM scaling_activities WHERE environment = $1 AND started_at >= $2
          ORDER BY started_at DESC LIMIT 500",
     )
     .bind(environment)
@@ -153,13 +150,13 @@ pub async fn activities_since(
 }
 
 /// Drops what is older than `before`; returns the rows removed.
-pub async fn prune(conn: &mut SqliteConnection, before: &str) -> Result<u64, sqlx::Error> {
-    let a = sqlx::query("DELETE FROM group_snapshots WHERE at < ?")
+pub async fn prune(conn: &mut Conn, before: &str) -> Result<u64, sqlx::Error> {
+    let a = sqlx::query("DELETE FROM group_snapshots WHERE at < $1")
         .bind(before)
         .execute(&mut *conn)
         .await?
         .rows_affected();
-    let b = sqlx::query("DELETE FROM scaling_activities WHERE started_at < ?")
+    let b = sqlx::query("DELETE FROM scaling_activities WHERE started_at < $1")
         .bind(before)
         .execute(conn)
         .await?
@@ -169,13 +166,13 @@ pub async fn prune(conn: &mut SqliteConnection, before: &str) -> Result<u64, sql
 
 /// Runs of applies of an environment since `since`: (change, run, started, finished, status).
 pub async fn applies_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     since: &str,
 ) -> Result<Vec<(i64, i64, String, Option<String>, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT change_id, id, started_at, finished_at, status FROM apply_runs
-         WHERE environment = ? AND started_at >= ? ORDER BY started_at",
+         WHERE environment = $1 AND started_at >= $2 ORDER BY started_at",
     )
     .bind(environment)
     .bind(since)
@@ -187,7 +184,7 @@ pub async fn applies_since(
 /// finished, oldest first: the last one before `since` (the schedule in force when the range
 /// starts) and every one from `since` on; at most `most` of those.
 pub async fn applied_commits(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     environment: &str,
     since: &str,
     most: i64,
@@ -195,14 +192,14 @@ pub async fn applied_commits(
     sqlx::query_as(
         "SELECT finished_at, commit_sha FROM (
              SELECT r.finished_at, c.commit_sha FROM apply_runs r JOIN changes c ON c.id = r.change_id
-             WHERE r.environment = ? AND r.status = 'applied' AND r.finished_at < ?
+             WHERE r.environment = $1 AND r.status = 'applied' AND r.finished_at < $2
              ORDER BY r.finished_at DESC LIMIT 1
          ) AS before_range
          UNION ALL
          SELECT finished_at, commit_sha FROM (
              SELECT r.finished_at, c.commit_sha FROM apply_runs r JOIN changes c ON c.id = r.change_id
-             WHERE r.environment = ? AND r.status = 'applied' AND r.finished_at >= ?
-             ORDER BY r.finished_at LIMIT ?
+             WHERE r.environment = $3 AND r.status = 'applied' AND r.finished_at >= $4
+             ORDER BY r.finished_at LIMIT $5
          ) AS in_range
          ORDER BY 1",
     )

@@ -1,15 +1,15 @@
 //! The watch of an environment's SLOs after an apply: one row per applied change that is
 //! watched, moved from `watching` to `clean`, `degraded` or `stopped`.
 
+use super::Conn;
 use domain::change::{ChangeId, WatchState, WatchView};
-use sqlx::SqliteConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WatchRow {
     pub change_id: i64,
     pub environment: String,
     pub minutes: i64,
-    pub auto_revert: bool,
+    pub auto_revert: i64,
     pub state: String,
     pub started_at: String,
     pub until_at: String,
@@ -26,7 +26,7 @@ impl WatchRow {
         let mut v = WatchView {
             state: self.state.parse()?,
             minutes: self.minutes.max(0) as u32,
-            auto_revert: self.auto_revert,
+            auto_revert: self.auto_revert != 0,
             started_at: crate::store::parse_time(&self.started_at)?,
             until: crate::store::parse_time(&self.until_at)?,
             evaluations: self.evaluations.max(0) as u32,
@@ -63,11 +63,11 @@ pub struct NewWatch<'a> {
 }
 
 /// Starts watching a change.
-pub async fn start(conn: &mut SqliteConnection, w: NewWatch<'_>) -> Result<(), sqlx::Error> {
+pub async fn start(conn: &mut Conn, w: NewWatch<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO watches (change_id, environment, minutes, auto_revert, state, started_at,
             until_at, burn_before)
-         VALUES (?, ?, ?, ?, 'watching', ?, ?, ?)
+         VALUES ($1, $2, $3, $4, 'watching', $5, $6, $7)
          ON CONFLICT (change_id) DO UPDATE SET minutes = excluded.minutes,
             auto_revert = excluded.auto_revert, state = 'watching',
             started_at = excluded.started_at, until_at = excluded.until_at, evaluations = 0,
@@ -76,8 +76,8 @@ pub async fn start(conn: &mut SqliteConnection, w: NewWatch<'_>) -> Result<(), s
     )
     .bind(w.change.0)
     .bind(w.environment)
-    .bind(w.minutes)
-    .bind(w.auto_revert)
+    .bind(i64::from(w.minutes))
+    .bind(i64::from(w.auto_revert))
     .bind(w.now)
     .bind(w.until)
     .bind(w.burn_before)
@@ -87,12 +87,9 @@ pub async fn start(conn: &mut SqliteConnection, w: NewWatch<'_>) -> Result<(), s
 }
 
 /// Watches of `environment` still running, which a newer apply ends.
-pub async fn watching_of(
-    conn: &mut SqliteConnection,
-    environment: &str,
-) -> Result<Vec<WatchRow>, sqlx::Error> {
+pub async fn watching_of(conn: &mut Conn, environment: &str) -> Result<Vec<WatchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM watches WHERE environment = ? AND state = 'watching'"
+        "SELECT {COLUMNS} FROM watches WHERE environment = $1 AND state = 'watching'"
     ))
     .bind(environment)
     .fetch_all(conn)
@@ -100,7 +97,7 @@ pub async fn watching_of(
 }
 
 /// Every watch still running.
-pub async fn watching(conn: &mut SqliteConnection) -> Result<Vec<WatchRow>, sqlx::Error> {
+pub async fn watching(conn: &mut Conn) -> Result<Vec<WatchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM watches WHERE state = 'watching' ORDER BY until_at"
     ))
@@ -108,12 +105,9 @@ pub async fn watching(conn: &mut SqliteConnection) -> Result<Vec<WatchRow>, sqlx
     .await
 }
 
-pub async fn get(
-    conn: &mut SqliteConnection,
-    change: ChangeId,
-) -> Result<Option<WatchRow>, sqlx::Error> {
+pub async fn get(conn: &mut Conn, change: ChangeId) -> Result<Option<WatchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM watches WHERE change_id = ?"
+        "SELECT {COLUMNS} FROM watches WHERE change_id = $1"
     ))
     .bind(change.0)
     .fetch_optional(conn)
@@ -123,15 +117,15 @@ pub async fn get(
 /// Records one evaluation: when, the burn rate seen, and why it could not be read if so.
 /// `false` when the watch is no longer running.
 pub async fn evaluated(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: ChangeId,
     now: &str,
     burn: Option<f64>,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
-        "UPDATE watches SET evaluations = evaluations + 1, last_at = ?, burn = ?, reason = ?
-         WHERE change_id = ? AND state = 'watching'",
+        "UPDATE watches SET evaluations = evaluations + 1, last_at = $1, burn = $2, reason = $3
+         WHERE change_id = $4 AND state = 'watching'",
     )
     .bind(now)
     .bind(burn)
@@ -144,15 +138,15 @@ pub async fn evaluated(
 
 /// Ends a running watch in `state`; `false` when it was not running.
 pub async fn end(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: ChangeId,
     state: WatchState,
     reason: Option<&str>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
-        "UPDATE watches SET state = ?, reason = COALESCE(?, reason), last_at = COALESCE(last_at, ?)
-         WHERE change_id = ? AND state = 'watching'",
+        "UPDATE watches SET state = $1, reason = COALESCE($2, reason), last_at = COALESCE(last_at, $3)
+         WHERE change_id = $4 AND state = 'watching'",
     )
     .bind(state.as_str())
     .bind(reason)
@@ -165,11 +159,11 @@ pub async fn end(
 
 /// Names the revert change a degraded watch recorded.
 pub async fn set_revert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: ChangeId,
     revert: ChangeId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE watches SET revert_change = ? WHERE change_id = ?")
+    sqlx::query("UPDATE watches SET revert_change = $1 WHERE change_id = $2")
         .bind(revert.0)
         .bind(change.0)
         .execute(conn)
@@ -178,12 +172,10 @@ pub async fn set_revert(
 }
 
 /// Whether `revert` is the revert change a watch recorded.
-pub async fn recorded_revert(
-    conn: &mut SqliteConnection,
-    revert: ChangeId,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM watches WHERE revert_change = ?)")
+pub async fn recorded_revert(conn: &mut Conn, revert: ChangeId) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT CASE WHEN EXISTS (SELECT 1 FROM watches WHERE revert_change = $1) THEN 1 ELSE 0 END")
         .bind(revert.0)
         .fetch_one(conn)
         .await
+        .map(|n| n != 0)
 }

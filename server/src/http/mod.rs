@@ -24,7 +24,6 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
 use metrics::Metrics;
@@ -85,24 +84,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let site_root = site_root(&config)?;
     let engine = crate::boot::open_engine(&config).await?;
-    let session_store = SqliteStore::new(engine.store.pool().clone());
-    let engine_store = engine.store.clone();
-    session_store
-        .migrate()
-        .await
-        .context("creating the sessions table")?;
-    tokio::spawn({
-        use tower_sessions::ExpiredDeletion;
-        let s = session_store.clone();
-        async move {
-            if let Err(e) = s
-                .continuously_delete_expired(std::time::Duration::from_secs(600))
-                .await
-            {
-                tracing::error!(error = %e, "deleting expired sessions stopped");
-            }
-        }
-    });
+    let session_store = sessions::KeptSessions::new(engine.store.clone());
+    tokio::spawn(
+        session_store
+            .clone()
+            .delete_expired_every(std::time::Duration::from_secs(600)),
+    );
 
     let leptos = LeptosOptions::builder()
         .output_name("tierdeck")
@@ -170,18 +157,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         render_page,
     });
 
-    let sessions =
-        SessionManagerLayer::new(sessions::KeptSessions::new(session_store, engine_store))
-            .with_name("tierdeck_session")
-            .with_http_only(true)
-            .with_same_site(SameSite::Lax)
-            .with_secure(config.secure_cookies())
-            // Saved when it changes: the sign-in, and a "seen" mark at most once a minute, which
-            // moves the idle expiry on (see `auth::session_principal`).
-            .with_always_save(false)
-            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
-                config.server.session_idle_minutes as i64,
-            )));
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name("tierdeck_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        // Saved when it changes: the sign-in, and a "seen" mark at most once a minute, which
+        // moves the idle expiry on (see `auth::session_principal`).
+        .with_always_save(false)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            config.server.session_idle_minutes as i64,
+        )));
 
     let routes = generate_route_list(app::App);
     let router = Router::new()

@@ -1,36 +1,80 @@
-//! The session store: tower-sessions' SQLite store, with each session's read kept until the
-//! store's next commit (and at most a second; [`engine::memo::ByCommits`]). Every page and
-//! server function loads the session first; most of them write nothing, so the read is the
-//! same until a sign-in, a sign-out, a "seen" mark or another write of this process.
+//! The session store: sessions in the store's own table (so any replica reads what another
+//! wrote), with each session's read kept until the store's next write (and at most a second;
+//! [`engine::memo::ByCommits`]). Every page and server function loads the session first; most
+//! of them write nothing, so the read is the same until a sign-in, a sign-out, a "seen" mark or
+//! another write.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use engine::memo::ByCommits;
+use engine::store::sessions;
 use engine::Store;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::{Result, SessionStore};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::session_store::{Error, Result, SessionStore};
 
-/// Sessions read through [`ByCommits`]. Writes go straight to SQLite, which moves the commit
-/// count, so the next load reads again.
+/// Sessions read through [`ByCommits`]. Writes go straight to the store, which moves the
+/// write count, so the next load reads again.
 #[derive(Debug, Clone)]
 pub(crate) struct KeptSessions {
-    sqlite: SqliteStore,
     store: Store,
     kept: Arc<ByCommits<Id, Option<Record>>>,
 }
 
 impl KeptSessions {
-    pub(crate) fn new(sqlite: SqliteStore, store: Store) -> Self {
+    pub(crate) fn new(store: Store) -> Self {
         Self {
-            sqlite,
             store,
             kept: Arc::new(ByCommits::default()),
         }
     }
+
+    /// Deletes expired sessions every `every`, for as long as the process runs.
+    pub(crate) async fn delete_expired_every(self, every: std::time::Duration) {
+        loop {
+            let now = OffsetDateTime::now_utc();
+            let deleted = match self.store.pool().acquire().await {
+                Ok(mut conn) => sessions::delete_expired(&mut conn, unix_ms(now)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "deleting expired sessions");
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.store.pool().acquire().await.map_err(backend)
+    }
+
+    async fn read(&self, id: &Id) -> Result<Option<Record>> {
+        let mut conn = self.conn().await?;
+        let now = unix_ms(OffsetDateTime::now_utc());
+        let Some(data) = sessions::load(&mut conn, &id.to_string(), now)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&data)
+            .map(Some)
+            .map_err(|e| Error::Decode(format!("session {id}: {e}")))
+    }
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn backend(e: sqlx::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> Result<String> {
+    serde_json::to_string(record).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// What `#[async_trait]` makes of the trait's methods, written out (the crate is not a
@@ -44,7 +88,21 @@ impl SessionStore for KeptSessions {
         'r: 'a,
         Self: 'a,
     {
-        self.sqlite.create(record)
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            // A new id until one is free (a clash of 128 random bits is for form's sake).
+            loop {
+                let data = encode(record)?;
+                let expires = unix_ms(record.expiry_date);
+                if sessions::create(&mut conn, &record.id.to_string(), &data, expires)
+                    .await
+                    .map_err(backend)?
+                {
+                    return Ok(());
+                }
+                record.id = Id::default();
+            }
+        })
     }
 
     fn save<'s, 'r, 'a>(&'s self, record: &'r Record) -> Boxed<'a, ()>
@@ -53,7 +111,18 @@ impl SessionStore for KeptSessions {
         'r: 'a,
         Self: 'a,
     {
-        self.sqlite.save(record)
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let data = encode(record)?;
+            sessions::save(
+                &mut conn,
+                &record.id.to_string(),
+                &data,
+                unix_ms(record.expiry_date),
+            )
+            .await
+            .map_err(backend)
+        })
     }
 
     fn load<'s, 'i, 'a>(&'s self, id: &'i Id) -> Boxed<'a, Option<Record>>
@@ -65,9 +134,9 @@ impl SessionStore for KeptSessions {
         Box::pin(async move {
             let record = self
                 .kept
-                .get_or_read(&self.store, *id, || self.sqlite.load(id))
+                .get_or_read(&self.store, *id, || self.read(id))
                 .await?;
-            // SQLite's own load skips expired sessions; a kept one may have expired since.
+            // The store's load skips expired sessions; a kept one may have expired since.
             Ok(record.filter(|r| r.expiry_date > OffsetDateTime::now_utc()))
         })
     }
@@ -78,7 +147,12 @@ impl SessionStore for KeptSessions {
         'i: 'a,
         Self: 'a,
     {
-        self.sqlite.delete(id)
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            sessions::delete(&mut conn, &id.to_string())
+                .await
+                .map_err(backend)
+        })
     }
 }
 
@@ -92,9 +166,8 @@ mod tests {
             std::env::temp_dir().join(format!("tierdeck-kept-sessions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = Store::open(&dir.join("panel.db")).await.unwrap();
-        let sqlite = SqliteStore::new(store.pool().clone());
-        sqlite.migrate().await.unwrap();
-        let sessions = KeptSessions::new(sqlite.clone(), store.clone());
+        store.migrate().await.unwrap();
+        let sessions = KeptSessions::new(store.clone());
 
         let mut record = Record {
             id: Id::default(),
@@ -107,7 +180,10 @@ mod tests {
             Some(record.clone())
         );
         // Deleted behind the wrapper's back: the commit still moves the count.
-        sqlite.delete(&record.id).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        sessions::delete(&mut conn, &record.id.to_string())
+            .await
+            .unwrap();
         assert_eq!(sessions.load(&record.id).await.unwrap(), None);
 
         let mut brief = Record {

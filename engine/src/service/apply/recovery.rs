@@ -17,7 +17,7 @@ impl Applies<'_> {
     /// transaction.
     pub(super) async fn interrupt(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut crate::store::Conn,
         run: &RunRow,
         meta: &RequestMeta,
     ) -> ServiceResult<()> {

@@ -11,7 +11,7 @@ impl Applies<'_> {
     /// The latest apply of a change with its steps, and how many there were.
     pub(crate) async fn latest_apply(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut crate::store::Conn,
         change_id: ChangeId,
     ) -> ServiceResult<(Option<ApplyRun>, u32)> {
         let count = applies::run_count(conn, change_id.0).await? as u32;
