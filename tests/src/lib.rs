@@ -11,6 +11,7 @@ pub mod aws;
 pub mod demo;
 pub mod git;
 pub mod openapi;
+pub mod pg;
 pub mod prom;
 pub mod shop;
 pub mod snapshot;
@@ -217,6 +218,14 @@ impl TestApp {
         }
     }
 
+    /// The value this app was started with for the variable `key`.
+    pub fn env_value(&self, key: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
     /// The server's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -231,9 +240,30 @@ impl TestApp {
         self.dir.path().join("tierdeck.sqlite")
     }
 
+    /// A connection of its own to this app's database, on the back end the tests run on.
+    pub async fn db_connect(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = if pg::in_use() {
+            pg::database_for(self.dir.path())
+        } else {
+            format!("sqlite://{}", self.db_path().display())
+        };
+        sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("connecting to the app's database")
+    }
+
     /// Runs `tierdeck ARGS` against this app's database.
     pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        cli_in(self.dir.path(), args, stdin).await
+        // The app's own database settings (a shared database's URL) go with it.
+        let db: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("TIERDECK_DATABASE__"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        cli_with(self.dir.path(), args, stdin, &db).await
     }
 
     /// `tierdeck plan ENV` on this app's database with the spec repository at `repo_url` and
@@ -295,7 +325,14 @@ impl TestApp {
     pub async fn login(&self, name: &str) -> Client {
         let c = self.client();
         let res = c.login(name, PASSWORD).await;
-        assert_eq!(res.status(), 303, "login {name}");
+        let status = res.status();
+        if status != 303 {
+            let body = res.text().await.unwrap_or_default();
+            panic!(
+                "login {name}: {status}: {body}\nthe panel's log:\n{}",
+                self.output()
+            );
+        }
         c
     }
 
@@ -312,7 +349,11 @@ fn base_command(dir: &Path) -> Command {
         }
     }
     cmd.current_dir(dir)
-        .env("TIERDECK_DATABASE__PATH", dir.join("tierdeck.sqlite"))
+        .env("TIERDECK_DATABASE__PATH", dir.join("tierdeck.sqlite"));
+    if pg::in_use() {
+        cmd.env("TIERDECK_DATABASE__URL", pg::database_for(dir));
+    }
+    cmd
         // Fake credentials, no instance metadata, no shared config: tests talk to an emulator
         // on loopback or to nothing. By default AWS is a closed loopback port.
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -327,6 +368,15 @@ fn base_command(dir: &Path) -> Command {
 /// Runs `tierdeck ARGS` with the database in `dir`.
 pub async fn cli_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     cli_with(dir, args, stdin, &[]).await
+}
+
+/// Runs `tierdeck ARGS` on the SQLite file in `dir`, whatever back end the tests run on.
+pub async fn cli_sqlite_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = base_command(dir);
+    cmd.env_remove("TIERDECK_DATABASE__URL")
+        .args(args)
+        .stdin(Stdio::null());
+    cmd.output().await.expect("tierdeck output")
 }
 
 /// Runs `tierdeck ARGS` with the database in `dir` and more environment variables.

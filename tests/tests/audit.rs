@@ -1,6 +1,5 @@
 //! The audit log: pages, filters, exports, and the hash chain against tampering.
 
-use sqlx::Connection;
 use tierdeck_tests::{actions, without_markers, TestApp};
 
 async fn app_with_history() -> (TestApp, tierdeck_tests::Client) {
@@ -117,11 +116,18 @@ async fn the_audit_page_shows_events_and_the_chain_state() {
     assert!(!page.contains(">user.created<"), "filtered out");
 }
 
+/// Runs `sql` on the app's database behind its back; `DROP TRIGGER t` is said in the back
+/// end's own words.
 async fn tamper(app: &TestApp, sql: &[&str]) {
-    let url = format!("sqlite://{}", app.db_path().display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut conn = app.db_connect().await;
     for s in sql {
-        sqlx::query(s).execute(&mut conn).await.unwrap();
+        let s = match s.strip_prefix("DROP TRIGGER ") {
+            Some(trigger) if tierdeck_tests::pg::in_use() => {
+                format!("DROP TRIGGER {trigger} ON audit_events")
+            }
+            _ => (*s).to_owned(),
+        };
+        sqlx::query(&s).execute(&mut conn).await.unwrap();
     }
 }
 
@@ -136,8 +142,7 @@ async fn verify_passes_on_an_untouched_log_and_names_an_altered_row() {
     );
 
     // The table refuses updates…
-    let url = format!("sqlite://{}", app.db_path().display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut conn = app.db_connect().await;
     let refused = sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
         .execute(&mut conn)
         .await;
@@ -203,8 +208,9 @@ async fn verify_names_a_deleted_row_and_a_cut_off_end() {
 
 #[tokio::test]
 async fn verify_refuses_a_database_that_is_not_there_and_makes_none() {
+    // A SQLite file that is not there, on either test back end.
     let dir = tempfile::tempdir().unwrap();
-    let out = tierdeck_tests::cli_in(dir.path(), &["audit", "verify"], None).await;
+    let out = tierdeck_tests::cli_sqlite_in(dir.path(), &["audit", "verify"]).await;
     assert!(!out.status.success());
     let db = dir.path().join("tierdeck.sqlite");
     assert_eq!(
