@@ -90,7 +90,7 @@ impl Watcher {
             let failures = match self.sync(&system).await {
                 Ok(_) => 0,
                 Err(e) => {
-                    tracing::warn!(error = %e, "spec repository sync failed");
+                    tracing::warn!(error = ?e, "spec repository sync failed");
                     self.failures().await
                 }
             };

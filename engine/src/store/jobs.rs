@@ -297,7 +297,7 @@ pub async fn recent(conn: &mut Conn, failed: u32) -> Result<Vec<JobRow>, sqlx::E
         "SELECT {COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'retrying')
          UNION ALL
          SELECT * FROM (SELECT {COLUMNS} FROM jobs WHERE state = 'failed'
-                        ORDER BY id DESC LIMIT $1)
+                        ORDER BY id DESC LIMIT $1) AS failed
          ORDER BY id DESC"
     ))
     .bind(i64::from(failed))
@@ -318,7 +318,7 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<DateTime<Utc>>, sqlx::Er
         "SELECT MIN(t) FROM (
             SELECT MIN(run_after) AS t FROM jobs WHERE state IN ('queued', 'retrying')
             UNION ALL
-            SELECT MIN(lease_until) FROM jobs WHERE state = 'running')",
+            SELECT MIN(lease_until) FROM jobs WHERE state = 'running') AS due",
     )
     .fetch_one(conn)
     .await?;

@@ -28,7 +28,8 @@ pub async fn configure(conn: &mut Conn, url: &str, branch: &str) -> Result<(), s
     sqlx::query(
         "INSERT INTO repo_state (id, url, branch) VALUES (1, $1, $2)
          ON CONFLICT (id) DO UPDATE SET url = $1, branch = $2,
-            head_commit = CASE WHEN url = $1 AND branch = $2 THEN head_commit END",
+            head_commit = CASE WHEN repo_state.url = $1 AND repo_state.branch = $2
+                THEN repo_state.head_commit END",
     )
     .bind(url)
     .bind(branch)
