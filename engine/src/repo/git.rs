@@ -44,16 +44,48 @@ pub struct Mirror {
 impl Mirror {
     /// Opens the bare mirror in `dir`, creating it on first use.
     pub fn open(dir: &Path, remote: Remote) -> anyhow::Result<Mirror> {
+        // Many readers may find it missing at once (a replica's first requests): one creates
+        // it, the others open what it made.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let repo = match Repository::open_bare(dir) {
             Ok(r) => r,
             Err(_) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                Repository::init_bare(dir)
-                    .with_context(|| format!("creating a git mirror in {}", dir.display()))?
+                let _one = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+                match Repository::open_bare(dir) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("creating {}", dir.display()))?;
+                        Repository::init_bare(dir).with_context(|| {
+                            format!("creating a git mirror in {}", dir.display())
+                        })?
+                    }
+                }
             }
         };
         Ok(Mirror { repo, remote })
+    }
+
+    /// [`Mirror::open`], fetched first when it lacks one of `commits`: on a replica that does
+    /// not lead, the mirror is fetched only when a change recorded by the leader names a commit
+    /// it has not seen. One fetch at a time per process; a commit the remote no longer has
+    /// stays missing (the read then fails naming it, as before).
+    pub fn open_having(
+        dir: &Path,
+        remote: Remote,
+        commits: &[Oid],
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Mirror> {
+        static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let m = Mirror::open(dir, remote)?;
+        if commits.iter().all(|c| m.has_commit(*c)) {
+            return Ok(m);
+        }
+        let _one = FETCHING.lock().unwrap_or_else(|p| p.into_inner());
+        if !commits.iter().all(|c| m.has_commit(*c)) {
+            m.fetch(std::time::Instant::now() + timeout)?;
+        }
+        Ok(m)
     }
 
     /// A spec repository's own clone at `path` (or a folder inside it), for reading its

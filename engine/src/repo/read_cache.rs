@@ -44,14 +44,20 @@ impl ReadCache {
         if let Some(hit) = lock(&self.specs).get(&key) {
             return Ok(hit);
         }
-        let (dir, remote, name) = (
+        let (dir, remote, name, timeout) = (
             settings.mirror_dir.clone(),
             settings.remote.clone(),
             env.to_owned(),
+            settings.fetch_timeout,
         );
-        let loaded =
-            tokio::task::spawn_blocking(move || load_at(&Mirror::open(&dir, remote)?, oid, &name))
-                .await??;
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_at(
+                &Mirror::open_having(&dir, remote, &[oid], timeout)?,
+                oid,
+                &name,
+            )
+        })
+        .await??;
         let loaded = Arc::new(loaded.map(Arc::new));
         lock(&self.specs).put(key, loaded.clone(), SPECS);
         Ok(loaded)
@@ -67,10 +73,15 @@ impl ReadCache {
         if let Some(hit) = lock(&self.commits).get(&oid) {
             return Ok(hit);
         }
-        let (dir, remote) = (settings.mirror_dir.clone(), settings.remote.clone());
-        let info =
-            tokio::task::spawn_blocking(move || Mirror::open(&dir, remote)?.commit_info(oid))
-                .await??;
+        let (dir, remote, timeout) = (
+            settings.mirror_dir.clone(),
+            settings.remote.clone(),
+            settings.fetch_timeout,
+        );
+        let info = tokio::task::spawn_blocking(move || {
+            Mirror::open_having(&dir, remote, &[oid], timeout)?.commit_info(oid)
+        })
+        .await??;
         lock(&self.commits).put(oid, info.clone(), COMMITS);
         Ok(info)
     }

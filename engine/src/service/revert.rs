@@ -127,8 +127,14 @@ impl Reverts<'_> {
         let settings = self.settings.repo()?.clone();
         let (env2, from2, to2) = (env.clone(), from.clone(), to.clone());
         let files = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
-            m.env_diff(Some(Oid::from_str(&from2)?), Oid::from_str(&to2)?, &env2)
+            let (from, to) = (Oid::from_str(&from2)?, Oid::from_str(&to2)?);
+            let m = Mirror::open_having(
+                &settings.mirror_dir,
+                settings.remote,
+                &[from, to],
+                settings.fetch_timeout,
+            )?;
+            m.env_diff(Some(from), to, &env2)
         })
         .await
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the diff: {e}")))?
@@ -291,9 +297,18 @@ impl Reverts<'_> {
             let settings = self.settings.repo()?.clone();
             let (env2, commit, base) = (env.to_owned(), change.commit.sha.clone(), applied.clone());
             let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let m = Mirror::open(&settings.mirror_dir, settings.remote)?;
                 let base = base.as_deref().map(Oid::from_str).transpose()?;
-                crate::repo::found(&m, env2, Oid::from_str(&commit)?, base)
+                let commit = Oid::from_str(&commit)?;
+                let m = Mirror::open_having(
+                    &settings.mirror_dir,
+                    settings.remote,
+                    &[Some(commit), base]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>(),
+                    settings.fetch_timeout,
+                )?;
+                crate::repo::found(&m, env2, commit, base)
             })
             .await
             .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading the diff: {e}")))?
