@@ -501,6 +501,13 @@ pub async fn load_jobs() -> Result<Vec<domain::job::JobView>, ServerFnError> {
     engine.jobs().list(&caller).await.map_err(ssr::fail)
 }
 
+/// The replicas on the panel's database and which one leads (admins).
+#[server(prefix = "/sfn", endpoint = "cluster")]
+pub async fn load_cluster() -> Result<domain::cluster::ClusterView, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine.cluster.view(&caller).await.map_err(ssr::fail)
+}
+
 /// Plans a change against live AWS now.
 #[server(prefix = "/sfn", endpoint = "replan")]
 pub async fn replan_change(id: i64) -> Result<(), ServerFnError> {

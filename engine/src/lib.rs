@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod aws;
 pub mod clock;
+pub mod cluster;
 pub mod error;
 mod holder;
 pub mod jobs;
@@ -56,6 +57,9 @@ pub struct Context {
     pub settings: EngineSettings,
     /// This process, as the holder of environment locks.
     pub holder: Holder,
+    /// This process as a replica of the panel: whether it leads the periodic work
+    /// ([`cluster::Cluster::run`] is started by `tierdeck serve`).
+    pub cluster: std::sync::Arc<cluster::Cluster>,
     /// The Prometheus client, when one is configured.
     pub prometheus: Option<std::sync::Arc<dyn prometheus::PromApi>>,
     /// The AWS clients per region, built once so connections are reused.
@@ -130,7 +134,15 @@ impl Engine {
         prometheus: Option<std::sync::Arc<dyn prometheus::PromApi>>,
         clock: std::sync::Arc<dyn clock::Clock>,
     ) -> Self {
+        let holder = Holder::this_process();
+        let cluster = cluster::Cluster::new(
+            store.clone(),
+            &holder,
+            env!("CARGO_PKG_VERSION"),
+            settings.leader_lease,
+        );
         Self(std::sync::Arc::new(Context {
+            cluster,
             prometheus,
             aws,
             clock,
@@ -140,7 +152,7 @@ impl Engine {
             plan_again: Default::default(),
             store,
             settings,
-            holder: Holder::this_process(),
+            holder,
             cost_facts: Default::default(),
             cost_results: Default::default(),
             reads: Default::default(),

@@ -31,6 +31,8 @@ pub struct EngineSettings {
     pub cost: CostSettings,
     /// What an apply waits for after its calls, and the watch after it (`[apply]`).
     pub apply: ApplySettings,
+    /// On a shared database, the leader's lease (`database.leader_lease_secs`).
+    pub leader_lease: Duration,
 }
 
 impl EngineSettings {
@@ -59,6 +61,7 @@ impl Default for EngineSettings {
             prometheus: None,
             cost: CostSettings::default(),
             apply: ApplySettings::default(),
+            leader_lease: Duration::from_secs(15),
         }
     }
 }

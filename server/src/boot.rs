@@ -92,6 +92,7 @@ pub(crate) async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
                 settle_poll_max: secs(config.apply.settle_poll_max_secs),
                 watch_interval: secs(config.apply.watch_interval_secs),
             },
+            leader_lease: secs(config.database.leader_lease_secs),
             ..EngineSettings::default()
         },
     ))

@@ -80,7 +80,7 @@ pub fn site_root() -> PathBuf {
 }
 
 /// The settings of a panel watching `repo_url`: see [`TestApp::watching`].
-fn watching_env(
+pub fn watching_env(
     repo_url: &str,
     poll_secs: u64,
     aws_endpoint: Option<&str>,
@@ -200,8 +200,14 @@ impl TestApp {
         // megabyte (the log) for tests that read it.
         let output = Arc::new(Mutex::new(String::new()));
         let kept = output.clone();
+        // TIERDECK_TEST_ECHO=1 also shows the panel's log as it comes (when a test fails on
+        // an answer whose cause only the log names).
+        let echo = std::env::var_os("TIERDECK_TEST_ECHO").is_some();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    eprintln!("[panel] {line}");
+                }
                 let mut kept = kept.lock().unwrap();
                 if kept.len() < 1 << 20 {
                     kept.push_str(&line);

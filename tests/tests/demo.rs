@@ -594,4 +594,43 @@ async fn the_readmes_demo_story_works_as_written_on_a_first_and_a_second_run() {
         "{reconciled:#}"
     );
     demo.stop().await;
+
+    // The demo's panel moved to PostgreSQL: every table's rows, the same chain head.
+    let from = format!("sqlite://{}", dir.join("tierdeck.sqlite").display());
+    let to = tierdeck_tests::pg::server().new_database("demo_copied");
+    let out = tierdeck_tests::cli_in(
+        tmp.path(),
+        &["db", "copy", "--from", &from, "--to", &to],
+        None,
+    )
+    .await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("audit chain verified on the target: "),
+        "{said}"
+    );
+    sqlx::any::install_default_drivers();
+    use sqlx::Connection as _;
+    let mut source = sqlx::AnyConnection::connect(&from).await.unwrap();
+    let mut copied_tables = 0;
+    for line in said.lines().filter(|l| l.ends_with(" rows")) {
+        let mut words = line.split_whitespace();
+        let (table, rows) = (words.next().unwrap(), words.next().unwrap());
+        let there: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut source)
+            .await
+            .unwrap();
+        assert_eq!(rows, there.to_string(), "{table}: {said}");
+        let here = tierdeck_tests::pg::server()
+            .psql("demo_copied", &format!("SELECT COUNT(*) FROM {table}"));
+        assert_eq!(here.trim(), rows, "{table} on PostgreSQL");
+        copied_tables += 1;
+    }
+    assert!(copied_tables >= 19, "{said}");
+    eprintln!("the demo's database copied: {said}");
 }

@@ -34,9 +34,20 @@ async fn health_and_metrics_answer_without_signing_in() {
     let app = TestApp::spawn().await;
     app.add_user("alice", "viewer").await;
     let c = app.client();
-    let res = c.get("/healthz").await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.text().await.unwrap(), "ok\n");
+    // The back end, and the one replica leads from its first look on.
+    let backend = if tierdeck_tests::pg::in_use() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let said = tierdeck_tests::wait_for("the replica to lead", 10, || async {
+        let res = c.get("/healthz").await;
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        text.ends_with("leader\n").then_some(text)
+    })
+    .await;
+    assert_eq!(said, format!("ok {backend} leader\n"));
 
     c.login("alice", "wrong password").await;
     app.login("alice").await;
@@ -51,8 +62,13 @@ async fn health_and_metrics_answer_without_signing_in() {
     );
     assert!(
         metrics.contains(
-            r#"tierdeck_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            r#"tierdeck_http_requests_total{method="GET",route="/healthz",status="200"}"#
         ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tierdeck_leader 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("tierdeck_leader_changes_total 1\n"),
         "{metrics}"
     );
     assert!(metrics.contains(r#"tierdeck_http_request_duration_seconds_bucket{le="0.4",method="POST",route="/login"}"#), "{metrics}");

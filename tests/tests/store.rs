@@ -283,3 +283,338 @@ async fn two_replicas_on_one_database_share_sessions_users_and_one_audit_chain()
     // root and bob made, both signed in, bob disabled, eight made, forty sign-ins.
     assert_eq!(said, "audit chain intact: 53 rows verified\n");
 }
+
+/// What `/healthz` says on `base` (`ok BACKEND leader|follower`).
+async fn health(base: &str) -> String {
+    match reqwest::get(format!("{base}/healthz")).await {
+        Ok(res) => res.text().await.unwrap_or_default(),
+        Err(e) => format!("unreachable: {e}"),
+    }
+}
+
+/// Asks `app` to fetch, as the Git host's push webhook does.
+async fn push_hook(base: &str) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/hooks/git"))
+        .header("X-GitHub-Event", "push")
+        .header("X-Gitlab-Token", tierdeck_tests::WEBHOOK_SECRET)
+        .body(r#"{"ref":"refs/heads/main"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn one_replica_leads_a_webhook_to_a_follower_makes_it_fetch_and_a_follower_takes_over_after_kill_9(
+) {
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    let repo = SpecRepo::petclinic();
+    let url = pg::server().new_database("failover");
+    // Polling once an hour: only webhooks bring commits in; a lease of 3 s.
+    let env = |more: &[(&str, &str)]| {
+        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, None, more);
+        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
+        e.push((
+            "TIERDECK_DATABASE__LEADER_LEASE_SECS".to_owned(),
+            "3".to_owned(),
+        ));
+        Options { env: e }
+    };
+    let a = TestApp::spawn_with(env(&[])).await;
+    let said = tierdeck_tests::wait_for("A to lead", 10, || async {
+        Some(health(&a.base).await).filter(|h| h.ends_with("leader\n"))
+    })
+    .await;
+    assert_eq!(said, "ok postgres leader\n");
+    let b = TestApp::spawn_with(env(&[])).await;
+    tierdeck_tests::wait_for("B to say it follows", 10, || async {
+        Some(health(&b.base).await).filter(|h| h == "ok postgres follower\n")
+    })
+    .await;
+    let admin = b.api_as("root", "admin").await;
+    let ops = b.api_as("ops", "operator").await;
+    ops.change_for("prod", &repo.head()).await;
+
+    // Both replicas listed, A leading.
+    let cluster = admin.get_json("/api/v1/cluster").await;
+    assert_eq!(cluster["backend"], "postgres");
+    let replicas = cluster["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 2, "{cluster}");
+    let leaders: Vec<_> = replicas.iter().filter(|r| r["leading"] == true).collect();
+    assert_eq!(leaders.len(), 1, "{cluster}");
+    assert_eq!(cluster["leader"]["replica_id"], leaders[0]["id"]);
+    assert_ne!(
+        cluster["this_replica"], leaders[0]["id"],
+        "B answered, A leads"
+    );
+    let first_term = cluster["leader"]["term"].as_i64().unwrap();
+
+    // A webhook that reaches the follower: the leader fetches.
+    let bigger = repo.commit(
+        SEUNG,
+        "Larger database",
+        repo.replace_in(
+            "environments/prod/database.yaml",
+            "db.t3.medium",
+            "db.t3.large",
+        ),
+    );
+    push_hook(&b.base).await;
+    ops.change_for("prod", &bigger).await;
+
+    // The leader dies: B leads within the lease and fetches on the next webhook.
+    let a_pid = a.pid().expect("A runs");
+    let killed = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-9", &a_pid.to_string()])
+        .status()
+        .unwrap();
+    tierdeck_tests::wait_for("B to lead", 10, || async {
+        Some(health(&b.base).await).filter(|h| h.ends_with("leader\n"))
+    })
+    .await;
+    eprintln!(
+        "failover: B led {} ms after A was killed (lease 3 s, looks every 1 s)",
+        killed.elapsed().as_millis()
+    );
+    let cluster = admin.get_json("/api/v1/cluster").await;
+    assert_eq!(cluster["leader"]["replica_id"], cluster["this_replica"]);
+    assert!(cluster["leader"]["term"].as_i64().unwrap() > first_term);
+    let smaller = repo.commit(
+        SEUNG,
+        "Back to the medium database",
+        repo.replace_in(
+            "environments/prod/database.yaml",
+            "db.t3.large",
+            "db.t3.medium",
+        ),
+    );
+    push_hook(&b.base).await;
+    ops.change_for("prod", &smaller).await;
+    drop(a);
+}
+
+#[tokio::test]
+async fn two_replicas_asked_to_apply_one_change_at_once_run_it_once_and_the_other_answers_409() {
+    use tierdeck_tests::aws::FaultProxy;
+    use tierdeck_tests::git::SpecRepo;
+    let moto = tierdeck_tests::Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    let repo = SpecRepo::petclinic();
+    let url = pg::server().new_database("apply_at_once");
+    let env = || {
+        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&proxy.url), &[]);
+        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
+        Options { env: e }
+    };
+    let a = TestApp::spawn_with(env()).await;
+    let b = TestApp::spawn_with(env()).await;
+    let ann = a.api_as("ann", "approver").await;
+    let olga_a = a.api_as("olga", "operator").await;
+    let olga_b = tierdeck_tests::Api {
+        base: b.base.clone(),
+        ..olga_a.clone()
+    };
+    let id = ann.change_for("staging", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    ann.planned(id).await;
+    let res = ann
+        .post_json(
+            &format!("/api/v1/changes/{id}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let path = format!("/api/v1/changes/{id}/apply");
+    let (on_a, on_b) = tokio::join!(olga_a.post(&path), olga_b.post(&path));
+    let mut statuses = [on_a.status().as_u16(), on_b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [202, 409], "one runs, the other is refused");
+    tierdeck_tests::wait_for("the apply", 90, || async {
+        (ann.status_of(id).await == "applied").then_some(())
+    })
+    .await;
+    let d = ann.get_json(&format!("/api/v1/changes/{id}")).await;
+    assert_eq!(d["apply"]["status"], "applied", "{:#}", d["apply"]);
+    let runs = pg::server().psql(
+        "apply_at_once",
+        &format!("SELECT COUNT(*) FROM apply_runs WHERE change_id = {id}"),
+    );
+    assert_eq!(runs.trim(), "1", "one run");
+    let verify = b.cli(&["audit", "verify"], None).await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// A percentile of `ms` (sorted).
+fn percentile(ms: &[u128], p: f64) -> u128 {
+    ms[((ms.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::test]
+async fn fifty_writers_over_two_replicas_for_thirty_seconds_lose_nothing_and_keep_one_chain() {
+    use tierdeck_tests::git::SpecRepo;
+    let moto = tierdeck_tests::Moto::sandboxed().await;
+    let repo = SpecRepo::petclinic();
+    let url = pg::server().new_database("fifty_writers");
+    let env = || {
+        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&moto.url), &[]);
+        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
+        Options { env: e }
+    };
+    let a = TestApp::spawn_with(env()).await;
+    let b = TestApp::spawn_with(env()).await;
+    let bases = [a.base.clone(), b.base.clone()];
+    let first = a.api_as("w0", "approver").await;
+    let id = first.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    let mut writers = vec![first];
+    for i in 1..50 {
+        writers.push(a.api_as(&format!("w{i}"), "approver").await);
+    }
+    let secs = std::env::var("TIERDECK_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30u64);
+    let started = Instant::now();
+    let tasks: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut api)| {
+            // Alternate replicas; a sixth of the writers sign in, the rest approve once and
+            // comment.
+            api.base = bases[i % 2].clone();
+            let base = api.base.clone();
+            tokio::spawn(async move {
+                let mut done = (0u64, 0u64, 0u64);
+                let mut ms = Vec::new();
+                let mut approved = false;
+                while started.elapsed() < Duration::from_secs(secs) {
+                    let t = Instant::now();
+                    if i % 6 == 0 {
+                        let c = Client::new(&base);
+                        let res = c.login(&format!("w{i}"), tierdeck_tests::PASSWORD).await;
+                        assert!(res.status().is_redirection(), "sign-in: {}", res.status());
+                        done.0 += 1;
+                    } else if !approved {
+                        let res = api
+                            .post_json(
+                                &format!("/api/v1/changes/{id}/approve"),
+                                serde_json::json!({}),
+                            )
+                            .await;
+                        // The plan may not be made yet: 409 until it is.
+                        if res.status() == 200 {
+                            approved = true;
+                            done.1 += 1;
+                        } else {
+                            assert_eq!(res.status(), 409, "{}", res.text().await.unwrap());
+                        }
+                    } else {
+                        let res = api
+                            .post_json(
+                                &format!("/api/v1/changes/{id}/comments"),
+                                serde_json::json!({ "comment": format!("w{i} #{}", done.2) }),
+                            )
+                            .await;
+                        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+                        done.2 += 1;
+                    }
+                    ms.push(t.elapsed().as_millis());
+                }
+                (done, ms)
+            })
+        })
+        .collect();
+    let (mut sign_ins, mut approvals, mut comments, mut ms) = (0, 0, 0, Vec::new());
+    for t in tasks {
+        let ((s, ap, c), m) = t.await.unwrap();
+        sign_ins += s;
+        approvals += ap;
+        comments += c;
+        ms.extend(m);
+    }
+    ms.sort();
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "50 writers on 2 replicas for {elapsed:.1} s: {} writes ({:.0}/s): {sign_ins} sign-ins, {approvals} approvals, {comments} comments; latency p50 {} ms, p99 {} ms, max {} ms",
+        ms.len(),
+        ms.len() as f64 / elapsed,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms.last().unwrap()
+    );
+    // Nothing lost: every answered write is in the store and in the chain.
+    let count = |sql: &str| -> u64 {
+        pg::server()
+            .psql("fifty_writers", sql)
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM reviews WHERE change_id = {id} AND verdict = 'comment'"
+        )),
+        comments
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM reviews WHERE change_id = {id} AND verdict = 'approve'"
+        )),
+        approvals
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.ok'"),
+        sign_ins
+    );
+    let verify = b.cli(&["audit", "verify"], None).await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    // The overview's throughput on one replica, then on both.
+    let c = Client::new(&a.base);
+    let _ = c.login("w1", tierdeck_tests::PASSWORD).await;
+    for (label, targets) in [
+        ("one replica", vec![a.base.clone()]),
+        ("two replicas", bases.to_vec()),
+    ] {
+        let window = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let workers: Vec<_> = (0..16)
+            .map(|k| {
+                let http = c.http.clone();
+                let base = targets[k % targets.len()].clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while t0.elapsed() < window {
+                        let res = http.get(format!("{base}/")).send().await.unwrap();
+                        assert_eq!(res.status(), 200);
+                        let _ = res.bytes().await;
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut n = 0;
+        for w in workers {
+            n += w.await.unwrap();
+        }
+        eprintln!(
+            "the overview on {label}: {:.0} requests/s (16 connections, {} s)",
+            n as f64 / t0.elapsed().as_secs_f64(),
+            window.as_secs()
+        );
+    }
+}

@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    list_all_tokens, list_users, load_jobs, load_notifications, CreateUser, ResetPassword,
-    RevokeToken, SetDisabled, SetEmail, SetRole,
+    list_all_tokens, list_users, load_cluster, load_jobs, load_notifications, CreateUser,
+    ResetPassword, RevokeToken, SetDisabled, SetEmail, SetRole,
 };
 use crate::components::{utc, ActionResult, ErrorBox, Loaded};
 use crate::resource::{reloaded, resource};
@@ -104,6 +104,7 @@ pub fn Admin() -> impl IntoView {
                     <Tokens tokens=list />
                 </Loaded>
                 <Jobs />
+                <Replicas />
                 <Deliveries />
             }
             .into_any()
@@ -246,6 +247,56 @@ fn Jobs() -> impl IntoView {
                 <code>"job.failed"</code> " and announced."</p>
             <Loaded resource=jobs empty_when=Vec::is_empty empty=|| view! { <p>"Nothing queued, running or failed."</p> } let:list>
                 <crate::pages::changes::JobList jobs=list />
+            </Loaded>
+        </section>
+    }
+}
+
+/// The replicas of the panel on its database, and which one leads the periodic work.
+#[component]
+fn Replicas() -> impl IntoView {
+    let cluster = resource(|| (), |_| load_cluster());
+    view! {
+        <section class="card" aria-labelledby="replicas-h">
+            <h2 id="replicas-h">"Replicas"</h2>
+            <Loaded resource=cluster let:c>
+                <p class="muted">
+                    {format!("The store is on {}. ", if c.backend == "postgres" { "PostgreSQL" } else { "SQLite" })}
+                    {match &c.leader {
+                        Some(l) => format!("Term {} began {}; the leader's lease runs to {}. ", l.term, utc(&l.since), utc(&l.lease_until)),
+                        None => "No replica has led yet. ".to_owned(),
+                    }}
+                    "The leader runs the repository watcher and the drift and scaling pollers; every replica answers requests and takes jobs."
+                </p>
+                <div class="table-wrap">
+                    <table class="replicas">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Replica"</th>
+                                <th scope="col">"Host"</th>
+                                <th scope="col">"Version"</th>
+                                <th scope="col">"Started (UTC)"</th>
+                                <th scope="col">"Last seen (UTC)"</th>
+                                <th scope="col">"Role"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {c.replicas.into_iter().map(|r| {
+                                let this = r.id == c.this_replica;
+                                view! {
+                                    <tr>
+                                        <th scope="row"><code>{r.id.clone()}</code>{this.then_some(" (this one)")}</th>
+                                        <td>{format!("{} (pid {})", r.host, r.pid)}</td>
+                                        <td>{r.version}</td>
+                                        <td>{utc(&r.started_at)}</td>
+                                        <td>{utc(&r.seen_at)}</td>
+                                        <td>{if r.leading { view! { <span class="badge status-applied">"leader"</span> }.into_any() } else { view! { <span class="muted">"follower"</span> }.into_any() }}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
             </Loaded>
         </section>
     }

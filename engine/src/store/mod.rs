@@ -4,6 +4,7 @@
 pub mod applies;
 pub mod audit;
 pub mod changes;
+pub mod cluster;
 pub mod copy;
 pub mod jobs;
 pub mod login_failures;
@@ -125,8 +126,10 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
+    location: Arc<Location>,
     writes: Arc<Writes>,
+    /// Woken when another replica asks the leader to fetch the spec repository (PostgreSQL).
+    fetch_asked: Arc<tokio::sync::Notify>,
 }
 
 /// How a process learns that the store was written (by itself or by another replica), so what
@@ -147,6 +150,8 @@ enum Writes {
 
 /// The channel the PostgreSQL triggers notify on each write.
 const WRITES_CHANNEL: &str = "tierdeck_writes";
+/// The channel a replica asks the leader to fetch on.
+const FETCH_CHANNEL: &str = "tierdeck_fetch";
 /// The advisory lock key every write transaction takes on PostgreSQL, as SQLite's
 /// `BEGIN IMMEDIATE` takes its one write lock ("tierdeck" in ASCII).
 const WRITE_LOCK: i64 = 0x7469_6572_6465_636b;
@@ -197,8 +202,9 @@ impl Store {
         }
         Ok(Self {
             pool,
-            backend: Backend::Sqlite,
+            location: Arc::new(Location::Sqlite(path.to_owned())),
             writes: Arc::new(Writes::Sqlite(tokio::sync::Mutex::new(watcher))),
+            fetch_asked: Arc::default(),
         })
     }
 
@@ -218,20 +224,26 @@ impl Store {
             .await
             .with_context(|| format!("connecting to the database {shown}"))?;
         listener
-            .listen(WRITES_CHANNEL)
+            .listen_all([WRITES_CHANNEL, FETCH_CHANNEL])
             .await
             .with_context(|| format!("listening for writes on {shown}"))?;
-        tokio::spawn(follow_writes(listener, Arc::downgrade(&writes)));
+        let fetch_asked = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(follow_writes(
+            listener,
+            Arc::downgrade(&writes),
+            fetch_asked.clone(),
+        ));
         Ok(Self {
             pool,
-            backend: Backend::Postgres,
+            location: Arc::new(Location::Postgres(url.to_owned())),
             writes,
+            fetch_asked,
         })
     }
 
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
+        let migrator = match self.backend() {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
@@ -246,7 +258,38 @@ impl Store {
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.location.backend()
+    }
+
+    /// Where the store is (a PostgreSQL URL with its password hidden when shown).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// A connection of its own, outside the pool: one that holds a session-level lock for as
+    /// long as it lives (the leader's).
+    pub async fn dedicated_connection(&self) -> Result<AnyConnection, sqlx::Error> {
+        match &*self.location {
+            Location::Sqlite(path) => AnyConnection::connect(&sqlite_url(path)).await,
+            Location::Postgres(url) => AnyConnection::connect(url).await,
+        }
+    }
+
+    /// Asks whichever replica leads to fetch the spec repository now (a webhook that reached
+    /// another one). On SQLite there is one process: nothing to ask.
+    pub async fn ask_leader_to_fetch(&self) -> Result<(), sqlx::Error> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(FETCH_CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until another replica asks for a fetch ([`Store::ask_leader_to_fetch`]).
+    pub async fn fetch_asked(&self) {
+        self.fetch_asked.notified().await
     }
 
     /// A number that moves with every write to the store, this process's or another's: a read
@@ -279,7 +322,7 @@ impl Store {
     /// transactions do; PostgreSQL's need `REPEATABLE READ`).
     pub async fn begin_snapshot(&self) -> Result<Tx, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
+        if self.backend() == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
@@ -292,7 +335,7 @@ impl Store {
     /// transaction that reads and then writes, as the audit chain does (the last hash, then
     /// the next event), sees nothing change in between.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
+        match self.backend() {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
@@ -369,7 +412,11 @@ fn fresh_number() -> u64 {
 /// Counts the write notifications of every replica until the store is dropped. A lost
 /// connection is reconnected by the listener; notifications sent meanwhile are lost, so the
 /// count moves once more when it is back.
-async fn follow_writes(mut listener: sqlx::postgres::PgListener, writes: std::sync::Weak<Writes>) {
+async fn follow_writes(
+    mut listener: sqlx::postgres::PgListener,
+    writes: std::sync::Weak<Writes>,
+    fetch_asked: Arc<tokio::sync::Notify>,
+) {
     let mark = |f: &dyn Fn(&AtomicU64, &AtomicBool)| match writes.upgrade().as_deref() {
         Some(Writes::Postgres { count, listening }) => {
             f(count, listening);
@@ -380,6 +427,10 @@ async fn follow_writes(mut listener: sqlx::postgres::PgListener, writes: std::sy
     mark(&|_, l| l.store(true, Ordering::SeqCst));
     loop {
         let alive = match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == FETCH_CHANNEL => {
+                fetch_asked.notify_one();
+                mark(&|_, _| {})
+            }
             Ok(Some(_)) => mark(&|c, l| {
                 c.fetch_add(1, Ordering::SeqCst);
                 l.store(true, Ordering::SeqCst);

@@ -68,6 +68,10 @@ struct LoginLabels {
 
 pub struct Metrics {
     registry: Registry,
+    /// 1 while this replica leads the periodic work.
+    leading: prometheus_client::metrics::gauge::Gauge,
+    /// Leader terms this replica saw begin (its own included).
+    leader_changes: Counter,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     logins: Family<LoginLabels, Counter>,
@@ -96,8 +100,22 @@ impl Metrics {
         );
         registry.register("logins", "Sign-in attempts by outcome", logins.clone());
         registry.register_collector(Box::new(AwsCalls));
+        let leading = prometheus_client::metrics::gauge::Gauge::default();
+        let leader_changes = Counter::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads the periodic work (watcher, pollers)",
+            leading.clone(),
+        );
+        registry.register(
+            "leader_changes",
+            "Leader terms this replica saw begin, its own included",
+            leader_changes.clone(),
+        );
         Self {
             registry,
+            leading,
+            leader_changes,
             requests,
             latency,
             logins,
@@ -163,7 +181,15 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     res
 }
 
-pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
+pub async fn render(State(metrics): State<Arc<Metrics>>, State(engine): State<Engine>) -> Response {
+    metrics
+        .leading
+        .set(i64::from(engine.cluster.leadership().leading));
+    let seen = engine.cluster.leader_changes();
+    let counted = metrics.leader_changes.get();
+    if seen > counted {
+        metrics.leader_changes.inc_by(seen - counted);
+    }
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
         tracing::error!(error = %e, "encoding metrics");
@@ -178,13 +204,22 @@ pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
         .into_response()
 }
 
-/// Liveness, plus whether the database answers.
+/// Liveness, plus whether the database answers: `ok`, the back end, and whether this replica
+/// leads the periodic work (`leader` or `follower`).
 pub async fn healthz(State(engine): State<Engine>) -> Response {
     match sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(engine.store.pool())
         .await
     {
-        Ok(_) => (axum::http::StatusCode::OK, "ok\n").into_response(),
+        Ok(_) => {
+            let role = if engine.cluster.leadership().leading {
+                "leader"
+            } else {
+                "follower"
+            };
+            let backend = engine.store.backend().as_str();
+            (axum::http::StatusCode::OK, format!("ok {backend} {role}\n")).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: database");
             (

@@ -103,8 +103,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .repo
         .clone()
         .map(|settings| engine::service::repo_sync::Watcher::new(engine.clone(), settings));
+    // This replica in the cluster (one replica alone on SQLite leads at its first look); the
+    // periodic work runs only while it leads.
+    let cluster = engine.cluster.clone();
+    tokio::spawn(cluster.clone().run());
     if let Some(w) = &watcher {
-        tokio::spawn(w.clone().run());
+        let leading = w.clone();
+        tokio::spawn(cluster.clone().while_leading(move || leading.clone().run()));
+        // Another replica's webhook: the leader fetches.
+        let (w, store, asked) = (w.clone(), engine.store.clone(), cluster.clone());
+        tokio::spawn(async move {
+            loop {
+                store.fetch_asked().await;
+                if asked.leadership().leading {
+                    w.wake();
+                }
+            }
+        });
     }
     // Applies cut short by an earlier stop are marked before anyone can look at them.
     engine
@@ -122,11 +137,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let drift = std::time::Duration::from_secs(config.pollers.drift_interval_secs);
     tokio::spawn({
         let engine = engine.clone();
-        async move { engine.scaling().scaling_poller(scaling.0, scaling.1).await }
+        cluster.clone().while_leading(move || {
+            let engine = engine.clone();
+            async move { engine.scaling().scaling_poller(scaling.0, scaling.1).await }
+        })
     });
     tokio::spawn({
         let engine = engine.clone();
-        async move { engine.drift().drift_poller(drift).await }
+        cluster.clone().while_leading(move || {
+            let engine = engine.clone();
+            async move { engine.drift().drift_poller(drift).await }
+        })
     });
 
     let context = {
@@ -243,6 +264,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving HTTP")?;
+    // A clean stop hands the lease on at once.
+    cluster.leave().await;
     Ok(())
 }
 

@@ -88,6 +88,14 @@ pub(super) async fn notifications(
 }
 
 /// `GET /api/v1/jobs`: the jobs not over and the latest that failed for good (admins).
+/// `GET /api/v1/cluster` (admins): the replicas on this database and which one leads.
+pub(super) async fn cluster(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Json<domain::cluster::ClusterView>, ApiError> {
+    Ok(Json(st.engine.cluster.view(&Caller::User(p)).await?))
+}
+
 pub(super) async fn jobs(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,

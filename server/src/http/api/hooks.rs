@@ -67,6 +67,12 @@ pub(super) async fn git_hook(
                 )
                 .await?;
             watcher.wake();
+            // On a replica that does not lead, the leader fetches.
+            if !st.engine.cluster.leadership().leading {
+                if let Err(e) = st.engine.store.ask_leader_to_fetch().await {
+                    tracing::warn!(error = %e, "asking the leader to fetch");
+                }
+            }
             Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
         }
         Err(refusal) => {

@@ -17,7 +17,7 @@ use axum::{Extension, Json, Router};
 use super::auth::ApiUser;
 use super::error::{method_not_allowed, ApiError};
 use super::state::AppState;
-use account::{jobs, notifications, revoke_token, set_email, tokens, users};
+use account::{cluster, jobs, notifications, revoke_token, set_email, tokens, users};
 use audit::{audit, audit_export, audit_verify};
 use changes::{apply, change, changes, replan, revert, review, Review};
 use environments::{cost, environment, environments, monitoring, reconcile, scaling, slo};
@@ -50,6 +50,7 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/notifications", get(notifications))
         .route("/jobs", get(jobs))
+        .route("/cluster", get(cluster))
         .route("/users", get(users))
         .route("/users/{name}/email", post(set_email))
         .route("/tokens", get(tokens))
