@@ -509,11 +509,19 @@ async fn every_configuration_in_the_docs_is_one_the_panel_accepts() {
             let file = dir.path().join("tierdeck.toml");
             std::fs::write(&file, toml).unwrap();
             // The database goes to the temporary folder (the harness sets
-            // TIERDECK_DATABASE__PATH, which wins over the file).
-            let out = tierdeck_tests::cli_in(
+            // TIERDECK_DATABASE__PATH, and on PostgreSQL TIERDECK_DATABASE__URL, which win
+            // over the file; a documented PostgreSQL URL names no server here).
+            let sqlite = format!("sqlite://{}", dir.path().join("tierdeck.sqlite").display());
+            let url: &[(&str, &str)] = if tierdeck_tests::pg::in_use() {
+                &[]
+            } else {
+                &[("TIERDECK_DATABASE__URL", &sqlite)]
+            };
+            let out = tierdeck_tests::cli_with(
                 dir.path(),
                 &["--config", file.to_str().unwrap(), "user", "list"],
                 None,
+                url,
             )
             .await;
             assert!(

@@ -618,3 +618,107 @@ async fn fifty_writers_over_two_replicas_for_thirty_seconds_lose_nothing_and_kee
         );
     }
 }
+
+#[tokio::test]
+async fn an_apply_whose_replica_is_killed_is_interrupted_by_the_other_and_its_lock_freed() {
+    use tierdeck_tests::aws::{Fault, FaultProxy};
+    use tierdeck_tests::git::SpecRepo;
+    let moto = tierdeck_tests::Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    let repo = SpecRepo::petclinic();
+    let url = pg::server().new_database("killed_during_apply");
+    let env = || {
+        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&proxy.url), &[]);
+        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
+        e.push((
+            "TIERDECK_DATABASE__LEADER_LEASE_SECS".to_owned(),
+            "3".to_owned(),
+        ));
+        e.push((
+            "TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS".to_owned(),
+            "600".to_owned(),
+        ));
+        Options { env: e }
+    };
+    let a = TestApp::spawn_with(env()).await;
+    let b = TestApp::spawn_with(env()).await;
+    let ann = a.api_as("ann", "approver").await;
+    let olga = a.api_as("olga", "operator").await;
+    let id = ann.change_for("staging", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    ann.planned(id).await;
+    let res = ann
+        .post_json(
+            &format!("/api/v1/changes/{id}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Every write AWS is asked for hangs: the apply stays on its first step.
+    for action in [
+        "UpdateAutoScalingGroup",
+        "PutScheduledUpdateGroupAction",
+        "PutScalingPolicy",
+        "ModifyDBInstance",
+        "AuthorizeSecurityGroupIngress",
+    ] {
+        proxy.fail(action, Fault::Hang, None);
+    }
+    let res = olga.post(&format!("/api/v1/changes/{id}/apply")).await;
+    assert_eq!(res.status(), 202);
+    let holder = tierdeck_tests::wait_for("a replica to hold the lock", 60, || async {
+        let pid = pg::server().psql(
+            "killed_during_apply",
+            "SELECT holder_pid FROM environment_locks WHERE environment = 'staging'",
+        );
+        pid.trim().parse::<u32>().ok()
+    })
+    .await;
+    let (dead, survivor) = if Some(holder) == a.pid() {
+        (a, b)
+    } else {
+        assert_eq!(Some(holder), b.pid(), "the lock's holder is one of the two");
+        (b, a)
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &holder.to_string()])
+        .status()
+        .unwrap();
+    proxy.heal();
+    let killed = Instant::now();
+
+    // The survivor leads, takes the job again when its lease runs out, and finds the run cut
+    // short: interrupted, the lock free, one chain.
+    let ann = tierdeck_tests::Api {
+        base: survivor.base.clone(),
+        ..ann
+    };
+    tierdeck_tests::wait_for("the survivor to lead", 10, || async {
+        Some(health(&survivor.base).await).filter(|h| h.ends_with("leader\n"))
+    })
+    .await;
+    let d = tierdeck_tests::wait_for("the run to be interrupted", 150, || async {
+        let d = ann.get_json(&format!("/api/v1/changes/{id}")).await;
+        (d["status"] == "interrupted").then_some(d)
+    })
+    .await;
+    eprintln!(
+        "the killed replica's apply was interrupted {} s after the kill",
+        killed.elapsed().as_secs()
+    );
+    assert_eq!(d["apply"]["status"], "interrupted", "{:#}", d["apply"]);
+    let locks = pg::server().psql(
+        "killed_during_apply",
+        "SELECT COUNT(*) FROM environment_locks WHERE environment = 'staging'",
+    );
+    assert_eq!(locks.trim(), "0", "the lock is free");
+    let verify = survivor.cli(&["audit", "verify"], None).await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    drop(dead);
+}

@@ -136,16 +136,16 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     let reason = w["reason"].as_str().unwrap();
     // Both of the page alert's window pairs see a 50 % spike; which one the minute's
     // evaluation meets first depends on where the spike falls in Prometheus's windows.
-    assert!(
-        [
-            "availability: 14.4× over 1h and 5m",
-            "availability: 6× over 6h and 30m"
-        ]
-        .iter()
-        .any(|page| reason.starts_with(page)),
-        "{reason}"
-    );
-    assert!(w["burn"].as_f64().unwrap() >= 14.4, "{w:#}");
+    let threshold = [
+        ("availability: 14.4× over 1h and 5m", 14.4),
+        ("availability: 6× over 6h and 30m", 6.0),
+    ]
+    .iter()
+    .find(|(page, _)| reason.starts_with(page))
+    .map(|(_, t)| *t)
+    .unwrap_or_else(|| panic!("a page alert's window pair: {reason}"));
+    // The burn shown is at least the threshold of the pair that fired.
+    assert!(w["burn"].as_f64().unwrap() >= threshold, "{w:#}");
     let revert = w["revert_change"].as_i64().expect("a revert is recorded");
 
     // The revert goes back to the first commit, applied at once by tierdeck.
