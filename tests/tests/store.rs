@@ -284,6 +284,43 @@ async fn two_replicas_on_one_database_share_sessions_users_and_one_audit_chain()
     assert_eq!(said, "audit chain intact: 53 rows verified\n");
 }
 
+/// A panel's settings: watching `repo_url` (polled once an hour: webhooks bring commits in),
+/// AWS at `aws`, on the database at `url`, with more settings.
+fn replica(repo_url: &str, aws: Option<&str>, url: &str, more: &[(&str, &str)]) -> Options {
+    let mut env = tierdeck_tests::watching_env(repo_url, 3600, aws, more);
+    env.push(("TIERDECK_DATABASE__URL".to_owned(), url.to_owned()));
+    Options { env }
+}
+
+/// Two replicas of one panel on a new PostgreSQL database named `db`.
+async fn two_replicas(
+    repo_url: &str,
+    aws: Option<&str>,
+    db: &str,
+    more: &[(&str, &str)],
+) -> (TestApp, TestApp) {
+    let url = pg::server().new_database(db);
+    let a = TestApp::spawn_with(replica(repo_url, aws, &url, more)).await;
+    let b = TestApp::spawn_with(replica(repo_url, aws, &url, more)).await;
+    (a, b)
+}
+
+/// Approves change `id` as `api`.
+async fn approve(api: &tierdeck_tests::Api, id: i64) {
+    let res = api
+        .post_json(
+            &format!("/api/v1/changes/{id}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
 /// What `/healthz` says on `base` (`ok BACKEND leader|follower`).
 async fn health(base: &str) -> String {
     match reqwest::get(format!("{base}/healthz")).await {
@@ -311,23 +348,14 @@ async fn one_replica_leads_a_webhook_to_a_follower_makes_it_fetch_and_a_follower
     use tierdeck_tests::git::{SpecRepo, SEUNG};
     let repo = SpecRepo::petclinic();
     let url = pg::server().new_database("failover");
-    // Polling once an hour: only webhooks bring commits in; a lease of 3 s.
-    let env = |more: &[(&str, &str)]| {
-        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, None, more);
-        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
-        e.push((
-            "TIERDECK_DATABASE__LEADER_LEASE_SECS".to_owned(),
-            "3".to_owned(),
-        ));
-        Options { env: e }
-    };
-    let a = TestApp::spawn_with(env(&[])).await;
+    let lease = [("TIERDECK_DATABASE__LEADER_LEASE_SECS", "3")];
+    let a = TestApp::spawn_with(replica(&repo.url(), None, &url, &lease)).await;
     let said = tierdeck_tests::wait_for("A to lead", 10, || async {
         Some(health(&a.base).await).filter(|h| h.ends_with("leader\n"))
     })
     .await;
     assert_eq!(said, "ok postgres leader\n");
-    let b = TestApp::spawn_with(env(&[])).await;
+    let b = TestApp::spawn_with(replica(&repo.url(), None, &url, &lease)).await;
     tierdeck_tests::wait_for("B to say it follows", 10, || async {
         Some(health(&b.base).await).filter(|h| h == "ok postgres follower\n")
     })
@@ -402,14 +430,7 @@ async fn two_replicas_asked_to_apply_one_change_at_once_run_it_once_and_the_othe
     let moto = tierdeck_tests::Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     let repo = SpecRepo::petclinic();
-    let url = pg::server().new_database("apply_at_once");
-    let env = || {
-        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&proxy.url), &[]);
-        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
-        Options { env: e }
-    };
-    let a = TestApp::spawn_with(env()).await;
-    let b = TestApp::spawn_with(env()).await;
+    let (a, b) = two_replicas(&repo.url(), Some(&proxy.url), "apply_at_once", &[]).await;
     let ann = a.api_as("ann", "approver").await;
     let olga_a = a.api_as("olga", "operator").await;
     let olga_b = tierdeck_tests::Api {
@@ -420,13 +441,7 @@ async fn two_replicas_asked_to_apply_one_change_at_once_run_it_once_and_the_othe
         .as_i64()
         .unwrap();
     ann.planned(id).await;
-    let res = ann
-        .post_json(
-            &format!("/api/v1/changes/{id}/approve"),
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    approve(&ann, id).await;
 
     let path = format!("/api/v1/changes/{id}/apply");
     let (on_a, on_b) = tokio::join!(olga_a.post(&path), olga_b.post(&path));
@@ -462,14 +477,7 @@ async fn fifty_writers_over_two_replicas_for_thirty_seconds_lose_nothing_and_kee
     use tierdeck_tests::git::SpecRepo;
     let moto = tierdeck_tests::Moto::sandboxed().await;
     let repo = SpecRepo::petclinic();
-    let url = pg::server().new_database("fifty_writers");
-    let env = || {
-        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&moto.url), &[]);
-        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
-        Options { env: e }
-    };
-    let a = TestApp::spawn_with(env()).await;
-    let b = TestApp::spawn_with(env()).await;
+    let (a, b) = two_replicas(&repo.url(), Some(&moto.url), "fifty_writers", &[]).await;
     let bases = [a.base.clone(), b.base.clone()];
     let first = a.api_as("w0", "approver").await;
     let id = first.change_for("prod", &repo.head()).await["id"]
@@ -626,35 +634,23 @@ async fn an_apply_whose_replica_is_killed_is_interrupted_by_the_other_and_its_lo
     let moto = tierdeck_tests::Moto::sandboxed().await;
     let proxy = FaultProxy::start(&moto.url).await;
     let repo = SpecRepo::petclinic();
-    let url = pg::server().new_database("killed_during_apply");
-    let env = || {
-        let mut e = tierdeck_tests::watching_env(&repo.url(), 3600, Some(&proxy.url), &[]);
-        e.push(("TIERDECK_DATABASE__URL".to_owned(), url.clone()));
-        e.push((
-            "TIERDECK_DATABASE__LEADER_LEASE_SECS".to_owned(),
-            "3".to_owned(),
-        ));
-        e.push((
-            "TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS".to_owned(),
-            "600".to_owned(),
-        ));
-        Options { env: e }
-    };
-    let a = TestApp::spawn_with(env()).await;
-    let b = TestApp::spawn_with(env()).await;
+    let (a, b) = two_replicas(
+        &repo.url(),
+        Some(&proxy.url),
+        "killed_during_apply",
+        &[
+            ("TIERDECK_DATABASE__LEADER_LEASE_SECS", "3"),
+            ("TIERDECK_AWS__ATTEMPT_TIMEOUT_SECS", "600"),
+        ],
+    )
+    .await;
     let ann = a.api_as("ann", "approver").await;
     let olga = a.api_as("olga", "operator").await;
     let id = ann.change_for("staging", &repo.head()).await["id"]
         .as_i64()
         .unwrap();
     ann.planned(id).await;
-    let res = ann
-        .post_json(
-            &format!("/api/v1/changes/{id}/approve"),
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    approve(&ann, id).await;
 
     // Every write AWS is asked for hangs: the apply stays on its first step.
     for action in [

@@ -113,35 +113,25 @@ pub async fn copy(
 /// the triggers are set aside for this one transaction.
 async fn empty(to: &Store) -> Result<(), sqlx::Error> {
     let mut tx = to.begin_write().await?;
-    match to.backend() {
-        Backend::Postgres => {
-            sqlx::query("SET LOCAL session_replication_role = replica")
-                .execute(&mut *tx)
-                .await?;
-            for table in TABLES.iter().rev() {
-                sqlx::query(&format!("DELETE FROM {table}"))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        Backend::Sqlite => {
-            sqlx::query("DROP TRIGGER IF EXISTS audit_events_append_only_delete")
-                .execute(&mut *tx)
-                .await?;
-            for table in TABLES.iter().rev() {
-                sqlx::query(&format!("DELETE FROM {table}"))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(
-                "CREATE TRIGGER audit_events_append_only_delete BEFORE DELETE ON audit_events
-                 BEGIN
-                     SELECT RAISE(ABORT, 'audit_events is append-only');
-                 END",
-            )
+    let set_aside = match to.backend() {
+        Backend::Postgres => "SET LOCAL session_replication_role = replica",
+        Backend::Sqlite => "DROP TRIGGER IF EXISTS audit_events_append_only_delete",
+    };
+    sqlx::query(set_aside).execute(&mut *tx).await?;
+    for table in TABLES.iter().rev() {
+        sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)
             .await?;
-        }
+    }
+    if to.backend() == Backend::Sqlite {
+        sqlx::query(
+            "CREATE TRIGGER audit_events_append_only_delete BEFORE DELETE ON audit_events
+             BEGIN
+                 SELECT RAISE(ABORT, 'audit_events is append-only');
+             END",
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
