@@ -12,6 +12,7 @@ pub mod approval;
 pub mod audit;
 pub mod axis;
 pub mod change;
+pub mod cloudwatch;
 pub mod cluster;
 pub mod commit;
 pub mod cost;

@@ -25,6 +25,23 @@ pub enum Unit {
     PerSecond,
     Seconds,
     Ratio,
+    /// A number of things: connections, hosts.
+    Count,
+    /// An amount of memory or storage.
+    Bytes,
+}
+
+/// The divisor and unit for bytes of about `scale`: the largest unit that keeps it at 1 or more.
+fn bytes_in(scale: f64) -> (f64, &'static str) {
+    if scale >= 1e9 {
+        (1e9, "GB")
+    } else if scale >= 1e6 {
+        (1e6, "MB")
+    } else if scale >= 1e3 {
+        (1e3, "kB")
+    } else {
+        (1.0, "B")
+    }
 }
 
 impl Unit {
@@ -35,6 +52,11 @@ impl Unit {
             Unit::Ratio => format!("{:.3} %", v * 100.0),
             Unit::PerSecond => format!("{v:.1} /s"),
             Unit::Seconds => format!("{:.0} ms", v * 1000.0),
+            Unit::Count => format!("{v:.1}"),
+            Unit::Bytes => {
+                let (d, u) = bytes_in(v);
+                format!("{:.1} {u}", v / d)
+            }
             Unit::BytesPerSecond => {
                 let (d, u) = if v >= 1e9 {
                     (1e9, "GB/s")
@@ -61,6 +83,8 @@ impl Unit {
             Unit::PerSecond => 1.0,
             Unit::Seconds => 0.1,
             Unit::BytesPerSecond => 1_000.0,
+            Unit::Count => 4.0,
+            Unit::Bytes => 1e6,
         }
     }
 
@@ -78,6 +102,11 @@ impl Unit {
             Unit::PerSecond => format!("{v:.d$} /s", d = axis.decimals(1.0)),
             Unit::Seconds if axis.hi >= 2.0 => format!("{v:.d$} s", d = axis.decimals(1.0)),
             Unit::Seconds => format!("{:.d$} ms", v * 1000.0, d = axis.decimals(1000.0)),
+            Unit::Count => format!("{v:.d$}", d = axis.decimals(1.0)),
+            Unit::Bytes => {
+                let (div, unit) = bytes_in(axis.hi);
+                format!("{:.d$} {unit}", v / div, d = axis.decimals(1.0 / div))
+            }
             Unit::BytesPerSecond => {
                 let (div, unit) = if axis.hi >= 1e9 {
                     (1e9, "GB/s")
@@ -179,12 +208,19 @@ fn bucket_selector(good: &str) -> Option<String> {
 /// convention) and p95 latency (from the first SLO counting histogram buckets).
 pub fn service_panels(slos: &[Slo]) -> Vec<Panel> {
     let mut out = Vec::new();
-    let availability = slos.iter().find(|s| s.name == "availability").or_else(|| {
-        slos.iter()
-            .find(|s| matches!(s.indicator, Indicator::Errors { .. }))
-    });
+    // Charts from Prometheus come from the SLOs Prometheus answers; a load balancer's SLO has
+    // its charts among the load balancer's.
+    let promql: Vec<&Slo> = slos.iter().filter(|s| s.indicator.is_promql()).collect();
+    let availability = promql
+        .iter()
+        .find(|s| s.name == "availability")
+        .or_else(|| {
+            promql
+                .iter()
+                .find(|s| matches!(s.indicator, Indicator::Errors { .. }))
+        });
     if let Some(a) = availability {
-        let (_, total) = queries(&a.indicator, "5m");
+        let (_, total) = queries(&a.indicator, "5m").expect("a PromQL SLO");
         out.push(Panel {
             title: "Requests".into(),
             unit: Unit::PerSecond,
@@ -193,12 +229,12 @@ pub fn service_panels(slos: &[Slo]) -> Vec<Panel> {
         out.push(Panel {
             title: "Error ratio".into(),
             unit: Unit::Ratio,
-            query: error_ratio_query(&a.indicator, "5m"),
+            query: error_ratio_query(&a.indicator, "5m").expect("a PromQL SLO"),
         });
     }
     let latency = slos.iter().find_map(|s| match &s.indicator {
         Indicator::Good { good, .. } => bucket_selector(good),
-        Indicator::Errors { .. } => None,
+        Indicator::Errors { .. } | Indicator::LoadBalancer { .. } => None,
     });
     if let Some(sel) = latency {
         out.push(Panel {
@@ -217,8 +253,11 @@ pub struct Chart {
     pub unit: Unit,
     /// (Unix seconds, value).
     pub points: Vec<(i64, f64)>,
-    /// Why there are no points (a query Prometheus refused).
+    /// Why there are no points (a query Prometheus refused, a CloudWatch call that failed).
     pub error: Option<String>,
+    /// Seconds between points when they are not the report's `step` (CloudWatch's period).
+    #[serde(default)]
+    pub period: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +284,20 @@ pub struct MonitoringReport {
     /// Why there is nothing at all (Prometheus down or not configured).
     pub error: Option<String>,
     pub queries: usize,
+    /// Each of `monitoring.load_balancers`, from CloudWatch.
+    #[serde(default)]
+    pub load_balancers: Vec<crate::cloudwatch::ResourceCharts>,
+    /// Each of the spec's databases, from CloudWatch.
+    #[serde(default)]
+    pub databases: Vec<crate::cloudwatch::ResourceCharts>,
+    /// The load balancers' target groups and their targets' health.
+    #[serde(default)]
+    pub target_health: Vec<crate::cloudwatch::TargetGroupHealth>,
+    /// `GetMetricData` queries and calls this view needed (none when its answer was reused).
+    #[serde(default)]
+    pub cloudwatch_queries: usize,
+    #[serde(default)]
+    pub cloudwatch_calls: usize,
 }
 
 #[cfg(test)]

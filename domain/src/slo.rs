@@ -80,32 +80,35 @@ pub fn range_secs(range: &str) -> Option<f64> {
 }
 
 /// The SLO's two queries for `window`: (bad events or good events, total events), each a rate
-/// per second.
-pub fn queries(indicator: &Indicator, window: &str) -> (String, String) {
+/// per second; `None` for an SLO CloudWatch counts (see [`crate::cloudwatch`]).
+pub fn queries(indicator: &Indicator, window: &str) -> Option<(String, String)> {
     let w = |q: &str| q.replace("{{window}}", window);
     match indicator {
-        Indicator::Errors { errors, total } => (w(errors), w(total)),
-        Indicator::Good { good, total } => (w(good), w(total)),
+        Indicator::Errors { errors, total } => Some((w(errors), w(total))),
+        Indicator::Good { good, total } => Some((w(good), w(total))),
+        Indicator::LoadBalancer { .. } => None,
     }
 }
 
-/// One query whose value is the error ratio over `window`.
-pub fn error_ratio_query(indicator: &Indicator, window: &str) -> String {
-    let (a, total) = queries(indicator, window);
-    match indicator {
-        Indicator::Errors { .. } => format!("({a}) / ({total})"),
+/// One query whose value is the error ratio over `window`; `None` for an SLO CloudWatch
+/// counts.
+pub fn error_ratio_query(indicator: &Indicator, window: &str) -> Option<String> {
+    let (a, total) = queries(indicator, window)?;
+    Some(match indicator {
         Indicator::Good { .. } => format!("1 - (({a}) / ({total}))"),
-    }
+        _ => format!("({a}) / ({total})"),
+    })
 }
 
-/// The error ratio from the two rates of [`queries`]; `None` without traffic.
+/// The error ratio from the two rates of [`queries`] (for a load balancer's SLO: its bad
+/// events and all events); `None` without traffic.
 pub fn error_ratio(indicator: &Indicator, first: f64, total: f64) -> Option<f64> {
     if total <= 0.0 || !total.is_finite() || !first.is_finite() {
         return None;
     }
     let ratio = match indicator {
-        Indicator::Errors { .. } => first / total,
         Indicator::Good { .. } => 1.0 - first / total,
+        Indicator::Errors { .. } | Indicator::LoadBalancer { .. } => first / total,
     };
     Some(ratio.clamp(0.0, 1.0))
 }
@@ -366,7 +369,8 @@ pub fn prometheus_rules(environment: &str, slos: &[Slo]) -> String {
         p2 = plain(ALERT_RULES[1].factor),
         t = plain(ALERT_RULES[2].factor),
     );
-    for s in slos {
+    // An SLO CloudWatch counts has no Prometheus series to record.
+    for s in slos.iter().filter(|s| s.indicator.is_promql()) {
         let labels = format!(
             "        labels:\n          environment: {}\n          slo: {}\n",
             quoted(environment),
@@ -377,7 +381,7 @@ pub fn prometheus_rules(environment: &str, slos: &[Slo]) -> String {
         for w in &windows {
             out.push_str(&format!(
                 "      - record: slo:error_ratio:rate{w}\n        expr: {}\n{labels}",
-                quoted(&error_ratio_query(&s.indicator, w))
+                quoted(&error_ratio_query(&s.indicator, w).expect("a PromQL SLO"))
             ));
         }
         let allowed = plain((100.0 - s.objective) / 100.0);
@@ -553,14 +557,17 @@ mod tests {
     fn queries_fill_in_the_window_and_good_indicators_count_the_rest() {
         let slo = availability();
         assert_eq!(
-            error_ratio_query(&slo.indicator, "5m"),
+            error_ratio_query(&slo.indicator, "5m").unwrap(),
             "(sum(rate(e[5m]))) / (sum(rate(t[5m])))"
         );
         let good = Indicator::Good {
             good: "g[{{window}}]".into(),
             total: "t[{{window}}]".into(),
         };
-        assert_eq!(error_ratio_query(&good, "1h"), "1 - ((g[1h]) / (t[1h]))");
+        assert_eq!(
+            error_ratio_query(&good, "1h").unwrap(),
+            "1 - ((g[1h]) / (t[1h]))"
+        );
         assert!((error_ratio(&good, 95.0, 100.0).unwrap() - 0.05).abs() < 1e-12);
         assert_eq!(error_ratio(&good, 1.0, 0.0), None);
         assert_eq!(range_secs("30d"), Some(2_592_000.0));

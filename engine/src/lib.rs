@@ -76,6 +76,8 @@ pub struct Context {
     pub(crate) plan_again: auth::limits::PlanAgainLimits,
     /// Facts about environments read from AWS for their cost, reused for a while.
     pub(crate) cost_facts: memo::FactsCache,
+    /// CloudWatch and ELBv2 answers reused for a while.
+    pub(crate) cloudwatch: service::cloudwatch::Caches,
     /// Costs computed, reused while their inputs hold.
     pub(crate) cost_results: memo::CostCache,
     /// The last intact chain check for the overview, and when its full walk began
@@ -154,6 +156,7 @@ impl Engine {
             settings,
             holder,
             cost_facts: Default::default(),
+            cloudwatch: Default::default(),
             cost_results: Default::default(),
             reads: Default::default(),
             chain_checked: Default::default(),

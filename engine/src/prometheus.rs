@@ -97,27 +97,27 @@ const AT_GRANULARITY: i64 = 60;
 
 /// Answers kept for a while, never more than `cap` of them.
 #[derive(Debug)]
-struct TtlCache<K, V> {
+pub(crate) struct TtlCache<K, V> {
     map: HashMap<K, (Instant, V)>,
     cap: usize,
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> TtlCache<K, V> {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             map: HashMap::new(),
             cap,
         }
     }
 
-    fn get(&self, key: &K, ttl: Duration) -> Option<V> {
+    pub(crate) fn get(&self, key: &K, ttl: Duration) -> Option<V> {
         self.map
             .get(key)
             .filter(|(when, _)| when.elapsed() < ttl)
             .map(|(_, v)| v.clone())
     }
 
-    fn insert(&mut self, key: K, value: V, ttl: Duration) {
+    pub(crate) fn insert(&mut self, key: K, value: V, ttl: Duration) {
         if self.map.len() >= self.cap {
             self.map.retain(|_, (when, _)| when.elapsed() < ttl);
         }

@@ -228,6 +228,8 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
                         <td class="detail">{match &s.indicator {
                             domain::spec::Indicator::Errors { errors, total } => view! { "errors " <code>{errors.clone()}</code> " / total " <code>{total.clone()}</code> }.into_any(),
                             domain::spec::Indicator::Good { good, total } => view! { "good " <code>{good.clone()}</code> " / total " <code>{total.clone()}</code> }.into_any(),
+                            domain::spec::Indicator::LoadBalancer { load_balancer, latency_under_ms: None } => view! { "CloudWatch: 5XX answers / requests of load balancer " <code>{load_balancer.clone()}</code> }.into_any(),
+                            domain::spec::Indicator::LoadBalancer { load_balancer, latency_under_ms: Some(ms) } => view! { "CloudWatch: requests of load balancer " <code>{load_balancer.clone()}</code> " answered within " {format!("{ms} ms")} " (" <code>{domain::cloudwatch::percentile_rank(*ms)}</code> ")" }.into_any(),
                         }}</td>
                     </tr>
                 }).collect_view()}</tbody>

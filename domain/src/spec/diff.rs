@@ -141,11 +141,34 @@ fn window_summary(w: &ChangeWindow) -> String {
     format!("{} {}–{} {}", days.join(","), w.start, w.end, w.timezone)
 }
 
-fn indicator_summary(i: &Indicator) -> Vec<(&'static str, &str)> {
+fn indicator_summary(i: &Indicator) -> Vec<(&'static str, String)> {
     match i {
-        Indicator::Errors { errors, total } => vec![("errors", errors), ("total", total)],
-        Indicator::Good { good, total } => vec![("good", good), ("total", total)],
+        Indicator::Errors { errors, total } => {
+            vec![("errors", errors.clone()), ("total", total.clone())]
+        }
+        Indicator::Good { good, total } => vec![("good", good.clone()), ("total", total.clone())],
+        Indicator::LoadBalancer {
+            load_balancer,
+            latency_under_ms,
+        } => {
+            let mut v = vec![("load_balancer", load_balancer.clone())];
+            if let Some(ms) = latency_under_ms {
+                v.push(("latency_under_ms", ms.to_string()));
+            }
+            v
+        }
     }
+}
+
+fn load_balancer_summary(l: &LoadBalancer) -> String {
+    let mut s = l.name.clone();
+    if let Some(t) = &l.tier {
+        s.push_str(&format!(" (tier {t})"));
+    }
+    if !l.target_groups.is_empty() {
+        s.push_str(&format!(": {}", l.target_groups.join(", ")));
+    }
+    s
 }
 
 /// Edits from `before` (`None`: never applied) to `after`.
@@ -528,8 +551,14 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                     indicator_summary(&b.indicator),
                     indicator_summary(&a.indicator),
                 );
-                for k in ["errors", "good", "total"] {
-                    let find = |v: &[(&str, &str)]| {
+                for k in [
+                    "errors",
+                    "good",
+                    "total",
+                    "load_balancer",
+                    "latency_under_ms",
+                ] {
+                    let find = |v: &[(&str, String)]| {
                         v.iter().find(|(n, _)| *n == k).map(|(_, q)| q.to_string())
                     };
                     out.field(format!("{p}.{k}"), find(&ib), find(&ia));
@@ -547,6 +576,31 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
             ma.get(tier),
         );
     }
+    let (lb, la) = (
+        &before_spec.monitoring.load_balancers,
+        &after.monitoring.load_balancers,
+    );
+    for name in lb
+        .iter()
+        .chain(la.iter().filter(|a| !lb.iter().any(|b| b.name == a.name)))
+        .map(|l| &l.name)
+    {
+        let find = |v: &[LoadBalancer]| {
+            v.iter()
+                .find(|l| &l.name == name)
+                .map(load_balancer_summary)
+        };
+        out.field(
+            format!("monitoring.load_balancers[{name}]"),
+            find(lb),
+            find(la),
+        );
+    }
+    out.field(
+        "monitoring.scrape_port".to_owned(),
+        before_spec.monitoring.scrape_port,
+        after.monitoring.scrape_port,
+    );
     out.0
 }
 

@@ -318,7 +318,8 @@ pub struct Slo {
     pub loc: Loc,
 }
 
-/// Prometheus queries with `{{window}}` where the range goes.
+/// What an SLO counts: Prometheus queries with `{{window}}` where the range goes, or a load
+/// balancer's own CloudWatch metrics (for shops without Prometheus).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Indicator {
@@ -326,12 +327,60 @@ pub enum Indicator {
     Errors { errors: String, total: String },
     /// Good events over all events.
     Good { good: String, total: String },
+    /// A load balancer of `monitoring.load_balancers` counted by CloudWatch: its requests
+    /// (`RequestCount`) against the target and load balancer 5XX answers, or, with
+    /// `latency_under_ms`, against the share of requests answered within that time
+    /// (`TargetResponseTime`'s `PR(:0.4)` statistic for 400 ms).
+    LoadBalancer {
+        load_balancer: String,
+        latency_under_ms: Option<u32>,
+    },
+}
+
+impl Indicator {
+    /// Whether Prometheus answers it (else CloudWatch does).
+    pub fn is_promql(&self) -> bool {
+        !matches!(self, Indicator::LoadBalancer { .. })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitoring {
     /// Tier → node_exporter label selector, e.g. `web` → `{job="node",tier="web"}`.
     pub tiers: BTreeMap<String, String>,
+    /// The load balancers whose CloudWatch metrics and target health are shown.
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+    /// The port Prometheus scrapes on the groups' instances (`GET …/targets`); `None`: 9100,
+    /// node_exporter's.
+    #[serde(default)]
+    pub scrape_port: Option<u16>,
+}
+
+/// The port of the scrape targets when the spec names none: node_exporter's.
+pub const DEFAULT_SCRAPE_PORT: u16 = 9100;
+
+impl Monitoring {
+    pub fn scrape_port(&self) -> u16 {
+        self.scrape_port.unwrap_or(DEFAULT_SCRAPE_PORT)
+    }
+}
+
+/// An Application Load Balancer: its name or ARN, the target groups behind it (names or ARNs),
+/// the tier it fronts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub target_groups: Vec<String>,
+    pub tier: Option<String>,
+    pub loc: Loc,
+}
+
+impl LoadBalancer {
+    /// Named by ARN rather than by name.
+    pub fn is_arn(text: &str) -> bool {
+        text.starts_with("arn:")
+    }
 }
 
 /// An AWS resource named by its `Name` tag or by its id.

@@ -476,3 +476,71 @@ fn an_alias_bomb_is_an_error_at_its_place() {
     assert!(e.starts_with("x.yaml:"), "{e}");
     assert!(e.contains("aliases expanded"), "{e}");
 }
+
+#[test]
+fn load_balancers_and_the_slos_counted_from_them_report_their_positions() {
+    let lbs = "monitoring:\n  scrape_port: 9100\n  load_balancers:\n    - name: shop-ext\n      tier: web\n      target_groups: [shop-web]\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "monitoring:\n  load_balancers:\n    - name: shop_ext!\n",
+            "x.yaml:3:13: `monitoring.load_balancers[shop_ext!].name`: `shop_ext!` is not a load balancer's name",
+        ),
+        (
+            "monitoring:\n  load_balancers:\n    - name: a\n      target_groups: [b, b]\n",
+            "x.yaml:4:26: duplicate target group `b` (first at line 4)",
+        ),
+        (
+            "monitoring:\n  load_balancers:\n    - name: a\n      listener: 80\n",
+            "x.yaml:4:7: `monitoring.load_balancers[a]`: unknown key `listener`",
+        ),
+        (
+            "monitoring:\n  scrape_port: 70000\n",
+            "x.yaml:2:16: `monitoring.scrape_port`",
+        ),
+        (
+            "slos:\n  - name: availability\n    objective: 99.9\n    load_balancer: nope\n",
+            "x.yaml:2:5: `slos[availability].load_balancer`: `nope` is not one of monitoring.load_balancers (none is listed)",
+        ),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    load_balancer: x\n    total: 't[{{window}}]'\n",
+            "x.yaml:5:12: `slos[a].total`: an SLO counted from a load balancer takes no PromQL",
+        ),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    latency_under_ms: 400\n    errors: 'e[{{window}}]'\n    total: 't[{{window}}]'\n",
+            "x.yaml:4:23: `slos[a].latency_under_ms`: only an SLO counted from a load balancer",
+        ),
+        (
+            "autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\nmonitoring:\n  load_balancers:\n    - name: a\n      tier: db\n",
+            "x.yaml:8:7: `monitoring.load_balancers[a].tier`: no autoscaling group has the tier `db`",
+        ),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = one_error(text);
+            (!got.starts_with(expected))
+                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+
+    // Written in two files, the SLO finds its load balancer.
+    let slo = "slos:\n  - name: availability\n    objective: 99.9\n    load_balancer: shop-ext\n  - name: latency\n    objective: 95\n    load_balancer: shop-ext\n    latency_under_ms: 400\n";
+    let spec = load_environment(
+        "prod",
+        &files(&[("environment.yaml", ENV), ("m.yaml", lbs), ("s.yaml", slo)]),
+    )
+    .unwrap();
+    assert_eq!(spec.monitoring.scrape_port(), 9100);
+    assert_eq!(
+        spec.monitoring.load_balancers[0].target_groups,
+        ["shop-web"]
+    );
+    assert_eq!(
+        spec.slos[1].indicator,
+        Indicator::LoadBalancer {
+            load_balancer: "shop-ext".into(),
+            latency_under_ms: Some(400)
+        }
+    );
+}

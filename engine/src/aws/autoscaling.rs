@@ -58,6 +58,13 @@ pub trait AutoScalingApi: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = AwsResult<Vec<GroupCapacity>>> + Send;
 
+    /// The instances in service of these groups (id and zone), in one
+    /// `DescribeAutoScalingGroups` per 100 names; groups that do not exist are left out.
+    fn in_service(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<GroupInstance>>> + Send;
+
     /// The group's instances in service and still launching, in one
     /// `DescribeAutoScalingGroups` (a settling step's poll); `None` when there is no group.
     fn instances(
@@ -152,6 +159,14 @@ pub struct InstanceCount {
     pub in_service: u32,
     /// `Pending` (and its wait and proceed states): launching, not yet in service.
     pub launching: u32,
+}
+
+/// An instance in service of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInstance {
+    pub group: String,
+    pub id: String,
+    pub zone: Option<String>,
 }
 
 /// The launch template a group launches from, as Auto Scaling names it.
@@ -432,6 +447,26 @@ impl AutoScaling {
 }
 
 impl AutoScalingApi for AutoScaling {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %super::names(names)))]
+    async fn in_service(&self, names: &[String]) -> AwsResult<Vec<GroupInstance>> {
+        let groups = self
+            .groups(names, "reading the groups' instances in service")
+            .await?;
+        Ok(groups
+            .iter()
+            .flat_map(|g| {
+                g.instances()
+                    .iter()
+                    .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                    .map(|i| GroupInstance {
+                        group: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                        id: i.instance_id().unwrap_or_default().to_owned(),
+                        zone: i.availability_zone().map(str::to_owned),
+                    })
+            })
+            .collect())
+    }
+
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeAutoScalingGroups", resource = %name))]
     async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
         let what = format!("reading the instances of autoscaling group {name}");

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use domain::cloudwatch::{MetricQuery, Series, Target};
 use domain::import::{FoundAlarm, Selector};
 use domain::observed::{
     ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedRule, ObservedScheduledAction,
@@ -17,11 +18,12 @@ use tokio::sync::Mutex;
 
 use super::access::{EnvironmentAccess, Purpose, RoleCredentials};
 use super::autoscaling::{
-    Activity, AutoScaling, AutoScalingApi, Discovered, GroupCapacity, GroupSnapshot, InstanceCount,
-    InstanceSource, TemplateRef,
+    Activity, AutoScaling, AutoScalingApi, Discovered, GroupCapacity, GroupInstance, GroupSnapshot,
+    InstanceCount, InstanceSource, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatch, CloudWatchApi, CpuAlarm};
 use super::ec2::{Ec2, Ec2Api, TemplateSettings};
+use super::elbv2::{Elbv2, Elbv2Api, FoundLoadBalancer, FoundTargetGroup};
 use super::observe::Clients;
 use super::rds::{DiscoveredDatabase, Rds, RdsApi};
 use super::{AwsResult, AwsSettings};
@@ -37,7 +39,8 @@ pub enum Adapter<S> {
 }
 
 /// The clients of one region, as the services use them.
-pub type Live = Clients<Adapter<AutoScaling>, Adapter<Ec2>, Adapter<Rds>, Adapter<CloudWatch>>;
+pub type Live =
+    Clients<Adapter<AutoScaling>, Adapter<Ec2>, Adapter<Rds>, Adapter<CloudWatch>, Adapter<Elbv2>>;
 
 /// Implements an adapter trait for [`Adapter`] by passing each call to the SDK's adapter or to
 /// the in-memory AWS.
@@ -61,6 +64,7 @@ delegate!(AutoScalingApi for AutoScaling {
     fn describe_groups(&self, names: &[String]) -> AwsResult<Vec<GroupSnapshot>>;
     fn discover_groups(&self, selector: &Selector) -> AwsResult<Vec<Discovered>>;
     fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>>;
+    fn in_service(&self, names: &[String]) -> AwsResult<Vec<GroupInstance>>;
     fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>>;
     fn set_capacity(&self, group: &str, field: CapacityField, value: u32) -> AwsResult<Option<String>>;
     fn put_policy(&self, group: &str, policy: &str, settings: &PolicySettings) -> AwsResult<Option<String>>;
@@ -82,6 +86,7 @@ delegate!(Ec2Api for Ec2 {
     fn describe_network_acls(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedNetworkAcl>>;
     fn network_acls_of_subnets(&self, subnet_ids: &[String]) -> AwsResult<Vec<ObservedNetworkAcl>>;
     fn template_settings(&self, template: &TemplateRef) -> AwsResult<Option<TemplateSettings>>;
+    fn private_addresses(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>>;
     fn security_group_names(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>>;
     fn create_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
     fn replace_acl_entry(&self, acl_id: &str, egress: bool, entry: &ObservedAclEntry) -> AwsResult<Option<String>>;
@@ -100,6 +105,13 @@ delegate!(CloudWatchApi for CloudWatch {
     fn alarms_calling(&self, arns: &[String]) -> AwsResult<Vec<FoundAlarm>>;
     fn put_cpu_alarm(&self, alarm: &CpuAlarm<'_>) -> AwsResult<Option<String>>;
     fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>>;
+    fn metric_data(&self, queries: &[MetricQuery], start: i64, end: i64) -> AwsResult<Vec<Series>>;
+});
+
+delegate!(Elbv2Api for Elbv2 {
+    fn load_balancers(&self, refs: &[String]) -> AwsResult<Vec<(String, Option<FoundLoadBalancer>)>>;
+    fn target_groups(&self, lb_arn: &str) -> AwsResult<Vec<FoundTargetGroup>>;
+    fn target_health(&self, tg_arn: &str) -> AwsResult<Vec<Target>>;
 });
 
 /// Where the clients come from.
@@ -226,6 +238,7 @@ impl AwsClients {
                     ec2: Adapter::Sdk(Ec2::new(&config)),
                     rds: Adapter::Sdk(Rds::new(&config)),
                     cloudwatch: Adapter::Sdk(CloudWatch::new(&config)),
+                    elbv2: Adapter::Sdk(Elbv2::new(&config)),
                 }
             }
             #[cfg(test)]
@@ -236,6 +249,7 @@ impl AwsClients {
                     ec2: Adapter::Memory(m.clone()),
                     rds: Adapter::Memory(m.clone()),
                     cloudwatch: Adapter::Memory(m.clone()),
+                    elbv2: Adapter::Memory(m.clone()),
                 }
             }
         }

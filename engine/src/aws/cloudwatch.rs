@@ -1,14 +1,16 @@
-//! CloudWatch: the CPU alarms that call a group's scaling policies.
+//! CloudWatch: the CPU alarms that call a group's scaling policies, and the metrics of the
+//! load balancers and databases read with `GetMetricData`.
 
 use std::future::Future;
 
 use aws_sdk_cloudwatch::operation::RequestId;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Statistic};
 use aws_sdk_cloudwatch::Client;
+use domain::cloudwatch::{calls_for, MetricQuery, Series};
 use domain::import::FoundAlarm;
 use domain::observed::Comparison;
 
-use super::{classify, AwsResult};
+use super::{classify, AwsError, AwsResult};
 
 /// An alarm as CloudWatch describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +43,21 @@ pub trait CloudWatchApi: Send + Sync {
     ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 
     fn delete_alarm(&self, name: &str) -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// Each query's datapoints from `start` to `end` (Unix seconds), in the queries' order:
+    /// `GetMetricData` with at most 500 queries and 100,800 datapoints a call, every page of
+    /// each. A period without data has no datapoint (a gap).
+    fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: i64,
+        end: i64,
+    ) -> impl Future<Output = AwsResult<Vec<Series>>> + Send;
 }
+
+/// Pages of one `GetMetricData` read before it is refused as too large (each page holds up
+/// to 100,800 datapoints; tierdeck's calls fit in one).
+const MAX_PAGES: usize = 4;
 
 /// An alarm on the group's average CPU over one 5-minute period (EC2 basic monitoring).
 #[derive(Debug, Clone)]
@@ -227,5 +243,107 @@ impl CloudWatchApi for CloudWatch {
                 )
             })?;
         Ok(out.request_id().map(str::to_owned))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "cloudwatch", action = "GetMetricData", resource = %format_args!("{} queries", queries.len())))]
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: i64,
+        end: i64,
+    ) -> AwsResult<Vec<Series>> {
+        use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
+        let what = || format!("reading {} CloudWatch metrics", queries.len());
+        let mut out: Vec<Series> = vec![Vec::new(); queries.len()];
+        let shortest = queries.iter().map(|q| q.period.max(1)).min().unwrap_or(60);
+        let points_each = usize::try_from((end - start) / shortest + 1).unwrap_or(usize::MAX);
+        for range in calls_for(queries.len(), points_each) {
+            let asks: Vec<MetricDataQuery> = queries[range.clone()]
+                .iter()
+                .enumerate()
+                .map(|(i, q)| {
+                    let metric = Metric::builder()
+                        .namespace(&q.namespace)
+                        .metric_name(&q.metric)
+                        .set_dimensions(Some(
+                            q.dimensions
+                                .iter()
+                                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                                .collect(),
+                        ))
+                        .build();
+                    MetricDataQuery::builder()
+                        .id(format!("q{}", range.start + i))
+                        .metric_stat(
+                            MetricStat::builder()
+                                .metric(metric)
+                                .period(i32::try_from(q.period).unwrap_or(i32::MAX))
+                                .stat(&q.stat)
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build()
+                })
+                .collect();
+            let mut token: Option<String> = None;
+            for page in 0.. {
+                if page == MAX_PAGES {
+                    return Err(AwsError::rejected(
+                        what(),
+                        format!("CloudWatch sent more than {MAX_PAGES} pages for one call; tierdeck reads no more"),
+                    ));
+                }
+                let answer = self
+                    .client
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(asks.clone()))
+                    .start_time(aws_smithy_types::DateTime::from_secs(start))
+                    .end_time(aws_smithy_types::DateTime::from_secs(end))
+                    .scan_by(ScanBy::TimestampAscending)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify(what(), "cloudwatch:GetMetricData", e))?;
+                for r in answer.metric_data_results() {
+                    let Some(i) = r
+                        .id()
+                        .and_then(|id| id.strip_prefix('q'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|i| range.contains(i))
+                    else {
+                        continue;
+                    };
+                    if let Some(m) = r.messages().first() {
+                        // A statistic or query CloudWatch could not answer: said, never a gap
+                        // that reads as no traffic.
+                        return Err(AwsError::rejected(
+                            what(),
+                            format!(
+                                "CloudWatch could not answer {} {} {}: {}",
+                                queries[i].metric,
+                                queries[i].stat,
+                                m.code().unwrap_or_default(),
+                                m.value().unwrap_or_default()
+                            ),
+                        ));
+                    }
+                    out[i].extend(
+                        r.timestamps()
+                            .iter()
+                            .zip(r.values())
+                            .map(|(t, v)| (t.secs(), *v)),
+                    );
+                }
+                token = answer.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        for s in &mut out {
+            s.sort_by_key(|(t, _)| *t);
+            s.dedup_by_key(|(t, _)| *t);
+        }
+        Ok(out)
     }
 }

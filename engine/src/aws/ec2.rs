@@ -75,6 +75,13 @@ pub trait Ec2Api: Send + Sync {
     ) -> impl Future<Output = AwsResult<Option<TemplateSettings>>> + Send;
 
     /// The names of these security groups (by id), as (id, name), for an import.
+    /// The private IPv4 address of each of these instances (`DescribeInstances` by id, every
+    /// page): (instance id, address); an instance without one is left out.
+    fn private_addresses(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<(String, String)>>> + Send;
+
     fn security_group_names(
         &self,
         ids: &[String],
@@ -424,6 +431,43 @@ impl Ec2 {
 }
 
 impl Ec2Api for Ec2 {
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeInstances", resource = %super::names(ids)))]
+    async fn private_addresses(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        // DescribeInstances by id answers InvalidInstanceID.NotFound for the whole call when
+        // one is gone; a filter leaves it out instead (an instance can end between the reads).
+        for batch in ids.chunks(200) {
+            let mut pages = self
+                .client
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-id")
+                        .set_values(Some(batch.to_vec()))
+                        .build(),
+                )
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    classify(
+                        format!("reading the addresses of instances {}", super::names(batch)),
+                        "ec2:DescribeInstances",
+                        e,
+                    )
+                })?;
+                for r in page.reservations() {
+                    for i in r.instances() {
+                        if let (Some(id), Some(ip)) = (i.instance_id(), i.private_ip_address()) {
+                            out.push((id.to_owned(), ip.to_owned()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSubnets", resource = %refs.len()))]
     async fn describe_subnets(&self, refs: &[AwsRef]) -> AwsResult<Vec<ObservedSubnet>> {
         let mut out = Vec::new();

@@ -14,8 +14,8 @@ use super::{AwsError, AwsErrorKind, AwsResult};
 
 /// Makes the call `action` names; returns AWS's request id. `group_ids` maps security group
 /// names to ids, from the observation the plan was made on.
-pub async fn execute<A, E, R, C>(
-    clients: &Clients<A, E, R, C>,
+pub async fn execute<A, E, R, C, L>(
+    clients: &Clients<A, E, R, C, L>,
     action: &Action,
     group_ids: &BTreeMap<String, String>,
 ) -> AwsResult<Option<String>>
@@ -111,8 +111,8 @@ where
     }
 }
 
-async fn source_id<A, E, R, C>(
-    clients: &Clients<A, E, R, C>,
+async fn source_id<A, E, R, C, L>(
+    clients: &Clients<A, E, R, C, L>,
     source: &Source,
     group_ids: &BTreeMap<String, String>,
 ) -> AwsResult<Option<String>>

@@ -19,13 +19,18 @@ use domain::plan::{CapacityField, DbSetting};
 use domain::spec::{AwsRef, EnvironmentSpec};
 
 use super::autoscaling::{
-    Activity, AutoScalingApi, Capacity, Discovered, GroupCapacity, GroupSnapshot, InstanceCount,
-    InstanceSource, TemplateRef,
+    Activity, AutoScalingApi, Capacity, Discovered, GroupCapacity, GroupInstance, GroupSnapshot,
+    InstanceCount, InstanceSource, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatchApi, CpuAlarm};
 use super::ec2::{Ec2Api, TemplateSettings};
+use super::elbv2::{Elbv2Api, FoundLoadBalancer, FoundTargetGroup};
 use super::rds::{DiscoveredDatabase, RdsApi};
 use super::{AwsError, AwsErrorKind, AwsResult};
+use domain::cloudwatch::{MetricQuery, Series, Target};
+
+/// A metric with its dimensions (sorted).
+pub type MetricKey = (String, Vec<(String, String)>);
 
 /// One Auto Scaling group.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +66,13 @@ pub struct State {
     pub subnets: Vec<ObservedSubnet>,
     pub network_acls: Vec<ObservedNetworkAcl>,
     pub alarms: BTreeMap<String, AlarmSnapshot>,
+    /// Load balancers by name: their ARN and target groups (name, ARN).
+    pub load_balancers: BTreeMap<String, (String, Vec<(String, String)>)>,
+    /// Targets and their health by target group ARN.
+    pub target_health: BTreeMap<String, Vec<Target>>,
+    /// Datapoints put, by (metric, dimensions): (Unix seconds, value). A query's buckets sum
+    /// them (`Sum`), count them (`SampleCount`) or average them (every other statistic).
+    pub datapoints: BTreeMap<MetricKey, Vec<(i64, f64)>>,
     /// Every call made, by action, in order.
     pub calls: Vec<&'static str>,
     /// How many polls a launched instance stays `Pending`.
@@ -415,6 +427,21 @@ impl AutoScalingApi for MemoryAws {
             .collect())
     }
 
+    async fn in_service(&self, names: &[String]) -> AwsResult<Vec<GroupInstance>> {
+        let s = self.call("DescribeAutoScalingGroups")?;
+        Ok(names
+            .iter()
+            .filter_map(|n| s.groups.get(n).map(|g| (n, g)))
+            .flat_map(|(n, g)| {
+                (0..g.in_service).map(move |i| GroupInstance {
+                    group: n.clone(),
+                    id: memory_instance_id(n, i),
+                    zone: Some(memory_zone(i).to_owned()),
+                })
+            })
+            .collect())
+    }
+
     async fn instances(&self, name: &str) -> AwsResult<Option<InstanceCount>> {
         let mut s = self.call("DescribeAutoScalingGroups")?;
         s.tick_launches(name);
@@ -648,6 +675,18 @@ impl Ec2Api for MemoryAws {
     ) -> AwsResult<Option<TemplateSettings>> {
         let _s = self.call("DescribeLaunchTemplateVersions")?;
         Ok(None)
+    }
+
+    async fn private_addresses(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>> {
+        let _s = self.call("DescribeInstances")?;
+        // `i-GROUP-N` is at 10.0.0.N+10.
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let n: u32 = id.rsplit('-').next()?.parse().ok()?;
+                Some((id.clone(), format!("10.0.0.{}", n + 10)))
+            })
+            .collect())
     }
 
     async fn security_group_names(&self, ids: &[String]) -> AwsResult<Vec<(String, String)>> {
@@ -909,6 +948,48 @@ impl CloudWatchApi for MemoryAws {
         Ok(request_id(&s))
     }
 
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: i64,
+        end: i64,
+    ) -> AwsResult<Vec<Series>> {
+        let s = self.call("GetMetricData")?;
+        Ok(queries
+            .iter()
+            .map(|q| {
+                let mut dims = q.dimensions.clone();
+                dims.sort();
+                let points = s
+                    .datapoints
+                    .get(&(q.metric.clone(), dims))
+                    .cloned()
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                let mut t = start;
+                while t < end {
+                    let inside: Vec<f64> = points
+                        .iter()
+                        .filter(|(at, _)| *at >= t && *at < t + q.period)
+                        .map(|(_, v)| *v)
+                        .collect();
+                    if !inside.is_empty() {
+                        let n = inside.len() as f64;
+                        let sum: f64 = inside.iter().sum();
+                        let v = match q.stat.as_str() {
+                            "Sum" => sum,
+                            "SampleCount" => n,
+                            _ => sum / n,
+                        };
+                        out.push((t, v));
+                    }
+                    t += q.period;
+                }
+                out
+            })
+            .collect())
+    }
+
     async fn delete_alarm(&self, name: &str) -> AwsResult<Option<String>> {
         let mut s = self.call("DeleteAlarms")?;
         match s.alarms.remove(name) {
@@ -918,5 +999,97 @@ impl CloudWatchApi for MemoryAws {
                 "ResourceNotFound",
             )),
         }
+    }
+}
+
+/// The id of a group's `n`th instance in the in-memory AWS.
+pub fn memory_instance_id(group: &str, n: u32) -> String {
+    format!("i-{group}-{n}")
+}
+
+/// The zone of the `n`th instance: two zones in turn.
+fn memory_zone(n: u32) -> &'static str {
+    if n.is_multiple_of(2) {
+        "ap-northeast-2a"
+    } else {
+        "ap-northeast-2c"
+    }
+}
+
+impl MemoryAws {
+    /// Puts a datapoint of `metric` with `dimensions` at `at` (Unix seconds).
+    pub fn put_datapoint(&self, metric: &str, dimensions: &[(&str, &str)], at: i64, value: f64) {
+        let mut dims: Vec<(String, String)> = dimensions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        dims.sort();
+        self.state()
+            .datapoints
+            .entry((metric.to_owned(), dims))
+            .or_default()
+            .push((at, value));
+    }
+
+    /// Adds a load balancer `name` with target groups `tgs`; returns its CloudWatch dimension.
+    pub fn add_load_balancer(&self, name: &str, tgs: &[&str]) -> String {
+        let lb_arn = format!(
+            "arn:aws:elasticloadbalancing:ap-northeast-2:{ACCOUNT}:loadbalancer/app/{name}/0123456789abcdef"
+        );
+        let tgs = tgs
+            .iter()
+            .map(|t| {
+                (
+                    (*t).to_owned(),
+                    format!("arn:aws:elasticloadbalancing:ap-northeast-2:{ACCOUNT}:targetgroup/{t}/fedcba9876543210"),
+                )
+            })
+            .collect();
+        self.state()
+            .load_balancers
+            .insert(name.to_owned(), (lb_arn, tgs));
+        format!("app/{name}/0123456789abcdef")
+    }
+}
+
+impl Elbv2Api for MemoryAws {
+    async fn load_balancers(
+        &self,
+        refs: &[String],
+    ) -> AwsResult<Vec<(String, Option<FoundLoadBalancer>)>> {
+        let s = self.call("DescribeLoadBalancers")?;
+        Ok(refs
+            .iter()
+            .map(|r| {
+                let hit = s
+                    .load_balancers
+                    .iter()
+                    .find(|(name, (arn, _))| *name == r || arn == r)
+                    .map(|(name, (arn, _))| FoundLoadBalancer {
+                        name: name.clone(),
+                        arn: arn.clone(),
+                    });
+                (r.clone(), hit)
+            })
+            .collect())
+    }
+
+    async fn target_groups(&self, lb_arn: &str) -> AwsResult<Vec<FoundTargetGroup>> {
+        let s = self.call("DescribeTargetGroups")?;
+        Ok(s.load_balancers
+            .values()
+            .filter(|(arn, _)| arn == lb_arn)
+            .flat_map(|(_, tgs)| tgs.iter())
+            .map(|(name, arn)| FoundTargetGroup {
+                name: name.clone(),
+                arn: arn.clone(),
+                port: Some(80),
+            })
+            .collect())
+    }
+
+    async fn target_health(&self, tg_arn: &str) -> AwsResult<Vec<Target>> {
+        let s = self.call("DescribeTargetHealth")?;
+        Ok(s.target_health.get(tg_arn).cloned().unwrap_or_default())
     }
 }

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod clients;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod elbv2;
 pub mod execute;
 #[cfg(test)]
 pub mod memory;

@@ -9,16 +9,18 @@ use domain::spec::{AwsRef, EnvironmentSpec};
 use super::autoscaling::{AutoScaling, AutoScalingApi, MANAGED_PREFIX};
 use super::cloudwatch::{CloudWatch, CloudWatchApi};
 use super::ec2::{Ec2, Ec2Api};
+use super::elbv2::Elbv2;
 use super::rds::{Rds, RdsApi};
 use super::{sdk_config, AwsResult, AwsSettings};
 
-/// The four adapters for one region.
+/// The adapters for one region.
 #[derive(Debug, Clone)]
-pub struct Clients<A = AutoScaling, E = Ec2, R = Rds, C = CloudWatch> {
+pub struct Clients<A = AutoScaling, E = Ec2, R = Rds, C = CloudWatch, L = Elbv2> {
     pub autoscaling: A,
     pub ec2: E,
     pub rds: R,
     pub cloudwatch: C,
+    pub elbv2: L,
 }
 
 impl Clients {
@@ -29,6 +31,7 @@ impl Clients {
             ec2: Ec2::new(&config),
             rds: Rds::new(&config),
             cloudwatch: CloudWatch::new(&config),
+            elbv2: Elbv2::new(&config),
         }
     }
 }
@@ -156,8 +159,8 @@ fn by_ref<T: Clone>(
 
 /// Reads every group, database, security group, subnet and network ACL the spec names, concurrently, in batches:
 /// the calls grow with the pages of what is read, not with the groups.
-pub async fn observe<A, E, R, C>(
-    clients: &Clients<A, E, R, C>,
+pub async fn observe<A, E, R, C, L>(
+    clients: &Clients<A, E, R, C, L>,
     spec: &EnvironmentSpec,
 ) -> AwsResult<Observation>
 where
@@ -170,8 +173,8 @@ where
     observation.map(|o| Observation { calls, ..o })
 }
 
-async fn read<A, E, R, C>(
-    clients: &Clients<A, E, R, C>,
+async fn read<A, E, R, C, L>(
+    clients: &Clients<A, E, R, C, L>,
     spec: &EnvironmentSpec,
 ) -> AwsResult<Observation>
 where

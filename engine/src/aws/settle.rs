@@ -11,8 +11,8 @@ use super::AwsResult;
 
 /// Asks AWS once whether `target` is reached: `Ok(Ok(()))` when it is, `Ok(Err(what AWS still
 /// shows))` when not yet.
-pub async fn poll<A, E, R, C>(
-    clients: &Clients<A, E, R, C>,
+pub async fn poll<A, E, R, C, L>(
+    clients: &Clients<A, E, R, C, L>,
     target: &Target,
 ) -> AwsResult<Result<(), String>>
 where

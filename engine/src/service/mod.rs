@@ -17,7 +17,8 @@
 //!           └─► scaling, slo, notifications
 //!   imports ──► plans
 //!   users, tokens, sessions ──► identity · audit · jobs (read)
-//! parts: store (and the jobs queue), repo reads, AWS clients, Prometheus, clock
+//! parts: store (and the jobs queue), repo reads, AWS clients (and the CloudWatch reads kept
+//! between requests), Prometheus, clock
 //! ```
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::Engine;
 pub mod apply;
 pub mod audit;
 pub mod changes;
+pub mod cloudwatch;
 pub mod cost;
 pub mod drift;
 pub mod identity;
@@ -231,6 +233,11 @@ impl Engine {
         slo::Slos {
             store: &self.store,
             prometheus: self.prom(),
+            cloudwatch: cloudwatch::CloudWatchReads {
+                aws: &self.aws,
+                caches: &self.cloudwatch,
+                max_attempts: self.settings.aws.max_attempts,
+            },
             specs: self.specs(),
             heads_read: &self.heads_read,
             clock: self.clock(),

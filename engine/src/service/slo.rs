@@ -1,4 +1,5 @@
-//! SLO status from Prometheus, and the error-budget gate.
+//! SLO status from Prometheus (or, for an SLO counted from a load balancer, CloudWatch), the
+//! error-budget gate, and the Monitoring page's charts, target health and scrape targets.
 
 use domain::slo::{self, SloReport, SloStatus, BURN_WINDOWS};
 use domain::spec::EnvName;
@@ -27,13 +28,10 @@ async fn one(
     now: i64,
 ) -> Result<SloStatus, PromError> {
     let window = slo::days(s.window_days);
-    let (_, total) = slo::queries(&s.indicator, &window);
-    let mut asks = vec![total, slo::error_ratio_query(&s.indicator, &window)];
-    asks.extend(
-        BURN_WINDOWS
-            .iter()
-            .map(|w| slo::error_ratio_query(&s.indicator, w)),
-    );
+    let ratio_query = |w: &str| slo::error_ratio_query(&s.indicator, w).expect("a PromQL SLO");
+    let (_, total) = slo::queries(&s.indicator, &window).expect("a PromQL SLO");
+    let mut asks = vec![total, ratio_query(&window)];
+    asks.extend(BURN_WINDOWS.iter().map(|w| ratio_query(w)));
     let end = at.unwrap_or(now);
     let end = end - end.rem_euclid(3600);
     let window_secs = i64::from(s.window_days) * 86_400;
@@ -63,6 +61,7 @@ async fn one(
 pub struct Slos<'a> {
     pub(crate) store: &'a Store,
     pub(crate) prometheus: Option<&'a dyn PromApi>,
+    pub(crate) cloudwatch: super::cloudwatch::CloudWatchReads<'a>,
     pub(crate) specs: Specs<'a>,
     pub(crate) heads_read: &'a crate::memo::ByCommits<(), (Vec<String>, Option<String>)>,
     pub(crate) clock: &'a dyn Clock,
@@ -75,28 +74,63 @@ impl Slos<'_> {
         })
     }
 
+    /// Why the SLOs of `spec` cannot be read at all: one of them is PromQL and Prometheus is
+    /// not configured. (An SLO counted from a load balancer needs only AWS.)
+    pub(crate) fn unreadable(&self, spec: &EnvironmentSpec) -> Option<String> {
+        let needs = spec.slos.iter().any(|s| s.indicator.is_promql());
+        (needs && self.prometheus.is_none()).then(|| self.prometheus().err().unwrap_or_default())
+    }
+
     /// The SLOs of `spec` at `at` (Unix time; `None`: now), each on its own: one whose queries
     /// fail is there as failing, with the reason ([`slo::failed`]), and never hides the
-    /// others. `Err` only when nothing can be read: Prometheus is not configured, or cannot
-    /// be reached at all.
+    /// others. PromQL SLOs are asked of Prometheus, those counted from a load balancer of
+    /// CloudWatch; both go through the same arithmetic ([`slo::status`]). `Err` only when
+    /// nothing can be read: a PromQL SLO and Prometheus not configured, or not reachable at
+    /// all.
     pub(crate) async fn slo_statuses(
         &self,
         spec: &EnvironmentSpec,
         at: Option<i64>,
     ) -> Result<Vec<SloStatus>, String> {
-        let prom = self.prometheus()?;
         let now = self.clock.now().timestamp();
-        let results = join_all(spec.slos.iter().map(|s| one(prom, s, at, now))).await;
-        if let Some(away) = results.iter().find_map(|r| match r {
-            Err(e @ PromError::Unreachable { .. }) => Some(e.to_string()),
-            _ => None,
-        }) {
-            return Err(away);
+        let (promql, counted): (Vec<&Slo>, Vec<&Slo>) =
+            spec.slos.iter().partition(|s| s.indicator.is_promql());
+        let mut from_prom = Vec::new();
+        if !promql.is_empty() {
+            let prom = self.prometheus()?;
+            let results = join_all(promql.iter().map(|s| one(prom, s, at, now))).await;
+            if let Some(away) = results.iter().find_map(|r| match r {
+                Err(e @ PromError::Unreachable { .. }) => Some(e.to_string()),
+                _ => None,
+            }) {
+                return Err(away);
+            }
+            from_prom = results
+                .into_iter()
+                .zip(&promql)
+                .map(|(r, s)| r.unwrap_or_else(|e| slo::failed(s, e.to_string())))
+                .collect();
         }
-        Ok(results
-            .into_iter()
-            .zip(&spec.slos)
-            .map(|(r, s)| r.unwrap_or_else(|e| slo::failed(s, e.to_string())))
+        let mut from_cw = if counted.is_empty() {
+            Vec::new()
+        } else {
+            self.cloudwatch
+                .slo_statuses(spec, &counted, at.unwrap_or(now))
+                .await
+        }
+        .into_iter();
+        let mut from_prom = from_prom.into_iter();
+        // In the spec's order.
+        Ok(spec
+            .slos
+            .iter()
+            .filter_map(|s| {
+                if s.indicator.is_promql() {
+                    from_prom.next()
+                } else {
+                    from_cw.next()
+                }
+            })
             .collect())
     }
 
@@ -154,7 +188,7 @@ impl Slos<'_> {
             environment: env.to_owned(),
             at_unix: at_time,
             time_zone: domain::time::environment_zone(spec).name().to_owned(),
-            queries: spec.slos.len() * QUERIES_PER_SLO,
+            queries: spec.slos.iter().filter(|s| s.indicator.is_promql()).count() * QUERIES_PER_SLO,
             slos,
             error,
         }
@@ -163,15 +197,20 @@ impl Slos<'_> {
     /// The error-budget policy: `Some(reason)` when the budget of one of `slos` (the judging
     /// rules' availability SLOs, read with `spec`'s monitoring) is spent, or cannot be read
     /// (the gate fails closed: a query Prometheus refuses, or Prometheus away, allows only
-    /// emergency applies). Without Prometheus configured there is no budget to read and the
-    /// gate stays open.
+    /// emergency applies). Without Prometheus configured there is no PromQL budget to read
+    /// and the gate stays open for it; a budget counted from a load balancer is read from
+    /// CloudWatch (and fails closed the same way).
     pub(crate) async fn budget_refusal(
         &self,
         spec: &EnvironmentSpec,
         slos: &[Slo],
     ) -> Option<String> {
-        let availability: Vec<Slo> = slos.to_vec();
-        if availability.is_empty() || self.prometheus.is_none() {
+        let availability: Vec<Slo> = slos
+            .iter()
+            .filter(|s| self.prometheus.is_some() || !s.indicator.is_promql())
+            .cloned()
+            .collect();
+        if availability.is_empty() {
             return None;
         }
         let only = EnvironmentSpec {
@@ -254,45 +293,259 @@ impl Slos<'_> {
             service: Vec::new(),
             error: None,
             queries,
+            load_balancers: Vec::new(),
+            databases: Vec::new(),
+            target_health: Vec::new(),
+            cloudwatch_queries: 0,
+            cloudwatch_calls: 0,
         };
-        let prom = match self.prometheus() {
-            Ok(p) => p,
-            Err(e) => {
-                report.error = Some(e);
-                return Ok(report);
+        let now = self.clock.now().timestamp();
+        let from_prometheus = async {
+            if queries == 0 {
+                return Ok((Vec::new(), Vec::new()));
             }
+            let prom = self.prometheus()?;
+            let chart = |p: Panel| async move {
+                match prom.range(&p.query, start, end, step).await {
+                    Ok(points) => Ok(Chart {
+                        title: p.title,
+                        unit: p.unit,
+                        points,
+                        error: None,
+                        period: None,
+                    }),
+                    // Prometheus down: the whole page says so once.
+                    Err(e @ PromError::Unreachable { .. }) => Err(e),
+                    Err(e) => Ok(Chart {
+                        title: p.title,
+                        unit: p.unit,
+                        points: Vec::new(),
+                        error: Some(e.to_string()),
+                        period: None,
+                    }),
+                }
+            };
+            let tiers = try_join_all(tier_panels.into_iter().map(|(tier, panels)| async move {
+                let charts = try_join_all(panels.into_iter().map(chart)).await?;
+                Ok::<_, PromError>(TierCharts { tier, charts })
+            }));
+            let service = try_join_all(service.into_iter().map(chart));
+            futures::try_join!(tiers, service).map_err(|e| e.to_string())
         };
-        let chart = |p: Panel| async move {
-            match prom.range(&p.query, start, end, step).await {
-                Ok(points) => Ok(Chart {
-                    title: p.title,
-                    unit: p.unit,
-                    points,
-                    error: None,
-                }),
-                // Prometheus down: the whole page says so once.
-                Err(e @ PromError::Unreachable { .. }) => Err(e),
-                Err(e) => Ok(Chart {
-                    title: p.title,
-                    unit: p.unit,
-                    points: Vec::new(),
-                    error: Some(e.to_string()),
-                }),
-            }
-        };
-        let tiers = try_join_all(tier_panels.into_iter().map(|(tier, panels)| async move {
-            let charts = try_join_all(panels.into_iter().map(chart)).await?;
-            Ok::<_, PromError>(TierCharts { tier, charts })
-        }));
-        let service = try_join_all(service.into_iter().map(chart));
-        match futures::try_join!(tiers, service) {
+        let (prom, cw) = futures::join!(
+            from_prometheus,
+            self.cloudwatch_charts(&spec, secs, step, end, now)
+        );
+        match prom {
             Ok((tiers, service)) => {
                 report.tiers = tiers;
                 report.service = service;
             }
-            Err(e) => report.error = Some(e.to_string()),
+            Err(e) => report.error = Some(e),
         }
+        report.load_balancers = cw.load_balancers;
+        report.databases = cw.databases;
+        report.target_health = cw.target_health;
+        report.cloudwatch_queries = cw.queries;
+        report.cloudwatch_calls = cw.calls;
         Ok(report)
+    }
+
+    /// The load balancers' and databases' charts from CloudWatch over the `secs` before `end`,
+    /// a point every `step` seconds or the coarsest CloudWatch keeps, all in one
+    /// `GetMetricData` where its limits allow; and the target groups' health.
+    async fn cloudwatch_charts(
+        &self,
+        spec: &EnvironmentSpec,
+        secs: i64,
+        step: i64,
+        end: i64,
+        now: i64,
+    ) -> CloudWatchCharts {
+        use domain::cloudwatch::{chart, db_panels, lb_panels, period_for, ResourceCharts};
+        let mut out = CloudWatchCharts::default();
+        if spec.monitoring.load_balancers.is_empty() && spec.databases.is_empty() {
+            return out;
+        }
+        let period = period_for(step, end - secs, now);
+        // Whole periods, the last one ending at or before `end`.
+        let end = end - end.rem_euclid(period);
+        let start = end - secs - (end - secs).rem_euclid(period);
+        let resolved = self.cloudwatch.resolve(spec).await;
+        let mut resources: Vec<Resource> = Vec::new();
+        match &resolved {
+            Ok(list) => {
+                for r in list.iter() {
+                    let panels = r.dimensions().map(|d| lb_panels(&d, period));
+                    resources.push(Resource {
+                        load_balancer: true,
+                        name: r.spec.name.clone(),
+                        tier: r.spec.tier.clone(),
+                        panels,
+                    });
+                }
+            }
+            Err(e) => {
+                for lb in &spec.monitoring.load_balancers {
+                    resources.push(Resource {
+                        load_balancer: true,
+                        name: lb.name.clone(),
+                        tier: lb.tier.clone(),
+                        panels: Err(e.to_string()),
+                    });
+                }
+            }
+        }
+        for db in &spec.databases {
+            let id = db.identifier.as_str();
+            resources.push(Resource {
+                load_balancer: false,
+                name: id.to_owned(),
+                tier: None,
+                panels: Ok(db_panels(id, period)),
+            });
+        }
+        let queries: Vec<domain::cloudwatch::MetricQuery> = resources
+            .iter()
+            .filter_map(|r| r.panels.as_ref().ok())
+            .flatten()
+            .map(|p| p.query.clone())
+            .collect();
+        out.queries = queries.len();
+        let answer = self.cloudwatch.metrics(spec, &queries, start, end).await;
+        let answer = match answer {
+            Ok((series, calls)) => {
+                out.calls = usize::try_from(calls).unwrap_or(usize::MAX);
+                Ok(series)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let mut at = 0;
+        for Resource {
+            load_balancer: is_lb,
+            name,
+            tier,
+            panels,
+        } in resources
+        {
+            let (charts, error) = match panels {
+                Err(e) => (Vec::new(), Some(e)),
+                Ok(panels) => {
+                    let charts = panels
+                        .iter()
+                        .filter_map(|p| {
+                            let i = at;
+                            at += 1;
+                            match &answer {
+                                Ok(series) => chart(p, Ok(&series[i])),
+                                Err(e) => chart(p, Err(e)),
+                            }
+                        })
+                        .collect();
+                    (charts, None)
+                }
+            };
+            let r = ResourceCharts {
+                name,
+                tier,
+                charts,
+                error,
+            };
+            if is_lb {
+                out.load_balancers.push(r);
+            } else {
+                out.databases.push(r);
+            }
+        }
+        if let Ok(list) = &resolved {
+            out.target_health = self.cloudwatch.health(spec, list).await.0;
+        }
+        out
+    }
+
+    /// The health of the targets of the environment's load balancers at the branch head, with
+    /// each group's instances in service beside its tier's healthy targets.
+    pub async fn target_health(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+    ) -> ServiceResult<domain::cloudwatch::TargetHealthReport> {
+        use domain::cloudwatch::{healthy_in_tier, GroupTargets, TargetHealthReport};
+        caller.require(Role::Viewer)?;
+        let spec = self.head_spec(env.as_str()).await?;
+        let (target_groups, instances, error) = match self.cloudwatch.resolve(&spec).await {
+            Ok(list) => {
+                let (tgs, instances) = self.cloudwatch.health(&spec, &list).await;
+                let why: Vec<String> = list
+                    .iter()
+                    .filter_map(|r| r.found.as_ref().err().cloned())
+                    .chain(instances.as_ref().err().cloned())
+                    .collect();
+                (
+                    tgs,
+                    instances.unwrap_or_default(),
+                    (!why.is_empty()).then(|| why.join("; ")),
+                )
+            }
+            Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
+        };
+        let groups = spec
+            .autoscaling_groups
+            .iter()
+            .map(|g| GroupTargets {
+                group: g.name.as_str().to_owned(),
+                tier: g.tier.clone(),
+                in_service: instances
+                    .iter()
+                    .filter(|i| i.group == g.name.as_str())
+                    .count(),
+                healthy_targets: healthy_in_tier(&g.tier, &target_groups),
+            })
+            .collect();
+        Ok(TargetHealthReport {
+            groups,
+            target_groups,
+            error,
+        })
+    }
+
+    /// Prometheus `http_sd` scrape targets: the groups' instances in service at their private
+    /// addresses and the spec's `monitoring.scrape_port` (one `DescribeAutoScalingGroups` per
+    /// 100 groups and one `DescribeInstances` per 200 instances, read each time: instances come
+    /// and go with the schedule).
+    pub async fn scrape_targets(
+        &self,
+        caller: &Caller,
+        env: &EnvName,
+    ) -> ServiceResult<Vec<domain::cloudwatch::ScrapeTargets>> {
+        use domain::cloudwatch::{scrape_targets, ScrapeInstance};
+        caller.require(Role::Viewer)?;
+        let spec = self.head_spec(env.as_str()).await?;
+        let (instances, addresses) = self.cloudwatch.instances(&spec).await?;
+        let list: Vec<ScrapeInstance<'_>> = instances
+            .iter()
+            .filter_map(|i| {
+                let tier = spec
+                    .autoscaling_groups
+                    .iter()
+                    .find(|g| g.name.as_str() == i.group)?
+                    .tier
+                    .as_str();
+                let address = addresses.iter().find(|(id, _)| *id == i.id)?.1.as_str();
+                Some(ScrapeInstance {
+                    group: &i.group,
+                    tier,
+                    id: &i.id,
+                    zone: i.zone.as_deref(),
+                    address,
+                })
+            })
+            .collect();
+        Ok(scrape_targets(
+            env.as_str(),
+            spec.monitoring.scrape_port(),
+            &list,
+        ))
     }
 
     /// The spec of `env` at the tracked branch's head.
@@ -310,6 +563,24 @@ impl Slos<'_> {
         let spec = self.specs.spec_at(env, &head).await?;
         Ok(EnvironmentSpec::clone(&spec))
     }
+}
+
+/// A load balancer or database of the Monitoring page: its panels, or why it has none.
+struct Resource {
+    load_balancer: bool,
+    name: String,
+    tier: Option<String>,
+    panels: Result<Vec<domain::cloudwatch::CwPanel>, String>,
+}
+
+/// What CloudWatch adds to a monitoring report.
+#[derive(Default)]
+struct CloudWatchCharts {
+    load_balancers: Vec<domain::cloudwatch::ResourceCharts>,
+    databases: Vec<domain::cloudwatch::ResourceCharts>,
+    target_health: Vec<domain::cloudwatch::TargetGroupHealth>,
+    queries: usize,
+    calls: usize,
 }
 
 /// The earliest time a report may ask for: 2000-01-01.

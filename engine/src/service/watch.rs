@@ -91,6 +91,15 @@ pub struct Watches<'a> {
     pub(crate) clock: &'a dyn Clock,
 }
 
+/// What an apply knew of the SLOs as it started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AtStart {
+    /// The burn rate of a page alert already firing.
+    pub burn_before: Option<f64>,
+    /// Every SLO watched is counted by CloudWatch: no Prometheus is needed.
+    pub without_prometheus: bool,
+}
+
 impl Watches<'_> {
     /// Starts the watch of `change`, just applied, in the apply's transaction; a newer apply
     /// ends the watches of the environment before it. Returns the minutes watched (`None`: no
@@ -101,9 +110,13 @@ impl Watches<'_> {
         change: ChangeId,
         environment: &str,
         watch: Watch,
-        burn_before: Option<f64>,
+        at_start: AtStart,
         now: &str,
     ) -> ServiceResult<Option<u32>> {
+        let AtStart {
+            burn_before,
+            without_prometheus,
+        } = at_start;
         for w in watches::watching_of(tx, environment).await? {
             let why = format!("change #{change} was applied after it");
             let earlier = ChangeId(w.change_id);
@@ -144,7 +157,7 @@ impl Watches<'_> {
             json!({ "minutes": watch.minutes, "auto_revert": watch.auto_revert, "until": until, "burn_before": burn_before }),
         )
         .await?;
-        if self.prometheus.is_none() {
+        if self.prometheus.is_none() && !without_prometheus {
             let why = "Prometheus is not configured: set [prometheus] url";
             watches::end(tx, change, WatchState::Stopped, Some(why), now).await?;
             watch_event(
@@ -213,7 +226,7 @@ impl Watches<'_> {
         base: Option<&EnvironmentSpec>,
     ) -> Option<f64> {
         let spec = watched(spec.clone(), base);
-        if spec.slos.is_empty() || self.prometheus.is_none() {
+        if spec.slos.is_empty() || self.slo.unreadable(&spec).is_some() {
             return None;
         }
         match self.slo.slo_statuses(&spec, None).await {

@@ -171,6 +171,11 @@ pub fn load_environment(
         &spec.network_acls,
         &spec.security_groups,
     ));
+    errors.extend(slo::cross_check(
+        &spec.slos,
+        &spec.monitoring,
+        &spec.autoscaling_groups,
+    ));
     errors.extend(crate::spec::folder::folder_name_error(folder));
     if env.is_none() && !owners.contains_key("environment") {
         errors.push(SpecError {

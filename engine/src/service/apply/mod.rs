@@ -393,6 +393,8 @@ impl Applies<'_> {
             wait_for_capacity: policy.wait_for_capacity,
             watch: policy.watch,
             burn_before,
+            watch_without_prometheus: !judged.spec.slos.is_empty()
+                && judged.spec.slos.iter().all(|s| !s.indicator.is_promql()),
             region: planned.region,
             operations: planned.plan.operations,
             group_ids: planned.group_ids,

@@ -53,6 +53,9 @@ pub struct RunJob {
     pub(super) watch: domain::spec::Watch,
     /// The burn rate of a page alert already firing as the apply started.
     pub(super) burn_before: Option<f64>,
+    /// Every SLO watched is counted by CloudWatch: the watch needs no Prometheus.
+    #[serde(default)]
+    pub(super) watch_without_prometheus: bool,
     pub(super) region: String,
     pub(super) operations: Vec<Operation>,
     pub(super) group_ids: BTreeMap<String, String>,
@@ -374,7 +377,10 @@ impl Applies<'_> {
                     job.change_id,
                     &job.environment,
                     job.watch,
-                    job.burn_before,
+                    crate::service::watch::AtStart {
+                        burn_before: job.burn_before,
+                        without_prometheus: job.watch_without_prometheus,
+                    },
                     &now,
                 )
                 .await?;
