@@ -571,6 +571,19 @@ pub async fn load_monitoring(
         .map_err(ssr::fail)
 }
 
+/// An environment's target health: each group beside its healthy targets, and every target.
+#[server(prefix = "/sfn", endpoint = "target_health")]
+pub async fn load_target_health(
+    env: String,
+) -> Result<domain::cloudwatch::TargetHealthReport, ServerFnError> {
+    let (engine, caller, _) = ssr::caller().await?;
+    engine
+        .slo()
+        .target_health(&caller, &ssr::env(&env)?)
+        .await
+        .map_err(ssr::fail)
+}
+
 /// Everything the overview shows, in one load: the page waits for all of it anyway, and each
 /// load a page starts costs the server a task and its bookkeeping for every request. Each part
 /// keeps its own error, so a part that fails leaves the others shown.
@@ -584,6 +597,8 @@ pub struct OverviewData {
     pub waiting: Option<Result<Vec<ChangeSummary>, ServerFnError>>,
     /// Every environment's SLO report, for the badges.
     pub slos: Result<Vec<domain::slo::SloReport>, ServerFnError>,
+    /// Targets that take no traffic, by environment (those with load balancers).
+    pub targets: Result<Vec<domain::cloudwatch::UnhealthyTargets>, ServerFnError>,
     /// The audit chain's state: walked whole at most once a minute, and between walks only
     /// the events written since.
     pub chain: Result<ChainReport, ServerFnError>,
@@ -601,7 +616,7 @@ pub async fn load_overview() -> Result<OverviewData, ServerFnError> {
         engine.slo(),
         engine.audit(),
     );
-    let (repo, environments, waiting, slos, chain) = futures::join!(
+    let (repo, environments, waiting, slos, chain, targets) = futures::join!(
         changes.repo_status(&caller),
         changes.list_environments(&caller),
         async {
@@ -612,6 +627,7 @@ pub async fn load_overview() -> Result<OverviewData, ServerFnError> {
         },
         slo.reports(&caller),
         audit.audit_verify_recent(&caller),
+        slo.unhealthy_targets(&caller),
     );
     Ok(OverviewData {
         status,
@@ -620,6 +636,7 @@ pub async fn load_overview() -> Result<OverviewData, ServerFnError> {
         waiting: waiting.map(|w| w.map_err(ssr::fail)),
         slos: slos.map_err(ssr::fail),
         chain: chain.map_err(ssr::fail),
+        targets: targets.map_err(ssr::fail),
     })
 }
 

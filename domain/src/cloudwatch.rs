@@ -329,6 +329,16 @@ pub struct TargetHealthReport {
     pub error: Option<String>,
 }
 
+/// An environment's targets that take no traffic, for the overview's card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnhealthyTargets {
+    pub environment: String,
+    /// (target group, target).
+    pub targets: Vec<(String, Target)>,
+    /// Why the load balancers or target health could not be read.
+    pub error: Option<String>,
+}
+
 /// Healthy targets (each instance once) of the target groups whose load balancer fronts
 /// `tier`; `None` when none does.
 pub fn healthy_in_tier(tier: &str, groups: &[TargetGroupHealth]) -> Option<usize> {

@@ -1,6 +1,7 @@
 //! Environments: the list, and one environment's desired spec rendered for people.
 
 use domain::change::{Drift, EnvironmentDetail, EnvironmentSummary};
+use domain::cloudwatch::{TargetHealthReport, UnhealthyTargets};
 use domain::slo::SloState;
 use domain::spec::diff::{action_summary, cpu_summary};
 use domain::spec::EnvironmentSpec;
@@ -9,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{load_environment, load_environments, ReconcileEnvironment};
+use crate::api::{load_environment, load_environments, load_target_health, ReconcileEnvironment};
 use crate::components::chain::ChainDiagram;
 use crate::components::{
     now_unix, page_zone, short, user_zone, ChangeTable, DriftBadge, ErrorBox, Loaded, Operations,
@@ -19,12 +20,36 @@ use crate::pages::slo::SloBadge;
 use crate::resource::resource;
 use crate::CurrentUser;
 
+/// What an environment's card says of its load balancers' targets: those not healthy, or why
+/// they could not be read; nothing when all are healthy.
+fn target_notice(env: &str, t: UnhealthyTargets) -> Option<AnyView> {
+    let href = format!("/environments/{env}#targets-h");
+    if let Some(e) = t.error {
+        return Some(
+            view! { <p class="notice error" role="alert">"Target health: " {e}</p> }.into_any(),
+        );
+    }
+    let n = t.targets.len();
+    (n > 0).then(|| {
+        let list = t
+            .targets
+            .iter()
+            .map(|(tg, x)| format!("{} in {tg} ({}{})", x.id, x.state, x.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        view! { <p class="notice error" role="alert"><a href=href>{n} " target" {if n == 1 { "" } else { "s" }} " not healthy"</a> ": " {list}</p> }.into_any()
+    })
+}
+
 /// An environment's card; with its SLOs' state (the worst of them), their badge beside the
 /// drift's, linked to its SLO page.
 #[component]
 pub fn EnvironmentCard(
     env: EnvironmentSummary,
     #[prop(optional_no_strip)] slo: Option<SloState>,
+    /// Its load balancers' targets that take no traffic (the overview's cards).
+    #[prop(optional_no_strip)]
+    targets: Option<UnhealthyTargets>,
 ) -> impl IntoView {
     let href = format!("/environments/{}", env.name);
     let slo_href = format!("/slo?env={}", env.name);
@@ -33,6 +58,7 @@ pub fn EnvironmentCard(
             <h2><a href=href>{env.name.clone()}</a> " " <DriftBadge drift=env.drift.clone() />
                 {slo.map(|state| view! { " " <a class="badge-link" href=slo_href title="SLOs">"SLO " <SloBadge state /></a> })}</h2>
             {env.applying.map(|c| view! { <p class="notice" role="status">"Applying " <a href=format!("/changes/{c}")>"change #" {c}</a> " now."</p> })}
+            {targets.map(|t| target_notice(&env.name, t))}
             <p>"Last applied: " {match &env.last_applied_commit {
                 Some(c) => view! { <code>{short(c)}</code> }.into_any(),
                 None => view! { <span class="muted">"never"</span> }.into_any(),
@@ -243,6 +269,45 @@ fn SpecView(spec: EnvironmentSpec) -> impl IntoView {
     }
 }
 
+/// The environment page's target health: loaded on its own, so AWS reads never hold up the
+/// page; nothing when the spec names no load balancer.
+#[component]
+fn EnvironmentTargets(env: String) -> impl IntoView {
+    let report = resource(move || env.clone(), load_target_health);
+    view! {
+        <Loaded resource=report loading="Reading target health…" let:r>
+            {targets_view(r)}
+        </Loaded>
+    }
+}
+
+fn targets_view(r: TargetHealthReport) -> Option<AnyView> {
+    if r.target_groups.is_empty() && r.error.is_none() {
+        return None;
+    }
+    Some(view! {
+        <section class="card" aria-labelledby="groups-targets-h">
+            <h2 id="groups-targets-h">"Instances in service and healthy targets"</h2>
+            {r.error.map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
+            <div class="table-wrap"><table>
+                <thead><tr><th scope="col">"Group"</th><th scope="col">"Tier"</th><th scope="col">"In service"</th><th scope="col">"Healthy targets"</th></tr></thead>
+                <tbody>{r.groups.into_iter().map(|g| {
+                    let short = g.healthy_targets.is_some_and(|h| h < g.in_service);
+                    view! {
+                        <tr class=if short { "target-unhealthy" } else { "" }>
+                            <th scope="row">{g.group}</th>
+                            <td>{g.tier}</td>
+                            <td class="num">{g.in_service}</td>
+                            <td class="num">{g.healthy_targets.map_or_else(|| "—".to_owned(), |h| h.to_string())}</td>
+                        </tr>
+                    }
+                }).collect_view()}</tbody>
+            </table></div>
+        </section>
+        <crate::pages::monitoring::TargetHealth groups=r.target_groups />
+    }.into_any())
+}
+
 /// What the last drift check found, and the reconcile button when there is drift: an island,
 /// live in the browser for that button.
 #[island]
@@ -383,6 +448,7 @@ pub fn Environment() -> impl IntoView {
                     </section>
                 }
             })}
+            <EnvironmentTargets env=name.clone() />
             <crate::pages::cost::EnvironmentCost env=name.clone() />
             <section class="card" aria-labelledby="recent-h">
                 <h2 id="recent-h">"Recent changes"</h2>

@@ -169,7 +169,9 @@ fn OverviewCards(
         waiting,
         slos,
         chain,
+        targets,
     } = data;
+    let targets = targets.unwrap_or_default();
     let configured = s.repo_url.is_some();
     // The panel's times read in the reader's zone, else the first environment's.
     let first_zone = slos
@@ -240,7 +242,8 @@ fn OverviewCards(
             Ok(list) => view! {
                 <div class="cards">{list.into_iter().map(|env| {
                     let slo = slo_of(&env.name);
-                    view! { <EnvironmentCard env slo /> }
+                    let targets = targets.iter().find(|t| t.environment == env.name).cloned();
+                    view! { <EnvironmentCard env slo targets /> }
                 }).collect_view()}</div>
             }.into_any(),
             Err(error) => view! { <ErrorBox error /> }.into_any(),

@@ -509,6 +509,68 @@ impl Slos<'_> {
         })
     }
 
+    /// Every environment's targets that take no traffic, for the overview (environments with
+    /// load balancers only; the answers are reused like the Monitoring page's).
+    pub async fn unhealthy_targets(
+        &self,
+        caller: &Caller,
+    ) -> ServiceResult<Vec<domain::cloudwatch::UnhealthyTargets>> {
+        caller.require(Role::Viewer)?;
+        let (names, head) = self
+            .heads_read
+            .get_or_read(self.store, (), || async {
+                let mut conn = self.store.pool().acquire().await?;
+                let names: Vec<String> = repo_store::environments(&mut conn)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.name)
+                    .collect();
+                let head = repo_store::state(&mut conn)
+                    .await?
+                    .and_then(|s| s.head_commit);
+                Ok::<_, sqlx::Error>((names, head))
+            })
+            .await?;
+        let Some(head) = head else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for env in names {
+            let Ok(spec) = self.specs.spec_at(&env, &head).await else {
+                continue;
+            };
+            if spec.monitoring.load_balancers.is_empty() {
+                continue;
+            }
+            let (targets, error) = match self.cloudwatch.resolve(&spec).await {
+                Ok(list) => {
+                    let (groups, _) = self.cloudwatch.health(&spec, &list).await;
+                    let errors: Vec<String> = list
+                        .iter()
+                        .filter_map(|r| r.found.as_ref().err().cloned())
+                        .chain(groups.iter().filter_map(|g| g.error.clone()))
+                        .collect();
+                    let targets = groups
+                        .iter()
+                        .flat_map(|g| {
+                            g.unhealthy()
+                                .into_iter()
+                                .map(|t| (g.target_group.clone(), t.clone()))
+                        })
+                        .collect();
+                    (targets, (!errors.is_empty()).then(|| errors.join("; ")))
+                }
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            out.push(domain::cloudwatch::UnhealthyTargets {
+                environment: env,
+                targets,
+                error,
+            });
+        }
+        Ok(out)
+    }
+
     /// Prometheus `http_sd` scrape targets: the groups' instances in service at their private
     /// addresses and the spec's `monitoring.scrape_port` (one `DescribeAutoScalingGroups` per
     /// 100 groups and one `DescribeInstances` per 200 instances, read each time: instances come

@@ -1,5 +1,5 @@
 //! The environment handlers: the list, one environment's detail, its scaling history,
-//! monitoring, SLOs and cost, and reconciling its drift.
+//! monitoring, target health, scrape targets, SLOs and cost, and reconciling its drift.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -90,7 +90,8 @@ pub(super) struct MonitoringQuery {
 }
 
 /// `GET /api/v1/environments/{env}/monitoring?range=&end=`: each tier's CPU, memory, disk and
-/// network, and the service's request rate, error ratio and p95 latency, as points.
+/// network, and the service's request rate, error ratio and p95 latency, as points; each load
+/// balancer's and database's CloudWatch metrics; the target groups' health.
 pub(super) async fn monitoring(
     State(st): State<AppState>,
     ApiUser(p): ApiUser,
@@ -106,6 +107,37 @@ pub(super) async fn monitoring(
                 q.range.as_deref().unwrap_or("1h"),
                 q.end,
             )
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/environments/{env}/target-health`: each group's instances in service beside
+/// its tier's healthy targets, and every target group's targets (instance, zone, state,
+/// reason).
+pub(super) async fn target_health(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+) -> Result<Json<domain::cloudwatch::TargetHealthReport>, ApiError> {
+    Ok(Json(
+        st.engine
+            .slo()
+            .target_health(&Caller::User(p), &env_name(&env)?)
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/environments/{env}/targets`: Prometheus `http_sd_config` scrape targets, the
+/// groups' instances in service read now (Prometheus asks again every `refresh_interval`).
+pub(super) async fn targets(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(env): Path<String>,
+) -> Result<Json<Vec<domain::cloudwatch::ScrapeTargets>>, ApiError> {
+    Ok(Json(
+        st.engine
+            .slo()
+            .scrape_targets(&Caller::User(p), &env_name(&env)?)
             .await?,
     ))
 }

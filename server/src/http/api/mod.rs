@@ -20,7 +20,9 @@ use super::state::AppState;
 use account::{cluster, jobs, notifications, revoke_token, set_email, tokens, users};
 use audit::{audit, audit_export, audit_verify};
 use changes::{apply, change, changes, replan, revert, review, Review};
-use environments::{cost, environment, environments, monitoring, reconcile, scaling, slo};
+use environments::{
+    cost, environment, environments, monitoring, reconcile, scaling, slo, target_health, targets,
+};
 use hooks::{git_hook, sync, WEBHOOK_BODY_LIMIT};
 
 pub(super) fn router() -> Router<AppState> {
@@ -60,6 +62,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/environments/{env}/cost", get(cost))
         .route("/environments/{env}/scaling", get(scaling))
         .route("/environments/{env}/monitoring", get(monitoring))
+        .route("/environments/{env}/target-health", get(target_health))
+        .route("/environments/{env}/targets", get(targets))
         .route("/sync", post(sync))
         .route("/openapi.json", get(openapi))
         .route(
