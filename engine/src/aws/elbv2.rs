@@ -60,6 +60,10 @@ impl Elbv2 {
         }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// One `DescribeLoadBalancers` of names or ARNs (every page); `Ok(None)` when ELBv2
     /// answers that one of them does not exist (it answers so for the whole call).
     async fn describe(&self, batch: &[String]) -> AwsResult<Option<Vec<FoundLoadBalancer>>> {
@@ -143,13 +147,22 @@ impl Elbv2Api for Elbv2 {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                classify(
-                    format!("reading the target groups of {lb_arn}"),
-                    "elasticloadbalancing:DescribeTargetGroups",
-                    e,
-                )
-            })?;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    let e = classify(
+                        format!("reading the target groups of {lb_arn}"),
+                        "elasticloadbalancing:DescribeTargetGroups",
+                        e,
+                    );
+                    // What the emulator answers for a load balancer without target groups
+                    // (AWS answers an empty list).
+                    if e.code.as_deref() == Some("TargetGroupNotFound") {
+                        return Ok(Vec::new());
+                    }
+                    return Err(e);
+                }
+            };
             out.extend(page.target_groups().iter().map(|t| FoundTargetGroup {
                 name: t.target_group_name().unwrap_or_default().to_owned(),
                 arn: t.target_group_arn().unwrap_or_default().to_owned(),

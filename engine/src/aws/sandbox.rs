@@ -366,6 +366,174 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
             d.identifier
         ));
     }
+    done.extend(load_balancers(clients.elbv2.client(), asg, spec, &vpc_id, &subnets).await?);
+    Ok(done)
+}
+
+/// The spec's load balancers (those named by name) with their target groups (HTTP on port
+/// 80 in the sandbox VPC), each group of the load balancer's tier attached to its target
+/// groups, so its instances are registered targets as Auto Scaling registers them.
+async fn load_balancers(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    asg: &aws_sdk_autoscaling::Client,
+    spec: &EnvironmentSpec,
+    vpc_id: &str,
+    subnets: &[String],
+) -> AwsResult<Vec<String>> {
+    use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
+    let mut done = Vec::new();
+    for lb in &spec.monitoring.load_balancers {
+        if domain::spec::LoadBalancer::is_arn(&lb.name) {
+            done.push(format!(
+                "load balancer {} is named by its ARN: the sandbox cannot make one with that ARN, skipped",
+                lb.name
+            ));
+            continue;
+        }
+        let found = elb.describe_load_balancers().names(&lb.name).send().await;
+        let lb_arn = match found {
+            Ok(o) => o
+                .load_balancers()
+                .first()
+                .and_then(|l| l.load_balancer_arn())
+                .map(str::to_owned),
+            Err(e) => {
+                let e = classify(
+                    format!("looking for load balancer {}", lb.name),
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    e,
+                );
+                if e.code.as_deref() != Some("LoadBalancerNotFound") {
+                    return Err(e);
+                }
+                None
+            }
+        };
+        let lb_arn = match lb_arn {
+            Some(a) => a,
+            None => {
+                let created = elb
+                    .create_load_balancer()
+                    .name(&lb.name)
+                    .set_subnets(Some(subnets.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        classify(
+                            format!("creating load balancer {}", lb.name),
+                            "elasticloadbalancing:CreateLoadBalancer",
+                            e,
+                        )
+                    })?;
+                done.push(format!("created load balancer {}", lb.name));
+                created
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn())
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        };
+        // The emulator answers TargetGroupNotFound for a load balancer without any.
+        let existing: Vec<String> = match elb
+            .describe_target_groups()
+            .load_balancer_arn(&lb_arn)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_name().map(str::to_owned))
+                .collect(),
+            Err(e) => {
+                let e = classify(
+                    format!("reading the target groups of {}", lb.name),
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    e,
+                );
+                if e.code.as_deref() != Some("TargetGroupNotFound") {
+                    return Err(e);
+                }
+                Vec::new()
+            }
+        };
+        for (i, tg) in lb.target_groups.iter().enumerate() {
+            if domain::spec::LoadBalancer::is_arn(tg) || existing.contains(tg) {
+                continue;
+            }
+            let created = elb
+                .create_target_group()
+                .name(tg)
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(
+                        format!("creating target group {tg}"),
+                        "elasticloadbalancing:CreateTargetGroup",
+                        e,
+                    )
+                })?;
+            let tg_arn = created
+                .target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn())
+                .unwrap_or_default()
+                .to_owned();
+            // A listener (one port each) puts the target group behind the load balancer.
+            elb.create_listener()
+                .load_balancer_arn(&lb_arn)
+                .protocol(ProtocolEnum::Http)
+                .port(80 + i32::try_from(i).unwrap_or(0))
+                .default_actions(
+                    aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                        .target_group_arn(&tg_arn)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(
+                        format!("adding a listener to {}", lb.name),
+                        "elasticloadbalancing:CreateListener",
+                        e,
+                    )
+                })?;
+            let groups: Vec<&str> = spec
+                .autoscaling_groups
+                .iter()
+                .filter(|g| Some(&g.tier) == lb.tier.as_ref())
+                .map(|g| g.name.as_str())
+                .collect();
+            for g in &groups {
+                asg.attach_load_balancer_target_groups()
+                    .auto_scaling_group_name(*g)
+                    .target_group_arns(&tg_arn)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        classify(
+                            format!("attaching {g} to target group {tg}"),
+                            "autoscaling:AttachLoadBalancerTargetGroups",
+                            e,
+                        )
+                    })?;
+            }
+            done.push(format!(
+                "created target group {tg} behind {} (HTTP 80){}",
+                lb.name,
+                if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", targets of {}", groups.join(", "))
+                }
+            ));
+        }
+    }
     Ok(done)
 }
 
