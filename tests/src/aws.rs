@@ -127,6 +127,8 @@ struct ProxyState {
     assumed: Vec<Assumed>,
     /// How long the sessions STS gives last (`None`: moto's hour).
     sts_lasts: Option<std::time::Duration>,
+    /// CloudWatch datapoints put as distributions (`Values` and `Counts`).
+    distributions: Vec<Distribution>,
 }
 
 /// A call as the proxy saw it: the access key that signed it, the service and action, and its
@@ -938,6 +940,17 @@ async fn forward(
         Some(Fault::AnswerLost) | None => {}
     }
     let lose_answer = fault == Some(Fault::AnswerLost);
+    // CloudWatch's distributions and percentiles, which moto lacks.
+    let body = match action.as_str() {
+        "PutMetricData" => keep_distributions(&s.state, &body),
+        "GetMetricData" if !lose_answer => {
+            if let Some(answer) = metric_data_with_percentiles(&s, &uri, &headers, &body).await {
+                return answer;
+            }
+            body
+        }
+        _ => body,
+    };
     // EC2 refuses to delete or replace a network ACL entry that is not there (moto fails with
     // a 500 instead).
     if matches!(
@@ -1271,5 +1284,366 @@ mod tests {
             acl_not_found(moto),
             "<Response><Errors><Error><Code>InvalidNetworkAclID.NotFound</Code><Message>The network ACL 'acl-1' does not exist</Message></Error></Errors></Response>"
         );
+    }
+}
+
+// CloudWatch's distributions and extended statistics. moto keeps no distribution and answers
+// no percentile: a `PutMetricData` datum given as `Values` and `Counts` is kept here (and
+// passed on to moto as the `StatisticValues` it summarises, which moto does keep), and the
+// queries of a `GetMetricData` whose statistic is a percentile (`p95`) or a percentile rank
+// (`PR(:0.4)`, `PR(0.1:0.4)`) are answered here from those distributions, in CloudWatch's own
+// answer shape beside moto's answers to the others. Buckets as moto's (and CloudWatch's):
+// from `StartTime` a period at a time, a bucket without data left out.
+
+/// One `PutMetricData` datum given as a distribution.
+#[derive(Debug, Clone)]
+struct Distribution {
+    metric: String,
+    dimensions: Vec<(String, String)>,
+    at: i64,
+    /// (value, count).
+    values: Vec<(f64, f64)>,
+}
+
+/// Unix seconds of an RFC 3339 time in UTC (`2026-12-07T20:00:00Z`, fractions and `+00:00`
+/// taken).
+pub fn unix_of_rfc3339(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let time = time.trim_end_matches('Z');
+    let time = time.split('+').next()?;
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let s = t.next()?.split('.').next()?.parse::<i64>().ok()?;
+    // Days from 1970-01-01 (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+/// The datum members of a Query-protocol list (`MetricData.member.N.…`): N → its keys after
+/// the prefix, in N's order.
+fn param_members(
+    params: &[(String, String)],
+    list: &str,
+) -> BTreeMap<usize, Vec<(String, String)>> {
+    let prefix = format!("{list}.member.");
+    let mut out: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+    for (k, v) in params {
+        let Some(rest) = k.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((n, key)) = rest.split_once('.') else {
+            continue;
+        };
+        if let Ok(n) = n.parse() {
+            out.entry(n).or_default().push((key.to_owned(), v.clone()));
+        }
+    }
+    out
+}
+
+/// The values of `Name.member.N` keys in N's order.
+fn listed(fields: &[(String, String)], name: &str) -> Vec<String> {
+    let prefix = format!("{name}.member.");
+    let mut found: Vec<(usize, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.parse().ok()?, v.clone())))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Dimensions of a datum or metric (`…Dimensions.member.N.Name` / `.Value`), sorted.
+fn dimensions_of(fields: &[(String, String)], prefix: &str) -> Vec<(String, String)> {
+    let inner: Vec<(String, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.clone())))
+        .collect();
+    let mut dims: Vec<(String, String)> = param_members(&inner, "Dimensions")
+        .into_values()
+        .filter_map(|f| {
+            let get = |n: &str| f.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            Some((get("Name")?, get("Value")?))
+        })
+        .collect();
+    dims.sort();
+    dims
+}
+
+fn form(params: &[(String, String)]) -> Bytes {
+    Bytes::from(
+        params
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    )
+}
+
+/// A `PutMetricData`'s distributions kept, and the body to pass on with each of them as its
+/// `StatisticValues`.
+fn keep_distributions(state: &Mutex<ProxyState>, body: &[u8]) -> Bytes {
+    let params = url_decode_pairs(body);
+    let data = param_members(&params, "MetricData");
+    let mut kept = Vec::new();
+    let mut out: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("MetricData.member."))
+        .cloned()
+        .collect();
+    for (n, fields) in &data {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let values = listed(fields, "Values");
+        let mut rest: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(k, _)| !k.starts_with("Values.") && !k.starts_with("Counts."))
+            .cloned()
+            .collect();
+        if !values.is_empty() {
+            let counts = listed(fields, "Counts");
+            let pairs: Vec<(f64, f64)> = values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let c = counts.get(i).map_or(Some(1.0), |c| c.parse().ok())?;
+                    Some((v.parse().ok()?, c))
+                })
+                .collect();
+            let n_of = pairs.iter().map(|p| p.1).sum::<f64>();
+            let sum = pairs.iter().map(|(v, c)| v * c).sum::<f64>();
+            let min = pairs.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+            let max = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+            for (k, v) in [
+                ("StatisticValues.SampleCount", n_of),
+                ("StatisticValues.Sum", sum),
+                ("StatisticValues.Minimum", min),
+                ("StatisticValues.Maximum", max),
+            ] {
+                rest.push((k.to_owned(), v.to_string()));
+            }
+            kept.push(Distribution {
+                metric: get("MetricName").unwrap_or_default(),
+                dimensions: dimensions_of(fields, ""),
+                at: get("Timestamp")
+                    .and_then(|t| unix_of_rfc3339(&t))
+                    .unwrap_or_default(),
+                values: pairs,
+            });
+        }
+        out.extend(
+            rest.into_iter()
+                .map(|(k, v)| (format!("MetricData.member.{n}.{k}"), v)),
+        );
+    }
+    state.lock().unwrap().distributions.extend(kept);
+    form(&out)
+}
+
+/// Whether a statistic is one moto cannot answer: a percentile or percentile rank.
+fn extended(stat: &str) -> bool {
+    stat.starts_with("PR(") || (stat.starts_with('p') && stat[1..].parse::<f64>().is_ok())
+}
+
+/// An extended statistic of `values` ((value, count)): `pNN` by nearest rank, `PR(lo:hi)` the
+/// percentage of counts with a value in (lo, hi].
+fn statistic(stat: &str, values: &[(f64, f64)]) -> Option<f64> {
+    let total: f64 = values.iter().map(|v| v.1).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    if let Some(range) = stat.strip_prefix("PR(").and_then(|r| r.strip_suffix(')')) {
+        let (lo, hi) = range.split_once(':')?;
+        let lo: f64 = if lo.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            lo.parse().ok()?
+        };
+        let hi: f64 = if hi.is_empty() {
+            f64::INFINITY
+        } else {
+            hi.parse().ok()?
+        };
+        let inside: f64 = values
+            .iter()
+            .filter(|(v, _)| *v > lo && *v <= hi)
+            .map(|v| v.1)
+            .sum();
+        return Some(100.0 * inside / total);
+    }
+    let q: f64 = stat[1..].parse().ok()?;
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let rank = (q / 100.0 * total).ceil().max(1.0);
+    let mut seen = 0.0;
+    for (v, c) in sorted {
+        seen += c;
+        if seen >= rank {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// CloudWatch's `<member>` of one query's answer.
+fn result_member(id: &str, label: &str, points: &[(i64, f64)]) -> String {
+    let times: String = points
+        .iter()
+        .map(|(t, _)| format!("<member>{}</member>", rfc3339_at(*t as u64)))
+        .collect();
+    let values: String = points
+        .iter()
+        .map(|(_, v)| format!("<member>{v}</member>"))
+        .collect();
+    format!(
+        "<member><Id>{}</Id><Label>{}</Label><Timestamps>{times}</Timestamps><Values>{values}</Values><StatusCode>Complete</StatusCode></member>",
+        xml_text(id),
+        xml_text(label)
+    )
+}
+
+/// A `GetMetricData` with extended statistics: moto answers the others (their members passed
+/// on alone), this proxy the extended ones, in one answer. `None` when it has none.
+async fn metric_data_with_percentiles(
+    s: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let params = url_decode_pairs(body);
+    let queries = param_members(&params, "MetricDataQueries");
+    let stat_of = |f: &[(String, String)]| {
+        f.iter()
+            .find(|(k, _)| k == "MetricStat.Stat")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if !queries.values().any(|f| extended(&stat_of(f))) {
+        return None;
+    }
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let start = param("StartTime").and_then(|t| unix_of_rfc3339(&t))?;
+    let end = param("EndTime").and_then(|t| unix_of_rfc3339(&t))?;
+    let mut ours = String::new();
+    let mut passed: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("MetricDataQueries.member."))
+        .cloned()
+        .collect();
+    let mut n = 0;
+    for fields in queries.values() {
+        let stat = stat_of(fields);
+        if !extended(&stat) {
+            n += 1;
+            passed.extend(
+                fields
+                    .iter()
+                    .map(|(k, v)| (format!("MetricDataQueries.member.{n}.{k}"), v.clone())),
+            );
+            continue;
+        }
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let id = get("Id").unwrap_or_default();
+        let metric = get("MetricStat.Metric.MetricName").unwrap_or_default();
+        let dims = dimensions_of(fields, "MetricStat.Metric.");
+        let period: i64 = get("MetricStat.Period")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(60)
+            .max(1);
+        let points: Vec<(i64, f64)> = {
+            let state = s.state.lock().unwrap();
+            let mine: Vec<&Distribution> = state
+                .distributions
+                .iter()
+                .filter(|d| d.metric == metric && d.dimensions == dims)
+                .collect();
+            let mut out = Vec::new();
+            let mut t = start;
+            while t < end {
+                let values: Vec<(f64, f64)> = mine
+                    .iter()
+                    .filter(|d| d.at >= t && d.at < t + period)
+                    .flat_map(|d| d.values.iter().copied())
+                    .collect();
+                if let Some(v) = statistic(&stat, &values) {
+                    out.push((t, v));
+                }
+                t += period;
+            }
+            out
+        };
+        ours.push_str(&result_member(&id, &format!("{metric} {stat}"), &points));
+    }
+    let theirs = if n == 0 {
+        String::new()
+    } else {
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut req = s
+            .http
+            .post(format!("{}{path}", s.upstream))
+            .body(form(&passed));
+        for (name, value) in headers {
+            if name != "host" && name != "content-length" {
+                req = req.header(name, value);
+            }
+        }
+        let res = req.send().await.ok()?;
+        if !res.status().is_success() {
+            let status = res.status();
+            let text = res.text().await.unwrap_or_default();
+            return Some((status, [("content-type", "text/xml")], text).into_response());
+        }
+        let text = res.text().await.ok()?;
+        let (a, b) = (
+            text.find("<MetricDataResults>")? + "<MetricDataResults>".len(),
+            text.find("</MetricDataResults>")?,
+        );
+        text[a..b].to_owned()
+    };
+    let xml = format!(
+        "<GetMetricDataResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><GetMetricDataResult><MetricDataResults>{theirs}{ours}</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>fault-proxy</RequestId></ResponseMetadata></GetMetricDataResponse>"
+    );
+    Some((StatusCode::OK, [("content-type", "text/xml")], xml).into_response())
+}
+
+#[cfg(test)]
+mod cloudwatch_tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_ranks_are_read_from_the_distribution() {
+        let v = [(0.1, 90.0), (0.5, 8.0), (2.0, 2.0)];
+        assert_eq!(statistic("p50", &v), Some(0.1));
+        assert_eq!(statistic("p95", &v), Some(0.5));
+        assert_eq!(statistic("p99", &v), Some(2.0));
+        assert_eq!(statistic("PR(:0.4)", &v), Some(90.0));
+        assert_eq!(statistic("PR(0.1:0.5)", &v), Some(8.0));
+        assert_eq!(statistic("p95", &[]), None);
+        assert!(extended("p99.9") && extended("PR(:0.4)") && !extended("Sum"));
+        assert_eq!(unix_of_rfc3339("2026-12-07T20:00:00Z"), Some(1_796_673_600));
+        assert_eq!(
+            unix_of_rfc3339("2026-12-07T20:00:00.000+00:00"),
+            Some(1_796_673_600)
+        );
+        assert_eq!(rfc3339_at(1_796_673_600), "2026-12-07T20:00:00Z");
     }
 }
