@@ -19,7 +19,15 @@ fn actions_in_code() -> BTreeSet<String> {
             let Some((service, action)) = piece.split_once(':') else {
                 continue;
             };
-            let known = ["autoscaling", "ec2", "rds", "cloudwatch", "pricing"].contains(&service);
+            let known = [
+                "autoscaling",
+                "ec2",
+                "rds",
+                "cloudwatch",
+                "elasticloadbalancing",
+                "pricing",
+            ]
+            .contains(&service);
             if known
                 && !action.is_empty()
                 && action.chars().all(|c| c.is_ascii_alphanumeric())
