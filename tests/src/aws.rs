@@ -17,6 +17,7 @@ pub async fn query(url: &str, service: &str, action: &str, params: &[(&str, &str
         "ec2" => "2016-11-15",
         "rds" => "2014-10-31",
         "monitoring" => "2010-08-01",
+        "elasticloadbalancing" => "2015-12-01",
         other => panic!("no API version known for {other}"),
     };
     let mut form = vec![("Action", action), ("Version", version)];

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod aws;
+pub mod cloudwatch;
 pub mod demo;
 pub mod git;
 pub mod openapi;

@@ -34,10 +34,22 @@ fn target_notice(env: &str, t: UnhealthyTargets) -> Option<AnyView> {
         let list = t
             .targets
             .iter()
-            .map(|(tg, x)| format!("{} in {tg} ({}{})", x.id, x.state, x.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
+            .map(|(tg, x)| {
+                format!(
+                    "{} in {tg} ({}{})",
+                    x.id,
+                    x.state,
+                    x.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        view! { <p class="notice error" role="alert"><a href=href>{n} " target" {if n == 1 { "" } else { "s" }} " not healthy"</a> ": " {list}</p> }.into_any()
+        let count = format!("{n} target{} not healthy", if n == 1 { "" } else { "s" });
+        view! { <p class="notice error" role="alert"><a href=href>{count}</a> ": " {list}</p> }
+            .into_any()
     })
 }
 
