@@ -126,15 +126,15 @@ fn response_times(rate: f64, requests: f64) -> Vec<(f64, f64)> {
     ]
 }
 
-/// `days` of hourly load balancer and database datapoints ending at `end` (an hour each, as
-/// the shop's Prometheus traffic runs: its request rate, its incident's failures as target
-/// 5XX answers, its instances as healthy hosts, CPU from the was tier's), then every minute
-/// of the last `minutes`. Hours without requests send no ALB datapoint, as ALB does not.
+/// `days` of load balancer and database datapoints ending at `end`, as the shop's Prometheus
+/// traffic runs (its request rate, its incident's failures as target 5XX answers, its web
+/// instances as healthy hosts, the database's load following the requests): a datapoint an
+/// hour, then one every `fine_step` seconds over the last `fine_hours`.
 pub fn shop_month(
     m: &ShopMetrics<'_>,
     end: i64,
     days: i64,
-    minutes: i64,
+    (fine_hours, fine_step): (i64, i64),
     incident: (i64, i64),
 ) -> (Vec<Datum>, Vec<Datum>) {
     let lb = [("LoadBalancer", m.load_balancer)];
@@ -145,11 +145,12 @@ pub fn shop_month(
     let db = [("DBInstanceIdentifier", m.database)];
     let mut alb = Vec::new();
     let mut rds = Vec::new();
-    let hourly = (end - days * DAY..end - minutes * 60).step_by(3600);
-    let minutely = (end - minutes * 60..end).step_by(60);
+    let fine_from = end - fine_hours * 3600;
+    let hourly = (end - days * DAY..fine_from).step_by(3600);
+    let fine = (fine_from..end).step_by(usize::try_from(fine_step).expect("a positive step"));
     for (t, secs) in hourly
         .map(|t| (t, 3600.0))
-        .chain(minutely.map(|t| (t, 60.0)))
+        .chain(fine.map(|t| (t, fine_step as f64)))
     {
         let rate = petclinic_rate_at(t);
         let requests = (rate * secs).round();

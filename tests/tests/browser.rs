@@ -785,8 +785,23 @@ async fn two_approvers_approve_in_their_own_sessions_and_an_operator_applies() {
 
 #[tokio::test]
 async fn the_slo_page_shows_budgets_and_badges_that_agree_with_them() {
+    use tierdeck_tests::cloudwatch::{lb_dimension, put, shop_month, tg_dimension, ShopMetrics};
     use tierdeck_tests::prom::petclinic_panel;
-    let (_prom, _, repo, app) = petclinic_panel(None).await;
+    // The sandbox's load balancers and database behind the tests' proxy, with two days of
+    // the shop's CloudWatch figures (the same traffic as Prometheus's).
+    let moto = tierdeck_tests::Moto::sandboxed().await;
+    let proxy = tierdeck_tests::aws::FaultProxy::start(&moto.url).await;
+    let (_prom, data, repo, app) = petclinic_panel(Some(&proxy.url)).await;
+    let lb = lb_dimension(&proxy.url, "petclinic-prod-ext-alb").await;
+    let tg = tg_dimension(&proxy.url, "petclinic-prod-web-tg").await;
+    let shop = ShopMetrics {
+        load_balancer: &lb,
+        target_group: &tg,
+        database: "petclinic-prod-db",
+    };
+    let (alb, rds) = shop_month(&shop, data.end, 2, (26, 360), data.prod_incident);
+    put(&proxy.url, "AWS/ApplicationELB", &alb).await;
+    put(&proxy.url, "AWS/RDS", &rds).await;
     app.add_user("vic", "viewer").await;
     let api = app.api_as("ops", "operator").await;
     api.change_for("prod", &repo.head()).await;
@@ -887,6 +902,31 @@ async fn the_slo_page_shows_budgets_and_badges_that_agree_with_them() {
         b.text_now("main").await.contains("Tier web").then_some(())
     })
     .await;
+    // The load balancers' and the database's charts from CloudWatch, each with its line.
+    let main = b.text_now("main").await;
+    for text in [
+        "Load balancer petclinic-prod-ext-alb",
+        "Response time p95",
+        "Database petclinic-prod-db",
+        "Freeable memory",
+        "Target health",
+    ] {
+        assert!(main.contains(text), "{text}: {main}");
+    }
+    let lines = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('figure.chart')].filter(f => f.textContent.includes('Response time p95') || f.textContent.includes('Read IOPS')).map(f => f.querySelectorAll('path').length > 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        lines
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(|x| x == &json!(true))),
+        "{lines}"
+    );
     // The error ratio lies near zero: its axis reads 0–0.2 %, not 0–100 %.
     let ticks = b
         .client
@@ -920,6 +960,15 @@ async fn the_slo_page_shows_budgets_and_badges_that_agree_with_them() {
         .unwrap();
     assert_eq!(sizes, json!(["11px"]));
     b.screenshot("monitoring").await;
+    // Down the page: the load balancers, their targets and the database.
+    b.client
+        .execute(
+            "document.getElementById('lb-petclinic-prod-ext-alb').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.screenshot("monitoring-cloudwatch").await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     b.client.close().await.unwrap();
 }
