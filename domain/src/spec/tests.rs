@@ -24,6 +24,19 @@ fn errors_of(text: &str) -> Vec<String> {
     }
 }
 
+/// Each case's spec has one error, which starts with the case's text; all mismatches told.
+fn assert_each_error(cases: &[(&str, &str)]) {
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = one_error(text);
+            (!got.starts_with(expected))
+                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 fn one_error(text: &str) -> String {
     let es = errors_of(text);
     assert_eq!(es.len(), 1, "expected one error, got {es:#?}");
@@ -137,15 +150,7 @@ fn each_rule_reports_its_file_line_and_column() {
         ("slos:\n  - name: a\n    objective: 99\n    errors: 'e[5m]'\n    total: 't[{{window}}]'\n", "x.yaml:4:13: `slos[a].errors`: the query needs {{window}} where the range goes, e.g. rate(x[{{window}}])"),
         ("slos:\n  - name: a\n    objective: 100\n    errors: 'e[{{window}}]'\n    total: 't[{{window}}]'\n", "x.yaml:3:16: `slos[a].objective`: 100 must be a percentage strictly between 0 and 100"),
     ];
-    let mismatches: Vec<String> = cases
-        .iter()
-        .filter_map(|(text, expected)| {
-            let got = one_error(text);
-            (!got.starts_with(expected))
-                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
-        })
-        .collect();
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_each_error(cases);
 }
 
 /// A subnet of tier web and a network ACL guarding it, with `entry` as its one ingress entry.
@@ -514,15 +519,7 @@ fn load_balancers_and_the_slos_counted_from_them_report_their_positions() {
             "x.yaml:8:7: `monitoring.load_balancers[a].tier`: no autoscaling group has the tier `db`",
         ),
     ];
-    let mismatches: Vec<String> = cases
-        .iter()
-        .filter_map(|(text, expected)| {
-            let got = one_error(text);
-            (!got.starts_with(expected))
-                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
-        })
-        .collect();
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_each_error(cases);
 
     // Written in two files, the SLO finds its load balancer.
     let slo = "slos:\n  - name: availability\n    objective: 99.9\n    load_balancer: shop-ext\n  - name: latency\n    objective: 95\n    load_balancer: shop-ext\n    latency_under_ms: 400\n";

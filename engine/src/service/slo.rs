@@ -148,11 +148,9 @@ impl Slos<'_> {
         Ok(self.report(env, &spec, at).await)
     }
 
-    /// Every environment's SLO report at the branch head, for the overview: the environments
-    /// and the head are read once, each spec comes from the read cache.
-    pub async fn reports(&self, caller: &Caller) -> ServiceResult<Vec<SloReport>> {
-        caller.require(Role::Viewer)?;
-        let (names, head) = self
+    /// The environments' names and the tracked branch's head, kept until the next write.
+    async fn environments_and_head(&self) -> ServiceResult<(Vec<String>, Option<String>)> {
+        Ok(self
             .heads_read
             .get_or_read(self.store, (), || async {
                 let mut conn = self.store.pool().acquire().await?;
@@ -166,7 +164,14 @@ impl Slos<'_> {
                     .and_then(|s| s.head_commit);
                 Ok::<_, sqlx::Error>((names, head))
             })
-            .await?;
+            .await?)
+    }
+
+    /// Every environment's SLO report at the branch head, for the overview: the environments
+    /// and the head are read once, each spec comes from the read cache.
+    pub async fn reports(&self, caller: &Caller) -> ServiceResult<Vec<SloReport>> {
+        caller.require(Role::Viewer)?;
+        let (names, head) = self.environments_and_head().await?;
         let mut out = Vec::with_capacity(names.len());
         for env in names {
             let head = head.as_deref().ok_or_else(|| {
@@ -516,21 +521,7 @@ impl Slos<'_> {
         caller: &Caller,
     ) -> ServiceResult<Vec<domain::cloudwatch::UnhealthyTargets>> {
         caller.require(Role::Viewer)?;
-        let (names, head) = self
-            .heads_read
-            .get_or_read(self.store, (), || async {
-                let mut conn = self.store.pool().acquire().await?;
-                let names: Vec<String> = repo_store::environments(&mut conn)
-                    .await?
-                    .into_iter()
-                    .map(|e| e.name)
-                    .collect();
-                let head = repo_store::state(&mut conn)
-                    .await?
-                    .and_then(|s| s.head_commit);
-                Ok::<_, sqlx::Error>((names, head))
-            })
-            .await?;
+        let (names, head) = self.environments_and_head().await?;
         let Some(head) = head else {
             return Ok(Vec::new());
         };
