@@ -521,6 +521,10 @@ fn load_balancers_and_the_slos_counted_from_them_report_their_positions() {
     ];
     assert_each_error(cases);
 
+    // A group that does not load leaves no second error about its load balancer's tier.
+    let es = errors_of("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 3\n    max: 2\nmonitoring:\n  load_balancers:\n    - name: a\n      tier: web\n");
+    assert_eq!(es.len(), 1, "{es:#?}");
+
     // Written in two files, the SLO finds its load balancer.
     let slo = "slos:\n  - name: availability\n    objective: 99.9\n    load_balancer: shop-ext\n  - name: latency\n    objective: 95\n    load_balancer: shop-ext\n    latency_under_ms: 400\n";
     let spec = load_environment(

@@ -171,10 +171,14 @@ pub fn load_environment(
         &spec.network_acls,
         &spec.security_groups,
     ));
+    // A group that failed to load leaves its tier out: no second error about that tier.
+    let groups_complete = owners
+        .get("autoscaling_groups")
+        .is_none_or(|(file, _)| !errors.iter().any(|e| &e.file == file));
     errors.extend(slo::cross_check(
         &spec.slos,
         &spec.monitoring,
-        &spec.autoscaling_groups,
+        groups_complete.then_some(spec.autoscaling_groups.as_slice()),
     ));
     errors.extend(crate::spec::folder::folder_name_error(folder));
     if env.is_none() && !owners.contains_key("environment") {

@@ -217,11 +217,12 @@ pub(super) fn monitoring(cx: &mut Cx, node: &Node) -> Option<Monitoring> {
 }
 
 /// The SLOs' load balancers and the load balancers' tiers, which may be written in other files
-/// than the sections they name.
+/// than the sections they name; the tiers only against `groups` loaded whole (`None`: some
+/// failed to load).
 pub(super) fn cross_check(
     slos: &[Slo],
     monitoring: &Monitoring,
-    groups: &[AutoscalingGroup],
+    groups: Option<&[AutoscalingGroup]>,
 ) -> Vec<crate::spec::SpecError> {
     let mut out = Vec::new();
     let names: Vec<&str> = monitoring
@@ -240,6 +241,7 @@ pub(super) fn cross_check(
             }
         }
     }
+    let groups = groups.unwrap_or_default();
     for lb in &monitoring.load_balancers {
         if let Some(tier) = &lb.tier {
             if !groups.is_empty() && !groups.iter().any(|g| &g.tier == tier) {
