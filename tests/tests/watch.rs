@@ -179,7 +179,7 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
         r["watch"]["burn_before"]
             .as_f64()
             .unwrap_or_else(|| panic!("{:#}", r["watch"]))
-            > 14.4,
+            >= threshold,
         "{:#}",
         r["watch"]
     );
