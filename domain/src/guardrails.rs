@@ -22,7 +22,7 @@ pub const DATABASE_PORTS: [u16; 4] = [3306, 5432, 1433, 1521];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// A stable id: `min-instances`, `max-instances`, `scale-thresholds`, `multi-az`,
-    /// `open-ingress`, `database-port-from-cidr`, `nacl-open-ingress`, `nacl-drops-chain`,
+    /// `min-healthy`, `open-ingress`, `database-port-from-cidr`, `nacl-open-ingress`, `nacl-drops-chain`,
     /// `database-reachable`.
     pub rule: String,
     pub message: String,
@@ -98,6 +98,18 @@ pub fn check(spec: &EnvironmentSpec, policy: &Policy) -> Vec<Violation> {
                     format!(
                         "group {}: scale_in_below {scale_in_below} must be below scale_out_above {scale_out_above}, or the group flaps",
                         g.name
+                    ),
+                ));
+            }
+        }
+        if let (Some(_), Some(loc)) = (&g.launch, &g.rollout.loc) {
+            if g.rollout.min_healthy_percent < limits.min_healthy_percent {
+                out.push(violation(
+                    "min-healthy",
+                    loc,
+                    format!(
+                        "group {}: rollout.min_healthy_percent {} is below the guardrail min_healthy_percent {} (a rollout keeps that much of the tier serving)",
+                        g.name, g.rollout.min_healthy_percent, limits.min_healthy_percent
                     ),
                 ));
             }
@@ -309,6 +321,41 @@ mod tests {
             check(&prod_spec(), &policy(&Guardrails::default())),
             Vec::new()
         );
+    }
+
+    #[test]
+    fn a_rollout_below_the_min_healthy_guardrail_is_named_and_the_applied_limit_holds() {
+        let mut spec = prod_spec();
+        let g = &mut spec.autoscaling_groups[0];
+        g.launch = Some(crate::spec::Launch::Image {
+            image_id: "ami-12345678".into(),
+        });
+        g.rollout.min_healthy_percent = 50;
+        g.rollout.loc = Some(g.loc.clone());
+        let found = check(&spec, &policy(&Guardrails::default()));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].rule, "min-healthy");
+        assert!(
+            found[0].message.contains(
+                "rollout.min_healthy_percent 50 is below the guardrail min_healthy_percent 90"
+            ),
+            "{}",
+            found[0].message
+        );
+        // The change lowering its own limit is judged by the applied one.
+        spec.environment.guardrails.min_healthy_percent = 40;
+        let applied = prod_spec();
+        let p = judge(
+            Applied::Spec {
+                commit: "c0ffee",
+                spec: &applied,
+            },
+            &spec,
+            &Floor::default(),
+        );
+        assert_eq!(p.guardrails.min_healthy_percent, 90);
+        assert!(p.is_policy_change());
+        assert_eq!(check(&spec, &p).len(), 1);
     }
 
     #[test]

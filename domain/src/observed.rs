@@ -38,6 +38,60 @@ pub struct ObservedGroup {
     pub scheduled_actions: Vec<ObservedScheduledAction>,
     /// Scaling policies not made by tierdeck: counted, so the plan can say they exist.
     pub other_policies: usize,
+    /// The launch template it runs and its instances' versions, read when the spec manages
+    /// them (`launch_template` or `image_id`); `None`: not read, or no launch template.
+    #[serde(default)]
+    pub launch: Option<ObservedLaunch>,
+}
+
+/// A group's launch template as Auto Scaling and EC2 describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedLaunch {
+    pub template_id: String,
+    pub template_name: String,
+    /// The version the group names: a number, `$Latest` or `$Default`.
+    pub version: String,
+    /// That version as a number, when EC2 resolved it.
+    pub version_number: Option<u32>,
+    /// The template's newest version number.
+    pub latest: u32,
+    /// Image of each version read (the group's and the spec's).
+    pub images: std::collections::BTreeMap<u32, String>,
+    /// Each instance and the version it was launched from (as Auto Scaling reports it).
+    pub instances: Vec<(String, String)>,
+    /// The newest instance refresh that has not ended, if one runs.
+    pub refresh: Option<ObservedRefresh>,
+}
+
+impl ObservedLaunch {
+    /// The image the group's own version runs.
+    pub fn image(&self) -> Option<&str> {
+        self.version_number
+            .and_then(|v| self.images.get(&v))
+            .map(String::as_str)
+    }
+}
+
+/// An instance refresh as `DescribeInstanceRefreshes` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedRefresh {
+    pub id: String,
+    /// `Pending`, `InProgress`, `Baking`, `Successful`, `Failed`, `Cancelling`, `Cancelled`,
+    /// `RollbackInProgress`, `RollbackSuccessful`, `RollbackFailed`.
+    pub status: String,
+    pub percentage: u32,
+    pub instances_to_update: u32,
+    pub reason: Option<String>,
+}
+
+impl ObservedRefresh {
+    /// Whether AWS still works on it (a new refresh of the group is refused meanwhile).
+    pub fn active(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Baking" | "Cancelling" | "RollbackInProgress"
+        )
+    }
 }
 
 impl ObservedGroup {

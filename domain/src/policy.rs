@@ -269,6 +269,10 @@ pub fn edits(applied: &EnvironmentSpec, proposed: &EnvironmentSpec) -> Vec<Strin
             ga.require_multi_az != gp.require_multi_az,
         ),
         (
+            "environment.guardrails.min_healthy_percent",
+            ga.min_healthy_percent != gp.min_healthy_percent,
+        ),
+        (
             "environment.cost.max_monthly",
             a.cost.max_monthly != p.cost.max_monthly,
         ),
@@ -425,6 +429,9 @@ pub fn judge(applied: Applied<'_>, proposed: &EnvironmentSpec, floor: &Floor) ->
             min_instances: guardrails.min_instances.max(a.guardrails.min_instances),
             max_instances: guardrails.max_instances.min(a.guardrails.max_instances),
             require_multi_az: guardrails.require_multi_az || a.guardrails.require_multi_az,
+            min_healthy_percent: guardrails
+                .min_healthy_percent
+                .max(a.guardrails.min_healthy_percent),
         };
         cost = CostPolicy {
             max_monthly: stricter(cost.max_monthly, a.cost.max_monthly),

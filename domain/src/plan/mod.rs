@@ -6,7 +6,8 @@
 //! the new entries allow ([`nacl`]);
 //! capacity widens before it narrows (raise max, lower min, set desired, raise min, lower max);
 //! scaling policies are created before the alarms that call them and alarms deleted before
-//! their policies; scheduled actions are written before stale ones are deleted; databases last.
+//! their policies; scheduled actions are written before stale ones are deleted; rollouts of new
+//! instances after every other change of the groups; databases last.
 //! The plan hash covers the operations with the observed values they start from, so a plan
 //! approved against one live state does not apply to another.
 
@@ -26,9 +27,12 @@ mod capacity;
 mod database;
 mod db_setting;
 pub(crate) mod nacl;
+mod rollout;
 mod scaling;
 mod schedule;
 mod security;
+
+pub use rollout::{duration_text, RolloutPlan, RolloutTarget};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +130,12 @@ pub enum Action {
         egress: bool,
         entry: ObservedAclEntry,
     },
+    /// New instances from another launch template version, through an instance refresh held
+    /// at each checkpoint.
+    Rollout {
+        group: String,
+        plan: Box<RolloutPlan>,
+    },
 }
 
 impl Action {
@@ -145,6 +155,7 @@ impl Action {
             Action::CreateNaclEntry { .. } => "ec2:CreateNetworkAclEntry",
             Action::ReplaceNaclEntry { .. } => "ec2:ReplaceNetworkAclEntry",
             Action::DeleteNaclEntry { .. } => "ec2:DeleteNetworkAclEntry",
+            Action::Rollout { .. } => "autoscaling:StartInstanceRefresh",
         }
     }
 }
@@ -244,6 +255,8 @@ struct Phases {
     put_schedules: Vec<Operation>,
     delete_schedules: Vec<Operation>,
     revoke: Vec<Operation>,
+    /// New instances last among a group's changes: they launch with its new settings.
+    rollouts: Vec<Operation>,
     databases: Vec<Operation>,
 }
 
@@ -290,6 +303,7 @@ pub fn plan(
                 capacity::plan_capacity(g, o, edits_desired.contains(g.name.as_str()), &mut p);
                 scaling::plan_scaling(g, o, &mut p);
                 schedule::plan_schedule(g, o, &mut p);
+                rollout::plan_rollout(g, o, &mut p, &mut errors);
             }
             None => errors.push(missing("autoscaling group", &g.name)),
         }
@@ -313,6 +327,7 @@ pub fn plan(
         p.put_schedules,
         p.delete_schedules,
         p.revoke,
+        p.rollouts,
         p.databases,
     ]
     .into_iter()

@@ -43,6 +43,7 @@ fn converged(spec: &EnvironmentSpec) -> ObservedState {
                     .collect(),
                 scheduled_actions: g.schedule.iter().map(scheduled).collect(),
                 other_policies: 0,
+                launch: None,
             },
         );
     }
@@ -435,4 +436,128 @@ fn the_hash_follows_the_operations_and_the_values_they_start_from() {
     let mut busy = live.clone();
     busy.groups.get_mut(WAS).unwrap().in_service = 3;
     assert_eq!(plan(&spec, &busy, &BTreeSet::new()).hash, a.hash);
+}
+
+/// `web`'s launch template `web-lt` at version 3 (image ami-00000003), with `n` instances on
+/// `on` and the rest on 3.
+fn launch_of(n: u32, on: &[(u32, &str)]) -> ObservedLaunch {
+    let mut instances: Vec<(String, String)> =
+        (0..n).map(|i| (format!("i-{i}"), "3".into())).collect();
+    for (i, v) in on {
+        instances[*i as usize].1 = (*v).to_owned();
+    }
+    ObservedLaunch {
+        template_id: "lt-1".into(),
+        template_name: "web-lt".into(),
+        version: "3".into(),
+        version_number: Some(3),
+        latest: 6,
+        images: [
+            (3, "ami-00000003".to_owned()),
+            (6, "ami-00000006".to_owned()),
+        ]
+        .into(),
+        instances,
+        refresh: None,
+    }
+}
+
+fn rollout_plan(
+    launch: crate::spec::Launch,
+    o: ObservedLaunch,
+    rollout: crate::spec::Rollout,
+) -> Plan {
+    let mut spec = prod();
+    let name = spec.autoscaling_groups[0].name.to_string();
+    spec.autoscaling_groups[0].launch = Some(launch);
+    spec.autoscaling_groups[0].rollout = rollout;
+    let mut observed = converged(&spec);
+    observed.groups.get_mut(&name).unwrap().launch = Some(o);
+    plan(&spec, &observed, &BTreeSet::new())
+}
+
+#[test]
+fn a_new_image_is_a_rollout_of_a_new_version_held_at_each_checkpoint() {
+    let rollout = crate::spec::Rollout {
+        checkpoints: vec![25, 50, 100],
+        bake_seconds: 600,
+        warmup_seconds: Some(120),
+        ..Default::default()
+    };
+    let image = crate::spec::Launch::Image {
+        image_id: "ami-0abcdef1234567890".into(),
+    };
+    let p = rollout_plan(image, launch_of(4, &[]), rollout.clone());
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(p.operations.len(), 1, "{:#?}", p.operations);
+    let op = &p.operations[0];
+    assert_eq!(op.aws_call, "autoscaling:StartInstanceRefresh");
+    // 4 instances at 90 % healthy: one at a time, 3 minutes each, and two 10-minute bakes.
+    assert_eq!(
+        op.change,
+        "replace 4 instances of petclinic-prod-web with version 7 (ami-0abcdef1234567890, a new version made from 3): at least 90 % healthy, held at 25 % and 50 % for 10 minutes each, about 32 minutes"
+    );
+    assert!(op
+        .risk
+        .as_deref()
+        .unwrap()
+        .contains("rolls the refresh back"));
+    let Action::Rollout { plan, .. } = &op.action else {
+        panic!("{op:?}")
+    };
+    assert_eq!(plan.previous, "3");
+    assert_eq!(plan.holds(), [25, 50]);
+
+    // The group on the image already, every instance on its version: nothing to do.
+    let same = crate::spec::Launch::Image {
+        image_id: "ami-00000003".into(),
+    };
+    assert!(rollout_plan(same.clone(), launch_of(4, &[]), rollout.clone()).is_empty());
+    // A refresh that did not finish left one instance on version 6: it is replaced.
+    let p = rollout_plan(same, launch_of(4, &[(2, "6")]), rollout.clone());
+    assert!(
+        p.operations[0]
+            .change
+            .starts_with("replace 1 instance of petclinic-prod-web with version 3 (ami-00000003)"),
+        "{}",
+        p.operations[0].change
+    );
+    // A numbered version of the template.
+    let v6 = crate::spec::Launch::Template {
+        name: "web-lt".into(),
+        version: crate::spec::TemplateVersion::Number(6),
+    };
+    let p = rollout_plan(v6, launch_of(4, &[(0, "6")]), rollout);
+    assert!(
+        p.operations[0]
+            .change
+            .starts_with("replace 3 instances of petclinic-prod-web with version 6 (ami-00000006)"),
+        "{}",
+        p.operations[0].change
+    );
+}
+
+#[test]
+fn a_refresh_already_running_blocks_a_new_rollout_with_its_id() {
+    let mut o = launch_of(4, &[]);
+    o.refresh = Some(ObservedRefresh {
+        id: "08b91cf7".into(),
+        status: "InProgress".into(),
+        percentage: 25,
+        instances_to_update: 3,
+        reason: None,
+    });
+    let image = crate::spec::Launch::Image {
+        image_id: "ami-0abcdef1234567890".into(),
+    };
+    let p = rollout_plan(image, o, Default::default());
+    assert!(p.operations.is_empty());
+    assert_eq!(p.errors.len(), 1);
+    assert!(
+        p.errors[0].message.starts_with(
+            "instance refresh 08b91cf7 is InProgress (25 % done): AWS runs one refresh per group"
+        ),
+        "{}",
+        p.errors[0].message
+    );
 }

@@ -326,6 +326,16 @@ pub fn semantic_diff(before: Option<&EnvironmentSpec>, after: &EnvironmentSpec) 
                     b.cpu_scaling.as_ref().map(cpu_summary),
                     a.cpu_scaling.as_ref().map(cpu_summary),
                 );
+                out.field(
+                    format!("{p}.launch"),
+                    b.launch.as_ref().map(launch_summary),
+                    a.launch.as_ref().map(launch_summary),
+                );
+                out.field(
+                    format!("{p}.rollout"),
+                    Some(rollout_summary(&b.rollout)),
+                    Some(rollout_summary(&a.rollout)),
+                );
                 for (an, sb, sa) in pair(&b.schedule, &a.schedule, |s| s.name.clone()) {
                     let sp = format!("{p}.schedule[{an}]");
                     match (sb, sa) {
@@ -624,4 +634,22 @@ fn db_summary(d: &Database) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// `launch_template web-lt version 7` or `image ami-…`.
+fn launch_summary(l: &crate::spec::Launch) -> String {
+    match l {
+        crate::spec::Launch::Template { name, version } => {
+            format!("launch_template {name} version {}", version.aws())
+        }
+        crate::spec::Launch::Image { image_id } => format!("image {image_id}"),
+    }
+}
+
+/// A rollout's preferences in one line.
+fn rollout_summary(r: &crate::spec::Rollout) -> String {
+    format!(
+        "checkpoints {:?}, bake {} s, min healthy {} %, max healthy {} %",
+        r.checkpoints, r.bake_seconds, r.min_healthy_percent, r.max_healthy_percent
+    )
 }

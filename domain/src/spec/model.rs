@@ -164,6 +164,13 @@ pub struct Guardrails {
     /// Cost control: never more.
     pub max_instances: u32,
     pub require_multi_az: bool,
+    /// A rollout keeps at least this percent of a group healthy (`min_healthy_percent`).
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy_percent: u32,
+}
+
+fn default_min_healthy() -> u32 {
+    90
 }
 
 impl Default for Guardrails {
@@ -172,6 +179,7 @@ impl Default for Guardrails {
             min_instances: 2,
             max_instances: 8,
             require_multi_az: true,
+            min_healthy_percent: default_min_healthy(),
         }
     }
 }
@@ -190,7 +198,97 @@ pub struct AutoscalingGroup {
     pub instance_type: Option<String>,
     pub cpu_scaling: Option<CpuScaling>,
     pub schedule: Vec<ScheduledAction>,
+    /// What the group's instances run (`launch_template` or `image_id`); `None`: not managed
+    /// by tierdeck.
+    #[serde(default)]
+    pub launch: Option<Launch>,
+    /// How new instances replace the old ones when `launch` changes (`rollout`).
+    #[serde(default)]
+    pub rollout: Rollout,
     pub loc: Loc,
+}
+
+/// A launch template version as the spec names it: a number, or AWS's moving `$Latest` /
+/// `$Default` (which AWS cannot roll back to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateVersion {
+    Number(u32),
+    Latest,
+    Default,
+}
+
+impl TemplateVersion {
+    /// As AWS writes it: `7`, `$Latest`, `$Default`.
+    pub fn aws(&self) -> String {
+        match self {
+            TemplateVersion::Number(n) => n.to_string(),
+            TemplateVersion::Latest => "$Latest".into(),
+            TemplateVersion::Default => "$Default".into(),
+        }
+    }
+
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            TemplateVersion::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// What a group's instances run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Launch {
+    /// `launch_template: { name, version }`: the group runs this version of this template.
+    Template {
+        name: String,
+        version: TemplateVersion,
+    },
+    /// `image_id`: the group runs this image; tierdeck makes a new version of the group's own
+    /// template (from its current version, only the image changed) when it runs another.
+    Image { image_id: String },
+}
+
+/// The preferences of the instance refresh that rolls a new template version or image out
+/// (`rollout`), in the spec's words; AWS's `RefreshPreferences` are made from them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// 0–100 (`MinHealthyPercentage`).
+    pub min_healthy_percent: u32,
+    /// 100–200, at most 100 above the minimum (`MaxHealthyPercentage`).
+    pub max_healthy_percent: u32,
+    /// `InstanceWarmup`; `None`: the group's own.
+    pub warmup_seconds: Option<u32>,
+    /// Ascending, each 1–100, the last 100: tierdeck holds the refresh at each one.
+    pub checkpoints: Vec<u32>,
+    /// How long each checkpoint before the last is held while the SLOs are read
+    /// (`bake_minutes`, or `bake_seconds` for short trials), in seconds.
+    pub bake_seconds: u32,
+    /// Instances already on the new version are not replaced (`SkipMatching`).
+    pub skip_matching: bool,
+    /// AWS rolls the refresh back itself when it fails or an alarm fires (`AutoRollback`).
+    pub auto_rollback: bool,
+    /// CloudWatch alarms that fail the refresh (`AlarmSpecification`).
+    pub alarms: Vec<String>,
+    /// Where `rollout` is written; `None`: the defaults.
+    pub loc: Option<Loc>,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self {
+            min_healthy_percent: 90,
+            max_healthy_percent: 100,
+            warmup_seconds: None,
+            checkpoints: vec![100],
+            bake_seconds: 0,
+            skip_matching: true,
+            auto_rollback: true,
+            alarms: Vec::new(),
+            loc: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,7 +85,8 @@ fn a_full_environment_loads_with_defaults_filled_in() {
         Guardrails {
             min_instances: 2,
             max_instances: 8,
-            require_multi_az: true
+            require_multi_az: true,
+            min_healthy_percent: 90,
         }
     );
     let g = &spec.autoscaling_groups[0];
@@ -113,7 +114,7 @@ fn each_rule_reports_its_file_line_and_column() {
         // Unknown keys, at every level.
         ("autoscalinggroups: []\n", "x.yaml:1:1: unknown top-level key `autoscalinggroups`; expected one of environment, autoscaling_groups, databases, security_groups, subnets, network_acls, slos, monitoring"),
         ("aws:\n  role_arn: arn:aws:iam::111111111111:role/x\n", "x.yaml:1:1: `aws`: the AWS account, roles and credentials an environment is reached with are the panel's to set (tierdeck.toml, [aws.environments.NAME]), never the spec's: a change never chooses the powers it is applied with"),
-        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, instance_type, cpu_scaling, schedule"),
+        ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    maximum: 9\n", "x.yaml:6:5: `autoscaling_groups[web]`: unknown key `maximum`; expected one of name, tier, min, max, desired, instance_type, cpu_scaling, schedule, launch_template, image_id, rollout"),
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: 2\n    max: 8\n    instance_type: T3 Medium\n", "x.yaml:6:20: `autoscaling_groups[web].instance_type`: `T3 Medium` is not an EC2 instance type (like `t3.medium`)"),
         // Wrong types.
         ("autoscaling_groups:\n  - name: web\n    tier: web\n    min: two\n    max: 8\n", "x.yaml:4:10: `autoscaling_groups[web].min`: expected a whole number, found `two`"),
@@ -151,6 +152,90 @@ fn each_rule_reports_its_file_line_and_column() {
         ("slos:\n  - name: a\n    objective: 100\n    errors: 'e[{{window}}]'\n    total: 't[{{window}}]'\n", "x.yaml:3:16: `slos[a].objective`: 100 must be a percentage strictly between 0 and 100"),
     ];
     assert_each_error(cases);
+}
+
+/// A group of `GROUP` with `extra` lines (indented as its keys).
+fn group_with(extra: &str) -> String {
+    format!("{GROUP}{extra}")
+}
+
+#[test]
+fn a_rollout_loads_with_its_preferences_and_defaults() {
+    let spec = load_environment(
+        "prod",
+        &files(&[
+            ("environment.yaml", ENV),
+            (
+                "x.yaml",
+                &group_with("    image_id: ami-0abcdef1234567890\n    rollout:\n      checkpoints: [25, 50, 100]\n      bake_minutes: 10\n      alarms: [web-5xx]\n"),
+            ),
+        ]),
+    )
+    .unwrap();
+    let g = &spec.autoscaling_groups[0];
+    assert_eq!(
+        g.launch,
+        Some(Launch::Image {
+            image_id: "ami-0abcdef1234567890".into()
+        })
+    );
+    let r = &g.rollout;
+    assert_eq!(r.checkpoints, [25, 50, 100]);
+    assert_eq!(r.bake_seconds, 600);
+    assert_eq!((r.min_healthy_percent, r.max_healthy_percent), (90, 100));
+    assert!(r.skip_matching && r.auto_rollback);
+    assert_eq!(r.alarms, ["web-5xx"]);
+    assert_eq!(
+        r.loc.as_ref().unwrap().to_string(),
+        "environments/prod/x.yaml:8:7"
+    );
+    // Without `rollout`: one checkpoint at 100, no bake.
+    let spec = load_environment(
+        "prod",
+        &files(&[
+            ("environment.yaml", ENV),
+            (
+                "x.yaml",
+                &group_with("    launch_template: { name: web-lt, version: 7 }\n"),
+            ),
+        ]),
+    )
+    .unwrap();
+    let g = &spec.autoscaling_groups[0];
+    assert_eq!(
+        g.launch,
+        Some(Launch::Template {
+            name: "web-lt".into(),
+            version: TemplateVersion::Number(7)
+        })
+    );
+    assert_eq!(g.rollout, Rollout::default());
+}
+
+#[test]
+fn rollout_errors_report_their_file_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        ("    image_id: ami-1\n", "x.yaml:6:15: `autoscaling_groups[web].image_id`: `ami-1` is not an image id (like `ami-0abcdef1234567890`)"),
+        ("    image_id: ami-12345678\n    launch_template: { name: a, version: 1 }\n", "x.yaml:6:15: `autoscaling_groups[web]`: give either launch_template or image_id, not both"),
+        ("    launch_template: { name: a, version: two }\n", "x.yaml:6:42: `autoscaling_groups[web].launch_template.version`: expected a version number (1 or more), $Latest or $Default, found `two`"),
+        ("    launch_template: { name: a, version: $Latest }\n    rollout: { checkpoints: [100] }\n", "x.yaml:7:14: `autoscaling_groups[web].launch_template.version`: $Latest cannot be rolled back by AWS; name a numbered version, or set rollout.auto_rollback: false"),
+        ("    image_id: ami-12345678\n    rollout: { checkpoints: [50, 25, 100] }\n", "x.yaml:7:34: `autoscaling_groups[web].rollout.checkpoints[1]`: 25 does not follow 50: checkpoints go up"),
+        ("    image_id: ami-12345678\n    rollout: { checkpoints: [25, 50] }\n", "x.yaml:7:34: `autoscaling_groups[web].rollout.checkpoints`: the last checkpoint must be 100 (every instance replaced)"),
+        ("    image_id: ami-12345678\n    rollout: { checkpoints: [0, 100] }\n", "x.yaml:7:30: `autoscaling_groups[web].rollout.checkpoints[0]`: 0 is outside 1–100"),
+        ("    image_id: ami-12345678\n    rollout: { min_healthy_percent: 101 }\n", "x.yaml:7:37: `autoscaling_groups[web].rollout.min_healthy_percent`: 101 is outside 0–100"),
+        ("    image_id: ami-12345678\n    rollout: { min_healthy_percent: 50, max_healthy_percent: 160 }\n", "x.yaml:7:62: `autoscaling_groups[web].rollout.max_healthy_percent`: 160 is more than 100 above min_healthy_percent (50), which AWS refuses"),
+        ("    image_id: ami-12345678\n    rollout: { bake_minutes: 1, bake_seconds: 30 }\n", "x.yaml:7:47: `autoscaling_groups[web].rollout`: give either bake_minutes or bake_seconds, not both"),
+        ("    rollout: { checkpoints: [100] }\n", "x.yaml:2:5: `autoscaling_groups[web].rollout`: a rollout needs launch_template or image_id to roll out"),
+    ];
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(text, expected)| {
+            let got = one_error(&group_with(text));
+            (!got.starts_with(expected))
+                .then(|| format!("spec: {text:?}\n  got:      {got}\n  expected: {expected}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 /// A subnet of tier web and a network ACL guarding it, with `entry` as its one ingress entry.

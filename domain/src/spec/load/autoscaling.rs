@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::fields::{item_path, list, number, parsed, text, timezone, uint, unique, Cx, Fields};
+use super::fields::{
+    boolean, item_path, list, number, parsed, text, timezone, uint, unique, Cx, Fields,
+};
 use crate::spec::model::*;
 use crate::spec::yaml::{Node, Pos};
 
@@ -191,6 +193,9 @@ pub(super) fn autoscaling_group(
         "instance_type",
         "cpu_scaling",
         "schedule",
+        "launch_template",
+        "image_id",
+        "rollout",
     ];
     let f = Fields::new(cx, node, &path, &allowed)?;
     let name = f.read_required(cx, "name", parsed);
@@ -214,6 +219,44 @@ pub(super) fn autoscaling_group(
             }
         }
     }
+    let launch = match (f.get("launch_template"), f.get("image_id")) {
+        (Some(_), Some(n)) => {
+            cx.err(
+                n.pos,
+                format!("`{path}`: give either launch_template or image_id, not both"),
+            );
+            None
+        }
+        (Some(n), None) => launch_template(cx, n, &f.sub("launch_template")).map(Some),
+        (None, Some(n)) => {
+            image_id(cx, n, &f.sub("image_id")).map(|image_id| Some(Launch::Image { image_id }))
+        }
+        (None, None) => Some(None),
+    };
+    let rollout = match f.get("rollout") {
+        Some(n) => {
+            let r = rollout(cx, n, &f.sub("rollout"));
+            if let (Some(r), Some(Some(Launch::Template { version, .. }))) = (&r, &launch) {
+                if r.auto_rollback && version.number().is_none() {
+                    cx.err(
+                        n.pos,
+                        format!(
+                            "`{path}.launch_template.version`: {} cannot be rolled back by AWS; name a numbered version, or set rollout.auto_rollback: false",
+                            version.aws()
+                        ),
+                    );
+                }
+            }
+            r
+        }
+        None => Some(Rollout::default()),
+    };
+    if f.get("rollout").is_some() && matches!(launch, Some(None)) {
+        cx.err(
+            f.pos,
+            format!("`{path}.rollout`: a rollout needs launch_template or image_id to roll out"),
+        );
+    }
     if !ordered {
         return None;
     }
@@ -229,6 +272,182 @@ pub(super) fn autoscaling_group(
             Some(c) => Some(c?),
         },
         schedule,
+        launch: launch?,
+        rollout: rollout?,
         loc: cx.loc(node.pos),
     })
+}
+
+/// `launch_template: { name, version }`: a version is a number, or `$Latest` / `$Default`.
+fn launch_template(cx: &mut Cx, node: &Node, path: &str) -> Option<Launch> {
+    let f = Fields::new(cx, node, path, &["name", "version"])?;
+    let name = f.read_required(cx, "name", text);
+    let version = f.read_required(cx, "version", |cx, n, p| {
+        let (s, _) = super::fields::scalar(cx, n, p, "a version number")?;
+        match s {
+            "$Latest" => Some(TemplateVersion::Latest),
+            "$Default" => Some(TemplateVersion::Default),
+            s => match s.parse::<u32>() {
+                Ok(v) if v >= 1 => Some(TemplateVersion::Number(v)),
+                _ => {
+                    cx.err(
+                        n.pos,
+                        format!("`{p}`: expected a version number (1 or more), $Latest or $Default, found `{s}`"),
+                    );
+                    None
+                }
+            },
+        }
+    });
+    Some(Launch::Template {
+        name: name?,
+        version: version?,
+    })
+}
+
+/// An AMI id: `ami-` and 8 or 17 hexadecimal digits.
+fn image_id(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
+    let s = text(cx, node, path)?;
+    let ok = s
+        .strip_prefix("ami-")
+        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ok {
+        cx.err(
+            node.pos,
+            format!("`{path}`: `{s}` is not an image id (like `ami-0abcdef1234567890`)"),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// `rollout`: the refresh's preferences, each checked where it is written.
+fn rollout(cx: &mut Cx, node: &Node, path: &str) -> Option<Rollout> {
+    let f = Fields::new(
+        cx,
+        node,
+        path,
+        &[
+            "min_healthy_percent",
+            "max_healthy_percent",
+            "warmup_seconds",
+            "checkpoints",
+            "bake_minutes",
+            "bake_seconds",
+            "skip_matching",
+            "auto_rollback",
+            "alarms",
+        ],
+    )?;
+    let d = Rollout::default();
+    let mut ok = true;
+    let min = f
+        .get("min_healthy_percent")
+        .map_or(Some(d.min_healthy_percent), |n| {
+            uint(cx, n, &f.sub("min_healthy_percent"), 0, 100)
+        });
+    let max = f
+        .get("max_healthy_percent")
+        .map_or(Some(d.max_healthy_percent), |n| {
+            uint(cx, n, &f.sub("max_healthy_percent"), 100, 200)
+        });
+    if let (Some(lo), Some(hi), Some(n)) = (min, max, f.get("max_healthy_percent")) {
+        if hi - lo > 100 {
+            cx.err(
+                n.pos,
+                format!(
+                    "`{}`: {hi} is more than 100 above min_healthy_percent ({lo}), which AWS refuses",
+                    f.sub("max_healthy_percent")
+                ),
+            );
+            ok = false;
+        }
+    }
+    let warmup = f.uint(cx, "warmup_seconds", 0, 86_400);
+    let checkpoints = match f.get("checkpoints") {
+        None => Some(d.checkpoints.clone()),
+        Some(n) => checkpoints(cx, n, &f.sub("checkpoints")),
+    };
+    let bake = match (f.get("bake_minutes"), f.get("bake_seconds")) {
+        (Some(_), Some(n)) => {
+            cx.err(
+                n.pos,
+                format!("`{path}`: give either bake_minutes or bake_seconds, not both"),
+            );
+            None
+        }
+        (Some(n), None) => uint(cx, n, &f.sub("bake_minutes"), 0, 1440).map(|m| m * 60),
+        (None, Some(n)) => uint(cx, n, &f.sub("bake_seconds"), 0, 86_400),
+        (None, None) => Some(d.bake_seconds),
+    };
+    let skip_matching = f
+        .read(cx, "skip_matching", boolean)
+        .unwrap_or(d.skip_matching);
+    let auto_rollback = f
+        .read(cx, "auto_rollback", boolean)
+        .unwrap_or(d.auto_rollback);
+    let mut alarms = Vec::new();
+    if let Some(items) = f.read(cx, "alarms", list) {
+        if items.len() > 10 {
+            cx.err(
+                f.pos,
+                format!(
+                    "`{path}.alarms`: AWS takes at most 10 alarms, found {}",
+                    items.len()
+                ),
+            );
+            ok = false;
+        }
+        for (i, item) in items.iter().enumerate() {
+            alarms.extend(text(cx, item, &format!("{path}.alarms[{i}]")));
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Rollout {
+        min_healthy_percent: min?,
+        max_healthy_percent: max?,
+        warmup_seconds: warmup,
+        checkpoints: checkpoints?,
+        bake_seconds: bake?,
+        skip_matching,
+        auto_rollback,
+        alarms,
+        loc: Some(cx.loc(node.pos)),
+    })
+}
+
+/// `checkpoints`: percentages 1–100, strictly ascending, ending at 100.
+fn checkpoints(cx: &mut Cx, node: &Node, path: &str) -> Option<Vec<u32>> {
+    let items = list(cx, node, path)?;
+    if items.is_empty() {
+        cx.err(node.pos, format!("`{path}`: give at least [100]"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let Some(v) = uint(cx, item, &format!("{path}[{i}]"), 1, 100) else {
+            ok = false;
+            continue;
+        };
+        if let Some(prev) = out.last().filter(|p| **p >= v) {
+            cx.err(
+                item.pos,
+                format!("`{path}[{i}]`: {v} does not follow {prev}: checkpoints go up"),
+            );
+            ok = false;
+        }
+        out.push(v);
+    }
+    if ok && out.last() != Some(&100) {
+        let last = items.last().map_or(node.pos, |n| n.pos);
+        cx.err(
+            last,
+            format!("`{path}`: the last checkpoint must be 100 (every instance replaced)"),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
 }

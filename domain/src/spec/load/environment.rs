@@ -65,7 +65,12 @@ pub(super) fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<Envi
             cx,
             n,
             "environment.guardrails",
-            &["min_instances", "max_instances", "require_multi_az"],
+            &[
+                "min_instances",
+                "max_instances",
+                "require_multi_az",
+                "min_healthy_percent",
+            ],
         ) {
             if let Some(v) = g.uint(cx, "min_instances", 0, 10_000) {
                 guardrails.min_instances = v;
@@ -75,6 +80,9 @@ pub(super) fn environment(cx: &mut Cx, node: &Node, folder: &str) -> Option<Envi
             }
             if let Some(v) = g.read(cx, "require_multi_az", boolean) {
                 guardrails.require_multi_az = v;
+            }
+            if let Some(v) = g.uint(cx, "min_healthy_percent", 0, 100) {
+                guardrails.min_healthy_percent = v;
             }
             if guardrails.min_instances > guardrails.max_instances {
                 cx.err(
