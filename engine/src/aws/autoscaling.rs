@@ -10,7 +10,7 @@ use aws_sdk_autoscaling::types::{
 };
 use aws_sdk_autoscaling::Client;
 use domain::import::{FoundGroup, FoundPolicy, Selector};
-use domain::observed::{ObservedPolicy, ObservedScheduledAction, PolicySettings};
+use domain::observed::{ObservedPolicy, ObservedRefresh, ObservedScheduledAction, PolicySettings};
 use domain::plan::CapacityField;
 
 use super::{classify, AwsError, AwsResult};
@@ -30,6 +30,8 @@ pub struct GroupSnapshot {
     pub policies: Vec<(ObservedPolicy, String)>,
     pub other_policies: usize,
     pub scheduled_actions: Vec<ObservedScheduledAction>,
+    /// The launch template it names, and each instance with the version it was launched from.
+    pub launch: Option<(TemplateRef, Vec<(String, String)>)>,
 }
 
 pub trait AutoScalingApi: Send + Sync {
@@ -131,7 +133,50 @@ pub trait AutoScalingApi: Send + Sync {
         groups: &[String],
         since_unix: i64,
     ) -> impl Future<Output = AwsResult<Vec<Activity>>> + Send;
+
+    /// Starts an instance refresh (`StartInstanceRefresh`); returns its id and the request id.
+    /// AWS refuses one while another runs (`InstanceRefreshInProgress`).
+    fn start_refresh(
+        &self,
+        request: &RefreshRequest<'_>,
+    ) -> impl Future<Output = AwsResult<(String, Option<String>)>> + Send;
+
+    /// One refresh of `group` by id, or the newest when `id` is `None`
+    /// (`DescribeInstanceRefreshes`, one call); `None`: there is none.
+    fn refresh(
+        &self,
+        group: &str,
+        id: Option<&str>,
+    ) -> impl Future<Output = AwsResult<Option<ObservedRefresh>>> + Send;
+
+    /// Cancels the group's refresh in progress (`CancelInstanceRefresh`); AWS answers
+    /// `ActiveInstanceRefreshNotFound` when none runs.
+    fn cancel_refresh(&self, group: &str)
+        -> impl Future<Output = AwsResult<Option<String>>> + Send;
+
+    /// Rolls the group's refresh in progress back (`RollbackInstanceRefresh`): AWS replaces the
+    /// instances it replaced with the configuration the group had before it.
+    fn rollback_refresh(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = AwsResult<Option<String>>> + Send;
 }
+
+/// What `StartInstanceRefresh` is asked for: the group, the version its desired configuration
+/// names, and the preferences, with one checkpoint (`None`: none, the refresh runs to the end)
+/// held for AWS's longest delay so that tierdeck, not a timer, says when it goes on.
+#[derive(Debug, Clone)]
+pub struct RefreshRequest<'a> {
+    pub group: &'a str,
+    pub template: &'a str,
+    pub version: &'a str,
+    pub preferences: &'a domain::spec::Rollout,
+    pub checkpoint: Option<u32>,
+}
+
+/// AWS's longest `CheckpointDelay` (two days): a stage waits at its checkpoint until tierdeck
+/// cancels it to start the next.
+pub const CHECKPOINT_HOLD_SECS: i32 = 172_800;
 
 /// The most pages of scaling activities one reading takes (100 activities a page): a poll of
 /// an account busy with other groups' activities stays bounded.
@@ -301,6 +346,43 @@ fn managed_policy(p: &ScalingPolicy) -> Option<(ObservedPolicy, String)> {
         },
         p.policy_arn().unwrap_or_default().to_owned(),
     ))
+}
+
+/// The template a group names and each instance's version (Auto Scaling reports the version
+/// an instance was launched from on the instance).
+fn launch_of(g: &AutoScalingGroup) -> Option<(TemplateRef, Vec<(String, String)>)> {
+    let InstanceSource::Template(t) = instance_source(g) else {
+        return None;
+    };
+    let instances = g
+        .instances()
+        .iter()
+        .map(|i| {
+            let version = i
+                .launch_template()
+                .and_then(|l| l.version())
+                .unwrap_or(&t.version);
+            (
+                i.instance_id().unwrap_or_default().to_owned(),
+                version.to_owned(),
+            )
+        })
+        .collect();
+    Some((t, instances))
+}
+
+/// A refresh as tierdeck reads it.
+fn refresh_of(r: &aws_sdk_autoscaling::types::InstanceRefresh) -> ObservedRefresh {
+    ObservedRefresh {
+        id: r.instance_refresh_id().unwrap_or_default().to_owned(),
+        status: r
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        percentage: count(r.percentage_complete()),
+        instances_to_update: count(r.instances_to_update()),
+        reason: r.status_reason().map(str::to_owned),
+    }
 }
 
 /// Where a described group's instance type comes from.
@@ -629,6 +711,7 @@ impl AutoScalingApi for AutoScaling {
                         .filter(|a| a.auto_scaling_group_name() == Some(name))
                         .map(scheduled_action)
                         .collect(),
+                    launch: launch_of(g),
                 }
             })
             .collect())
@@ -794,6 +877,121 @@ impl AutoScalingApi for AutoScaling {
                 classify(
                     format!("deleting scheduled action {name} of {group}"),
                     "autoscaling:DeleteScheduledAction",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "StartInstanceRefresh", resource = %r.group))]
+    async fn start_refresh(&self, r: &RefreshRequest<'_>) -> AwsResult<(String, Option<String>)> {
+        use aws_sdk_autoscaling::types::{
+            AlarmSpecification, DesiredConfiguration, LaunchTemplateSpecification,
+            RefreshPreferences,
+        };
+        let p = r.preferences;
+        let mut prefs = RefreshPreferences::builder()
+            .min_healthy_percentage(int(p.min_healthy_percent))
+            .max_healthy_percentage(int(p.max_healthy_percent))
+            .skip_matching(p.skip_matching)
+            .auto_rollback(p.auto_rollback)
+            .set_instance_warmup(p.warmup_seconds.map(int));
+        if let Some(c) = r.checkpoint.filter(|c| *c < 100) {
+            prefs = prefs
+                .checkpoint_percentages(int(c))
+                .checkpoint_delay(CHECKPOINT_HOLD_SECS);
+        }
+        if !p.alarms.is_empty() {
+            prefs = prefs.alarm_specification(
+                AlarmSpecification::builder()
+                    .set_alarms(Some(p.alarms.clone()))
+                    .build(),
+            );
+        }
+        let out = self
+            .client
+            .start_instance_refresh()
+            .auto_scaling_group_name(r.group)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_name(r.template)
+                            .version(r.version)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .preferences(prefs.build())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!(
+                        "starting an instance refresh of {} to {} version {}",
+                        r.group, r.template, r.version
+                    ),
+                    "autoscaling:StartInstanceRefresh",
+                    e,
+                )
+            })?;
+        Ok((
+            out.instance_refresh_id().unwrap_or_default().to_owned(),
+            out.request_id().map(str::to_owned),
+        ))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "DescribeInstanceRefreshes", resource = %group))]
+    async fn refresh(&self, group: &str, id: Option<&str>) -> AwsResult<Option<ObservedRefresh>> {
+        let out = self
+            .client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .set_instance_refresh_ids(id.map(|i| vec![i.to_owned()]))
+            .max_records(1)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("reading the instance refreshes of {group}"),
+                    "autoscaling:DescribeInstanceRefreshes",
+                    e,
+                )
+            })?;
+        // AWS lists a group's refreshes newest first.
+        Ok(out.instance_refreshes().first().map(refresh_of))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "CancelInstanceRefresh", resource = %group))]
+    async fn cancel_refresh(&self, group: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .cancel_instance_refresh()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("cancelling the instance refresh of {group}"),
+                    "autoscaling:CancelInstanceRefresh",
+                    e,
+                )
+            })?;
+        Ok(out.request_id().map(str::to_owned))
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "autoscaling", action = "RollbackInstanceRefresh", resource = %group))]
+    async fn rollback_refresh(&self, group: &str) -> AwsResult<Option<String>> {
+        let out = self
+            .client
+            .rollback_instance_refresh()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("rolling back the instance refresh of {group}"),
+                    "autoscaling:RollbackInstanceRefresh",
                     e,
                 )
             })?;

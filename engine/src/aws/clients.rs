@@ -9,8 +9,8 @@ use std::sync::Arc;
 use domain::cloudwatch::{MetricQuery, Series, Target};
 use domain::import::{FoundAlarm, Selector};
 use domain::observed::{
-    ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedRule, ObservedScheduledAction,
-    ObservedSecurityGroup, ObservedSubnet, PolicySettings,
+    ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedRefresh, ObservedRule,
+    ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet, PolicySettings,
 };
 use domain::plan::{CapacityField, DbSetting};
 use domain::spec::{AwsRef, EnvironmentSpec};
@@ -19,10 +19,10 @@ use tokio::sync::Mutex;
 use super::access::{EnvironmentAccess, Purpose, RoleCredentials};
 use super::autoscaling::{
     Activity, AutoScaling, AutoScalingApi, Discovered, GroupCapacity, GroupInstance, GroupSnapshot,
-    InstanceCount, InstanceSource, TemplateRef,
+    InstanceCount, InstanceSource, RefreshRequest, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatch, CloudWatchApi, CpuAlarm};
-use super::ec2::{Ec2, Ec2Api, TemplateSettings};
+use super::ec2::{Ec2, Ec2Api, TemplateSettings, TemplateVersion};
 use super::elbv2::{Elbv2, Elbv2Api, FoundLoadBalancer, FoundTargetGroup};
 use super::observe::Clients;
 use super::rds::{DiscoveredDatabase, Rds, RdsApi};
@@ -74,9 +74,15 @@ delegate!(AutoScalingApi for AutoScaling {
     fn delete_scheduled_action(&self, group: &str, name: &str) -> AwsResult<Option<String>>;
     fn instance_sources(&self, names: &[String]) -> AwsResult<Vec<(String, InstanceSource)>>;
     fn scaling_activities(&self, groups: &[String], since_unix: i64) -> AwsResult<Vec<Activity>>;
+    fn start_refresh(&self, request: &RefreshRequest<'_>) -> AwsResult<(String, Option<String>)>;
+    fn refresh(&self, group: &str, id: Option<&str>) -> AwsResult<Option<ObservedRefresh>>;
+    fn cancel_refresh(&self, group: &str) -> AwsResult<Option<String>>;
+    fn rollback_refresh(&self, group: &str) -> AwsResult<Option<String>>;
 });
 
 delegate!(Ec2Api for Ec2 {
+    fn template_versions(&self, template: &TemplateRef, versions: &[String]) -> AwsResult<Vec<TemplateVersion>>;
+    fn create_template_version(&self, name: &str, from: &str, image_id: &str) -> AwsResult<(u32, Option<String>)>;
     fn describe_security_groups(&self, names: &[String]) -> AwsResult<Vec<ObservedSecurityGroup>>;
     fn authorize_ingress(&self, group_id: &str, rule: &ObservedRule, source_id: Option<&str>) -> AwsResult<Option<String>>;
     fn revoke_ingress(&self, group_id: &str, rule: &ObservedRule, source_id: Option<&str>) -> AwsResult<Option<String>>;

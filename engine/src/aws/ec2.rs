@@ -17,7 +17,33 @@ use domain::spec::{AclAction, AclProtocol, AwsRef, Protocol, Source};
 use super::autoscaling::TemplateRef;
 use super::{classify, AwsError, AwsResult};
 
+/// One launch template version as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVersion {
+    pub number: u32,
+    pub image_id: Option<String>,
+    pub default: bool,
+}
+
 pub trait Ec2Api: Send + Sync {
+    /// The versions `versions` (numbers, `$Latest`, `$Default`) of a template, in one
+    /// `DescribeLaunchTemplateVersions`.
+    fn template_versions(
+        &self,
+        template: &TemplateRef,
+        versions: &[String],
+    ) -> impl Future<Output = AwsResult<Vec<TemplateVersion>>> + Send;
+
+    /// A new version of the template `name`, made from version `from` with only the image
+    /// changed (`CreateLaunchTemplateVersion` with `SourceVersion`); returns its number and the
+    /// request id.
+    fn create_template_version(
+        &self,
+        name: &str,
+        from: &str,
+        image_id: &str,
+    ) -> impl Future<Output = AwsResult<(u32, Option<String>)>> + Send;
+
     /// The groups of these names that exist, with their rules (source groups by name).
     fn describe_security_groups(
         &self,
@@ -466,6 +492,81 @@ impl Ec2Api for Ec2 {
             }
         }
         Ok(out)
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeLaunchTemplateVersions", resource = ?t))]
+    async fn template_versions(
+        &self,
+        t: &TemplateRef,
+        versions: &[String],
+    ) -> AwsResult<Vec<TemplateVersion>> {
+        let label = t.name.clone().or(t.id.clone()).unwrap_or_default();
+        let out = self
+            .client
+            .describe_launch_template_versions()
+            .set_launch_template_id(t.id.clone())
+            .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
+            .set_versions(Some(versions.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!(
+                        "reading launch template {label} versions {}",
+                        versions.join(", ")
+                    ),
+                    "ec2:DescribeLaunchTemplateVersions",
+                    e,
+                )
+            })?;
+        Ok(out
+            .launch_template_versions()
+            .iter()
+            .map(|v| TemplateVersion {
+                number: v.version_number().unwrap_or_default().max(0) as u32,
+                image_id: v
+                    .launch_template_data()
+                    .and_then(|d| d.image_id())
+                    .map(str::to_owned),
+                default: v.default_version().unwrap_or(false),
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "CreateLaunchTemplateVersion", resource = %name))]
+    async fn create_template_version(
+        &self,
+        name: &str,
+        from: &str,
+        image_id: &str,
+    ) -> AwsResult<(u32, Option<String>)> {
+        let out = self
+            .client
+            .create_launch_template_version()
+            .launch_template_name(name)
+            .source_version(from)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(image_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!(
+                        "making a version of launch template {name} from {from} with {image_id}"
+                    ),
+                    "ec2:CreateLaunchTemplateVersion",
+                    e,
+                )
+            })?;
+        let number = out
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .unwrap_or_default()
+            .max(0) as u32;
+        Ok((number, out.request_id().map(str::to_owned)))
     }
 
     #[tracing::instrument(name = "aws", level = "debug", skip_all, fields(service = "ec2", action = "DescribeSubnets", resource = %refs.len()))]

@@ -108,6 +108,11 @@ where
                 .delete_acl_entry(acl_id, *egress, entry.rule)
                 .await
         }
+        // Many calls over minutes, each recorded: the apply's rollout step runs it.
+        Action::Rollout { group, .. } => Err(AwsError::rejected(
+            format!("rolling out new instances of {group}"),
+            "a rollout is a step of its own, not one call",
+        )),
     }
 }
 

@@ -12,18 +12,18 @@ use std::sync::Mutex;
 use domain::import::{FoundAlarm, FoundGroup, FoundPolicy, Selector};
 use domain::observed::{
     Comparison, ObservedAclEntry, ObservedDatabase, ObservedNetworkAcl, ObservedPolicy,
-    ObservedRule, ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet, PendingValues,
-    PolicySettings,
+    ObservedRefresh, ObservedRule, ObservedScheduledAction, ObservedSecurityGroup, ObservedSubnet,
+    PendingValues, PolicySettings,
 };
 use domain::plan::{CapacityField, DbSetting};
 use domain::spec::{AwsRef, EnvironmentSpec};
 
 use super::autoscaling::{
     Activity, AutoScalingApi, Capacity, Discovered, GroupCapacity, GroupInstance, GroupSnapshot,
-    InstanceCount, InstanceSource, TemplateRef,
+    InstanceCount, InstanceSource, RefreshRequest, TemplateRef,
 };
 use super::cloudwatch::{AlarmSnapshot, CloudWatchApi, CpuAlarm};
-use super::ec2::{Ec2Api, TemplateSettings};
+use super::ec2::{Ec2Api, TemplateSettings, TemplateVersion};
 use super::elbv2::{Elbv2Api, FoundLoadBalancer, FoundTargetGroup};
 use super::rds::{DiscoveredDatabase, RdsApi};
 use super::{AwsError, AwsErrorKind, AwsResult};
@@ -46,6 +46,26 @@ pub struct Group {
     pub other_policies: usize,
     pub scheduled: BTreeMap<String, ObservedScheduledAction>,
     pub activities: Vec<Activity>,
+    /// The launch template (by name) and version it names; `None`: none.
+    pub template: Option<(String, String)>,
+    /// Each instance and the version it was launched from.
+    pub instances: Vec<(String, String)>,
+    /// Its instance refreshes, oldest first.
+    pub refreshes: Vec<Refresh>,
+}
+
+/// An instance refresh of the in-memory AWS: each describe replaces one instance, it waits at
+/// its checkpoint, and it ends as AWS's do.
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    pub id: String,
+    pub status: String,
+    /// The version it moves to, and the one the group had before (where a rollback goes).
+    pub to: String,
+    pub from: String,
+    pub checkpoint: Option<u32>,
+    /// The instances it replaced: (old id and version, new id).
+    pub replaced: Vec<((String, String), String)>,
 }
 
 /// A chosen failure: the next `times` calls of `action` (every call when `None`) fail so.
@@ -73,6 +93,10 @@ pub struct State {
     /// Datapoints put, by (metric, dimensions): (Unix seconds, value). A query's buckets sum
     /// them (`Sum`), count them (`SampleCount`) or average them (every other statistic).
     pub datapoints: BTreeMap<MetricKey, Vec<(i64, f64)>>,
+    /// Launch templates by name: each version's image (version n at n − 1).
+    pub templates: BTreeMap<String, Vec<String>>,
+    /// Instances launched so far, for their ids.
+    pub launched: u32,
     /// Every call made, by action, in order.
     pub calls: Vec<&'static str>,
     /// How many polls a launched instance stays `Pending`.
@@ -144,7 +168,13 @@ impl MemoryAws {
         let aws = MemoryAws::default();
         {
             let mut s = aws.state();
-            for g in &spec.autoscaling_groups {
+            for (i, g) in spec.autoscaling_groups.iter().enumerate() {
+                // Launched from version 1 of its own template, as the sandbox makes them.
+                let template = format!("{}-lt", g.name);
+                s.templates
+                    .insert(template.clone(), vec![format!("ami-{:08x}", i + 1)]);
+                s.launched += 1;
+                let instance = format!("i-mem{:05}", s.launched);
                 s.groups.insert(
                     g.name.to_string(),
                     Group {
@@ -152,6 +182,8 @@ impl MemoryAws {
                         max: 2,
                         desired: 1,
                         in_service: 1,
+                        template: Some((template, "1".into())),
+                        instances: vec![(instance, "1".into())],
                         ..Group::default()
                     },
                 );
@@ -299,6 +331,54 @@ impl State {
         })
     }
 
+    /// One describe of a group's refreshes: the newest moves one step (one instance replaced,
+    /// or the step from one state to the next).
+    fn tick_refresh(&mut self, name: &str) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        let total = g.instances.len().max(1) as u32;
+        let Some(r) = g.refreshes.last_mut() else {
+            return;
+        };
+        match r.status.as_str() {
+            "Pending" => r.status = "InProgress".into(),
+            "Cancelling" => r.status = "Cancelled".into(),
+            "InProgress" => {
+                let done = g.instances.iter().filter(|(_, v)| *v == r.to).count() as u32;
+                if r.checkpoint.is_some_and(|c| done * 100 / total >= c) {
+                    return;
+                }
+                match g.instances.iter().position(|(_, v)| *v != r.to) {
+                    Some(i) => {
+                        self.launched += 1;
+                        let new = format!("i-mem{:05}", self.launched);
+                        let old =
+                            std::mem::replace(&mut g.instances[i], (new.clone(), r.to.clone()));
+                        r.replaced.push((old, new));
+                    }
+                    None => {
+                        r.status = "Successful".into();
+                        if let Some(t) = &mut g.template {
+                            t.1 = r.to.clone();
+                        }
+                    }
+                }
+            }
+            "RollbackInProgress" => match r.replaced.pop() {
+                Some(((_, version), new)) => {
+                    self.launched += 1;
+                    let id = format!("i-mem{:05}", self.launched);
+                    if let Some(slot) = g.instances.iter_mut().find(|(i, _)| *i == new) {
+                        *slot = (id, version);
+                    }
+                }
+                None => r.status = "RollbackSuccessful".into(),
+            },
+            _ => {}
+        }
+    }
+
     /// One describe of a group's instances: launching ones come closer to service.
     fn tick_launches(&mut self, name: &str) {
         if let Some(g) = self.groups.get_mut(name) {
@@ -403,8 +483,85 @@ impl AutoScalingApi for MemoryAws {
                     .collect(),
                 other_policies: g.other_policies,
                 scheduled_actions: g.scheduled.values().cloned().collect(),
+                launch: g.template.as_ref().map(|(name, version)| {
+                    (
+                        TemplateRef {
+                            id: None,
+                            name: Some(name.clone()),
+                            version: version.clone(),
+                        },
+                        g.instances.clone(),
+                    )
+                }),
             })
             .collect())
+    }
+
+    async fn start_refresh(&self, r: &RefreshRequest<'_>) -> AwsResult<(String, Option<String>)> {
+        let mut s = self.call("StartInstanceRefresh")?;
+        let id = format!("refresh-{}", s.calls.len());
+        let g = s.group(r.group)?;
+        if g.refreshes.last().is_some_and(|x| active(&x.status)) {
+            return Err(AwsError::rejected(
+                format!("starting an instance refresh of {}", r.group),
+                "InstanceRefreshInProgress: an instance refresh is already in progress",
+            ));
+        }
+        let from = g.template.as_ref().map(|t| t.1.clone()).unwrap_or_default();
+        g.refreshes.push(Refresh {
+            id: id.clone(),
+            status: "Pending".into(),
+            to: r.version.to_owned(),
+            from,
+            checkpoint: r.checkpoint.filter(|c| *c < 100),
+            replaced: Vec::new(),
+        });
+        Ok((id, request_id(&s)))
+    }
+
+    async fn refresh(&self, group: &str, id: Option<&str>) -> AwsResult<Option<ObservedRefresh>> {
+        let mut s = self.call("DescribeInstanceRefreshes")?;
+        s.tick_refresh(group);
+        let g = s.group(group)?;
+        let total = g.instances.len().max(1) as u32;
+        Ok(g.refreshes
+            .iter()
+            .rev()
+            .find(|r| id.is_none_or(|i| i == r.id))
+            .map(|r| {
+                let done = g.instances.iter().filter(|(_, v)| *v == r.to).count() as u32;
+                ObservedRefresh {
+                    id: r.id.clone(),
+                    status: r.status.clone(),
+                    percentage: done * 100 / total,
+                    instances_to_update: total - done,
+                    reason: None,
+                }
+            }))
+    }
+
+    async fn cancel_refresh(&self, group: &str) -> AwsResult<Option<String>> {
+        let mut s = self.call("CancelInstanceRefresh")?;
+        let r = s
+            .group(group)?
+            .refreshes
+            .last_mut()
+            .filter(|r| matches!(r.status.as_str(), "Pending" | "InProgress"))
+            .ok_or_else(|| no_active_refresh(group))?;
+        r.status = "Cancelling".into();
+        Ok(request_id(&s))
+    }
+
+    async fn rollback_refresh(&self, group: &str) -> AwsResult<Option<String>> {
+        let mut s = self.call("RollbackInstanceRefresh")?;
+        let r = s
+            .group(group)?
+            .refreshes
+            .last_mut()
+            .filter(|r| matches!(r.status.as_str(), "Pending" | "InProgress"))
+            .ok_or_else(|| no_active_refresh(group))?;
+        r.status = "RollbackInProgress".into();
+        Ok(request_id(&s))
     }
 
     async fn capacities(&self, names: &[String]) -> AwsResult<Vec<GroupCapacity>> {
@@ -572,6 +729,51 @@ impl AutoScalingApi for MemoryAws {
 }
 
 impl Ec2Api for MemoryAws {
+    async fn template_versions(
+        &self,
+        t: &TemplateRef,
+        versions: &[String],
+    ) -> AwsResult<Vec<TemplateVersion>> {
+        let s = self.call("DescribeLaunchTemplateVersions")?;
+        let images = t
+            .name
+            .as_ref()
+            .and_then(|n| s.templates.get(n))
+            .cloned()
+            .unwrap_or_default();
+        let latest = images.len() as u32;
+        let mut out: Vec<TemplateVersion> = versions
+            .iter()
+            .filter_map(|v| match v.as_str() {
+                "$Latest" => Some(latest),
+                "$Default" => Some(1),
+                n => n.parse().ok(),
+            })
+            .filter(|n| (1..=latest).contains(n))
+            .map(|n| TemplateVersion {
+                number: n,
+                image_id: images.get(n as usize - 1).cloned(),
+                default: n == 1,
+            })
+            .collect();
+        out.sort_by_key(|v| v.number);
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn create_template_version(
+        &self,
+        name: &str,
+        _from: &str,
+        image_id: &str,
+    ) -> AwsResult<(u32, Option<String>)> {
+        let mut s = self.call("CreateLaunchTemplateVersion")?;
+        let t = s.templates.entry(name.to_owned()).or_default();
+        t.push(image_id.to_owned());
+        let n = t.len() as u32;
+        Ok((n, request_id(&s)))
+    }
+
     async fn describe_security_groups(
         &self,
         names: &[String],
@@ -759,6 +961,21 @@ impl Ec2Api for MemoryAws {
 }
 
 /// Whether a resource of this id and `Name` tag is the one `r` names.
+/// Whether AWS still works on a refresh in this state.
+fn active(status: &str) -> bool {
+    matches!(
+        status,
+        "Pending" | "InProgress" | "Baking" | "Cancelling" | "RollbackInProgress"
+    )
+}
+
+fn no_active_refresh(group: &str) -> AwsError {
+    AwsError::rejected(
+        format!("changing the instance refresh of {group}"),
+        "ActiveInstanceRefreshNotFound: no instance refresh is in progress",
+    )
+}
+
 fn named(r: &AwsRef, id: &str, name: Option<&str>) -> bool {
     match r {
         AwsRef::Id(i) => i == id,

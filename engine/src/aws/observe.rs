@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use domain::observed::{ObservedAlarm, ObservedGroup, ObservedState};
-use domain::spec::{AwsRef, EnvironmentSpec};
+use domain::observed::{ObservedAlarm, ObservedGroup, ObservedLaunch, ObservedState};
+use domain::spec::{AwsRef, EnvironmentSpec, Launch};
 
-use super::autoscaling::{AutoScaling, AutoScalingApi, MANAGED_PREFIX};
+use super::autoscaling::{AutoScaling, AutoScalingApi, TemplateRef, MANAGED_PREFIX};
 use super::cloudwatch::{CloudWatch, CloudWatchApi};
 use super::ec2::{Ec2, Ec2Api};
 use super::elbv2::Elbv2;
@@ -72,9 +72,9 @@ async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
     a: &A,
     c: &C,
     names: &[String],
-) -> AwsResult<Vec<ObservedGroup>> {
+) -> AwsResult<(Vec<ObservedGroup>, LaunchSnapshots)> {
     if names.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     // The alarms' prefix comes from the names alone: both are read at once.
     let prefix = alarm_prefix(names);
@@ -86,6 +86,10 @@ async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
         .map(|(i, g)| (domain::plan::policy_name(&g.name, ""), i))
         .collect();
     let mut own: Vec<Vec<ObservedAlarm>> = vec![Vec::new(); groups.len()];
+    let snapshots: LaunchSnapshots = groups
+        .iter()
+        .map(|g| (g.name.clone(), g.launch.clone()))
+        .collect();
     for alarm in alarms {
         let Some(&(_, i)) = prefixes
             .iter()
@@ -116,7 +120,7 @@ async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
             policy,
         });
     }
-    Ok(groups
+    let groups = groups
         .into_iter()
         .zip(own)
         .map(|(g, alarms)| ObservedGroup {
@@ -129,7 +133,65 @@ async fn groups<A: AutoScalingApi, C: CloudWatchApi>(
             alarms,
             scheduled_actions: g.scheduled_actions,
             other_policies: g.other_policies,
+            launch: None,
         })
+        .collect();
+    Ok((groups, snapshots))
+}
+
+/// Each group's template and instances' versions, as its describe gave them.
+type LaunchSnapshots = Vec<(String, Option<(TemplateRef, Vec<(String, String)>)>)>;
+
+/// The launch template of each group whose spec manages it (`launch_template` or `image_id`),
+/// its versions and the group's refresh: one `DescribeLaunchTemplateVersions` (the group's
+/// version, the spec's, `$Latest`) and one `DescribeInstanceRefreshes` per such group, at once.
+async fn launches<A: AutoScalingApi, E: Ec2Api>(
+    a: &A,
+    e: &E,
+    spec: &EnvironmentSpec,
+    snapshots: &[(String, Option<(TemplateRef, Vec<(String, String)>)>)],
+) -> AwsResult<BTreeMap<String, ObservedLaunch>> {
+    let reads = spec.autoscaling_groups.iter().filter_map(|g| {
+        let want = g.launch.as_ref()?;
+        let (t, instances) = snapshots
+            .iter()
+            .find(|(n, _)| n == g.name.as_str())?
+            .1
+            .clone()?;
+        let mut versions = vec![t.version.clone(), "$Latest".to_owned()];
+        if let Launch::Template { version, .. } = want {
+            versions.push(version.aws());
+        }
+        versions.sort();
+        versions.dedup();
+        let name = g.name.to_string();
+        Some(async move {
+            let (found, refresh) =
+                futures::try_join!(e.template_versions(&t, &versions), a.refresh(&name, None))?;
+            let number = match t.version.as_str() {
+                "$Latest" => found.iter().map(|v| v.number).max(),
+                "$Default" => found.iter().find(|v| v.default).map(|v| v.number),
+                n => n.parse().ok(),
+            };
+            let launch = ObservedLaunch {
+                template_id: t.id.clone().unwrap_or_default(),
+                template_name: t.name.clone().unwrap_or_default(),
+                version: t.version.clone(),
+                version_number: number,
+                latest: found.iter().map(|v| v.number).max().unwrap_or_default(),
+                images: found
+                    .iter()
+                    .filter_map(|v| Some((v.number, v.image_id.clone()?)))
+                    .collect(),
+                instances,
+                refresh: refresh.filter(|r| r.active()),
+            };
+            AwsResult::Ok((name, launch))
+        })
+    });
+    Ok(futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
         .collect())
 }
 
@@ -224,6 +286,11 @@ where
     };
     let (groups, databases, security_groups, subnets, acls) =
         futures::try_join!(groups, databases, security_groups, subnets, acls)?;
+    let (mut groups, snapshots) = groups;
+    let mut launches = launches(&clients.autoscaling, &clients.ec2, spec, &snapshots).await?;
+    for g in &mut groups {
+        g.launch = launches.remove(&g.name);
+    }
     let state = ObservedState {
         groups: groups
             .into_iter()
