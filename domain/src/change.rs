@@ -286,6 +286,9 @@ pub struct ApplyStep {
     /// went.
     #[serde(default)]
     pub settling: Option<Settling>,
+    /// For a rollout: its stages, refresh and bake as they stand.
+    #[serde(default)]
+    pub rollout: Option<crate::rollout::RolloutState>,
 }
 
 /// How a step's asynchronous work stands after its call: a database back to `available`,

@@ -74,8 +74,9 @@ impl JobKind {
             // needs a person is final at once.
             JobKind::AutoApply => Retry::new(10, secs(15), secs(300)),
             // Steps are never run twice by the queue: an apply whose process died is
-            // interrupted, and a person decides (a later plan shows what is left).
-            JobKind::Apply => Retry::new(2, secs(1), secs(1)),
+            // interrupted, and a person decides (a later plan shows what is left) — unless it
+            // stopped in a rollout, which a later try re-attaches to (a few restarts in a row).
+            JobKind::Apply => Retry::new(5, secs(1), secs(1)),
             JobKind::AfterApply => Retry::new(3, secs(30), secs(120)),
             JobKind::Watch => Retry::new(5, secs(30), secs(120)),
             // Overridden by `[notifications]` (max_attempts, first_retry).

@@ -32,6 +32,7 @@ pub mod policy;
 pub mod reachability;
 pub mod redact;
 pub mod role;
+pub mod rollout;
 pub mod scaling;
 pub mod schedule;
 pub mod settle;

@@ -296,7 +296,8 @@ pub fn transition(status: ChangeStatus, event: Event) -> Result<ChangeStatus, Re
             "It cannot {event}: it is {status}, not being applied."
         ))),
 
-        (Event::Degrade, S::Applied) => Ok(S::Degraded),
+        // A rollout's bake that sees a page alert degrades the change while it applies.
+        (Event::Degrade, S::Applied | S::Applying) => Ok(S::Degraded),
         (Event::Degrade, _) => Err(Refusal::conflict(format!(
             "It cannot degrade: it is {status}, not applied."
         ))),
@@ -335,7 +336,7 @@ mod tests {
             (S::Approved,    [ok(S::Pending), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no,              ok(S::Pending)]),
             (S::Rejected,    [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no,              no]),
             (S::Superseded,  [no,            no,              no,              no,              no,                no,              no,              no,              no,                 no,              no]),
-            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted), no,              no]),
+            (S::Applying,    [no,            no,              no,              no,              no,                no,              ok(S::Applied),  ok(S::Failed),   ok(S::Interrupted), ok(S::Degraded), no]),
             (S::Applied,     [no,            no,              no,              no,              no,                no,              no,              no,              no,                 ok(S::Degraded), no]),
             (S::Failed,      [ok(S::Failed), ok(S::Approved), ok(S::Rejected), ok(S::Pending),  ok(S::Superseded), ok(S::Applying), no,              no,              no,                 no,              ok(S::Pending)]),
             (S::Interrupted, [ok(S::Interrupted), ok(S::Approved), ok(S::Rejected), ok(S::Pending), ok(S::Superseded), ok(S::Applying), no,        no,              no,                 no,              ok(S::Pending)]),

@@ -149,7 +149,7 @@ async fn launches<A: AutoScalingApi, E: Ec2Api>(
     a: &A,
     e: &E,
     spec: &EnvironmentSpec,
-    snapshots: &[(String, Option<(TemplateRef, Vec<(String, String)>)>)],
+    snapshots: &LaunchSnapshots,
 ) -> AwsResult<BTreeMap<String, ObservedLaunch>> {
     let reads = spec.autoscaling_groups.iter().filter_map(|g| {
         let want = g.launch.as_ref()?;

@@ -238,11 +238,10 @@ impl Watches<'_> {
         }
     }
 
-    /// Evaluates a watch once; whether it goes on.
-    async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<bool> {
-        let id = ChangeId(w.change_id);
-        let change = self.specs.change(id).await?;
-        let reading = match self.watched_spec(&change).await {
+    /// The burn-rate alerts of the SLOs watched after `change` (see [`watched`]), read now:
+    /// what the watch after an apply and a rollout's bake both judge by.
+    pub(crate) async fn reading(&self, change: &Change) -> Result<WatchReading, String> {
+        match self.watched_spec(change).await {
             Ok((spec, _)) if spec.slos.is_empty() => Err("the environment has no SLOs".to_owned()),
             Ok((spec, brought)) => self
                 .slo
@@ -250,7 +249,14 @@ impl Watches<'_> {
                 .await
                 .and_then(|s| domain::slo::watch_outcome(&s, &brought)),
             Err(e) => Err(e.to_string()),
-        };
+        }
+    }
+
+    /// Evaluates a watch once; whether it goes on.
+    async fn evaluate_watch(&self, w: &WatchRow) -> ServiceResult<bool> {
+        let id = ChangeId(w.change_id);
+        let change = self.specs.change(id).await?;
+        let reading = self.reading(&change).await;
         let now = self.clock.now_text();
         let over = chrono::DateTime::parse_from_rfc3339(&w.until_at)
             .map_or(true, |until| self.clock.now() >= until);

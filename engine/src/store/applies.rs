@@ -28,6 +28,8 @@ pub struct StepRow {
     pub finished_at: Option<String>,
     /// JSON: `domain::change::Settling`.
     pub settling: Option<String>,
+    /// JSON: `domain::rollout::RolloutState`.
+    pub rollout: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -171,6 +173,108 @@ pub async fn step_settling(
     Ok(written.rows_affected() > 0)
 }
 
+/// Records a rollout step's state (JSON of `domain::rollout::RolloutState`), only while
+/// `run_id` holds the lock; `false` when it does not.
+pub async fn step_rollout(
+    conn: &mut Conn,
+    run_id: i64,
+    position: u32,
+    state_json: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE apply_steps SET rollout = $1 WHERE run_id = $2 AND position = $3
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)",
+    )
+    .bind(state_json)
+    .bind(run_id)
+    .bind(i64::from(position))
+    .bind(run_id)
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() > 0)
+}
+
+/// A rollout step's recorded state, if it has one.
+pub async fn rollout_state(
+    conn: &mut Conn,
+    run_id: i64,
+    position: u32,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT rollout FROM apply_steps WHERE run_id = $1 AND position = $2")
+        .bind(run_id)
+        .bind(i64::from(position))
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+}
+
+/// Leaves an operator's request for a rollout step (`continue`, `cancel`, `rollback`) while
+/// the step runs; `false` when it no longer does.
+pub async fn request_command(
+    conn: &mut Conn,
+    run_id: i64,
+    position: u32,
+    command: &str,
+    by: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE apply_steps SET command = $1, command_by = $2
+         WHERE run_id = $3 AND position = $4 AND status = 'running'",
+    )
+    .bind(command)
+    .bind(by)
+    .bind(run_id)
+    .bind(i64::from(position))
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() > 0)
+}
+
+/// Whether an operator's request waits for a rollout step.
+pub async fn pending_command(
+    conn: &mut Conn,
+    run_id: i64,
+    position: u32,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM apply_steps
+         WHERE run_id = $1 AND position = $2 AND command IS NOT NULL",
+    )
+    .bind(run_id)
+    .bind(i64::from(position))
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Takes the operator's request left for a rollout step, if any (and clears it).
+pub async fn take_command(
+    conn: &mut Conn,
+    run_id: i64,
+    position: u32,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let found: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT command, command_by FROM apply_steps WHERE run_id = $1 AND position = $2",
+    )
+    .bind(run_id)
+    .bind(i64::from(position))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((Some(command), by)) = found else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE apply_steps SET command = NULL, command_by = NULL
+         WHERE run_id = $1 AND position = $2 AND command = $3",
+    )
+    .bind(run_id)
+    .bind(i64::from(position))
+    .bind(&command)
+    .execute(conn)
+    .await?;
+    Ok(Some((command, by.unwrap_or_default())))
+}
+
 pub async fn finish_run(
     conn: &mut Conn,
     run_id: i64,
@@ -227,7 +331,7 @@ pub async fn run_count(conn: &mut Conn, change_id: i64) -> Result<i64, sqlx::Err
 pub async fn steps(conn: &mut Conn, run_id: i64) -> Result<Vec<StepRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT position, operation, status, attempts, request_id, error, started_at, finished_at,
-            settling
+            settling, rollout
          FROM apply_steps WHERE run_id = $1 ORDER BY position",
     )
     .bind(run_id)
@@ -298,6 +402,33 @@ pub async fn take_lock(conn: &mut Conn, l: &LockRow) -> Result<(), sqlx::Error> 
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// This process takes over the lock of `run_id`, whose holder is gone (a rollout re-attached
+/// after a restart).
+pub async fn adopt_lock(
+    conn: &mut Conn,
+    environment: &str,
+    run_id: i64,
+    host: &str,
+    pid: i64,
+    holder_id: &str,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE environment_locks SET holder_host = $1, holder_pid = $2, holder_id = $3,
+            heartbeat_at = $4
+         WHERE environment = $5 AND run_id = $6",
+    )
+    .bind(host)
+    .bind(pid)
+    .bind(holder_id)
+    .bind(now)
+    .bind(environment)
+    .bind(run_id)
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() > 0)
 }
 
 /// Marks the lock of `run_id` alive; `false` when the run no longer holds it.

@@ -8,6 +8,7 @@
 //! host, or that stopped beating, is free, and its run is marked `interrupted`.
 
 mod recovery;
+mod rollout;
 mod runner;
 mod settle;
 #[cfg(test)]

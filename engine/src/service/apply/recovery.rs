@@ -1,7 +1,7 @@
 //! Runs cut short: a run whose process died is marked `interrupted` with its change, at start
 //! or when its stale lock is taken.
 
-use domain::change::{ChangeId, ChangeStatus, RunStatus};
+use domain::change::{ChangeId, ChangeStatus, RunStatus, StepStatus};
 use domain::lifecycle::Event;
 use serde_json::json;
 
@@ -100,6 +100,58 @@ impl Applies<'_> {
         Ok(())
     }
 
+    /// Whether `run`, cut short, is a rollout AWS may still run: its running step has a
+    /// rollout state that has not ended. Then this process takes the run's lock over (its
+    /// holder is gone) and the apply job follows the refresh again by its id. `false`: the
+    /// run is to be interrupted.
+    pub(super) async fn resume_rollout(&self, run: &RunRow) -> ServiceResult<bool> {
+        let mut tx = self.store.begin_write().await?;
+        if !Self::resumable(&mut tx, run.id).await? {
+            return Ok(false);
+        }
+        let lock = applies::lock(&mut tx, &run.environment).await?;
+        let Some(lock) = lock.filter(|l| l.run_id == run.id) else {
+            return Ok(false);
+        };
+        if lock.holder_id != self.holder.id && self.holder.sees_alive(&lock, self.clock.now()) {
+            // Another live process follows it.
+            return Ok(false);
+        }
+        applies::adopt_lock(
+            &mut tx,
+            &run.environment,
+            run.id,
+            &self.holder.host,
+            i64::from(self.holder.pid),
+            &self.holder.id,
+            &self.clock.now_text(),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(
+            change = run.change_id,
+            run = run.id,
+            "an apply cut short during a rollout re-attaches to it"
+        );
+        Ok(true)
+    }
+
+    /// Whether run `run_id` stopped in a rollout step that has not ended.
+    async fn resumable(tx: &mut crate::store::Conn, run_id: i64) -> ServiceResult<bool> {
+        for s in applies::steps(tx, run_id).await? {
+            if s.status != StepStatus::Running.as_str() {
+                continue;
+            }
+            let over = s
+                .rollout
+                .as_deref()
+                .map(serde_json::from_str::<domain::rollout::RolloutState>)
+                .map(|st| st.map(|st| st.phase.is_over()));
+            return Ok(matches!(over, Some(Ok(false))));
+        }
+        Ok(false)
+    }
+
     /// Applies whose process died (or stopped beating) become `interrupted` and their locks
     /// are freed: at start, and from then on by the worker. Returns the changes marked.
     pub async fn recover_applies(&self) -> ServiceResult<Vec<i64>> {
@@ -113,7 +165,8 @@ impl Applies<'_> {
                 let lock = applies::lock(&mut conn, &run.environment).await?;
                 cut_short |= !lock
                     .as_ref()
-                    .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
+                    .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now))
+                    && !Self::resumable(&mut conn, run.id).await?;
             }
             if !cut_short {
                 return Ok(Vec::new());
@@ -127,7 +180,8 @@ impl Applies<'_> {
             let held = lock
                 .as_ref()
                 .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
-            if held {
+            // A rollout cut short is re-attached by its apply job, not interrupted.
+            if held || Self::resumable(&mut tx, run.id).await? {
                 continue;
             }
             self.interrupt(&mut tx, &run, &meta).await?;

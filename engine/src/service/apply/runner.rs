@@ -15,6 +15,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::rollout::RolloutEnd;
 use super::Applies;
 use crate::auth::{Actor, RequestMeta};
 use crate::aws::execute::{already_done, execute};
@@ -35,6 +36,9 @@ pub(super) enum Ended {
     Failed(String),
     /// The run no longer holds its lock, and why.
     LostLock(String),
+    /// A rollout was rolled back on a page-level SLO alert, and what it saw: the change is
+    /// degraded.
+    Degraded(String),
 }
 
 /// What the runner needs, fixed when the apply starts: the payload of its job.
@@ -99,10 +103,18 @@ impl Applies<'_> {
             return Outcome::Done;
         }
         if attempt > 1 {
-            return match self.interrupt_run(&run).await {
-                Ok(()) => Outcome::Final(cut_short.to_owned()),
-                Err(e) => outcome_of(&e),
-            };
+            // A rollout AWS still runs is followed again by its recorded refresh id; any other
+            // step cut short is never run twice.
+            match self.resume_rollout(&run).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return match self.interrupt_run(&run).await {
+                        Ok(()) => Outcome::Final(cut_short.to_owned()),
+                        Err(e) => outcome_of(&e),
+                    }
+                }
+                Err(e) => return outcome_of(&e),
+            }
         }
         match self.run(job).await {
             Ok(()) => Outcome::Done,
@@ -189,9 +201,28 @@ impl Applies<'_> {
         let max_attempts = self.settings.aws.max_attempts.max(1);
         let target = job.change_id.to_string();
         let lost_at = |position: u32| Self::lost_at(job, position);
+        // A run resumed after a restart (a rollout re-attached) goes on where it stopped.
+        let recorded: Vec<(i64, String)> = {
+            let mut conn = self.store.pool().acquire().await?;
+            applies::steps(&mut conn, job.run_id)
+                .await?
+                .into_iter()
+                .map(|s| (s.position, s.status))
+                .collect()
+        };
+        let status_of = |position: u32| {
+            recorded
+                .iter()
+                .find(|(p, _)| *p == i64::from(position))
+                .map(|(_, s)| s.as_str())
+        };
         for (i, op) in job.operations.iter().enumerate() {
             let position = i as u32 + 1;
-            {
+            if status_of(position) == Some(StepStatus::Done.as_str()) {
+                continue;
+            }
+            let resumed = status_of(position) == Some(StepStatus::Running.as_str());
+            if !resumed {
                 let mut conn = self.store.pool().acquire().await?;
                 if lost.load(Ordering::SeqCst)
                     || !applies::step_started(
@@ -203,6 +234,51 @@ impl Applies<'_> {
                     .await?
                 {
                     return Ok(lost_at(position));
+                }
+            }
+            if let domain::plan::Action::Rollout { plan, .. } = &op.action {
+                let ended = self
+                    .rollout(job, position, op, plan, &clients, lost)
+                    .await?;
+                let (status, error, end) = match ended {
+                    None => (StepStatus::Done, None, None),
+                    Some(RolloutEnd::Lost(e)) => return Ok(e),
+                    Some(RolloutEnd::Failed(e)) => {
+                        let end = Ended::Failed(format!("step {position} ({}): {e}", op.aws_call));
+                        (StepStatus::Failed, Some(e), Some(end))
+                    }
+                    Some(RolloutEnd::Degraded { why }) => (
+                        StepStatus::Failed,
+                        Some(why.clone()),
+                        Some(Ended::Degraded(why)),
+                    ),
+                };
+                let mut tx = self.store.begin_write().await?;
+                let calls = applies::steps(&mut tx, job.run_id)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.position == i64::from(position))
+                    .map_or(0, |s| s.attempts as u32);
+                let recorded = applies::step_attempted(
+                    &mut tx,
+                    job.run_id,
+                    position,
+                    applies::Attempt {
+                        status: status.as_str(),
+                        attempts: calls,
+                        request_id: None,
+                        error: error.as_deref(),
+                    },
+                    &self.clock.now_text(),
+                )
+                .await?;
+                tx.commit().await?;
+                if !recorded {
+                    return Ok(lost_at(position + 1));
+                }
+                match end {
+                    Some(end) => return Ok(end),
+                    None => continue,
                 }
             }
             let settles = Target::of(&op.action, job.wait_for_capacity);
@@ -313,9 +389,14 @@ impl Applies<'_> {
         outcome: ServiceResult<Ended>,
         elapsed: Duration,
     ) -> ServiceResult<()> {
+        let mut degraded = false;
         let error = match outcome {
             Ok(Ended::Done) => None,
             Ok(Ended::Failed(e)) => Some(e),
+            Ok(Ended::Degraded(e)) => {
+                degraded = true;
+                Some(e)
+            }
             Ok(Ended::LostLock(why)) => return self.lost_lock(job, &why).await,
             Err(e) => {
                 tracing::error!(change = %job.change_id, error = ?e, "the apply stopped on an internal error");
@@ -335,6 +416,7 @@ impl Applies<'_> {
         }
         let (run_status, event) = match error {
             None => (RunStatus::Applied, Event::Applied),
+            Some(_) if degraded => (RunStatus::Failed, Event::Degrade),
             Some(_) => (RunStatus::Failed, Event::Fail),
         };
         applies::finish_run(
@@ -444,6 +526,12 @@ impl Applies<'_> {
                 elapsed.as_secs_f64(),
                 self.notifications.change_link(job.change_id)
             ),
+            Some(e) if degraded => format!(
+                "change #{} ({}) is DEGRADED: its rollout was {e}. The instances are back on the version they ran; the spec still asks for the new one, so drift shows it until a change says otherwise.{}",
+                job.change_id,
+                job.environment,
+                self.notifications.change_link(job.change_id)
+            ),
             Some(e) => format!(
                 "applying change #{} to {} FAILED: {e}{}",
                 job.change_id,
@@ -451,7 +539,11 @@ impl Applies<'_> {
                 self.notifications.change_link(job.change_id)
             ),
         };
-        let notice = if error.is_none() { "applied" } else { "failed" };
+        let notice = match (&error, degraded) {
+            (None, _) => "applied",
+            (Some(_), true) => "degraded",
+            (Some(_), false) => "failed",
+        };
         self.notifications
             .queue_notification(
                 &mut tx,

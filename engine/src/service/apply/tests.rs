@@ -193,3 +193,187 @@ async fn a_throttled_call_is_tried_again_and_every_try_is_audited() {
         "two throttles, then the call"
     );
 }
+
+/// The shop's web group rolled to a new image in two stages (50 %, 100 %), baked `bake`
+/// seconds at the first; returns the commit.
+fn roll_new_image(t: &TestEngine, bake: u32) -> String {
+    t.edit(
+        "environments/shop/autoscaling.yaml",
+        "    desired: 2\n",
+        &format!("    desired: 2\n    image_id: ami-0abcdef1234567890\n    rollout:\n      checkpoints: [50, 100]\n      bake_seconds: {bake}\n      min_healthy_percent: 90\n"),
+        "A new web image",
+    )
+}
+
+/// The rollout state recorded on the latest run's rollout step.
+async fn rollout_of(t: &TestEngine, id: ChangeId) -> Option<domain::rollout::RolloutState> {
+    let mut conn = t.engine.store.pool().acquire().await.unwrap();
+    let run = applies::latest_run(&mut conn, id.0).await.unwrap()?;
+    applies::steps(&mut conn, run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|s| s.rollout)
+        .map(|s| serde_json::from_str(&s).unwrap())
+}
+
+/// The versions the web group's instances run.
+fn web_versions(t: &TestEngine) -> Vec<String> {
+    t.aws.state().groups["shop-web"]
+        .instances
+        .iter()
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_image_rolls_out_stage_by_stage_and_every_instance_then_runs_it() {
+    let t = TestEngine::new(SHOP).await;
+    apply_head(&t).await;
+    roll_new_image(&t, 0);
+    let id = apply_head(&t).await;
+    assert_eq!(t.change(id).await.status, ChangeStatus::Applied);
+    let st = rollout_of(&t, id)
+        .await
+        .expect("the step records its rollout");
+    assert_eq!(st.phase, domain::rollout::Phase::Succeeded);
+    assert_eq!(
+        st.version.as_deref(),
+        Some("2"),
+        "a new version of the template"
+    );
+    // One refresh per stage; the first cancelled at its checkpoint once baked.
+    assert_eq!(t.aws.calls("CreateLaunchTemplateVersion"), 1);
+    assert_eq!(t.aws.calls("StartInstanceRefresh"), 2);
+    assert_eq!(t.aws.calls("CancelInstanceRefresh"), 1);
+    assert!(
+        web_versions(&t).iter().all(|v| v == "2"),
+        "{:?}",
+        web_versions(&t)
+    );
+    assert_eq!(
+        t.aws.state().groups["shop-web"]
+            .template
+            .as_ref()
+            .unwrap()
+            .1,
+        "2",
+        "the group is pinned to the new version"
+    );
+    let drift = t.engine.drift().check_drift("shop").await.unwrap();
+    assert!(matches!(drift, Drift::InSync { .. }), "{drift:?}");
+    let actions = t.audit_actions().await;
+    for a in [
+        "rollout.stage_started",
+        "rollout.stage_good",
+        "rollout.ended",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_alert_during_a_bake_rolls_the_refresh_back_and_degrades_the_change() {
+    let t = TestEngine::with_settings(SHOP, |s| {
+        s.apply.watch_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    apply_head(&t).await;
+    roll_new_image(&t, 3600);
+    // The errors start once the new servers take traffic (the bake never ends by itself on
+    // the test's clock).
+    let prom = t.prom.clone();
+    let aws = t.aws.clone();
+    let spike = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let new = aws.state().groups["shop-web"]
+                .instances
+                .iter()
+                .any(|(_, v)| v == "2");
+            if new {
+                prom.answer(0.5);
+                return;
+            }
+        }
+    });
+    let id = apply_head(&t).await;
+    spike.await.unwrap();
+    let change = t.change(id).await;
+    assert_eq!(change.status, ChangeStatus::Degraded);
+    let st = rollout_of(&t, id).await.unwrap();
+    assert_eq!(st.phase, domain::rollout::Phase::RolledBack, "{st:?}");
+    assert!(
+        st.alert.as_deref().unwrap().starts_with("availability"),
+        "{st:?}"
+    );
+    assert!(st.burn.unwrap() > 14.0, "{st:?}");
+    assert_eq!(t.aws.calls("RollbackInstanceRefresh"), 1);
+    assert!(
+        web_versions(&t).iter().all(|v| v == "1"),
+        "{:?}",
+        web_versions(&t)
+    );
+    let actions = t.audit_actions().await;
+    assert!(
+        actions.contains(&"change.degraded".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_cut_short_re_attaches_to_its_refresh_by_id_instead_of_starting_another() {
+    let t = TestEngine::new(SHOP).await;
+    apply_head(&t).await;
+    roll_new_image(&t, 600);
+    let id = *t.sync().await.changes.last().unwrap();
+    t.drain().await;
+    t.engine
+        .applies()
+        .apply_change(&Caller::System, &RequestMeta::default(), id, None)
+        .await
+        .unwrap();
+    let row = {
+        let mut conn = t.engine.store.pool().acquire().await.unwrap();
+        job_store::of_change(&mut conn, id.0)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == "apply")
+            .unwrap()
+    };
+    let Job::Apply(run) = Job::from_row(&row).unwrap() else {
+        panic!("an apply job");
+    };
+    // The first process follows the rollout into its bake and stops there.
+    let engine = t.engine.clone();
+    let first = (*run).clone();
+    let running = tokio::spawn(async move { engine.applies().run_job(first, 1).await });
+    for _ in 0..200 {
+        if rollout_of(&t, id)
+            .await
+            .is_some_and(|s| s.phase == domain::rollout::Phase::Baking)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.abort();
+    let before = rollout_of(&t, id).await.unwrap();
+    assert_eq!(before.phase, domain::rollout::Phase::Baking);
+    assert_eq!(t.aws.calls("StartInstanceRefresh"), 1);
+    // The bake's time passes while no process follows it; the job's next try re-attaches.
+    t.advance(chrono::Duration::minutes(11));
+    let outcome = t.engine.applies().run_job(*run, 2).await;
+    assert!(matches!(outcome, Outcome::Done), "{outcome:?}");
+    assert_eq!(t.change(id).await.status, ChangeStatus::Applied);
+    let after = rollout_of(&t, id).await.unwrap();
+    assert_eq!(after.phase, domain::rollout::Phase::Succeeded);
+    // The first stage's refresh was followed to its end by id; only the second was started.
+    assert_eq!(t.aws.calls("StartInstanceRefresh"), 2);
+    assert!(web_versions(&t).iter().all(|v| v == "2"));
+    assert!(t
+        .audit_actions()
+        .await
+        .contains(&"rollout.reattached".to_owned()));
+}

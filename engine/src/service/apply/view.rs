@@ -37,6 +37,12 @@ impl Applies<'_> {
                     .map(serde_json::from_str)
                     .transpose()
                     .map_err(|e| internal(e.to_string()))?,
+                rollout: s
+                    .rollout
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| internal(e.to_string()))?,
             });
         }
         Ok((
