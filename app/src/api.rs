@@ -417,6 +417,21 @@ pub async fn apply_change(
         .map_err(ssr::fail)
 }
 
+/// Continue now, Cancel or Roll back the rollout a change's apply runs (operators): `action`
+/// is `continue`, `cancel` or `rollback`; returns what happens now.
+#[server(prefix = "/sfn", endpoint = "rollout")]
+pub async fn rollout_action(id: i64, action: String) -> Result<String, ServerFnError> {
+    let (engine, caller, auth) = ssr::caller().await?;
+    let command = action
+        .parse::<domain::rollout::Command>()
+        .map_err(|e| ssr::fail(engine::ServiceError::invalid("action", e)))?;
+    engine
+        .applies()
+        .rollout_command(&caller, &auth.meta, domain::change::ChangeId(id), command)
+        .await
+        .map_err(ssr::fail)
+}
+
 /// Records a revert of an applied change (operators); returns the revert's id.
 #[server(prefix = "/sfn", endpoint = "revert")]
 pub async fn revert_change(id: i64) -> Result<i64, ServerFnError> {

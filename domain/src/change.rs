@@ -289,6 +289,9 @@ pub struct ApplyStep {
     /// For a rollout: its stages, refresh and bake as they stand.
     #[serde(default)]
     pub rollout: Option<crate::rollout::RolloutState>,
+    /// The rollout in words as of when this view was made (its bake's time left).
+    #[serde(default)]
+    pub rollout_summary: Option<String>,
 }
 
 /// How a step's asynchronous work stands after its call: a database back to `available`,

@@ -9,6 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+mod refresh;
+
 /// Calls `action` of `service` (`autoscaling`, `ec2`, `rds`, `monitoring`) on the emulator at
 /// `url` and returns the XML answer; panics unless it succeeds.
 pub async fn query(url: &str, service: &str, action: &str, params: &[(&str, &str)]) -> String {
@@ -130,6 +132,8 @@ struct ProxyState {
     sts_lasts: Option<std::time::Duration>,
     /// CloudWatch datapoints put as distributions (`Values` and `Counts`).
     distributions: Vec<Distribution>,
+    /// The instance refreshes the proxy runs (the emulator has none): [`refresh`].
+    refreshes: refresh::Refreshes,
 }
 
 /// A call as the proxy saw it: the access key that signed it, the service and action, and its
@@ -610,6 +614,8 @@ pub struct FaultProxy {
     pub url: String,
     shared: Shared,
     task: tokio::task::JoinHandle<()>,
+    /// Moves the instance refreshes along.
+    ticker: tokio::task::JoinHandle<()>,
 }
 
 impl FaultProxy {
@@ -635,7 +641,19 @@ impl FaultProxy {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Ok(FaultProxy { url, shared, task })
+        let ticking = shared.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                refresh::tick(&ticking).await;
+            }
+        });
+        Ok(FaultProxy {
+            url,
+            shared,
+            task,
+            ticker,
+        })
     }
 
     /// Fails the next `times` calls of `action` (every call when `None`).
@@ -755,9 +773,18 @@ impl FaultProxy {
     }
 }
 
+impl FaultProxy {
+    /// From now on each step of an instance refresh (a state change, one instance replaced)
+    /// takes `d` (a second unless told).
+    pub fn refresh_steps_take(&self, d: std::time::Duration) {
+        self.shared.state.lock().unwrap().refreshes.step = Some(d);
+    }
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
+        self.ticker.abort();
     }
 }
 
@@ -941,6 +968,10 @@ async fn forward(
         Some(Fault::AnswerLost) | None => {}
     }
     let lose_answer = fault == Some(Fault::AnswerLost);
+    // The instance refresh API, which the emulator lacks.
+    if let Some(answer) = refresh::handle(&s, &action, &call_params).await {
+        return answer;
+    }
     // CloudWatch's distributions and percentiles, which moto lacks.
     let body = match action.as_str() {
         "PutMetricData" => keep_distributions(&s.state, &body),
@@ -1116,6 +1147,13 @@ async fn forward(
                             return aws_error(StatusCode::BAD_REQUEST, "Sender", code, &message)
                         }
                     }
+                }
+                if launching {
+                    let text = refresh::rewrite_versions(
+                        &String::from_utf8_lossy(&bytes),
+                        &state.refreshes.versions,
+                    );
+                    bytes = Bytes::from(text);
                 }
                 if let (true, Some(d)) = (launching, state.launch_for) {
                     let text = rewrite_launching(

@@ -222,13 +222,14 @@ pub async fn up(settings: &AwsSettings, spec: &EnvironmentSpec) -> AwsResult<Vec
                     )
                 })?;
         }
-        // Deliberately unlike the spec: a smaller group, so the first plan has work to do.
+        // Deliberately unlike the spec: a smaller group, so the first plan has work to do. On a
+        // numbered version, as a rollout needs to roll back.
         asg.create_auto_scaling_group()
             .auto_scaling_group_name(g.name.as_str())
             .launch_template(
                 LaunchTemplateSpecification::builder()
                     .launch_template_name(&template)
-                    .version("$Latest")
+                    .version("1")
                     .build(),
             )
             .min_size(1)

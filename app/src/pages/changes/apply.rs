@@ -10,7 +10,7 @@ use domain::change::{
 use domain::plan::Operation;
 use leptos::prelude::*;
 
-use crate::api::{load_apply_state, ApplyChange, RevertChange};
+use crate::api::{load_apply_state, ApplyChange, RevertChange, RolloutAction};
 use crate::components::{short, utc, ActionResult, ErrorBox};
 use crate::resource::reloaded;
 
@@ -84,9 +84,36 @@ fn WatchLine(watch: WatchView) -> impl IntoView {
     }
 }
 
+/// A running rollout's buttons: Continue now (during a bake), Cancel, Roll back. The server
+/// refuses what AWS or the stage would refuse, and says why.
+#[component]
+fn RolloutButtons(id: i64, action: ServerAction<RolloutAction>) -> impl IntoView {
+    let button = move |value: &'static str, label: &'static str, class: &'static str| {
+        view! {
+            <ActionForm action attr:class="inline rollout-action">
+                <input type="hidden" name="id" value=id.to_string() />
+                <input type="hidden" name="action" value=value />
+                <button type="submit" class=class>{label}</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <span class="buttons rollout-buttons">
+            {button("continue", "Continue now", "")}
+            {button("cancel", "Cancel", "secondary")}
+            {button("rollback", "Roll back", "danger")}
+        </span>
+    }
+}
+
 /// The steps of one apply, as they stand.
 #[component]
-fn ApplySteps(run: ApplyRun) -> impl IntoView {
+fn ApplySteps(
+    run: ApplyRun,
+    id: i64,
+    /// The rollout buttons' action, for people who may use them.
+    rollout: Option<ServerAction<RolloutAction>>,
+) -> impl IntoView {
     let done = run.count(StepStatus::Done);
     let total = run.steps.len();
     let heading = format!(
@@ -128,6 +155,13 @@ fn ApplySteps(run: ApplyRun) -> impl IntoView {
                                 <td>
                                     <span class="resource">{s.operation.resource}</span> ": " <code>{s.operation.change}</code>
                                     {s.settling.map(|t| view! { <br /><span class="settle">{settle_text(&t)}</span> })}
+                                    {s.rollout.map(|r| {
+                                        let live = s.status == StepStatus::Running && !r.phase.is_over();
+                                        view! {
+                                            <br /><span class="rollout" role="status">{s.rollout_summary.clone().unwrap_or_default()}</span>
+                                            {(live && rollout.is_some()).then(|| view! { <br /><RolloutButtons id action=rollout.unwrap() /> })}
+                                        }
+                                    })}
                                     {s.error.map(|e| view! { <br /><span class="step-error">{e}</span> })}
                                 </td>
                                 <td class="muted">{s.operation.aws_call}</td>
@@ -157,6 +191,9 @@ pub(super) fn ApplySection(
     /// The apply as the page loaded it with the change (whose actions were worked out then).
     loaded: ApplyState,
 ) -> impl IntoView {
+    let rollout = permission
+        .is_some()
+        .then(ServerAction::<RolloutAction>::new);
     let confirm = StoredValue::new((environment, windows, operations, permission));
     let tick = RwSignal::new(0u32);
     let loaded_status = loaded.status;
@@ -196,6 +233,7 @@ pub(super) fn ApplySection(
     });
     view! {
         <ActionResult value=Signal::derive(move || apply.value().get()) ok=|run: i64| format!("Apply started (run {run}); the steps below follow it.") />
+        {rollout.map(|r| view! { <ActionResult value=Signal::derive(move || r.value().get()) ok=|m: String| format!("Rollout: {m}.") /> })}
         {move || {
             match state.get() {
                 Err(e) => view! { <ErrorBox error=e /> }.into_any(),
@@ -241,7 +279,7 @@ pub(super) fn ApplySection(
                         {match s.apply {
                             Some(run) => view! {
                                 {(s.runs > 1).then(|| view! { <p class="muted">"Applied " {s.runs} " times; the latest run is shown."</p> })}
-                                <ApplySteps run />
+                                <ApplySteps run id rollout />
                             }.into_any(),
                             None => view! { <p class="muted">"Not applied yet."</p> }.into_any(),
                         }}

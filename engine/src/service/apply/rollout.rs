@@ -744,3 +744,110 @@ impl Applies<'_> {
         Ok(())
     }
 }
+
+impl Applies<'_> {
+    /// An operator's **Continue now**, **Cancel** or **Roll back** of the rollout the change's
+    /// apply runs now: refused with the reason where AWS (or the stage) would refuse it, else
+    /// left for the rollout step, which acts at its next poll (within a second). Both are
+    /// audited. Returns what happens, in words.
+    pub async fn rollout_command(
+        &self,
+        caller: &crate::auth::Caller,
+        meta: &crate::auth::RequestMeta,
+        change: domain::change::ChangeId,
+        command: Command,
+    ) -> ServiceResult<String> {
+        use crate::error::ServiceError;
+        caller.require(domain::Role::Operator)?;
+        let actor = caller.actor();
+        let target = change.to_string();
+        let c = self.specs.change(change).await?;
+        let mut tx = self.store.begin_write().await?;
+        let found = match applies::latest_run(&mut tx, change.0).await? {
+            Some(run) if run.status == domain::change::RunStatus::Applying.as_str() => {
+                let mut found = None;
+                for s in applies::steps(&mut tx, run.id).await? {
+                    if s.status != domain::change::StepStatus::Running.as_str() {
+                        continue;
+                    }
+                    if let Some(Ok(st)) = s
+                        .rollout
+                        .as_deref()
+                        .map(serde_json::from_str::<RolloutState>)
+                    {
+                        found = Some((run.id, s.position as u32, st));
+                    }
+                }
+                found
+            }
+            _ => None,
+        };
+        let verdict = match &found {
+            None => Err(format!("change {change} runs no rollout now")),
+            Some((_, _, st)) => st.may(command).map(|()| st),
+        };
+        let detail = json!({
+            "command": command.as_str(),
+            "group": found.as_ref().map(|(_, _, st)| st.group.clone()),
+            "refresh": found.as_ref().and_then(|(_, _, st)| st.refresh_id.clone()),
+            "reason": verdict.as_ref().err(),
+        });
+        let action = if verdict.is_ok() {
+            "rollout.command"
+        } else {
+            "rollout.command_refused"
+        };
+        append(
+            &mut tx,
+            NewEvent {
+                actor,
+                action,
+                environment: Some(&c.environment),
+                target: Some(&target),
+                detail,
+                meta,
+            },
+        )
+        .await?;
+        let message = match (&found, verdict) {
+            (Some((run, position, st)), Ok(_)) => {
+                if !applies::request_command(
+                    &mut tx,
+                    *run,
+                    *position,
+                    command.as_str(),
+                    &caller.actor().name,
+                )
+                .await?
+                {
+                    drop(tx);
+                    return Err(ServiceError::Conflict("the rollout has just ended".into()));
+                }
+                Ok(match command {
+                    Command::Continue => format!(
+                        "the bake of {} ends now; the next stage starts",
+                        st.stage_text()
+                    ),
+                    Command::Cancel => format!(
+                        "the instance refresh of {} is being cancelled; the instances replaced so far keep the new version",
+                        st.group
+                    ),
+                    Command::Rollback => format!(
+                        "the instance refresh of {} is being rolled back to version {}",
+                        st.group, st.previous
+                    ),
+                })
+            }
+            (_, Err(why)) => Err(why),
+            (None, Ok(_)) => Err(format!("change {change} runs no rollout now")),
+        };
+        tx.commit().await?;
+        match message {
+            Ok(m) => Ok(m),
+            Err(why) => Err(ServiceError::Conflict(format!(
+                "{} refused: {why}",
+                command.as_str()
+            ))),
+        }
+    }
+}

@@ -527,7 +527,7 @@ impl Applies<'_> {
                 self.notifications.change_link(job.change_id)
             ),
             Some(e) if degraded => format!(
-                "change #{} ({}) is DEGRADED: its rollout was {e}. The instances are back on the version they ran; the spec still asks for the new one, so drift shows it until a change says otherwise.{}",
+                "change #{} ({}) is DEGRADED: its rollout was {e}. The instances are back on the version they ran, and the commit applied before stays the environment's.{}",
                 job.change_id,
                 job.environment,
                 self.notifications.change_link(job.change_id)

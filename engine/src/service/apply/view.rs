@@ -21,6 +21,12 @@ impl Applies<'_> {
         let internal = |e: String| ServiceError::Internal(anyhow::anyhow!("run {}: {e}", run.id));
         let mut steps = Vec::new();
         for s in applies::steps(conn, run.id).await? {
+            let rollout: Option<domain::rollout::RolloutState> = s
+                .rollout
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| internal(e.to_string()))?;
             steps.push(ApplyStep {
                 position: s.position as u32,
                 operation: serde_json::from_str(&s.operation)
@@ -37,12 +43,8 @@ impl Applies<'_> {
                     .map(serde_json::from_str)
                     .transpose()
                     .map_err(|e| internal(e.to_string()))?,
-                rollout: s
-                    .rollout
-                    .as_deref()
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(|e| internal(e.to_string()))?,
+                rollout_summary: rollout.as_ref().map(|r| r.summary(self.clock.now())),
+                rollout,
             });
         }
         Ok((

@@ -114,6 +114,52 @@ pub(super) async fn apply(
     ))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutRequest {
+    /// `continue`, `cancel` or `rollback` (an empty body names none, which is refused).
+    #[serde(default)]
+    action: String,
+}
+
+/// What an operator's rollout action answers: what happens now, and the change.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct RolloutAnswer {
+    message: String,
+    change: ChangeDetail,
+}
+
+/// `POST /api/v1/changes/{id}/rollout` `{"action": "continue" | "cancel" | "rollback"}`: ends
+/// the bake of the running rollout now, cancels its refresh, or rolls it back; 409 with the
+/// reason where AWS or the stage would refuse. 202 with what happens and the change.
+pub(super) async fn rollout(
+    State(st): State<AppState>,
+    ApiUser(p): ApiUser,
+    Extension(auth): Extension<RequestAuth>,
+    Path(id): Path<String>,
+    RequestBody(body): RequestBody,
+) -> Result<(StatusCode, Json<RolloutAnswer>), ApiError> {
+    let id = change_id(&id)?;
+    let req: RolloutRequest = json_body(&body)?;
+    let command = req
+        .action
+        .parse::<domain::rollout::Command>()
+        .map_err(|e| ServiceError::invalid("action", e))?;
+    let caller = Caller::User(p);
+    let message = st
+        .engine
+        .applies()
+        .rollout_command(&caller, &auth.meta, id, command)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RolloutAnswer {
+            message,
+            change: st.engine.changes().change_detail(&caller, id).await?,
+        }),
+    ))
+}
+
 /// `POST /api/v1/changes/{id}/revert`: records a revert of an applied change (to the commit
 /// applied before it), planned in the background; 201 with the revert.
 pub(super) async fn revert(

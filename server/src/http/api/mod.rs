@@ -19,7 +19,7 @@ use super::error::{method_not_allowed, ApiError};
 use super::state::AppState;
 use account::{cluster, jobs, notifications, revoke_token, set_email, tokens, users};
 use audit::{audit, audit_export, audit_verify};
-use changes::{apply, change, changes, replan, revert, review, Review};
+use changes::{apply, change, changes, replan, revert, review, rollout, Review};
 use environments::{
     cost, environment, environments, monitoring, reconcile, scaling, slo, target_health, targets,
 };
@@ -38,6 +38,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/changes/{id}/plan", post(replan))
         .route("/changes/{id}/apply", post(apply))
         .route("/changes/{id}/revert", post(revert))
+        .route("/changes/{id}/rollout", post(rollout))
         .route(
             "/changes/{id}/approve",
             post(review).layer(Extension(Review::Approve)),
