@@ -1345,3 +1345,128 @@ async fn an_admin_imports_an_environment_from_what_runs_previews_it_and_download
     let res = app.login("jeongho").await.get(&href).await;
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn an_operator_continues_one_rollout_past_its_bake_and_cancels_another_from_the_page() {
+    use tierdeck_tests::aws::FaultProxy;
+    use tierdeck_tests::git::{SpecRepo, SEUNG};
+    use tierdeck_tests::prom::{LiveTraffic, Prometheus};
+    use tierdeck_tests::Moto;
+    let traffic = LiveTraffic::start(100.0).await;
+    let prom = Prometheus::scraping("petclinic", &traffic.target).await;
+    let moto = Moto::sandboxed().await;
+    // The proxy answers the instance refresh API and replaces instances, a step each 300 ms.
+    let proxy = FaultProxy::start(&moto.url).await;
+    proxy.refresh_steps_take(Duration::from_millis(300));
+    let repo = SpecRepo::petclinic_ungated();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[
+            NO_APPROVAL_FLOOR,
+            ("TIERDECK_PROMETHEUS__URL", &prom.url),
+            ("TIERDECK_APPLY__WATCH_INTERVAL_SECS", "1"),
+            ("TIERDECK_APPLY__SETTLE_POLL_MAX_SECS", "1"),
+        ],
+    )
+    .await;
+    app.add_user("olga", "operator").await;
+    let api = app.api_as("ops", "operator").await;
+    let first = api.change_for("prod", &repo.head()).await["id"].clone();
+    api.planned(&first).await;
+    assert_eq!(
+        api.post(&format!("/api/v1/changes/{first}/apply"))
+            .await
+            .status(),
+        202
+    );
+    wait_for("the first apply to end", 90, || async {
+        let d = api.get_json(&format!("/api/v1/changes/{first}")).await;
+        (d["status"] == "applied").then_some(())
+    })
+    .await;
+    // Each rollout holds at 50 % for half an hour.
+    const WEB: &str = "    instance_type: t3.medium\n    cpu_scaling:\n      scale_out_above: 50\n      scale_in_below: 30\n      adjustment: 1\n      cooldown_seconds: 300\n    schedule:\n      - { name: web-night";
+    let rolled = WEB.replacen(
+        "    instance_type: t3.medium\n",
+        "    instance_type: t3.medium\n    image_id: ami-0abcdef1234567890\n    rollout: { checkpoints: [50, 100], bake_minutes: 30 }\n",
+        1,
+    );
+    let b = Browser::start().await;
+    let mut signed_in = false;
+    for (from, to, button, expected) in [
+        (WEB, rolled.as_str(), "Continue now", "applied"),
+        (
+            "image_id: ami-0abcdef1234567890",
+            "image_id: ami-0fedcba9876543210",
+            "Cancel",
+            "failed",
+        ),
+    ] {
+        let sha = repo.commit(
+            SEUNG,
+            &format!("Prod: the web tier's new image ({button})"),
+            repo.replace_in("environments/prod/autoscaling.yaml", from, to),
+        );
+        assert_eq!(api.post("/api/v1/sync").await.status(), 200);
+        let id = api.change_for("prod", &sha).await["id"].clone();
+        api.planned(&id).await;
+        if signed_in {
+            b.client
+                .goto(&format!("{}/changes/{id}", app.base))
+                .await
+                .unwrap();
+        } else {
+            sign_in_at(&b, &app.base, &format!("/changes/{id}"), "olga").await;
+            signed_in = true;
+        }
+        b.click(Locator::XPath("//button[normalize-space()='Apply']"))
+            .await;
+        // The rollout step shows its stage, percentage, instances left and bake time, live.
+        let line = wait_for("the rollout to bake", 60, || async {
+            let t = b.text_now("table.steps .rollout").await;
+            t.starts_with("baking — stage 1 of 2 (to 50 %): 50 % replaced, 1 instance left")
+                .then_some(t)
+        })
+        .await;
+        assert!(line.contains("left"), "{line}");
+        if button == "Continue now" {
+            b.scroll_to("#apply-h").await;
+            b.screenshot("change-rollout-baking").await;
+        }
+        b.click(Locator::XPath(&format!(
+            "//button[normalize-space()='{button}']"
+        )))
+        .await;
+        // The server says what happens now.
+        wait_for("the rollout action's answer", 20, || async {
+            b.text_now("body")
+                .await
+                .contains("Rollout: the")
+                .then_some(())
+        })
+        .await;
+        wait_for(&format!("change {id} to be {expected}"), 60, || async {
+            let d = api.get_json(&format!("/api/v1/changes/{id}")).await;
+            (d["status"] == expected).then_some(())
+        })
+        .await;
+        let steps = wait_for("the page to show the rollout's end", 20, || async {
+            let t = b.text_now("table.steps").await;
+            (t.contains("succeeded —") || t.contains("cancelled —")).then_some(t)
+        })
+        .await;
+        let word = if expected == "applied" {
+            "succeeded"
+        } else {
+            "cancelled"
+        };
+        assert!(steps.contains(word), "{steps}");
+    }
+    let actions = api.audit_actions("action=rollout.operator").await;
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.client.close().await.unwrap();
+    drop(traffic);
+}
