@@ -127,11 +127,11 @@ impl RolloutPlan {
     }
 }
 
-/// `10 minutes`, `30 seconds`.
+/// `10 minutes`, `30 seconds`: whole minutes (rounded up) from two minutes on.
 pub fn duration_text(secs: u32) -> String {
     match secs {
-        s if s % 60 == 0 && s >= 60 => {
-            let m = s / 60;
+        s if s >= 120 || (s >= 60 && s % 60 == 0) => {
+            let m = s.div_ceil(60);
             format!("{m} minute{}", if m == 1 { "" } else { "s" })
         }
         s => format!("{s} second{}", if s == 1 { "" } else { "s" }),

@@ -561,3 +561,12 @@ fn a_refresh_already_running_blocks_a_new_rollout_with_its_id() {
         p.errors[0].message
     );
 }
+
+#[test]
+fn durations_read_in_seconds_then_in_whole_minutes() {
+    assert_eq!(duration_text(1), "1 second");
+    assert_eq!(duration_text(90), "90 seconds");
+    assert_eq!(duration_text(60), "1 minute");
+    assert_eq!(duration_text(600), "10 minutes");
+    assert_eq!(duration_text(1799), "30 minutes");
+}

@@ -106,7 +106,7 @@ impl Applies<'_> {
     /// run is to be interrupted.
     pub(super) async fn resume_rollout(&self, run: &RunRow) -> ServiceResult<bool> {
         let mut tx = self.store.begin_write().await?;
-        if !Self::resumable(&mut tx, run.id).await? {
+        if !Self::resumable(&mut tx, run.id, run.change_id).await? {
             return Ok(false);
         }
         let lock = applies::lock(&mut tx, &run.environment).await?;
@@ -136,8 +136,23 @@ impl Applies<'_> {
         Ok(true)
     }
 
-    /// Whether run `run_id` stopped in a rollout step that has not ended.
-    async fn resumable(tx: &mut crate::store::Conn, run_id: i64) -> ServiceResult<bool> {
+    /// Whether run `run_id` (of change `change_id`) stopped in a rollout step that has not
+    /// ended, and an apply job is still there to follow it again (one that failed for good
+    /// leaves the run to be interrupted, as any other).
+    async fn resumable(
+        tx: &mut crate::store::Conn,
+        run_id: i64,
+        change_id: i64,
+    ) -> ServiceResult<bool> {
+        let job_left = crate::store::jobs::of_change(tx, change_id)
+            .await?
+            .iter()
+            .any(|j| {
+                j.kind == "apply" && matches!(j.state.as_str(), "queued" | "running" | "retrying")
+            });
+        if !job_left {
+            return Ok(false);
+        }
         for s in applies::steps(tx, run_id).await? {
             if s.status != StepStatus::Running.as_str() {
                 continue;
@@ -166,7 +181,7 @@ impl Applies<'_> {
                 cut_short |= !lock
                     .as_ref()
                     .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now))
-                    && !Self::resumable(&mut conn, run.id).await?;
+                    && !Self::resumable(&mut conn, run.id, run.change_id).await?;
             }
             if !cut_short {
                 return Ok(Vec::new());
@@ -181,7 +196,7 @@ impl Applies<'_> {
                 .as_ref()
                 .is_some_and(|l| l.run_id == run.id && self.holder.sees_alive(l, now));
             // A rollout cut short is re-attached by its apply job, not interrupted.
-            if held || Self::resumable(&mut tx, run.id).await? {
+            if held || Self::resumable(&mut tx, run.id, run.change_id).await? {
                 continue;
             }
             self.interrupt(&mut tx, &run, &meta).await?;
