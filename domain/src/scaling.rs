@@ -45,6 +45,18 @@ pub struct ApplyMark {
     pub status: String,
 }
 
+/// A rollout's moment on a group's chart: a stage's refresh started, a checkpoint reached, the
+/// rollout's end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutMark {
+    pub group: String,
+    pub change_id: i64,
+    /// Unix seconds.
+    pub at_unix: i64,
+    /// `refresh started (stage 1 of 3, to 25 %)`, `checkpoint 25 % reached`, `rollout succeeded`.
+    pub what: String,
+}
+
 /// How a scheduled action's firing is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,6 +211,9 @@ pub struct ScalingHistory {
     pub activities: Vec<Activity>,
     pub applies: Vec<ApplyMark>,
     pub scheduled: Vec<ScheduledMark>,
+    /// The rollouts' refresh starts, checkpoints and ends.
+    #[serde(default)]
+    pub rollouts: Vec<RolloutMark>,
 }
 
 #[cfg(test)]

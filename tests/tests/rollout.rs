@@ -242,6 +242,25 @@ async fn a_new_image_rolls_out_stage_by_stage_to_every_instance_and_prod_is_in_s
             .then_some(())
     })
     .await;
+    // The web group's chart marks each refresh, the checkpoint and the end.
+    let history = r.op.get_json("/api/v1/environments/prod/scaling").await;
+    let marks: Vec<String> = history["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["group"] == WEB && m["change_id"] == id)
+        .map(|m| m["what"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "refresh started (stage 1 of 2, to 50 %)",
+            "checkpoint 50 % reached: baking",
+            "refresh started (stage 2 of 2, to 100 %)",
+            "rollout succeeded"
+        ],
+        "{history:#}"
+    );
     an_unfinished_refresh_is_drift(&r).await;
 }
 

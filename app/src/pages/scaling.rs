@@ -4,7 +4,9 @@
 //! activities, in the environment's time zone.
 
 use domain::axis::Axis;
-use domain::scaling::{ApplyMark, GroupHistory, ScalingHistory, ScheduledMark, Seen, Snapshot};
+use domain::scaling::{
+    ApplyMark, GroupHistory, RolloutMark, ScalingHistory, ScheduledMark, Seen, Snapshot,
+};
 use domain::spec::TimeZone;
 use domain::time::{self, Style, TimeTick};
 use leptos::prelude::*;
@@ -53,6 +55,7 @@ fn HistoryChart(
     until: i64,
     applies: Vec<ApplyMark>,
     scheduled: Vec<ScheduledMark>,
+    rollouts: Vec<RolloutMark>,
     zone: TimeZone,
     ticks: Vec<TimeTick>,
 ) -> impl IntoView {
@@ -100,11 +103,24 @@ fn HistoryChart(
         .into_iter()
         .filter(|m| m.group == g.group)
         .map(firing_marker);
+    let rollout_marks = rollouts
+        .into_iter()
+        .filter(|m| m.group == g.group)
+        .map(|m| {
+            let title = format!(
+                "{} {} (change #{})",
+                time::format(m.at_unix, zone, Style::Short),
+                m.what,
+                m.change_id
+            );
+            Marker::rule(m.at_unix, "rollout", Reach::Full, title)
+                .link(format!("/changes/{}", m.change_id))
+        });
     let spec = ChartSpec::new(HEIGHT, (since, until), axis)
         .clamp_time()
         .value_labels(|v| format!("{v:.0}"))
         .time_ticks(ticks)
-        .markers(apply_marks.chain(schedule_marks))
+        .markers(apply_marks.chain(schedule_marks).chain(rollout_marks))
         .series(line("max", |s| s.max))
         .series(line("min", |s| s.min))
         .series(line("in-service", |s| s.in_service))
@@ -114,7 +130,7 @@ fn HistoryChart(
         <TimeChart spec class="capacity-chart" label caption_below=true>
             <figcaption>{g.group.clone()} " — " <span class="key max">"max"</span> " " <span class="key min">"min"</span> " "
                 <span class="key desired">"desired"</span> " " <span class="key in-service">"in service"</span>
-                " · " <span class="key apply">"apply"</span> " · scheduled action " <span class="key observed">"observed"</span>
+                " · " <span class="key apply">"apply"</span> " · " <span class="key rollout">"rollout"</span> " · scheduled action " <span class="key observed">"observed"</span>
                 " / " <span class="key expected">"expected"</span></figcaption>
         </TimeChart>
     }
@@ -137,7 +153,7 @@ fn History(h: ScalingHistory, user: Option<TimeZone>) -> impl IntoView {
         {empty.then(|| view! { <p class="muted">"No capacity recorded in this range yet: tierdeck records each group every minute while it can reach AWS."</p> })}
         <div class="charts">
             {h.groups.into_iter().map(|g| view! {
-                <HistoryChart g since until applies=h.applies.clone() scheduled=h.scheduled.clone() zone ticks=ticks.clone() />
+                <HistoryChart g since until applies=h.applies.clone() scheduled=h.scheduled.clone() rollouts=h.rollouts.clone() zone ticks=ticks.clone() />
             }).collect_view()}
         </div>
         <p class="muted firings">{format!(

@@ -214,13 +214,14 @@ impl Scaling<'_> {
         let until = self.clock.now();
         let since = until - chrono::Duration::hours(i64::from(hours));
         let since_text = format_time(since);
-        let (snapshots, activities, applies, head) = {
+        let (snapshots, activities, applies, rollout_events, head) = {
             let mut conn = self.store.pool().acquire().await?;
             super::known_environment(&mut conn, env).await?;
             (
                 scaling::snapshots_since(&mut conn, env, &since_text).await?,
                 scaling::activities_since(&mut conn, env, &since_text).await?,
                 scaling::applies_since(&mut conn, env, &since_text).await?,
+                scaling::rollout_events_since(&mut conn, env, &since_text).await?,
                 repo_store::state(&mut conn)
                     .await?
                     .and_then(|s| s.head_commit),
@@ -330,6 +331,44 @@ impl Scaling<'_> {
                 })
                 .collect(),
             scheduled,
+            rollouts: rollout_events
+                .into_iter()
+                .filter_map(|(at, action, target, detail)| {
+                    rollout_mark(&at, &action, target, &detail)
+                })
+                .collect(),
         })
     }
+}
+
+/// A rollout's audit event as a mark on its group's chart.
+fn rollout_mark(
+    at: &str,
+    action: &str,
+    target: Option<String>,
+    detail: &str,
+) -> Option<domain::scaling::RolloutMark> {
+    let d: serde_json::Value = serde_json::from_str(detail).ok()?;
+    let stage = d["stage"].as_u64().unwrap_or(1);
+    let stages = d["stages"].as_u64().unwrap_or(1);
+    let what = match action {
+        "rollout.stage_started" => format!(
+            "refresh started (stage {stage} of {stages}, to {} %)",
+            d["checkpoint"].as_u64().unwrap_or(100)
+        ),
+        "rollout.checkpoint" => format!(
+            "checkpoint {} % reached: baking",
+            d["checkpoint"].as_u64().unwrap_or(100)
+        ),
+        _ => format!(
+            "rollout {}",
+            d["phase"].as_str().unwrap_or("ended").replace('_', " ")
+        ),
+    };
+    Some(domain::scaling::RolloutMark {
+        group: d["group"].as_str()?.to_owned(),
+        change_id: target?.parse().ok()?,
+        at_unix: unix(at),
+        what,
+    })
 }

@@ -180,6 +180,26 @@ pub async fn applies_since(
     .await
 }
 
+/// The rollouts' marks of `environment` from `since` on, oldest first: each stage's start,
+/// checkpoint reached and the end, as their audit events record them (time, action, change,
+/// detail JSON).
+pub async fn rollout_events_since(
+    conn: &mut Conn,
+    environment: &str,
+    since: &str,
+) -> Result<Vec<(String, String, Option<String>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, action, target, detail FROM audit_events
+         WHERE environment = $1 AND at >= $2
+            AND action IN ('rollout.stage_started', 'rollout.checkpoint', 'rollout.ended')
+         ORDER BY seq",
+    )
+    .bind(environment)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
 /// The commits applied to `environment` by successful apply runs, with when each run
 /// finished, oldest first: the last one before `since` (the schedule in force when the range
 /// starts) and every one from `since` on; at most `most` of those.

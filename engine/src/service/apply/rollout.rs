@@ -102,6 +102,8 @@ impl Applies<'_> {
                                 if st.checkpoint().is_some_and(|c| r.percentage >= c) =>
                             {
                                 st.phase = Phase::Baking;
+                                self.stage_event(job, position, &st, "rollout.checkpoint")
+                                    .await?;
                                 st.bake_until = Some(
                                     self.clock.now()
                                         + chrono::Duration::seconds(i64::from(st.bake_secs)),
