@@ -89,6 +89,7 @@ fn each_environments_roles_split_the_one_policy_into_reading_and_writing() {
         run_reads,
         [
             "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
             "autoscaling:DescribePolicies",
             "ec2:DescribeSecurityGroups",
             "rds:DescribeDBInstances",
