@@ -548,3 +548,63 @@ async fn a_panel_killed_mid_refresh_re_attaches_to_it_after_the_restart() {
     let (versions, _) = web_versions(&proxy.url).await;
     assert_eq!(versions, ["2", "2"]);
 }
+
+/// The figures the issue asks for, with the demo's settings (the panel's defaults: a poll
+/// slows to one each 30 s, the SLOs read each minute; the double takes a second a step) and the
+/// README's rollout story (2 web instances, checkpoints [50, 100], one minute's bake): the
+/// rollout's time from the apply to its end, and the AWS calls per poll, through the proxy's
+/// call counter. A measurement, not a check: run with
+/// `cargo test -p tierdeck-tests --test rollout -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement for the report; takes about two minutes"]
+async fn the_demos_rollout_figures() {
+    let traffic = LiveTraffic::start(100.0).await;
+    let prom = Prometheus::scraping("petclinic", &traffic.target).await;
+    let moto = Moto::sandboxed().await;
+    let proxy = FaultProxy::start(&moto.url).await;
+    let repo = SpecRepo::petclinic_ungated();
+    let app = TestApp::watching_with(
+        &repo.url(),
+        3600,
+        Some(&proxy.url),
+        &[NO_APPROVAL_FLOOR, ("TIERDECK_PROMETHEUS__URL", &prom.url)],
+    )
+    .await;
+    let op = app.api_as("olga", "operator").await;
+    let first = op.change_for("prod", &repo.head()).await["id"]
+        .as_i64()
+        .unwrap();
+    start_apply(&op, first).await;
+    assert_eq!(applied(&op, first, 180).await["status"], "applied");
+    let r = Rig {
+        traffic,
+        _prom: prom,
+        moto,
+        proxy,
+        repo,
+        app,
+        op,
+    };
+    let (id, _) = r
+        .new_image("      checkpoints: [50, 100]\n      bake_minutes: 1\n")
+        .await;
+    let started = std::time::Instant::now();
+    start_apply(&r.op, id).await;
+    let baking = rollout_in(&r.op, id, "baking", 120).await;
+    r.proxy.take_calls();
+    let calls_before = baking["rollout"]["calls"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let window = r.proxy.take_calls();
+    let now = rollout_in(&r.op, id, "baking", 10).await;
+    let polls = now["rollout"]["calls"].as_u64().unwrap() - calls_before;
+    let d = applied(&r.op, id, 600).await;
+    let elapsed = started.elapsed();
+    assert_eq!(d["status"], "applied", "{:#}", d["apply"]);
+    let aws: u32 = window.values().sum();
+    eprintln!(
+        "FIGURES: rollout end to end {:.1} s; during the bake {polls} polls made {aws} AWS calls ({:?}); the step's calls {}",
+        elapsed.as_secs_f64(),
+        window,
+        rollout_step(&d)["rollout"]["calls"]
+    );
+}
