@@ -1,4 +1,6 @@
 //! The demo's AWS: a proxy in front of the emulator (moto) that passes every call on, except
+//! the instance refresh API, which the emulator lacks and the proxy answers itself (replacing
+//! instances in the emulator for real), and
 //! `DescribeScalingActivities`, which it answers as Auto Scaling would have for prod over the
 //! last 30 days of the demo's traffic (`tierdeck_tests::demo`): the scheduled pre-scale and
 //! wind-down each evening, CPU scale-outs through the peak and the scale-in after it. The
