@@ -71,6 +71,26 @@ async fn rollout_in(api: &Api, id: i64, phase: &str, secs: u64) -> Value {
     .await
 }
 
+/// `action` of the web group through the proxy, which AWS refuses (400); its error answer.
+async fn refused(proxy: &str, action: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{proxy}/"))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-2/autoscaling/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .form(&[
+            ("Action", action),
+            ("Version", "2011-01-01"),
+            ("AutoScalingGroupName", WEB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "{action}");
+    res.text().await.unwrap()
+}
+
 /// Each instance of the web group with the version Auto Scaling reports it launched from, and
 /// the group's own version, read through the proxy (as AWS answers).
 async fn web_versions(proxy: &str) -> (Vec<String>, String) {
@@ -444,19 +464,11 @@ async fn a_refresh_already_running_blocks_a_second_and_the_plan_names_it() {
     let xml = query(&r.proxy.url, "autoscaling", "StartInstanceRefresh", &start).await;
     let running = tag_values(&xml, "InstanceRefreshId").remove(0);
     // AWS runs one per group.
-    let second = reqwest::Client::new()
-        .post(format!("{}/", r.proxy.url))
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-2/autoscaling/aws4_request, SignedHeaders=host, Signature=0")
-        .form(&[("Action", "StartInstanceRefresh"), ("Version", "2011-01-01"), ("AutoScalingGroupName", WEB)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(second.status(), 400);
-    assert!(second
-        .text()
-        .await
-        .unwrap()
-        .contains("<Code>InstanceRefreshInProgress</Code>"));
+    let second = refused(&r.proxy.url, "StartInstanceRefresh").await;
+    assert!(
+        second.contains("<Code>InstanceRefreshInProgress</Code>"),
+        "{second}"
+    );
     let (_, d) = r
         .new_image("      checkpoints: [50, 100]\n      bake_seconds: 3\n")
         .await;
@@ -474,19 +486,11 @@ async fn a_refresh_already_running_blocks_a_second_and_the_plan_names_it() {
         &[("AutoScalingGroupName", WEB)],
     )
     .await;
-    let cancelled = reqwest::Client::new()
-        .post(format!("{}/", r.proxy.url))
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-2/autoscaling/aws4_request, SignedHeaders=host, Signature=0")
-        .form(&[("Action", "CancelInstanceRefresh"), ("Version", "2011-01-01"), ("AutoScalingGroupName", WEB)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancelled.status(), 400, "nothing left to cancel");
-    assert!(cancelled
-        .text()
-        .await
-        .unwrap()
-        .contains("<Code>ActiveInstanceRefreshNotFound</Code>"));
+    let cancelled = refused(&r.proxy.url, "CancelInstanceRefresh").await;
+    assert!(
+        cancelled.contains("<Code>ActiveInstanceRefreshNotFound</Code>"),
+        "nothing left to cancel: {cancelled}"
+    );
 }
 
 #[tokio::test]

@@ -152,20 +152,8 @@ impl Applies<'_> {
                     } else if over {
                         self.stage_event(job, position, &st, "rollout.stage_good")
                             .await?;
-                        let r = clients
-                            .autoscaling
-                            .cancel_refresh(&st.group)
-                            .await
-                            .map(|r| ((), r));
-                        self.aws_call(
-                            job,
-                            position,
-                            op,
-                            &mut st,
-                            "autoscaling:CancelInstanceRefresh",
-                            r,
-                        )
-                        .await?;
+                        self.cancel_call(job, position, op, clients, &mut st)
+                            .await?;
                         st.phase = Phase::Continuing;
                     }
                 }
@@ -465,36 +453,10 @@ impl Applies<'_> {
     ) -> ServiceResult<()> {
         if let Some(why) = st.rollback_refusal() {
             st.note = Some(format!("{why}; the refresh is cancelled instead and the instances replaced so far keep the new version"));
-            let r = clients
-                .autoscaling
-                .cancel_refresh(&st.group)
-                .await
-                .map(|r| ((), r));
-            self.aws_call(
-                job,
-                position,
-                op,
-                st,
-                "autoscaling:CancelInstanceRefresh",
-                r,
-            )
-            .await?;
+            self.cancel_call(job, position, op, clients, st).await?;
             st.phase = Phase::Cancelling;
         } else {
-            let r = clients
-                .autoscaling
-                .rollback_refresh(&st.group)
-                .await
-                .map(|r| ((), r));
-            self.aws_call(
-                job,
-                position,
-                op,
-                st,
-                "autoscaling:RollbackInstanceRefresh",
-                r,
-            )
-            .await?;
+            self.rollback_call(job, position, op, clients, st).await?;
             st.phase = Phase::RollingBack;
         }
         Ok(())
@@ -538,41 +500,47 @@ impl Applies<'_> {
             Command::Continue => st.bake_until = Some(self.clock.now()),
             Command::Cancel if st.phase == Phase::Starting => st.phase = Phase::Cancelled,
             Command::Cancel => {
-                let r = clients
-                    .autoscaling
-                    .cancel_refresh(&st.group)
-                    .await
-                    .map(|r| ((), r));
-                self.aws_call(
-                    job,
-                    position,
-                    op,
-                    st,
-                    "autoscaling:CancelInstanceRefresh",
-                    r,
-                )
-                .await?;
+                self.cancel_call(job, position, op, clients, st).await?;
                 st.phase = Phase::Cancelling;
             }
             Command::Rollback => {
-                let r = clients
-                    .autoscaling
-                    .rollback_refresh(&st.group)
-                    .await
-                    .map(|r| ((), r));
-                self.aws_call(
-                    job,
-                    position,
-                    op,
-                    st,
-                    "autoscaling:RollbackInstanceRefresh",
-                    r,
-                )
-                .await?;
+                self.rollback_call(job, position, op, clients, st).await?;
                 st.phase = Phase::RollingBack;
             }
         }
         Ok(())
+    }
+
+    /// `CancelInstanceRefresh` of the group's refresh, recorded and audited.
+    async fn cancel_call(
+        &self,
+        job: &RunJob,
+        position: u32,
+        op: &Operation,
+        clients: &Live,
+        st: &mut RolloutState,
+    ) -> ServiceResult<()> {
+        let r = clients.autoscaling.cancel_refresh(&st.group).await;
+        let call = "autoscaling:CancelInstanceRefresh";
+        self.aws_call(job, position, op, st, call, r.map(|r| ((), r)))
+            .await
+            .map(drop)
+    }
+
+    /// `RollbackInstanceRefresh` of the group's refresh, recorded and audited.
+    async fn rollback_call(
+        &self,
+        job: &RunJob,
+        position: u32,
+        op: &Operation,
+        clients: &Live,
+        st: &mut RolloutState,
+    ) -> ServiceResult<()> {
+        let r = clients.autoscaling.rollback_refresh(&st.group).await;
+        let call = "autoscaling:RollbackInstanceRefresh";
+        self.aws_call(job, position, op, st, call, r.map(|r| ((), r)))
+            .await
+            .map(drop)
     }
 
     /// One `DescribeInstanceRefreshes` of the stage's refresh, into `st`; `None` when the poll

@@ -130,17 +130,8 @@ async fn raised_capacity_and_a_modified_database_settle_before_the_next_step() {
     assert_eq!(s.databases["shop-db"].status, "available");
 }
 
-#[tokio::test]
-async fn an_apply_whose_process_stopped_is_interrupted_and_never_run_again() {
-    let t = TestEngine::new(SHOP).await;
-    let id = *t.sync().await.changes.last().unwrap();
-    t.drain().await;
-    t.engine
-        .applies()
-        .apply_change(&Caller::System, &RequestMeta::default(), id, None)
-        .await
-        .unwrap();
-    // The process that took the apply job died before its first step: the job is taken again.
+/// The apply job change `id`'s apply queued, as the worker would take it.
+async fn apply_job(t: &TestEngine, id: ChangeId) -> Box<super::RunJob> {
     let row = {
         let mut conn = t.engine.store.pool().acquire().await.unwrap();
         job_store::of_change(&mut conn, id.0)
@@ -153,6 +144,21 @@ async fn an_apply_whose_process_stopped_is_interrupted_and_never_run_again() {
     let Job::Apply(run) = Job::from_row(&row).unwrap() else {
         panic!("an apply job");
     };
+    run
+}
+
+#[tokio::test]
+async fn an_apply_whose_process_stopped_is_interrupted_and_never_run_again() {
+    let t = TestEngine::new(SHOP).await;
+    let id = *t.sync().await.changes.last().unwrap();
+    t.drain().await;
+    t.engine
+        .applies()
+        .apply_change(&Caller::System, &RequestMeta::default(), id, None)
+        .await
+        .unwrap();
+    // The process that took the apply job died before its first step: the job is taken again.
+    let run = apply_job(&t, id).await;
     let outcome = t.engine.applies().run_job(*run, 2).await;
     assert!(
         matches!(&outcome, Outcome::Final(why) if why.contains("interrupted")),
@@ -333,18 +339,7 @@ async fn a_rollout_cut_short_re_attaches_to_its_refresh_by_id_instead_of_startin
         .apply_change(&Caller::System, &RequestMeta::default(), id, None)
         .await
         .unwrap();
-    let row = {
-        let mut conn = t.engine.store.pool().acquire().await.unwrap();
-        job_store::of_change(&mut conn, id.0)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|j| j.kind == "apply")
-            .unwrap()
-    };
-    let Job::Apply(run) = Job::from_row(&row).unwrap() else {
-        panic!("an apply job");
-    };
+    let run = apply_job(&t, id).await;
     // The first process follows the rollout into its bake and stops there.
     let engine = t.engine.clone();
     let first = (*run).clone();
