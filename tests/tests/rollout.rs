@@ -472,9 +472,11 @@ async fn a_refresh_already_running_blocks_a_second_and_the_plan_names_it() {
     let (_, d) = r
         .new_image("      checkpoints: [50, 100]\n      bake_seconds: 3\n")
         .await;
+    // Pending or InProgress, as far as AWS has got with it.
     let errors = d["plan"]["errors"].to_string();
     assert!(
-        errors.contains(&format!("instance refresh {running} is InProgress")),
+        errors.contains(&format!("instance refresh {running} is "))
+            && errors.contains("AWS runs one refresh per group"),
         "{errors}"
     );
     assert!(d["plan"]["operations"].as_array().unwrap().is_empty());
