@@ -36,6 +36,21 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// Held by a fetch: one at a time in a process.
+static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A fetch that failed on a ref another process holds locked, or for good.
+enum FetchError {
+    Locked(git2::Error),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for FetchError {
+    fn from(e: anyhow::Error) -> Self {
+        FetchError::Other(e)
+    }
+}
+
 pub struct Mirror {
     repo: Repository,
     remote: Remote,
@@ -68,22 +83,22 @@ impl Mirror {
 
     /// [`Mirror::open`], fetched first when it lacks one of `commits`: on a replica that does
     /// not lead, the mirror is fetched only when a change recorded by the leader names a commit
-    /// it has not seen. One fetch at a time per process; a commit the remote no longer has
-    /// stays missing (the read then fails naming it, as before).
+    /// it has not seen. A commit the remote no longer has stays missing (the read then fails
+    /// naming it, as before).
     pub fn open_having(
         dir: &Path,
         remote: Remote,
         commits: &[Oid],
         timeout: std::time::Duration,
     ) -> anyhow::Result<Mirror> {
-        static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let m = Mirror::open(dir, remote)?;
         if commits.iter().all(|c| m.has_commit(*c)) {
             return Ok(m);
         }
         let _one = FETCHING.lock().unwrap_or_else(|p| p.into_inner());
+        // Another reader may have fetched them while this one waited.
         if !commits.iter().all(|c| m.has_commit(*c)) {
-            m.fetch(std::time::Instant::now() + timeout)?;
+            m.fetch_alone(std::time::Instant::now() + timeout)?;
         }
         Ok(m)
     }
@@ -122,8 +137,35 @@ impl Mirror {
 
     /// Fetches the tracked branch (force-pushes included) and returns its head. A transfer
     /// still running at `deadline` is cancelled (a remote that sends nothing at all is bounded
-    /// by the watcher, which stops waiting).
+    /// by the watcher, which stops waiting). One fetch at a time per process (the watcher's
+    /// and a reader's [`Mirror::open_having`] would otherwise race for git's ref locks); a
+    /// ref locked by another process (replicas sharing a folder) is tried again until
+    /// `deadline`.
     pub fn fetch(&self, deadline: std::time::Instant) -> anyhow::Result<Oid> {
+        let _one = FETCHING.lock().unwrap_or_else(|p| p.into_inner());
+        self.fetch_alone(deadline)
+    }
+
+    /// [`Mirror::fetch`] for a caller that holds [`FETCHING`].
+    fn fetch_alone(&self, deadline: std::time::Instant) -> anyhow::Result<Oid> {
+        loop {
+            match self.fetch_once(deadline) {
+                Err(FetchError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(FetchError::Locked(e)) => {
+                    return Err(anyhow!(
+                        "{}",
+                        domain::redact::in_text(e.message(), &self.remote.url)
+                    ))
+                }
+                Err(FetchError::Other(e)) => return Err(e),
+                Ok(head) => return Ok(head),
+            }
+        }
+    }
+
+    fn fetch_once(&self, deadline: std::time::Instant) -> Result<Oid, FetchError> {
         let mut callbacks = RemoteCallbacks::new();
         callbacks.transfer_progress(move |_| std::time::Instant::now() < deadline);
         callbacks.sideband_progress(move |_| std::time::Instant::now() < deadline);
@@ -156,17 +198,23 @@ impl Mirror {
             .context("setting up the remote")?;
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| anyhow!("{}", domain::redact::in_text(e.message(), &self.remote.url)))?;
+            .map_err(|e| match e.code() {
+                git2::ErrorCode::Locked => FetchError::Locked(e),
+                _ => FetchError::Other(anyhow!(
+                    "{}",
+                    domain::redact::in_text(e.message(), &self.remote.url)
+                )),
+            })?;
         let reference = self
             .repo
             .find_reference(&self.tracking_ref())
             .map_err(|_| anyhow!("the remote has no branch `{}`", self.remote.branch))?;
-        reference.target().ok_or_else(|| {
+        Ok(reference.target().ok_or_else(|| {
             anyhow!(
                 "the branch `{}` is not a plain reference",
                 self.remote.branch
             )
-        })
+        })?)
     }
 
     /// Whether `ancestor` is `descendant` or reachable from it.
@@ -371,5 +419,66 @@ impl Mirror {
             });
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(repo: &Repository, n: usize) -> Oid {
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let blob = repo.blob(format!("{n}\n").as_bytes()).unwrap();
+        let mut tree = repo.treebuilder(None).unwrap();
+        tree.insert("n", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tree.write().unwrap()).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<_> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, &format!("{n}"), &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn fetches_at_once_from_many_threads_of_a_process_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Repository::init(dir.path().join("source")).unwrap();
+        let first = commit(&source, 0);
+        let remote = Remote {
+            url: dir.path().join("source").display().to_string(),
+            branch: source.head().unwrap().shorthand().unwrap().to_owned(),
+            token: None,
+            ssh_key: None,
+        };
+        let mirror_dir = dir.path().join("mirror.git");
+        Mirror::open(&mirror_dir, remote.clone()).unwrap();
+        for round in 1..=5 {
+            let head = commit(&source, round);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            std::thread::scope(|s| {
+                let fetchers: Vec<_> = (0..6)
+                    .map(|k| {
+                        let (remote, mirror_dir) = (remote.clone(), mirror_dir.clone());
+                        s.spawn(move || {
+                            if k % 2 == 0 {
+                                Mirror::open(&mirror_dir, remote)?.fetch(deadline)
+                            } else {
+                                Mirror::open_having(
+                                    &mirror_dir,
+                                    remote,
+                                    &[head],
+                                    std::time::Duration::from_secs(30),
+                                )
+                                .map(|_| head)
+                            }
+                        })
+                    })
+                    .collect();
+                for f in fetchers {
+                    assert_eq!(f.join().unwrap().unwrap(), head, "round {round}");
+                }
+            });
+            let m = Mirror::open(&mirror_dir, remote.clone()).unwrap();
+            assert!(m.has_commit(first) && m.has_commit(head));
+        }
     }
 }
