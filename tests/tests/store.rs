@@ -7,6 +7,61 @@ use std::time::{Duration, Instant};
 use sqlx::Connection as _;
 use tierdeck_tests::{cli_sqlite_in, pg, Client, Options, TestApp};
 
+#[path = "../../engine/src/store/nullable_f64.rs"]
+mod nullable_f64;
+use nullable_f64::NullableF64;
+
+/// A watch's burn is NULL at one write and a number at the next, on whichever pooled
+/// connection: PostgreSQL must take both through one prepared statement. sqlx 0.8.6 alone does
+/// not (a NULL `f64` goes out typed `real`); the store's `NullableF64` does, on both back ends.
+#[tokio::test]
+async fn a_null_float_then_a_number_bind_on_one_connection_on_both_back_ends() {
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
+    let postgres = pg::server().new_database("nullable_f64");
+    for url in [sqlite.as_str(), postgres.as_str()] {
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        sqlx::query("CREATE TABLE burns (n BIGINT NOT NULL, burn DOUBLE PRECISION)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let values = [None, Some(1.5), None, Some(2.25)];
+        for (n, v) in values.iter().enumerate() {
+            sqlx::query("INSERT INTO burns (n, burn) VALUES ($1, $2)")
+                .bind(n as i64)
+                .bind(NullableF64(*v))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{url}: binding {v:?}: {e}"));
+        }
+        let read: Vec<Option<f64>> = sqlx::query_scalar("SELECT burn FROM burns ORDER BY n")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(read, values, "{url}");
+
+        let plain = "UPDATE burns SET burn = $1 WHERE n = 0";
+        sqlx::query(plain)
+            .bind(None::<f64>)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let then = sqlx::query(plain).bind(Some(3.5)).execute(&mut conn).await;
+        if url.starts_with("postgres") {
+            let e = then.expect_err(
+                "sqlx now sends a NULL f64 as it should: NullableF64 can go (see its file)",
+            );
+            assert!(
+                e.to_string().contains("incorrect binary data format"),
+                "{e}"
+            );
+        } else {
+            then.unwrap();
+        }
+    }
+}
+
 /// `table.column type` for every column of the schema, without sqlx's own table.
 async fn columns(url: &str) -> Vec<String> {
     sqlx::any::install_default_drivers();

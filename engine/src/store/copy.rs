@@ -176,7 +176,7 @@ async fn copy_table(from: &Store, to: &Store, table: &str) -> Result<u64, sqlx::
                         q = q.bind(v);
                     }
                 }
-                Kind::Real => q = q.bind(row.try_get::<Option<f64>, _>(i)?),
+                Kind::Real => q = q.bind(super::NullableF64(row.try_get(i)?)),
                 Kind::Text => q = q.bind(row.try_get::<Option<String>, _>(i)?),
             }
         }

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod jobs;
 pub mod login_failures;
 pub mod notifications;
+mod nullable_f64;
 pub mod prices;
 pub mod repo;
 pub mod reviews;
@@ -17,6 +18,8 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 pub mod watches;
+
+pub use nullable_f64::NullableF64;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -31,7 +31,7 @@ pub async fn put(conn: &mut Conn, key: &str, row: &PriceRow) -> Result<(), sqlx:
              fetched_at = excluded.fetched_at",
     )
     .bind(key)
-    .bind(row.per_unit)
+    .bind(super::NullableF64(row.per_unit))
     .bind(&row.currency)
     .bind(&row.source)
     .bind(&row.fetched_at)

@@ -80,7 +80,7 @@ pub async fn start(conn: &mut Conn, w: NewWatch<'_>) -> Result<(), sqlx::Error> 
     .bind(i64::from(w.auto_revert))
     .bind(w.now)
     .bind(w.until)
-    .bind(w.burn_before)
+    .bind(super::NullableF64(w.burn_before))
     .execute(conn)
     .await?;
     Ok(())
@@ -128,7 +128,7 @@ pub async fn evaluated(
          WHERE change_id = $4 AND state = 'watching'",
     )
     .bind(now)
-    .bind(burn)
+    .bind(super::NullableF64(burn))
     .bind(reason)
     .bind(change.0)
     .execute(conn)
