@@ -52,6 +52,15 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// The text for the log: what [`Display`](std::fmt::Display) shows, and for an internal
+    /// error its whole cause, which is never shown to people.
+    pub fn logged(&self) -> String {
+        match self {
+            ServiceError::Internal(cause) => format!("internal error: {cause:#}"),
+            e => e.to_string(),
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl ToString) -> Self {
         ServiceError::Invalid {
             field,

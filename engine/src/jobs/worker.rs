@@ -47,9 +47,11 @@ impl Waker {
 /// a person.
 pub(crate) fn outcome_of(e: &ServiceError) -> Outcome {
     match e {
-        ServiceError::Unavailable(_) | ServiceError::Internal(_) | ServiceError::Busy(_) => {
+        ServiceError::Internal(_) => {
+            tracing::error!(error = e.logged(), "a job's try failed");
             Outcome::Retry(e.to_string())
         }
+        ServiceError::Unavailable(_) | ServiceError::Busy(_) => Outcome::Retry(e.to_string()),
         _ => Outcome::Final(e.to_string()),
     }
 }

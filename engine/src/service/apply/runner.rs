@@ -177,7 +177,7 @@ impl Applies<'_> {
         heartbeat.abort();
         let finished = self.finish(&job, outcome, started.elapsed()).await;
         if let Err(e) = &finished {
-            tracing::error!(change = %job.change_id, error = %e, "recording the end of an apply failed");
+            tracing::error!(change = %job.change_id, error = e.logged(), "recording the end of an apply failed");
         }
         finished
     }
