@@ -176,7 +176,11 @@ impl TestApp {
         cmd.arg("serve")
             .env("TIERDECK_SERVER__LISTEN", "127.0.0.1:0")
             .env("TIERDECK_SERVER__SITE_ROOT", site_root())
-            .env("TIERDECK_LOG", "warn")
+            // TIERDECK_TEST_LOG=info (or any filter) for more than warnings, with ECHO.
+            .env(
+                "TIERDECK_LOG",
+                std::env::var("TIERDECK_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
