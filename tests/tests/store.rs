@@ -662,8 +662,9 @@ async fn fifty_writers_over_two_replicas_for_thirty_seconds_lose_nothing_and_kee
                     let mut n = 0u64;
                     while t0.elapsed() < window {
                         let res = http.get(format!("{base}/")).send().await.unwrap();
-                        assert_eq!(res.status(), 200);
-                        let _ = res.bytes().await;
+                        let status = res.status();
+                        let body = res.text().await.unwrap_or_default();
+                        assert_eq!(status, 200, "GET {base}/: {body}");
                         n += 1;
                     }
                     n

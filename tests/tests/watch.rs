@@ -149,12 +149,17 @@ async fn an_error_spike_after_an_apply_degrades_it_and_the_revert_is_applied_at_
     let revert = w["revert_change"].as_i64().expect("a revert is recorded");
 
     // The revert goes back to the first commit, applied at once by tierdeck.
-    let r = wait_for("the revert to be applied", 180, || async {
+    let r = wait_for("the revert to be applied", 90, || async {
         let r = op.get_json(&format!("/api/v1/changes/{revert}")).await;
-        matches!(r["status"].as_str(), Some("applied" | "degraded")).then_some(r)
+        matches!(
+            r["status"].as_str(),
+            Some("applied" | "degraded" | "failed")
+        )
+        .then_some(r)
     })
     .await;
     traffic.fail(0.0);
+    assert_ne!(r["status"], "failed", "{:#}", r["apply"]);
     assert_eq!(r["kind"], "revert");
     assert_eq!(r["reverts"], id);
     assert_eq!(r["commit"]["sha"], before);
