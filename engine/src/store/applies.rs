@@ -160,17 +160,7 @@ pub async fn step_settling(
     position: u32,
     settling_json: &str,
 ) -> Result<bool, sqlx::Error> {
-    let written = sqlx::query(
-        "UPDATE apply_steps SET settling = $1 WHERE run_id = $2 AND position = $3
-            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)",
-    )
-    .bind(settling_json)
-    .bind(run_id)
-    .bind(i64::from(position))
-    .bind(run_id)
-    .execute(conn)
-    .await?;
-    Ok(written.rows_affected() > 0)
+    set_step_json(conn, "settling", run_id, position, settling_json).await
 }
 
 /// Records a rollout step's state (JSON of `domain::rollout::RolloutState`), only while
@@ -181,11 +171,23 @@ pub async fn step_rollout(
     position: u32,
     state_json: &str,
 ) -> Result<bool, sqlx::Error> {
-    let written = sqlx::query(
-        "UPDATE apply_steps SET rollout = $1 WHERE run_id = $2 AND position = $3
-            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)",
-    )
-    .bind(state_json)
+    set_step_json(conn, "rollout", run_id, position, state_json).await
+}
+
+/// Writes one of a step's JSON columns (a name from the two above, never from input), fenced
+/// by the run's lock.
+async fn set_step_json(
+    conn: &mut Conn,
+    column: &'static str,
+    run_id: i64,
+    position: u32,
+    json: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(&format!(
+        "UPDATE apply_steps SET {column} = $1 WHERE run_id = $2 AND position = $3
+            AND EXISTS (SELECT 1 FROM environment_locks WHERE run_id = $4)"
+    ))
+    .bind(json)
     .bind(run_id)
     .bind(i64::from(position))
     .bind(run_id)
