@@ -133,6 +133,9 @@ pub struct Store {
     writes: Arc<Writes>,
     /// Woken when another replica asks the leader to fetch the spec repository (PostgreSQL).
     fetch_asked: Arc<tokio::sync::Notify>,
+    /// This process's turn to write: writers wait here, without a connection, so those that
+    /// queue for the store's write lock never hold the pool's connections from the readers.
+    write_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How a process learns that the store was written (by itself or by another replica), so what
@@ -208,6 +211,7 @@ impl Store {
             location: Arc::new(Location::Sqlite(path.to_owned())),
             writes: Arc::new(Writes::Sqlite(tokio::sync::Mutex::new(watcher))),
             fetch_asked: Arc::default(),
+            write_turn: Arc::default(),
         })
     }
 
@@ -241,6 +245,7 @@ impl Store {
             location: Arc::new(Location::Postgres(url.to_owned())),
             writes,
             fetch_asked,
+            write_turn: Arc::default(),
         })
     }
 
@@ -336,19 +341,53 @@ impl Store {
     /// A write transaction that holds the store's one write lock from its start (SQLite's
     /// `BEGIN IMMEDIATE`; on PostgreSQL an advisory lock every replica takes the same way). A
     /// transaction that reads and then writes, as the audit chain does (the last hash, then
-    /// the next event), sees nothing change in between.
-    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend() {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+    /// the next event), sees nothing change in between. In a process, writers take turns
+    /// before they take a connection (see [`WriteTx`]).
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = self.write_turn.clone().lock_owned().await;
+        let tx = match self.backend() {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK)
                     .execute(&mut *tx)
                     .await?;
-                Ok(tx)
+                tx
             }
-        }
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+}
+
+/// A write transaction ([`Store::begin_write`]), used as a [`Conn`]. It holds its process's
+/// turn to write until it commits or is dropped (rolled back): however many requests write at
+/// once, one connection of the pool waits on the store's write lock, and reads go on.
+pub struct WriteTx {
+    tx: Tx,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
     }
 }
 
