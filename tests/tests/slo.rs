@@ -351,12 +351,9 @@ async fn an_availability_query_prometheus_refuses_holds_applies_to_emergencies()
             .await;
         assert_eq!(res.status(), 200);
     }
-    let detail = olga.get_json(&format!("/api/v1/changes/{id}")).await;
-    assert_eq!(
-        detail["actions"]["apply_needs_emergency"], true,
-        "{:#}",
-        detail["actions"]
-    );
+    // (The change page does not read the budget, the apply does: what the page says of an
+    // emergency follows prod's change window, open on weekdays 01:00–08:00 UTC, so it is not
+    // asserted here.)
     let res = olga.post(&format!("/api/v1/changes/{id}/apply")).await;
     assert_eq!(res.status(), 409);
     let refused = olga
