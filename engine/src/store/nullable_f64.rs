@@ -4,7 +4,7 @@
 use sqlx::Any;
 
 /// An `Option<f64>` to bind. sqlx 0.8.6's `Any` driver sends a NULL `f64` to PostgreSQL typed
-/// `real` (its two NULL float kinds are swapped: launchbadge/sqlx#4284), and a statement
+/// `real` (its two NULL float kinds are swapped: sqlx issue #4284), and a statement
 /// PostgreSQL prepared with that NULL then refuses the next value on the same connection
 /// ("incorrect binary data format in bind parameter"). This sends NULL as `double precision`,
 /// like a value. `tests/tests/store.rs`, which takes this file as it is, binds both through one
