@@ -587,45 +587,20 @@ impl Applies<'_> {
         if let Some(e) = &error {
             st.note = Some(format!("{call}: {e}"));
         }
-        let target = job.change_id.to_string();
-        let mut tx = self.store.begin_write().await?;
-        applies::step_attempted(
-            &mut tx,
-            job.run_id,
-            position,
-            applies::Attempt {
-                status: "running",
-                attempts: st.calls,
-                request_id: request_id.as_deref(),
-                error: error.as_deref(),
-            },
-            &self.clock.now_text(),
-        )
-        .await?;
-        append(
-            &mut tx,
-            NewEvent {
-                actor: job.actor.clone(),
-                action: "aws.call",
-                environment: Some(&job.environment),
-                target: Some(&target),
-                detail: json!({
-                    "run": job.run_id,
-                    "step": position,
-                    "call": call,
-                    "resource": op.resource,
-                    "refresh": st.refresh_id,
-                    "stage": st.stage + 1,
-                    "outcome": if error.is_none() { "ok" } else { "error" },
-                    "request_id": request_id,
-                    "error": error,
-                    "role": self.aws.apply_role(&job.environment),
-                }),
-                meta: &job.meta,
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        let attempted = applies::Attempt {
+            status: "running",
+            attempts: st.calls,
+            request_id: request_id.as_deref(),
+            error: error.as_deref(),
+        };
+        let detail = json!({
+            "call": call,
+            "resource": op.resource,
+            "refresh": st.refresh_id,
+            "stage": st.stage + 1,
+        });
+        // A run that lost its lock is stopped by its next save of the rollout's state.
+        self.record_call(job, position, attempted, detail).await?;
         Ok(value)
     }
 

@@ -199,7 +199,6 @@ impl Applies<'_> {
             .apply(&job.environment, &job.region, &job.actor.name)
             .await;
         let max_attempts = self.settings.aws.max_attempts.max(1);
-        let target = job.change_id.to_string();
         let lost_at = |position: u32| Self::lost_at(job, position);
         // A run resumed after a restart (a rollout re-attached) goes on where it stopped.
         let recorded: Vec<(i64, String)> = {
@@ -308,45 +307,19 @@ impl Applies<'_> {
                         (status, e.request_id.clone(), Some(e.to_string()), retry)
                     }
                 };
-                let mut tx = self.store.begin_write().await?;
-                let recorded = applies::step_attempted(
-                    &mut tx,
-                    job.run_id,
-                    position,
-                    applies::Attempt {
-                        status: status.as_str(),
-                        attempts: attempt,
-                        request_id: request_id.as_deref(),
-                        error: error.as_deref(),
-                    },
-                    &self.clock.now_text(),
-                )
-                .await?;
-                append(
-                    &mut tx,
-                    NewEvent {
-                        actor: job.actor.clone(),
-                        action: "aws.call",
-                        environment: Some(&job.environment),
-                        target: Some(&target),
-                        detail: json!({
-                            "run": job.run_id,
-                            "step": position,
-                            "call": op.aws_call,
-                            "resource": op.resource,
-                            "change": op.change,
-                            "attempt": attempt,
-                            "outcome": if error.is_none() { "ok" } else { "error" },
-                            "request_id": request_id,
-                            "error": error,
-                            "role": self.aws.apply_role(&job.environment),
-                        }),
-                        meta: &job.meta,
-                    },
-                )
-                .await?;
-                // The call is audited even when the step is no longer this run's to write.
-                tx.commit().await?;
+                let attempted = applies::Attempt {
+                    status: status.as_str(),
+                    attempts: attempt,
+                    request_id: request_id.as_deref(),
+                    error: error.as_deref(),
+                };
+                let call = json!({
+                    "call": op.aws_call,
+                    "resource": op.resource,
+                    "change": op.change,
+                    "attempt": attempt,
+                });
+                let recorded = self.record_call(job, position, attempted, call).await?;
                 if !recorded {
                     return Ok(lost_at(position + 1));
                 }
@@ -383,6 +356,54 @@ impl Applies<'_> {
 
     /// Records how an apply ended. A failed change keeps its plan: the next apply or "Plan
     /// again" plans what is left, which voids the approvals of the old plan.
+    /// Records one AWS call of step `position`: the step's attempt, written only while the run
+    /// holds the lock (`false` when it no longer does), and its `aws.call` audit event, written
+    /// either way. `call` names the call; the run, step, outcome, request id, error and role
+    /// are added here.
+    pub(super) async fn record_call(
+        &self,
+        job: &RunJob,
+        position: u32,
+        attempt: applies::Attempt<'_>,
+        mut call: serde_json::Value,
+    ) -> ServiceResult<bool> {
+        let common = json!({
+            "run": job.run_id,
+            "step": position,
+            "outcome": if attempt.error.is_none() { "ok" } else { "error" },
+            "request_id": attempt.request_id,
+            "error": attempt.error,
+            "role": self.aws.apply_role(&job.environment),
+        });
+        if let (Some(call), serde_json::Value::Object(common)) = (call.as_object_mut(), common) {
+            call.extend(common);
+        }
+        let target = job.change_id.to_string();
+        let mut tx = self.store.begin_write().await?;
+        let recorded = applies::step_attempted(
+            &mut tx,
+            job.run_id,
+            position,
+            attempt,
+            &self.clock.now_text(),
+        )
+        .await?;
+        append(
+            &mut tx,
+            NewEvent {
+                actor: job.actor.clone(),
+                action: "aws.call",
+                environment: Some(&job.environment),
+                target: Some(&target),
+                detail: call,
+                meta: &job.meta,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
     async fn finish(
         &self,
         job: &RunJob,
